@@ -1,0 +1,1 @@
+"""hotline: a contact-centre hotline on Asterisk."""

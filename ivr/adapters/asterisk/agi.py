@@ -1,0 +1,155 @@
+"""The AGI protocol as pure functions: environment blocks, result lines, commands.
+
+Sockets and pipes only move bytes; everything that needs to be right is here
+and tested with lines captured from Asterisk 22.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RESULT = re.compile(r"^200 result=(?P<result>-?[^ ]*)(?: \((?P<data>[^)]*)\))?(?P<rest>.*)$")
+
+
+class AgiError(Exception):
+    """An AGI conversation went wrong."""
+
+
+class AgiHangup(AgiError):
+    """The channel hung up (HANGUP notice, result=-1, or 511 on a dead channel)."""
+
+
+class AgiCommandError(AgiError):
+    """Asterisk refused a command (510, 520)."""
+
+
+def sanitise(value: str) -> str:
+    """Neutralise caller-controlled text before it goes near a protocol line.
+
+    Control characters (CR and LF above all: they would end the AGI command and
+    start another) become spaces.
+
+    >>> sanitise('evil\\r\\nEXEC Dial PJSIP/x')
+    'evil  EXEC Dial PJSIP/x'
+    """
+    return _CONTROL.sub(" ", value)
+
+
+def quote(arg: str) -> str:
+    """Quote one AGI command argument.
+
+    >>> quote('hotline/zh-CN/welcome')
+    '"hotline/zh-CN/welcome"'
+    >>> quote('say "hi"\\n')
+    '"say \\\\"hi\\\\" "'
+    """
+    return '"' + sanitise(arg).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command(name: str, *args: str | int | float) -> bytes:
+    """One AGI command line, every argument quoted.
+
+    >>> command("SET VARIABLE", "HOTLINE_ROUTE_KIND", "queue")
+    b'SET VARIABLE "HOTLINE_ROUTE_KIND" "queue"\\n'
+    """
+    parts = [name, *(quote(str(a)) for a in args)]
+    return (" ".join(parts) + "\n").encode("utf-8")
+
+
+def parse_env_line(line: str) -> tuple[str, str] | None:
+    """One line of the environment block Asterisk sends first.
+
+    >>> parse_env_line("agi_callerid: 13800000001")
+    ('agi_callerid', '13800000001')
+    >>> parse_env_line("") is None
+    True
+    """
+    if not line.strip():
+        return None
+    key, sep, value = line.partition(":")
+    if not sep:
+        raise AgiError(f"malformed AGI environment line {line!r}")
+    return key.strip(), sanitise(value.strip())
+
+
+def parse_env(block: str) -> dict[str, str]:
+    """The whole environment block, up to the blank line.
+
+    >>> parse_env("agi_network: yes\\nagi_network_script: hotline\\n\\n")["agi_network_script"]
+    'hotline'
+    """
+    env: dict[str, str] = {}
+    for line in block.splitlines():
+        item = parse_env_line(line)
+        if item is None:
+            break
+        env[item[0]] = item[1]
+    return env
+
+
+@dataclass(frozen=True)
+class AgiResult:
+    code: int
+    result: str
+    data: str = ""
+    rest: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        return self.data == "timeout"
+
+
+def parse_result(line: str) -> AgiResult:
+    """Parse a response line.
+
+    >>> parse_result("200 result=1 (timeout)")
+    AgiResult(code=200, result='1', data='timeout', rest='')
+    >>> parse_result("200 result= (timeout)").timed_out
+    True
+    >>> parse_result("200 result=49 endpos=11680")
+    AgiResult(code=200, result='49', data='', rest=' endpos=11680')
+    >>> parse_result("200 result=-1")
+    Traceback (most recent call last):
+    ...
+    ivr.adapters.asterisk.agi.AgiHangup: result=-1: the channel hung up
+    """
+    line = line.rstrip("\r\n")
+    if line.startswith("HANGUP"):
+        raise AgiHangup("HANGUP notice")
+    if line.startswith("511"):
+        raise AgiHangup(line)
+    if line.startswith(("510", "520")):
+        raise AgiCommandError(line)
+    m = _RESULT.match(line)
+    if not m:
+        raise AgiError(f"unexpected AGI response {line!r}")
+    if m["result"] == "-1":
+        raise AgiHangup("result=-1: the channel hung up")
+    return AgiResult(200, m["result"], m["data"] or "", m["rest"] or "")
+
+
+def digit_from_get_data(res: AgiResult) -> str | None:
+    """GET DATA with max 1 digit: the key pressed, or None on timeout.
+
+    >>> digit_from_get_data(parse_result("200 result=1"))
+    '1'
+    >>> digit_from_get_data(parse_result("200 result= (timeout)")) is None
+    True
+    >>> digit_from_get_data(parse_result("200 result=3 (timeout)"))
+    '3'
+    """
+    return res.result[:1] or None
+
+
+def digit_from_wait(res: AgiResult) -> str | None:
+    """WAIT FOR DIGIT / STREAM FILE: the ASCII code of the key, 0 for none.
+
+    >>> digit_from_wait(parse_result("200 result=42"))
+    '*'
+    >>> digit_from_wait(parse_result("200 result=0")) is None
+    True
+    """
+    code = int(res.result or "0")
+    return chr(code) if code > 0 else None

@@ -1,0 +1,226 @@
+"""The Asterisk Manager Interface: events in, queue membership out.
+
+`translate()` is pure: one AMI event (name + keys) becomes call-log events and
+seat updates. `AmiLink` is the thin edge over asterisk-ami: it logs in,
+reconnects when Asterisk restarts, hands every event to a callback, and sends
+actions with every value stripped of CR/LF. `QueueSync` makes Asterisk's queue
+membership and pause state follow the roster and the agents' states.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ivr.adapters.asterisk import names
+from ivr.adapters.asterisk.agi import sanitise
+from ivr.domain.calllog import CallAnswered, CallEnded, CallEvent, CallStarted, Routed
+
+log = logging.getLogger(__name__)
+
+HOTLINE_CONTEXTS = (names.CONTEXT_INBOUND, names.CONTEXT_FALLBACK)
+
+
+@dataclass(frozen=True)
+class SeatUpdate:
+    seat: str
+    device_state: str
+
+
+def seat_of(channel_or_device: str) -> str:
+    """'PJSIP/seat3-0000002a' or 'PJSIP/seat3' -> 'seat3'; '' when not PJSIP.
+
+    >>> seat_of("PJSIP/seat3-0000002a")
+    'seat3'
+    """
+    tech, _, rest = channel_or_device.partition("/")
+    if tech.upper() != "PJSIP" or not rest:
+        return ""
+    return rest.rsplit("-", 1)[0] if "-" in rest else rest
+
+
+def _is_hotline_context(context: str) -> bool:
+    return context in HOTLINE_CONTEXTS or context.startswith(names.CONTEXT_ROUTE_PREFIX)
+
+
+def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEvent | SeatUpdate]:
+    """What one AMI event means for the call log and the seats."""
+    uid, linked = keys.get("Uniqueid", ""), keys.get("Linkedid", "")
+    if name == "DeviceStateChange":
+        seat = seat_of(keys.get("Device", ""))
+        return [SeatUpdate(seat, keys.get("State", ""))] if seat else []
+    if name == "AgentConnect" and linked:
+        return [CallAnswered(linked, at, seat_of(keys.get("Interface", "")))]
+    if name == "DialEnd" and keys.get("DialStatus") == "ANSWER" and uid:
+        seat = seat_of(keys.get("DestChannel", ""))
+        if seat and _is_hotline_context(keys.get("Context", "")):
+            return [CallAnswered(linked or uid, at, seat)]
+        return []
+    if name == "Hangup" and uid and uid == linked and _is_hotline_context(keys.get("Context", "")):
+        cause = f"{keys.get('Cause', '')} {keys.get('Cause-txt', '')}".strip()
+        return [CallEnded(uid, at, cause)]
+    if name == "UserEvent" and keys.get("UserEvent") == names.USEREVENT_FALLBACK:
+        fuid = keys.get("Uniqueid", "") or uid
+        caller = keys.get("Caller", "") or keys.get("CallerIDNum", "")
+        trace = ("FastAGI unavailable or failed: fallback context", "route: queue operator")
+        return [
+            CallStarted(
+                fuid,
+                at,
+                "" if caller == "<unknown>" else caller,
+                keys.get("CallerIDName", ""),
+                keys.get("Exten", ""),
+                keys.get("Channel", ""),
+                "fallback",
+            ),
+            Routed(
+                fuid, at, names.QUEUE_OPERATOR, "queue", names.QUEUE_OPERATOR, 0, False, "", trace
+            ),
+        ]
+    return []
+
+
+def action_fields(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Values for an AMI action with CR/LF and control characters neutralised.
+
+    >>> action_fields({"Queue": "enquiries\\r\\nAction: Originate"})
+    {'Queue': 'enquiries  Action: Originate'}
+    """
+    return {k: sanitise(str(v)) for k, v in fields.items()}
+
+
+EventSink = Callable[[str, dict[str, str]], None]
+
+
+@dataclass
+class AmiLink:
+    """A logged-in AMI connection that reconnects by itself."""
+
+    host: str
+    port: int
+    username: str
+    secret: str
+    on_event: EventSink
+    on_connect: Callable[[], None] | None = None
+    retry_seconds: float = 1.0
+    _client: Any = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    connected: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ami-link", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._drop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def send(self, action: str, **fields: Any) -> dict[str, str] | None:
+        """Send an action and wait for its response; None when not connected."""
+        from asterisk.ami import SimpleAction
+
+        client = self._client
+        if client is None or not self.connected.is_set():
+            return None
+        try:
+            future = client.send_action(SimpleAction(action, **action_fields(fields)))
+            response = future.get_response() if hasattr(future, "get_response") else future.response
+        except Exception as e:  # noqa: BLE001 - a broken socket must not kill the caller
+            log.warning("AMI %s failed: %s", action, e)
+            return None
+        return dict(response.keys) if response is not None else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._connect()
+            except Exception as e:  # noqa: BLE001 - keep retrying whatever went wrong
+                log.info("AMI %s:%s not reachable (%s); retrying", self.host, self.port, e)
+                self._drop()
+                self._stop.wait(self.retry_seconds)
+                continue
+            while not self._stop.is_set() and self._alive():
+                self._stop.wait(self.retry_seconds)
+            self._drop()
+
+    def _connect(self) -> None:
+        from asterisk.ami import AMIClient
+
+        client = AMIClient(address=self.host, port=self.port, timeout=5)
+        client.add_event_listener(lambda event, **_: self._event(event))
+        response = client.login(username=self.username, secret=self.secret).response
+        if response is None or response.status != "Success":
+            client.disconnect()
+            raise ConnectionError(f"AMI login as {self.username!r} refused")
+        self._client = client
+        self.connected.set()
+        log.info("AMI connected to %s:%s", self.host, self.port)
+        if self.on_connect is not None:
+            threading.Thread(target=self.on_connect, name="ami-on-connect", daemon=True).start()
+
+    def _alive(self) -> bool:
+        client = self._client
+        return client is not None and not client.finished.is_set()
+
+    def _drop(self) -> None:
+        self.connected.clear()
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.disconnect()
+            except Exception:  # noqa: BLE001 - already gone
+                log.debug("AMI disconnect failed", exc_info=True)
+
+    def _event(self, event: Any) -> None:
+        try:
+            keys = {k: v for k, v in event.keys.items() if isinstance(v, str)}
+            self.on_event(event.name, keys)
+        except Exception:
+            log.exception("AMI event %s could not be handled", getattr(event, "name", "?"))
+
+
+@dataclass
+class QueueSync:
+    """Make Asterisk's queue members and pauses match the desired state.
+
+    Idempotent: adding a member that is there or removing one that is not is
+    harmless, so after a reconnect the whole state is simply applied again.
+    """
+
+    link: AmiLink
+    seats: tuple[str, ...]
+    applied: dict[str, dict[str, bool]] | None = None
+
+    def apply(self, desired: Mapping[str, Mapping[str, bool]], force: bool = False) -> bool:
+        if not self.link.connected.is_set():
+            return False
+        if not force and self.applied == {q: dict(m) for q, m in desired.items()}:
+            return True
+        for queue, members in desired.items():
+            for seat in self.seats:
+                interface = f"PJSIP/{seat}"
+                if seat in members:
+                    self.link.send(
+                        "QueueAdd",
+                        Queue=queue,
+                        Interface=interface,
+                        MemberName=seat,
+                        StateInterface=interface,
+                    )
+                    self.link.send(
+                        "QueuePause",
+                        Queue=queue,
+                        Interface=interface,
+                        Paused="true" if members[seat] else "false",
+                    )
+                else:
+                    self.link.send("QueueRemove", Queue=queue, Interface=interface)
+        self.applied = {q: dict(m) for q, m in desired.items()}
+        return True

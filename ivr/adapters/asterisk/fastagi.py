@@ -1,0 +1,192 @@
+"""An asyncio FastAGI server with one explicit route table.
+
+Asterisk connects for `AGI(agi://host:port/<route>)`; the server reads the
+environment block, looks the route up and runs its handler. Whatever happens
+(unknown route, handler error, hang-up) the request ends in a defined dialplan
+outcome: on failure the route variable is cleared, and the dialplan sends the
+caller to the fallback context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ivr.adapters.asterisk import names
+from ivr.adapters.asterisk.agi import (
+    AgiError,
+    AgiHangup,
+    AgiResult,
+    command,
+    digit_from_get_data,
+    parse_env_line,
+    parse_result,
+)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["AgiChannel"], Awaitable[None]]
+
+
+class RouteTable:
+    """AGI entry points by name. A duplicate is a start-up error, not a surprise."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, Handler] = {}
+
+    def add(self, name: str, handler: Handler) -> None:
+        if name in self._routes:
+            raise ValueError(f"FastAGI route {name!r} is already registered")
+        self._routes[name] = handler
+
+    def get(self, name: str) -> Handler | None:
+        return self._routes.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._routes
+
+
+def route_name(env: dict[str, str]) -> str:
+    """The route from agi_network_script: 'hotline?x=1' -> 'hotline'.
+
+    >>> route_name({"agi_network_script": "/hotline?lang=en"})
+    'hotline'
+    """
+    script = env.get("agi_network_script", "")
+    return script.split("?", 1)[0].strip("/")
+
+
+@dataclass
+class AgiChannel:
+    """One AGI conversation over a stream."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    env: dict[str, str] = field(default_factory=dict)
+    hung_up: bool = False
+
+    @property
+    def uid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    async def read_env(self) -> None:
+        while True:
+            raw = await self.reader.readline()
+            if not raw:
+                raise AgiHangup("connection closed before the environment was sent")
+            item = parse_env_line(raw.decode("utf-8", "replace"))
+            if item is None:
+                return
+            self.env[item[0]] = item[1]
+
+    async def send(self, line: bytes) -> AgiResult:
+        if self.hung_up:
+            raise AgiHangup("the channel has hung up")
+        self.writer.write(line)
+        await self.writer.drain()
+        while True:
+            raw = await self.reader.readline()
+            if not raw:
+                self.hung_up = True
+                raise AgiHangup("connection closed")
+            text = raw.decode("utf-8", "replace")
+            if text.startswith("HANGUP"):
+                # The notice comes before the reply to the command in flight.
+                self.hung_up = True
+                continue
+            if text.startswith("520-"):
+                await self._skip_usage()
+            try:
+                return parse_result(text)
+            except AgiHangup:
+                self.hung_up = True
+                raise
+
+    async def _skip_usage(self) -> None:
+        while True:
+            raw = await self.reader.readline()
+            if not raw or raw.startswith(b"520 "):
+                return
+
+    async def set_variable(self, name: str, value: str | int) -> None:
+        await self.send(command("SET VARIABLE", name, value))
+
+    async def get_variable(self, name: str) -> str:
+        res = await self.send(command("GET VARIABLE", name))
+        return res.data if res.result == "1" else ""
+
+    async def get_data(self, prompts: list[str], timeout_ms: int) -> str | None:
+        """Play the prompts ('&'-joined) and wait for one key; None on timeout."""
+        res = await self.send(command("GET DATA", "&".join(prompts), timeout_ms, 1))
+        return digit_from_get_data(res)
+
+    async def verbose(self, message: str) -> None:
+        await self.send(command("VERBOSE", message, 3))
+
+
+@dataclass
+class FastAgiServer:
+    routes: RouteTable
+    host: str = "127.0.0.1"
+    port: int = 4573
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        sock = self._server.sockets[0].getsockname()
+        self.port = sock[1]
+        log.info("FastAGI listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self.serve_one(AgiChannel(reader, writer))
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def serve_one(self, agi: AgiChannel) -> None:
+        try:
+            await agi.read_env()
+        except (AgiError, ConnectionError, OSError):
+            log.warning("FastAGI connection closed before its environment was read")
+            return
+        name = route_name(agi.env)
+        handler = self.routes.get(name)
+        if handler is None:
+            log.error("call %s: unknown FastAGI route %r: fallback", agi.uid, name)
+            await _to_fallback(agi)
+            return
+        try:
+            await handler(agi)
+        except AgiHangup:
+            log.info("call %s: hung up during %s", agi.uid, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: FastAGI route %s failed: fallback", agi.uid, name)
+            await _to_fallback(agi)
+
+
+async def _to_fallback(agi: AgiChannel) -> None:
+    """Clear the route so the dialplan sends the caller to the fallback context."""
+    with contextlib.suppress(AgiError, ConnectionError, OSError):
+        await agi.set_variable(names.VAR_ROUTE_KIND, "")

@@ -1,0 +1,37 @@
+"""Every telephony name shared by Python and the dialplan, in one place.
+
+The dialplan templates in config/asterisk/ are rendered with these values, and
+the FastAGI handlers set and read the same variables, so a rename happens here
+once.
+"""
+
+# FastAGI routes (the path of agi://host:port/<route>).
+ROUTE_HOTLINE = "hotline"  # the IVR: menu, routing decision, sets the route variables
+ROUTE_OVERFLOW = "overflow"  # queue wait exceeded / nobody answered: callback or voicemail
+
+# Dialplan contexts.
+CONTEXT_INBOUND = "hotline-inbound"  # PJSIP 'anonymous' endpoint lands here
+CONTEXT_FALLBACK = "hotline-fallback"  # FastAGI down or failed: never silence
+CONTEXT_ROUTE_PREFIX = "hotline-route-"  # + route kind: seat, queue, voicemail, ...
+CONTEXT_SEATS = "hotline-seats"  # context of the authenticated seat endpoints
+
+# Channel variables set by the FastAGI handler, read by the dialplan.
+VAR_CALL_ID = "HOTLINE_CALL_ID"
+VAR_ROUTE_KIND = "HOTLINE_ROUTE_KIND"  # seat | queue | voicemail | callback | emergency | hangup
+VAR_ROUTE_TARGET = "HOTLINE_ROUTE_TARGET"  # PJSIP/<seat> for seat, queue name for queue/emergency
+VAR_QUEUE = "HOTLINE_QUEUE"  # queue to fall back to when a chosen seat does not answer
+VAR_PRIORITY = "HOTLINE_PRIORITY"  # queue priority (copied into QUEUE_PRIO by the dialplan)
+VAR_MAX_WAIT = "HOTLINE_MAX_WAIT"  # seconds in queue before overflow
+VAR_RING_SECONDS = "HOTLINE_RING_SECONDS"  # ring time for a chosen seat
+VAR_OVERFLOW = "HOTLINE_OVERFLOW"  # callback | voicemail, after the queue gives up
+VAR_LANGUAGE = "HOTLINE_LANG"  # zh-CN | en (prompt directory)
+
+# Queues: one per routing branch (named after the branch), plus the operator queue
+# used by the fallback context and the "operator" menu target.
+QUEUE_OPERATOR = "operator"
+
+# Sound files live under <asterisk sounds>/hotline/<lang>/<prompt>.
+SOUNDS_SUBDIR = "hotline"
+
+# AMI UserEvent emitted by the fallback context so the call is logged without FastAGI.
+USEREVENT_FALLBACK = "HotlineFallback"

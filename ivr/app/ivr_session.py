@@ -1,0 +1,204 @@
+"""One caller's walk through the IVR, channel-independent.
+
+The channel adapter (FastAGI, process-per-call AGI, `hotline simulate`, later
+Twilio) runs this loop and only moves prompts and keys:
+
+    action = session.begin()
+    while isinstance(action, Ask):
+        action = session.on_input(await channel.ask(action))   # a digit, or None
+    decision = session.decide()
+
+Everything that happens is recorded as call-log events; the routing decision
+comes from the pure domain with its trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ivr.app.ports import CallerHistory, CallLog, Clock, PresenceSource
+from ivr.domain.calllog import CallEnded, CallStarted, MenuStep, Outcome, Routed
+from ivr.domain.menu import (
+    Action,
+    FlowState,
+    Key,
+    Leave,
+    Menu,
+    StepRecord,
+    TargetKind,
+    Timeout,
+    start,
+    step,
+)
+from ivr.domain.routing import (
+    OPERATOR_BRANCH,
+    CallContext,
+    Decision,
+    Route,
+    RouteKind,
+    RoutingPolicy,
+    decide,
+    normalise_number,
+    overflow,
+)
+from ivr.domain.shifts import Roster
+
+
+@dataclass(frozen=True)
+class IvrDeps:
+    """What every session needs; built once by the composition root."""
+
+    menu: Menu
+    roster: Roster
+    policy: RoutingPolicy
+    default_language: str
+    log: CallLog
+    history: CallerHistory
+    presence: PresenceSource
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class CallerInfo:
+    uid: str
+    number: str
+    name: str = ""
+    dialed: str = ""
+    channel: str = ""
+    source: str = "fastagi"
+
+
+@dataclass
+class IvrSession:
+    deps: IvrDeps
+    caller: CallerInfo
+    state: FlowState | None = None
+    leave: Leave | None = None
+    seq: int = 0
+    trace: list[str] = field(default_factory=list)
+
+    def begin(self) -> Action:
+        d, c = self.deps, self.caller
+        d.log.record(CallStarted(c.uid, d.clock(), c.number, c.name, c.dialed, c.channel, c.source))
+        self.state, action, record = start(d.menu, d.default_language)
+        return self._after(action, record)
+
+    def on_input(self, digit: str | None) -> Action:
+        """A key the caller pressed, or None when the wait timed out."""
+        if self.state is None or self.state.done:
+            raise RuntimeError("on_input() outside of a running menu")
+        event = Key(digit) if digit else Timeout()
+        self.state, action, record = step(self.deps.menu, self.state, event)
+        return self._after(action, record)
+
+    def _after(self, action: Action, record: StepRecord) -> Action:
+        self.seq += 1
+        self.deps.log.record(
+            MenuStep(
+                self.caller.uid,
+                self.seq,
+                self.deps.clock(),
+                record.node,
+                record.event,
+                record.key,
+                record.detail,
+            )
+        )
+        what = f"key {record.key}" if record.event == "key" else record.event
+        if record.key and record.event != "key":
+            what += f" {record.key}"
+        detail = f" -> {record.detail}" if record.detail else ""
+        self.trace.append(f"menu {record.node}: {what}{detail}")
+        if isinstance(action, Leave):
+            self.leave = action
+        return action
+
+    @property
+    def language(self) -> str:
+        return self.state.language if self.state else self.deps.default_language
+
+    def decide(self) -> Decision:
+        """Where the call goes now that the menu is done; recorded with its trace."""
+        if self.leave is None:
+            raise RuntimeError("decide() before the caller left the menu")
+        d, at = self.deps, self.deps.clock()
+        decision = self._decision(at)
+        d.log.record(
+            Routed(
+                self.caller.uid,
+                at,
+                decision.branch,
+                decision.route.kind.value,
+                decision.route.target,
+                decision.priority,
+                decision.vip,
+                self.language,
+                tuple(self.trace) + decision.trace,
+            )
+        )
+        return decision
+
+    def _decision(self, at: datetime) -> Decision:
+        assert self.leave is not None
+        d, target = self.deps, self.leave.target
+        if target.kind in (TargetKind.ROUTE, TargetKind.OPERATOR):
+            branch = target.arg if target.kind is TargetKind.ROUTE else OPERATOR_BRANCH
+            previous = d.history.previous_agent(
+                normalise_number(self.caller.number), at - d.policy.repeat_within
+            )
+            ctx = CallContext(self.caller.number, branch, previous, self.language)
+            return decide(ctx, at, d.roster, d.policy, d.presence.snapshot())
+        kind = {
+            TargetKind.CALLBACK: RouteKind.CALLBACK,
+            TargetKind.VOICEMAIL: RouteKind.VOICEMAIL,
+        }.get(target.kind, RouteKind.HANGUP)
+        target_name = {
+            RouteKind.CALLBACK: normalise_number(self.caller.number),
+            RouteKind.VOICEMAIL: "hotline",
+        }.get(kind, "")
+        return Decision(
+            Route(kind, target_name),
+            "menu",
+            0,
+            d.policy.is_vip(self.caller.number),
+            OPERATOR_BRANCH,
+            0,
+            0,
+            kind,
+            (f"caller chose {target}", f"route: {kind.value} {target_name}".rstrip()),
+        )
+
+    def hung_up(self) -> None:
+        """The caller hung up before leaving the menu."""
+        if self.leave is None:
+            self.deps.log.record(
+                CallEnded(
+                    self.caller.uid,
+                    self.deps.clock(),
+                    "caller hung up in menu",
+                    Outcome.ABANDONED_IN_MENU,
+                )
+            )
+
+
+def overflow_decision(
+    deps: IvrDeps, uid: str, caller: str, branch: str, why: str, language: str
+) -> Decision:
+    """The caller left the queue without an answer: callback or voicemail, recorded."""
+    at = deps.clock()
+    decision = overflow(branch or OPERATOR_BRANCH, caller, deps.policy, why)
+    deps.log.record(
+        Routed(
+            uid,
+            at,
+            decision.branch,
+            decision.route.kind.value,
+            decision.route.target,
+            decision.priority,
+            decision.vip,
+            language,
+            decision.trace,
+        )
+    )
+    return decision

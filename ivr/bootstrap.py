@@ -1,0 +1,148 @@
+"""The one composition root: every engine, repository, clock and client is built here.
+
+Nothing else in the code base constructs infrastructure; processes (the
+FastAGI/AMI service, AGI scripts, the CLI, the web app) ask this module for a
+`Runtime` and pass its parts down.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.adapters.clock import clock_from_env
+from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
+from ivr.adapters.db.presence import PresenceRepo
+from ivr.app.ivr_session import IvrDeps
+from ivr.app.ports import CallLog, Clock
+from ivr.config import HotlineConfig, load_config
+from ivr.domain.routing import AgentState, Presence
+
+if TYPE_CHECKING:
+    from ivr.adapters.asterisk.templates import AsteriskSettings
+
+DEFAULT_CONFIG_DIR = "config"
+ENV_CONFIG_DIR = "HOTLINE_CONFIG"
+
+
+def config_dir(explicit: str | None, env: Mapping[str, str]) -> Path:
+    return Path(explicit or env.get(ENV_CONFIG_DIR) or DEFAULT_CONFIG_DIR)
+
+
+class DbPresence:
+    """Presence from the database, cached briefly so a burst of calls reads it once."""
+
+    def __init__(self, repo: PresenceRepo, ttl_seconds: float = 0.5) -> None:
+        self._repo, self._ttl = repo, ttl_seconds
+        self._cached: Presence | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> Presence:
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._at > self._ttl:
+                self._cached = self._read()
+                self._at = time.monotonic()
+            return self._cached
+
+    def _read(self) -> Presence:
+        states: dict[str, AgentState] = {}
+        for agent_id, rec in self._repo.agent_states().items():
+            try:
+                states[agent_id] = AgentState(rec.state)
+            except ValueError:
+                continue
+        return Presence(states, self._repo.seat_states())
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
+
+
+@dataclass
+class Runtime:
+    config: HotlineConfig
+    engine: Engine
+    sessions: sessionmaker[Session]
+    calls: SqlCallLog
+    presence_repo: PresenceRepo
+    presence: DbPresence
+    clock: Clock
+
+    def ivr_deps(self, log: CallLog) -> IvrDeps:
+        c = self.config
+        return IvrDeps(
+            menu=c.menu,
+            roster=c.roster,
+            policy=c.policy,
+            default_language=c.site.default_language,
+            log=log,
+            history=self.calls,
+            presence=self.presence,
+            clock=self.clock,
+        )
+
+    @property
+    def spool_path(self) -> Path:
+        return self.config.data_dir / "spool" / "calllog.jsonl"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(
+    config_path: str | None = None, env: Mapping[str, str] | None = None, *, migrate_db: bool = True
+) -> Runtime:
+    """Load and validate the config, open the database, and wire the parts."""
+    env = dict(os.environ if env is None else env)
+    config = load_config(config_dir(config_path, env), env)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.database_url)
+    if migrate_db:
+        migrate(engine)
+    sessions = make_session_factory(engine)
+    repo = PresenceRepo(sessions)
+    return Runtime(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        calls=SqlCallLog(sessions),
+        presence_repo=repo,
+        presence=DbPresence(repo),
+        clock=clock_from_env(env),
+    )
+
+
+def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
+    """What the Asterisk templates need, from the validated configuration."""
+    from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
+
+    c = config
+    return AsteriskSettings(
+        hotline_extension=c.site.hotline_extension,
+        seats=tuple(SeatSpec(a.seat, i) for i, a in enumerate(c.roster.agents, start=1)),
+        queues=c.queues,
+        languages=c.site.languages,
+        sip_host=c.sip.host,
+        sip_port=c.sip.port,
+        seat_contacts="static" if c.sip.seat_contacts == "static" else "register",
+        seat_port_base=c.sip.seat_port_base,
+        seat_password=c.sip.seat_password,
+        ami_host=c.ami.host,
+        ami_port=c.ami.port,
+        ami_username=c.ami.username,
+        ami_secret=c.ami.secret,
+        fastagi_host=c.fastagi.host,
+        fastagi_port=c.fastagi.port,
+        queue_ring_seconds=c.policy.ring_seconds,
+        queue_max_wait_seconds=c.policy.max_wait_seconds,
+    )

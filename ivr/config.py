@@ -1,0 +1,572 @@
+"""Load and validate the hotline's configuration directory before the first call.
+
+A config directory holds hotline.yaml, calendar.yaml, seats.yaml, routing.yaml,
+menu.yaml and prompts.yaml. Everything is turned into frozen domain objects; a
+problem is refused with a ConfigError naming the file, the item and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow, parse_window
+from ivr.domain.menu import (
+    REQUIRED_PROMPTS,
+    VALID_KEYS,
+    Menu,
+    MenuNode,
+    Target,
+    TargetKind,
+    parse_target,
+)
+from ivr.domain.routing import Branch, RouteKind, RoutingPolicy, normalise_number
+from ivr.domain.shifts import (
+    DAY_SETS,
+    Agent,
+    DaySpec,
+    OnCallShift,
+    Role,
+    Roster,
+    Shift,
+    StaffingRule,
+)
+
+FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
+ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
+ENV_DATA_DIR = "HOTLINE_DATA_DIR"
+
+
+class ConfigError(Exception):
+    """A configuration problem: which file, which item, and why."""
+
+    def __init__(self, file: str, item: str, reason: str) -> None:
+        self.file, self.item, self.reason = file, item, reason
+        super().__init__(f"{file}: {item}: {reason}" if item else f"{file}: {reason}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    host: str
+    port: int
+    seat_contacts: str  # static | register
+    seat_port_base: int
+    seat_password: str
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    tz: ZoneInfo
+    default_language: str
+    languages: tuple[str, ...]
+    hotline_extension: str
+
+
+@dataclass(frozen=True)
+class HotlineConfig:
+    directory: Path
+    site: Site
+    database_url: str
+    data_dir: Path
+    fastagi: Endpoint
+    ami: AmiSettings
+    sip: SipSettings
+    web: Endpoint
+    calendar: Calendar
+    roster: Roster
+    policy: RoutingPolicy
+    staffing: StaffingRule
+    menu: Menu
+    prompts: Mapping[str, Mapping[str, str]]
+
+    def seat_position(self, seat: str) -> int:
+        """1-based position of a seat in seats.yaml (its static SIP port offset)."""
+        return [a.seat for a in self.roster.agents].index(seat) + 1
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        from ivr.domain.routing import OPERATOR_BRANCH
+
+        return (*self.policy.branches, OPERATOR_BRANCH)
+
+
+# --- YAML with duplicate keys refused ----------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    pass
+
+
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in first_line:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {first_line[key]})",
+                key_node.start_mark,
+            )
+        first_line[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _read_yaml(directory: Path, name: str) -> dict[str, Any]:
+    path = directory / name
+    if not path.is_file():
+        raise ConfigError(name, "", f"file missing in {directory}")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise ConfigError(name, where, f"malformed YAML: {e.problem or e.context}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(name, "", f"malformed YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(name, "", "the top level must be a mapping")
+    return data
+
+
+# --- a small cursor that knows where it is ------------------------------------
+
+
+class _Cursor:
+    def __init__(self, file: str, data: Any, path: str = "") -> None:
+        self.file, self.data, self.path = file, data, path
+
+    def fail(self, reason: str, item: str | None = None) -> ConfigError:
+        return ConfigError(self.file, item if item is not None else self.path, reason)
+
+    def child(self, key: str | int) -> _Cursor:
+        name = f"[{key}]" if isinstance(key, int) else (f".{key}" if self.path else str(key))
+        return _Cursor(self.file, self._get(key), f"{self.path}{name}")
+
+    def _get(self, key: str | int) -> Any:
+        if isinstance(key, int):
+            return self.data[key]
+        if not isinstance(self.data, dict):
+            raise self.fail("must be a mapping")
+        if key not in self.data:
+            where = f"{self.path}.{key}" if self.path else key
+            raise ConfigError(self.file, where, "missing")
+        return self.data[key]
+
+    def opt(self, key: str, default: Any) -> _Cursor:
+        if isinstance(self.data, dict) and key in self.data:
+            return self.child(key)
+        return _Cursor(self.file, default, f"{self.path}.{key}" if self.path else key)
+
+    def items(self) -> Iterator[tuple[str, _Cursor]]:
+        if not isinstance(self.data, dict):
+            raise self.fail("must be a mapping")
+        for k in self.data:
+            yield str(k), self.child(k)
+
+    def seq(self) -> list[_Cursor]:
+        if self.data is None:
+            return []
+        if not isinstance(self.data, list):
+            raise self.fail("must be a list")
+        return [self.child(i) for i in range(len(self.data))]
+
+    def text(self) -> str:
+        if isinstance(self.data, bool) or not isinstance(self.data, str | int | float):
+            raise self.fail(f"must be text, got {type(self.data).__name__}")
+        return str(self.data)
+
+    def integer(self, minimum: int = 0) -> int:
+        if isinstance(self.data, bool) or not isinstance(self.data, int):
+            raise self.fail(f"must be a whole number, got {self.data!r}")
+        if self.data < minimum:
+            raise self.fail(f"must be at least {minimum}, got {self.data}")
+        return self.data
+
+    def number(self) -> float:
+        if isinstance(self.data, bool) or not isinstance(self.data, int | float):
+            raise self.fail(f"must be a number, got {self.data!r}")
+        if self.data <= 0:
+            raise self.fail(f"must be positive, got {self.data}")
+        return float(self.data)
+
+    def boolean(self) -> bool:
+        if not isinstance(self.data, bool):
+            raise self.fail(f"must be true or false, got {self.data!r}")
+        return self.data
+
+    def day(self) -> date:
+        if isinstance(self.data, date):
+            return self.data
+        try:
+            return date.fromisoformat(str(self.data))
+        except ValueError:
+            raise self.fail(f"{self.data!r} is not a date (YYYY-MM-DD)") from None
+
+    def choice(self, options: tuple[str, ...]) -> str:
+        value = self.text()
+        if value not in options:
+            raise self.fail(f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    @contextmanager
+    def reason(self) -> Iterator[None]:
+        """Turn a ValueError from a domain parser into a ConfigError here."""
+        try:
+            yield
+        except ValueError as e:
+            raise self.fail(str(e)) from None
+
+
+# --- the sections -------------------------------------------------------------
+
+
+def _site(c: _Cursor) -> Site:
+    s = c.child("site")
+    tzc = s.child("timezone")
+    try:
+        tz = ZoneInfo(tzc.text())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise tzc.fail(f"unknown time zone {tzc.data!r}") from None
+    languages = tuple(x.text() for x in s.child("languages").seq())
+    if not languages:
+        raise s.child("languages").fail("at least one language is needed")
+    default = s.child("default_language")
+    if default.text() not in languages:
+        raise default.fail(f"{default.data!r} is not in languages {list(languages)}")
+    ext = s.child("hotline_extension")
+    if not ext.text().isdigit():
+        raise ext.fail(f"{ext.data!r} must be digits")
+    return Site(s.child("name").text(), tz, default.text(), languages, ext.text())
+
+
+def _endpoint(c: _Cursor) -> Endpoint:
+    return Endpoint(c.child("host").text(), c.child("port").integer(1))
+
+
+def _calendar(c: _Cursor, tz: ZoneInfo) -> Calendar:
+    hours = c.child("open_hours")
+    weekly: dict[str, tuple[TimeWindow, ...]] = {}
+    for day, windows in hours.items():
+        if day not in WEEKDAYS:
+            raise windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+        weekly[day] = _windows(windows)
+    holidays: dict[date, Holiday] = {}
+    for h in c.opt("holidays", []).seq():
+        first = h.child("date").day()
+        last = h.opt("to", first).day()
+        if last < first:
+            raise h.child("to").fail(f"{last} is before {first}")
+        name = h.opt("name", "holiday").text()
+        for i in range((last - first).days + 1):
+            holidays[first + timedelta(days=i)] = Holiday(first + timedelta(days=i), name)
+    makeup: dict[date, MakeupDay] = {}
+    for m in c.opt("makeup_days", []).seq():
+        d = m.child("date").day()
+        if d in holidays:
+            raise m.child("date").fail(f"{d} is also a holiday")
+        works_as = m.child("works_as").choice(WEEKDAYS)
+        makeup[d] = MakeupDay(d, works_as, m.opt("name", "make-up day").text())
+    return Calendar(tz, weekly, holidays, makeup)
+
+
+def _windows(c: _Cursor) -> tuple[TimeWindow, ...]:
+    items = c.seq() if isinstance(c.data, list) else [c]
+    out: list[TimeWindow] = []
+    for w in items:
+        with w.reason():
+            window = parse_window(w.text())
+        clash = next((o for o in out if o.overlaps(window)), None)
+        if clash is not None:
+            raise w.fail(f"{window} overlaps {clash}")
+        out.append(window)
+    return tuple(out)
+
+
+def _days(c: _Cursor) -> DaySpec:
+    if isinstance(c.data, list):
+        days = [d.text() for d in c.seq()]
+        bad = [d for d in days if d not in WEEKDAYS]
+        if bad or not days:
+            raise c.fail(f"unknown weekday(s) {bad} (use {', '.join(WEEKDAYS)})")
+        return DaySpec(weekdays=frozenset(days))
+    name = c.choice(DAY_SETS + WEEKDAYS)
+    return DaySpec(named=name) if name in DAY_SETS else DaySpec(weekdays=frozenset([name]))
+
+
+def _shifts(c: _Cursor) -> list[tuple[_Cursor, Shift]]:
+    out = []
+    days = _days(c.child("days"))
+    for w, window in zip(_as_list(c.child("hours")), _windows(c.child("hours")), strict=True):
+        out.append((w, Shift(days, window)))
+    return out
+
+
+def _as_list(c: _Cursor) -> list[_Cursor]:
+    return c.seq() if isinstance(c.data, list) else [c]
+
+
+# Day "types" a shift may run on: (weekday, kind) with kind normal/holiday/makeup.
+_KINDS = ("normal", "holiday", "makeup")
+
+
+def _day_types(spec: DaySpec) -> set[tuple[int, str]]:
+    every = {(d, k) for d in range(7) for k in _KINDS}
+    rules: dict[str, Callable[[int, str], bool]] = {
+        "all": lambda d, k: True,
+        "workdays": lambda d, k: (k == "normal" and d < 5) or (k == "makeup"),
+        "closed_days": lambda d, k: k == "holiday" or (k == "normal" and d >= 5),
+        "holidays": lambda d, k: k == "holiday",
+        "weekends": lambda d, k: d >= 5,
+    }
+
+    def listed(d: int, k: str) -> bool:
+        return WEEKDAYS[d] in spec.weekdays
+
+    rule = rules.get(spec.named, listed)
+    return {(d, k) for d, k in every if rule(d, k)}
+
+
+def _occupancy(shift: Shift) -> set[tuple[int, int]]:
+    """(weekday, minute-of-day) pairs a shift can occupy, spill past midnight included."""
+    start = shift.window.start.hour * 60 + shift.window.start.minute
+    end = shift.window.end.hour * 60 + shift.window.end.minute
+    if end <= start:
+        end += 1440
+    out: set[tuple[int, int]] = set()
+    for d in {d for d, _ in _day_types(shift.days)}:
+        for m in range(start, end):
+            out.add(((d + m // 1440) % 7, m % 1440))
+    return out
+
+
+def _check_no_overlap(shifts: list[tuple[_Cursor, Shift]], who: str) -> None:
+    for i, (ci, si) in enumerate(shifts):
+        for _cj, sj in shifts[:i]:
+            if (
+                _day_types(si.days) & _day_types(sj.days)
+                or si.window.crosses_midnight
+                or sj.window.crosses_midnight
+            ) and _occupancy(si) & _occupancy(sj):
+                raise ci.fail(f"shift {si} overlaps shift {sj} of {who}")
+
+
+def _roster(c: _Cursor, calendar: Calendar) -> Roster:
+    agents: list[Agent] = []
+    seen_ids: set[str] = set()
+    seen_seats: set[str] = set()
+    for a in c.child("agents").seq():
+        aid = a.child("id").text()
+        if aid in seen_ids:
+            raise a.child("id").fail(f"duplicate agent id {aid!r}")
+        seat = a.child("seat").text()
+        if seat in seen_seats:
+            raise a.child("seat").fail(f"seat {seat!r} is given to two agents")
+        if not seat.replace("_", "").replace("-", "").isalnum():
+            raise a.child("seat").fail(f"seat name {seat!r} must be letters, digits, - or _")
+        seen_ids.add(aid)
+        seen_seats.add(seat)
+        shifts = [s for sc in a.opt("shifts", []).seq() for s in _shifts(sc)]
+        _check_no_overlap(shifts, aid)
+        agents.append(
+            Agent(
+                id=aid,
+                name=a.opt("name", aid).text(),
+                role=Role(a.opt("role", "ordinary").choice(tuple(r.value for r in Role))),
+                seat=seat,
+                skills=frozenset(s.text() for s in a.opt("skills", []).seq()),
+                shifts=tuple(s for _, s in shifts),
+            )
+        )
+    if not agents:
+        raise c.child("agents").fail("at least one agent is needed")
+    leads = [a for a in agents if a.role is Role.LEAD]
+    if len(leads) > 1:
+        raise c.child("agents").fail(f"more than one team lead: {[a.id for a in leads]}")
+    oncall: list[OnCallShift] = []
+    per_agent: dict[str, list[tuple[_Cursor, Shift]]] = {}
+    for o in c.opt("oncall", []).seq():
+        who = o.child("agent")
+        if who.text() not in seen_ids:
+            raise who.fail(f"unknown agent {who.data!r}")
+        for cur, shift in _shifts(o):
+            per_agent.setdefault(who.text(), []).append((cur, shift))
+            oncall.append(OnCallShift(who.text(), shift))
+    for agent_id, shifts in per_agent.items():
+        _check_no_overlap(shifts, f"{agent_id} (on call)")
+    return Roster(calendar, tuple(agents), tuple(oncall))
+
+
+def _policy(c: _Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
+    branches: dict[str, Branch] = {}
+    skills = {s for a in roster.agents for s in a.skills}
+    for name, b in c.child("branches").items():
+        skill = b.child("skill").text()
+        if skill not in skills:
+            raise b.child("skill").fail(f"no agent in seats.yaml has skill {skill!r}")
+        branches[name] = Branch(
+            name, skill, b.child("priority").integer(), b.opt("oncall", False).boolean()
+        )
+    if "operator" in branches:
+        raise c.child("branches").fail("'operator' is reserved for the operator queue")
+    vip = c.opt("vip", {})
+    overflow = c.child("overflow")
+    kinds = (RouteKind.CALLBACK.value, RouteKind.VOICEMAIL.value)
+    staffing = c.child("staffing")
+    policy = RoutingPolicy(
+        branches=branches,
+        vip_numbers=frozenset(normalise_number(n.text()) for n in vip.opt("numbers", []).seq()),
+        vip_boost=vip.opt("priority_boost", 5).integer(),
+        repeat_within=timedelta(days=c.child("repeat_caller").child("within_days").integer()),
+        max_wait_seconds=overflow.child("max_wait_seconds").integer(1),
+        ring_seconds=overflow.opt("ring_seconds", 20).integer(1),
+        when_closed=RouteKind(overflow.child("when_closed").choice(kinds)),
+        when_no_agent=RouteKind(overflow.child("when_no_agent").choice(kinds)),
+        assume_signed_in=c.opt("presence", {}).opt("assume_signed_in", True).boolean(),
+    )
+    rule = StaffingRule(
+        staffing.child("min_on_duty_open").integer(),
+        staffing.child("min_on_duty_closed").integer(),
+        staffing.child("max_away").integer(),
+    )
+    return policy, rule
+
+
+def _menu(c: _Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]) -> Menu:
+    nodes: dict[str, MenuNode] = {}
+    raw = c.child("nodes")
+    for nid, n in raw.items():
+        options: dict[str, Target] = {}
+        for key, t in n.child("options").items():
+            if len(key) != 1 or key not in VALID_KEYS:
+                raise t.fail(f"key {key!r} is not one of 0-9, * or #")
+            options[key] = _target(t, raw, branches, languages)
+        nodes[nid] = MenuNode(
+            id=nid,
+            prompt=n.child("prompt").text(),
+            options=options,
+            on_failure=_target(n.child("on_failure"), raw, branches, languages),
+            timeout_seconds=n.opt("timeout_seconds", 5).number(),
+            max_attempts=n.opt("max_attempts", 3).integer(1),
+        )
+    start = c.child("start")
+    if start.text() not in nodes:
+        raise start.fail(f"start node {start.data!r} is not defined under nodes")
+    menu = Menu(start.text(), nodes)
+    unreachable = sorted(set(nodes) - menu.reachable())
+    if unreachable:
+        raise raw.child(unreachable[0]).fail(f"menu node {unreachable[0]!r} is unreachable")
+    return menu
+
+
+def _target(
+    c: _Cursor, nodes: _Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]
+) -> Target:
+    with c.reason():
+        t = parse_target(c.text())
+    if t.kind is TargetKind.MENU and t.arg not in (nodes.data or {}):
+        raise c.fail(f"unknown target {t}: no menu node {t.arg!r}")
+    if t.kind is TargetKind.ROUTE and t.arg not in branches:
+        raise c.fail(f"unknown target {t}: no branch {t.arg!r} in routing.yaml")
+    if t.kind is TargetKind.LANGUAGE and t.arg not in languages:
+        raise c.fail(f"unknown target {t}: language {t.arg!r} not in site.languages")
+    return t
+
+
+def _prompts(c: _Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    prompts: dict[str, dict[str, str]] = {}
+    for name, texts in c.child("prompts").items():
+        prompts[name] = {lang: t.text() for lang, t in texts.items()}
+        missing = [lang for lang in languages if lang not in prompts[name]]
+        if missing:
+            raise texts.fail(f"no text for language(s) {missing}")
+    needed = {n.prompt for n in menu.nodes.values()} | set(REQUIRED_PROMPTS) | set(EDGE_PROMPTS)
+    for name in sorted(needed - set(prompts)):
+        raise c.child("prompts").fail(f"prompt {name!r} is used but not defined", f"prompts.{name}")
+    return prompts
+
+
+# Prompts the dialplan plays around routing (config/asterisk/extensions.conf).
+EDGE_PROMPTS = ("connecting", "callback_offer", "voicemail", "goodbye", "emergency", "closed")
+
+
+def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> HotlineConfig:
+    """Read and validate a config directory. `env` may override the database URL."""
+    env = env or {}
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError(str(d), "", "config directory not found")
+    raw = {name: _read_yaml(d, name) for name in FILES}
+    main = _Cursor("hotline.yaml", raw["hotline.yaml"])
+    site = _site(main)
+    calendar = _calendar(_Cursor("calendar.yaml", raw["calendar.yaml"]), site.tz)
+    roster = _roster(_Cursor("seats.yaml", raw["seats.yaml"]), calendar)
+    policy, staffing = _policy(_Cursor("routing.yaml", raw["routing.yaml"]), roster)
+    menu = _menu(_Cursor("menu.yaml", raw["menu.yaml"]), policy.branches, site.languages)
+    prompts = _prompts(_Cursor("prompts.yaml", raw["prompts.yaml"]), menu, site.languages)
+    data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
+    url = env.get(ENV_DATABASE_URL) or main.child("database").child("url").text()
+    sip = main.child("sip")
+    ami = main.child("ami")
+    return HotlineConfig(
+        directory=d.resolve(),
+        site=site,
+        database_url=_resolve_sqlite(url, data_dir),
+        data_dir=data_dir,
+        fastagi=_endpoint(main.child("fastagi")),
+        ami=AmiSettings(
+            ami.child("host").text(),
+            ami.child("port").integer(1),
+            ami.child("username").text(),
+            ami.child("secret").text(),
+        ),
+        sip=SipSettings(
+            sip.child("host").text(),
+            sip.child("port").integer(1),
+            sip.opt("seat_contacts", "register").choice(("static", "register")),
+            sip.opt("seat_port_base", 5090).integer(1),
+            sip.child("seat_password").text(),
+        ),
+        web=_endpoint(main.child("web")),
+        calendar=calendar,
+        roster=roster,
+        policy=policy,
+        staffing=staffing,
+        menu=menu,
+        prompts=prompts,
+    )
+
+
+def _resolve_sqlite(url: str, data_dir: Path) -> str:
+    """Make a relative sqlite path relative to the data directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return f"{prefix}{data_dir / url[len(prefix) :]}"
+    return url

@@ -1,0 +1,276 @@
+"""Where a call goes, and why: the routing decision with its trace.
+
+Precedence: emergency first (the on-call rota, 24 h), then VIP priority, then
+the repeat caller's previous agent (first-contact responsibility) when that
+agent is on duty and free, then the branch's skill queue. When nobody can take
+the call the caller is offered a callback or voicemail, never silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ivr.domain.shifts import Agent, Roster
+
+
+class RouteKind(StrEnum):
+    SEAT = "seat"
+    QUEUE = "queue"
+    VOICEMAIL = "voicemail"
+    CALLBACK = "callback"
+    EMERGENCY = "emergency"
+    HANGUP = "hangup"
+
+
+class AgentState(StrEnum):
+    AVAILABLE = "available"
+    WRAP_UP = "wrap_up"
+    AWAY = "away"
+    SIGNED_OUT = "signed_out"
+
+
+# Asterisk device states in which a seat cannot take another call.
+BUSY_DEVICE_STATES = frozenset(
+    {"INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD", "UNAVAILABLE", "INVALID"}
+)
+
+OPERATOR_BRANCH = "operator"
+VOICEMAIL_BOX = "hotline"
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    skill: str
+    priority: int
+    oncall: bool = False  # served by the on-call rota around the clock
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    branches: Mapping[str, Branch]
+    vip_numbers: frozenset[str] = frozenset()
+    vip_boost: int = 5
+    repeat_within: timedelta = timedelta(days=7)
+    max_wait_seconds: int = 120
+    ring_seconds: int = 20
+    when_closed: RouteKind = RouteKind.CALLBACK
+    when_no_agent: RouteKind = RouteKind.CALLBACK
+    assume_signed_in: bool = True
+
+    def is_vip(self, number: str) -> bool:
+        return normalise_number(number) in self.vip_numbers
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What the seats are doing now: agent states and Asterisk device states."""
+
+    agent_states: Mapping[str, AgentState] = field(default_factory=dict)
+    device_states: Mapping[str, str] = field(default_factory=dict)  # seat -> device state
+
+
+@dataclass(frozen=True)
+class CallContext:
+    caller: str
+    branch: str  # a branch name or OPERATOR_BRANCH
+    previous_agent: str | None = None  # who answered this caller within the repeat window
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: RouteKind
+    target: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Route
+    branch: str
+    priority: int
+    vip: bool
+    queue: str  # the queue to wait in (also after a chosen seat does not answer)
+    max_wait_seconds: int
+    ring_seconds: int
+    overflow: RouteKind  # what happens after max_wait_seconds
+    trace: tuple[str, ...]
+
+
+def normalise_number(number: str) -> str:
+    """Digits with an optional leading '+': how numbers are compared.
+
+    >>> normalise_number(" +86 138-0000-0001 ")
+    '+8613800000001'
+    """
+    s = number.strip()
+    digits = "".join(ch for ch in s if ch.isdigit())
+    return ("+" + digits) if s.startswith("+") else digits
+
+
+def is_free(agent: Agent, presence: Presence, policy: RoutingPolicy) -> bool:
+    default = AgentState.AVAILABLE if policy.assume_signed_in else AgentState.SIGNED_OUT
+    state = presence.agent_states.get(agent.id, default)
+    if state is not AgentState.AVAILABLE:
+        return False
+    return presence.device_states.get(agent.seat, "NOT_INUSE") not in BUSY_DEVICE_STATES
+
+
+def is_signed_in(agent: Agent, presence: Presence, policy: RoutingPolicy) -> bool:
+    default = AgentState.AVAILABLE if policy.assume_signed_in else AgentState.SIGNED_OUT
+    return presence.agent_states.get(agent.id, default) is not AgentState.SIGNED_OUT
+
+
+def decide(
+    call: CallContext, at: datetime, roster: Roster, policy: RoutingPolicy, presence: Presence
+) -> Decision:
+    """Decide where `call` goes at `at`. Pure: every input is an argument."""
+    trace: list[str] = []
+    status = roster.calendar.status(at)
+    trace.append(f"{status.local_time:%Y-%m-%d %H:%M %Z}: {status.reason}")
+    branch = _branch(call.branch, policy)
+    vip = policy.is_vip(call.caller)
+    priority = branch.priority + (policy.vip_boost if vip else 0)
+    if vip:
+        trace.append(f"VIP caller: priority {branch.priority} + {policy.vip_boost} = {priority}")
+
+    def done(route: Route, overflow: RouteKind) -> Decision:
+        trace.append(f"route: {route.kind.value} {route.target}".rstrip())
+        return Decision(
+            route=route,
+            branch=branch.name,
+            priority=priority,
+            vip=vip,
+            queue=branch.name,
+            max_wait_seconds=policy.max_wait_seconds,
+            ring_seconds=policy.ring_seconds,
+            overflow=overflow,
+            trace=tuple(trace),
+        )
+
+    if branch.oncall:
+        return done(*_emergency(branch, at, roster, policy, presence, call, trace))
+
+    on_duty = [a for a in roster.on_duty(at) if is_signed_in(a, presence, policy)]
+    previous = _previous_agent(call, on_duty, presence, policy, trace)
+    if previous is not None:
+        trace.append(f"first-contact: back to {previous.id} at {previous.seat}")
+        return done(Route(RouteKind.SEAT, f"PJSIP/{previous.seat}"), policy.when_no_agent)
+
+    skilled = [a for a in on_duty if branch.name == OPERATOR_BRANCH or branch.skill in a.skills]
+    if not skilled:
+        fallback = policy.when_closed if not status.open else policy.when_no_agent
+        why = "closed" if not status.open else "open"
+        trace.append(f"no agent with skill {branch.skill!r} on duty ({why}): {fallback.value}")
+        if branch.name == OPERATOR_BRANCH:
+            fallback = RouteKind.VOICEMAIL
+            trace.append("operator requested with nobody on duty: voicemail")
+        return done(_overflow_route(fallback, call.caller), fallback)
+
+    free = [a for a in skilled if is_free(a, presence, policy)]
+    names = ", ".join(a.id for a in free) or "none"
+    trace.append(f"skill {branch.skill!r}: {len(skilled)} on duty, free: {names}")
+    if not free:
+        trace.append(f"all busy: wait in queue up to {policy.max_wait_seconds}s")
+    overflow = policy.when_no_agent
+    return done(Route(RouteKind.QUEUE, branch.name), overflow)
+
+
+def _branch(name: str, policy: RoutingPolicy) -> Branch:
+    if name == OPERATOR_BRANCH:
+        top = max((b.priority for b in policy.branches.values() if not b.oncall), default=0)
+        return Branch(OPERATOR_BRANCH, OPERATOR_BRANCH, top)
+    try:
+        return policy.branches[name]
+    except KeyError:
+        raise ValueError(f"unknown routing branch {name!r}") from None
+
+
+def _previous_agent(
+    call: CallContext,
+    on_duty: list[Agent],
+    presence: Presence,
+    policy: RoutingPolicy,
+    trace: list[str],
+) -> Agent | None:
+    if not call.previous_agent:
+        return None
+    agent = next((a for a in on_duty if a.id == call.previous_agent), None)
+    if agent is None:
+        trace.append(f"repeat caller: previous agent {call.previous_agent} not on duty")
+        return None
+    if not is_free(agent, presence, policy):
+        trace.append(f"repeat caller: previous agent {agent.id} busy or away")
+        return None
+    return agent
+
+
+def _emergency(
+    branch: Branch,
+    at: datetime,
+    roster: Roster,
+    policy: RoutingPolicy,
+    presence: Presence,
+    call: CallContext,
+    trace: list[str],
+) -> tuple[Route, RouteKind]:
+    trace.append("emergency: outranks every other call")
+    oncall = [a for a in roster.on_call(at) if is_signed_in(a, presence, policy)]
+    skilled = [a for a in roster.on_duty(at) if branch.skill in a.skills and a not in oncall]
+    team = oncall + [a for a in skilled if is_signed_in(a, presence, policy)]
+    if not team:
+        trace.append("nobody on the on-call rota or with the emergency skill: voicemail")
+        return _overflow_route(RouteKind.VOICEMAIL, call.caller), RouteKind.VOICEMAIL
+    free = ", ".join(a.id for a in team if is_free(a, presence, policy)) or "none"
+    trace.append(f"on call: {', '.join(a.id for a in team)}; free: {free}")
+    return Route(RouteKind.EMERGENCY, branch.name), RouteKind.VOICEMAIL
+
+
+def _overflow_route(kind: RouteKind, caller: str) -> Route:
+    if kind is RouteKind.CALLBACK:
+        return Route(RouteKind.CALLBACK, normalise_number(caller))
+    return Route(RouteKind.VOICEMAIL, VOICEMAIL_BOX)
+
+
+def overflow(decision_branch: str, caller: str, policy: RoutingPolicy, waited: str) -> Decision:
+    """The caller waited too long or nobody answered: the configured overflow."""
+    kind = policy.when_no_agent
+    route = _overflow_route(kind, caller)
+    trace = (f"overflow after {waited}: {kind.value}", f"route: {route.kind.value} {route.target}")
+    return Decision(
+        route, decision_branch, 0, policy.is_vip(caller), decision_branch, 0, 0, kind, trace
+    )
+
+
+def queue_members(
+    at: datetime, roster: Roster, policy: RoutingPolicy, presence: Presence
+) -> dict[str, dict[str, bool]]:
+    """Which seats each queue should hold now, and whether each is paused.
+
+    A seat is a member while its agent is on duty (the on-call rota for
+    emergency queues) and signed in; it is paused while the agent is away or in
+    wrap-up. The AMI adapter makes Asterisk's queues follow this; whether the
+    phone is busy is left to Asterisk itself (ringinuse=no).
+    """
+    on_duty = roster.on_duty(at)
+    oncall = roster.on_call(at)
+
+    def members(pool: list[Agent]) -> dict[str, bool]:
+        default = AgentState.AVAILABLE if policy.assume_signed_in else AgentState.SIGNED_OUT
+        out: dict[str, bool] = {}
+        for a in pool:
+            state = presence.agent_states.get(a.id, default)
+            if state is not AgentState.SIGNED_OUT:
+                out[a.seat] = state is not AgentState.AVAILABLE
+        return out
+
+    result: dict[str, dict[str, bool]] = {}
+    for b in policy.branches.values():
+        skilled = [a for a in on_duty if b.skill in a.skills]
+        pool = list(oncall) + [a for a in skilled if a not in oncall] if b.oncall else skilled
+        result[b.name] = members(pool)
+    result[OPERATOR_BRANCH] = members(list(on_duty))
+    return result

@@ -1,0 +1,119 @@
+"""The hotline service process: FastAGI server, AMI listener and queue sync.
+
+One asyncio process serves every call: the FastAGI server runs the IVR and the
+routing decision, the AMI link completes call records from Asterisk's events
+(answer, hang-up, fallback) and tracks seat device states, and a periodic task
+keeps Asterisk's queue membership in step with the roster and agent states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ivr.adapters.asterisk import ami
+from ivr.adapters.asterisk.fastagi import FastAgiServer
+from ivr.adapters.asterisk.handlers import Handlers
+from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
+from ivr.bootstrap import Runtime
+from ivr.domain.calllog import CallEvent
+from ivr.domain.routing import queue_members
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HotlineService:
+    runtime: Runtime
+    sync_seconds: float = 2.0
+    on_decision_latency: Callable[[float], None] | None = None
+    fastagi: FastAgiServer | None = None
+    link: ami.AmiLink | None = None
+    queues: ami.QueueSync | None = None
+    calllog: BufferedCallLog | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        rt, cfg = self.runtime, self.runtime.config
+        spooling = SpoolingCallLog(rt.calls, rt.spool_path)
+        spooling.replay()
+        self.calllog = BufferedCallLog(spooling)
+        handlers = Handlers(rt.ivr_deps(self.calllog), self.on_decision_latency)
+        self.fastagi = FastAgiServer(handlers.routes(), cfg.fastagi.host, cfg.fastagi.port)
+        await self.fastagi.start()
+        self.link = ami.AmiLink(
+            cfg.ami.host,
+            cfg.ami.port,
+            cfg.ami.username,
+            cfg.ami.secret,
+            on_event=self._on_ami_event,
+            on_connect=self._on_ami_connect,
+        )
+        self.queues = ami.QueueSync(self.link, tuple(a.seat for a in cfg.roster.agents))
+        self.link.start()
+        self._tasks.append(asyncio.create_task(self._sync_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.fastagi is not None:
+            await self.fastagi.stop()
+        if self.link is not None:
+            await asyncio.to_thread(self.link.stop)
+        if self.calllog is not None:
+            await asyncio.to_thread(self.calllog.close)
+
+    def sync_queues(self, force: bool = False) -> bool:
+        """Apply the roster and agent states to Asterisk's queues now."""
+        rt = self.runtime
+        if self.queues is None:
+            return False
+        rt.presence.invalidate()
+        desired = queue_members(
+            rt.clock(), rt.config.roster, rt.config.policy, rt.presence.snapshot()
+        )
+        return self.queues.apply(desired, force=force)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.sync_queues)
+            except Exception:
+                log.exception("queue sync failed; retrying")
+            await asyncio.sleep(self.sync_seconds)
+
+    def _on_ami_connect(self) -> None:
+        self.sync_queues(force=True)
+
+    def _on_ami_event(self, name: str, keys: dict[str, str]) -> None:
+        rt = self.runtime
+        for item in ami.translate(name, keys, rt.clock()):
+            if isinstance(item, ami.SeatUpdate):
+                rt.presence_repo.set_seat_state(item.seat, item.device_state, rt.clock())
+                rt.presence.invalidate()
+            elif self.calllog is not None:
+                self.calllog.record(item)
+
+    def record(self, event: CallEvent) -> None:
+        if self.calllog is not None:
+            self.calllog.record(event)
+
+
+async def run_forever(service: HotlineService) -> None:
+    """Run until SIGINT/SIGTERM, then stop everything cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
