@@ -1,0 +1,341 @@
+"""The call log in the database: applies call-log events, reads calls back.
+
+Events (`ivr.domain.calllog`) may arrive twice (a spool replay) and out of
+order (the AMI listener's CallEnded before the FastAGI server's CallStarted).
+Each event is applied as a merge that gives the same row whatever the order
+and however many times it is applied:
+
+* the call row is created on first sight of its uid (``INSERT .. ON CONFLICT
+  DO NOTHING``), then locked (``SELECT .. FOR UPDATE`` on PostgreSQL; SQLite's
+  ``BEGIN IMMEDIATE`` already holds the write lock), so two writer processes
+  never interleave on one call;
+* CallStarted fills a placeholder row (first CallStarted wins);
+* MenuStep inserts (call, seq) once;
+* Routed: the decision with the latest ``at`` wins; ``routed_at`` is the
+  earliest routing (when the caller started waiting);
+* CallAnswered: the earliest answer wins;
+* CallEnded: the earliest end wins; the first non-empty hang-up cause and the
+  first stated outcome are kept;
+* outcome, wait and talk seconds are recomputed from the row after every event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.db.models import Call, CallStep, NaiveDatetimeError, RoutingDecision
+from ivr.domain.calllog import (
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    MenuStep,
+    Outcome,
+    Routed,
+    derive_outcome,
+)
+
+# --------------------------------------------------------------------------- read models
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One menu step of a call, as read back."""
+
+    seq: int
+    at: datetime
+    node: str
+    event: str
+    key: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """The routing decision of a call and the router's trace of why."""
+
+    at: datetime
+    branch: str
+    kind: str
+    target: str
+    priority: int
+    vip: bool
+    language: str
+    trace: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A call as the call-log screen and reports see it (aware UTC datetimes)."""
+
+    uid: str
+    caller: str
+    caller_name: str
+    dialed: str
+    channel: str
+    source: str | None  # None: only late events seen, no CallStarted yet
+    language: str
+    started_at: datetime
+    routed_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    branch: str | None
+    route_kind: str | None
+    route_target: str | None
+    priority: int
+    vip: bool
+    answered_seat: str | None
+    answered_agent: str | None
+    outcome: Outcome
+    hangup_cause: str
+    wait_seconds: float | None
+    talk_seconds: float | None
+    steps: tuple[StepRecord, ...]
+    decision: DecisionRecord | None
+
+
+# --------------------------------------------------------------------------- repository
+
+
+class SqlCallLog:
+    """Applies call-log events to the database; one transaction per call of record/record_many."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def record(self, event: CallEvent) -> None:
+        """Apply one event in its own transaction."""
+        self.record_many((event,))
+
+    def record_many(self, events: Iterable[CallEvent]) -> None:
+        """Apply events in order, all in one transaction (all or nothing)."""
+        batch = tuple(events)
+        if batch:
+            with self._session_factory.begin() as session:
+                apply_events(session, batch)
+
+    def previous_agent(self, caller: str, since: datetime) -> str | None:
+        """The agent who most recently answered `caller` at or after `since`, if any."""
+        with self._session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            return session.scalars(
+                select(Call.answered_agent)
+                .where(
+                    Call.caller == caller,
+                    Call.answered_at >= since,
+                    Call.answered_agent.is_not(None),
+                    Call.answered_agent != "",
+                )
+                .order_by(Call.answered_at.desc())
+                .limit(1)
+            ).first()
+
+    def get_call(self, uid: str) -> CallRecord | None:
+        """The call with Asterisk uniqueid `uid`, with its steps and decision."""
+        with self._session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            call = session.scalars(
+                select(Call)
+                .where(Call.uid == uid)
+                .options(selectinload(Call.steps), selectinload(Call.decision))
+            ).one_or_none()
+            return None if call is None else to_record(call)
+
+
+# --------------------------------------------------------------------------- applying events
+
+
+def apply_events(session: Session, events: Sequence[CallEvent]) -> None:
+    """Merge events into their calls, inside the caller's transaction.
+
+    The calls are created and locked first, in uid order, so two processes
+    writing overlapping batches cannot deadlock on PostgreSQL.
+    """
+    for event in events:
+        _require_aware(event.at, event)
+    calls = _locked_calls(session, events)
+    for event in events:
+        call = calls[event.uid]
+        if call.source is None and event.at < call.started_at:
+            call.started_at = event.at  # placeholder: earliest time seen so far
+        _APPLIERS[type(event)](session, call, event)
+        _refresh_derived(call)
+        session.flush()
+
+
+def _require_aware(at: datetime, event: CallEvent) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise NaiveDatetimeError(
+            f"{type(event).__name__} for call {event.uid}: naive datetime {at.isoformat()}"
+        )
+
+
+def _locked_calls(session: Session, events: Sequence[CallEvent]) -> dict[str, Call]:
+    """The call row of every uid in `events`, created as placeholders if new, locked."""
+    first_seen: dict[str, datetime] = {}
+    for event in events:
+        if event.uid not in first_seen or event.at < first_seen[event.uid]:
+            first_seen[event.uid] = event.at
+    return {uid: _locked_call(session, uid, first_seen[uid]) for uid in sorted(first_seen)}
+
+
+def _locked_call(session: Session, uid: str, at: datetime) -> Call:
+    """The call row for `uid` (a placeholder started `at` if new), locked for this transaction."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Call.__table__)  # type: ignore[arg-type]
+        .values(uid=uid, started_at=at)
+        .on_conflict_do_nothing(index_elements=["uid"])
+    )
+    return session.scalars(select(Call).where(Call.uid == uid).with_for_update()).one()
+
+
+def _apply_started(_session: Session, call: Call, event: CallStarted) -> None:
+    if call.source is not None:
+        return  # first CallStarted wins
+    call.source = event.source
+    call.started_at = event.at
+    call.caller = event.caller
+    call.caller_name = event.caller_name
+    call.dialed = event.dialed
+    call.channel = event.channel
+
+
+def _apply_step(session: Session, call: Call, event: MenuStep) -> None:
+    exists = session.scalar(
+        select(CallStep.id).where(CallStep.call_id == call.id, CallStep.seq == event.seq)
+    )
+    if exists is not None:
+        return
+    session.add(
+        CallStep(
+            call_id=call.id,
+            seq=event.seq,
+            at=event.at,
+            node=event.node,
+            event=event.event,
+            key=event.key,
+            detail=event.detail,
+        )
+    )
+
+
+def _apply_routed(session: Session, call: Call, event: Routed) -> None:
+    if call.routed_at is None or event.at < call.routed_at:
+        call.routed_at = event.at
+    decision = call.decision
+    if decision is not None and decision.at > event.at:
+        return  # a later decision is already recorded
+    if decision is None:
+        decision = RoutingDecision(call_id=call.id)
+        call.decision = decision
+    decision.at = event.at
+    decision.branch = call.branch = event.branch
+    decision.kind = call.route_kind = event.kind
+    decision.target = call.route_target = event.target
+    decision.priority = call.priority = event.priority
+    decision.vip = call.vip = event.vip
+    decision.language = event.language
+    decision.trace = list(event.trace)
+    if event.language:
+        call.language = event.language
+
+
+def _apply_answered(_session: Session, call: Call, event: CallAnswered) -> None:
+    if call.answered_at is not None and call.answered_at <= event.at:
+        return  # the earliest answer wins
+    call.answered_at = event.at
+    call.answered_seat = event.seat
+    call.answered_agent = event.agent_id or None
+
+
+def _apply_ended(_session: Session, call: Call, event: CallEnded) -> None:
+    if call.ended_at is None or event.at < call.ended_at:
+        call.ended_at = event.at
+    if not call.hangup_cause and event.hangup_cause:
+        call.hangup_cause = event.hangup_cause
+    if call.reported_outcome is None and event.outcome is not None:
+        call.reported_outcome = Outcome(event.outcome).value
+
+
+_APPLIERS: dict[type[Any], Callable[[Session, Call, Any], None]] = {
+    CallStarted: _apply_started,
+    MenuStep: _apply_step,
+    Routed: _apply_routed,
+    CallAnswered: _apply_answered,
+    CallEnded: _apply_ended,
+}
+
+
+def _refresh_derived(call: Call) -> None:
+    """Recompute outcome, wait and talk seconds from what the row now knows."""
+    call.outcome = _outcome(call).value
+    waited_until = call.answered_at or call.ended_at
+    call.wait_seconds = _seconds(call.routed_at, waited_until)
+    call.talk_seconds = _seconds(call.answered_at, call.ended_at)
+
+
+def _outcome(call: Call) -> Outcome:
+    if call.ended_at is None:
+        return Outcome.IN_PROGRESS
+    if call.reported_outcome is not None:
+        return Outcome(call.reported_outcome)
+    return derive_outcome(answered=call.answered_at is not None, route_kind=call.route_kind)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds from `start` to `end`, never negative (clock skew between hosts)."""
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def to_record(call: Call) -> CallRecord:
+    """Copy an ORM call (with steps and decision) into a plain frozen record."""
+    return CallRecord(
+        uid=call.uid,
+        caller=call.caller,
+        caller_name=call.caller_name,
+        dialed=call.dialed,
+        channel=call.channel,
+        source=call.source,
+        language=call.language,
+        started_at=call.started_at,
+        routed_at=call.routed_at,
+        answered_at=call.answered_at,
+        ended_at=call.ended_at,
+        branch=call.branch,
+        route_kind=call.route_kind,
+        route_target=call.route_target,
+        priority=call.priority,
+        vip=call.vip,
+        answered_seat=call.answered_seat,
+        answered_agent=call.answered_agent,
+        outcome=Outcome(call.outcome),
+        hangup_cause=call.hangup_cause,
+        wait_seconds=call.wait_seconds,
+        talk_seconds=call.talk_seconds,
+        steps=tuple(_step_record(s) for s in call.steps),
+        decision=None if call.decision is None else _decision_record(call.decision),
+    )
+
+
+def _step_record(step: CallStep) -> StepRecord:
+    return StepRecord(step.seq, step.at, step.node, step.event, step.key, step.detail)
+
+
+def _decision_record(d: RoutingDecision) -> DecisionRecord:
+    return DecisionRecord(
+        d.at, d.branch, d.kind, d.target, d.priority, d.vip, d.language, tuple(d.trace)
+    )

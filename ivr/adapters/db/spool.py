@@ -1,0 +1,449 @@
+"""Never lose a call event: a disk spool in front of the database, and a write-behind buffer.
+
+`SpoolingCallLog` writes through to `SqlCallLog`; when the database cannot be
+reached (server down, SQLite locked for longer than the busy timeout) the
+events are appended to a JSON-lines spool file (flushed and fsync'ed) and the
+caller carries on. The next write first replays the spool, so the database
+sees events in the order they happened; events are idempotent, so an event
+replayed twice after a crash does no harm.
+
+Spool files, for a spool path ``calllog.spool``:
+
+* ``calllog.spool`` -- events waiting, one JSON object per line;
+* ``calllog.spool.replaying`` -- events being replayed (the spool is renamed to
+  this first, so a crash mid-replay loses nothing: it is replayed first next time);
+* ``calllog.spool.rejected`` -- lines the database refused for good (not JSON,
+  or an error other than a connection/lock problem), kept for a human;
+* ``calllog.spool.lock`` -- an ``flock`` lock so several processes (AGI scripts,
+  FastAGI server) can share one spool.
+
+`BufferedCallLog` puts a queue and a writer thread in front of a
+`SpoolingCallLog`, so the FastAGI decision path never waits on the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import fields
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final, Union, get_args, get_origin, get_type_hints
+
+from sqlalchemy import exc as sa_exc
+
+from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.engine import DbError
+from ivr.domain.calllog import CallEvent
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: Final = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.ProgrammingError,  # e.g. tables missing during a deploy: wait, don't reject
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+"""The database is unreachable, busy or not migrated yet: spool now, replay later.
+
+A replay stops at these and keeps the events; any other error refuses only the
+event concerned, which goes to the `.rejected` file.
+"""
+
+SPOOL_ERRORS: Final = (sa_exc.DBAPIError, *TRANSIENT_ERRORS)
+"""Errors on which `SpoolingCallLog.record` spools instead of raising."""
+
+
+class SpoolFormatError(DbError):
+    """A spool line is not a call event this version understands."""
+
+
+# --------------------------------------------------------------------------- JSON lines
+
+_EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.__name__: cls for cls in get_args(CallEvent)}
+_EVENT_HINTS: Final[dict[type[Any], dict[str, Any]]] = {
+    cls: get_type_hints(cls) for cls in _EVENT_TYPES.values()
+}
+
+
+def encode_event(event: CallEvent) -> str:
+    """One JSON line (without newline) for `event`; datetimes ISO 8601 with their offset."""
+    data = {f.name: _encode_value(getattr(event, f.name)) for f in fields(event)}
+    return json.dumps({"type": type(event).__name__, "event": data}, ensure_ascii=False)
+
+
+def decode_event(line: str) -> CallEvent:
+    """The event encoded in `line` by `encode_event`; SpoolFormatError if it is not one."""
+    try:
+        obj = json.loads(line)
+        cls = _EVENT_TYPES[obj["type"]]
+        hints = _EVENT_HINTS[cls]
+        data = obj["event"]
+        kwargs = {
+            f.name: _decode_value(hints[f.name], data[f.name])
+            for f in fields(cls)
+            if f.name in data
+        }
+        event: CallEvent = cls(**kwargs)
+    except (ValueError, KeyError, TypeError) as err:
+        raise SpoolFormatError(f"spool line is not a call event ({err}): {line[:200]!r}") from err
+    return event
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_encode_value(v) for v in value]
+    return value
+
+
+def _decode_value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(hint):
+            if arg is not type(None):
+                return _decode_value(arg, value)
+    if hint is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if origin is tuple:
+        return tuple(value)
+    return value
+
+
+# --------------------------------------------------------------------------- the spool
+
+
+class SpoolingCallLog:
+    """A call log that spools to disk whenever the database is unavailable.
+
+    `retry_interval`: after a failed database write, further writes go straight
+    to the spool for this many seconds instead of trying the database again.
+    """
+
+    def __init__(
+        self,
+        inner: SqlCallLog,
+        spool_path: Path,
+        *,
+        retry_interval: float = 1.0,
+        batch_size: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._path = Path(spool_path)
+        self._replaying = self._path.with_name(self._path.name + ".replaying")
+        self._rejected = self._path.with_name(self._path.name + ".rejected")
+        self._lock_path = self._path.with_name(self._path.name + ".lock")
+        self._retry_interval = retry_interval
+        self._batch_size = batch_size
+        self._clock = clock
+        self._failed_at: float | None = None
+        self._thread_lock = threading.Lock()
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file (it may not exist)."""
+        return self._path
+
+    def record(self, event: CallEvent) -> None:
+        """Write `event` to the database, or to the spool if the database is unavailable."""
+        self.record_many((event,))
+
+    def record_many(self, events: Iterable[CallEvent]) -> None:
+        """Write `events` in one transaction, after any spooled ones; spool them on failure.
+
+        With nothing spooled the write goes straight to the database without
+        touching the spool directory, so a bad spool path alone never stops
+        the call log.
+        """
+        batch = tuple(events)
+        if not batch:
+            return
+        if not self._backing_off() and not self.pending():
+            self._write_or_spool(batch)
+            return
+        with self._locked():
+            if self._backing_off() or not self._replay_locked()[1]:
+                self._append(batch)
+                return
+            self._write_or_spool(batch, locked=True)
+
+    def spool(self, events: Iterable[CallEvent]) -> None:
+        """Append `events` to the spool without trying the database."""
+        batch = tuple(events)
+        if batch:
+            with self._locked():
+                self._append(batch)
+
+    def pending(self) -> bool:
+        """True when spooled events wait for replay."""
+        return _non_empty(self._replaying) or _non_empty(self._path)
+
+    def replay(self) -> int:
+        """Re-apply spooled events in order; returns how many were applied.
+
+        Stops at the first connection/lock error, keeping what was not applied.
+        """
+        with self._locked():
+            applied, _done = self._replay_locked()
+            return applied
+
+    # -- internals ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive use of the spool: one thread here, one process on the lock file."""
+        with self._thread_lock:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._lock_path, "a+b") as lock_file:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _backing_off(self) -> bool:
+        return (
+            self._failed_at is not None and self._clock() - self._failed_at < self._retry_interval
+        )
+
+    def _write_or_spool(self, batch: Sequence[CallEvent], *, locked: bool = False) -> None:
+        try:
+            self._inner.record_many(batch)
+        except SPOOL_ERRORS as err:
+            self._note_failure(err)
+            if locked:
+                self._append(batch)
+            else:
+                self.spool(batch)
+            return
+        self._failed_at = None
+
+    def _note_failure(self, err: Exception) -> None:
+        self._failed_at = self._clock()
+        logger.warning("call log: database unavailable, spooling to %s: %s", self._path, err)
+
+    def _append(self, events: Sequence[CallEvent]) -> None:
+        _append_lines(self._path, [encode_event(e) for e in events])
+
+    def _replay_locked(self) -> tuple[int, bool]:
+        """Replay `.replaying` then the spool; (events applied, whether all were)."""
+        applied = 0
+        while True:
+            if not self._replaying.exists():
+                if not _non_empty(self._path):
+                    return applied, True
+                os.replace(self._path, self._replaying)
+                _fsync_dir(self._path.parent)
+            count, done = self._replay_file()
+            applied += count
+            if not done:
+                return applied, False
+            self._replaying.unlink()
+            _fsync_dir(self._path.parent)
+
+    def _replay_file(self) -> tuple[int, bool]:
+        """Apply `.replaying` batch by batch; on failure keep the rest in it."""
+        lines = [ln for ln in self._replaying.read_text("utf-8", "replace").splitlines() if ln]
+        applied = 0
+        for start in range(0, len(lines), self._batch_size):
+            try:
+                applied += self._apply_lines(lines[start : start + self._batch_size])
+            except TRANSIENT_ERRORS as err:
+                self._note_failure(err)
+                _write_atomically(self._replaying, lines[start:])
+                return applied, False
+        self._failed_at = None
+        return applied, True
+
+    def _apply_lines(self, lines: Sequence[str]) -> int:
+        """Apply a batch in one transaction, or line by line when some line is refused."""
+        try:
+            self._inner.record_many([decode_event(line) for line in lines])
+            return len(lines)
+        except TRANSIENT_ERRORS:
+            raise
+        except (SpoolFormatError, sa_exc.SQLAlchemyError, DbError, ValueError):
+            if len(lines) == 1:
+                raise
+        return sum(self._apply_one(line) for line in lines)
+
+    def _apply_one(self, line: str) -> int:
+        try:
+            self._inner.record(decode_event(line))
+            return 1
+        except TRANSIENT_ERRORS:
+            raise
+        except (SpoolFormatError, sa_exc.SQLAlchemyError, DbError, ValueError) as err:
+            logger.error("call log: event refused for good, kept in %s: %s", self._rejected, err)
+            _append_lines(self._rejected, [line])
+            return 0
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _append_lines(path: Path, lines: Sequence[str]) -> None:
+    """Append lines durably (flush + fsync)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_atomically(path: Path, lines: Sequence[str]) -> None:
+    """Replace `path` with `lines`: write a temporary file, fsync, rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- write-behind
+
+
+class _Stop:
+    """Queue marker: the writer thread drains and exits."""
+
+
+class BufferedCallLog:
+    """Queues events and writes them from a background thread in small batches.
+
+    `record` never touches the database, so the FastAGI decision path never waits
+    on it. The writer gathers events for `interval` seconds (or `max_batch`
+    events) and hands them to `log.record_many`, which spools on database
+    failure; on any other error the batch is spooled as it is. `close()` (also
+    run when the interpreter exits) writes what is queued. After close, `record`
+    writes synchronously through `log`.
+    """
+
+    def __init__(
+        self, log: SpoolingCallLog, *, interval: float = 0.005, max_batch: int = 500
+    ) -> None:
+        self._log = log
+        self._interval = interval
+        self._max_batch = max_batch
+        self._queue: queue.Queue[CallEvent | _Stop] = queue.Queue()
+        self._closed = False
+        self._state_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="calllog-writer", daemon=False)
+        self._thread.start()
+
+    def record(self, event: CallEvent) -> None:
+        """Queue `event` for writing (synchronous write once closed)."""
+        with self._state_lock:
+            if not self._closed:
+                self._queue.put(event)
+                return
+        self._log.record(event)
+
+    def record_many(self, events: Iterable[CallEvent]) -> None:
+        """Queue `events`, in order."""
+        for event in events:
+            self.record(event)
+
+    def flush(self) -> None:
+        """Block until every event queued so far has been written or spooled."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread; idempotent."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_Stop())
+        self._thread.join()
+
+    def __enter__(self) -> BufferedCallLog:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- writer thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch, taken, stop = self._next_batch()
+            if batch:
+                self._write(batch)
+            for _ in range(taken):
+                self._queue.task_done()
+
+    def _next_batch(self) -> tuple[list[CallEvent], int, bool]:
+        """Wait for an event, then gather more for `interval`: (events, items taken, stop?).
+
+        Stops on the close marker, or once the main thread has ended (interpreter
+        exit without close) and the queue is empty.
+        """
+        batch: list[CallEvent] = []
+        first = self._get(timeout=0.2)
+        if first is None:
+            return batch, 0, not threading.main_thread().is_alive() and self._queue.empty()
+        if isinstance(first, _Stop):
+            return batch, 1, True
+        batch.append(first)
+        deadline = time.monotonic() + self._interval
+        while len(batch) < self._max_batch:
+            item = self._get(timeout=max(0.0, deadline - time.monotonic()))
+            if item is None:
+                break
+            if isinstance(item, _Stop):
+                return batch, len(batch) + 1, True
+            batch.append(item)
+        return batch, len(batch), False
+
+    def _get(self, timeout: float) -> CallEvent | _Stop | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _write(self, batch: list[CallEvent]) -> None:
+        try:
+            self._log.record_many(batch)
+        except Exception:
+            logger.exception("call log: writing %d events failed; spooling them", len(batch))
+            self._spool(batch)
+
+    def _spool(self, batch: list[CallEvent]) -> None:
+        try:
+            self._log.spool(batch)
+        except Exception:
+            uids = sorted({e.uid for e in batch})
+            logger.exception("call log: could not spool events of calls %s", uids)

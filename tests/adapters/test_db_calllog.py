@@ -1,0 +1,273 @@
+"""SqlCallLog applies call-log events idempotently and in any order (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from ivr.adapters.db.calllog import CallRecord, DecisionRecord, SqlCallLog, StepRecord
+from ivr.adapters.db.models import NaiveDatetimeError
+from ivr.domain.calllog import (
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    MenuStep,
+    Outcome,
+    Routed,
+)
+
+T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+BEIJING = timezone(timedelta(hours=8))
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def answered_call(uid: str = "1710408600.42", caller: str = "13800000001") -> list[CallEvent]:
+    """A caller presses 2 (repairs), waits 20 s in the queue, talks 95 s."""
+    return [
+        CallStarted(uid, at(0), caller, "Zhang San", "12345", "PJSIP/trunk-0001", "fastagi"),
+        MenuStep(uid, 1, at(1), "main", "prompt"),
+        MenuStep(uid, 2, at(6), "main", "key", key="2"),
+        Routed(
+            uid,
+            at(7),
+            "repairs",
+            "queue",
+            "repairs-q",
+            priority=5,
+            vip=True,
+            language="zh",
+            trace=("hours: open", "branch: repairs", "queue: repairs-q"),
+        ),
+        CallAnswered(uid, at(27), "seat-03", "agent-7"),
+        CallEnded(uid, at(122), hangup_cause="16"),
+    ]
+
+
+def expected_answered(uid: str = "1710408600.42") -> CallRecord:
+    return CallRecord(
+        uid=uid,
+        caller="13800000001",
+        caller_name="Zhang San",
+        dialed="12345",
+        channel="PJSIP/trunk-0001",
+        source="fastagi",
+        language="zh",
+        started_at=at(0),
+        routed_at=at(7),
+        answered_at=at(27),
+        ended_at=at(122),
+        branch="repairs",
+        route_kind="queue",
+        route_target="repairs-q",
+        priority=5,
+        vip=True,
+        answered_seat="seat-03",
+        answered_agent="agent-7",
+        outcome=Outcome.ANSWERED,
+        hangup_cause="16",
+        wait_seconds=20.0,
+        talk_seconds=95.0,
+        steps=(
+            StepRecord(1, at(1), "main", "prompt", "", ""),
+            StepRecord(2, at(6), "main", "key", "2", ""),
+        ),
+        decision=DecisionRecord(
+            at(7),
+            "repairs",
+            "queue",
+            "repairs-q",
+            5,
+            True,
+            "zh",
+            ("hours: open", "branch: repairs", "queue: repairs-q"),
+        ),
+    )
+
+
+def test_a_full_call_gives_one_consistent_record(call_log: SqlCallLog) -> None:
+    for event in answered_call():
+        call_log.record(event)
+    assert call_log.get_call("1710408600.42") == expected_answered()
+
+
+def test_every_event_applied_twice_gives_the_same_record(call_log: SqlCallLog) -> None:
+    events = answered_call()
+    call_log.record_many(events)
+    call_log.record_many(events)
+    for event in events:
+        call_log.record(event)
+    assert call_log.get_call("1710408600.42") == expected_answered()
+
+
+def test_events_in_any_order_give_the_same_record(call_log: SqlCallLog) -> None:
+    events = answered_call("template")
+    core = [e for e in events if not isinstance(e, MenuStep)]
+    steps = [e for e in events if isinstance(e, MenuStep)]
+    for n, order in enumerate(itertools.permutations(core)):
+        uid = f"perm-{n}"
+        for event in (*order, *steps):
+            call_log.record(_with_uid(event, uid))
+        assert call_log.get_call(uid) == expected_answered(uid), order
+
+
+def test_call_ended_before_call_started_leaves_a_placeholder_then_fills_it(
+    call_log: SqlCallLog,
+) -> None:
+    uid = "late"
+    call_log.record(CallEnded(uid, at(40), hangup_cause="16"))
+    placeholder = call_log.get_call(uid)
+    assert placeholder is not None
+    assert placeholder.source is None
+    assert placeholder.started_at == at(40)
+    assert placeholder.outcome is Outcome.ABANDONED_IN_MENU
+
+    call_log.record(CallStarted(uid, at(0), "13900000002", source="agi"))
+    call_log.record(Routed(uid, at(10), "complaints", "voicemail", "vm-complaints"))
+    record = call_log.get_call(uid)
+    assert record is not None
+    assert (record.source, record.caller, record.started_at) == ("agi", "13900000002", at(0))
+    assert record.outcome is Outcome.VOICEMAIL
+    assert record.wait_seconds == 30.0
+    assert record.talk_seconds is None
+
+
+def test_hang_up_in_the_menu_is_abandoned_in_menu(call_log: SqlCallLog) -> None:
+    call_log.record_many(
+        [
+            CallStarted("menu", at(0), "13700000003"),
+            MenuStep("menu", 1, at(1), "main", "prompt"),
+            MenuStep("menu", 2, at(9), "main", "timeout"),
+            CallEnded("menu", at(12), hangup_cause="16"),
+        ]
+    )
+    record = call_log.get_call("menu")
+    assert record is not None
+    assert record.outcome is Outcome.ABANDONED_IN_MENU
+    assert (record.wait_seconds, record.talk_seconds, record.decision) == (None, None, None)
+    assert [s.event for s in record.steps] == ["prompt", "timeout"]
+
+
+def test_unanswered_queue_call_waits_until_hang_up(call_log: SqlCallLog) -> None:
+    call_log.record_many(
+        [
+            CallStarted("q", at(0), "1"),
+            Routed("q", at(5), "sales", "queue", "sales-q"),
+            CallEnded("q", at(65)),
+        ]
+    )
+    record = call_log.get_call("q")
+    assert record is not None
+    assert record.outcome is Outcome.ABANDONED_WAITING
+    assert record.wait_seconds == 60.0
+
+
+def test_call_in_progress_until_it_ends(call_log: SqlCallLog) -> None:
+    call_log.record_many([CallStarted("p", at(0), "1"), Routed("p", at(5), "sales", "seat", "s1")])
+    record = call_log.get_call("p")
+    assert record is not None
+    assert record.outcome is Outcome.IN_PROGRESS
+    assert record.wait_seconds is None
+
+
+def test_stated_outcome_wins_over_the_derived_one(call_log: SqlCallLog) -> None:
+    call_log.record_many(
+        [
+            CallStarted("cb", at(0), "1"),
+            Routed("cb", at(5), "sales", "queue", "sales-q"),
+            CallEnded("cb", at(30), outcome=Outcome.CALLBACK_REQUESTED),
+            CallEnded("cb", at(31), hangup_cause="16"),  # the AMI listener's later view
+        ]
+    )
+    record = call_log.get_call("cb")
+    assert record is not None
+    assert (record.outcome, record.ended_at, record.hangup_cause) == (
+        Outcome.CALLBACK_REQUESTED,
+        at(30),
+        "16",
+    )
+
+
+def test_latest_routing_decision_wins_and_waiting_starts_at_the_first(
+    call_log: SqlCallLog,
+) -> None:
+    first = Routed("rr", at(5), "sales", "queue", "sales-q", trace=("queue",))
+    second = Routed("rr", at(65), "sales", "voicemail", "vm-sales", trace=("timeout", "vm"))
+    for order in ([first, second], [second, first]):
+        uid = f"rr-{order[0].kind}"
+        events: list[CallEvent] = [CallStarted(uid, at(0), "1"), *order, CallEnded(uid, at(90))]
+        for event in events:
+            call_log.record(_with_uid(event, uid))
+        record = call_log.get_call(uid)
+        assert record is not None
+        assert record.decision is not None
+        assert (record.route_kind, record.decision.trace) == ("voicemail", ("timeout", "vm"))
+        assert (record.routed_at, record.wait_seconds) == (at(5), 85.0)
+        assert record.outcome is Outcome.VOICEMAIL
+
+
+def test_first_answer_wins(call_log: SqlCallLog) -> None:
+    call_log.record(CallAnswered("a", at(30), "seat-2", "agent-2"))
+    call_log.record(CallAnswered("a", at(20), "seat-1", "agent-1"))
+    call_log.record(CallAnswered("a", at(25), "seat-3", "agent-3"))
+    record = call_log.get_call("a")
+    assert record is not None
+    assert (record.answered_at, record.answered_seat, record.answered_agent) == (
+        at(20),
+        "seat-1",
+        "agent-1",
+    )
+
+
+def test_times_come_back_as_aware_utc(call_log: SqlCallLog) -> None:
+    local = datetime(2025, 3, 14, 17, 30, tzinfo=BEIJING)  # == T0
+    call_log.record(CallStarted("tz", local, "1"))
+    record = call_log.get_call("tz")
+    assert record is not None
+    assert record.started_at == T0
+    assert record.started_at.tzinfo is UTC
+
+
+def test_naive_datetimes_are_refused_and_a_batch_is_all_or_nothing(call_log: SqlCallLog) -> None:
+    with pytest.raises(NaiveDatetimeError, match="naive"):
+        call_log.record_many(
+            [CallStarted("n", at(0), "1"), CallEnded("n", datetime(2025, 3, 14, 10, 0))]
+        )
+    assert call_log.get_call("n") is None
+
+
+def test_previous_agent_is_the_latest_answer_since(call_log: SqlCallLog) -> None:
+    caller = "13800000009"
+    for uid, start, agent in [("p1", 0, "agent-old"), ("p2", 3600, "agent-new")]:
+        call_log.record_many(
+            [
+                CallStarted(uid, at(start), caller),
+                CallAnswered(uid, at(start + 10), "seat", agent),
+                CallEnded(uid, at(start + 100)),
+            ]
+        )
+    call_log.record_many(
+        [CallStarted("other", at(7200), "1"), CallAnswered("other", at(7201), "s", "x")]
+    )
+    call_log.record_many(
+        [CallStarted("unanswered", at(7300), caller), CallEnded("unanswered", at(7310))]
+    )
+
+    assert call_log.previous_agent(caller, since=at(-10)) == "agent-new"
+    assert call_log.previous_agent(caller, since=at(3610)) == "agent-new"
+    assert call_log.previous_agent(caller, since=at(3611)) is None
+    assert call_log.previous_agent("nobody", since=at(-10)) is None
+
+
+def test_unknown_call_is_none(call_log: SqlCallLog) -> None:
+    assert call_log.get_call("nope") is None
+
+
+def _with_uid(event: CallEvent, uid: str) -> CallEvent:
+    return replace(event, uid=uid)
