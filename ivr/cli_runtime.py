@@ -121,6 +121,89 @@ def cmd_calls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call(args: argparse.Namespace) -> int:
+    """Place a real SIP call (SIPp, RFC 2833 DTMF) into the running hotline."""
+    import random
+    import time
+    from datetime import timedelta
+
+    from ivr.adapters.asterisk.sandbox import Sandbox
+    from ivr.adapters.asterisk.sipp import SeatPool, place_call
+    from ivr.bootstrap import asterisk_settings
+
+    rt = _runtime(args)
+    try:
+        if not Sandbox().is_running():
+            print(
+                "error: the sandbox Asterisk is not running: start `hotline up` first",
+                file=sys.stderr,
+            )
+            return 2
+        number = args.from_number or f"1380000{random.randint(0, 9999):04d}"
+        placed_at = rt.clock() - timedelta(seconds=1)
+        pool = SeatPool(asterisk_settings(rt.config), ring_ms=args.ring_ms)
+        with pool:
+            result = place_call(
+                args.keys,
+                number,
+                hold_ms=args.hold_ms,
+                timeout_s=args.timeout,
+                key_gap_ms=args.key_gap_ms,
+                sip_target=f"{rt.config.sip.host}:{rt.config.sip.port}",
+                extension=rt.config.site.hotline_extension,
+            )
+            record = _wait_for_record(rt, number, placed_at, time.monotonic() + 15)
+        out = {
+            "caller": number,
+            "keys": args.keys,
+            "sip": {
+                "call_id": result.call_id,
+                "final_status": result.final_status,
+                "hung_up_by": result.hung_up_by,
+                "ok": result.ok,
+            },
+            "call_id": record.uid if record else None,
+            "route": {"kind": record.route_kind, "target": record.route_target} if record else None,
+            "answered_by": {"seat": record.answered_seat, "agent": record.answered_agent}
+            if record and record.answered_seat
+            else None,
+            "outcome": record.outcome.value if record else None,
+            "wait_seconds": record.wait_seconds if record else None,
+            "talk_seconds": record.talk_seconds if record else None,
+            "trace": list(record.decision.trace) if record and record.decision else [],
+        }
+        if args.json:
+            print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        else:
+            print(f"{number}: {out['outcome']} via {out['route']} answered by {out['answered_by']}")
+        return 0 if record is not None else 1
+    finally:
+        rt.close()
+
+
+def _wait_for_record(rt: Any, number: str, since: Any, deadline: float) -> Any:
+    """The call log's record of the call just placed, once it has ended."""
+    import time
+
+    from sqlalchemy import select
+
+    from ivr.adapters.db.models import Call
+
+    record = None
+    while time.monotonic() < deadline:
+        with rt.sessions() as s:
+            uid = s.scalars(
+                select(Call.uid)
+                .where(Call.caller == number, Call.started_at >= since)
+                .order_by(Call.id.desc())
+            ).first()
+        record = rt.calls.get_call(uid) if uid else None
+        if record is not None and record.ended_at is not None:
+            return record
+        time.sleep(0.2)
+    return record
+
+
 def _plain(obj: Any) -> Any:
     from dataclasses import asdict, is_dataclass
 
@@ -136,6 +219,14 @@ def register(add: AddCommand) -> None:
     p.add_argument("agent")
     p.add_argument("state", choices=("available", "away", "wrap_up", "signed_out"))
     p.add_argument("--reason", default="")
+    p = add("call", cmd_call, "place a real SIP call (SIPp) into the running hotline")
+    p.add_argument("--keys", default="", help="DTMF keys to press (RFC 2833)")
+    p.add_argument("--from", dest="from_number", help="caller number (default: random)")
+    p.add_argument("--hold-ms", type=int, default=3000, help="talk time once answered")
+    p.add_argument("--key-gap-ms", type=int, default=1200)
+    p.add_argument("--ring-ms", type=int, default=500, help="how long the SIPp seats ring")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--json", action="store_true")
     p = add("calls", cmd_calls, "print call records as JSON")
     p.add_argument("--uid")
     p.add_argument("--limit", type=int, default=10)

@@ -13,14 +13,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.fastagi import FastAgiServer
 from ivr.adapters.asterisk.handlers import Handlers
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
 from ivr.bootstrap import Runtime
-from ivr.domain.calllog import CallEvent
+from ivr.domain.calllog import CallAnswered, CallEvent
 from ivr.domain.routing import queue_members
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,15 @@ class HotlineService:
                 rt.presence_repo.set_seat_state(item.seat, item.device_state, rt.clock())
                 rt.presence.invalidate()
             elif self.calllog is not None:
-                self.calllog.record(item)
+                self.calllog.record(self._with_agent(item))
+
+    def _with_agent(self, event: CallEvent) -> CallEvent:
+        """Name the agent at the answering seat (AMI only knows the seat)."""
+        if isinstance(event, CallAnswered) and not event.agent_id:
+            agent = self.runtime.config.roster.agent_by_seat(event.seat)
+            if agent is not None:
+                return replace(event, agent_id=agent.id)
+        return event
 
     def record(self, event: CallEvent) -> None:
         if self.calllog is not None:

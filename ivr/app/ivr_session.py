@@ -35,9 +35,9 @@ from ivr.domain.routing import (
     OPERATOR_BRANCH,
     CallContext,
     Decision,
-    Route,
     RouteKind,
     RoutingPolicy,
+    caller_choice,
     decide,
     normalise_number,
     overflow,
@@ -153,21 +153,7 @@ class IvrSession:
             TargetKind.CALLBACK: RouteKind.CALLBACK,
             TargetKind.VOICEMAIL: RouteKind.VOICEMAIL,
         }.get(target.kind, RouteKind.HANGUP)
-        target_name = {
-            RouteKind.CALLBACK: normalise_number(self.caller.number),
-            RouteKind.VOICEMAIL: "hotline",
-        }.get(kind, "")
-        return Decision(
-            Route(kind, target_name),
-            "menu",
-            0,
-            d.policy.is_vip(self.caller.number),
-            OPERATOR_BRANCH,
-            0,
-            0,
-            kind,
-            (f"caller chose {target}", f"route: {kind.value} {target_name}".rstrip()),
-        )
+        return caller_choice(kind, self.caller.number, d.policy, f"caller chose {target}")
 
     def hung_up(self) -> None:
         """The caller hung up before leaving the menu."""

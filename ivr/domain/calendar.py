@@ -72,7 +72,7 @@ def parse_window(text: str) -> TimeWindow:
     if len(parts) != 2:
         raise ValueError(f"{text!r} is not of the form HH:MM-HH:MM")
     start, end = (_parse_hhmm(p.strip(), text) for p in parts)
-    if start == end:
+    if start == end and parts[1].strip() != "24:00":
         raise ValueError(f"{text!r} is empty: start equals end")
     return TimeWindow(start, end)
 
@@ -82,7 +82,7 @@ def _parse_hhmm(part: str, whole: str) -> time:
     if len(pieces) != 2 or not all(p.isdigit() for p in pieces):
         raise ValueError(f"{whole!r}: {part!r} is not HH:MM")
     hour, minute = int(pieces[0]), int(pieces[1])
-    if hour == 24 and minute == 0:
+    if hour == 24 and minute == 0:  # only meaningful as an end: the day's end
         return time(0, 0)
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise ValueError(f"{whole!r}: {part!r} is not a valid time of day")

@@ -202,8 +202,12 @@ def _failed(
 ) -> tuple[FlowState, Action, StepRecord]:
     attempts = state.attempts + 1
     if attempts >= node.max_attempts:
-        done = replace(state, attempts=attempts, done=True)
         detail = f"{attempts} failed attempts: {node.on_failure}"
+        if node.on_failure.kind is TargetKind.MENU:
+            nxt = menu.node(node.on_failure.arg)
+            new = replace(state, node=nxt.id, attempts=0)
+            return new, _ask(nxt, new, (apology,)), replace(record, detail=detail)
+        done = replace(state, attempts=attempts, done=True)
         return done, Leave(node.on_failure, state.language), replace(record, detail=detail)
     new = replace(state, attempts=attempts)
     return new, _ask(node, new, (apology,)), record

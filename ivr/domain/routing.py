@@ -168,7 +168,10 @@ def decide(
         if branch.name == OPERATOR_BRANCH:
             fallback = RouteKind.VOICEMAIL
             trace.append("operator requested with nobody on duty: voicemail")
-        return done(_overflow_route(fallback, call.caller), fallback)
+        route = _overflow_route(fallback, call.caller)
+        if route.kind is not fallback:
+            trace.append("no caller number to call back: voicemail")
+        return done(route, route.kind)
 
     free = [a for a in skilled if is_free(a, presence, policy)]
     names = ", ".join(a.id for a in free) or "none"
@@ -230,15 +233,32 @@ def _emergency(
 
 
 def _overflow_route(kind: RouteKind, caller: str) -> Route:
-    if kind is RouteKind.CALLBACK:
-        return Route(RouteKind.CALLBACK, normalise_number(caller))
+    """Callback to the caller's number, or voicemail (also when the number is withheld)."""
+    number = normalise_number(caller)
+    if kind is RouteKind.CALLBACK and number.lstrip("+"):
+        return Route(RouteKind.CALLBACK, number)
     return Route(RouteKind.VOICEMAIL, VOICEMAIL_BOX)
+
+
+def caller_choice(kind: RouteKind, caller: str, policy: RoutingPolicy, why: str) -> Decision:
+    """The caller chose callback, voicemail or hang-up in the menu."""
+    if kind is RouteKind.HANGUP:
+        route = Route(RouteKind.HANGUP, "")
+    else:
+        route = _overflow_route(kind, caller)
+    trace = [why]
+    if route.kind is not kind:
+        trace.append("no caller number to call back: voicemail")
+    trace.append(f"route: {route.kind.value} {route.target}".rstrip())
+    return Decision(
+        route, "menu", 0, policy.is_vip(caller), OPERATOR_BRANCH, 0, 0, route.kind, tuple(trace)
+    )
 
 
 def overflow(decision_branch: str, caller: str, policy: RoutingPolicy, waited: str) -> Decision:
     """The caller waited too long or nobody answered: the configured overflow."""
-    kind = policy.when_no_agent
-    route = _overflow_route(kind, caller)
+    route = _overflow_route(policy.when_no_agent, caller)
+    kind = route.kind
     trace = (f"overflow after {waited}: {kind.value}", f"route: {route.kind.value} {route.target}")
     return Decision(
         route, decision_branch, 0, policy.is_vip(caller), decision_branch, 0, 0, kind, trace

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from ivr.domain.calendar import WEEKDAYS, Calendar, TimeWindow
@@ -23,7 +23,12 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class DaySpec:
-    """Which days a shift runs: a named set or explicit weekdays."""
+    """Which days a shift runs: a named set or explicit weekdays.
+
+    Explicit weekdays follow the calendar: a holiday is a day off, and a make-up
+    day counts as the weekday it is worked as. Only `all`, `holidays`,
+    `closed_days` and `weekends` run on holidays.
+    """
 
     named: str = ""  # one of DAY_SETS, or "" when `weekdays` is used
     weekdays: frozenset[str] = frozenset()
@@ -39,7 +44,9 @@ class DaySpec:
             return day in calendar.holidays
         if self.named == "weekends":
             return day.weekday() >= 5
-        return WEEKDAYS[day.weekday()] in self.weekdays
+        if day in calendar.holidays:
+            return False
+        return calendar.weekday_rule(day) in self.weekdays
 
     def __str__(self) -> str:
         return self.named or ",".join(d for d in WEEKDAYS if d in self.weekdays)
@@ -134,8 +141,9 @@ def staffing_gaps(
     (seat shift or on-call) fall below the minimum for open or closed hours."""
     gaps: list[StaffingGap] = []
     steps = hours * 60 // step_minutes
+    origin = start.astimezone(UTC)
     for i in range(steps):
-        at = start + timedelta(minutes=i * step_minutes)
+        at = origin + timedelta(minutes=i * step_minutes)
         is_open = roster.calendar.is_open(at)
         required = rule.min_on_duty_open if is_open else rule.min_on_duty_closed
         staffed = sum(1 for a in roster.staffed(at) if a.role is Role.ORDINARY)

@@ -10,6 +10,7 @@ membership and pause state follow the roster and the agents' states.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ivr.domain.calllog import CallAnswered, CallEnded, CallEvent, CallStarted, 
 
 log = logging.getLogger(__name__)
 
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 HOTLINE_CONTEXTS = (names.CONTEXT_INBOUND, names.CONTEXT_FALLBACK)
 
 
@@ -36,11 +38,13 @@ def seat_of(channel_or_device: str) -> str:
 
     >>> seat_of("PJSIP/seat3-0000002a")
     'seat3'
+    >>> seat_of("PJSIP/front-desk")
+    'front-desk'
     """
     tech, _, rest = channel_or_device.partition("/")
     if tech.upper() != "PJSIP" or not rest:
         return ""
-    return rest.rsplit("-", 1)[0] if "-" in rest else rest
+    return _CHANNEL_SUFFIX.sub("", rest)
 
 
 def _is_hotline_context(context: str) -> bool:
@@ -82,6 +86,11 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             ),
         ]
     return []
+
+
+def _dialed(exten: str) -> str:
+    """The dialled number; the fallback context runs at 's', which is no number."""
+    return "" if exten == "s" else exten
 
 
 def action_fields(fields: Mapping[str, Any]) -> dict[str, str]:

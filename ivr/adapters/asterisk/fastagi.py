@@ -142,13 +142,20 @@ class FastAgiServer:
         log.info("FastAGI listening on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
+        """Stop listening, end the conversations in flight, then wait for the server.
+
+        Tasks are cancelled before `wait_closed()`, which from Python 3.12.1 on
+        waits for open connections too.
+        """
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -1,0 +1,85 @@
+"""Process-per-call AGI over pyst2: the same IVR session as the FastAGI server.
+
+For sites that cannot run the FastAGI service. pyst2's `AGI` reads the
+environment from stdin, handles SIGHUP and parses results; it does not escape
+arguments, so every argument passes through our own `quote()` first. This path
+pays interpreter start-up and imports on every call: FastAGI is the production
+path (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ivr.adapters.asterisk import names
+from ivr.adapters.asterisk.agi import quote, sanitise
+
+
+class PystChannel:
+    """The few AGI operations the IVR needs, over a pyst2 AGI object."""
+
+    def __init__(self, agi: Any) -> None:
+        self.agi = agi
+        self.env: dict[str, str] = {k: sanitise(str(v)) for k, v in agi.env.items()}
+
+    def get_data(self, prompts: list[str], timeout_ms: int) -> str | None:
+        result = self.agi.execute(
+            "GET DATA", quote("&".join(prompts)), quote(str(timeout_ms)), quote("1")
+        )
+        digits = str(result["result"][0])
+        return digits[:1] or None
+
+    def set_variable(self, name: str, value: str) -> None:
+        self.agi.execute("SET VARIABLE", quote(name), quote(value))
+
+
+def run_hotline(channel: PystChannel, deps: Any) -> None:
+    """The IVR loop, synchronously (twin of handlers.Handlers.hotline)."""
+    from asterisk.agi import AGIHangup
+
+    from ivr.adapters.asterisk.handlers import caller_from_env, prompt_paths, route_variables
+    from ivr.app.ivr_session import IvrSession
+    from ivr.domain.menu import Ask
+
+    session = IvrSession(deps, caller_from_env(channel.env, "agi"))
+    action = session.begin()
+    try:
+        channel.set_variable(names.VAR_CALL_ID, session.caller.uid)
+        while isinstance(action, Ask):
+            digit = channel.get_data(prompt_paths(action), int(action.timeout_seconds * 1000))
+            action = session.on_input(digit)
+    except AGIHangup:
+        session.hung_up()
+        return
+    decision = session.decide()
+    for name, value in route_variables(decision, session.language):
+        channel.set_variable(name, value)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of agi_scripts/hotline.py. Never leaves the caller in silence:
+    on any failure the route variable stays empty and the dialplan falls back."""
+    from asterisk.agi import AGI
+
+    agi = AGI()
+    channel = PystChannel(agi)
+    try:
+        from ivr.adapters.db.spool import SpoolingCallLog
+        from ivr.bootstrap import build_runtime
+
+        runtime = build_runtime(argv[0] if argv else None, migrate_db=False)
+        try:
+            deps = runtime.ivr_deps(SpoolingCallLog(runtime.calls, runtime.spool_path))
+            run_hotline(channel, deps)
+        finally:
+            runtime.close()
+    except Exception as e:  # noqa: BLE001 - the call edge: log, then fall back
+        sys.stderr.write(f"hotline AGI failed for {channel.env.get('agi_uniqueid')}: {e}\n")
+        try:
+            channel.set_variable(names.VAR_ROUTE_KIND, "")
+        except Exception:  # noqa: BLE001 - the channel may be gone
+            return 1
+        return 1
+    return 0

@@ -1,0 +1,65 @@
+"""Fixtures for end-to-end tests: the real parts, from tests/e2e_stack.py.
+
+Only one sandbox Asterisk can run on a machine: the session holds an exclusive
+lock on /tmp/hotline-e2e.lock while it uses it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+
+import pytest
+from dbs import BACKENDS, temporary_database
+from e2e_stack import (
+    LOCK_PATH,
+    REPO,
+    WEEKDAY_10,
+    ServiceThread,
+    SettableClock,
+    Stack,
+)
+
+from ivr.adapters.asterisk.prompts import build_prompts
+from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
+from ivr.adapters.asterisk.sipp import SeatPool
+from ivr.bootstrap import asterisk_settings, build_runtime
+from ivr.service import HotlineService
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with open(LOCK_PATH, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        box = Sandbox()
+        box.build()
+        try:
+            yield box
+        finally:
+            box.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(
+    request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    backend: str = request.param
+    work = tmp_path_factory.mktemp(f"stack-{backend}")
+    with temporary_database(backend, work) as url:
+        env = {"HOTLINE_DATABASE_URL": url, "HOTLINE_DATA_DIR": str(work)}
+        runtime = build_runtime(str(REPO / "config"), env)
+        clock = SettableClock(WEEKDAY_10)
+        runtime.clock = clock
+        settings = asterisk_settings(runtime.config)
+        build_prompts(runtime.config.prompts, sandbox.sounds_dir)
+        cmd_up(settings, sandbox)
+        service = ServiceThread(HotlineService(runtime, sync_seconds=0.5))
+        service.start()
+        seats = SeatPool(settings, ring_ms=300)
+        seats.start()
+        try:
+            yield Stack(backend, runtime, service, seats, clock, sandbox)
+        finally:
+            seats.stop()
+            service.stop()
+            runtime.close()

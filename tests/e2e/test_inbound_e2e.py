@@ -1,0 +1,129 @@
+"""Real SIP calls (SIPp) through the sandbox Asterisk, the FastAGI service and
+the call log, on SQLite and on PostgreSQL. Each test uses its own caller number
+so its call record can be found.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from e2e_stack import SUNDAY_03, SUNDAY_10, WEEKDAY_10, Stack
+
+from ivr.adapters.asterisk.sipp import place_call
+from ivr.domain.calllog import Outcome
+
+pytestmark = pytest.mark.e2e
+
+_numbers = itertools.count(1)
+ENQUIRY_SEATS = {"seat1", "seat2", "seat3", "seat5"}  # lead, chen, li, liu
+NIGHT_ONCALL_SEATS = {"seat6", "seat3"}  # zhao, li
+
+
+def caller(stack: Stack) -> str:
+    return f"1390{0 if stack.backend == 'sqlite' else 1}{next(_numbers):06d}"
+
+
+def test_weekday_key1_is_answered_by_an_on_duty_enquiry_seat(stack: Stack) -> None:
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    result = place_call("1", number, hold_ms=1500, timeout_s=30)
+    assert result.ok, result
+    rec = stack.call_record(number)
+    assert rec.route_kind == "queue" and rec.branch == "enquiries"
+    assert rec.outcome is Outcome.ANSWERED
+    assert rec.answered_seat in ENQUIRY_SEATS
+    assert stack.seats.seat_of(number) == rec.answered_seat
+    assert rec.answered_agent == stack.runtime.config.roster.agent_by_seat(rec.answered_seat).id
+    assert rec.talk_seconds is not None and rec.talk_seconds > 0.5
+    assert [s.event for s in rec.steps][:2] == ["start", "key"]
+    assert rec.decision is not None and any("free" in t for t in rec.decision.trace)
+
+
+def test_closed_hours_offer_a_callback(stack: Stack) -> None:
+    stack.at(SUNDAY_10)
+    number = caller(stack)
+    result = place_call("1", number, hold_ms=30000, timeout_s=45)
+    assert result.ok, result
+    assert result.hung_up_by == "asterisk"  # prompts played, then Asterisk hung up
+    rec = stack.call_record(number)
+    assert rec.route_kind == "callback" and rec.route_target == number
+    assert rec.outcome is Outcome.CALLBACK_REQUESTED
+    assert stack.seats.seat_of(number) is None
+    assert any("closed" in t for t in rec.decision.trace)
+
+
+def test_sunday_night_key0_reaches_the_emergency_on_call(stack: Stack) -> None:
+    stack.at(SUNDAY_03)
+    number = caller(stack)
+    result = place_call("0", number, hold_ms=1500, timeout_s=30)
+    assert result.ok, result
+    rec = stack.call_record(number)
+    assert rec.route_kind == "emergency"
+    assert rec.outcome is Outcome.ANSWERED
+    assert rec.answered_seat in NIGHT_ONCALL_SEATS
+    assert rec.priority >= 10
+
+
+def test_hangup_mid_menu_is_abandoned_in_menu(stack: Stack) -> None:
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    result = place_call("", number, hangup_after_ms=1500, timeout_s=20)
+    assert result.hung_up_by == "caller"
+    rec = stack.call_record(number)
+    assert rec.outcome is Outcome.ABANDONED_IN_MENU
+    assert rec.route_kind is None and rec.answered_at is None
+    assert stack.seats.seat_of(number) is None
+
+
+def test_invalid_keys_three_times_go_to_a_person_when_open(stack: Stack) -> None:
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    result = place_call("777", number, key_gap_ms=1200, hold_ms=1500, timeout_s=40)
+    assert result.ok, result
+    rec = stack.call_record(number)
+    assert [s.event for s in rec.steps].count("invalid") == 3
+    assert rec.route_kind == "queue" and rec.route_target == "operator"
+    assert rec.outcome is Outcome.ANSWERED
+
+
+def test_invalid_keys_three_times_go_to_voicemail_when_closed(stack: Stack) -> None:
+    stack.at(SUNDAY_10)
+    number = caller(stack)
+    result = place_call("777", number, key_gap_ms=1200, hangup_after_ms=12000, timeout_s=40)
+    assert result.exit_code is not None
+    rec = stack.call_record(number)
+    assert [s.event for s in rec.steps].count("invalid") == 3
+    assert rec.route_kind == "voicemail"
+    assert rec.outcome is Outcome.VOICEMAIL
+
+
+def test_fastagi_down_fallback_still_serves_and_logs(stack: Stack) -> None:
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    stack.service.stop_fastagi()
+    try:
+        result = place_call("1", number, hold_ms=1500, timeout_s=40)
+    finally:
+        stack.service.start_fastagi()
+    assert result.ok, result
+    rec = stack.call_record(number)
+    assert rec.source == "fallback"
+    assert rec.route_target == "operator"
+    assert rec.outcome is Outcome.ANSWERED  # the operator queue rang an on-duty seat
+    assert rec.answered_seat is not None
+    assert stack.calls_from(number) == 1
+
+
+def test_repeat_caller_goes_back_to_the_agent_who_answered(stack: Stack) -> None:
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    assert place_call("1", number, hold_ms=1000, timeout_s=30).ok
+    first = stack.call_record(number)
+    assert first.answered_agent
+    assert place_call("2", number, hold_ms=1000, timeout_s=30).ok
+    second = stack.call_record(number)
+    assert second.uid != first.uid
+    assert second.route_kind == "seat"
+    assert second.route_target == f"PJSIP/{first.answered_seat}"
+    assert second.answered_seat == first.answered_seat

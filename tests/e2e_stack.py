@@ -1,0 +1,114 @@
+"""Support for end-to-end tests: the sandbox Asterisk, the hotline service
+(FastAGI + AMI listener + queue sync) in a thread, SIPp seats, and a database
+on SQLite or PostgreSQL.
+
+Only one sandbox Asterisk can run on a machine: the session holds an exclusive
+lock on /tmp/hotline-e2e.lock while it uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ivr.adapters.asterisk.sandbox import Sandbox
+from ivr.adapters.asterisk.sipp import SeatPool
+from ivr.adapters.db.calllog import CallRecord
+from ivr.adapters.db.models import Call
+from ivr.bootstrap import Runtime
+from ivr.service import HotlineService
+
+REPO = Path(__file__).resolve().parents[2]
+LOCK_PATH = "/tmp/hotline-e2e.lock"
+
+# Fixed instants in the sample hotline's zone (Asia/Shanghai).
+WEEKDAY_10 = "2026-11-23T10:00:00+08:00"  # Monday, open
+SUNDAY_10 = "2026-11-22T10:00:00+08:00"  # closed, seats off; on-call liu, zhang
+SUNDAY_03 = "2026-11-22T03:00:00+08:00"  # closed, night on-call zhao, li
+
+
+class SettableClock:
+    """A pinned clock (like HOTLINE_NOW) that tests can move; it runs at real speed."""
+
+    def __init__(self, start: str) -> None:
+        self.set(start)
+
+    def set(self, at: str) -> None:
+        self._at = datetime.fromisoformat(at)
+        self._origin = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self._at + timedelta(seconds=time.monotonic() - self._origin)
+
+
+class ServiceThread:
+    """The HotlineService on its own event loop in a background thread."""
+
+    def __init__(self, service: HotlineService) -> None:
+        self.service = service
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def run(self, coro: object, timeout: float = 30) -> object:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        self.thread.start()
+        self.run(self.service.start())
+        assert self.service.link is not None
+        if not self.service.link.connected.wait(20):
+            raise RuntimeError("the hotline service could not log in to AMI")
+
+    def stop(self) -> None:
+        self.run(self.service.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def stop_fastagi(self) -> None:
+        assert self.service.fastagi is not None
+        self.run(self.service.fastagi.stop())
+
+    def start_fastagi(self) -> None:
+        assert self.service.fastagi is not None
+        self.run(self.service.fastagi.start())
+
+
+@dataclass
+class Stack:
+    backend: str
+    runtime: Runtime
+    service: ServiceThread
+    seats: SeatPool
+    clock: SettableClock
+    sandbox: Sandbox
+
+    def at(self, instant: str) -> None:
+        """Move the hotline's clock and make the queues follow the roster now."""
+        self.clock.set(instant)
+        assert self.service.service.sync_queues(force=True)
+
+    def call_record(self, caller: str, timeout: float = 20.0, ended: bool = True) -> CallRecord:
+        """The call log's record of the latest call from `caller`, once complete."""
+        deadline = time.monotonic() + timeout
+        rec: CallRecord | None = None
+        while time.monotonic() < deadline:
+            with self.runtime.sessions() as s:
+                uid = s.scalars(
+                    select(Call.uid).where(Call.caller == caller).order_by(Call.id.desc())
+                ).first()
+            rec = self.runtime.calls.get_call(uid) if uid else None
+            if rec is not None and (not ended or rec.ended_at is not None):
+                return rec
+            time.sleep(0.2)
+        raise AssertionError(f"no complete call record for {caller} after {timeout}s: {rec}")
+
+    def calls_from(self, caller: str) -> int:
+        with self.runtime.sessions() as s:
+            return len(s.scalars(select(Call.id).where(Call.caller == caller)).all())

@@ -1,0 +1,393 @@
+"""Configuration: the sample loads; each broken file is refused naming file, item and reason."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ivr.cli import main
+from ivr.config import ConfigError, HotlineConfig, load_config
+from ivr.domain.menu import REQUIRED_PROMPTS
+from ivr.domain.routing import RouteKind
+
+SAMPLE_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+CHEN_SHIFTS = '      - {days: workdays, hours: ["09:30-11:30", "13:00-17:00"]}\n  - id: li\n'
+
+
+def copy_sample(dest: Path) -> Path:
+    shutil.copytree(SAMPLE_CONFIG_DIR, dest, ignore=shutil.ignore_patterns("asterisk"))
+    return dest
+
+
+def edit(directory: Path, file: str, old: str, new: str) -> Path:
+    """Replace `old` (which must be there, once) by `new` in one config file."""
+    path = directory / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} not found exactly once in {file}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return directory
+
+
+def chen_shifts(*entries: str) -> str:
+    return "".join(f"      - {e}\n" for e in entries) + "  - id: li\n"
+
+
+@dataclass(frozen=True)
+class Broken:
+    file: str
+    old: str
+    new: str
+    item: str  # ConfigError.item (a path, or a line for YAML syntax)
+    reason: str  # a fragment of ConfigError.reason
+
+
+BROKEN = {
+    "unknown-target": Broken(
+        "menu.yaml",
+        '"1": route:enquiries',
+        '"1": route:nosuch',
+        "nodes.main.options.1",
+        "unknown target route:nosuch: no branch 'nosuch' in routing.yaml",
+    ),
+    "unknown-menu-node": Broken(
+        "menu.yaml",
+        '"9": callback',
+        '"9": menu:billing',
+        "nodes.main.options.9",
+        "no menu node 'billing'",
+    ),
+    "unreachable-node": Broken(
+        "menu.yaml",
+        "    on_failure: operator",
+        "    on_failure: operator\n"
+        "  orphan:\n"
+        "    prompt: welcome\n"
+        '    options: {"1": callback}\n'
+        "    on_failure: operator",
+        "nodes.orphan",
+        "menu node 'orphan' is unreachable",
+    ),
+    "duplicate-yaml-key": Broken(
+        "routing.yaml",
+        "  enquiries: {skill: enquiries, priority: 1}",
+        "  enquiries: {skill: enquiries, priority: 1}\n  enquiries: {skill: repairs, priority: 2}",
+        "line 4, column 3",
+        "duplicate key 'enquiries' (first at line 3)",
+    ),
+    "overlapping-shifts": Broken(
+        "seats.yaml",
+        CHEN_SHIFTS,
+        chen_shifts(
+            '{days: workdays, hours: ["09:00-12:00"]}',
+            '{days: workdays, hours: ["11:00-13:00"]}',
+        ),
+        "agents[1].shifts[1].hours[0]",
+        "shift workdays 11:00-13:00 overlaps shift workdays 09:00-12:00 of chen",
+    ),
+    "overlapping-windows-in-one-shift": Broken(
+        "seats.yaml",
+        CHEN_SHIFTS,
+        chen_shifts('{days: workdays, hours: ["09:00-12:00", "11:00-13:00"]}'),
+        "agents[1].shifts[0].hours[1]",
+        "11:00-13:00 overlaps 09:00-12:00",
+    ),
+    "night-shift-overlaps-next-morning": Broken(
+        "seats.yaml",
+        CHEN_SHIFTS,
+        chen_shifts(
+            '{days: workdays, hours: ["22:00-06:00"]}',
+            '{days: workdays, hours: ["05:00-09:00"]}',
+        ),
+        "agents[1].shifts[1].hours[0]",
+        "shift workdays 05:00-09:00 overlaps shift workdays 22:00-06:00 of chen",
+    ),
+    "monday-night-overlaps-tuesday-morning": Broken(
+        "seats.yaml",
+        CHEN_SHIFTS,
+        chen_shifts(
+            '{days: [mon], hours: ["22:00-06:00"]}',
+            '{days: [tue], hours: ["05:00-09:00"]}',
+        ),
+        "agents[1].shifts[1].hours[0]",
+        "shift tue 05:00-09:00 overlaps shift mon 22:00-06:00 of chen",
+    ),
+    "overlapping-on-call": Broken(
+        "seats.yaml",
+        '  - {agent: li, days: all, hours: ["20:00-08:00"]}',
+        '  - {agent: li, days: all, hours: ["20:00-08:00"]}\n'
+        '  - {agent: li, days: [sun], hours: ["07:00-09:00"]}',
+        "oncall[4].hours[0]",
+        "of li (on call)",
+    ),
+    "bad-time-window": Broken(
+        "calendar.yaml",
+        'mon: ["09:30-11:30", "13:00-17:00"]',
+        'mon: ["09:30-11:30", "9:00-25:00"]',
+        "open_hours.mon[1]",
+        "'9:00-25:00': '25:00' is not a valid time of day",
+    ),
+    "bad-shift-window": Broken(
+        "seats.yaml",
+        'hours: ["13:00-17:00"]}',
+        'hours: ["13:00"]}',
+        "agents[5].shifts[0].hours[0]",
+        "'13:00' is not of the form HH:MM-HH:MM",
+    ),
+    "unknown-time-zone": Broken(
+        "hotline.yaml",
+        "timezone: Asia/Shanghai",
+        "timezone: Mars/Olympus_Mons",
+        "site.timezone",
+        "unknown time zone 'Mars/Olympus_Mons'",
+    ),
+    "time-zone-path": Broken(
+        "hotline.yaml",
+        "timezone: Asia/Shanghai",
+        "timezone: ../../etc/passwd",
+        "site.timezone",
+        "unknown time zone",
+    ),
+    "malformed-yaml": Broken(
+        "seats.yaml",
+        "skills: [enquiries, complaints, repairs]",
+        "skills: [enquiries, complaints, repairs",
+        "line ",
+        "malformed YAML",
+    ),
+    "unknown-branch-skill": Broken(
+        "routing.yaml",
+        "repairs: {skill: repairs, priority: 3}",
+        "repairs: {skill: plumbing, priority: 3}",
+        "branches.repairs.skill",
+        "no agent in seats.yaml has skill 'plumbing'",
+    ),
+    "duplicate-seat": Broken(
+        "seats.yaml",
+        "seat: seat3",
+        "seat: seat2",
+        "agents[2].seat",
+        "seat 'seat2' is given to two agents",
+    ),
+    "two-leads": Broken(
+        "seats.yaml",
+        "name: Chen Jing\n    role: ordinary",
+        "name: Chen Jing\n    role: lead",
+        "agents",
+        "more than one team lead",
+    ),
+    "on-call-unknown-agent": Broken(
+        "seats.yaml",
+        "{agent: li, days: all",
+        "{agent: lee, days: all",
+        "oncall[3].agent",
+        "unknown agent 'lee'",
+    ),
+    "makeup-on-a-holiday": Broken(
+        "calendar.yaml",
+        "{date: 2026-10-10, works_as: fri",
+        "{date: 2026-10-03, works_as: fri",
+        "makeup_days[0].date",
+        "2026-10-03 is also a holiday",
+    ),
+    "holiday-ends-before-it-starts": Broken(
+        "calendar.yaml",
+        "{date: 2026-05-01, to: 2026-05-05",
+        "{date: 2026-05-05, to: 2026-05-01",
+        "holidays[2].to",
+        "2026-05-01 is before 2026-05-05",
+    ),
+    "bad-menu-key": Broken(
+        "menu.yaml",
+        '"9": callback',
+        '"10": callback',
+        "nodes.main.options.10",
+        "key '10' is not one of 0-9, * or #",
+    ),
+    "language-not-offered": Broken(
+        "menu.yaml",
+        '"8": language:en',
+        '"8": language:fr',
+        "nodes.main.options.8",
+        "language 'fr' not in site.languages",
+    ),
+    "missing-prompt": Broken(
+        "prompts.yaml",
+        "  invalid:\n",
+        "  invalid_x:\n",
+        "prompts.invalid",
+        "prompt 'invalid' is used but not defined",
+    ),
+    "prompt-missing-a-language": Broken(
+        "prompts.yaml",
+        '    en: "Sorry, that is not a valid choice."\n',
+        "",
+        "prompts.invalid",
+        "no text for language(s) ['en']",
+    ),
+    "overflow-kind": Broken(
+        "routing.yaml",
+        "when_closed: callback",
+        "when_closed: queue",
+        "overflow.when_closed",
+        "'queue' is not one of callback, voicemail",
+    ),
+    "missing-item": Broken(
+        "routing.yaml",
+        "  max_wait_seconds: 120\n",
+        "",
+        "overflow.max_wait_seconds",
+        "missing",
+    ),
+}
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    return copy_sample(tmp_path / "config")
+
+
+# --- the sample ----------------------------------------------------------------------------
+
+
+def test_sample_config_loads(sample_config: HotlineConfig) -> None:
+    cfg = sample_config
+    assert cfg.site.tz.key == "Asia/Shanghai"
+    assert cfg.site.default_language == "zh-CN"
+    assert cfg.site.languages == ("zh-CN", "en")
+    assert [a.id for a in cfg.roster.agents] == ["lead", "chen", "li", "zhang", "liu", "zhao"]
+    assert len(cfg.roster.oncall) == 4
+    assert len(cfg.calendar.holidays) == 1 + 7 + 5 + 7
+    assert set(cfg.calendar.makeup_days) == {date(2026, 10, 10)}
+    assert set(cfg.policy.branches) == {"enquiries", "complaints", "repairs", "emergency"}
+    assert cfg.policy.branches["emergency"].oncall
+    assert cfg.policy.vip_boost == 5
+    assert cfg.policy.when_closed is RouteKind.CALLBACK
+    assert cfg.menu.start == "main"
+    assert set(REQUIRED_PROMPTS) <= set(cfg.prompts)
+    assert cfg.queues == ("enquiries", "complaints", "repairs", "emergency", "operator")
+    assert cfg.seat_position("seat1") == 1 and cfg.seat_position("seat6") == 6
+    assert (cfg.fastagi.host, cfg.fastagi.port) == ("127.0.0.1", 4573)
+
+
+def test_check_config_accepts_the_sample(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", "--config", str(SAMPLE_CONFIG_DIR)]) == 0
+    out = capsys.readouterr()
+    assert ": OK" in out.out
+    assert "time zone Asia/Shanghai" in out.out
+    assert "agents: 6" in out.out
+    assert out.err == ""
+
+
+def test_check_config_reads_hotline_config_from_the_environment(
+    clean_env: pytest.MonkeyPatch, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(config_dir, "hotline.yaml", "timezone: Asia/Shanghai", "timezone: Nowhere/City")
+    clean_env.setenv("HOTLINE_CONFIG", str(config_dir))
+    assert main(["check-config"]) == 2
+    assert "unknown time zone 'Nowhere/City'" in capsys.readouterr().err
+
+
+def test_check_config_warns_about_staffing_gaps(
+    clean_env: pytest.MonkeyPatch, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without li on the night rota only one person is on call every night, every week.
+    edit(config_dir, "seats.yaml", '  - {agent: li, days: all, hours: ["20:00-08:00"]}\n', "")
+    assert main(["check-config", "--config", str(config_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: staffing below the minimum" in out
+    assert "(1 of 2)" in out
+
+
+# --- broken configurations ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", list(BROKEN.values()), ids=list(BROKEN))
+def test_broken_config_is_refused_with_file_item_and_reason(config_dir: Path, case: Broken) -> None:
+    edit(config_dir, case.file, case.old, case.new)
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir, env={})
+    err = info.value
+    assert err.file == case.file
+    assert err.item.startswith(case.item)
+    assert case.reason in err.reason
+
+
+@pytest.mark.parametrize("case", list(BROKEN.values()), ids=list(BROKEN))
+def test_check_config_exits_non_zero_naming_file_item_and_reason(
+    clean_env: pytest.MonkeyPatch,
+    config_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: Broken,
+) -> None:
+    edit(config_dir, case.file, case.old, case.new)
+    assert main(["check-config", "--config", str(config_dir)]) != 0
+    out = capsys.readouterr()
+    assert "OK" not in out.out
+    assert out.err.startswith("config error: ")
+    assert f"{case.file}: {case.item}" in out.err
+    assert case.reason in out.err
+
+
+def test_shifts_on_separate_nights_do_not_clash(config_dir: Path) -> None:
+    edit(
+        config_dir,
+        "seats.yaml",
+        CHEN_SHIFTS,
+        chen_shifts(
+            '{days: [mon], hours: ["22:00-06:00"]}',
+            '{days: [tue], hours: ["06:00-09:00"]}',
+            '{days: holidays, hours: ["09:00-17:00"]}',
+            '{days: workdays, hours: ["10:00-12:00"]}',
+        ),
+    )
+    cfg = load_config(config_dir, env={})
+    chen = cfg.roster.agent("chen")
+    assert chen is not None and len(chen.shifts) == 4
+
+
+def test_missing_file_is_named(config_dir: Path) -> None:
+    (config_dir / "prompts.yaml").unlink()
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir, env={})
+    assert info.value.file == "prompts.yaml"
+    assert "missing" in info.value.reason
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config directory not found"):
+        load_config(tmp_path / "nowhere")
+
+
+def test_config_error_message_format() -> None:
+    assert (
+        str(ConfigError("seats.yaml", "agents[0].seat", "bad")) == "seats.yaml: agents[0].seat: bad"
+    )
+    assert str(ConfigError("menu.yaml", "", "empty")) == "menu.yaml: empty"
+
+
+# --- environment overrides -----------------------------------------------------------------
+
+
+def test_database_url_override(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://hotline@db.example/hotline"
+    cfg = load_config(SAMPLE_CONFIG_DIR, env={"HOTLINE_DATABASE_URL": url})
+    assert cfg.database_url == url
+
+
+def test_relative_sqlite_url_lives_in_the_data_dir(tmp_path: Path) -> None:
+    cfg = load_config(SAMPLE_CONFIG_DIR, env={"HOTLINE_DATA_DIR": str(tmp_path)})
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'hotline.db'}"
+    assert cfg.data_dir == tmp_path.resolve()
+    cfg = load_config(
+        SAMPLE_CONFIG_DIR,
+        env={"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_DATABASE_URL": "sqlite:///other.db"},
+    )
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'other.db'}"
+    cfg = load_config(SAMPLE_CONFIG_DIR, env={"HOTLINE_DATABASE_URL": "sqlite:////abs/h.db"})
+    assert cfg.database_url == "sqlite:////abs/h.db"

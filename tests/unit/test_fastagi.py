@@ -1,0 +1,482 @@
+"""A real FastAGI server on an ephemeral port, driven by a fake Asterisk written here.
+
+The fake speaks the protocol as Asterisk 22 does: it sends the environment
+block, then answers every command line the server writes with a result line.
+Tests assert on the exact lines the server wrote and on the call-log events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ivr.adapters.asterisk.fastagi import AgiChannel, FastAgiServer, RouteTable, route_name
+from ivr.adapters.asterisk.handlers import Handlers
+from ivr.app.ivr_session import IvrDeps
+from ivr.app.ports import NoHistory, PresenceSource, StaticPresence
+from ivr.config import HotlineConfig
+from ivr.domain.calllog import CallEnded, CallEvent, CallStarted, MenuStep, Outcome, Routed
+from ivr.domain.routing import Presence
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+UID = "1732330800.2"
+CALLER = "13912345678"
+
+E = TypeVar("E", bound=CallEvent)
+
+FALLBACK = 'SET VARIABLE "HOTLINE_ROUTE_KIND" ""\n'
+QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
+WELL_FORMED = re.compile(rf"^(SET VARIABLE|GET VARIABLE|GET DATA|VERBOSE)( {QUOTED})+\n$")
+SET_VARIABLE = re.compile(rf"^SET VARIABLE ({QUOTED}) ({QUOTED})\n$")
+
+
+# --- the fake Asterisk side ----------------------------------------------------------------
+
+
+def env_block(**overrides: str) -> bytes:
+    """An environment block as Asterisk sends it for AGI(agi://127.0.0.1/hotline)."""
+    env = {
+        "agi_network": "yes",
+        "agi_network_script": "hotline",
+        "agi_request": "agi://127.0.0.1:4573/hotline",
+        "agi_channel": "PJSIP/anonymous-00000002",
+        "agi_language": "en",
+        "agi_type": "PJSIP",
+        "agi_uniqueid": UID,
+        "agi_version": "22.1.0",
+        "agi_callerid": CALLER,
+        "agi_calleridname": "Alice",
+        "agi_callingpres": "0",
+        "agi_callingani2": "0",
+        "agi_callington": "0",
+        "agi_callingtns": "0",
+        "agi_dnid": "4000",
+        "agi_rdnis": "unknown",
+        "agi_context": "hotline-inbound",
+        "agi_extension": "4000",
+        "agi_priority": "3",
+        "agi_enhanced": "0.0",
+        "agi_accountcode": "",
+        "agi_threadid": "140234567890",
+    }
+    env.update(overrides)
+    return ("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode("utf-8")
+
+
+def unquote(arg: str) -> str:
+    return re.sub(r"\\(.)", r"\1", arg[1:-1])
+
+
+@dataclass
+class FakeAsterisk:
+    """Answers command lines. GET DATA takes the next of `keys`: a digit, 'T'
+    (timeout), 'H' (the caller hangs up) or 'X' (the connection drops)."""
+
+    keys: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    special: dict[int, list[str]] = field(default_factory=dict)  # reply to command n
+    received: list[str] = field(default_factory=list)
+
+    def reply(self, line: str) -> list[str] | None:
+        n = len(self.received)
+        self.received.append(line)
+        if n in self.special:
+            return self.special[n]
+        if line.startswith("GET DATA"):
+            key = self.keys.pop(0) if self.keys else "T"
+            if key == "T":
+                return ["200 result= (timeout)"]
+            if key == "H":
+                return ["HANGUP", "200 result=-1"]
+            if key == "X":
+                return None
+            return [f"200 result={key}"]
+        if line.startswith("SET VARIABLE"):
+            return ["200 result=1"]
+        if line.startswith("GET VARIABLE"):
+            name = unquote(line.split(" ", 2)[2].strip())
+            value = self.variables.get(name)
+            return ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
+        return ["510 Invalid or unknown command"]
+
+
+async def _converse(port: int, env: bytes, asterisk: FakeAsterisk) -> list[str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(env)
+        await writer.drain()
+        while raw := await reader.readline():
+            replies = asterisk.reply(raw.decode("utf-8"))
+            if replies is None:
+                break
+            writer.write("".join(f"{r}\n" for r in replies).encode("utf-8"))
+            await writer.drain()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return asterisk.received
+
+
+async def _serve(routes: RouteTable, calls: list[tuple[bytes, FakeAsterisk]]) -> list[list[str]]:
+    server = FastAgiServer(routes, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        assert server.port != 0
+        return list(
+            await asyncio.wait_for(
+                asyncio.gather(*(_converse(server.port, e, a) for e, a in calls)), timeout=10
+            )
+        )
+    finally:
+        await server.stop()
+
+
+def call(routes: RouteTable, asterisk: FakeAsterisk, env: bytes | None = None) -> list[str]:
+    """One call through a fresh server: the lines the server wrote."""
+    return asyncio.run(_serve(routes, [(env or env_block(), asterisk)]))[0]
+
+
+def set_variables(lines: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for line in lines:
+        m = SET_VARIABLE.match(line)
+        if m:
+            out.append((unquote(m[1]), unquote(m[2])))
+    return out
+
+
+# --- the IVR handlers built from the sample config -------------------------------------------
+
+
+class ListCallLog:
+    def __init__(self) -> None:
+        self.events: list[CallEvent] = []
+
+    def record(self, event: CallEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class BrokenPresence:
+    def snapshot(self) -> Presence:
+        raise RuntimeError("presence database is down")
+
+
+@pytest.fixture
+def calllog() -> ListCallLog:
+    return ListCallLog()
+
+
+def handlers(
+    cfg: HotlineConfig, log: ListCallLog, presence: PresenceSource | None = None
+) -> Handlers:
+    deps = IvrDeps(
+        menu=cfg.menu,
+        roster=cfg.roster,
+        policy=cfg.policy,
+        default_language=cfg.site.default_language,
+        log=log,
+        history=NoHistory(),
+        presence=presence or StaticPresence(),
+        clock=lambda: MONDAY_10,
+    )
+    return Handlers(deps)
+
+
+@pytest.fixture
+def routes(sample_config: HotlineConfig, calllog: ListCallLog) -> RouteTable:
+    return handlers(sample_config, calllog).routes()
+
+
+# --- a routed call --------------------------------------------------------------------------
+
+
+def test_key_1_sets_the_queue_route(routes: RouteTable, calllog: ListCallLog) -> None:
+    lines = call(routes, FakeAsterisk(keys=["1"]))
+    assert lines[0] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n'
+    assert lines[1] == 'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
+    assert set_variables(lines[2:]) == [
+        ("HOTLINE_ROUTE_TARGET", "enquiries"),
+        ("HOTLINE_QUEUE", "enquiries"),
+        ("HOTLINE_PRIORITY", "1"),
+        ("HOTLINE_MAX_WAIT", "120"),
+        ("HOTLINE_RING_SECONDS", "20"),
+        ("HOTLINE_OVERFLOW", "callback"),
+        ("HOTLINE_LANG", "zh-CN"),
+        ("HOTLINE_ROUTE_KIND", "queue"),  # last: the dialplan acts on it
+    ]
+    assert len(lines) == 10
+    assert all(WELL_FORMED.match(line) for line in lines), lines
+
+
+def test_key_1_is_logged(routes: RouteTable, calllog: ListCallLog) -> None:
+    call(routes, FakeAsterisk(keys=["1"]))
+    kinds = [type(e) for e in calllog.events]
+    assert kinds == [CallStarted, MenuStep, MenuStep, Routed]
+    started = calllog.events[0]
+    assert started == CallStarted(
+        UID, MONDAY_10, CALLER, "Alice", "4000", "PJSIP/anonymous-00000002", "fastagi"
+    )
+    steps = calllog.of(MenuStep)
+    assert [(s.seq, s.event, s.key) for s in steps] == [(1, "start", ""), (2, "key", "1")]
+    routed = calllog.events[-1]
+    assert isinstance(routed, Routed)
+    assert (routed.uid, routed.kind, routed.target, routed.branch) == (
+        UID,
+        "queue",
+        "enquiries",
+        "enquiries",
+    )
+    assert "menu main: key 1 -> route:enquiries" in routed.trace
+    assert routed.trace[-1] == "route: queue enquiries"
+
+
+def test_failures_replay_the_apology_and_reach_the_operator(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    lines = call(routes, FakeAsterisk(keys=["T", "7", "T"]))
+    assert lines[1:4] == [
+        'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
+        'GET DATA "hotline/zh-CN/timeout&hotline/zh-CN/welcome" "5000" "1"\n',
+        'GET DATA "hotline/zh-CN/invalid&hotline/zh-CN/welcome" "5000" "1"\n',
+    ]
+    assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+    assert ("HOTLINE_ROUTE_TARGET", "operator") in set_variables(lines)
+    assert [s.event for s in calllog.of(MenuStep)] == [
+        "start",
+        "timeout",
+        "invalid",
+        "timeout",
+    ]
+
+
+def test_english_prompts_after_language_key(routes: RouteTable) -> None:
+    lines = call(routes, FakeAsterisk(keys=["8", "1"]))
+    assert lines[2] == 'GET DATA "hotline/en/welcome" "5000" "1"\n'
+    assert ("HOTLINE_LANG", "en") in set_variables(lines)
+
+
+def test_two_calls_at_once(sample_config: HotlineConfig, calllog: ListCallLog) -> None:
+    routes = handlers(sample_config, calllog).routes()
+    first, second = asyncio.run(
+        _serve(
+            routes,
+            [
+                (env_block(agi_uniqueid="1.1"), FakeAsterisk(keys=["1"])),
+                (env_block(agi_uniqueid="1.2"), FakeAsterisk(keys=["9"])),
+            ],
+        )
+    )
+    assert set_variables(first)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+    assert set_variables(second)[-1] == ("HOTLINE_ROUTE_KIND", "callback")
+    routed = {e.uid: e.kind for e in calllog.of(Routed)}
+    assert routed == {"1.1": "queue", "1.2": "callback"}
+
+
+# --- injection ------------------------------------------------------------------------------
+
+
+def test_carriage_return_in_caller_data_never_makes_a_new_line(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    env = env_block(
+        agi_uniqueid=f"{UID}\rEXEC Dial PJSIP/evil",
+        agi_callerid=f"{CALLER}\rEXEC Dial PJSIP/evil",
+        agi_calleridname='Eve"\rEXEC Dial PJSIP/evil',
+    )
+    lines = call(routes, FakeAsterisk(keys=["9"]), env)
+    assert len(lines) == 10  # CALL_ID, GET DATA, eight route variables: nothing extra
+    assert all(WELL_FORMED.match(line) for line in lines), lines
+    assert not any(line.startswith("EXEC") for line in lines)
+    assert lines[0] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID} EXEC Dial PJSIP/evil"\n'
+    # the callback target is the caller's digits only
+    assert ("HOTLINE_ROUTE_TARGET", f"{CALLER}") in set_variables(lines)
+    assert ("HOTLINE_ROUTE_KIND", "callback") in set_variables(lines)
+
+
+def test_crlf_in_caller_id_never_makes_an_extra_command(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    env = env_block(agi_callerid=f"{CALLER}\r\nEXEC Dial PJSIP/evil")
+    lines = call(routes, FakeAsterisk(keys=["1"]), env)
+    assert not any("EXEC" in line for line in lines)
+    # "EXEC Dial ..." arrives as a malformed environment line: the request is
+    # refused (nothing, or at most the fallback), never routed, never dialled.
+    assert lines in ([], [FALLBACK])
+    assert not calllog.of(Routed)
+
+
+# --- fail safe ----------------------------------------------------------------------------------
+
+
+def test_unknown_route_clears_the_route_kind(routes: RouteTable, calllog: ListCallLog) -> None:
+    lines = call(routes, FakeAsterisk(), env_block(agi_network_script="nosuch"))
+    assert lines == [FALLBACK]
+    assert calllog.events == []
+
+
+def test_handler_raising_clears_the_route_kind(caplog: pytest.LogCaptureFixture) -> None:
+    async def boom(agi: AgiChannel) -> None:
+        raise RuntimeError("bug in handler")
+
+    table = RouteTable()
+    table.add("hotline", boom)
+    with caplog.at_level(logging.ERROR, logger="ivr.adapters.asterisk.fastagi"):
+        assert call(table, FakeAsterisk()) == [FALLBACK]
+    assert any(UID in r.getMessage() and "fallback" in r.getMessage() for r in caplog.records)
+
+
+def test_error_while_deciding_falls_back(
+    sample_config: HotlineConfig, calllog: ListCallLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes = handlers(sample_config, calllog, BrokenPresence()).routes()
+    with caplog.at_level(logging.ERROR, logger="ivr.adapters.asterisk.fastagi"):
+        lines = call(routes, FakeAsterisk(keys=["1"]))
+    assert lines[-1] == FALLBACK
+    assert ("HOTLINE_ROUTE_KIND", "queue") not in set_variables(lines)
+    assert not calllog.of(Routed)
+
+
+def test_refused_command_with_usage_text_falls_back(routes: RouteTable) -> None:
+    usage = [
+        "520-Invalid command syntax.  Proper usage follows:",
+        " Usage: SET VARIABLE <variablename> <value>",
+        "520 End of proper usage.",
+    ]
+    lines = call(routes, FakeAsterisk(keys=["1"], special={0: usage}))
+    # the usage lines were skipped, so the fallback's own reply was read correctly
+    assert lines == [f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n', FALLBACK]
+
+
+# --- hang-ups --------------------------------------------------------------------------------
+
+
+def test_hangup_in_menu_is_logged_as_abandoned(routes: RouteTable, calllog: ListCallLog) -> None:
+    lines = call(routes, FakeAsterisk(keys=["7", "H"]))
+    assert [line.split(" ")[0] for line in lines] == ["SET", "GET", "GET"]  # nothing after
+    ended = calllog.of(CallEnded)
+    assert len(ended) == 1
+    assert ended[0].uid == UID
+    assert ended[0].outcome is Outcome.ABANDONED_IN_MENU
+    assert not calllog.of(Routed)
+
+
+def test_dropped_connection_in_menu_is_logged_as_abandoned(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    call(routes, FakeAsterisk(keys=["X"]))
+    assert [type(e) for e in calllog.events] == [CallStarted, MenuStep, CallEnded]
+    assert calllog.of(CallEnded)[0].outcome is Outcome.ABANDONED_IN_MENU
+
+
+def test_dead_channel_stops_the_conversation(routes: RouteTable) -> None:
+    dead = ["511 Command Not Permitted on a dead channel or intercept routine"]
+    lines = call(routes, FakeAsterisk(keys=["1"], special={2: dead}))
+    assert len(lines) == 3  # no command after the 511, not even the fallback
+
+
+def test_connection_closed_before_the_environment(routes: RouteTable) -> None:
+    async def scenario() -> list[str]:
+        server = FastAgiServer(routes, port=0)
+        await server.start()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"agi_network: yes\n")
+            writer.close()
+            await writer.wait_closed()
+            # the server survives and serves the next call
+            return await asyncio.wait_for(
+                _converse(server.port, env_block(), FakeAsterisk(keys=["1"])), timeout=10
+            )
+        finally:
+            await server.stop()
+
+    lines = asyncio.run(scenario())
+    assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+
+
+def test_stop_returns_with_a_call_in_progress(routes: RouteTable) -> None:
+    """Shutting down must not wait for an Asterisk that never answers (the
+    caller's channel then runs AGISTATUS=FAILURE -> fallback in the dialplan)."""
+
+    async def scenario() -> bytes:
+        server = FastAgiServer(routes, port=0)
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(env_block())
+        await writer.drain()
+        first = await asyncio.wait_for(reader.readline(), timeout=5)  # never answered
+        await asyncio.wait_for(server.stop(), timeout=5)
+        rest = await asyncio.wait_for(reader.read(), timeout=5)  # the server hung up
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        return first + rest
+
+    assert asyncio.run(scenario()) == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n'.encode()
+
+
+# --- the overflow route -------------------------------------------------------------------
+
+
+def test_overflow_route_offers_the_configured_overflow(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    asterisk = FakeAsterisk(
+        variables={
+            "HOTLINE_QUEUE": "enquiries",
+            "HOTLINE_LANG": "en",
+            "QUEUESTATUS": "TIMEOUT",
+            "HOTLINE_CALL_ID": "1732330700.1",
+        }
+    )
+    lines = call(routes, asterisk, env_block(agi_network_script="overflow"))
+    assert all(WELL_FORMED.match(line) for line in lines), lines
+    assert lines[0] == 'GET VARIABLE "HOTLINE_QUEUE"\n'
+    assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "callback")
+    assert ("HOTLINE_ROUTE_TARGET", CALLER) in set_variables(lines)
+    routed = calllog.of(Routed)
+    assert len(routed) == 1
+    r = routed[0]
+    assert isinstance(r, Routed)
+    assert (r.uid, r.branch, r.kind, r.language) == ("1732330700.1", "enquiries", "callback", "en")
+    assert r.trace[0] == "overflow after queue enquiries: TIMEOUT: callback"
+
+
+# --- the route table ---------------------------------------------------------------------------
+
+
+def test_route_table_refuses_a_duplicate() -> None:
+    async def h(agi: AgiChannel) -> None:
+        return None
+
+    table = RouteTable()
+    table.add("hotline", h)
+    with pytest.raises(ValueError, match="'hotline' is already registered"):
+        table.add("hotline", h)
+    assert "hotline" in table and table.get("hotline") is h
+    assert table.get("nosuch") is None and "nosuch" not in table
+
+
+def test_ivr_handlers_register_hotline_and_overflow(routes: RouteTable) -> None:
+    assert "hotline" in routes and "overflow" in routes
+
+
+@pytest.mark.parametrize(
+    ("script", "name"),
+    [("hotline", "hotline"), ("/hotline?lang=en", "hotline"), ("overflow/", "overflow"), ("", "")],
+)
+def test_route_name(script: str, name: str) -> None:
+    assert route_name({"agi_network_script": script}) == name
