@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.fastagi import FastAgiServer
@@ -24,6 +26,7 @@ from ivr.domain.calllog import CallAnswered, CallEvent
 from ivr.domain.routing import queue_members
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -125,3 +128,42 @@ async def run_forever(service: HotlineService) -> None:
         await stop.wait()
     finally:
         await service.stop()
+
+
+class ServiceThread:
+    """A HotlineService on its own event loop in a background thread.
+
+    For the benchmark and the end-to-end tests, which drive calls from the main
+    thread while the service answers them.
+    """
+
+    def __init__(self, service: HotlineService) -> None:
+        self.service = service
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="hotline-service", daemon=True
+        )
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self, ami_timeout: float = 20) -> None:
+        self.thread.start()
+        self.run(self.service.start())
+        assert self.service.link is not None
+        if not self.service.link.connected.wait(ami_timeout):
+            raise RuntimeError("the hotline service could not log in to AMI")
+
+    def stop(self) -> None:
+        self.run(self.service.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def stop_fastagi(self) -> None:
+        assert self.service.fastagi is not None
+        self.run(self.service.fastagi.stop())
+
+    def start_fastagi(self) -> None:
+        assert self.service.fastagi is not None
+        self.run(self.service.fastagi.start())

@@ -2,14 +2,10 @@
 (FastAGI + AMI listener + queue sync) in a thread, SIPp seats, and a database
 on SQLite or PostgreSQL.
 
-Only one sandbox Asterisk can run on a machine: the session holds an exclusive
-lock on /tmp/hotline-e2e.lock while it uses it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,10 +18,9 @@ from ivr.adapters.asterisk.sipp import SeatPool
 from ivr.adapters.db.calllog import CallRecord
 from ivr.adapters.db.models import Call
 from ivr.bootstrap import Runtime
-from ivr.service import HotlineService
+from ivr.service import ServiceThread
 
-REPO = Path(__file__).resolve().parents[2]
-LOCK_PATH = "/tmp/hotline-e2e.lock"
+REPO = Path(__file__).resolve().parents[1]
 
 # Fixed instants in the sample hotline's zone (Asia/Shanghai).
 WEEKDAY_10 = "2026-11-23T10:00:00+08:00"  # Monday, open
@@ -45,39 +40,6 @@ class SettableClock:
 
     def __call__(self) -> datetime:
         return self._at + timedelta(seconds=time.monotonic() - self._origin)
-
-
-class ServiceThread:
-    """The HotlineService on its own event loop in a background thread."""
-
-    def __init__(self, service: HotlineService) -> None:
-        self.service = service
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def run(self, coro: object, timeout: float = 30) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
-
-    def start(self) -> None:
-        self.thread.start()
-        self.run(self.service.start())
-        assert self.service.link is not None
-        if not self.service.link.connected.wait(20):
-            raise RuntimeError("the hotline service could not log in to AMI")
-
-    def stop(self) -> None:
-        self.run(self.service.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-    def stop_fastagi(self) -> None:
-        assert self.service.fastagi is not None
-        self.run(self.service.fastagi.stop())
-
-    def start_fastagi(self) -> None:
-        assert self.service.fastagi is not None
-        self.run(self.service.fastagi.start())
 
 
 @dataclass

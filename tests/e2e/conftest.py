@@ -1,21 +1,18 @@
 """Fixtures for end-to-end tests: the real parts, from tests/e2e_stack.py.
 
-Only one sandbox Asterisk can run on a machine: the session holds an exclusive
-lock on /tmp/hotline-e2e.lock while it uses it.
+Only one sandbox Asterisk can run on a machine: the session holds
+`Sandbox.exclusive()` while it uses it.
 """
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 
 import pytest
 from dbs import BACKENDS, temporary_database
 from e2e_stack import (
-    LOCK_PATH,
     REPO,
     WEEKDAY_10,
-    ServiceThread,
     SettableClock,
     Stack,
 )
@@ -24,14 +21,13 @@ from ivr.adapters.asterisk.prompts import build_prompts
 from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
 from ivr.adapters.asterisk.sipp import SeatPool
 from ivr.bootstrap import asterisk_settings, build_runtime
-from ivr.service import HotlineService
+from ivr.service import HotlineService, ServiceThread
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    with open(LOCK_PATH, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        box = Sandbox()
+    box = Sandbox()
+    with box.exclusive():
         box.build()
         try:
             yield box

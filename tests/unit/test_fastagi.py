@@ -35,7 +35,9 @@ E = TypeVar("E", bound=CallEvent)
 
 FALLBACK = 'SET VARIABLE "HOTLINE_ROUTE_KIND" ""\n'
 QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
-WELL_FORMED = re.compile(rf"^(SET VARIABLE|GET VARIABLE|GET DATA|VERBOSE)( {QUOTED})+\n$")
+WELL_FORMED = re.compile(
+    rf"^(SET VARIABLE|GET VARIABLE|GET DATA|STREAM FILE|CHANNEL STATUS|VERBOSE)( {QUOTED})*\n$"
+)
 SET_VARIABLE = re.compile(rf"^SET VARIABLE ({QUOTED}) ({QUOTED})\n$")
 
 
@@ -78,10 +80,14 @@ def unquote(arg: str) -> str:
 
 @dataclass
 class FakeAsterisk:
-    """Answers command lines. GET DATA takes the next of `keys`: a digit, 'T'
-    (timeout), 'H' (the caller hangs up) or 'X' (the connection drops)."""
+    """Answers command lines like Asterisk 22. GET DATA takes the next of `keys`:
+    a digit, 'T' (timeout), 'H' (the caller hangs up) or 'X' (the connection
+    drops). STREAM FILE plays to the end unless `during_stream` has a key for it.
+    A file in `missing` cannot be played: result=-1 on a live channel."""
 
     keys: list[str] = field(default_factory=list)
+    during_stream: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
     variables: dict[str, str] = field(default_factory=dict)
     special: dict[int, list[str]] = field(default_factory=dict)  # reply to command n
     received: list[str] = field(default_factory=list)
@@ -91,6 +97,13 @@ class FakeAsterisk:
         self.received.append(line)
         if n in self.special:
             return self.special[n]
+        if line.startswith(("GET DATA", "STREAM FILE")) and self._file(line) in self.missing:
+            return ["200 result=-1 endpos=0"]
+        if line.startswith("CHANNEL STATUS"):
+            return ["200 result=6"]
+        if line.startswith("STREAM FILE"):
+            key = self.during_stream.pop(0) if self.during_stream else ""
+            return [f"200 result={ord(key) if key else 0} endpos=8000"]
         if line.startswith("GET DATA"):
             key = self.keys.pop(0) if self.keys else "T"
             if key == "T":
@@ -107,6 +120,10 @@ class FakeAsterisk:
             value = self.variables.get(name)
             return ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
         return ["510 Invalid or unknown command"]
+
+    @staticmethod
+    def _file(line: str) -> str:
+        return unquote(line.split(" ", 2)[2].split('" "')[0] + '"')
 
 
 async def _converse(port: int, env: bytes, asterisk: FakeAsterisk) -> list[str]:
@@ -247,10 +264,13 @@ def test_failures_replay_the_apology_and_reach_the_operator(
     routes: RouteTable, calllog: ListCallLog
 ) -> None:
     lines = call(routes, FakeAsterisk(keys=["T", "7", "T"]))
-    assert lines[1:4] == [
+    # AGI's GET DATA plays one file: the apology goes first as an interruptible STREAM FILE.
+    assert lines[1:6] == [
         'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
-        'GET DATA "hotline/zh-CN/timeout&hotline/zh-CN/welcome" "5000" "1"\n',
-        'GET DATA "hotline/zh-CN/invalid&hotline/zh-CN/welcome" "5000" "1"\n',
+        'STREAM FILE "hotline/zh-CN/timeout" "0123456789*#"\n',
+        'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
+        'STREAM FILE "hotline/zh-CN/invalid" "0123456789*#"\n',
+        'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
     ]
     assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
     assert ("HOTLINE_ROUTE_TARGET", "operator") in set_variables(lines)
@@ -365,7 +385,7 @@ def test_refused_command_with_usage_text_falls_back(routes: RouteTable) -> None:
 
 def test_hangup_in_menu_is_logged_as_abandoned(routes: RouteTable, calllog: ListCallLog) -> None:
     lines = call(routes, FakeAsterisk(keys=["7", "H"]))
-    assert [line.split(" ")[0] for line in lines] == ["SET", "GET", "GET"]  # nothing after
+    assert [line.split(" ")[0] for line in lines] == ["SET", "GET", "STREAM", "GET"]
     ended = calllog.of(CallEnded)
     assert len(ended) == 1
     assert ended[0].uid == UID
@@ -480,3 +500,21 @@ def test_ivr_handlers_register_hotline_and_overflow(routes: RouteTable) -> None:
 )
 def test_route_name(script: str, name: str) -> None:
     assert route_name({"agi_network_script": script}) == name
+
+
+def test_a_key_during_the_apology_is_the_callers_choice(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    lines = call(routes, FakeAsterisk(keys=["7"], during_stream=["1"]))
+    assert lines[2] == 'STREAM FILE "hotline/zh-CN/invalid" "0123456789*#"\n'
+    assert not any(line.startswith("GET DATA") for line in lines[3:])
+    assert ("HOTLINE_ROUTE_TARGET", "enquiries") in set_variables(lines)
+    assert [s.event for s in calllog.of(MenuStep)] == ["start", "invalid", "key"]
+
+
+def test_a_missing_prompt_is_not_a_hangup(routes: RouteTable, calllog: ListCallLog) -> None:
+    asterisk = FakeAsterisk(keys=["7", "1"], missing={"hotline/zh-CN/invalid"})
+    lines = call(routes, asterisk)
+    assert "CHANNEL STATUS\n" in lines  # the channel was probed, found alive
+    assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+    assert not calllog.of(CallEnded)

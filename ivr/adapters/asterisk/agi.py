@@ -21,6 +21,11 @@ class AgiHangup(AgiError):
     """The channel hung up (HANGUP notice, result=-1, or 511 on a dead channel)."""
 
 
+class AgiResultFailure(AgiHangup):
+    """result=-1: the command failed, usually because the caller hung up, but a
+    playback command also fails this way on a live channel when its file is missing."""
+
+
 class AgiCommandError(AgiError):
     """Asterisk refused a command (510, 520)."""
 
@@ -113,7 +118,7 @@ def parse_result(line: str) -> AgiResult:
     >>> parse_result("200 result=-1")
     Traceback (most recent call last):
     ...
-    ivr.adapters.asterisk.agi.AgiHangup: result=-1: the channel hung up
+    ivr.adapters.asterisk.agi.AgiResultFailure: result=-1: failed or hung up
     """
     line = line.rstrip("\r\n")
     if line.startswith("HANGUP"):
@@ -126,7 +131,7 @@ def parse_result(line: str) -> AgiResult:
     if not m:
         raise AgiError(f"unexpected AGI response {line!r}")
     if m["result"] == "-1":
-        raise AgiHangup("result=-1: the channel hung up")
+        raise AgiResultFailure("result=-1: failed or hung up")
     return AgiResult(200, m["result"], m["data"] or "", m["rest"] or "")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import quote, sanitise
+from ivr.adapters.asterisk.fastagi import KEYS
 
 
 class PystChannel:
@@ -24,12 +25,33 @@ class PystChannel:
         self.agi = agi
         self.env: dict[str, str] = {k: sanitise(str(v)) for k, v in agi.env.items()}
 
-    def get_data(self, prompts: list[str], timeout_ms: int) -> str | None:
-        result = self.agi.execute(
-            "GET DATA", quote("&".join(prompts)), quote(str(timeout_ms)), quote("1")
+    def ask(self, prompts: list[str], timeout_ms: int) -> str | None:
+        """Twin of fastagi.AgiChannel.ask: STREAM FILE the leading prompts, GET DATA the last."""
+        for prompt in prompts[:-1]:
+            result = self._unless_missing("STREAM FILE", quote(prompt), quote(KEYS))
+            code = int(result["result"][0] or 0) if result else 0
+            if code > 0:
+                return chr(code)
+        result = self._unless_missing(
+            "GET DATA", quote(prompts[-1]), quote(str(timeout_ms)), quote("1")
         )
-        digits = str(result["result"][0])
-        return digits[:1] or None
+        return (str(result["result"][0])[:1] or None) if result else None
+
+    def _unless_missing(self, *command: str) -> dict[str, Any] | None:
+        """Run a playback command; None when it failed on a live channel (missing file)."""
+        from asterisk.agi import AGIAppError, AGIHangup, AGIUnknownError
+
+        try:
+            return dict(self.agi.execute(*command))
+        except AGIHangup:
+            raise
+        except AGIAppError:
+            try:
+                self.agi.execute("CHANNEL STATUS")
+            except (AGIAppError, AGIUnknownError) as e:
+                raise AGIHangup(str(e)) from e
+            sys.stderr.write(f"hotline AGI: could not play {' '.join(command)}\n")
+            return None
 
     def set_variable(self, name: str, value: str) -> None:
         self.agi.execute("SET VARIABLE", quote(name), quote(value))
@@ -48,7 +70,7 @@ def run_hotline(channel: PystChannel, deps: Any) -> None:
     try:
         channel.set_variable(names.VAR_CALL_ID, session.caller.uid)
         while isinstance(action, Ask):
-            digit = channel.get_data(prompt_paths(action), int(action.timeout_seconds * 1000))
+            digit = channel.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
             action = session.on_input(digit)
     except AGIHangup:
         session.hung_up()

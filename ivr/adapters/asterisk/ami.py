@@ -119,6 +119,7 @@ class AmiLink:
     _client: Any = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _lost: threading.Event = field(default_factory=threading.Event)
     connected: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -132,7 +133,8 @@ class AmiLink:
             self._thread.join(timeout=5)
 
     def send(self, action: str, **fields: Any) -> dict[str, str] | None:
-        """Send an action and wait for its response; None when not connected."""
+        """Send an action and wait for its response (its keys, and "Response":
+        Success or Error); None when not connected or no response came in time."""
         from asterisk.ami import SimpleAction
 
         client = self._client
@@ -140,11 +142,13 @@ class AmiLink:
             return None
         try:
             future = client.send_action(SimpleAction(action, **action_fields(fields)))
-            response = future.get_response() if hasattr(future, "get_response") else future.response
+            response = future.response  # waits up to the client's timeout
         except Exception as e:  # noqa: BLE001 - a broken socket must not kill the caller
             log.warning("AMI %s failed: %s", action, e)
             return None
-        return dict(response.keys) if response is not None else None
+        if response is None:
+            return None
+        return {**response.keys, "Response": response.status}
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -155,14 +159,22 @@ class AmiLink:
                 self._drop()
                 self._stop.wait(self.retry_seconds)
                 continue
+            # asterisk-ami's reader gives up after a few seconds of socket
+            # silence, so keep the connection talking.
             while not self._stop.is_set() and self._alive():
                 self._stop.wait(self.retry_seconds)
+                if not self._stop.is_set() and self.send("Ping") is None:
+                    break
+            if not self._stop.is_set():
+                log.warning("AMI connection to %s:%s lost; reconnecting", self.host, self.port)
             self._drop()
 
     def _connect(self) -> None:
         from asterisk.ami import AMIClient
 
         client = AMIClient(address=self.host, port=self.port, timeout=5)
+        self._lost.clear()
+        client.add_listener(on_disconnect=lambda source, error=None: self._lost.set())
         client.add_event_listener(lambda event, **_: self._event(event))
         response = client.login(username=self.username, secret=self.secret).response
         if response is None or response.status != "Success":
@@ -176,7 +188,7 @@ class AmiLink:
 
     def _alive(self) -> bool:
         client = self._client
-        return client is not None and not client.finished.is_set()
+        return client is not None and not client.finished.is_set() and not self._lost.is_set()
 
     def _drop(self) -> None:
         self.connected.clear()

@@ -20,8 +20,10 @@ from ivr.adapters.asterisk.agi import (
     AgiError,
     AgiHangup,
     AgiResult,
+    AgiResultFailure,
     command,
     digit_from_get_data,
+    digit_from_wait,
     parse_env_line,
     parse_result,
 )
@@ -29,6 +31,7 @@ from ivr.adapters.asterisk.agi import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[["AgiChannel"], Awaitable[None]]
+KEYS = "0123456789*#"  # escape digits: any key interrupts a prompt
 
 
 class RouteTable:
@@ -101,6 +104,8 @@ class AgiChannel:
                 await self._skip_usage()
             try:
                 return parse_result(text)
+            except AgiResultFailure:
+                raise  # maybe a hang-up: the caller of send() decides
             except AgiHangup:
                 self.hung_up = True
                 raise
@@ -118,10 +123,32 @@ class AgiChannel:
         res = await self.send(command("GET VARIABLE", name))
         return res.data if res.result == "1" else ""
 
-    async def get_data(self, prompts: list[str], timeout_ms: int) -> str | None:
-        """Play the prompts ('&'-joined) and wait for one key; None on timeout."""
-        res = await self.send(command("GET DATA", "&".join(prompts), timeout_ms, 1))
-        return digit_from_get_data(res)
+    async def ask(self, prompts: list[str], timeout_ms: int) -> str | None:
+        """Play the prompts, any key interrupting; then wait for one key. None on timeout.
+
+        AGI's GET DATA takes one file (it does not split '&' lists), so the
+        leading prompts are played with STREAM FILE and the last with GET DATA.
+        A prompt that cannot be played does not end the call: it counts as
+        silence, and the flow carries on.
+        """
+        for prompt in prompts[:-1]:
+            res = await self._unless_missing(command("STREAM FILE", prompt, KEYS))
+            digit = digit_from_wait(res) if res is not None else None
+            if digit:
+                return digit
+        res = await self._unless_missing(command("GET DATA", prompts[-1], timeout_ms, 1))
+        return digit_from_get_data(res) if res is not None else None
+
+    async def _unless_missing(self, line: bytes) -> AgiResult | None:
+        """Send a playback command; None when it failed on a live channel (missing file)."""
+        try:
+            return await self.send(line)
+        except AgiResultFailure:
+            if self.hung_up:  # the HANGUP notice came first
+                raise
+            await self.send(command("CHANNEL STATUS"))  # raises AgiHangup when dead
+            log.error("call %s: could not play %s", self.uid, line.decode(errors="replace"))
+            return None
 
     async def verbose(self, message: str) -> None:
         await self.send(command("VERBOSE", message, 3))

@@ -70,7 +70,7 @@ class Handlers:
         try:
             await agi.set_variable(names.VAR_CALL_ID, session.caller.uid)
             while isinstance(action, Ask):
-                digit = await agi.get_data(prompt_paths(action), int(action.timeout_seconds * 1000))
+                digit = await agi.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
                 action = session.on_input(digit)
         except AgiHangup:
             session.hung_up()

@@ -1,0 +1,437 @@
+"""A real Asterisk 22 in a Debian-unstable chroot, for development, tests and demos.
+
+The root is built once with debootstrap + apt (see
+shared/docs/ASTERISK-SANDBOX.md) under $HOTLINE_SANDBOX_DIR (default
+/var/cache/hotline/sandbox), outside the repository, and reused: a marker file
+in the root records the recipe version, so a changed recipe rebuilds. Asterisk
+in the root shares the host's network namespace (SIP, AMI and FastAGI on
+127.0.0.1). Host packages are never changed. Needs root (chroot, mount).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.adapters.asterisk.errors import (
+    AsteriskNotRunningError,
+    AsteriskStartError,
+    SandboxBuildError,
+    SandboxNotBuiltError,
+)
+from ivr.adapters.asterisk.templates import AsteriskSettings, render_all
+
+DEFAULT_DIR = Path("/var/cache/hotline/sandbox")
+ENV_DIR = "HOTLINE_SANDBOX_DIR"
+ENV_SESSION_LOCK = "HOTLINE_SANDBOX_LOCK"
+DEFAULT_SESSION_LOCK = Path("/tmp/hotline-e2e.lock")  # noqa: S108 - machine-wide, like the ports
+PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm")
+RECIPE_VERSION = "hotline-sandbox-1 debootstrap-minbase-sid " + " ".join(PACKAGES)
+MARKER = "etc/hotline-sandbox-recipe"
+PID_FILE = "run/asterisk/asterisk.pid"  # var/run -> /run is absolute: read it in the root
+CONFIG_DIR = "etc/asterisk"
+SOUNDS_DIR = "usr/share/asterisk/sounds"  # astdatadir/sounds in Debian's asterisk.conf
+SPOOL_DIR = "var/spool/asterisk"
+RX_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+REQUIRED_MODULES = ("res_pjsip.so", "chan_pjsip.so")
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """What `hotline asterisk status` reports."""
+
+    root: Path
+    built: bool
+    recipe_ok: bool
+    running: bool
+    pid: int | None
+    version: str | None
+
+    def summary(self) -> str:
+        state = "running" if self.running else "stopped"
+        built = "built" if self.recipe_ok else ("stale recipe" if self.built else "not built")
+        extra = f", pid {self.pid}, {self.version}" if self.running else ""
+        return f"sandbox {self.root}: {built}, {state}{extra}"
+
+
+def sandbox_dir() -> Path:
+    """$HOTLINE_SANDBOX_DIR or the default cache directory."""
+    return Path(os.environ.get(ENV_DIR) or DEFAULT_DIR)
+
+
+def clean_command(value: str) -> str:
+    """A caller-supplied value made safe for one command line: CR/LF removed."""
+    return value.replace("\r", " ").replace("\n", " ")
+
+
+def mounts_under(path: Path) -> list[Path]:
+    """Mount points at or below path, deepest first (from /proc/mounts)."""
+    prefix = str(path.resolve())
+    found = []
+    with open("/proc/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            point = line.split()[1].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def _module_running(listing: str, module: str) -> bool:
+    """True when `module show` output lists module with status Running."""
+    return any(line.split()[:1] == [module] and "Running" in line for line in listing.splitlines())
+
+
+def run(
+    args: list[str], what: str, *, env: dict[str, str] | None = None, timeout: float = 900
+) -> str:
+    """Run a build step; raise SandboxBuildError naming the step on failure."""
+    try:
+        proc = subprocess.run(
+            args, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxBuildError(f"{what}: {exc}") from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip()[-2000:]
+        raise SandboxBuildError(f"{what} failed (exit {proc.returncode}): {tail}")
+    return proc.stdout
+
+
+class _SessionHolds:
+    """How deep this process holds each session lock (see Sandbox.exclusive)."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.depth: dict[Path, int] = {}
+
+
+# Process-wide by nature: it records what this process holds of a machine-wide lock.
+_SESSION_HOLDS = _SessionHolds()
+
+
+class Sandbox:
+    """The chroot with Asterisk: build, render configs, start, stop, status, CLI."""
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        self.base_dir = Path(base_dir) if base_dir else sandbox_dir()
+        self.root = self.base_dir / "root"
+
+    # --- paths ---------------------------------------------------------------
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / CONFIG_DIR
+
+    @property
+    def sounds_dir(self) -> Path:
+        return self.root / SOUNDS_DIR
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.root / SPOOL_DIR
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise build/start/stop between processes sharing the sandbox dir."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.base_dir / ".lock", "w", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def exclusive(self, timeout_s: float = 900.0) -> Iterator[None]:
+        """Hold the sandbox for a whole test session or demo.
+
+        The sandbox is one Asterisk on fixed ports (SIP, AMI, seat ports), shared
+        by everyone on the machine; sessions that render their own configuration
+        or run seats must not overlap. This waits for the other holder, up to
+        timeout_s. The lock is machine-wide (the ports are), at
+        $HOTLINE_SANDBOX_LOCK or /tmp/hotline-e2e.lock. It is re-entrant within a
+        process (flock is per open file, so a second flock in the same process
+        would wait for itself). Build/start/stop still take their own short lock.
+        """
+        lock_path = Path(os.environ.get(ENV_SESSION_LOCK) or DEFAULT_SESSION_LOCK)
+        with _SESSION_HOLDS.guard:
+            if _SESSION_HOLDS.depth.get(lock_path, 0):
+                _SESSION_HOLDS.depth[lock_path] += 1
+                reentered = True
+            else:
+                reentered = False
+        if reentered:
+            try:
+                yield
+            finally:
+                with _SESSION_HOLDS.guard:
+                    _SESSION_HOLDS.depth[lock_path] -= 1
+            return
+        deadline = time.monotonic() + timeout_s
+        with open(lock_path, "w", encoding="utf-8") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise AsteriskStartError(
+                            f"sandbox {self.root} held by another session for {timeout_s:.0f} s"
+                        ) from None
+                    time.sleep(0.2)
+            with _SESSION_HOLDS.guard:
+                _SESSION_HOLDS.depth[lock_path] = 1
+            try:
+                yield
+            finally:
+                with _SESSION_HOLDS.guard:
+                    _SESSION_HOLDS.depth[lock_path] = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- build ---------------------------------------------------------------
+
+    def is_built(self) -> bool:
+        """True when the root exists and was built by the current recipe."""
+        marker = self.root / MARKER
+        return marker.is_file() and marker.read_text(encoding="utf-8").strip() == RECIPE_VERSION
+
+    def build(self) -> bool:
+        """Build the root unless it is current. Returns True when it built."""
+        with self._lock():
+            if self.is_built():
+                return False
+            if self.root.exists():
+                if self._pid() is not None:
+                    raise SandboxBuildError(f"{self.root} is stale but Asterisk runs in it")
+                self._remove_tree(self.root)
+            tmp = self.base_dir / f"root.tmp-{os.getpid()}"
+            if tmp.exists():
+                self._remove_tree(tmp)
+            done = False
+            try:
+                self._build_into(tmp)
+                tmp.rename(self.root)
+                done = True
+            finally:
+                if not done:
+                    self._remove_tree(tmp)
+            return True
+
+    def adopt(self, prebuilt: Path) -> None:
+        """Take over a root built elsewhere by this same recipe (rename, write marker)."""
+        with self._lock():
+            if self.is_built():
+                return
+            if self.root.exists():
+                raise SandboxBuildError(f"cannot adopt {prebuilt}: {self.root} already exists")
+            if not (prebuilt / "usr/sbin/asterisk").exists():
+                raise SandboxBuildError(f"cannot adopt {prebuilt}: no usr/sbin/asterisk in it")
+            prebuilt.rename(self.root)
+            (self.root / MARKER).write_text(RECIPE_VERSION + "\n", encoding="utf-8")
+
+    def _build_into(self, tmp: Path) -> None:
+        run(["debootstrap", "--variant=minbase", "sid", str(tmp)], "debootstrap sid")
+        (tmp / "etc/hosts").write_text(f"127.0.0.1 localhost {socket.gethostname()}\n")
+        resolv = tmp / "etc/resolv.conf"
+        if resolv.is_symlink():
+            resolv.unlink()
+        shutil.copyfile("/etc/resolv.conf", resolv)
+        policy = tmp / "usr/sbin/policy-rc.d"  # no service starts inside the chroot
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "DEBIAN_FRONTEND": "noninteractive",
+            "LANG": "C.UTF-8",
+        }
+        try:
+            chroot = ["chroot", str(tmp), "apt-get", "-o", "Acquire::Check-Valid-Until=false"]
+            run([*chroot, "update"], "apt-get update in the sandbox", env=env)
+            run(
+                [*chroot, "install", "-y", "--no-install-recommends", *PACKAGES],
+                "apt-get install asterisk in the sandbox",
+                env=env,
+            )
+        finally:
+            resolv.write_text("")  # else PJSIP stalls ~5 s per call on DNS
+            policy.unlink(missing_ok=True)
+        (tmp / MARKER).write_text(RECIPE_VERSION + "\n", encoding="utf-8")
+
+    def _remove_tree(self, path: Path) -> None:
+        """Delete a root, unmounting anything below it first; refuse if that fails."""
+        if not path.exists():
+            return
+        for point in mounts_under(path):
+            subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
+        if mounts_under(path):
+            raise SandboxBuildError(f"refusing to delete {path}: something is still mounted there")
+        shutil.rmtree(path)
+
+    # --- configuration ---------------------------------------------------------
+
+    def render(self, cfg: AsteriskSettings) -> list[Path]:
+        """Write the rendered configuration into ROOT/etc/asterisk/."""
+        self._require_built()
+        written = []
+        for filename, text in render_all(cfg).items():
+            path = self.config_dir / filename
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+        return written
+
+    # --- run -------------------------------------------------------------------
+
+    def _require_built(self) -> None:
+        if not self.is_built():
+            raise SandboxNotBuiltError(
+                f"no sandbox built by recipe {RECIPE_VERSION!r} at {self.root}; run build()"
+            )
+
+    def _pid(self) -> int | None:
+        """Pid of the Asterisk running in this root, or None."""
+        try:
+            pid = int((self.root / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            if os.readlink(f"/proc/{pid}/root") != str(self.root.resolve()):
+                return None
+        except OSError:
+            return None
+        return pid
+
+    def is_running(self) -> bool:
+        return self._pid() is not None
+
+    def rx(self, command: str, timeout: float = RX_TIMEOUT_S) -> str:
+        """Run one CLI command (`asterisk -rx`) and return its output."""
+        command = clean_command(command)
+        args = ["chroot", str(self.root), "asterisk", "-rx", command]
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise AsteriskNotRunningError(f"asterisk -rx {command!r} timed out") from exc
+        if proc.returncode != 0 or "Unable to connect to remote asterisk" in proc.stdout:
+            raise AsteriskNotRunningError(
+                f"asterisk -rx {command!r} failed: {(proc.stdout + proc.stderr).strip()}"
+            )
+        return proc.stdout
+
+    def _mount_proc(self) -> None:
+        proc_dir = self.root / "proc"
+        if proc_dir in mounts_under(proc_dir):
+            return
+        subprocess.run(["mount", "-t", "proc", "proc", str(proc_dir)], check=True)
+
+    def _umount_proc(self) -> None:
+        for point in mounts_under(self.root / "proc"):
+            subprocess.run(["umount", str(point)], check=False, capture_output=True)
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Start Asterisk and wait until PJSIP is up; when running, reload the configs."""
+        self._require_built()
+        with self._lock():
+            if self.is_running():
+                self.rx("core reload")
+                self._wait_ready(timeout)
+                return
+            self._mount_proc()
+            proc = subprocess.run(
+                ["chroot", str(self.root), "asterisk"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise AsteriskStartError(f"chroot {self.root} asterisk exited {proc.returncode}")
+            self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                self.rx("core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+                modules = self.rx("module show like pjsip")
+                if all(_module_running(modules, name) for name in REQUIRED_MODULES):
+                    return
+                last = f"{', '.join(REQUIRED_MODULES)} not all running: {modules.strip()}"
+            except AsteriskNotRunningError as exc:
+                last = str(exc)
+            time.sleep(0.1)
+        raise AsteriskStartError(f"Asterisk in {self.root} not ready after {timeout:.0f} s: {last}")
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """`core stop now`, wait for the process to exit, unmount proc."""
+        with self._lock():
+            pid = self._pid()
+            if pid is not None:
+                with contextlib.suppress(AsteriskNotRunningError):
+                    self.rx("core stop now")
+                if not self._wait_exit(pid, timeout):
+                    os.kill(pid, signal.SIGKILL)
+                    self._wait_exit(pid, 5.0)
+            self._umount_proc()
+
+    @staticmethod
+    def _wait_exit(pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def status(self) -> SandboxStatus:
+        pid = self._pid()
+        version = None
+        if pid is not None:
+            with contextlib.suppress(AsteriskNotRunningError):
+                version = self.rx("core show version").strip()
+        return SandboxStatus(
+            root=self.root,
+            built=self.root.exists(),
+            recipe_ok=self.is_built(),
+            running=pid is not None,
+            pid=pid,
+            version=version,
+        )
+
+
+# --- CLI pieces (wired into ivr/cli.py by the lead) ------------------------------
+
+
+def cmd_up(settings: AsteriskSettings, sandbox: Sandbox | None = None) -> SandboxStatus:
+    """`hotline asterisk up`: build if needed, render configs, start or reload."""
+    box = sandbox or Sandbox()
+    box.build()
+    box.render(settings)
+    box.start()
+    return box.status()
+
+
+def cmd_down(sandbox: Sandbox | None = None) -> SandboxStatus:
+    """`hotline asterisk down`: stop Asterisk and unmount proc."""
+    box = sandbox or Sandbox()
+    box.stop()
+    return box.status()
+
+
+def cmd_status(sandbox: Sandbox | None = None) -> SandboxStatus:
+    """`hotline asterisk status`."""
+    return (sandbox or Sandbox()).status()

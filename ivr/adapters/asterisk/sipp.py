@@ -1,0 +1,405 @@
+"""SIPp harness: real SIP calls into the sandbox Asterisk for tests, benches and demos.
+
+- `place_call()` runs one SIPp caller (UAC) that dials the hotline, sends keys
+  as RFC 2833 DTMF (pcap files shipped with sip-tester) or SIP INFO, and hangs
+  up itself or answers Asterisk's BYE, whichever comes first.
+- `SeatPool` runs one SIPp UAS per seat on its static port (seat_port_base + N)
+  and tells which seat received which caller.
+- `run_load()` drives many calls and reads SIPp's -trace_stat CSV.
+
+Scenario XML is rendered (sipp_scenario.py) from ivr/adapters/asterisk/sipp/*.xml
+per run into a temporary directory. Caller-supplied values go to SIPp as -key arguments, with
+CR/LF removed and SIP-escaped; never through a shell.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from ivr.adapters.asterisk.errors import SippError
+from ivr.adapters.asterisk.sipp_scenario import (
+    SCENARIO_DIR as SCENARIO_DIR,  # re-exported: sipp_customers.py renders from it
+)
+from ivr.adapters.asterisk.sipp_scenario import (
+    CallPlan,
+    DtmfMode,
+    SipMessage,
+    caller_scenario,
+    display_of,
+    dtmf_pcaps,
+    parse_message_log,
+    read_stat_csv,
+    seat_scenario,
+    sip_display,
+    sip_user,
+    strip_crlf,
+    user_of,
+)
+from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
+
+DEFAULT_TARGET = "127.0.0.1:5060"
+HangupSide = Literal["asterisk", "caller", "none"]
+
+
+def free_udp_port(pair: bool = False) -> int:
+    """An unused local UDP port (and port+2 when pair: SIPp's media sockets)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not pair or _udp_free(port + 2):
+            return port
+    raise SippError("no free UDP port on 127.0.0.1")
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return port < 65535
+
+
+# --- one call ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The outcome of one SIPp caller run."""
+
+    exit_code: int
+    call_id: str
+    final_status: int | None
+    hung_up_by: HangupSide
+    duration_s: float | None
+    stats: dict[str, str] = field(repr=False)
+    messages: tuple[SipMessage, ...] = field(repr=False, default=())
+    stderr: str = field(repr=False, default="")
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.final_status == 200
+
+    def summary(self) -> str:
+        """One line for `hotline call`."""
+        length = f"{self.duration_s:.1f} s" if self.duration_s is not None else "-"
+        return (
+            f"call {self.call_id}: {'ok' if self.ok else 'FAILED'}, final status "
+            f"{self.final_status or '-'}, hung up by {self.hung_up_by}, {length} "
+            f"(sipp exit {self.exit_code})"
+        )
+
+
+def _sipp_binary() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        raise SippError("sipp not found on PATH (Debian package sip-tester)")
+    return path
+
+
+def _invite_outcome(messages: Sequence[SipMessage]) -> tuple[int | None, float | None]:
+    """Final status of our INVITE and when the call was answered."""
+    for msg in messages:
+        if msg.received and msg.status and msg.status >= 200 and "INVITE" in msg.header("cseq"):
+            return msg.status, msg.at
+    return None, None
+
+
+def _hangup_side(messages: Sequence[SipMessage]) -> tuple[HangupSide, float | None]:
+    for msg in messages:
+        if msg.method == "BYE":
+            return ("asterisk" if msg.received else "caller"), msg.at
+    return "none", None
+
+
+def place_call(
+    keys: str,
+    caller: str,
+    *,
+    hold_ms: int = 2000,
+    hangup_after_ms: int | None = None,
+    key_gap_ms: int = 300,
+    first_key_delay_ms: int = 1000,
+    sip_target: str = DEFAULT_TARGET,
+    local_port: int | None = None,
+    timeout_s: float = 30.0,
+    extension: str = "4000",
+    display: str = "",
+    dtmf: DtmfMode = "rfc2833",
+) -> CallResult:
+    """Place one call to `extension` at sip_target, send keys, end, report.
+
+    After the ACK: wait first_key_delay_ms, send each key key_gap_ms apart, then
+    hold hold_ms and hang up (BYE) unless Asterisk hangs up first. With
+    hangup_after_ms the caller hangs up that long after the ACK, even mid-menu.
+    """
+    plan = CallPlan(keys, first_key_delay_ms, key_gap_ms, hold_ms, hangup_after_ms, dtmf)
+    call_tag = uuid.uuid4().hex[:16]
+    with tempfile.TemporaryDirectory(prefix="hotline-sipp-") as tmp:
+        work = Path(tmp)
+        scenario = work / "caller.xml"
+        pcaps = dtmf_pcaps(keys, work) if dtmf == "rfc2833" else []
+        scenario.write_text(caller_scenario(plan, extension, pcaps), encoding="utf-8")
+        port = local_port or free_udp_port()
+        args = [
+            _sipp_binary(), "-sf", str(scenario), "-m", "1", "-l", "1",
+            "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+            "-mp", str(free_udp_port(pair=True)),
+            "-key", "caller", sip_user(caller), "-key", "display", sip_display(display),
+            "-cid_str", f"{call_tag}-%u@hotline",
+            "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error",
+            "-trace_msg", "-message_file", str(work / "messages.log"),
+            "-trace_stat", "-stf", str(work / "stat.csv"),
+            strip_crlf(sip_target),
+        ]  # fmt: skip
+        proc = _run_sipp(args, work, timeout_s + 10)
+        messages = parse_message_log(_read(work / "messages.log"))
+        stats = read_stat_csv(work / "stat.csv")
+    status, answered_at = _invite_outcome(messages)
+    side, bye_at = _hangup_side(messages)
+    duration = bye_at - answered_at if answered_at and bye_at else None
+    return CallResult(
+        exit_code=proc.returncode,
+        call_id=f"{call_tag}-1@hotline",
+        final_status=status,
+        hung_up_by=side,
+        duration_s=duration,
+        stats=stats,
+        messages=tuple(messages),
+        stderr=proc.stderr[-2000:],
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _run_sipp(args: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            args, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise SippError(f"sipp did not finish within {timeout_s:.0f} s: {' '.join(args)}") from exc
+    except OSError as exc:
+        raise SippError(f"cannot run sipp: {exc}") from exc
+
+
+# --- seats -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatCall:
+    """One INVITE received by a seat."""
+
+    seat: str
+    caller: str
+    display: str
+    call_id: str
+    at: float | None
+
+
+class SeatPool:
+    """One SIPp UAS per seat on its static port; a context manager.
+
+    >>> with SeatPool(settings) as pool:          # doctest: +SKIP
+    ...     place_call("1", "13800000001")
+    ...     pool.wait_for_call("13800000001")     # -> SeatCall(seat='seat3', ...)
+    """
+
+    def __init__(
+        self,
+        settings: AsteriskSettings,
+        *,
+        seats: Sequence[str] | None = None,
+        ring_ms: int = 200,
+        hold_ms: int | None = None,
+    ) -> None:
+        wanted = set(seats) if seats is not None else None
+        self.settings = settings
+        self.seats: tuple[SeatSpec, ...] = tuple(
+            s for s in settings.seats if wanted is None or s.name in wanted
+        )
+        self.ring_ms = ring_ms
+        self.hold_ms = hold_ms
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __enter__(self) -> SeatPool:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def work_dir(self) -> Path:
+        if self._tmp is None:
+            raise SippError("seat pool not started")
+        return Path(self._tmp.name)
+
+    def start(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="hotline-seats-")
+        scenario = self.work_dir / "seat.xml"
+        scenario.write_text(seat_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
+        for seat in self.seats:
+            self._procs[seat.name] = self._start_seat(seat, scenario)
+        time.sleep(0.2)
+        dead = [name for name, proc in self._procs.items() if proc.poll() is not None]
+        if dead:
+            self.stop()
+            raise SippError(f"seat SIPp exited at start for {', '.join(dead)} (port in use?)")
+
+    def _start_seat(self, seat: SeatSpec, scenario: Path) -> subprocess.Popen[bytes]:
+        port = self.settings.seat_port(seat)
+        args = [
+            _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host, "-p", str(port),
+            "-mi", self.settings.sip_host, "-mp", str(free_udp_port(pair=True)),
+            "-nostdin", "-trace_msg", "-message_file", str(self._log(seat.name)),
+            "-trace_stat", "-stf", str(self.work_dir / f"{seat.name}.csv"),
+        ]  # fmt: skip
+        try:
+            return subprocess.Popen(
+                args, cwd=self.work_dir, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError as exc:
+            raise SippError(f"cannot start seat {seat.name} on port {port}: {exc}") from exc
+
+    def _log(self, seat: str) -> Path:
+        return self.work_dir / f"{seat}.messages.log"
+
+    def stop(self) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        self._procs.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def calls(self) -> list[SeatCall]:
+        """Every INVITE the seats have received so far, in time order."""
+        found = []
+        for seat in self.seats:
+            for msg in parse_message_log(_read(self._log(seat.name))):
+                if msg.received and msg.method == "INVITE":
+                    found.append(
+                        SeatCall(
+                            seat=seat.name,
+                            caller=user_of(msg.header("from")),
+                            display=display_of(msg.header("from")),
+                            call_id=msg.header("call-id"),
+                            at=msg.at,
+                        )
+                    )
+        return sorted(found, key=lambda c: c.at or 0.0)
+
+    def seat_of(self, caller: str) -> str | None:
+        """The seat that received the first call from this caller number."""
+        for call in self.calls():
+            if call.caller == caller:
+                return call.seat
+        return None
+
+    def wait_for_call(self, caller: str, timeout_s: float = 10.0) -> SeatCall:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for call in self.calls():
+                if call.caller == caller:
+                    return call
+            time.sleep(0.1)
+        raise SippError(f"no seat received a call from {caller!r} within {timeout_s:.0f} s")
+
+
+# --- load -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Counts from SIPp's -trace_stat CSV after a load run."""
+
+    exit_code: int
+    completed: int
+    failed: int
+    created: int
+    stats: dict[str, str]
+
+
+def _count(stats: dict[str, str], column: str) -> int:
+    try:
+        return int(stats.get(column, "0") or 0)
+    except ValueError:
+        return 0
+
+
+def run_load(
+    rate: float,
+    seconds: float,
+    scenario: Literal["baseline", "hotline"] = "baseline",
+    *,
+    keys: str = "1",
+    caller_prefix: str = "1390000",
+    hold_ms: int = 3000,
+    key_gap_ms: int = 300,
+    first_key_delay_ms: int = 500,
+    extension: str | None = None,
+    sip_target: str = DEFAULT_TARGET,
+    max_concurrent: int = 5000,
+) -> LoadResult:
+    """Drive rate calls/s for seconds. "baseline": the bare Answer/Wait/Hangup
+    extension (4999, Asterisk hangs up); "hotline": the hotline extension with
+    keys as SIP INFO (signalling only). Returns completed/failed counts."""
+    total = max(1, int(rate * seconds))
+    exten = extension or ("4999" if scenario == "baseline" else "4000")
+    plan = CallPlan(
+        keys if scenario == "hotline" else "",
+        first_key_delay_ms, key_gap_ms, hold_ms, None, "info",
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:
+        work = Path(tmp)
+        xml = caller_scenario(plan, exten).replace("<sip:[caller]@", "<sip:[caller][call_number]@")
+        (work / "load.xml").write_text(xml, encoding="utf-8")
+        args = [
+            _sipp_binary(), "-sf", str(work / "load.xml"), "-r", f"{rate:g}", "-m", str(total),
+            "-l", str(max_concurrent), "-i", "127.0.0.1", "-p", str(free_udp_port()),
+            "-mi", "127.0.0.1", "-mp", str(free_udp_port(pair=True)),
+            "-key", "caller", sip_user(caller_prefix), "-key", "display", "load",
+            "-nostdin", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
+            strip_crlf(sip_target),
+        ]  # fmt: skip
+        proc = _run_sipp(args, work, seconds + hold_ms / 1000 + 60)
+        stats = read_stat_csv(work / "stat.csv")
+    return LoadResult(
+        exit_code=proc.returncode,
+        completed=_count(stats, "SuccessfulCall(C)"),
+        failed=_count(stats, "FailedCall(C)"),
+        created=_count(stats, "TotalCallCreated"),
+        stats=stats,
+    )

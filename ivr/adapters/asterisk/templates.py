@@ -1,0 +1,290 @@
+"""Asterisk configuration rendered from the templates in config/asterisk/.
+
+`AsteriskSettings` is the plain input of the renderer. The templates use
+`@{name}` placeholders (so Asterisk's own `${VAR}` syntax passes through
+untouched); every telephony name of `names.py` is available lower-cased, e.g.
+`@{context_inbound}` or `@{var_route_kind}`, next to the values derived from the
+settings. Repeated sections (one endpoint per seat, one queue per branch) are
+generated here and inserted whole.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ivr.adapters.asterisk import names
+from ivr.adapters.asterisk.errors import TemplateError
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "config" / "asterisk"
+TEMPLATE_FILES = (
+    "modules.conf",
+    "logger.conf",
+    "pjsip.conf",
+    "rtp.conf",
+    "manager.conf",
+    "queues.conf",
+    "voicemail.conf",
+    "extensions.conf",
+)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_EXTEN_RE = re.compile(r"^[0-9*#+]{1,32}$")
+
+
+@dataclass(frozen=True)
+class SeatSpec:
+    """A seat (PJSIP endpoint) and its position N in seats.yaml, counted from 1."""
+
+    name: str
+    position: int
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    """Everything the Asterisk templates need; plain data, no clients."""
+
+    hotline_extension: str
+    seats: tuple[SeatSpec, ...]
+    queues: tuple[str, ...]
+    seat_password: str
+    ami_secret: str
+    languages: tuple[str, ...] = ("zh-CN", "en")
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    seat_contacts: Literal["static", "register"] = "static"
+    seat_port_base: int = 5090
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "hotline"
+    fastagi_host: str = "127.0.0.1"
+    fastagi_port: int = 4573
+    queue_ring_seconds: int = 20
+    queue_max_wait_seconds: int = 120
+    fallback_queue_seconds: int = 20
+    voicemail_max_seconds: int = 60
+    baseline_extension: str = "4999"
+    selftest_extensions: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0] if self.languages else "en"
+
+    def seat_port(self, seat: SeatSpec) -> int:
+        """UDP port where a static seat phone (a SIPp UAS in tests) listens."""
+        return self.seat_port_base + seat.position
+
+
+# --- value checks -----------------------------------------------------------
+
+
+def conf_value(value: str, what: str) -> str:
+    """A value safe inside an Asterisk .conf line: no CR/LF, ';' escaped."""
+    if "\r" in value or "\n" in value:
+        raise TemplateError(f"{what} contains a line break: {value!r}")
+    return value.replace(";", r"\;")
+
+
+def check_name(value: str, what: str) -> str:
+    """A seat, queue or user name usable as a section name and SIP user part."""
+    if not _NAME_RE.match(value):
+        raise TemplateError(f"{what} {value!r} is not a plain name ([A-Za-z0-9_.-], max 64)")
+    return value
+
+
+def check_settings(cfg: AsteriskSettings) -> None:
+    """Refuse settings that would render a broken or injectable configuration."""
+    if not _EXTEN_RE.match(cfg.hotline_extension):
+        raise TemplateError(f"hotline_extension {cfg.hotline_extension!r} is not a dial string")
+    if not _EXTEN_RE.match(cfg.baseline_extension):
+        raise TemplateError(f"baseline_extension {cfg.baseline_extension!r} is not a dial string")
+    if cfg.seat_contacts not in ("static", "register"):
+        raise TemplateError(f"seat_contacts {cfg.seat_contacts!r} is not 'static' or 'register'")
+    for seat in cfg.seats:
+        check_name(seat.name, "seat")
+        if seat.position < 1:
+            raise TemplateError(f"seat {seat.name!r} has position {seat.position}, expected >= 1")
+    for queue in cfg.queues:
+        check_name(queue, "queue")
+    if names.QUEUE_OPERATOR not in cfg.queues:
+        raise TemplateError(f"queues lack the operator queue {names.QUEUE_OPERATOR!r}")
+    check_name(cfg.ami_username, "ami username")
+    for lang in cfg.languages:
+        check_name(lang, "language")
+    for host, what in ((cfg.sip_host, "sip host"), (cfg.fastagi_host, "fastagi host")):
+        check_name(host, what)
+    conf_value(cfg.seat_password, "seat_password")
+    conf_value(cfg.ami_secret, "ami secret")
+
+
+# --- rendering --------------------------------------------------------------
+
+
+class ConfTemplate(string.Template):
+    """`@{name}` placeholders only; `@@` is a literal `@`; `${...}` is left alone."""
+
+    delimiter = "@"
+    pattern = r"""
+    @(?:
+      (?P<escaped>@) |
+      \{(?P<braced>[a-z_][a-z0-9_]*)\} |
+      (?P<named>(?!x)x) |
+      (?P<invalid>(?!x)x)
+    )
+    """  # type: ignore[assignment]
+
+
+def name_values() -> dict[str, str]:
+    """Every constant of names.py, keyed by its lower-cased name."""
+    return {
+        key.lower(): str(value)
+        for key, value in vars(names).items()
+        if key.isupper() and isinstance(value, str)
+    }
+
+
+def pjsip_seat_sections(cfg: AsteriskSettings) -> str:
+    """One authenticated endpoint, auth and aor per seat."""
+    password = conf_value(cfg.seat_password, "seat_password")
+    blocks = []
+    for seat in cfg.seats:
+        if cfg.seat_contacts == "static":
+            contact = f"sip:{seat.name}@{cfg.sip_host}:{cfg.seat_port(seat)}"
+            aor = f"contact={contact}\n"
+        else:
+            aor = "max_contacts=1\nremove_existing=yes\n"
+        blocks.append(
+            f"[{seat.name}]\ntype=endpoint\ncontext={names.CONTEXT_SEATS}\n"
+            "disallow=all\nallow=ulaw,alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
+            f"rtp_symmetric=yes\nauth={seat.name}-auth\naors={seat.name}\n\n"
+            f"[{seat.name}-auth]\ntype=auth\nauth_type=userpass\n"
+            f"username={seat.name}\npassword={password}\n\n"
+            f"[{seat.name}]\ntype=aor\n{aor}"
+        )
+    return "\n".join(blocks)
+
+
+def queue_sections(cfg: AsteriskSettings) -> str:
+    """One queue per branch plus the operator queue, all inheriting [hotline-queue]."""
+    return "\n".join(f"[{queue}](hotline-queue)\n" for queue in cfg.queues)
+
+
+def selftest_include(cfg: AsteriskSettings) -> str:
+    return "include => hotline-selftest" if cfg.selftest_extensions else ""
+
+
+def selftest_seat_extensions(cfg: AsteriskSettings) -> str:
+    """Extension N dials the seat at position N (1-9), for the seat probe 4997."""
+    lines = [
+        f"exten => {seat.position},1,Dial(PJSIP/{seat.name},10)\n same => n,Hangup()"
+        for seat in cfg.seats
+        if 1 <= seat.position <= 9
+    ]
+    return "\n".join(lines)
+
+
+def template_values(cfg: AsteriskSettings) -> dict[str, str]:
+    """The full placeholder mapping for one settings object."""
+    values = name_values()
+    values.update(
+        hotline_extension=cfg.hotline_extension,
+        baseline_extension=cfg.baseline_extension,
+        sip_host=cfg.sip_host,
+        sip_port=str(cfg.sip_port),
+        ami_host=cfg.ami_host,
+        ami_port=str(cfg.ami_port),
+        ami_username=cfg.ami_username,
+        ami_secret=conf_value(cfg.ami_secret, "ami secret"),
+        fastagi=f"agi://{cfg.fastagi_host}:{cfg.fastagi_port}",
+        default_language=cfg.default_language,
+        queue_ring_seconds=str(cfg.queue_ring_seconds),
+        queue_max_wait_seconds=str(cfg.queue_max_wait_seconds),
+        fallback_queue_seconds=str(cfg.fallback_queue_seconds),
+        voicemail_max_seconds=str(cfg.voicemail_max_seconds),
+        seat_sections=pjsip_seat_sections(cfg),
+        queue_sections=queue_sections(cfg),
+        selftest_include=selftest_include(cfg),
+        selftest_seat_extensions=selftest_seat_extensions(cfg),
+    )
+    values.update({k: conf_value(v, f"extra value {k}") for k, v in cfg.extra.items()})
+    return values
+
+
+def render_text(template: str, values: Mapping[str, str], source: str) -> str:
+    try:
+        return ConfTemplate(template).substitute(values)
+    except KeyError as exc:
+        raise TemplateError(f"{source}: unknown placeholder @{{{exc.args[0]}}}") from exc
+    except ValueError as exc:
+        raise TemplateError(f"{source}: {exc}") from exc
+
+
+def render_all(cfg: AsteriskSettings, template_dir: Path | None = None) -> dict[str, str]:
+    """Render every template: file name -> text. Pure apart from reading the templates."""
+    check_settings(cfg)
+    directory = template_dir or TEMPLATE_DIR
+    values = template_values(cfg)
+    rendered = {}
+    for filename in TEMPLATE_FILES:
+        path = directory / filename
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TemplateError(f"cannot read template {path}: {exc}") from exc
+        rendered[filename] = render_text(text, values, str(path))
+    return rendered
+
+
+# --- minimal YAML reading (to be replaced by the validated config) ----------
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TemplateError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TemplateError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
+    """Read hotline.yaml, seats.yaml and routing.yaml minimally (no validation)."""
+    directory = Path(path)
+    hotline = _load_yaml(directory / "hotline.yaml")
+    seats_doc = _load_yaml(directory / "seats.yaml")
+    routing = _load_yaml(directory / "routing.yaml")
+    site, sip = hotline.get("site", {}), hotline.get("sip", {})
+    ami, agi = hotline.get("ami", {}), hotline.get("fastagi", {})
+    overflow = routing.get("overflow", {})
+    seats = tuple(
+        SeatSpec(name=str(agent["seat"]), position=index)
+        for index, agent in enumerate(seats_doc.get("agents", []), start=1)
+    )
+    queues = tuple(str(b) for b in routing.get("branches", {})) + (names.QUEUE_OPERATOR,)
+    return AsteriskSettings(
+        hotline_extension=str(site.get("hotline_extension", "4000")),
+        seats=seats,
+        queues=tuple(dict.fromkeys(queues)),
+        languages=tuple(str(x) for x in site.get("languages", ["zh-CN", "en"])),
+        sip_host=str(sip.get("host", "127.0.0.1")),
+        sip_port=int(sip.get("port", 5060)),
+        seat_contacts=sip.get("seat_contacts", "static"),
+        seat_port_base=int(sip.get("seat_port_base", 5090)),
+        seat_password=str(sip.get("seat_password", "")),
+        ami_host=str(ami.get("host", "127.0.0.1")),
+        ami_port=int(ami.get("port", 5038)),
+        ami_username=str(ami.get("username", "hotline")),
+        ami_secret=str(ami.get("secret", "")),
+        fastagi_host=str(agi.get("host", "127.0.0.1")),
+        fastagi_port=int(agi.get("port", 4573)),
+        queue_ring_seconds=int(overflow.get("ring_seconds", 20)),
+        queue_max_wait_seconds=int(overflow.get("max_wait_seconds", 120)),
+    )

@@ -1,0 +1,23 @@
+"""The examples in docstrings (real AGI/AMI lines, parsers) are tests too."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "ivr.domain.calendar",
+    "ivr.domain.calllog",
+    "ivr.domain.menu",
+    "ivr.domain.routing",
+    "ivr.adapters.asterisk.agi",
+    "ivr.adapters.asterisk.ami",
+    "ivr.adapters.asterisk.fastagi",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
