@@ -1,0 +1,160 @@
+"""Agent sign-in/out and status, the away rules, approvals, and the live board."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from ivr.adapters.db.models_web import AgentStateChange, AttendanceEvent
+from web.app import close_app, create_app
+
+
+def _api(client, method, path, body=None):
+    token = client.get("/api/me").get_json()["csrf_token"]
+    return getattr(client, method)(path, json=body, headers={"X-CSRF-Token": token})
+
+
+def _seat(client, agent):
+    snap = client.get("/api/seats").get_json()
+    return next(s for s in snap["seats"] if s["agent"] == agent), snap
+
+
+def _sign_in_everyone(rt, agents=("lead", "chen", "li", "zhang", "liu")):
+    for a in agents:
+        rt.presence_repo.set_agent_state(a, "available", "", rt.clock())
+
+
+def test_sign_in_status_and_sign_out_reach_presence_history_and_board(
+    app, web_users, login, web_runtime, t0
+) -> None:
+    agent, lead = app.test_client(), app.test_client()
+    login(agent, "li")
+    login(lead, "lead")
+    web_runtime.presence_repo.set_agent_state("li", "signed_out", "", t0 - timedelta(hours=1))
+    assert _seat(lead, "li")[0]["state"] == "signed_out"
+    assert _api(agent, "post", "/api/agent/attendance", {"kind": "sign_in"}).status_code == 200
+    assert web_runtime.presence_repo.agent_states()["li"].state == "available"
+    assert _api(agent, "post", "/api/agent/status", {"state": "wrap_up"}).status_code == 200
+    seat, _ = _seat(lead, "li")
+    assert seat["state"] == "wrap_up"
+    r = _api(agent, "post", "/api/agent/attendance", {"kind": "sign_out"})
+    assert r.status_code == 200, r.get_json()
+    assert _seat(lead, "li")[0]["state"] == "signed_out"
+    with web_runtime.sessions() as s:
+        kinds = [e.kind for e in s.scalars(select(AttendanceEvent).order_by(AttendanceEvent.id))]
+        states = [
+            c.state for c in s.scalars(select(AgentStateChange).order_by(AgentStateChange.id))
+        ]
+    assert kinds == ["sign_in", "sign_out"]
+    assert states == ["available", "wrap_up", "signed_out"]
+
+
+def test_away_breaking_minimum_staffing_is_refused_by_default(
+    client, web_users, login, web_runtime
+) -> None:
+    _sign_in_everyone(web_runtime)  # 4 ordinary present, minimum 4
+    login(client, "chen")
+    r = _api(client, "post", "/api/agent/status", {"state": "away", "reason": "meal"})
+    assert r.status_code == 409
+    assert "minimum 4" in r.get_json()["message"]
+    assert web_runtime.presence_repo.agent_states()["chen"].state == "available"
+
+
+def test_away_allowed_then_at_most_n_away(client, web_users, login, web_runtime, t0) -> None:
+    web_runtime.clock.at = t0.replace(hour=14)  # zhao on shift too: 5 ordinary present
+    _sign_in_everyone(web_runtime, ("lead", "chen", "li", "zhang", "liu", "zhao"))
+    login(client, "li")
+    r = _api(client, "post", "/api/agent/status", {"state": "away", "reason": "break"})
+    assert r.status_code == 200, r.get_json()
+    rec = web_runtime.presence_repo.agent_states()["li"]
+    assert (rec.state, rec.reason) == ("away", "break")
+    r = _api(client, "post", "/api/agent/status", {"state": "away", "reason": "napping"})
+    assert r.status_code == 400
+
+
+def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users, login) -> None:
+    app = create_app(web_runtime, secret_key="k", away_approval="lead")
+    try:
+        agent, lead = app.test_client(), app.test_client()
+        _sign_in_everyone(web_runtime)
+        login(agent, "chen")
+        r = _api(agent, "post", "/api/agent/status", {"state": "away", "reason": "training"})
+        assert r.status_code == 202
+        rid = r.get_json()["request_id"]
+        login(lead, "lead")
+        pending = lead.get("/api/away-requests").get_json()["requests"]
+        assert [p["id"] for p in pending] == [rid]
+        assert _seat(lead, "chen")[1]["requests"][0]["agent"] == "chen"
+        assert (
+            _api(agent, "post", f"/api/away-requests/{rid}", {"decision": "approve"}).status_code
+            == 403
+        )  # agents cannot approve
+        r = _api(lead, "post", f"/api/away-requests/{rid}", {"decision": "approve"})
+        assert r.status_code == 200
+        seat, snap = _seat(lead, "chen")
+        assert (seat["state"], seat["reason"]) == ("away", "training")
+        assert any("below minimum" in a for a in snap["alarms"])
+        assert (
+            _api(lead, "post", f"/api/away-requests/{rid}", {"decision": "refuse"}).status_code
+            == 404
+        )  # already decided
+    finally:
+        close_app(app)
+
+
+def test_nobody_signs_in_for_someone_else(client, web_users, login) -> None:
+    login(client, "lead")  # a supervisor: no agent page, no agent API
+    assert _api(client, "post", "/api/agent/attendance", {"kind": "sign_in"}).status_code == 403
+    login(client, "boss")
+    assert client.get("/agent").status_code == 403
+
+
+def test_board_shows_calls_waiting_and_talking(
+    client, web_users, login, calls, web_runtime, t0
+) -> None:
+    web_runtime.presence_repo.set_seat_state("seat2", "INUSE", t0)
+    talking = calls.call(
+        t0 - timedelta(seconds=90), wait=10, talk=0, agent="chen", seat="seat2", ended=False
+    )
+    waiting = calls.call(t0 - timedelta(seconds=45), caller="13900000002", ended=False)
+    in_menu = calls.call(t0 - timedelta(seconds=5), branch=None, ended=False)
+    login(client, "lead")
+    seat, snap = _seat(client, "chen")
+    assert seat["state"] == "on_call" and seat["caller"] == "138****0001"
+    assert [w["uid"] for w in snap["waiting"]] == [waiting]
+    assert snap["waiting"][0]["caller"] == "139****0002"
+    assert snap["in_menu"] == 1
+    assert talking and in_menu
+    ringing_seat = _seat(client, "li")[0]
+    assert ringing_seat["state"] == "available"
+    web_runtime.presence_repo.set_seat_state("seat3", "RINGING", t0 + timedelta(seconds=1))
+    web_runtime.clock.advance(seconds=1)
+    assert _seat(client, "li")[0]["state"] == "ringing"
+
+
+def test_away_too_long_raises_an_alarm(client, web_users, login, web_runtime, t0) -> None:
+    web_runtime.presence_repo.set_agent_state("zhao", "away", "meal", t0 - timedelta(minutes=31))
+    login(client, "lead")
+    seat, snap = _seat(client, "zhao")
+    assert seat["away_too_long"]
+    assert "zhao away for more than 30 min" in snap["alarms"]
+
+
+def test_sse_stream_sends_the_board(client, web_users, login) -> None:
+    login(client, "lead")
+    r = client.get("/board/stream?once=1")
+    assert r.mimetype == "text/event-stream"
+    text = r.get_data(as_text=True)
+    event = next(block for block in text.split("\n\n") if block.startswith("event: board"))
+    data = json.loads(event.split("data: ", 1)[1])
+    assert {s["seat"] for s in data["seats"]} == {f"seat{i}" for i in range(1, 7)}
+
+
+@pytest.mark.parametrize("role", ["chen"])
+def test_agents_cannot_watch_the_board(client, web_users, login, role) -> None:
+    login(client, role)
+    assert client.get("/board/stream?once=1").status_code == 403
+    assert client.get("/api/seats").status_code == 403

@@ -1,0 +1,36 @@
+"""`hotline bench calllog` on a small call set: realistic mix, JSON shape, both backends."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from dbs import PG_ADMIN_URL
+
+from web.bench_calllog import generate, run
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def test_generated_calls_are_realistic() -> None:
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=TZ)
+    rows = list(generate(20_000, now, TZ, [("chen", "seat2"), ("li", "seat3")]))
+    outcomes = Counter(r[18] for r in rows)
+    assert 0.07 < outcomes["abandoned_waiting"] / len(rows) < 0.13  # ~10 % abandoned in queue
+    assert 0.06 < outcomes["abandoned_in_menu"] / len(rows) < 0.10
+    hours = Counter(r[7].astimezone(TZ).hour for r in rows)
+    assert hours[10] > 10 * hours[3]  # open-hour peak, night trickle
+    assert all(r[7] <= now for r in rows)
+    assert {r[17] for r in rows if r[18] == "answered"} == {"chen", "li"}
+    assert all(r[11] is None for r in rows if r[18] == "abandoned_in_menu")
+
+
+@pytest.mark.postgres
+def test_bench_prints_the_required_figures() -> None:
+    result = run(3000, "config", pg_url=PG_ADMIN_URL, queries=20)
+    assert result["calls"] == 3000
+    for backend in ("sqlite", "postgresql"):
+        assert result[backend]["list_p95_ms"] < 200
+        assert result[backend]["stats_p95_ms"] < 200

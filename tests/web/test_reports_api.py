@@ -1,0 +1,123 @@
+"""Reports and planner through the API on a fixed call set, checked against hand values
+(the same set as tests/web/test_metrics.py and docs/REPORTS.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ivr.domain.metrics import ServiceTarget
+from web import queries
+
+
+@pytest.fixture
+def fixed_set(calls, t0):
+    day1 = t0.replace(hour=9, minute=40)
+    m = lambda i: day1 + timedelta(minutes=i)  # noqa: E731
+    calls.call(m(0), wait=10, talk=100, agent="chen", seat="seat2")
+    calls.call(m(1), wait=30, talk=200, agent="chen", seat="seat2")
+    calls.call(m(2), branch="repairs", wait=5, talk=60, agent="li", seat="seat3")
+    calls.call(m(3), wait=15)  # abandoned in queue within 20 s
+    calls.call(m(4), branch="complaints", wait=40)  # abandoned in queue after 20 s
+    calls.call(m(5), branch=None)  # abandoned in the menu
+    calls.call(m(6), branch="repairs", kind="callback", wait=3)
+    calls.call(m(7), branch="complaints", wait=20, talk=140, agent="li", seat="seat3")
+    calls.call(t0 - timedelta(days=6), wait=25, talk=50, agent="chen", seat="seat2")  # Tue
+    calls.call(t0 + timedelta(minutes=1), ended=False)  # in progress: not in reports
+
+
+def test_sql_tally_equals_the_hand_computed_figures(web_runtime, fixed_set, t0) -> None:
+    start = t0.replace(hour=0, minute=0)
+    with web_runtime.sessions() as s:
+        t = queries.sql_tally(s, start, start + timedelta(days=1), ServiceTarget(20, 0.8))
+    assert (t.offered, t.answered, t.abandoned_in_menu, t.abandoned_in_queue) == (8, 4, 1, 2)
+    assert (t.answered_within_target, t.abandoned_in_queue_within_target) == (3, 1)
+    assert t.callback == 1
+    assert t.wait_answered_seconds == pytest.approx(65)
+    assert t.talk_seconds == pytest.approx(500)
+
+
+def test_report_api_by_day_agent_branch(client, web_users, login, fixed_set, t0) -> None:
+    login(client, "boss")
+    r = client.get("/api/reports?period=day&from=2026-11-17&to=2026-11-23")
+    assert r.status_code == 200, r.get_json()
+    rep = r.get_json()
+    team = rep["team"]
+    assert (team["offered"], team["answered"]) == (9, 5)
+    days = {p["start"]: p for p in rep["periods"]}
+    assert set(days) == {"2026-11-17", "2026-11-23"}
+    d = days["2026-11-23"]
+    assert d["service_level"] == pytest.approx(0.6)
+    assert d["asa_seconds"] == pytest.approx(16.25)
+    assert d["aht_seconds"] == pytest.approx(125)
+    assert d["abandon_rate"] == pytest.approx(1 / 3)
+    assert days["2026-11-17"]["service_level"] == 0.0
+    agents = {a["agent"]: a for a in rep["agents"]}
+    assert agents["chen"]["answered"] == 3 and agents["li"]["aht_seconds"] == pytest.approx(100)
+    branches = {b["branch"]: b for b in rep["branches"]}
+    assert branches["enquiries"]["service_level"] == pytest.approx(1 / 3)
+    assert branches["(menu)"]["abandoned_in_menu"] == 1
+    week = client.get("/api/reports?period=week&from=2026-11-17&to=2026-11-23").get_json()
+    assert [p["start"] for p in week["periods"]] == ["2026-11-16", "2026-11-23"]
+    html = client.get("/reports?period=day&from=2026-11-17&to=2026-11-23").get_data(True)
+    assert "<svg" in html and "60.0 %" in html
+
+
+def test_report_attendance_late_and_away(client, web_users, login, web_runtime, t0) -> None:
+    agent = client
+    web_runtime.clock.at = t0.replace(hour=9, minute=50)  # chen's shift starts 09:30
+    login(agent, "chen")
+    token = agent.get("/api/me").get_json()["csrf_token"]
+    h = {"X-CSRF-Token": token}
+    assert (
+        agent.post("/api/agent/attendance", json={"kind": "sign_in"}, headers=h).status_code == 200
+    )
+    web_runtime.clock.at = t0.replace(hour=15)
+    for who in ("lead", "li", "zhang", "liu", "zhao"):
+        web_runtime.presence_repo.set_agent_state(who, "available", "", web_runtime.clock())
+    assert (
+        agent.post(
+            "/api/agent/status", json={"state": "away", "reason": "meal"}, headers=h
+        ).status_code
+        == 200
+    )
+    web_runtime.clock.at = t0.replace(hour=15, minute=25)
+    agent.post("/api/agent/status", json={"state": "available"}, headers=h)
+    web_runtime.clock.at = t0.replace(hour=18)
+    login(client, "lead")
+    rep = client.get("/api/reports?period=day&from=2026-11-23&to=2026-11-23").get_json()
+    chen = next(a for a in rep["attendance"] if a["agent"] == "chen")
+    assert chen["late_sign_ins"] == 1 and chen["late_minutes"] == pytest.approx(20)
+    assert chen["away_minutes"] == {"meal": 25.0}
+    li = next(a for a in rep["attendance"] if a["agent"] == "li")
+    assert li["not_signed_in"] == 1
+
+
+def test_report_range_errors(client, web_users, login) -> None:
+    login(client, "boss")
+    assert client.get("/api/reports?period=year").status_code == 400
+    assert client.get("/api/reports?from=2026-12-01&to=2026-11-01").status_code == 400
+    login(client, "chen")
+    assert client.get("/api/reports").status_code == 403
+
+
+def test_planner_api(client, web_users, login, calls, t0) -> None:
+    for week in range(1, 5):  # 20 calls each Monday 10:00-10:30 for 4 weeks, AHT 180 s
+        for i in range(20):
+            calls.call(
+                t0 - timedelta(weeks=week) + timedelta(seconds=60 * i),
+                wait=5,
+                talk=172,
+                agent="chen",
+                seat="seat2",
+                menu_seconds=0,
+            )
+    login(client, "lead")
+    plan = client.get("/api/planner?date=2026-11-23").get_json()
+    assert plan["aht_seconds"] == pytest.approx(172)
+    ten = next(r for r in plan["rows"] if r["start"] == "10:00")
+    assert ten["calls"] == 20 and ten["erlangs"] == pytest.approx(20 * 172 / 1800, abs=0.01)
+    assert ten["needed"] == 4 and ten["rostered"] == 5 and ten["short_by"] == 0
+    html = client.get("/planner?date=2026-11-23").get_data(as_text=True)
+    assert "<svg" in html and "Seats per half hour" in html

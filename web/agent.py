@@ -1,0 +1,68 @@
+"""The agent's page: sign in and out (attendance), work status, my calls, my callbacks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from web import board_data, presence, queries
+from web.app import ctx, db
+from web.security import current_user, mask_number, require
+
+bp = Blueprint("agent", __name__)
+
+
+@bp.get("/agent")
+@require("agent")
+def page() -> ResponseReturnValue:
+    c = ctx()
+    user = current_user()
+    assert user is not None and user.agent_id is not None
+    now = c.now()
+    state = board_data.effective_states(c.runtime, now).get(user.agent_id, ("signed_out", "", None))
+    s = db()
+    calls, _ = queries.list_calls(s, queries.CallFilter(), user.agent_id, 1, 20)
+    return render_template(
+        "agent.html",
+        agent=c.runtime.config.roster.agent(user.agent_id),
+        state=state,
+        active=queries.agent_active_call(s, user.agent_id, now),
+        calls=calls,
+        callbacks=queries.callbacks_due(s, user.agent_id, now),
+        reasons=presence.AWAY_REASONS,
+        mask=mask_number,
+        tz=c.runtime.config.site.tz,
+        mode=c.settings.away_approval,
+    )
+
+
+@bp.post("/agent/attendance")
+@require("agent")
+def attendance() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    try:
+        flash(presence.sign(ctx().runtime, user, request.form.get("kind", "")).message, "ok")
+    except presence.PresenceError as e:
+        flash(str(e), "error")
+    return redirect(url_for("agent.page"))
+
+
+@bp.post("/agent/status")
+@require("agent")
+def status() -> ResponseReturnValue:
+    c = ctx()
+    user = current_user()
+    assert user is not None
+    try:
+        r = presence.set_status(
+            c.runtime,
+            c.settings,
+            user,
+            request.form.get("state", ""),
+            request.form.get("reason", ""),
+        )
+        flash(r.message, "ok" if r.done else "error")
+    except presence.PresenceError as e:
+        flash(str(e), "error")
+    return redirect(url_for("agent.page"))

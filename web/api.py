@@ -1,0 +1,157 @@
+"""JSON API over the same data as the pages. Anonymous requests get 401; unsafe
+requests need the session's CSRF token in the X-CSRF-Token header (see /api/me)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from web import board_data, calls, planner, presence, queries, reports, store
+from web.app import ctx, db
+from web.openapi import document
+from web.security import STAFF, csrf_token, current_user, mask_number, require
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else request.form.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(document())
+
+
+@bp.get("/me")
+@require()
+def me() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    return jsonify(
+        username=user.username, role=user.role, agent=user.agent_id, csrf_token=csrf_token()
+    )
+
+
+@bp.get("/seats")
+@require(*STAFF)
+def seats() -> ResponseReturnValue:
+    _, snap = ctx().hub.current()
+    return jsonify(snap)
+
+
+@bp.get("/calls")
+@require()
+def call_list() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    c = ctx()
+    tz = c.runtime.config.site.tz
+    try:
+        f, only = calls.call_filter(request.args, user, tz)
+    except PermissionError as e:
+        return jsonify(error=str(e)), 403
+    except calls.FilterError as e:
+        return jsonify(error=str(e)), 400
+    per_page = min(200, max(1, request.args.get("per_page", c.settings.page_size, type=int)))
+    n = calls.page_number()
+    rows, more = queries.list_calls(db(), f, only, n, per_page)
+    return jsonify(
+        page=n, per_page=per_page, has_next=more, calls=[calls.row_json(r, tz) for r in rows]
+    )
+
+
+@bp.get("/calls/<uid>")
+@require()
+def call_detail(uid: str) -> ResponseReturnValue:
+    user, rec = calls.read_detail(uid)
+    d = asdict(rec)
+    if not user.may_see_full_number(rec.answered_agent, rec.ended_at is None):
+        d["caller"] = mask_number(rec.caller)
+    d["outcome"] = rec.outcome.value
+    return jsonify(d)
+
+
+@bp.get("/reports")
+@require(*STAFF)
+def report() -> ResponseReturnValue:
+    return jsonify(reports.load_report())
+
+
+@bp.get("/planner")
+@require(*STAFF)
+def plan() -> ResponseReturnValue:
+    return jsonify(planner.plan_from_request())
+
+
+@bp.get("/agent/status")
+@require("agent")
+def agent_status() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None and user.agent_id is not None
+    c = ctx()
+    state, reason, since = board_data.effective_states(c.runtime, c.now()).get(
+        user.agent_id, ("signed_out", "", None)
+    )
+    return jsonify(
+        agent=user.agent_id, state=state, reason=reason, since=since.isoformat() if since else None
+    )
+
+
+@bp.post("/agent/status")
+@require("agent")
+def agent_set_status() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    body = _body()
+    c = ctx()
+    try:
+        r = presence.set_status(
+            c.runtime, c.settings, user, str(body.get("state", "")), str(body.get("reason", ""))
+        )
+    except presence.PresenceError as e:
+        return jsonify(error=str(e)), 400
+    code = 200 if r.done else (202 if r.request_id else 409)
+    return jsonify(done=r.done, message=r.message, request_id=r.request_id), code
+
+
+@bp.post("/agent/attendance")
+@require("agent")
+def agent_attendance() -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    try:
+        r = presence.sign(ctx().runtime, user, str(_body().get("kind", "")))
+    except presence.PresenceError as e:
+        return jsonify(error=str(e)), 400
+    return jsonify(done=r.done, message=r.message)
+
+
+@bp.get("/away-requests")
+@require("supervisor", "admin")
+def away_list() -> ResponseReturnValue:
+    return jsonify(
+        requests=[
+            {**asdict(r), "requested_at": r.requested_at.isoformat()}
+            for r in store.away_requests(db(), request.args.get("status", "pending") or None)
+        ]
+    )
+
+
+@bp.post("/away-requests/<int:request_id>")
+@require("supervisor", "admin")
+def away_decide(request_id: int) -> ResponseReturnValue:
+    user = current_user()
+    assert user is not None
+    decision = str(_body().get("decision", ""))
+    if decision not in ("approve", "refuse"):
+        abort(400, "decision must be approve or refuse")
+    try:
+        r = presence.decide(ctx().runtime, user, request_id, decision == "approve")
+    except presence.PresenceError as e:
+        return jsonify(error=str(e)), 404
+    return jsonify(done=r.done, message=r.message)

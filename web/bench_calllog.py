@@ -1,0 +1,293 @@
+"""`hotline bench calllog`: a realistic million calls, then the call-log page query and the
+board's statistics of today, timed on SQLite and PostgreSQL.
+
+Generation: one year up to now; weekdays busier than weekends; arrivals peak at 10:00
+and 14:30 inside open hours, a trickle at night; 8 % abandoned in the menu, 10 % in the
+queue, 5 % callbacks, 2 % voicemail; branches, agents, repeat callers. Loading uses
+executemany in batches (SQLite) and COPY (PostgreSQL) after the real migrations.
+Measured: `web.queries.list_calls` with random filters and pages, and
+`web.board_data.snapshot` (today's tally, live calls, seats, staffing) — the code the
+pages run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ivr.adapters.db.models import Call
+from ivr.bootstrap import build_runtime
+from web import board_data, queries
+from web.settings import WebSettings
+
+COLUMNS = (
+    "uid",
+    "caller",
+    "caller_name",
+    "dialed",
+    "channel",
+    "source",
+    "language",
+    "started_at",
+    "routed_at",
+    "answered_at",
+    "ended_at",
+    "branch",
+    "route_kind",
+    "route_target",
+    "priority",
+    "vip",
+    "answered_seat",
+    "answered_agent",
+    "outcome",
+    "hangup_cause",
+    "wait_seconds",
+    "talk_seconds",
+)
+# Relative arrivals per half hour of the local day (48 slots): night trickle, open-hour peaks.
+_HOURLY = [1, 1, 1, 1, 1, 1, 2, 4, 10, 30, 45, 40, 20, 18, 35, 42, 38, 30, 12, 8, 6, 4, 3, 2]
+SLOT_WEIGHTS = [w for h in _HOURLY for w in (h, h)]
+BRANCHES = (
+    ("enquiries", 0.5, 1),
+    ("complaints", 0.2, 2),
+    ("repairs", 0.25, 3),
+    ("emergency", 0.05, 10),
+)
+
+
+def generate(
+    n: int, now: datetime, tz: Any, agents: list[tuple[str, str]], seed: int = 7
+) -> Iterator[tuple[Any, ...]]:
+    """`n` ended calls over the 365 days up to `now` (plus a few live ones at the end)."""
+    rng = random.Random(seed)
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=d) for d in range(365)]
+    day_w = [0.4 if d.weekday() >= 5 else 1.0 for d in days]
+    numbers = [f"13{rng.randrange(10**9):09d}" for _ in range(200_000)]
+    branch_names = [b[0] for b in BRANCHES]
+    branch_w = [b[1] for b in BRANCHES]
+    prio = {b[0]: b[2] for b in BRANCHES}
+    day_pick = rng.choices(days, day_w, k=n)
+    slot_pick = rng.choices(range(48), SLOT_WEIGHTS, k=n)
+    for i in range(n):
+        start = day_pick[i] + timedelta(seconds=slot_pick[i] * 1800 + rng.random() * 1800)
+        if start > now:
+            start = now - timedelta(seconds=rng.random() * 3600 * 8)
+        caller = numbers[int(rng.paretovariate(1.2) * 50) % len(numbers)]
+        r = rng.random()
+        branch = rng.choices(branch_names, branch_w)[0]
+        menu = rng.uniform(4, 25)
+        routed: datetime | None = start + timedelta(seconds=menu)
+        branch_or_none: str | None = branch
+        agent: str | None = None
+        seat: str | None = None
+        answered: datetime | None = None
+        talk = wait = None
+        kind: str | None = "queue"
+        if r < 0.08:
+            outcome, branch_or_none, kind, routed = "abandoned_in_menu", None, None, None
+            ended = start + timedelta(seconds=menu)
+        elif r < 0.18:
+            outcome, wait = "abandoned_waiting", rng.expovariate(1 / 35)
+            ended = start + timedelta(seconds=menu + wait)
+        elif r < 0.23:
+            outcome, kind, wait = "callback_requested", "callback", rng.uniform(2, 10)
+            ended = start + timedelta(seconds=menu + wait)
+        elif r < 0.25:
+            outcome, kind, wait = "voicemail", "voicemail", rng.uniform(20, 60)
+            ended = start + timedelta(seconds=menu + wait)
+        else:
+            outcome, wait = "answered", rng.expovariate(1 / 14)
+            talk = rng.lognormvariate(math.log(150), 0.6)
+            agent, seat = agents[rng.randrange(len(agents))]
+            answered = start + timedelta(seconds=menu + wait)
+            ended = answered + timedelta(seconds=talk)
+        yield (
+            uuid.UUID(int=rng.getrandbits(128)).hex,
+            caller,
+            "",
+            "4000",
+            "",
+            "fastagi",
+            "zh-CN",
+            start,
+            routed,
+            answered,
+            ended,
+            branch_or_none,
+            kind,
+            branch_or_none if kind else None,
+            prio.get(branch_or_none or "", 0),
+            False,
+            seat,
+            agent,
+            outcome,
+            "16",
+            wait,
+            talk,
+        )
+
+
+def _sqlite_ts(t: datetime | None) -> str | None:
+    # The format SQLAlchemy's DateTime stores on SQLite (naive UTC text).
+    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def load_sqlite(engine: Any, rows: Iterator[tuple[Any, ...]], batch: int = 50_000) -> None:
+    ts = {COLUMNS.index(c) for c in ("started_at", "routed_at", "answered_at", "ended_at")}
+    # column names are the constants above, never input
+    sql = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("BEGIN")
+        chunk: list[tuple[Any, ...]] = []
+        for row in rows:
+            chunk.append(tuple(_sqlite_ts(v) if i in ts else v for i, v in enumerate(row)))
+            if len(chunk) >= batch:
+                cur.executemany(sql, chunk)
+                chunk.clear()
+        if chunk:
+            cur.executemany(sql, chunk)
+        cur.execute("COMMIT")
+        cur.execute("ANALYZE")
+    finally:
+        raw.close()
+
+
+def load_postgresql(url: str, rows: Iterator[tuple[Any, ...]]) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE calls")
+
+
+def p95_ms(samples: list[float]) -> float:
+    return round(statistics.quantiles(samples, n=20, method="inclusive")[18] * 1000, 2)
+
+
+def measure(rt: Any, runs: int, seed: int = 11) -> dict[str, float]:
+    rng = random.Random(seed)
+    tz = rt.config.site.tz
+    now = rt.clock()
+    agents = [a.id for a in rt.config.roster.agents]
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    with rt.sessions() as s:
+        prefixes = [c[:7] for c in s.scalars(select(Call.caller).limit(500))]
+
+    def random_filter() -> tuple[queries.CallFilter, str | None]:
+        week = today - timedelta(days=rng.randrange(0, 300))
+        choice = rng.randrange(7)
+        if choice == 0:
+            return queries.CallFilter(), None
+        if choice == 1:
+            return queries.CallFilter(agent=rng.choice(agents)), None
+        if choice == 2:
+            return queries.CallFilter(
+                start=week, end=week + timedelta(days=7), branch=rng.choice(BRANCHES)[0]
+            ), None
+        if choice == 3:
+            return queries.CallFilter(
+                outcome="abandoned_waiting", start=week, end=week + timedelta(days=1)
+            ), None
+        if choice == 4:
+            return queries.CallFilter(number=rng.choice(prefixes)), None
+        if choice == 5:
+            return queries.CallFilter(start=week, end=week + timedelta(days=7)), rng.choice(agents)
+        return queries.CallFilter(
+            start=week, end=week + timedelta(days=30), outcome="answered", agent=rng.choice(agents)
+        ), None
+
+    settings = WebSettings()
+    list_t: list[float] = []
+    stats_t: list[float] = []
+    for _ in range(runs):
+        f, only = random_filter()
+        with rt.sessions() as s:
+            t = time.perf_counter()
+            rows, _more = queries.list_calls(s, f, only, rng.randrange(1, 6), 50)
+            list_t.append(time.perf_counter() - t)
+        with rt.sessions() as s:
+            t = time.perf_counter()
+            board_data.snapshot(rt, settings, s, rt.clock())
+            stats_t.append(time.perf_counter() - t)
+    return {
+        "list_p95_ms": p95_ms(list_t),
+        "stats_p95_ms": p95_ms(stats_t),
+        "list_median_ms": round(statistics.median(list_t) * 1000, 2),
+        "stats_median_ms": round(statistics.median(stats_t) * 1000, 2),
+    }
+
+
+@contextmanager
+def _pg_database(admin_url: str, keep: bool) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        if not keep:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+
+def bench_backend(
+    backend: str, url: str, work: Path, n: int, config: str | None, runs: int
+) -> dict[str, float]:
+    rt = build_runtime(config, {"HOTLINE_DATABASE_URL": url, "HOTLINE_DATA_DIR": str(work)})
+    try:
+        agents = [(a.id, a.seat) for a in rt.config.roster.agents]
+        rows = generate(n, rt.clock(), rt.config.site.tz, agents)
+        t = time.perf_counter()
+        if backend == "sqlite":
+            load_sqlite(rt.engine, rows)
+        else:
+            load_postgresql(url, rows)
+        loaded = time.perf_counter() - t
+        result = measure(rt, runs)
+        return {**result, "generate_and_load_s": round(loaded, 1)}
+    finally:
+        rt.close()
+
+
+def run(
+    n: int, config: str | None, pg_url: str = "", queries: int = 200, keep: bool = False
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"calls": n}
+    work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    out["sqlite"] = bench_backend(
+        "sqlite", f"sqlite:///{work / 'bench.db'}", work, n, config, queries
+    )
+    if not keep:
+        for p in work.glob("bench.db*"):
+            p.unlink()
+    if pg_url:
+        with _pg_database(pg_url, keep) as url:
+            out["postgresql"] = bench_backend("postgresql", url, work, n, config, queries)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return out

@@ -1,0 +1,144 @@
+"""`hotline demo`: synthetic traffic through the sandbox Asterisk so the board comes alive.
+
+Starts the sandbox Asterisk, the hotline service (FastAGI + AMI + queue sync) in a
+thread, one SIPp seat per roster seat (they ring, answer and stay on the line until the
+caller hangs up), the web app, and SIPp callers arriving as a Poisson stream: most pick
+a branch and talk for a random time, some hang up in the menu or while waiting. Now and
+then an agent takes a short break. Outside open hours the hotline's clock is pinned to
+the next weekday 10:00 so there is someone to answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta
+
+from ivr.adapters.clock import pinned_clock
+from ivr.bootstrap import Runtime, asterisk_settings, build_runtime
+
+KEYS = (("1", 0.45), ("2", 0.2), ("3", 0.25), ("0", 0.03), ("", 0.07))  # "" hangs up in menu
+MAX_CALLERS = 12
+
+
+def demo_instant(rt: Runtime) -> datetime | None:
+    """The next weekday 10:00 when the hotline is closed now, else None (real time)."""
+    now = rt.clock()
+    if rt.config.calendar.is_open(now):
+        return None
+    local = now.astimezone(rt.config.site.tz).replace(hour=10, minute=0, second=0, microsecond=0)
+    for i in range(1, 15):
+        candidate = local + timedelta(days=i)
+        if rt.config.calendar.is_open(candidate):
+            return candidate
+    return None
+
+
+def ensure_demo_user(rt: Runtime) -> str:
+    from web import store
+
+    password = secrets.token_urlsafe(9)
+    with rt.sessions.begin() as s:
+        try:
+            store.add_user(s, "demo", password, "supervisor", None, rt.clock())
+        except store.UserError:
+            return "user 'demo' exists: sign in with its password"
+    return f"sign in as demo / {password}"
+
+
+def _caller(number: str, rng: random.Random) -> None:
+    from ivr.adapters.asterisk.sipp import place_call
+
+    keys = rng.choices([k for k, _ in KEYS], [w for _, w in KEYS])[0]
+    if not keys:
+        place_call("", number, hangup_after_ms=rng.randint(2000, 6000), timeout_s=30)
+    elif rng.random() < 0.12:  # gives up while waiting
+        place_call(keys, number, hangup_after_ms=rng.randint(8000, 30000), timeout_s=60)
+    else:
+        talk = int(min(120_000, rng.lognormvariate(10.1, 0.5)))  # ~25 s median
+        place_call(keys, number, hold_ms=talk, timeout_s=talk / 1000 + 180)
+
+
+def _breaks(rt: Runtime, rng: random.Random, stop: threading.Event) -> None:
+    from web import store
+
+    agents = [a.id for a in rt.config.roster.agents]
+    while not stop.wait(rng.uniform(40, 90)):
+        who = rng.choice(agents)
+        rt.presence_repo.set_agent_state(who, "away", "break", rt.clock())
+        with rt.sessions.begin() as s:
+            store.record_state(s, who, "away", "break", rt.clock(), None)
+        if stop.wait(rng.uniform(30, 80)):
+            break
+        rt.presence_repo.set_agent_state(who, "available", "", rt.clock())
+        with rt.sessions.begin() as s:
+            store.record_state(s, who, "available", "", rt.clock(), None)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ivr.adapters.asterisk.sandbox import Sandbox
+
+    with Sandbox().exclusive(timeout_s=10):
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ivr.adapters.asterisk.prompts import build_prompts
+    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_down, cmd_up
+    from ivr.adapters.asterisk.sipp import SeatPool
+    from ivr.service import HotlineService, ServiceThread
+    from web.app import WebServer, create_app
+    from web.cli import web_options
+
+    rt = build_runtime(args.config)
+    at = demo_instant(rt)
+    if at is not None:
+        rt.clock = pinned_clock(at)
+        print(f"closed now: the hotline's clock is pinned to {at.isoformat()}", flush=True)
+    stop = threading.Event()
+    rng = random.Random()
+    callers: list[threading.Thread] = []
+    settings = asterisk_settings(rt.config)
+    sandbox = Sandbox()
+    service = seats = web = None
+    try:
+        sandbox.build()
+        build_prompts(rt.config.prompts, sandbox.sounds_dir)
+        print(cmd_up(settings, sandbox).summary(), flush=True)
+        service = ServiceThread(HotlineService(rt, sync_seconds=1.0))
+        service.start()
+        seats = SeatPool(settings, ring_ms=1500)
+        seats.start()
+        port = args.port or rt.config.web.port
+        web = WebServer(create_app(rt, **web_options(args)), rt.config.web.host, port).start()
+        print(f"board: {web.url}/board — {ensure_demo_user(rt)}", flush=True)
+        threading.Thread(target=_breaks, args=(rt, rng, stop), daemon=True).start()
+        deadline = time.monotonic() + args.minutes * 60
+        while time.monotonic() < deadline:
+            time.sleep(rng.expovariate(args.rate / 60))
+            callers = [t for t in callers if t.is_alive()]
+            if len(callers) >= MAX_CALLERS:
+                continue
+            number = f"13{rng.randrange(10**9):09d}"
+            t = threading.Thread(target=_caller, args=(number, rng), daemon=True)
+            t.start()
+            callers.append(t)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        print("stopping the demo ...", flush=True)
+        for t in callers:
+            t.join(timeout=5)
+        if seats is not None:
+            seats.stop()
+        if web is not None:
+            web.stop()
+        if service is not None:
+            service.stop()
+        cmd_down()
+        rt.close()
+    return 0

@@ -1,0 +1,59 @@
+"""Server-sent events for the board: poll the database cheaply, push only on change.
+
+One `BoardHub` per app computes the board snapshot at most every
+`poll_seconds` however many browsers listen; each stream sends an event when
+the snapshot (apart from its clock) changed, and a comment line as heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class BoardHub:
+    def __init__(self, compute: Callable[[], dict[str, Any]], poll_seconds: float) -> None:
+        self._compute, self._poll = compute, poll_seconds
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._version = 0
+        self._key = ""
+        self._payload: dict[str, Any] = {}
+        self.stopping = threading.Event()
+
+    def invalidate(self) -> None:
+        """Recompute on the next read (after a change made through this app)."""
+        with self._lock:
+            self._at = 0.0
+
+    def current(self) -> tuple[int, dict[str, Any]]:
+        """(version, snapshot); the version changes when anything but the clock changed."""
+        with self._lock:
+            if not self._payload or time.monotonic() - self._at >= self._poll:
+                payload = self._compute()
+                key = json.dumps({k: v for k, v in payload.items() if k != "now"}, sort_keys=True)
+                if key != self._key:
+                    self._version += 1
+                    self._key = key
+                self._payload, self._at = payload, time.monotonic()
+            return self._version, self._payload
+
+    def stream(self, heartbeat: float, max_events: int | None = None) -> Iterator[str]:
+        """SSE lines: one `board` event per change, a comment every `heartbeat` s."""
+        sent, last_version, last_beat = 0, -1, time.monotonic()
+        yield "retry: 1000\n\n"
+        while not self.stopping.is_set():
+            version, payload = self.current()
+            if version != last_version:
+                last_version = version
+                sent += 1
+                yield f"event: board\nid: {version}\ndata: {json.dumps(payload)}\n\n"
+                if max_events is not None and sent >= max_events:
+                    return
+            elif time.monotonic() - last_beat >= heartbeat:
+                last_beat = time.monotonic()
+                yield ": keep-alive\n\n"
+            self.stopping.wait(self._poll)

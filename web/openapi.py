@@ -1,0 +1,184 @@
+"""The OpenAPI 3.1 document of /api, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"$ref": "#/components/responses/Error"}
+
+
+def _get(
+    summary: str,
+    params: tuple[str, ...] | list[str] = (),
+    roles: str = "any role",
+    schema: str = "Object",
+) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "description": f"Roles: {roles}.",
+            "parameters": [_param(p) for p in params],
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+                    },
+                },
+                "400": _ERR,
+                "401": _ERR,
+                "403": _ERR,
+            },
+        }
+    }
+
+
+def _post(summary: str, body: dict[str, Any], roles: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "description": f"Roles: {roles}. Needs the X-CSRF-Token header (from /api/me).",
+            "parameters": [_param("X-CSRF-Token", where="header", required=True)],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": {"description": "done"},
+                "202": {"description": "waiting for approval"},
+                "400": _ERR,
+                "401": _ERR,
+                "403": _ERR,
+                "409": {"description": "refused by a rule"},
+            },
+        }
+    }
+
+
+def _param(name: str, where: str = "query", required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "schema": {"type": "string"},
+    }
+
+
+def _with_path(item: dict[str, Any], name: str) -> dict[str, Any]:
+    for op in item.values():
+        op["parameters"] = [_param(name, "path"), *op.get("parameters", [])]
+    return item
+
+
+_CALL_FILTERS = ["from", "to", "number", "agent", "branch", "outcome", "page", "per_page"]
+
+
+def document() -> dict[str, Any]:
+    staff = "supervisor, manager, admin"
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Hotline web API",
+            "version": "1",
+            "description": "Seats, calls, reports and staffing of the hotline. Every endpoint "
+            "but this document needs a signed-in session (cookie from POST /login); anonymous "
+            "requests get 401. Agents see only their own calls; caller numbers are masked "
+            "except where the role needs them.",
+        },
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "hotline_session"}
+            },
+            "schemas": {
+                "Object": {"type": "object"},
+                "CallList": {
+                    "type": "object",
+                    "properties": {
+                        "page": {"type": "integer"},
+                        "per_page": {"type": "integer"},
+                        "has_next": {"type": "boolean"},
+                        "calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
+                    },
+                },
+                "Call": {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": t}
+                        for k, t in (
+                            ("uid", "string"),
+                            ("started_at", "string"),
+                            ("caller", "string"),
+                            ("branch", ["string", "null"]),
+                            ("route_kind", ["string", "null"]),
+                            ("outcome", "string"),
+                            ("agent", ["string", "null"]),
+                            ("seat", ["string", "null"]),
+                            ("wait_seconds", ["number", "null"]),
+                            ("talk_seconds", ["number", "null"]),
+                            ("vip", "boolean"),
+                        )
+                    },
+                },
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+            },
+            "responses": {
+                "Error": {
+                    "description": "error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            },
+        },
+        "security": [{"session": []}],
+        "paths": {
+            "/api/me": _get("The signed-in user and the CSRF token for unsafe requests"),
+            "/api/seats": _get(
+                "Live board: seats, staffing, alarms, waiting callers, today", roles=staff
+            ),
+            "/api/calls": _get(
+                "Filtered, paginated call log (newest first)", _CALL_FILTERS, schema="CallList"
+            ),
+            "/api/calls/{uid}": {
+                "get": {
+                    **_get("One call with IVR path and routing trace")["get"],
+                    "parameters": [_param("uid", "path")],
+                }
+            },
+            "/api/reports": _get(
+                "Report figures per period, agent, branch, team; attendance",
+                ["period", "from", "to"],
+                roles=staff,
+            ),
+            "/api/planner": _get(
+                "Seats needed per half hour by Erlang C next to the roster", ["date"], roles=staff
+            ),
+            "/api/agent/status": {
+                **_get("My work status", roles="agent"),
+                **_post(
+                    "Set my work status (available, wrap_up, away with reason)",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "state": {"enum": ["available", "wrap_up", "away"]},
+                            "reason": {"enum": ["break", "meal", "training", "meeting", "other"]},
+                        },
+                    },
+                    "agent",
+                ),
+            },
+            "/api/agent/attendance": _post(
+                "Sign in or out (the attendance record)",
+                {"type": "object", "properties": {"kind": {"enum": ["sign_in", "sign_out"]}}},
+                "agent",
+            ),
+            "/api/away-requests": _get(
+                "Away requests (default: pending)", ["status"], roles="supervisor, admin"
+            ),
+            "/api/away-requests/{request_id}": _with_path(
+                _post(
+                    "Approve or refuse an away request",
+                    {"type": "object", "properties": {"decision": {"enum": ["approve", "refuse"]}}},
+                    "supervisor, admin",
+                ),
+                "request_id",
+            ),
+        },
+    }

@@ -1,0 +1,238 @@
+"""Call-log queries of the web app: the filtered list, today's statistics, live calls.
+
+These are the queries `hotline bench calllog` measures. Each uses an index of
+migration 0001 (started_at, caller+started_at, answered_agent+started_at,
+outcome+started_at).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from ivr.adapters.db.models import Call
+from ivr.domain.metrics import (
+    ABANDONED_IN_MENU,
+    ABANDONED_IN_QUEUE,
+    ANSWERED,
+    CALLBACK,
+    VOICEMAIL,
+    CallFact,
+    ServiceTarget,
+    Tally,
+)
+
+WAITING_KINDS = ("queue", "seat", "emergency")
+LIVE_WINDOW = timedelta(hours=12)  # a call still open after this is a stale record
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    start: datetime | None = None
+    end: datetime | None = None
+    number: str = ""  # prefix of the caller number
+    agent: str = ""
+    branch: str = ""
+    outcome: str = ""
+
+
+@dataclass(frozen=True)
+class CallRow:
+    uid: str
+    started_at: datetime
+    caller: str
+    branch: str | None
+    route_kind: str | None
+    outcome: str
+    agent: str | None
+    seat: str | None
+    wait_seconds: float | None
+    talk_seconds: float | None
+    vip: bool
+
+
+_ROW_COLUMNS = (
+    Call.uid,
+    Call.started_at,
+    Call.caller,
+    Call.branch,
+    Call.route_kind,
+    Call.outcome,
+    Call.answered_agent,
+    Call.answered_seat,
+    Call.wait_seconds,
+    Call.talk_seconds,
+    Call.vip,
+)
+
+
+def _filtered(f: CallFilter, only_agent: str | None) -> Any:
+    q = select(*_ROW_COLUMNS)
+    if only_agent is not None:
+        q = q.where(Call.answered_agent == only_agent)
+    if f.agent:
+        q = q.where(Call.answered_agent == f.agent)
+    if f.start is not None:
+        q = q.where(Call.started_at >= f.start)
+    if f.end is not None:
+        q = q.where(Call.started_at < f.end)
+    if f.number:
+        # a range instead of LIKE: it uses the (caller, started_at) index on both backends
+        upper = f.number[:-1] + chr(ord(f.number[-1]) + 1)
+        q = q.where(Call.caller >= f.number, Call.caller < upper)
+    if f.branch:
+        q = q.where(Call.branch == f.branch)
+    if f.outcome:
+        q = q.where(Call.outcome == f.outcome)
+    return q.order_by(Call.started_at.desc(), Call.id.desc())
+
+
+def list_calls(
+    s: Session, f: CallFilter, only_agent: str | None, page: int, per_page: int
+) -> tuple[list[CallRow], bool]:
+    """One page (from 1) of matching calls, newest first, and whether a next page exists."""
+    q = _filtered(f, only_agent).offset((max(1, page) - 1) * per_page).limit(per_page + 1)
+    rows = [CallRow(*r) for r in s.execute(q)]
+    return rows[:per_page], len(rows) > per_page
+
+
+def iter_calls(s: Session, f: CallFilter, only_agent: str | None, limit: int) -> Iterator[CallRow]:
+    for r in s.execute(_filtered(f, only_agent).limit(limit).execution_options(yield_per=2000)):
+        yield CallRow(*r)
+
+
+def sql_tally(s: Session, start: datetime, end: datetime, target: ServiceTarget) -> Tally:
+    """The report counts of calls started in [start, end) and ended, in one aggregate query."""
+    wait = func.coalesce(Call.wait_seconds, 0.0)
+    is_answered = Call.outcome == ANSWERED
+    is_abandoned = Call.outcome == ABANDONED_IN_QUEUE
+
+    def count(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    q = select(
+        func.count(),
+        count(is_answered),
+        count(Call.outcome == ABANDONED_IN_MENU),
+        count(is_abandoned),
+        count(and_(is_abandoned, wait <= target.seconds)),
+        count(and_(is_answered, wait <= target.seconds)),
+        count(Call.outcome == VOICEMAIL),
+        count(Call.outcome == CALLBACK),
+        func.coalesce(func.sum(case((is_answered, wait), else_=0.0)), 0.0),
+        func.coalesce(
+            func.sum(case((is_answered, func.coalesce(Call.talk_seconds, 0.0)), else_=0.0)), 0.0
+        ),
+    ).where(Call.started_at >= start, Call.started_at < end, Call.outcome != "in_progress")
+    r = s.execute(q).one()
+    counts = [int(x) for x in r[:8]]
+    return Tally(*counts, wait_answered_seconds=float(r[8]), talk_seconds=float(r[9]))  # type: ignore[misc]
+
+
+def facts(s: Session, start: datetime, end: datetime) -> list[CallFact]:
+    """The ended calls started in [start, end), as report facts."""
+    q = select(
+        Call.started_at,
+        Call.outcome,
+        Call.wait_seconds,
+        Call.talk_seconds,
+        Call.branch,
+        Call.answered_agent,
+    ).where(Call.started_at >= start, Call.started_at < end, Call.outcome != "in_progress")
+    return [CallFact(*r) for r in s.execute(q)]
+
+
+def call_starts(s: Session, start: datetime, end: datetime) -> list[datetime]:
+    q = select(Call.started_at).where(Call.started_at >= start, Call.started_at < end)
+    return list(s.scalars(q))
+
+
+def mean_talk(s: Session, start: datetime, end: datetime) -> float | None:
+    q = select(func.avg(Call.talk_seconds)).where(
+        Call.started_at >= start, Call.started_at < end, Call.outcome == ANSWERED
+    )
+    v = s.scalar(q)
+    return float(v) if v is not None else None
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    uid: str
+    caller: str
+    branch: str | None
+    route_kind: str | None
+    routed_at: datetime | None
+    answered_at: datetime | None
+    seat: str | None
+    agent: str | None
+    vip: bool
+    started_at: datetime
+
+
+def live_calls(s: Session, now: datetime) -> list[LiveCall]:
+    """Calls not yet ended (started within the last 12 h): in the menu, waiting or talking."""
+    q = (
+        select(
+            Call.uid,
+            Call.caller,
+            Call.branch,
+            Call.route_kind,
+            Call.routed_at,
+            Call.answered_at,
+            Call.answered_seat,
+            Call.answered_agent,
+            Call.vip,
+            Call.started_at,
+        )
+        .where(Call.started_at >= now - LIVE_WINDOW, Call.ended_at.is_(None))
+        .order_by(Call.started_at)
+    )
+    return [LiveCall(*r) for r in s.execute(q)]  # type: ignore[call-arg]
+
+
+def is_waiting(c: LiveCall) -> bool:
+    return c.answered_at is None and c.route_kind in WAITING_KINDS
+
+
+def agent_active_call(s: Session, agent_id: str, now: datetime) -> LiveCall | None:
+    return next(
+        (c for c in live_calls(s, now) if c.agent == agent_id and c.answered_at is not None),
+        None,
+    )
+
+
+def callbacks_due(s: Session, agent_id: str, now: datetime, days: int = 3) -> list[CallRow]:
+    """Callback requests of the last `days` days from callers this agent answered before
+    (first-contact responsibility) and who have not been answered since."""
+    since = now - timedelta(days=days)
+    owned = (
+        select(Call.caller)
+        .where(Call.answered_agent == agent_id, Call.started_at >= now - timedelta(days=30))
+        .distinct()
+    )
+    q = (
+        select(*_ROW_COLUMNS)
+        .where(Call.outcome == CALLBACK, Call.started_at >= since, Call.caller.in_(owned))
+        .order_by(Call.started_at)
+        .limit(50)
+    )
+    rows = [CallRow(*r) for r in s.execute(q)]
+    answered_after = {
+        c: t
+        for c, t in s.execute(
+            select(Call.caller, func.max(Call.started_at))
+            .where(Call.outcome == ANSWERED, Call.started_at >= since)
+            .where(Call.caller.in_([r.caller for r in rows]))
+            .group_by(Call.caller)
+        )
+    }
+    return [
+        r
+        for r in rows
+        if not (r.caller in answered_after and answered_after[r.caller] > r.started_at)
+    ]

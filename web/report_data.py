@@ -1,0 +1,108 @@
+"""Report assembly for the reports page and /api/reports (figures per period, agent,
+branch and team; attendance; time away by reason)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ivr.bootstrap import Runtime
+from ivr.domain import metrics
+from ivr.domain.metrics import ANSWERED, Figures, ServiceTarget
+from web import queries, store
+from web.settings import WebSettings
+
+DEFAULT_SPAN = {"day": 14, "week": 8 * 7, "month": 183}
+MAX_DAYS = 400
+
+
+class ReportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReportRange:
+    period: str
+    first: date
+    last: date  # inclusive
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
+
+
+def report_range(period: str, first: str, last: str, today: date) -> ReportRange:
+    if period not in metrics.PERIODS:
+        raise ReportError(f"period {period!r}: use one of {', '.join(metrics.PERIODS)}")
+    try:
+        end = date.fromisoformat(last) if last else today
+        start = (
+            date.fromisoformat(first) if first else end - timedelta(days=DEFAULT_SPAN[period] - 1)
+        )
+    except ValueError as e:
+        raise ReportError(f"bad date: {e}") from None
+    if start > end:
+        raise ReportError(f"from {start} is after to {end}")
+    if (end - start).days > MAX_DAYS:
+        raise ReportError(f"at most {MAX_DAYS} days per report")
+    return ReportRange(period, start, end)
+
+
+def figures_json(f: Figures) -> dict[str, Any]:
+    return {
+        **asdict(f.tally),
+        "service_level": f.service_level,
+        "asa_seconds": f.asa_seconds,
+        "aht_seconds": f.aht_seconds,
+        "abandon_rate": f.abandon_rate,
+    }
+
+
+def build(
+    rt: Runtime, settings: WebSettings, s: Session, rng: ReportRange, now: datetime
+) -> dict[str, Any]:
+    tz = rt.config.site.tz
+    start = datetime.combine(rng.first, time(0), tz)
+    end = datetime.combine(rng.last + timedelta(days=1), time(0), tz)
+    target = ServiceTarget(settings.sl_seconds, settings.sl_level)
+    facts = queries.facts(s, start, end)
+    per_period = metrics.by_period(facts, tz, rng.period, target)
+    per_agent = metrics.grouped(facts, lambda f: f.agent if f.outcome == ANSWERED else None, target)
+    per_branch = metrics.grouped(facts, lambda f: f.branch or "(menu)", target)
+    team = metrics.figures(metrics.tally(facts, target))
+    roster = rt.config.roster
+    grace = timedelta(minutes=settings.late_grace_minutes)
+    days = [d for d in rng.days if datetime.combine(d, time(0), tz) <= now]
+    att = metrics.attendance(roster, store.clockings(s, start, end), days, now, grace)
+    away = metrics.away_seconds(store.state_changes(s, start, end), start, min(end, now))
+    attendance_rows = []
+    for a in roster.agents:
+        mine = [x for x in att if x.agent_id == a.id]
+        attendance_rows.append(
+            {
+                "agent": a.id,
+                "name": a.name,
+                "scheduled_days": sum(1 for x in mine if x.scheduled_start is not None),
+                "late_sign_ins": sum(1 for x in mine if x.late_minutes > 0 and not x.not_signed_in),
+                "not_signed_in": sum(1 for x in mine if x.not_signed_in),
+                "late_minutes": round(sum(x.late_minutes for x in mine if not x.not_signed_in), 1),
+                "missing_sign_outs": sum(1 for x in mine if x.missing_sign_out),
+                "away_minutes": {
+                    r: round(sec / 60, 1) for (ag, r), sec in sorted(away.items()) if ag == a.id
+                },
+            }
+        )
+    return {
+        "period": rng.period,
+        "from": rng.first.isoformat(),
+        "to": rng.last.isoformat(),
+        "target": {"seconds": target.seconds, "level": target.level},
+        "team": figures_json(team),
+        "periods": [{"start": str(k), **figures_json(v)} for k, v in per_period.items()],
+        "agents": [{"agent": str(k), **figures_json(v)} for k, v in per_agent.items()],
+        "branches": [{"branch": str(k), **figures_json(v)} for k, v in per_branch.items()],
+        "attendance": attendance_rows,
+    }

@@ -1,0 +1,79 @@
+"""Reports with charts: per day, week, month, agent, team and menu branch; attendance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from web import report_data
+from web.app import ctx, db
+from web.charts import Series, bars
+from web.security import STAFF, require
+
+bp = Blueprint("reports", __name__)
+
+
+def load_report() -> dict[str, Any]:
+    c = ctx()
+    now = c.now()
+    try:
+        rng = report_data.report_range(
+            request.args.get("period", "day"),
+            request.args.get("from", ""),
+            request.args.get("to", ""),
+            now.astimezone(c.runtime.config.site.tz).date(),
+        )
+    except report_data.ReportError as e:
+        abort(400, str(e))
+    return report_data.build(c.runtime, c.settings, db(), rng, now)
+
+
+def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
+    p = rep["periods"]
+    labels = [x["start"][5:] if rep["period"] != "month" else x["start"][:7] for x in p]
+    volume = bars(
+        labels,
+        [
+            Series("answered", [x["answered"] for x in p], "#2e7d32"),
+            Series("abandoned in queue", [x["abandoned_in_queue"] for x in p], "#c62828"),
+            Series("abandoned in menu", [x["abandoned_in_menu"] for x in p], "#f9a825"),
+            Series("voicemail/callback", [x["voicemail"] + x["callback"] for x in p], "#78909c"),
+        ],
+        "Calls offered per " + rep["period"],
+        line=Series("service level", [x["service_level"] for x in p], "#1565c0"),
+    )
+    agents = rep["agents"]
+    per_agent = bars(
+        [a["agent"] for a in agents],
+        [Series("answered", [a["answered"] for a in agents], "#2e7d32")],
+        "Answered per agent",
+        line=Series(
+            "answered within target",
+            [
+                (a["answered_within_target"] / a["answered"]) if a["answered"] else None
+                for a in agents
+            ],
+            "#1565c0",
+        ),
+    )
+    br = rep["branches"]
+    per_branch = bars(
+        [b["branch"] for b in br],
+        [
+            Series("answered", [b["answered"] for b in br], "#2e7d32"),
+            Series("abandoned in queue", [b["abandoned_in_queue"] for b in br], "#c62828"),
+            Series("abandoned in menu", [b["abandoned_in_menu"] for b in br], "#f9a825"),
+        ],
+        "Calls per menu branch",
+    )
+    return {"volume": volume, "agents": per_agent, "branches": per_branch}
+
+
+@bp.get("/reports")
+@require(*STAFF)
+def page() -> ResponseReturnValue:
+    rep = load_report()
+    return render_template("reports.html", rep=rep, charts=_charts(rep))

@@ -1,0 +1,159 @@
+"""Passwords, CSRF tokens, login rate limiting, roles, number masking, safe CSV cells."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import abort, g, jsonify, redirect, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("agent", "supervisor", "manager", "admin")
+STAFF = ("supervisor", "manager", "admin")  # see every call of the team (the whole roster)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)  # scrypt, salted
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    return check_password_hash(stored_hash, password)
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    role: str
+    agent_id: str | None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+    def may_see_full_number(self, call_agent: str | None, active: bool) -> bool:
+        """Staff (in call detail, audited); an agent only on their own active call."""
+        own = call_agent is not None and call_agent == self.agent_id
+        return self.is_staff or (own and active)
+
+
+def current_user() -> CurrentUser | None:
+    return cast(CurrentUser | None, g.get("user"))
+
+
+def mask_number(number: str | None) -> str:
+    """Hide the middle of a caller number.
+
+    >>> mask_number("13800000001")
+    '138****0001'
+    >>> mask_number("1001")
+    '**01'
+    """
+    n = number or ""
+    if len(n) >= 8:
+        return f"{n[:3]}{'*' * 4}{n[-4:]}"
+    if len(n) > 2:
+        return "*" * (len(n) - 2) + n[-2:]
+    return "*" * len(n)
+
+
+def csv_safe(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    if text and text[0] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+# --- CSRF ----------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    token = session.get(CSRF_FIELD)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return token
+
+
+def csrf_ok() -> bool:
+    """Does an unsafe request carry this session's CSRF token (form field or header)?"""
+    expected = session.get(CSRF_FIELD)
+    given = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    return isinstance(expected, str) and hmac.compare_digest(expected, given)
+
+
+# --- login rate limiting ----------------------------------------------------------
+
+
+class LoginLimiter:
+    """At most `max_failures` failed logins per user name and per address in `window` s."""
+
+    def __init__(
+        self, max_failures: int, window: float, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max, self._window, self._now = max_failures, window, now
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        cutoff = self._now() - self._window
+        while q and q[0] < cutoff:
+            q.popleft()
+        return q
+
+    def blocked(self, *keys: str) -> bool:
+        with self._lock:
+            return any(len(self._recent(k)) >= self._max for k in keys)
+
+    def failed(self, *keys: str) -> None:
+        with self._lock:
+            for k in keys:
+                self._recent(k).append(self._now())
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for k in keys:
+                self._failures.pop(k, None)
+
+
+# --- access control ------------------------------------------------------------------
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def require(*roles: str) -> Callable[[F], F]:
+    """Only signed-in users with one of `roles` (all roles when none are named)."""
+
+    def deco(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                if _wants_json():
+                    return jsonify(error="authentication required"), 401
+                return redirect(url_for("auth.login", next=request.full_path))
+            if roles and user.role not in roles:
+                if _wants_json():
+                    return jsonify(error=f"forbidden for role {user.role}"), 403
+                abort(403)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return deco

@@ -1,0 +1,40 @@
+"""Options of the web app that the configuration files do not (yet) carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AWAY_MODES = ("refuse", "lead")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Service-level target, away rules, login limits and live-board timing.
+
+    away_approval: what happens to a request to go away that breaks the
+    "at most N away" or minimum-staffing rule: "refuse" (default) or "lead"
+    (it waits for a supervisor's approval on the board).
+    """
+
+    sl_seconds: float = 20.0
+    sl_level: float = 0.8
+    away_approval: str = "refuse"
+    away_limit_minutes: int = 30
+    late_grace_minutes: int = 5
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    board_poll_seconds: float = 0.25
+    sse_heartbeat_seconds: float = 15.0
+    secure_cookies: bool = True
+    secret_key: str | None = None
+    planner_weeks: int = 4
+    page_size: int = 50
+    export_limit: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.away_approval not in AWAY_MODES:
+            raise ValueError(f"away_approval {self.away_approval!r}: use one of {AWAY_MODES}")
+        if not 0 < self.sl_level < 1:
+            raise ValueError(f"sl_level {self.sl_level}: must be between 0 and 1")
+        if self.sl_seconds <= 0:
+            raise ValueError(f"sl_seconds {self.sl_seconds}: must be positive")
