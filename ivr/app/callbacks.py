@@ -1,0 +1,193 @@
+"""Callback requests as use cases: from the IVR, from service rules, from operators.
+
+The IVR side (key 9, the overflow offer, a voicemail left when closed) calls
+`CallbackRequests.request_from_ivr` and tells the caller when to expect the
+call from the returned `CallbackPromise`. Service rules (visitor the day
+after, complainant within 3 days, contract customers monthly then quarterly,
+an agent's agreed reply time) go through `CallbackIntake.request`. Both end
+in the ledger (`CallbackStore`), which refuses duplicates per number and matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from ivr.app.ports import Clock
+from ivr.domain.callbacks import (
+    CallbackRequest,
+    CallingRules,
+    RetryPolicy,
+    RuleKind,
+    ServiceRule,
+    eligibility,
+    next_allowed,
+    schedule_for,
+)
+from ivr.domain.routing import normalise_number
+
+
+class CallbackRefusedError(ValueError):
+    """The number may not be called back (do-not-call list, no calling hours, no digits)."""
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    number: str
+    matter: str
+    source: str  # ivr | overflow | voicemail | abandoned | rule | agent | cli
+    arrived_at: datetime  # when the customer first asked (the call's start): dial order
+    due_at: datetime | None  # None: recorded but not yet schedulable (state requested)
+    tz: str
+    language: str = ""
+    branch: str = ""
+    deadline: datetime | None = None
+    expires_at: datetime | None = None
+    source_uid: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Added:
+    request: CallbackRequest
+    created: bool  # False: an open request for this number and matter already existed
+
+
+@dataclass(frozen=True)
+class CallbackPromise:
+    """What the IVR tells the caller: we will call `number` from `due_at` on."""
+
+    id: int
+    number: str
+    due_at: datetime  # not before now; in the caller's time: due_at.astimezone(ZoneInfo(tz))
+    tz: str
+    created: bool
+
+
+class CallbackStore(Protocol):
+    def add(self, new: NewRequest, at: datetime) -> Added: ...
+
+
+class CallbackRequests(Protocol):
+    """The port the IVR handlers use."""
+
+    def request_from_ivr(
+        self,
+        number: str,
+        language: str,
+        branch: str,
+        arrived_at: datetime,
+        matter: str | None = None,
+        uid: str | None = None,
+        source: str = "ivr",
+    ) -> CallbackPromise: ...
+
+
+@dataclass(frozen=True)
+class CallbackIntake:
+    """Turns requests into ledger entries with their due time, deadline and expiry."""
+
+    store: CallbackStore
+    rules: CallingRules
+    retry: RetryPolicy
+    service_rules: Mapping[str, ServiceRule]
+    ivr_matter: str
+    clock: Clock
+
+    def request_from_ivr(
+        self,
+        number: str,
+        language: str,
+        branch: str,
+        arrived_at: datetime,
+        matter: str | None = None,
+        uid: str | None = None,
+        source: str = "ivr",
+    ) -> CallbackPromise:
+        """A caller asked for a callback (key 9, overflow offer, voicemail, abandoned).
+
+        `arrived_at` is when the call started: the request keeps that place in
+        the dial order. Raises CallbackRefusedError when the number may not be
+        called; the IVR then offers voicemail.
+        """
+        now = self.clock()
+        n = self._number(number)
+        tz = self.rules.customer_tz(n)
+        # Due from the arrival, not from now: requests are dialled by (due, arrival), so
+        # a caller who waited in the queue before asking keeps the place of the arrival.
+        due = next_allowed(n, min(arrived_at, now), tz, self.rules)
+        if due is None or self.rules.blocked(n):
+            raise CallbackRefusedError(eligibility(n, now, tz, self.rules).reason)
+        added = self.store.add(
+            NewRequest(
+                number=n,
+                matter=matter or self.ivr_matter,
+                source=source,
+                arrived_at=arrived_at,
+                due_at=due,
+                tz=tz.key,
+                language=language,
+                branch=branch,
+                expires_at=now + self.retry.expire_after,
+                source_uid=uid or None,
+            ),
+            now,
+        )
+        r = added.request
+        return CallbackPromise(r.id, r.number, max(r.due_at or due, now), r.tz, added.created)
+
+    def request(
+        self,
+        number: str,
+        matter: str,
+        *,
+        source: str = "rule",
+        due_at: datetime | None = None,
+        event_at: datetime | None = None,
+        contract_start: date | None = None,
+        language: str = "",
+        branch: str | None = None,
+        note: str = "",
+    ) -> Added:
+        """A request under the service rule its matter names ("complaint:202611-0001"),
+        or at an explicit time (`due_at`: an agreed reply time, or an operator's)."""
+        now = self.clock()
+        n = self._number(number)
+        tz = self.rules.customer_tz(n)
+        rule = self.service_rules.get(matter.split(":", 1)[0])
+        event = event_at or now
+        if rule is None:
+            rule = ServiceRule("asap", RuleKind.AGREED if due_at else RuleKind.ASAP)
+        if rule.kind is RuleKind.AGREED and due_at is None:
+            raise ValueError(f"matter {matter!r}: rule {rule.name!r} needs an agreed time (--due)")
+        if self.rules.blocked(n):
+            raise CallbackRefusedError(f"{n} is on the do-not-call list")
+        schedule = schedule_for(rule, event, n, tz, self.rules, due_at, contract_start)
+        if schedule is None:
+            raise CallbackRefusedError(eligibility(n, event, tz, self.rules).reason)
+        due = due_at or schedule.due_at
+        return self.store.add(
+            NewRequest(
+                number=n,
+                matter=matter,
+                source=source,
+                arrived_at=event,
+                due_at=due,
+                tz=tz.key,
+                language=language,
+                branch=rule.branch if branch is None else branch,
+                deadline=schedule.deadline,
+                expires_at=max(due, now) + self.retry.expire_after,
+                note=note,
+            ),
+            now,
+        )
+
+    @staticmethod
+    def _number(number: str) -> str:
+        n = normalise_number(number)
+        if not n.lstrip("+"):
+            raise CallbackRefusedError(f"callback number {number!r} has no digits")
+        return n

@@ -1,0 +1,241 @@
+"""Load and validate config/callbacks.yaml: calling hours, dialer pacing, retries, rules.
+
+Like `ivr.config`, a problem is refused with a ConfigError naming the file, the
+item and the reason, and the result is frozen plain data. Holidays are not
+repeated here: `CallbackSettings.calling_rules(holidays)` takes those of
+calendar.yaml from the validated hotline configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ivr.config import ConfigError, _Cursor, _read_yaml, _windows
+from ivr.domain.calendar import WEEKDAYS, TimeWindow
+from ivr.domain.callbacks import CallingRules, RetryPolicy, RuleKind, ServiceRule
+from ivr.domain.routing import OPERATOR_BRANCH, normalise_number
+
+FILE = "callbacks.yaml"
+DEFAULT_IVR_MATTER = "ivr"
+
+
+@dataclass(frozen=True)
+class DialerSettings:
+    originate_rate: float = 5.0
+    burst: int = 1
+    poll_seconds: float = 0.5
+    batch_size: int = 20
+    agent_ring_seconds: int = 15
+    customer_ring_seconds: int = 25
+    customer_dial: str = "PJSIP/{number}@customers"
+    caller_id: str = "4000"
+    reconcile_seconds: float = 10.0
+    trunk_host: str = "127.0.0.1"  # where the `customers` PJSIP endpoint sends calls
+    trunk_port: int = 5080
+
+    def dial_string(self, number: str) -> str:
+        """The customer's dial string; only digits and a leading '+' reach the dialplan."""
+        return self.customer_dial.format(number=normalise_number(number))
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    matter: str = DEFAULT_IVR_MATTER
+    voicemail_callbacks: bool = True
+    abandoned_calls: bool = False
+    abandoned_min_wait_seconds: int = 10
+    lookback_hours: int = 24
+    scan_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    default_tz: ZoneInfo
+    tz_by_prefix: Mapping[str, ZoneInfo]
+    weekly: Mapping[str, tuple[TimeWindow, ...]]
+    dial_on_holidays: bool
+    do_not_call: frozenset[str]
+    dialer: DialerSettings
+    retry: RetryPolicy
+    intake: IntakeSettings
+    rules: Mapping[str, ServiceRule] = field(default_factory=dict)
+
+    def calling_rules(self, holidays: Iterable[date] = ()) -> CallingRules:
+        """The domain's calling rules, with the hotline calendar's holidays."""
+        return CallingRules(
+            weekly=self.weekly,
+            default_tz=self.default_tz,
+            tz_by_prefix=self.tz_by_prefix,
+            holidays=frozenset(holidays),
+            dial_on_holidays=self.dial_on_holidays,
+            do_not_call=self.do_not_call,
+        )
+
+    def rule_for(self, matter: str) -> ServiceRule | None:
+        """The service rule a matter names by its prefix ("complaint:202611-0001")."""
+        return self.rules.get(matter.split(":", 1)[0])
+
+
+def load_callbacks_config(directory: Path) -> CallbackSettings:
+    """Read and validate `directory`/callbacks.yaml."""
+    d = Path(directory)
+    c = _Cursor(FILE, _read_yaml(d, FILE))
+    hours = c.child("calling_hours")
+    return CallbackSettings(
+        default_tz=_tz(hours.opt("timezone", None), d),
+        tz_by_prefix=_prefixes(hours.opt("timezones_by_prefix", {})),
+        weekly=_weekly(hours.child("weekly")),
+        dial_on_holidays=hours.opt("dial_on_holidays", False).boolean(),
+        do_not_call=_dnc(c.opt("do_not_call", {}), d),
+        dialer=_dialer(c.opt("dialer", {})),
+        retry=_retry(c.opt("retry", {})),
+        intake=_intake(c.opt("intake", {})),
+        rules=_rules(c.opt("rules", {}), _branches(d)),
+    )
+
+
+def _zone(c: _Cursor) -> ZoneInfo:
+    try:
+        return ZoneInfo(c.text())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise c.fail(f"unknown time zone {c.data!r}") from None
+
+
+def _tz(c: _Cursor, directory: Path) -> ZoneInfo:
+    """The configured default, else the site's time zone from hotline.yaml."""
+    if c.data is not None:
+        return _zone(c)
+    site = _Cursor("hotline.yaml", _read_yaml(directory, "hotline.yaml")).child("site")
+    return _zone(site.child("timezone"))
+
+
+def _prefixes(c: _Cursor) -> dict[str, ZoneInfo]:
+    out: dict[str, ZoneInfo] = {}
+    for prefix, zone in c.items():
+        if not prefix.startswith("+") or not prefix[1:].isdigit():
+            raise zone.fail(f"prefix {prefix!r} must be '+' and digits (E.164)")
+        out[prefix] = _zone(zone)
+    return out
+
+
+def _weekly(c: _Cursor) -> dict[str, tuple[TimeWindow, ...]]:
+    weekly: dict[str, tuple[TimeWindow, ...]] = {}
+    for day, windows in c.items():
+        if day not in WEEKDAYS:
+            raise windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+        weekly[day] = _windows(windows) if windows.data else ()
+    if not any(weekly.values()):
+        raise c.fail("no calling window at all: the dialer could never call")
+    return weekly
+
+
+def _dnc(c: _Cursor, directory: Path) -> frozenset[str]:
+    numbers = {normalise_number(n.text()) for n in c.opt("numbers", []).seq()}
+    file = c.opt("file", None)
+    if file.data is not None:
+        path = directory / file.text()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise file.fail(f"cannot read {path}: {e.strerror}") from None
+        numbers |= {normalise_number(x) for x in lines if x.strip() and not x.startswith("#")}
+    if "" in numbers:
+        raise c.fail("a do-not-call entry has no digits")
+    return frozenset(numbers)
+
+
+def _dialer(c: _Cursor) -> DialerSettings:
+    dial = c.opt("customer_dial", DialerSettings.customer_dial)
+    if "{number}" not in dial.text() or "\n" in dial.text():
+        raise dial.fail("must contain {number} and be one line")
+    caller_id = c.opt("caller_id", DialerSettings.caller_id)
+    if not normalise_number(caller_id.text()):
+        raise caller_id.fail(f"{caller_id.data!r} has no digits")
+    return DialerSettings(
+        originate_rate=c.opt("originate_rate", 5).number(),
+        burst=c.opt("burst", 1).integer(1),
+        poll_seconds=c.opt("poll_seconds", 0.5).number(),
+        batch_size=c.opt("batch_size", 20).integer(1),
+        agent_ring_seconds=c.opt("agent_ring_seconds", 15).integer(1),
+        customer_ring_seconds=c.opt("customer_ring_seconds", 25).integer(1),
+        customer_dial=dial.text(),
+        caller_id=normalise_number(caller_id.text()),
+        reconcile_seconds=c.opt("reconcile_seconds", 10).number(),
+        trunk_host=c.opt("trunk_host", "127.0.0.1").text(),
+        trunk_port=c.opt("trunk_port", 5080).integer(1),
+    )
+
+
+def _retry(c: _Cursor) -> RetryPolicy:
+    backoff = c.opt("backoff_minutes", [10, 30, 120])
+    delays = tuple(timedelta(minutes=m.number()) for m in backoff.seq())
+    if not delays:
+        raise backoff.fail("at least one delay is needed")
+    busy = c.opt("busy_backoff_minutes", 5)
+    return RetryPolicy(
+        max_attempts=c.opt("max_attempts", 4).integer(1),
+        backoff=delays,
+        busy_backoff=None if busy.data is None else timedelta(minutes=busy.number()),
+        agent_retry=timedelta(seconds=c.opt("agent_retry_seconds", 30).number()),
+        expire_after=timedelta(hours=c.opt("expire_after_hours", 168).number()),
+    )
+
+
+def _intake(c: _Cursor) -> IntakeSettings:
+    matter = c.opt("matter", DEFAULT_IVR_MATTER)
+    if not matter.text() or ":" in matter.text():
+        raise matter.fail("must be a plain word without ':'")
+    return IntakeSettings(
+        matter=matter.text(),
+        voicemail_callbacks=c.opt("voicemail_callbacks", True).boolean(),
+        abandoned_calls=c.opt("abandoned_calls", False).boolean(),
+        abandoned_min_wait_seconds=c.opt("abandoned_min_wait_seconds", 10).integer(),
+        lookback_hours=c.opt("lookback_hours", 24).integer(1),
+        scan_seconds=c.opt("scan_seconds", 5).number(),
+    )
+
+
+def _branches(directory: Path) -> frozenset[str] | None:
+    """Branch names of routing.yaml, when that file is there to check against."""
+    if not (directory / "routing.yaml").is_file():
+        return None
+    routing = _read_yaml(directory, "routing.yaml")
+    branches = routing.get("branches") or {}
+    return frozenset(str(b) for b in branches) | {OPERATOR_BRANCH, ""}
+
+
+def _rules(c: _Cursor, branches: frozenset[str] | None) -> dict[str, ServiceRule]:
+    out: dict[str, ServiceRule] = {}
+    kinds = tuple(k.value for k in RuleKind)
+    for name, r in c.items():
+        if not name or ":" in name:
+            raise r.fail(f"rule name {name!r} must be a plain word")
+        kind = RuleKind(r.child("kind").choice(kinds))
+        days = r.opt("days", 0)
+        if kind is RuleKind.WITHIN_DAYS and days.integer(1) < 1:
+            raise days.fail("within_days needs days >= 1")
+        branch = r.opt("branch", "")
+        if branches is not None and (branch.data or "") not in branches:
+            raise branch.fail(f"no branch {branch.data!r} in routing.yaml")
+        rate = r.opt("target_rate", 1.0)
+        if isinstance(rate.data, bool) or not isinstance(rate.data, int | float):
+            raise rate.fail(f"must be a number, got {rate.data!r}")
+        if not 0 < rate.data <= 1:
+            raise rate.fail(f"must be in (0, 1], got {rate.data}")
+        out[name] = ServiceRule(
+            name, kind, days.integer(), str(branch.data or ""), float(rate.data)
+        )
+    return out
+
+
+__all__ = [
+    "CallbackSettings",
+    "ConfigError",
+    "DialerSettings",
+    "IntakeSettings",
+    "load_callbacks_config",
+]

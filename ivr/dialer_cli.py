@@ -1,0 +1,268 @@
+"""`hotline dialer`, `hotline callbacks list|add|cancel|show|report`, `hotline bench dialer`.
+
+Registered by `register(add)` with the same `add` as `ivr.cli_runtime.register`
+(`dialer`, `callbacks`). `bench dialer` joins the existing `bench` command of
+ivr.cli_runtime: `add_bench_dialer_options(p)` and `cmd_bench_dialer(args)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    from ivr.bootstrap import build_runtime
+
+    return build_runtime(getattr(args, "config", None))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def request_json(req: Any) -> dict[str, Any]:
+    """A callback request as JSON-ready data, with the due time in the customer's zone."""
+    out = asdict(req)
+    out["state"] = req.state.value
+    for key in ("arrived_at", "due_at", "deadline", "expires_at", "created_at", "updated_at",
+                "completed_at"):  # fmt: skip
+        out[key] = _iso(getattr(req, key))
+    out["due_local"] = _iso(req.due_at.astimezone(ZoneInfo(req.tz))) if req.due_at else None
+    return out
+
+
+# --- dialer ---------------------------------------------------------------------
+
+
+def cmd_dialer(args: argparse.Namespace) -> int:
+    """Run the callback dialer until SIGINT/SIGTERM."""
+    from ivr.dialer.wiring import build_dialer
+
+    rt = _runtime(args)
+    dialer = build_dialer(rt)
+
+    def stop(_sig: int, _frame: object) -> None:
+        dialer.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    s = dialer.deps.settings.dialer
+    print(
+        f"dialer {dialer.name}: AMI {rt.config.ami.host}:{rt.config.ami.port}, "
+        f"{s.originate_rate:g} originates/s, database {rt.config.database_url}",
+        flush=True,
+    )
+    try:
+        dialer.run()
+    finally:
+        rt.close()
+    return 0
+
+
+# --- callbacks --------------------------------------------------------------------
+
+
+def cmd_callbacks(args: argparse.Namespace) -> int:
+    from ivr.dialer.wiring import callback_parts
+
+    rt = _runtime(args)
+    try:
+        parts = callback_parts(rt)
+        handler = {
+            "list": _list,
+            "add": _add,
+            "cancel": _cancel,
+            "show": _show,
+            "report": _report,
+        }[args.action]
+        return handler(args, rt, parts)
+    finally:
+        rt.close()
+
+
+def _list(args: argparse.Namespace, rt: Any, parts: Any) -> int:
+    from ivr.domain.callbacks import CallbackState
+
+    states = list(CallbackState) if args.all else None
+    rows = parts.repo.listing(states, limit=args.limit)
+    if args.json:
+        print(json.dumps([request_json(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'id':>6}  {'state':<10} {'number':<16} {'matter':<24} {'due (customer)':<22} tries")
+    for r in rows:
+        due = r.due_at.astimezone(ZoneInfo(r.tz)).strftime("%Y-%m-%d %H:%M %Z") if r.due_at else "-"
+        print(
+            f"{r.id:>6}  {r.state.value:<10} {r.number:<16} {r.matter:<24} {due:<22} {r.attempts}"
+        )
+    print(f"{len(rows)} request(s)")
+    return 0
+
+
+def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
+    from ivr.app.callbacks import CallbackRefusedError
+
+    due = _aware(args.due, rt) if args.due else None
+    event = _aware(args.event_at, rt) if args.event_at else None
+    since = date.fromisoformat(args.contract_start) if args.contract_start else None
+    try:
+        added = parts.intake.request(
+            args.number,
+            args.matter,
+            source="cli",
+            due_at=due,
+            event_at=event,
+            contract_start=since,
+            language=args.language or rt.config.site.default_language,
+            branch=args.branch,
+            note=args.note,
+        )
+    except CallbackRefusedError as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 3
+    out = request_json(added.request) | {"created": added.created}
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        verb = "added" if added.created else "already open"
+        print(f"callback {out['id']} {verb}: {out['number']} due {out['due_local']}")
+    return 0
+
+
+def _aware(text: str, rt: Any) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=rt.config.site.tz)
+
+
+def _cancel(args: argparse.Namespace, rt: Any, parts: Any) -> int:
+    from ivr.adapters.db.callbacks import CallbackClosedError, CallbackNotFoundError
+
+    try:
+        req = parts.repo.cancel(args.id, rt.clock(), args.reason)
+    except (CallbackNotFoundError, CallbackClosedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(request_json(req), ensure_ascii=False) if args.json else f"cancelled {req.id}")
+    return 0
+
+
+def _show(args: argparse.Namespace, rt: Any, parts: Any) -> int:
+    req = parts.repo.get(args.id)
+    if req is None:
+        print(f"error: no callback request {args.id}", file=sys.stderr)
+        return 1
+    out = request_json(req)
+    out["attempts_detail"] = [
+        {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in asdict(a).items()}
+        for a in parts.repo.attempts(req.id)
+    ]
+    out["history"] = [
+        {"at": _iso(e.at), "from": e.from_state, "to": e.to_state, "reason": e.reason}
+        for e in parts.repo.history(req.id)
+    ]
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _report(args: argparse.Namespace, rt: Any, parts: Any) -> int:
+    """Callback rate per service rule against its deadline, and the ledger by state."""
+    from ivr.domain.callbacks import callback_rate
+
+    now = rt.clock()
+    since = now - timedelta(days=args.days)
+    rules = {}
+    for name, rule in parts.settings.rules.items():
+        rate = callback_rate(parts.repo.rate_items(name, since), now)
+        rules[name] = asdict(rate) | {"target_rate": rule.target_rate, "kind": rule.kind.value}
+    out = {
+        "at": now.isoformat(),
+        "since": since.isoformat(),
+        "by_state": parts.repo.count_by_state(),
+        "rules": rules,
+    }
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+# --- bench ----------------------------------------------------------------------------
+
+
+def cmd_bench_dialer(args: argparse.Namespace) -> int:
+    """`hotline bench dialer`: due-batch p95 with `--pending` requests, then a paced
+    sandbox run (unless --no-sandbox) with duplicate and rate checks."""
+    from ivr.dialer.bench import run_bench
+
+    result = run_bench(
+        pending=args.pending,
+        dials=args.dials,
+        sandbox=not args.no_sandbox,
+        database_url=args.database_url,
+        rate=args.originate_rate,
+        config=getattr(args, "config", None),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0 if result.get("duplicates", 0) == 0 else 1
+
+
+# --- registration -----------------------------------------------------------------------
+
+
+def _sub(parent: argparse.ArgumentParser, dest: str) -> Any:
+    return parent.add_subparsers(dest=dest, required=True)
+
+
+def _config_opt(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--config", default=argparse.SUPPRESS, help="config directory")
+    return p
+
+
+def register(add: AddCommand) -> None:
+    add("dialer", cmd_dialer, "run the callback dialer (AMI Originate, paced, restart-safe)")
+    cb = _sub(
+        add("callbacks", cmd_callbacks, "list, add, cancel, show callback requests"), "action"
+    )
+    p = _config_opt(cb.add_parser("list", help="pending callbacks with numbers and due times"))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help="closed ones too")
+    p.add_argument("--limit", type=int, default=200)
+    p = _config_opt(cb.add_parser("add", help="request a callback"))
+    p.add_argument("--number", required=True, help="E.164, e.g. +8613800000002")
+    p.add_argument("--matter", default="cli", help="e.g. complaint:202611-0001 (rule: complaint)")
+    p.add_argument("--due", help="ISO 8601 (an agreed reply time)")
+    p.add_argument("--event-at", help="ISO 8601: when the matter arose (default now)")
+    p.add_argument("--contract-start", help="YYYY-MM-DD, for contract:* matters")
+    p.add_argument("--language", default="")
+    p.add_argument("--branch", default=None)
+    p.add_argument("--note", default="")
+    p.add_argument("--json", action="store_true")
+    p = _config_opt(cb.add_parser("cancel", help="cancel an open callback"))
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", default="cancelled by operator")
+    p.add_argument("--json", action="store_true")
+    p = _config_opt(cb.add_parser("show", help="one request with its attempts and history"))
+    p.add_argument("id", type=int)
+    p = _config_opt(cb.add_parser("report", help="callback rate against the service rules"))
+    p.add_argument("--days", type=int, default=30)
+
+
+def add_bench_dialer_options(p: argparse.ArgumentParser) -> None:
+    """Options of `hotline bench dialer`, for the `bench` command of ivr.cli_runtime
+    (which already has --json and --config)."""
+    p.add_argument("--pending", type=int, default=100_000, help="dialer: pending requests")
+    p.add_argument("--dials", type=int, default=60, help="dialer: calls placed in the sandbox")
+    p.add_argument("--originate-rate", type=float, default=None, help="dialer: override the rate")
+    p.add_argument("--database-url", default=None, help="dialer: default a temporary SQLite")
+    p.add_argument("--no-sandbox", action="store_true", help="dialer: query benchmark only")
