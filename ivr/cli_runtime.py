@@ -63,24 +63,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Everything on the embedded default: sandbox Asterisk, FastAGI, AMI listener."""
+    """Everything on the embedded default: sandbox Asterisk, FastAGI, AMI listener,
+    the web app, and the callback dialer. Ctrl-C stops them all."""
+    from ivr.adapters.asterisk.sandbox import Sandbox
+
+    with Sandbox().exclusive(timeout_s=5):
+        return _up(args)
+
+
+def _up(args: argparse.Namespace) -> int:
+    import threading
+
     from ivr.adapters.asterisk.sandbox import cmd_down
     from ivr.service import HotlineService, run_forever
+    from web.app import serve
 
     rt = _runtime(args)
     cfg = rt.config
+    stop_web = threading.Event()
+    web = threading.Thread(
+        target=serve,
+        args=(rt, cfg.web.host, cfg.web.port, stop_web),
+        name="hotline-web",
+        daemon=True,
+    )
     try:
         status = _sandbox_up(rt)
         print(status.summary())
+        web.start()
         print(
             f"hotline up: dial {cfg.site.hotline_extension} at sip:{cfg.sip.host}:{cfg.sip.port}; "
-            f"FastAGI {cfg.fastagi.host}:{cfg.fastagi.port}; database {cfg.database_url}. "
-            "Ctrl-C stops everything.",
+            f"FastAGI {cfg.fastagi.host}:{cfg.fastagi.port}; web http://{cfg.web.host}:"
+            f"{cfg.web.port}/ ; database {cfg.database_url}. Ctrl-C stops everything.",
             flush=True,
         )
         asyncio.run(run_forever(HotlineService(rt)))
     finally:
-        print("stopping Asterisk ...", flush=True)
+        print("stopping ...", flush=True)
+        stop_web.set()
+        if web.is_alive():
+            web.join(10)
         cmd_down()
         rt.close()
     return 0
@@ -204,6 +226,23 @@ def _wait_for_record(rt: Any, number: str, since: Any, deadline: float) -> Any:
     return record
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Benchmarks; each prints its figures as JSON."""
+    if args.target == "calllog":
+        from web.cli import cmd_bench as bench_calllog
+
+        return bench_calllog(args)
+    if args.target == "dialer":
+        from ivr.dialer_cli import cmd_bench_dialer
+
+        return cmd_bench_dialer(args)
+    from ivr.bench_ivr import run_ivr_bench
+
+    result = run_ivr_bench(args.rate, args.seconds, args.config)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
 def _plain(obj: Any) -> Any:
     from dataclasses import asdict, is_dataclass
 
@@ -227,6 +266,20 @@ def register(add: AddCommand) -> None:
     p.add_argument("--ring-ms", type=int, default=500, help="how long the SIPp seats ring")
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--json", action="store_true")
+    from ivr.dialer_cli import add_bench_dialer_options
+    from ivr.dialer_cli import register as register_dialer
+    from web.cli import add_bench_calllog_options
+    from web.cli import register as register_web
+
+    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog or dialer")
+    p.add_argument("target", choices=("ivr", "calllog", "dialer"))
+    p.add_argument("--rate", type=float, default=200, help="ivr: SIPp calls per second")
+    p.add_argument("--seconds", type=float, default=30, help="ivr: duration of each run")
+    p.add_argument("--json", action="store_true")
+    add_bench_calllog_options(p)
+    add_bench_dialer_options(p)
+    register_web(add)
+    register_dialer(add)
     p = add("calls", cmd_calls, "print call records as JSON")
     p.add_argument("--uid")
     p.add_argument("--limit", type=int, default=10)

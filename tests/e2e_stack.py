@@ -6,12 +6,16 @@ on SQLite or PostgreSQL.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from tcp_proxy import CuttableProxy
 
 from ivr.adapters.asterisk.sandbox import Sandbox
 from ivr.adapters.asterisk.sipp import SeatPool
@@ -50,6 +54,27 @@ class Stack:
     seats: SeatPool
     clock: SettableClock
     sandbox: Sandbox
+    proxy: CuttableProxy | None = None  # PostgreSQL is reached through it
+
+    @contextmanager
+    def database_outage(self) -> Iterator[None]:
+        """The call log's database is unreachable (PostgreSQL) or locked (SQLite) meanwhile."""
+        if self.proxy is not None:
+            self.proxy.cut()
+            try:
+                yield
+            finally:
+                self.proxy.restore()
+            return
+        path = self.runtime.engine.url.database
+        assert path
+        holder = sqlite3.connect(path, timeout=1, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
 
     def at(self, instant: str) -> None:
         """Move the hotline's clock and make the queues follow the roster now."""

@@ -16,6 +16,7 @@ from e2e_stack import (
     SettableClock,
     Stack,
 )
+from tcp_proxy import CuttableProxy
 
 from ivr.adapters.asterisk.prompts import build_prompts
 from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
@@ -42,6 +43,10 @@ def stack(
     backend: str = request.param
     work = tmp_path_factory.mktemp(f"stack-{backend}")
     with temporary_database(backend, work) as url:
+        proxy = None
+        if backend == "postgresql":  # through a proxy the outage test can cut
+            proxy = CuttableProxy("127.0.0.1", 5432)
+            url = url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
         env = {"HOTLINE_DATABASE_URL": url, "HOTLINE_DATA_DIR": str(work)}
         runtime = build_runtime(str(REPO / "config"), env)
         clock = SettableClock(WEEKDAY_10)
@@ -54,8 +59,10 @@ def stack(
         seats = SeatPool(settings, ring_ms=300)
         seats.start()
         try:
-            yield Stack(backend, runtime, service, seats, clock, sandbox)
+            yield Stack(backend, runtime, service, seats, clock, sandbox, proxy)
         finally:
             seats.stop()
             service.stop()
             runtime.close()
+            if proxy is not None:
+                proxy.close()

@@ -6,6 +6,7 @@ so its call record can be found.
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 from e2e_stack import SUNDAY_03, SUNDAY_10, WEEKDAY_10, Stack
@@ -127,3 +128,23 @@ def test_repeat_caller_goes_back_to_the_agent_who_answered(stack: Stack) -> None
     assert second.route_kind == "seat"
     assert second.route_target == f"PJSIP/{first.answered_seat}"
     assert second.answered_seat == first.answered_seat
+
+
+def test_a_database_outage_loses_no_call_record(stack: Stack) -> None:
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    spool = stack.runtime.spool_path
+    with stack.database_outage():
+        result = place_call("1", number, hold_ms=1500, timeout_s=40)
+        assert result.ok, result  # the caller was served while the database was down
+        deadline = time.monotonic() + 30
+        while not (spool.exists() and number in spool.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert number in spool.read_text()  # the events waited on disk
+    # The next write replays the spool in order; then the record is whole.
+    assert place_call("1", caller(stack), hold_ms=500, timeout_s=40).ok
+    rec = stack.call_record(number, timeout=40)
+    assert rec.outcome is Outcome.ANSWERED
+    assert rec.route_kind == "queue" and rec.answered_seat in ENQUIRY_SEATS
+    assert [s.event for s in rec.steps][:2] == ["start", "key"]
+    assert stack.calls_from(number) == 1
