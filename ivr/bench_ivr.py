@@ -4,9 +4,10 @@ Two runs at the same rate in the same process and minute, so the ratio is
 meaningful on a shared, noisy machine:
 
 * baseline: the bare dialplan (Answer, Wait(3), Hangup), no AGI, no database;
-* ivr: the full hotline path: FastAGI menu (the key arrives as SIP INFO),
-  routing decision, call-log writes to the embedded SQLite database, and the
-  route's prompts.
+* ivr: the full hotline path: FastAGI menu (the key, 9, arrives as SIP INFO),
+  routing decision, call-log writes to the embedded SQLite database, AMI
+  completion of the record; the caller hangs up 1.5 s after the key, while the
+  route's first prompt plays (signalling only, as the baseline).
 
 `p99_ms` is the FastAGI decision latency: from the caller's last key to the
 route variables acknowledged by Asterisk, measured inside the service.
@@ -43,19 +44,16 @@ def run_ivr_bench(
     hold_ms: int = 20000,
 ) -> dict[str, Any]:
     """Run the baseline and the IVR load; return the figures as a dict."""
-    from ivr.adapters.asterisk.prompts import build_prompts
-    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
+    from ivr.adapters.asterisk.sandbox import Sandbox
     from ivr.adapters.asterisk.sipp import run_load
-    from ivr.bootstrap import asterisk_settings, build_runtime
+    from ivr.bootstrap import build_runtime, provision_sandbox
     from ivr.service import HotlineService, ServiceThread
 
     sandbox = Sandbox()
     with sandbox.exclusive(), tempfile.TemporaryDirectory(prefix="hotline-bench-") as d:
         env = {"HOTLINE_DATA_DIR": d, "HOTLINE_DATABASE_URL": f"sqlite:///{d}/bench.db"}
         runtime = build_runtime(config_dir, env)
-        sandbox.build()
-        build_prompts(runtime.config.prompts, sandbox.sounds_dir)
-        cmd_up(asterisk_settings(runtime.config), sandbox)
+        provision_sandbox(runtime, sandbox)
         latencies = Latencies()
         service = ServiceThread(HotlineService(runtime, on_decision_latency=latencies.add))
         service.start()

@@ -28,6 +28,7 @@ from ivr.config import HotlineConfig, load_config
 from ivr.domain.routing import AgentState, Presence
 
 if TYPE_CHECKING:
+    from ivr.adapters.asterisk.sandbox import Sandbox, SandboxStatus
     from ivr.adapters.asterisk.templates import AsteriskSettings
 
 DEFAULT_CONFIG_DIR = "config"
@@ -146,3 +147,20 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         queue_ring_seconds=c.policy.ring_seconds,
         queue_max_wait_seconds=c.policy.max_wait_seconds,
     )
+
+
+def provision_sandbox(runtime: Runtime, sandbox: Sandbox | None = None) -> SandboxStatus:
+    """Bring the sandbox Asterisk up for this configuration: build the root once,
+    speak the prompts, render the templates (callback dialplan and trunk
+    included) and start Asterisk, or reload it when it already runs."""
+    from ivr.adapters.asterisk.prompts import build_prompts
+    from ivr.adapters.asterisk.sandbox import Sandbox
+    from ivr.dialer import asterisk_conf
+
+    box = sandbox or Sandbox()
+    box.build()
+    build_prompts(runtime.config.prompts, box.sounds_dir)
+    box.render(asterisk_settings(runtime.config))
+    asterisk_conf.install_into(box.config_dir, runtime.config.callbacks.dialer)
+    box.start()
+    return box.status()

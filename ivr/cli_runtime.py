@@ -23,14 +23,9 @@ def _runtime(args: argparse.Namespace) -> Any:
 
 
 def _sandbox_up(rt: Any) -> Any:
-    from ivr.adapters.asterisk.prompts import build_prompts
-    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
-    from ivr.bootstrap import asterisk_settings
+    from ivr.bootstrap import provision_sandbox
 
-    sandbox = Sandbox()
-    sandbox.build()
-    build_prompts(rt.config.prompts, sandbox.sounds_dir)
-    return cmd_up(asterisk_settings(rt.config), sandbox)
+    return provision_sandbox(rt)
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
@@ -75,12 +70,14 @@ def _up(args: argparse.Namespace) -> int:
     import threading
 
     from ivr.adapters.asterisk.sandbox import cmd_down
+    from ivr.dialer.wiring import start_dialer_thread
     from ivr.service import HotlineService, run_forever
     from web.app import serve
 
     rt = _runtime(args)
     cfg = rt.config
     stop_web = threading.Event()
+    dialers: list[tuple[Any, threading.Thread]] = []
     web = threading.Thread(
         target=serve,
         args=(rt, cfg.web.host, cfg.web.port, stop_web),
@@ -97,9 +94,16 @@ def _up(args: argparse.Namespace) -> int:
             f"{cfg.web.port}/ ; database {cfg.database_url}. Ctrl-C stops everything.",
             flush=True,
         )
-        asyncio.run(run_forever(HotlineService(rt)))
+        asyncio.run(
+            run_forever(
+                HotlineService(rt), on_started=lambda: dialers.append(start_dialer_thread(rt))
+            )
+        )
     finally:
         print("stopping ...", flush=True)
+        for dialer, thread in dialers:
+            dialer.stop()
+            thread.join(10)
         stop_web.set()
         if web.is_alive():
             web.join(10)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -38,6 +38,9 @@ from ivr.domain.shifts import (
     Shift,
     StaffingRule,
 )
+
+if TYPE_CHECKING:
+    from ivr.config_callbacks import CallbackSettings
 
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
@@ -100,6 +103,7 @@ class HotlineConfig:
     staffing: StaffingRule
     menu: Menu
     prompts: Mapping[str, Mapping[str, str]]
+    callbacks: CallbackSettings
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -514,11 +518,21 @@ def _prompts(c: _Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, di
 
 
 # Prompts the dialplan plays around routing (config/asterisk/extensions.conf).
-EDGE_PROMPTS = ("connecting", "callback_offer", "voicemail", "goodbye", "emergency", "closed")
+EDGE_PROMPTS = (
+    "connecting",
+    "callback_offer",
+    "callback_confirm",
+    "callback_at",
+    "voicemail",
+    "goodbye",
+    "emergency",
+    "closed",
+)
 
 
 def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> HotlineConfig:
-    """Read and validate a config directory. `env` may override the database URL."""
+    """Read and validate a config directory (callbacks.yaml included). `env` may
+    override the database URL and the data directory."""
     env = env or {}
     d = Path(directory)
     if not d.is_dir():
@@ -531,6 +545,9 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     policy, staffing = _policy(_Cursor("routing.yaml", raw["routing.yaml"]), roster)
     menu = _menu(_Cursor("menu.yaml", raw["menu.yaml"]), policy.branches, site.languages)
     prompts = _prompts(_Cursor("prompts.yaml", raw["prompts.yaml"]), menu, site.languages)
+    from ivr.config_callbacks import load_callbacks_config  # it builds on this module
+
+    callbacks = load_callbacks_config(d)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     url = env.get(ENV_DATABASE_URL) or main.child("database").child("url").text()
     sip = main.child("sip")
@@ -561,6 +578,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         staffing=staffing,
         menu=menu,
         prompts=prompts,
+        callbacks=callbacks,
     )
 
 

@@ -45,7 +45,11 @@ class HotlineService:
         spooling = SpoolingCallLog(rt.calls, rt.spool_path)
         spooling.replay()
         self.calllog = BufferedCallLog(spooling)
-        handlers = Handlers(rt.ivr_deps(self.calllog), self.on_decision_latency)
+        from ivr.dialer.wiring import callback_parts
+
+        handlers = Handlers(
+            rt.ivr_deps(self.calllog), self.on_decision_latency, callbacks=callback_parts(rt).intake
+        )
         self.fastagi = FastAgiServer(handlers.routes(), cfg.fastagi.host, cfg.fastagi.port)
         await self.fastagi.start()
         self.link = ami.AmiLink(
@@ -117,13 +121,17 @@ class HotlineService:
             self.calllog.record(event)
 
 
-async def run_forever(service: HotlineService) -> None:
+async def run_forever(
+    service: HotlineService, on_started: Callable[[], None] | None = None
+) -> None:
     """Run until SIGINT/SIGTERM, then stop everything cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await service.start()
+    if on_started is not None:
+        on_started()
     try:
         await stop.wait()
     finally:

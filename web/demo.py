@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta
 
 from ivr.adapters.clock import pinned_clock
-from ivr.bootstrap import Runtime, asterisk_settings, build_runtime
+from ivr.bootstrap import Runtime, asterisk_settings, build_runtime, provision_sandbox
 
 KEYS = (("1", 0.45), ("2", 0.2), ("3", 0.25), ("0", 0.03), ("", 0.07))  # "" hangs up in menu
 MAX_CALLERS = 12
@@ -86,8 +86,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ivr.adapters.asterisk.prompts import build_prompts
-    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_down, cmd_up
+    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_down
     from ivr.adapters.asterisk.sipp import SeatPool
     from ivr.service import HotlineService, ServiceThread
     from web.app import WebServer, create_app
@@ -105,9 +104,7 @@ def _demo(args: argparse.Namespace) -> int:
     sandbox = Sandbox()
     service = seats = web = None
     try:
-        sandbox.build()
-        build_prompts(rt.config.prompts, sandbox.sounds_dir)
-        print(cmd_up(settings, sandbox).summary(), flush=True)
+        print(provision_sandbox(rt, sandbox).summary(), flush=True)
         service = ServiceThread(HotlineService(rt, sync_seconds=1.0))
         service.start()
         seats = SeatPool(settings, ring_ms=1500)

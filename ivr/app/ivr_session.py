@@ -77,10 +77,14 @@ class IvrSession:
     leave: Leave | None = None
     seq: int = 0
     trace: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
 
     def begin(self) -> Action:
         d, c = self.deps, self.caller
-        d.log.record(CallStarted(c.uid, d.clock(), c.number, c.name, c.dialed, c.channel, c.source))
+        self.started_at = d.clock()
+        d.log.record(
+            CallStarted(c.uid, self.started_at, c.number, c.name, c.dialed, c.channel, c.source)
+        )
         self.state, action, record = start(d.menu, d.default_language)
         return self._after(action, record)
 

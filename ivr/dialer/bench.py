@@ -106,12 +106,11 @@ def all_day_config(source: Path, target: Path, rate: float | None) -> Path:
 
 def sandbox_run(config_dir: Path, work: Path, dials: int) -> dict[str, Any]:
     """Place `dials` callbacks through the sandbox at the configured rate."""
-    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
+    from ivr.adapters.asterisk.sandbox import Sandbox
     from ivr.adapters.asterisk.sipp import SeatPool
     from ivr.adapters.asterisk.sipp_customers import CustomerPhones
     from ivr.app.callbacks import NewRequest
-    from ivr.bootstrap import asterisk_settings, build_runtime
-    from ivr.dialer import asterisk_conf
+    from ivr.bootstrap import asterisk_settings, build_runtime, provision_sandbox
     from ivr.dialer.wiring import build_dialer, callback_parts
 
     env = {"HOTLINE_DATABASE_URL": f"sqlite:///{work / 'run.db'}", "HOTLINE_DATA_DIR": str(work)}
@@ -120,10 +119,7 @@ def sandbox_run(config_dir: Path, work: Path, dials: int) -> dict[str, Any]:
     settings = asterisk_settings(rt.config)
     box = Sandbox()
     was_running = box.is_running()
-    cmd_up(settings, box)
-    asterisk_conf.install_into(box.config_dir, parts.settings.dialer)
-    box.rx("dialplan reload")
-    box.rx("module reload res_pjsip.so")
+    provision_sandbox(rt, box)
     dialer = build_dialer(rt, parts, "bench")
     numbers = [f"+86136{i:08d}" for i in range(dials)]
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.app.callbacks import CallbackIntake
 from ivr.bootstrap import Runtime
-from ivr.config_callbacks import CallbackSettings, load_callbacks_config
+from ivr.config_callbacks import CallbackSettings
 from ivr.dialer.link import DialerLink
 from ivr.dialer.worker import Dialer, DialerDeps
 from ivr.domain.callbacks import CallingRules
@@ -27,7 +27,7 @@ class CallbackParts:
 
 
 def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> CallbackParts:
-    s = settings or load_callbacks_config(rt.config.directory)
+    s = settings or rt.config.callbacks
     rules = s.calling_rules(rt.config.calendar.holidays)
     repo = CallbackRepo(rt.sessions)
     intake = CallbackIntake(repo, rules, s.retry, s.rules, s.intake.matter, rt.clock)

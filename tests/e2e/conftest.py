@@ -18,10 +18,9 @@ from e2e_stack import (
 )
 from tcp_proxy import CuttableProxy
 
-from ivr.adapters.asterisk.prompts import build_prompts
-from ivr.adapters.asterisk.sandbox import Sandbox, cmd_up
+from ivr.adapters.asterisk.sandbox import Sandbox
 from ivr.adapters.asterisk.sipp import SeatPool
-from ivr.bootstrap import asterisk_settings, build_runtime
+from ivr.bootstrap import asterisk_settings, build_runtime, provision_sandbox
 from ivr.service import HotlineService, ServiceThread
 
 
@@ -52,8 +51,7 @@ def stack(
         clock = SettableClock(WEEKDAY_10)
         runtime.clock = clock
         settings = asterisk_settings(runtime.config)
-        build_prompts(runtime.config.prompts, sandbox.sounds_dir)
-        cmd_up(settings, sandbox)
+        provision_sandbox(runtime, sandbox)
         service = ServiceThread(HotlineService(runtime, sync_seconds=0.5))
         service.start()
         seats = SeatPool(settings, ring_ms=300)

@@ -12,6 +12,7 @@ import pytest
 from e2e_stack import SUNDAY_03, SUNDAY_10, WEEKDAY_10, Stack
 
 from ivr.adapters.asterisk.sipp import place_call
+from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.domain.calllog import Outcome
 
 pytestmark = pytest.mark.e2e
@@ -44,14 +45,20 @@ def test_weekday_key1_is_answered_by_an_on_duty_enquiry_seat(stack: Stack) -> No
 def test_closed_hours_offer_a_callback(stack: Stack) -> None:
     stack.at(SUNDAY_10)
     number = caller(stack)
-    result = place_call("1", number, hold_ms=30000, timeout_s=45)
+    result = place_call("1", number, hold_ms=40000, timeout_s=60)
     assert result.ok, result
-    assert result.hung_up_by == "asterisk"  # prompts played, then Asterisk hung up
+    assert result.hung_up_by == "asterisk"  # offer, confirmation, the due time, goodbye
     rec = stack.call_record(number)
     assert rec.route_kind == "callback" and rec.route_target == number
     assert rec.outcome is Outcome.CALLBACK_REQUESTED
     assert stack.seats.seat_of(number) is None
     assert any("closed" in t for t in rec.decision.trace)
+    # The request is in the callback ledger, keeping the caller's language and arrival.
+    requests = [r for r in CallbackRepo(stack.runtime.sessions).listing() if r.number == number]
+    assert len(requests) == 1
+    assert requests[0].language == rec.language
+    assert requests[0].source_uid == rec.uid
+    assert abs((requests[0].arrived_at - rec.started_at).total_seconds()) < 2
 
 
 def test_sunday_night_key0_reaches_the_emergency_on_call(stack: Stack) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -225,6 +225,7 @@ def test_key_1_sets_the_queue_route(routes: RouteTable, calllog: ListCallLog) ->
     assert lines[0] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n'
     assert lines[1] == 'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
     assert set_variables(lines[2:]) == [
+        ("HOTLINE_ARRIVED", str(int(MONDAY_10.timestamp()))),  # a callback keeps this place
         ("HOTLINE_ROUTE_TARGET", "enquiries"),
         ("HOTLINE_QUEUE", "enquiries"),
         ("HOTLINE_PRIORITY", "1"),
@@ -234,7 +235,7 @@ def test_key_1_sets_the_queue_route(routes: RouteTable, calllog: ListCallLog) ->
         ("HOTLINE_LANG", "zh-CN"),
         ("HOTLINE_ROUTE_KIND", "queue"),  # last: the dialplan acts on it
     ]
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert all(WELL_FORMED.match(line) for line in lines), lines
 
 
@@ -317,7 +318,7 @@ def test_carriage_return_in_caller_data_never_makes_a_new_line(
         agi_calleridname='Eve"\rEXEC Dial PJSIP/evil',
     )
     lines = call(routes, FakeAsterisk(keys=["9"]), env)
-    assert len(lines) == 10  # CALL_ID, GET DATA, eight route variables: nothing extra
+    assert len(lines) == 11  # CALL_ID, GET DATA, nine route variables: nothing extra
     assert all(WELL_FORMED.match(line) for line in lines), lines
     assert not any(line.startswith("EXEC") for line in lines)
     assert lines[0] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID} EXEC Dial PJSIP/evil"\n'
@@ -518,3 +519,72 @@ def test_a_missing_prompt_is_not_a_hangup(routes: RouteTable, calllog: ListCallL
     assert "CHANNEL STATUS\n" in lines  # the channel was probed, found alive
     assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
     assert not calllog.of(CallEnded)
+
+
+# --- the callback route -----------------------------------------------------------
+
+
+@dataclass
+class FakeLedger:
+    """Stands in for the callback ledger (tested for real in tests/adapters and e2e)."""
+
+    refuse: bool = False
+    requests: list[tuple[object, ...]] = field(default_factory=list)
+
+    def request_from_ivr(
+        self,
+        number,
+        language,
+        branch,
+        arrived_at,
+        matter=None,
+        uid=None,  # type: ignore[no-untyped-def]
+        source="ivr",
+    ):
+        from ivr.app.callbacks import CallbackPromise, CallbackRefusedError
+
+        if self.refuse:
+            raise CallbackRefusedError(f"{number} is on the do-not-call list")
+        self.requests.append((number, language, branch, arrived_at, uid, source))
+        return CallbackPromise(7, number, arrived_at + timedelta(hours=1), "Asia/Shanghai", True)
+
+
+def _callback_call(ledger: FakeLedger, cfg: HotlineConfig, variables: dict[str, str]) -> list[str]:
+    h = handlers(cfg, ListCallLog())
+    h.callbacks = ledger  # type: ignore[assignment]
+    asterisk = FakeAsterisk(variables=variables)
+    return call(h.routes(), asterisk, env_block(agi_network_script="callback"))
+
+
+def test_callback_route_records_the_request_and_says_when(sample_config: HotlineConfig) -> None:
+    ledger = FakeLedger()
+    arrived = int(MONDAY_10.timestamp())
+    lines = _callback_call(ledger, sample_config, {
+        "HOTLINE_CALLBACK_NUMBER": "13800000009", "HOTLINE_LANG": "en",
+        "HOTLINE_QUEUE": "complaints", "HOTLINE_CALL_ID": UID, "HOTLINE_ARRIVED": str(arrived),
+    })  # fmt: skip
+    number, language, branch, at, uid, source = ledger.requests[0]
+    assert (number, language, branch, uid, source) == (
+        "13800000009",
+        "en",
+        "complaints",
+        UID,
+        "overflow",
+    )
+    assert at == MONDAY_10  # the request keeps the call's place, not the time it asked
+    assert ("HOTLINE_CALLBACK_TZ", "Asia/Shanghai") in set_variables(lines)
+    assert ("HOTLINE_CALLBACK_AT", str(arrived + 3600)) in set_variables(lines)
+
+
+def test_callback_route_uses_the_calling_number_when_none_was_keyed(
+    sample_config: HotlineConfig,
+) -> None:
+    ledger = FakeLedger()
+    _callback_call(ledger, sample_config, {})
+    assert ledger.requests[0][0] == CALLER
+    assert ledger.requests[0][5] == "ivr"  # key 9 in the menu, not an overflow
+
+
+def test_a_refused_number_gets_no_promise(sample_config: HotlineConfig) -> None:
+    lines = _callback_call(FakeLedger(refuse=True), sample_config, {})
+    assert set_variables(lines) == [("HOTLINE_CALLBACK_AT", "")]  # the dialplan: voicemail

@@ -76,7 +76,7 @@ def run_hotline(channel: PystChannel, deps: Any) -> None:
         session.hung_up()
         return
     decision = session.decide()
-    for name, value in route_variables(decision, session.language):
+    for name, value in route_variables(decision, session.language, session.started_at):
         channel.set_variable(name, value)
 
 

@@ -150,6 +150,18 @@ class AmiLink:
             return None
         return {**response.keys, "Response": response.status}
 
+    def _ping(self) -> None:
+        from asterisk.ami import SimpleAction
+
+        client = self._client
+        if client is None:
+            return
+        try:
+            client.send_action(SimpleAction("Ping"))
+        except OSError as e:
+            log.info("AMI ping failed: %s", e)
+            self._lost.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -160,11 +172,12 @@ class AmiLink:
                 self._stop.wait(self.retry_seconds)
                 continue
             # asterisk-ami's reader gives up after a few seconds of socket
-            # silence, so keep the connection talking.
+            # silence, so keep the connection talking. The reply is not awaited:
+            # under load it may be slow, and a slow link is not a dead one (the
+            # reader's on_disconnect says when it is).
             while not self._stop.is_set() and self._alive():
                 self._stop.wait(self.retry_seconds)
-                if not self._stop.is_set() and self.send("Ping") is None:
-                    break
+                self._ping()
             if not self._stop.is_set():
                 log.warning("AMI connection to %s:%s lost; reconnecting", self.host, self.port)
             self._drop()
@@ -176,7 +189,11 @@ class AmiLink:
         self._lost.clear()
         client.add_listener(on_disconnect=lambda source, error=None: self._lost.set())
         client.add_event_listener(lambda event, **_: self._event(event))
-        response = client.login(username=self.username, secret=self.secret).response
+        try:
+            response = client.login(username=self.username, secret=self.secret).response
+        except OSError:
+            _close_socket(client)  # asterisk-ami leaves it open when connect() fails
+            raise
         if response is None or response.status != "Success":
             client.disconnect()
             raise ConnectionError(f"AMI login as {self.username!r} refused")
@@ -205,6 +222,12 @@ class AmiLink:
             self.on_event(event.name, keys)
         except Exception:
             log.exception("AMI event %s could not be handled", getattr(event, "name", "?"))
+
+
+def _close_socket(client: Any) -> None:
+    sock = getattr(client, "_socket", None)
+    if sock is not None:
+        sock.close()
 
 
 @dataclass

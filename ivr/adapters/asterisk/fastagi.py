@@ -190,6 +190,10 @@ class FastAgiServer:
             self._tasks.add(task)
         try:
             await self.serve_one(AgiChannel(reader, writer))
+        except asyncio.CancelledError:
+            # Server stopping: end this conversation quietly. (Re-raising would make
+            # asyncio log the cancelled connection task as an error.)
+            log.info("FastAGI conversation cancelled: server stopping")
         finally:
             if task is not None:
                 self._tasks.discard(task)

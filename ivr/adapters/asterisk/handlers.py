@@ -6,16 +6,19 @@ the dialplan does the dialling (config/asterisk/extensions.conf).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import AgiHangup
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
+from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
 from ivr.domain.menu import Ask
-from ivr.domain.routing import Decision
+from ivr.domain.routing import OPERATOR_BRANCH, Decision, normalise_number
 
 LatencySink = Callable[[float], None]
 
@@ -37,9 +40,12 @@ def caller_from_env(env: dict[str, str], source: str) -> CallerInfo:
     )
 
 
-def route_variables(decision: Decision, language: str) -> list[tuple[str, str]]:
+def route_variables(
+    decision: Decision, language: str, arrived: datetime | None = None
+) -> list[tuple[str, str]]:
     """The channel variables that tell the dialplan where the call goes."""
-    return [
+    arrival = [(names.VAR_ARRIVED, str(int(arrived.timestamp())))] if arrived else []
+    return arrival + [
         (names.VAR_ROUTE_TARGET, decision.route.target),
         (names.VAR_QUEUE, decision.queue),
         (names.VAR_PRIORITY, str(decision.priority)),
@@ -57,11 +63,13 @@ class Handlers:
     deps: IvrDeps
     on_decision_latency: LatencySink | None = None
     source: str = "fastagi"
+    callbacks: CallbackRequests | None = None
 
     def routes(self) -> RouteTable:
         table = RouteTable()
         table.add(names.ROUTE_HOTLINE, self.hotline)
         table.add(names.ROUTE_OVERFLOW, self.overflow)
+        table.add(names.ROUTE_CALLBACK, self.callback)
         return table
 
     async def hotline(self, agi: AgiChannel) -> None:
@@ -77,7 +85,7 @@ class Handlers:
             raise
         started = time.perf_counter()
         decision = session.decide()
-        for name, value in route_variables(decision, session.language):
+        for name, value in route_variables(decision, session.language, session.started_at):
             await agi.set_variable(name, value)
         if self.on_decision_latency is not None:
             self.on_decision_latency(time.perf_counter() - started)
@@ -98,3 +106,35 @@ class Handlers:
         )
         for name, value in route_variables(decision, language):
             await agi.set_variable(name, value)
+
+    async def callback(self, agi: AgiChannel) -> None:
+        """Put the caller's callback in the ledger and tell the dialplan when it is due.
+
+        The callback number is the one the caller confirmed or keyed
+        (HOTLINE_CALLBACK_NUMBER), else the calling number. The request keeps the
+        call's arrival time, so it never jumps ahead of callers still waiting. A
+        refused number (do-not-call) or no ledger leaves HOTLINE_CALLBACK_AT empty:
+        the dialplan then offers voicemail.
+        """
+        caller = caller_from_env(agi.env, self.source)
+        number = normalise_number(
+            await agi.get_variable(names.VAR_CALLBACK_NUMBER) or caller.number
+        )
+        language = await agi.get_variable(names.VAR_LANGUAGE) or self.deps.default_language
+        branch = await agi.get_variable(names.VAR_QUEUE) or "menu"
+        uid = await agi.get_variable(names.VAR_CALL_ID) or caller.uid
+        arrived = await agi.get_variable(names.VAR_ARRIVED)
+        at = datetime.fromtimestamp(int(arrived), UTC) if arrived.isdigit() else self.deps.clock()
+        if self.callbacks is None or not number.lstrip("+"):
+            await agi.set_variable(names.VAR_CALLBACK_AT, "")
+            return
+        source = "ivr" if branch in ("menu", OPERATOR_BRANCH) else "overflow"
+        try:
+            promise = await asyncio.to_thread(
+                self.callbacks.request_from_ivr, number, language, branch, at, None, uid, source
+            )
+        except CallbackRefusedError:
+            await agi.set_variable(names.VAR_CALLBACK_AT, "")
+            return
+        await agi.set_variable(names.VAR_CALLBACK_TZ, promise.tz)
+        await agi.set_variable(names.VAR_CALLBACK_AT, str(int(promise.due_at.timestamp())))

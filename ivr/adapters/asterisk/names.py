@@ -8,6 +8,7 @@ once.
 # FastAGI routes (the path of agi://host:port/<route>).
 ROUTE_HOTLINE = "hotline"  # the IVR: menu, routing decision, sets the route variables
 ROUTE_OVERFLOW = "overflow"  # queue wait exceeded / nobody answered: callback or voicemail
+ROUTE_CALLBACK = "callback"  # record the callback request, tell the caller when
 
 # Dialplan contexts.
 CONTEXT_INBOUND = "hotline-inbound"  # PJSIP 'anonymous' endpoint lands here
@@ -25,6 +26,10 @@ VAR_MAX_WAIT = "HOTLINE_MAX_WAIT"  # seconds in queue before overflow
 VAR_RING_SECONDS = "HOTLINE_RING_SECONDS"  # ring time for a chosen seat
 VAR_OVERFLOW = "HOTLINE_OVERFLOW"  # callback | voicemail, after the queue gives up
 VAR_LANGUAGE = "HOTLINE_LANG"  # zh-CN | en (prompt directory)
+VAR_ARRIVED = "HOTLINE_ARRIVED"  # Unix time the call arrived (a callback keeps that place)
+VAR_CALLBACK_NUMBER = "HOTLINE_CALLBACK_NUMBER"  # the number the caller confirmed or keyed
+VAR_CALLBACK_AT = "HOTLINE_CALLBACK_AT"  # Unix time the callback is due; empty: refused
+VAR_CALLBACK_TZ = "HOTLINE_CALLBACK_TZ"  # the caller's time zone, for saying that time
 
 # Queues: one per routing branch (named after the branch), plus the operator queue
 # used by the fallback context and the "operator" menu target.
