@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.fastagi import FastAgiServer
 from ivr.adapters.asterisk.handlers import Handlers
@@ -103,8 +105,11 @@ class HotlineService:
         rt = self.runtime
         for item in ami.translate(name, keys, rt.clock()):
             if isinstance(item, ami.SeatUpdate):
-                rt.presence_repo.set_seat_state(item.seat, item.device_state, rt.clock())
-                rt.presence.invalidate()
+                rt.presence.note_device_state(item.seat, item.device_state)
+                try:
+                    rt.presence_repo.set_seat_state(item.seat, item.device_state, rt.clock())
+                except SQLAlchemyError as e:  # the board misses it; routing does not
+                    log.warning("seat state of %s not stored: %s", item.seat, e)
             elif self.calllog is not None:
                 self.calllog.record(self._with_agent(item))
 

@@ -15,34 +15,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.adapters.asterisk.ami import AmiLink, action_fields
+from ivr.adapters.asterisk.ami import AmiLink
 from ivr.config import AmiSettings
 
 log = logging.getLogger(__name__)
 
 AmiEvent = tuple[str, dict[str, str]]
-
-
-class _StatusLink(AmiLink):
-    """`AmiLink` whose `send` also returns the response status as "Response" (Success
-    or Error): the dialer must tell a refused Originate or a missing AstDB key from
-    a success. (To fold into `AmiLink.send` itself; then this class goes.)"""
-
-    def send(self, action: str, **fields: Any) -> dict[str, str] | None:
-        from asterisk.ami import SimpleAction
-
-        client = self._client
-        if client is None or not self.connected.is_set():
-            return None
-        try:
-            future = client.send_action(SimpleAction(action, **action_fields(fields)))
-            response = future.response  # waits up to the client's timeout
-        except Exception as e:  # noqa: BLE001 - a broken socket must not kill the dialer
-            log.warning("AMI %s failed: %s", action, e)
-            return None
-        if response is None:
-            return None
-        return {**dict(response.keys), "Response": str(response.status)}
 
 
 @dataclass
@@ -61,7 +39,7 @@ class DialerLink:
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._link = _StatusLink(
+        self._link = AmiLink(
             ami.host,
             ami.port,
             ami.username,

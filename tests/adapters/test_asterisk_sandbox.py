@@ -170,9 +170,12 @@ def test_fastagi_down_sends_caller_to_fallback(live: tuple[Sandbox, AsteriskSett
         )
         channel = event.fields["Channel"]
         ami.wait_for(  # the operator queue is empty (joinempty): on to voicemail
-            "Newexten",
-            lambda f: f.get("Channel") == channel and f.get("Application") == "VoiceMail",
-            timeout_s=2,
+            "Hangup",
+            lambda f: (
+                f.get("Channel") == channel
+                and f.get("Context") == f"{names.CONTEXT_ROUTE_PREFIX}voicemail"
+            ),
+            timeout_s=10,
         )
     assert result.ok, result.stderr
     # SIPp sends no audio: VoiceMail gives up ~4 s after it starts ("No audio

@@ -6,12 +6,16 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from ivr.domain.calllog import CallAnswered, CallEnded
 
 LIVE_WITHIN = 1.0  # seconds from the database write to the browser's screen
+
+# A page reloading under a wait makes elements stale: look again, do not fail.
+STALE = (StaleElementReferenceException,)
 
 
 def seat_state(driver, seat: str) -> str:
@@ -32,15 +36,19 @@ def waiting_uids(driver) -> list[str]:
 def until(driver, condition, within: float = LIVE_WITHIN) -> float:
     """Seconds until `condition(driver)` holds; fails after `within` s."""
     start = time.monotonic()
-    WebDriverWait(driver, within, poll_frequency=0.05).until(condition)
+    WebDriverWait(driver, within, poll_frequency=0.05, ignored_exceptions=STALE).until(condition)
     return time.monotonic() - start
 
 
 def open_board(browser, sign_in, web_server):
     board = browser()
     sign_in(board, web_server.url, "lead")
-    WebDriverWait(board, 10).until(lambda d: d.current_url.endswith("/board"))
-    WebDriverWait(board, 10).until(lambda d: d.find_element(By.ID, "k-live").text == "live")
+    WebDriverWait(board, 10, ignored_exceptions=STALE).until(
+        lambda d: d.current_url.endswith("/board")
+    )
+    WebDriverWait(board, 10, ignored_exceptions=STALE).until(
+        lambda d: d.find_element(By.ID, "k-live").text == "live"
+    )
     return board
 
 
@@ -76,11 +84,13 @@ def test_agent_status_change_appears_on_the_board(
     board = open_board(browser, sign_in, web_server)
     agent = browser()
     sign_in(agent, web_server.url, "li")
-    WebDriverWait(agent, 10).until(lambda d: d.current_url.endswith("/agent"))
+    WebDriverWait(agent, 10, ignored_exceptions=STALE).until(
+        lambda d: d.current_url.endswith("/agent")
+    )
     Select(agent.find_element(By.ID, "away-reason")).select_by_visible_text("meal")
     agent.find_element(By.ID, "set-away").click()
     start = time.monotonic()
-    WebDriverWait(board, LIVE_WITHIN, poll_frequency=0.05).until(
+    WebDriverWait(board, LIVE_WITHIN, poll_frequency=0.05, ignored_exceptions=STALE).until(
         lambda d: seat_state(d, "seat3") == "away"
     )
     assert time.monotonic() - start < LIVE_WITHIN
@@ -99,7 +109,11 @@ def test_refused_away_request_is_shown_to_the_agent(
         web_runtime.presence_repo.set_agent_state(who, "available", "", web_runtime.clock())
     agent = browser()
     sign_in(agent, web_server.url, "chen")
-    WebDriverWait(agent, 10).until(lambda d: d.current_url.endswith("/agent"))
+    WebDriverWait(agent, 10, ignored_exceptions=STALE).until(
+        lambda d: d.current_url.endswith("/agent")
+    )
     agent.find_element(By.ID, "set-away").click()
-    WebDriverWait(agent, 10).until(lambda d: "Refused" in d.find_element(By.TAG_NAME, "main").text)
+    WebDriverWait(agent, 10, ignored_exceptions=STALE).until(
+        lambda d: "Refused" in d.find_element(By.TAG_NAME, "main").text
+    )
     assert agent.find_element(By.ID, "my-state").text == "available"

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from e2e_stack import WEEKDAY_10, Stack
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -24,6 +25,9 @@ from web.security import mask_number
 pytestmark = pytest.mark.e2e
 
 LIVE_WITHIN = 1.0  # seconds from the recorded event to the browser's screen
+
+# A page reloading under a wait makes elements stale: look again, do not fail.
+STALE = (StaleElementReferenceException,)
 
 
 def seat_states(driver) -> dict[str, str]:
@@ -49,7 +53,9 @@ def test_a_sipp_call_appears_on_the_board_and_leaves_on_hang_up(
         stack.at(WEEKDAY_10)
         board = browser()
         sign_in(board, server.url, username)
-        WebDriverWait(board, 10).until(lambda d: d.find_element(By.ID, "k-live").text == "live")
+        WebDriverWait(board, 10, ignored_exceptions=STALE).until(
+            lambda d: d.find_element(By.ID, "k-live").text == "live"
+        )
 
         number = f"1370{0 if stack.backend == 'sqlite' else 1}{uuid.uuid4().int % 10**6:06d}"
         result: list[CallResult] = []
@@ -58,7 +64,7 @@ def test_a_sipp_call_appears_on_the_board_and_leaves_on_hang_up(
         )
         caller.start()
         try:
-            WebDriverWait(board, 20, poll_frequency=0.05).until(
+            WebDriverWait(board, 20, poll_frequency=0.05, ignored_exceptions=STALE).until(
                 lambda d: mask_number(number) in d.find_element(By.ID, "seats").text
             )
             seen_at = rt.clock()
@@ -70,7 +76,7 @@ def test_a_sipp_call_appears_on_the_board_and_leaves_on_hang_up(
             assert number not in seat_text(board, seat)  # masked on the wall screen
             board.save_screenshot(str(artifacts / f"board-sipp-{stack.backend}.png"))
 
-            WebDriverWait(board, 20, poll_frequency=0.05).until(
+            WebDriverWait(board, 20, poll_frequency=0.05, ignored_exceptions=STALE).until(
                 lambda d: seat_states(d)[seat] != "on_call"
             )
             gone_at = rt.clock()

@@ -159,11 +159,17 @@ class FastAgiServer:
     routes: RouteTable
     host: str = "127.0.0.1"
     port: int = 4573
+    # Pending connections the kernel queues for us. asyncio's default (100) is
+    # too small for call bursts: Asterisk then gives up connecting (AGISTATUS
+    # FAILURE, the caller goes to the fallback).
+    backlog: int = 1024
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, backlog=self.backlog
+        )
         sock = self._server.sockets[0].getsockname()
         self.port = sock[1]
         log.info("FastAGI listening on %s:%s", self.host, self.port)
