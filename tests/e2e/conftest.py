@@ -7,6 +7,7 @@ Only one sandbox Asterisk can run on a machine: the session holds
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 from dbs import BACKENDS, temporary_database
@@ -47,20 +48,19 @@ def stack(
             proxy = CuttableProxy("127.0.0.1", 5432)
             url = url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
         env = {"HOTLINE_DATABASE_URL": url, "HOTLINE_DATA_DIR": str(work)}
-        runtime = build_runtime(str(REPO / "config"), env)
-        clock = SettableClock(WEEKDAY_10)
-        runtime.clock = clock
-        settings = asterisk_settings(runtime.config)
-        provision_sandbox(runtime, sandbox)
-        service = ServiceThread(HotlineService(runtime, sync_seconds=0.5))
-        service.start()
-        seats = SeatPool(settings, ring_ms=300)
-        seats.start()
-        try:
-            yield Stack(backend, runtime, service, seats, clock, sandbox, proxy)
-        finally:
-            seats.stop()
-            service.stop()
-            runtime.close()
+        with ExitStack() as cleanup:  # whatever part started is stopped, in reverse order
             if proxy is not None:
-                proxy.close()
+                cleanup.callback(proxy.close)
+            runtime = build_runtime(str(REPO / "config"), env)
+            cleanup.callback(runtime.close)
+            clock = SettableClock(WEEKDAY_10)
+            runtime.clock = clock
+            settings = asterisk_settings(runtime.config)
+            provision_sandbox(runtime, sandbox)
+            service = ServiceThread(HotlineService(runtime, sync_seconds=0.5))
+            service.start()
+            cleanup.callback(service.stop)
+            seats = SeatPool(settings, ring_ms=300)
+            seats.start()
+            cleanup.callback(seats.stop)
+            yield Stack(backend, runtime, service, seats, clock, sandbox, proxy)
