@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from web import board_data, calls, planner, presence, queries, reports, store
+from web import board_data, callbacks, calls, planner, presence, queries, reports, store
 from web.app import ctx, db
 from web.openapi import document
 from web.security import STAFF, csrf_token, current_user, mask_number, require
@@ -80,6 +80,18 @@ def call_detail(uid: str) -> ResponseReturnValue:
 @require(*STAFF)
 def report() -> ResponseReturnValue:
     return jsonify(reports.load_report())
+
+
+@bp.get("/callbacks")
+@require(*STAFF)
+def callback_list() -> ResponseReturnValue:
+    return jsonify(callbacks.pending())
+
+
+@bp.get("/callbacks/rate")
+@require(*STAFF)
+def callback_rate() -> ResponseReturnValue:
+    return jsonify(callbacks.rates())
 
 
 @bp.get("/planner")

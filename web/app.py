@@ -94,9 +94,10 @@ def _board(rt: Runtime, settings: WebSettings) -> dict[str, Any]:
 
 
 def _register(app: Flask) -> None:
-    from web import agent, api, auth, board, calls, planner, reports
+    from web import agent, api, auth, board, callbacks, calls, planner, reports
 
-    for bp in (auth.bp, board.bp, agent.bp, calls.bp, reports.bp, planner.bp, api.bp):
+    blueprints = (auth.bp, board.bp, agent.bp, calls.bp, callbacks.bp, reports.bp, planner.bp)
+    for bp in (*blueprints, api.bp):
         app.register_blueprint(bp)
 
 

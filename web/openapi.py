@@ -77,10 +77,10 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Hotline web API",
             "version": "1",
-            "description": "Seats, calls, reports and staffing of the hotline. Every endpoint "
-            "but this document needs a signed-in session (cookie from POST /login); anonymous "
-            "requests get 401. Agents see only their own calls; caller numbers are masked "
-            "except where the role needs them.",
+            "description": "Seats, calls, callbacks, reports and staffing of the hotline. "
+            "Every endpoint but this document needs a signed-in session (cookie from "
+            "POST /login); anonymous requests get 401. Agents see only their own calls; "
+            "caller numbers are masked except where the role needs them.",
         },
         "components": {
             "securitySchemes": {
@@ -116,6 +116,76 @@ def document() -> dict[str, Any]:
                         )
                     },
                 },
+                "CallbackList": {
+                    "type": "object",
+                    "properties": {
+                        "at": {"type": "string"},
+                        "tz": {"type": "string"},
+                        "limit": {"type": "integer"},
+                        "count": {"type": "integer"},
+                        "by_state": {
+                            "type": "object",
+                            "additionalProperties": {"type": "integer"},
+                        },
+                        "callbacks": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Callback"},
+                        },
+                    },
+                },
+                "Callback": {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": t}
+                        for k, t in (
+                            ("id", "integer"),
+                            ("number", "string"),
+                            ("matter", "string"),
+                            ("state", "string"),
+                            ("due_at", ["string", "null"]),
+                            ("deadline", ["string", "null"]),
+                            ("arrived_at", "string"),
+                            ("overdue", "boolean"),
+                            ("attempts", "integer"),
+                            ("language", "string"),
+                            ("branch", "string"),
+                            ("last_outcome", "string"),
+                            ("source", "string"),
+                            ("customer_tz", "string"),
+                        )
+                    },
+                },
+                "CallbackRates": {
+                    "type": "object",
+                    "properties": {
+                        "at": {"type": "string"},
+                        "since": {"type": "string"},
+                        "days": {"type": "integer"},
+                        "rules": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    k: {"type": t}
+                                    for k, t in (
+                                        ("rule", "string"),
+                                        ("kind", "string"),
+                                        ("days", "integer"),
+                                        ("rule_text", "string"),
+                                        ("target_rate", "number"),
+                                        ("counted", "integer"),
+                                        ("on_time", "integer"),
+                                        ("late_or_missed", "integer"),
+                                        ("pending", "integer"),
+                                        ("rate", ["number", "null"]),
+                                        ("meets_target", ["boolean", "null"]),
+                                        ("text", "string"),
+                                    )
+                                },
+                            },
+                        },
+                    },
+                },
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
             },
             "responses": {
@@ -146,6 +216,20 @@ def document() -> dict[str, Any]:
                 "Report figures per period, agent, branch, team; attendance",
                 ["period", "from", "to"],
                 roles=staff,
+            ),
+            "/api/callbacks": _get(
+                "Open callback requests, soonest due first (full numbers; the read is "
+                "audited), and the ledger's counts by state",
+                ["limit"],
+                roles=staff,
+                schema="CallbackList",
+            ),
+            "/api/callbacks/rate": _get(
+                "Callback rate per service rule (on time = connected by the deadline) "
+                "over the requests of the last `days` days (default 30)",
+                ["days"],
+                roles=staff,
+                schema="CallbackRates",
             ),
             "/api/planner": _get(
                 "Seats needed per half hour by Erlang C next to the roster", ["date"], roles=staff

@@ -1,0 +1,179 @@
+"""Callbacks for supervisors: the pending ledger and the callback rate per service rule.
+
+Supervisors, managers and admins see the open requests (who is to be called back,
+for what, when) with full numbers, since they are the ones who may have to call;
+every read of that list is audited, like a call-detail read. Agents are refused
+(their own callbacks due are on /agent). The rate per rule is `callback_rate`
+over the requests made in the last `days` days (docs/CALLBACKS.md, "Rules").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from ivr.dialer.wiring import CallbackParts, callback_parts
+from ivr.domain.callbacks import (
+    CallbackRequest,
+    CallbackState,
+    RuleKind,
+    ServiceRule,
+    callback_rate,
+)
+from web import store
+from web.app import ctx
+from web.security import STAFF, current_user, require
+
+bp = Blueprint("callbacks", __name__)
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+
+
+def _parts() -> CallbackParts:
+    return callback_parts(ctx().runtime)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        abort(400, f"{name} must be a whole number")
+    if not low <= value <= high:
+        abort(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+def _iso(at: datetime | None, tz: ZoneInfo) -> str | None:
+    return at.astimezone(tz).isoformat() if at is not None else None
+
+
+def _row(r: CallbackRequest, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "number": r.number,
+        "matter": r.matter,
+        "state": r.state.value,
+        "due_at": _iso(r.due_at, tz),
+        "deadline": _iso(r.deadline, tz),
+        "arrived_at": _iso(r.arrived_at, tz),
+        "overdue": r.deadline is not None and r.deadline <= now,
+        "attempts": r.attempts,
+        "language": r.language,
+        "branch": r.branch,
+        "last_outcome": r.last_outcome,
+        "source": r.source,
+        "customer_tz": r.tz,
+    }
+
+
+def pending() -> dict[str, Any]:
+    """The open requests, soonest due first, and the ledger's counts by state.
+
+    The caller numbers are in full: the read is written to the audit log."""
+    user = current_user()
+    assert user is not None
+    c = ctx()
+    now = c.now()
+    tz = c.runtime.config.site.tz
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    repo = _parts().repo
+    rows = repo.listing(limit=limit)
+    counts = repo.count_by_state()
+    with c.runtime.sessions.begin() as s:
+        store.audit(
+            s,
+            user,
+            "callbacks_read",
+            f"{len(rows)} open",
+            "full numbers",
+            request.remote_addr or "",
+            now,
+        )
+    return {
+        "at": now.astimezone(tz).isoformat(),
+        "tz": tz.key,
+        "limit": limit,
+        "count": len(rows),
+        "by_state": {s.value: counts.get(s.value, 0) for s in CallbackState},
+        "callbacks": [_row(r, tz, now) for r in rows],
+    }
+
+
+def describe(rule: ServiceRule) -> str:
+    """What "on time" means under a rule, in words.
+
+    >>> describe(ServiceRule("complaint", RuleKind.WITHIN_DAYS, days=3))
+    'called within 3 days'
+    """
+    if rule.kind is RuleKind.WITHIN_DAYS:
+        return f"called within {rule.days} day{'s' if rule.days != 1 else ''}"
+    if rule.kind is RuleKind.NEXT_DAY:
+        return "called the next day"
+    if rule.kind is RuleKind.CONTRACT:
+        return f"called within {rule.days or 7} days of the contract date"
+    if rule.kind is RuleKind.AGREED:
+        return "called at the agreed time"
+    return "called back"
+
+
+def percent(rate: float | None) -> str:
+    """
+    >>> percent(2 / 3), percent(None)
+    ('66.7 %', '–')
+    """
+    return f"{rate * 100:.1f} %" if rate is not None else "–"
+
+
+def rates() -> dict[str, Any]:
+    """The callback rate of every configured service rule over the last `days` days."""
+    c = ctx()
+    now = c.now()
+    tz = c.runtime.config.site.tz
+    days = _int_arg("days", DEFAULT_DAYS, 1, MAX_DAYS)
+    since = now - timedelta(days=days)
+    parts = _parts()
+    out = []
+    for name, rule in parts.settings.rules.items():
+        r = callback_rate(parts.repo.rate_items(name, since), now)
+        rule_text = describe(rule)
+        out.append(
+            {
+                "rule": name,
+                "kind": rule.kind.value,
+                "days": rule.days,
+                "rule_text": rule_text,
+                "target_rate": rule.target_rate,
+                "counted": r.counted,
+                "on_time": r.on_time,
+                "late_or_missed": r.late_or_missed,
+                "pending": r.pending,
+                "rate": r.rate,
+                "meets_target": None if r.rate is None else r.rate >= rule.target_rate,
+                "text": f"{name}: {rule_text}: {percent(r.rate)} ({r.on_time} of {r.counted})",
+            }
+        )
+    return {
+        "at": now.astimezone(tz).isoformat(),
+        "since": since.astimezone(tz).isoformat(),
+        "days": days,
+        "rules": out,
+    }
+
+
+@bp.get("/callbacks")
+@require(*STAFF)
+def page() -> ResponseReturnValue:
+    data = pending()
+    return render_template(
+        "callbacks.html", data=data, rate=rates(), states=[s.value for s in CallbackState]
+    )
