@@ -359,6 +359,21 @@ def _count(stats: dict[str, str], column: str) -> int:
         return 0
 
 
+LoadMedia = Literal["sendrecv", "inactive", "hold"]
+
+
+def _load_sdp(xml: str, media: LoadMedia) -> str:
+    """The load caller's SDP offer for media mode `media` (see run_load)."""
+    if media == "sendrecv":
+        return xml
+    if media not in ("inactive", "hold"):
+        raise SippError(f"unknown load media mode {media!r}")
+    xml = xml.replace("a=sendrecv", "a=inactive")
+    if media == "hold":
+        xml = xml.replace("c=IN IP[media_ip_type] [media_ip]", "c=IN IP4 0.0.0.0")
+    return xml
+
+
 def run_load(
     rate: float,
     seconds: float,
@@ -372,10 +387,15 @@ def run_load(
     extension: str | None = None,
     sip_target: str = DEFAULT_TARGET,
     max_concurrent: int = 5000,
+    media: LoadMedia = "sendrecv",
 ) -> LoadResult:
     """Drive rate calls/s for seconds. "baseline": the bare Answer/Wait/Hangup
     extension (4999, Asterisk hangs up); "hotline": the hotline extension with
-    keys as SIP INFO (signalling only). Returns completed/failed counts."""
+    keys as SIP INFO (signalling only). Returns completed/failed counts.
+
+    media is the callers' SDP offer: "sendrecv" (Asterisk streams its prompts
+    as RTP to SIPp), "inactive" (a=inactive: no RTP either way, the prompts
+    still run on Asterisk's side) or "hold" (c=0.0.0.0 and a=inactive)."""
     total = max(1, int(rate * seconds))
     exten = extension or ("4999" if scenario == "baseline" else "4000")
     plan = CallPlan(
@@ -385,6 +405,7 @@ def run_load(
     with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:
         work = Path(tmp)
         xml = caller_scenario(plan, exten).replace("<sip:[caller]@", "<sip:[caller][call_number]@")
+        xml = _load_sdp(xml, media)
         (work / "load.xml").write_text(xml, encoding="utf-8")
         args = [
             _sipp_binary(), "-sf", str(work / "load.xml"), "-r", f"{rate:g}", "-m", str(total),
@@ -392,6 +413,8 @@ def run_load(
             "-mi", "127.0.0.1", "-mp", str(free_udp_port(pair=True)),
             "-key", "caller", sip_user(caller_prefix), "-key", "display", "load",
             "-nostdin", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
+            # SIPp ends itself (and writes its stats) before we would kill it
+            "-timeout", f"{int(seconds + hold_ms / 1000 + 45)}s",
             strip_crlf(sip_target),
         ]  # fmt: skip
         proc = _run_sipp(args, work, seconds + hold_ms / 1000 + 60)
