@@ -6,6 +6,10 @@ shared/docs/ASTERISK-SANDBOX.md) under $HOTLINE_SANDBOX_DIR (default
 in the root records the recipe version, so a changed recipe rebuilds. Asterisk
 in the root shares the host's network namespace (SIP, AMI and FastAGI on
 127.0.0.1). Host packages are never changed. Needs root (chroot, mount).
+
+Host directories can be shown inside the root for a while (`Sandbox.bind_mounts`,
+used by the process-per-call AGI script, see agi_mounts.py); `stop()` unmounts
+everything below the root, so a stopped sandbox never holds the host's tree.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +70,14 @@ class SandboxStatus:
         return f"sandbox {self.root}: {built}, {state}{extra}"
 
 
+@dataclass(frozen=True)
+class Bind:
+    """A host directory shown inside the root at the same absolute path."""
+
+    path: Path
+    writable: bool = False
+
+
 def sandbox_dir() -> Path:
     """$HOTLINE_SANDBOX_DIR or the default cache directory."""
     return Path(os.environ.get(ENV_DIR) or DEFAULT_DIR)
@@ -86,6 +98,13 @@ def mounts_under(path: Path) -> list[Path]:
             if point == prefix or point.startswith(prefix + "/"):
                 found.append(Path(point))
     return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def _umount(point: Path) -> None:
+    """Unmount point; if it is busy (a process still has files open there), detach it."""
+    proc = subprocess.run(["umount", str(point)], check=False, capture_output=True)
+    if proc.returncode != 0:
+        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
 
 
 def _module_running(listing: str, module: str) -> bool:
@@ -335,9 +354,89 @@ class Sandbox:
             return
         subprocess.run(["mount", "-t", "proc", "proc", str(proc_dir)], check=True)
 
-    def _umount_proc(self) -> None:
-        for point in mounts_under(self.root / "proc"):
-            subprocess.run(["umount", str(point)], check=False, capture_output=True)
+    def _umount_all(self) -> None:
+        """Unmount proc and every bind mount below the root, deepest first."""
+        for point in mounts_under(self.root):
+            _umount(point)
+        left = mounts_under(self.root)
+        if left:
+            raise AsteriskStartError(f"still mounted in the root: {', '.join(map(str, left))}")
+
+    # --- host directories inside the root ----------------------------------------
+
+    def _bind_target(self, path: Path) -> Path:
+        """Where host path appears in the root; refuses anything that could escape it.
+
+        A symlink in the root (Debian's /lib -> usr/lib, /var/run -> /run) would be
+        followed on the host by mkdir and mount, so no component may be one.
+        """
+        if not path.is_absolute() or ".." in path.parts or path == Path("/"):
+            raise AsteriskStartError(f"cannot bind {path}: not an absolute directory below /")
+        root = self.root.resolve()
+        real = path.resolve()
+        if real == root or root.is_relative_to(real) or real.is_relative_to(root):
+            raise AsteriskStartError(f"cannot bind {path}: it overlaps the root {root}")
+        if not real.is_dir():
+            raise AsteriskStartError(f"cannot bind {path}: not a directory")
+        target = root
+        for part in path.parts[1:]:
+            target = target / part
+            if target.is_symlink():
+                raise AsteriskStartError(f"cannot bind {path}: {target} is a symlink in the root")
+        return target
+
+    def _bind_one(self, bind: Bind, created: list[Path]) -> Path:
+        target = self._bind_target(bind.path)
+        for point in mounts_under(target):  # left by a session that was killed
+            _umount(point)
+        missing = [d for d in (target, *target.parents) if not d.exists()]
+        for directory in reversed(missing):
+            directory.mkdir()
+            created.append(directory)
+        run(["mount", "--bind", str(bind.path), str(target)], f"bind {bind.path}")
+        if not bind.writable:
+            try:
+                run(["mount", "-o", "remount,bind,ro", str(target)], f"read-only {bind.path}")
+            except SandboxBuildError:
+                _umount(target)
+                raise
+            if os.access(target, os.W_OK):
+                _umount(target)
+                raise AsteriskStartError(f"bind of {bind.path} into the root is not read-only")
+        return target
+
+    def _unbind(self, targets: list[Path], created: list[Path]) -> None:
+        for target in reversed(targets):
+            for point in mounts_under(target):
+                _umount(point)
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):  # not empty: not ours to remove
+                directory.rmdir()
+
+    @contextlib.contextmanager
+    def bind_mounts(self, binds: Sequence[Bind]) -> Iterator[list[Path]]:
+        """Show host directories inside the root at their own paths, for the block.
+
+        Read-only unless `writable`; parents are mounted before the directories
+        below them. On leaving (normally or by an exception) everything mounted
+        here is unmounted and the empty mount points created in the root are
+        removed; `stop()` unmounts them too. The caller holds `exclusive()`.
+        Yields the mount points.
+        """
+        targets: list[Path] = []
+        created: list[Path] = []
+        with self._lock():
+            try:
+                for bind in sorted(binds, key=lambda b: len(b.path.parts)):
+                    targets.append(self._bind_one(bind, created))
+            except BaseException:
+                self._unbind(targets, created)
+                raise
+        try:
+            yield list(targets)
+        finally:
+            with self._lock():
+                self._unbind(targets, created)
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
         """Start Asterisk and wait until PJSIP is up; when running, reload the configs."""
@@ -375,7 +474,7 @@ class Sandbox:
         raise AsteriskStartError(f"Asterisk in {self.root} not ready after {timeout:.0f} s: {last}")
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """`core stop now`, wait for the process to exit, unmount proc."""
+        """`core stop now`, wait for the process to exit, unmount proc and any bind mounts."""
         with self._lock():
             pid = self._pid()
             if pid is not None:
@@ -384,7 +483,7 @@ class Sandbox:
                 if not self._wait_exit(pid, timeout):
                     os.kill(pid, signal.SIGKILL)
                     self._wait_exit(pid, 5.0)
-            self._umount_proc()
+            self._umount_all()
 
     @staticmethod
     def _wait_exit(pid: int, timeout: float) -> bool:
@@ -426,7 +525,7 @@ def cmd_up(settings: AsteriskSettings, sandbox: Sandbox | None = None) -> Sandbo
 
 
 def cmd_down(sandbox: Sandbox | None = None) -> SandboxStatus:
-    """`hotline asterisk down`: stop Asterisk and unmount proc."""
+    """`hotline asterisk down`: stop Asterisk and unmount everything below the root."""
     box = sandbox or Sandbox()
     box.stop()
     return box.status()

@@ -36,6 +36,9 @@ TEMPLATE_FILES = (
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EXTEN_RE = re.compile(r"^[0-9*#+]{1,32}$")
+_AGI_ARG_RE = re.compile(r"^[A-Za-z0-9_./+@:=%-]+$")  # no ',' (AGI splits on it), no '$', ...
+_ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_ENV_VALUE_BAD = re.compile(r"[\r\n$\\;]")  # line breaks, expansion, escapes, comments
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,21 @@ class SeatSpec:
 
     name: str
     position: int
+
+
+@dataclass(frozen=True)
+class AgiScriptExtension:
+    """An inbound extension that runs the IVR as a process-per-call AGI script.
+
+    `command` is the program and its arguments as Asterisk sees them (inside its
+    root, see agi_mounts.py); `env` is put into Asterisk's environment just before
+    the AGI starts, which the script inherits. After the script the call follows
+    the hotline extension's own route logic. Rendered only when set.
+    """
+
+    extension: str
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class AsteriskSettings:
     voicemail_max_seconds: int = 60
     baseline_extension: str = "4999"
     selftest_extensions: bool = False
+    agi_script: AgiScriptExtension | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -122,6 +141,24 @@ def check_settings(cfg: AsteriskSettings) -> None:
         check_name(host, what)
     conf_value(cfg.seat_password, "seat_password")
     conf_value(cfg.ami_secret, "ami secret")
+    if cfg.agi_script is not None:
+        check_agi_script(cfg.agi_script, (cfg.hotline_extension, cfg.baseline_extension))
+
+
+def check_agi_script(spec: AgiScriptExtension, taken: tuple[str, ...]) -> None:
+    """The AGI-script extension: a free dial string, plain absolute command, safe env."""
+    if not _EXTEN_RE.match(spec.extension) or spec.extension in taken:
+        raise TemplateError(f"agi_script extension {spec.extension!r} is not a free dial string")
+    if not spec.command or not spec.command[0].startswith("/"):
+        raise TemplateError(f"agi_script command {spec.command!r} needs an absolute program")
+    for arg in spec.command:
+        if not _AGI_ARG_RE.match(arg):
+            raise TemplateError(f"agi_script argument {arg!r} has characters AGI() would mangle")
+    for name, value in spec.env.items():
+        if not _ENV_NAME_RE.match(name):
+            raise TemplateError(f"agi_script environment name {name!r} is not A-Z0-9_")
+        if _ENV_VALUE_BAD.search(value) or value != value.strip():
+            raise TemplateError(f"agi_script {name} has a line break, $, \\, ; or edge spaces")
 
 
 # --- rendering --------------------------------------------------------------
@@ -190,6 +227,23 @@ def selftest_seat_extensions(cfg: AsteriskSettings) -> str:
     return "\n".join(lines)
 
 
+def agi_script_extension(cfg: AsteriskSettings) -> str:
+    """The AGI-script extension (see AgiScriptExtension), or nothing."""
+    spec = cfg.agi_script
+    if spec is None:
+        return ""
+    lines = [
+        f"; Process-per-call AGI (agi_scripts/hotline.py), then the route logic of "
+        f"{cfg.hotline_extension}.",
+        f"exten => {spec.extension},1,Answer()",
+        f" same => n,Set({names.VAR_LANGUAGE}={cfg.default_language})",
+        *(f" same => n,Set(ENV({name})={value})" for name, value in sorted(spec.env.items())),
+        f" same => n,AGI({','.join(spec.command)})",
+        f" same => n,Goto({cfg.hotline_extension},decide)",
+    ]
+    return "\n".join(lines)
+
+
 def template_values(cfg: AsteriskSettings) -> dict[str, str]:
     """The full placeholder mapping for one settings object."""
     values = name_values()
@@ -211,6 +265,7 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         seat_sections=pjsip_seat_sections(cfg),
         queue_sections=queue_sections(cfg),
         selftest_include=selftest_include(cfg),
+        agi_script_extension=agi_script_extension(cfg),
         selftest_seat_extensions=selftest_seat_extensions(cfg),
     )
     values.update({k: conf_value(v, f"extra value {k}") for k, v in cfg.extra.items()})
