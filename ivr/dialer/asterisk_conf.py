@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from ivr.adapters.asterisk.errors import TemplateError
-from ivr.adapters.asterisk.templates import TEMPLATE_DIR, name_values, render_text
+from ivr.adapters.asterisk.templates import name_values, render_files
 from ivr.config_callbacks import DialerSettings
 from ivr.dialer import protocol
 
@@ -51,17 +51,7 @@ def template_values(dialer: DialerSettings) -> dict[str, str]:
 
 
 def render(dialer: DialerSettings, template_dir: Path | None = None) -> dict[str, str]:
-    directory = template_dir or TEMPLATE_DIR
-    values = template_values(dialer)
-    out = {}
-    for name in TEMPLATES:
-        path = directory / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TemplateError(f"cannot read template {path}: {exc}") from exc
-        out[name] = render_text(text, values, str(path))
-    return out
+    return render_files(TEMPLATES, template_values(dialer), template_dir)
 
 
 def install_into(config_dir: Path, dialer: DialerSettings) -> list[Path]:

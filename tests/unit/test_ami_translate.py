@@ -112,9 +112,10 @@ def test_agent_connect_names_the_member_seat() -> None:
 # --- Hangup ---------------------------------------------------------------------------------
 
 
-def hangup(context: str, uid: str, channel: str) -> dict[str, str]:
+def hangup(context: str, uid: str, channel: str, accountcode: str = "hotline-in") -> dict[str, str]:
+    """A Hangup; a channel that entered the hotline carries its account code."""
     keys = {"Event": "Hangup", **caller_snapshot(context, uid=uid), "Channel": channel}
-    return {**keys, "Cause": "16", "Cause-txt": "Normal Clearing"}
+    return {**keys, "AccountCode": accountcode, "Cause": "16", "Cause-txt": "Normal Clearing"}
 
 
 def test_hangup_of_the_caller_channel_ends_the_call() -> None:
@@ -133,6 +134,12 @@ def test_hangup_of_a_seat_channel_is_ignored() -> None:
     keys = hangup("hotline-seats", SEAT_UID, "PJSIP/seat3-00000004")
     assert translate("Hangup", keys, AT) == []
     keys = hangup("hotline-route-queue", SEAT_UID, "PJSIP/seat3-00000004")
+    assert translate("Hangup", keys, AT) == []
+
+
+def test_hangup_of_a_call_that_never_entered_the_hotline_is_ignored() -> None:
+    # e.g. the benchmark's bare baseline extension in the same inbound context
+    keys = hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003", accountcode="")
     assert translate("Hangup", keys, AT) == []
 
 

@@ -51,6 +51,13 @@ def _is_hotline_context(context: str) -> bool:
     return context in HOTLINE_CONTEXTS or context.startswith(names.CONTEXT_ROUTE_PREFIX)
 
 
+def _entered_hotline(keys: Mapping[str, str]) -> bool:
+    """A caller channel that entered the hotline (not a baseline or outbound call)."""
+    return keys.get("AccountCode") == names.ACCOUNTCODE_INBOUND and _is_hotline_context(
+        keys.get("Context", "")
+    )
+
+
 def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEvent | SeatUpdate]:
     """What one AMI event means for the call log and the seats."""
     uid, linked = keys.get("Uniqueid", ""), keys.get("Linkedid", "")
@@ -64,7 +71,7 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
         if seat and _is_hotline_context(keys.get("Context", "")):
             return [CallAnswered(linked or uid, at, seat)]
         return []
-    if name == "Hangup" and uid and uid == linked and _is_hotline_context(keys.get("Context", "")):
+    if name == "Hangup" and uid and uid == linked and _entered_hotline(keys):
         cause = f"{keys.get('Cause', '')} {keys.get('Cause-txt', '')}".strip()
         return [CallEnded(uid, at, cause)]
     if name == "UserEvent" and keys.get("UserEvent") == names.USEREVENT_FALLBACK:

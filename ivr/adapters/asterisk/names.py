@@ -38,5 +38,10 @@ QUEUE_OPERATOR = "operator"
 # Sound files live under <asterisk sounds>/hotline/<lang>/<prompt>.
 SOUNDS_SUBDIR = "hotline"
 
+# The account code of every call that entered the hotline (set first thing in the
+# inbound context): the AMI listener completes call records only for these, not
+# for benchmark baseline calls or the dialer's outbound legs.
+ACCOUNTCODE_INBOUND = "hotline-in"
+
 # AMI UserEvent emitted by the fallback context so the call is logged without FastAGI.
 USEREVENT_FALLBACK = "HotlineFallback"

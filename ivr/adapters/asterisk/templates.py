@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -236,6 +236,7 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
         f"; Process-per-call AGI (agi_scripts/hotline.py), then the route logic of "
         f"{cfg.hotline_extension}.",
         f"exten => {spec.extension},1,Answer()",
+        f" same => n,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})",
         f" same => n,Set({names.VAR_LANGUAGE}={cfg.default_language})",
         *(f" same => n,Set(ENV({name})={value})" for name, value in sorted(spec.env.items())),
         f" same => n,AGI({','.join(spec.command)})",
@@ -281,13 +282,13 @@ def render_text(template: str, values: Mapping[str, str], source: str) -> str:
         raise TemplateError(f"{source}: {exc}") from exc
 
 
-def render_all(cfg: AsteriskSettings, template_dir: Path | None = None) -> dict[str, str]:
-    """Render every template: file name -> text. Pure apart from reading the templates."""
-    check_settings(cfg)
+def render_files(
+    filenames: Iterable[str], values: Mapping[str, str], template_dir: Path | None = None
+) -> dict[str, str]:
+    """Render the named templates with `values`: file name -> text."""
     directory = template_dir or TEMPLATE_DIR
-    values = template_values(cfg)
     rendered = {}
-    for filename in TEMPLATE_FILES:
+    for filename in filenames:
         path = directory / filename
         try:
             text = path.read_text(encoding="utf-8")
@@ -295,6 +296,12 @@ def render_all(cfg: AsteriskSettings, template_dir: Path | None = None) -> dict[
             raise TemplateError(f"cannot read template {path}: {exc}") from exc
         rendered[filename] = render_text(text, values, str(path))
     return rendered
+
+
+def render_all(cfg: AsteriskSettings, template_dir: Path | None = None) -> dict[str, str]:
+    """Render every template: file name -> text. Pure apart from reading the templates."""
+    check_settings(cfg)
+    return render_files(TEMPLATE_FILES, template_values(cfg), template_dir)
 
 
 # --- minimal YAML reading (to be replaced by the validated config) ----------
