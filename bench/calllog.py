@@ -10,12 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-# Running `python bench/calllog.py` puts bench/ first on sys.path, where bench/ivr.py would
-# shadow the `ivr` package: import from the project instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 
 def main(argv: list[str] | None = None) -> int:

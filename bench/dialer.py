@@ -11,12 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-# bench/ivr.py would shadow the ivr package: drop this script's directory from the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from ivr.dialer.bench import run_bench  # noqa: E402
+from ivr.dialer.bench import run_bench
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,7 +151,6 @@ def cmd_call(args: argparse.Namespace) -> int:
     """Place a real SIP call (SIPp, RFC 2833 DTMF) into the running hotline."""
     import random
     import time
-    from datetime import timedelta
 
     from ivr.adapters.asterisk.sandbox import Sandbox
     from ivr.adapters.asterisk.sipp import SeatPool, place_call
@@ -166,7 +165,9 @@ def cmd_call(args: argparse.Namespace) -> int:
             )
             return 2
         number = args.from_number or f"1380000{random.randint(0, 9999):04d}"
-        placed_at = rt.clock() - timedelta(seconds=1)
+        # The newest record before the call: clock-independent (the service may
+        # run with HOTLINE_NOW pinned while this command does not).
+        watermark = _last_call_id(rt)
         pool = SeatPool(asterisk_settings(rt.config), ring_ms=args.ring_ms)
         with pool:
             result = place_call(
@@ -178,7 +179,7 @@ def cmd_call(args: argparse.Namespace) -> int:
                 sip_target=f"{rt.config.sip.host}:{rt.config.sip.port}",
                 extension=rt.config.site.hotline_extension,
             )
-            record = _wait_for_record(rt, number, placed_at, time.monotonic() + 15)
+            record = _wait_for_record(rt, number, watermark, time.monotonic() + 15)
         out = {
             "caller": number,
             "keys": args.keys,
@@ -207,7 +208,16 @@ def cmd_call(args: argparse.Namespace) -> int:
         rt.close()
 
 
-def _wait_for_record(rt: Any, number: str, since: Any, deadline: float) -> Any:
+def _last_call_id(rt: Any) -> int:
+    from sqlalchemy import func, select
+
+    from ivr.adapters.db.models import Call
+
+    with rt.sessions() as s:
+        return int(s.scalar(select(func.coalesce(func.max(Call.id), 0))) or 0)
+
+
+def _wait_for_record(rt: Any, number: str, after_id: int, deadline: float) -> Any:
     """The call log's record of the call just placed, once it has ended."""
     import time
 
@@ -220,7 +230,7 @@ def _wait_for_record(rt: Any, number: str, since: Any, deadline: float) -> Any:
         with rt.sessions() as s:
             uid = s.scalars(
                 select(Call.uid)
-                .where(Call.caller == number, Call.started_at >= since)
+                .where(Call.caller == number, Call.id > after_id)
                 .order_by(Call.id.desc())
             ).first()
         record = rt.calls.get_call(uid) if uid else None

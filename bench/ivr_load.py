@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""IVR load benchmark; same as `hotline bench ivr`. Usage: bench/ivr.py RATE SECONDS"""
+"""IVR load benchmark; same as `hotline bench ivr`. Usage: bench/ivr_load.py RATE SECONDS"""
 
 import json
 import sys
