@@ -16,6 +16,8 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ivr.adapters.db.models import Call
+from ivr.adapters.db.models_callbacks import CallbackRequestRow
+from ivr.domain.callbacks import OPEN_STATES
 from ivr.domain.metrics import (
     ABANDONED_IN_MENU,
     ABANDONED_IN_QUEUE,
@@ -206,33 +208,36 @@ def agent_active_call(s: Session, agent_id: str, now: datetime) -> LiveCall | No
     )
 
 
-def callbacks_due(s: Session, agent_id: str, now: datetime, days: int = 3) -> list[CallRow]:
-    """Callback requests of the last `days` days from callers this agent answered before
-    (first-contact responsibility) and who have not been answered since."""
-    since = now - timedelta(days=days)
+@dataclass(frozen=True)
+class CallbackDue:
+    id: int
+    number: str
+    matter: str
+    state: str
+    branch: str
+    due_at: datetime | None
+
+
+def callbacks_due(s: Session, agent_id: str, now: datetime, limit: int = 50) -> list[CallbackDue]:
+    """Open callback requests (the dialer's ledger) from callers this agent answered in
+    the last 30 days: first-contact responsibility makes them the agent's matters."""
     owned = (
         select(Call.caller)
         .where(Call.answered_agent == agent_id, Call.started_at >= now - timedelta(days=30))
         .distinct()
     )
+    open_states = sorted(state.value for state in OPEN_STATES)
     q = (
-        select(*_ROW_COLUMNS)
-        .where(Call.outcome == CALLBACK, Call.started_at >= since, Call.caller.in_(owned))
-        .order_by(Call.started_at)
-        .limit(50)
-    )
-    rows = [CallRow(*r) for r in s.execute(q)]
-    answered_after = {
-        c: t
-        for c, t in s.execute(
-            select(Call.caller, func.max(Call.started_at))
-            .where(Call.outcome == ANSWERED, Call.started_at >= since)
-            .where(Call.caller.in_([r.caller for r in rows]))
-            .group_by(Call.caller)
+        select(
+            CallbackRequestRow.id,
+            CallbackRequestRow.number,
+            CallbackRequestRow.matter,
+            CallbackRequestRow.state,
+            CallbackRequestRow.branch,
+            CallbackRequestRow.due_at,
         )
-    }
-    return [
-        r
-        for r in rows
-        if not (r.caller in answered_after and answered_after[r.caller] > r.started_at)
-    ]
+        .where(CallbackRequestRow.state.in_(open_states), CallbackRequestRow.number.in_(owned))
+        .order_by(CallbackRequestRow.due_at, CallbackRequestRow.id)
+        .limit(limit)
+    )
+    return [CallbackDue(*row) for row in s.execute(q)]

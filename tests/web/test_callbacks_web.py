@@ -149,3 +149,21 @@ def test_every_staff_role_may_read_and_bad_arguments_are_refused(client, web_use
     assert c.get("/api/callbacks/rate?days=0").status_code == 400
     assert c.get("/api/callbacks/rate?days=x").status_code == 400
     assert c.get("/api/callbacks?limit=5000").status_code == 400
+
+
+def test_agent_sees_the_open_callbacks_of_callers_she_answered(
+    client, web_users, login, repo, calls, t0
+) -> None:
+    # chen answered 13800000021 yesterday; li answered 13800000022: first-contact ownership.
+    calls.call(t0 - timedelta(days=1), caller="13800000021", agent="chen", wait=5, talk=60)
+    calls.call(t0 - timedelta(days=1), caller="13800000022", agent="li", wait=5, talk=60)
+    mine = repo.add(_new("13800000021", "ivr", t0, due_at=t0 + timedelta(hours=1)), t0).request
+    repo.add(_new("13800000022", "ivr", t0), t0)
+    done = repo.add(_new("13800000021", "complaint:202611-0007", t0), t0).request
+    _complete(repo, done, t0)
+    login(client, "chen")
+    html = client.get("/agent").get_data(as_text=True)
+    section = html.split("My callbacks due", 1)[1].split("</section>", 1)[0]
+    assert mine.number in section and "11-23 11:00" in section  # due, in the hotline's zone
+    assert "13800000022" not in section  # li's matter, not chen's
+    assert "complaint:202611-0007" not in section  # completed: no longer due
