@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 from ivr.adapters.asterisk.errors import SippError
 from ivr.adapters.asterisk.sipp_scenario import (
@@ -214,33 +214,18 @@ class SeatCall:
     at: float | None
 
 
-class SeatPool:
-    """One SIPp UAS per seat on its static port; a context manager.
+class SippProcesses:
+    """Long-running SIPp processes (UAS) sharing one work directory; a context manager
+    that stops them all. Subclasses say what to launch in `_launch()`."""
 
-    >>> with SeatPool(settings) as pool:          # doctest: +SKIP
-    ...     place_call("1", "13800000001")
-    ...     pool.wait_for_call("13800000001")     # -> SeatCall(seat='seat3', ...)
-    """
+    prefix = "hotline-sipp-"
+    what = "SIPp"
 
-    def __init__(
-        self,
-        settings: AsteriskSettings,
-        *,
-        seats: Sequence[str] | None = None,
-        ring_ms: int = 200,
-        hold_ms: int | None = None,
-    ) -> None:
-        wanted = set(seats) if seats is not None else None
-        self.settings = settings
-        self.seats: tuple[SeatSpec, ...] = tuple(
-            s for s in settings.seats if wanted is None or s.name in wanted
-        )
-        self.ring_ms = ring_ms
-        self.hold_ms = hold_ms
+    def __init__(self) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def __enter__(self) -> SeatPool:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -255,39 +240,32 @@ class SeatPool:
     @property
     def work_dir(self) -> Path:
         if self._tmp is None:
-            raise SippError("seat pool not started")
+            raise SippError(f"{self.what} not started")
         return Path(self._tmp.name)
 
     def start(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="hotline-seats-")
-        scenario = self.work_dir / "seat.xml"
-        scenario.write_text(seat_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
-        for seat in self.seats:
-            self._procs[seat.name] = self._start_seat(seat, scenario)
-        time.sleep(0.2)
-        dead = [name for name, proc in self._procs.items() if proc.poll() is not None]
-        if dead:
-            self.stop()
-            raise SippError(f"seat SIPp exited at start for {', '.join(dead)} (port in use?)")
-
-    def _start_seat(self, seat: SeatSpec, scenario: Path) -> subprocess.Popen[bytes]:
-        port = self.settings.seat_port(seat)
-        args = [
-            _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host, "-p", str(port),
-            "-mi", self.settings.sip_host, "-mp", str(free_udp_port(pair=True)),
-            "-nostdin", "-trace_msg", "-message_file", str(self._log(seat.name)),
-            "-trace_stat", "-stf", str(self.work_dir / f"{seat.name}.csv"),
-        ]  # fmt: skip
+        self._tmp = tempfile.TemporaryDirectory(prefix=self.prefix)
         try:
-            return subprocess.Popen(
+            self._launch()
+            time.sleep(0.2)
+            dead = [name for name, proc in self._procs.items() if proc.poll() is not None]
+            if dead:
+                raise SippError(f"{self.what} exited at start: {', '.join(dead)} (port in use?)")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def _spawn(self, name: str, args: list[str], where: str) -> None:
+        try:
+            self._procs[name] = subprocess.Popen(
                 args, cwd=self.work_dir, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         except OSError as exc:
-            raise SippError(f"cannot start seat {seat.name} on port {port}: {exc}") from exc
-
-    def _log(self, seat: str) -> Path:
-        return self.work_dir / f"{seat}.messages.log"
+            raise SippError(f"cannot start {self.what} {name} on {where}: {exc}") from exc
 
     def stop(self) -> None:
         for proc in self._procs.values():
@@ -303,6 +281,52 @@ class SeatPool:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+class SeatPool(SippProcesses):
+    """One SIPp UAS per seat on its static port; a context manager.
+
+    >>> with SeatPool(settings) as pool:          # doctest: +SKIP
+    ...     place_call("1", "13800000001")
+    ...     pool.wait_for_call("13800000001")     # -> SeatCall(seat='seat3', ...)
+    """
+
+    prefix = "hotline-seats-"
+    what = "seat SIPp"
+
+    def __init__(
+        self,
+        settings: AsteriskSettings,
+        *,
+        seats: Sequence[str] | None = None,
+        ring_ms: int = 200,
+        hold_ms: int | None = None,
+    ) -> None:
+        super().__init__()
+        wanted = set(seats) if seats is not None else None
+        self.settings = settings
+        self.seats: tuple[SeatSpec, ...] = tuple(
+            s for s in settings.seats if wanted is None or s.name in wanted
+        )
+        self.ring_ms = ring_ms
+        self.hold_ms = hold_ms
+
+    def _launch(self) -> None:
+        scenario = self.work_dir / "seat.xml"
+        scenario.write_text(seat_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
+        for seat in self.seats:
+            port = self.settings.seat_port(seat)
+            args = [
+                _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host,
+                "-p", str(port), "-mi", self.settings.sip_host,
+                "-mp", str(free_udp_port(pair=True)),
+                "-nostdin", "-trace_msg", "-message_file", str(self._log(seat.name)),
+                "-trace_stat", "-stf", str(self.work_dir / f"{seat.name}.csv"),
+            ]  # fmt: skip
+            self._spawn(seat.name, args, f"port {port}")
+
+    def _log(self, seat: str) -> Path:
+        return self.work_dir / f"{seat}.messages.log"
 
     def calls(self) -> list[SeatCall]:
         """Every INVITE the seats have received so far, in time order."""

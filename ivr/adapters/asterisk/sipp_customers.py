@@ -9,16 +9,12 @@ which numbers were rung and how often: the duplicate-dial check.
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 
 from ivr.adapters.asterisk.errors import SippError
-from ivr.adapters.asterisk.sipp import _read, _sipp_binary, free_udp_port
+from ivr.adapters.asterisk.sipp import SippProcesses, _read, _sipp_binary, free_udp_port
 from ivr.adapters.asterisk.sipp_scenario import SCENARIO_DIR, parse_message_log
 from ivr.adapters.asterisk.templates import ConfTemplate
 
@@ -38,36 +34,19 @@ class CustomerInvite:
     at: float | None
 
 
-class CustomerPhones:
+class CustomerPhones(SippProcesses):
     """A SIPp UAS at host:port answering (or not) as each number says; a context manager."""
+
+    prefix = "hotline-customers-"
+    what = "customer SIPp"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 5080, *, ring_ms: int = 200, hold_ms: int = 1500
     ) -> None:
+        super().__init__()
         self.host, self.port, self.ring_ms, self.hold_ms = host, port, ring_ms, hold_ms
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> CustomerPhones:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def work_dir(self) -> Path:
-        if self._tmp is None:
-            raise SippError("customer phones not started")
-        return Path(self._tmp.name)
-
-    def start(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="hotline-customers-")
+    def _launch(self) -> None:
         scenario = self.work_dir / "customer.xml"
         scenario.write_text(customer_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
         args = [
@@ -76,30 +55,7 @@ class CustomerPhones:
             "-trace_msg", "-message_file", str(self.work_dir / "messages.log"),
             "-trace_err", "-error_file", str(self.work_dir / "errors.log"),
         ]  # fmt: skip
-        try:
-            self._proc = subprocess.Popen(
-                args, cwd=self.work_dir, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-        except OSError as exc:
-            raise SippError(f"cannot start the customer UAS on port {self.port}: {exc}") from exc
-        time.sleep(0.2)
-        if self._proc.poll() is not None:
-            self.stop()
-            raise SippError(f"customer SIPp exited at start (port {self.port} in use?)")
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-        self._proc = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        self._spawn("customers", args, f"port {self.port}")
 
     def invites(self) -> list[CustomerInvite]:
         """Every new INVITE received (retransmissions of one call counted once)."""
