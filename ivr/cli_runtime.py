@@ -167,7 +167,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         number = args.from_number or f"1380000{random.randint(0, 9999):04d}"
         # The newest record before the call: clock-independent (the service may
         # run with HOTLINE_NOW pinned while this command does not).
-        watermark = _last_call_id(rt)
+        watermark = rt.calls.last_id()
         pool = SeatPool(asterisk_settings(rt.config), ring_ms=args.ring_ms)
         with pool:
             result = place_call(
@@ -208,32 +208,13 @@ def cmd_call(args: argparse.Namespace) -> int:
         rt.close()
 
 
-def _last_call_id(rt: Any) -> int:
-    from sqlalchemy import func, select
-
-    from ivr.adapters.db.models import Call
-
-    with rt.sessions() as s:
-        return int(s.scalar(select(func.coalesce(func.max(Call.id), 0))) or 0)
-
-
 def _wait_for_record(rt: Any, number: str, after_id: int, deadline: float) -> Any:
     """The call log's record of the call just placed, once it has ended."""
     import time
 
-    from sqlalchemy import select
-
-    from ivr.adapters.db.models import Call
-
     record = None
     while time.monotonic() < deadline:
-        with rt.sessions() as s:
-            uid = s.scalars(
-                select(Call.uid)
-                .where(Call.caller == number, Call.id > after_id)
-                .order_by(Call.id.desc())
-            ).first()
-        record = rt.calls.get_call(uid) if uid else None
+        record = rt.calls.latest_from(number, after_id)
         if record is not None and record.ended_at is not None:
             return record
         time.sleep(0.2)

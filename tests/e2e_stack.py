@@ -86,11 +86,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         rec: CallRecord | None = None
         while time.monotonic() < deadline:
-            with self.runtime.sessions() as s:
-                uid = s.scalars(
-                    select(Call.uid).where(Call.caller == caller).order_by(Call.id.desc())
-                ).first()
-            rec = self.runtime.calls.get_call(uid) if uid else None
+            rec = self.runtime.calls.latest_from(caller)
             if rec is not None and (not ended or rec.ended_at is not None):
                 return rec
             time.sleep(0.2)

@@ -271,3 +271,19 @@ def test_unknown_call_is_none(call_log: SqlCallLog) -> None:
 
 def _with_uid(event: CallEvent, uid: str) -> CallEvent:
     return replace(event, uid=uid)
+
+
+def test_latest_from_a_caller_after_a_watermark(call_log: SqlCallLog) -> None:
+    t = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    assert call_log.last_id() == 0
+    assert call_log.latest_from("13800000077") is None
+    call_log.record(CallStarted("a-1", t, "13800000077"))
+    call_log.record(CallStarted("b-1", t, "13800000088"))
+    mark = call_log.last_id()
+    assert mark > 0
+    first = call_log.latest_from("13800000077")
+    assert first is not None and first.uid == "a-1"
+    assert call_log.latest_from("13800000077", after_id=mark) is None  # nothing newer yet
+    call_log.record(CallStarted("a-2", t + timedelta(minutes=1), "13800000077"))
+    newer = call_log.latest_from("13800000077", after_id=mark)
+    assert newer is not None and newer.uid == "a-2"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -137,6 +137,24 @@ class SqlCallLog:
                 .order_by(Call.answered_at.desc())
                 .limit(1)
             ).first()
+
+    def last_id(self) -> int:
+        """The newest call row's id (0 when empty): a watermark for `latest_from`."""
+        with self._session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            return int(session.scalar(select(func.coalesce(func.max(Call.id), 0))) or 0)
+
+    def latest_from(self, caller: str, after_id: int = 0) -> CallRecord | None:
+        """The newest call from `caller` whose row id is above `after_id`."""
+        with self._session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            uid = session.scalars(
+                select(Call.uid)
+                .where(Call.caller == caller, Call.id > after_id)
+                .order_by(Call.id.desc())
+                .limit(1)
+            ).first()
+        return self.get_call(uid) if uid else None
 
     def get_call(self, uid: str) -> CallRecord | None:
         """The call with Asterisk uniqueid `uid`, with its steps and decision."""
