@@ -160,6 +160,20 @@ def test_rfc2833_digits_reach_asterisk(cfg: AsteriskSettings) -> None:
 
 @pytest.mark.e2e
 @needs_root
+def test_ami_user_receives_only_the_events_the_hotline_reads(cfg: AsteriskSettings) -> None:
+    """manager.conf's eventfilter: a call's Newchannel, Newstate, DTMF... never
+    reach the hotline's AMI user; its UserEvent and Hangup do."""
+    caller = "13800000103"
+    with AmiEvents(cfg) as ami:
+        place_call("5#", caller, extension="4998", hold_ms=8000, key_gap_ms=250)
+        ami.wait_for("UserEvent", lambda f: f.get("Caller") == caller)
+        ami.wait_for("Hangup", lambda f: f.get("CallerIDNum") == caller)
+        names_seen = {e.name for e in ami.events}
+    assert names_seen <= set(names.AMI_EVENTS), names_seen - set(names.AMI_EVENTS)
+
+
+@pytest.mark.e2e
+@needs_root
 def test_sip_info_digits_reach_asterisk(cfg: AsteriskSettings) -> None:
     caller = "13800000102"
     with AmiEvents(cfg) as ami:

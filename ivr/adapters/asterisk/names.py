@@ -45,3 +45,18 @@ ACCOUNTCODE_INBOUND = "hotline-in"
 
 # AMI UserEvent emitted by the fallback context so the call is logged without FastAGI.
 USEREVENT_FALLBACK = "HotlineFallback"
+
+# The only AMI events the hotline's user receives (manager.conf eventfilter, by
+# name: Asterisk matches them by hash, not regex). Everything else in the
+# permitted classes (Newchannel, Newstate, DTMF, ...) is a dozen events per call
+# that the listener would parse only to drop: under load that parsing took
+# CPU from the FastAGI event loop. Action responses are not events: they pass.
+AMI_EVENTS = (
+    "Hangup",  # call ended (call-log completion)
+    "DialEnd",  # a seat answered a dialled call
+    "AgentConnect",  # a queue member answered
+    "DeviceStateChange",  # seat states (routing, board, dialer pacing)
+    "UserEvent",  # fallback context, dialer callback legs, self-tests
+    "OriginateResponse",  # dialer: the agent leg failed
+    "QueueCallerJoin",  # tests: a caller is waiting in a queue
+)

@@ -257,6 +257,9 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         ami_port=str(cfg.ami_port),
         ami_username=cfg.ami_username,
         ami_secret=conf_value(cfg.ami_secret, "ami secret"),
+        ami_event_filters="\n".join(
+            f"eventfilter(action(include),name({event})) =" for event in names.AMI_EVENTS
+        ),
         fastagi=f"agi://{cfg.fastagi_host}:{cfg.fastagi_port}",
         default_language=cfg.default_language,
         queue_ring_seconds=str(cfg.queue_ring_seconds),
