@@ -36,9 +36,10 @@ E = TypeVar("E", bound=CallEvent)
 FALLBACK = 'SET VARIABLE "HOTLINE_ROUTE_KIND" ""\n'
 QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
 WELL_FORMED = re.compile(
-    rf"^(SET VARIABLE|GET VARIABLE|GET DATA|STREAM FILE|CHANNEL STATUS|VERBOSE)( {QUOTED})*\n$"
+    rf"^(SET VARIABLE|GET VARIABLE|GET DATA|STREAM FILE|CHANNEL STATUS|VERBOSE|EXEC)( {QUOTED})*\n$"
 )
 SET_VARIABLE = re.compile(rf"^SET VARIABLE ({QUOTED}) ({QUOTED})\n$")
+MSET = re.compile(rf'^EXEC "MSet" ({QUOTED})\n$')
 
 
 # --- the fake Asterisk side ----------------------------------------------------------------
@@ -91,6 +92,7 @@ class FakeAsterisk:
     variables: dict[str, str] = field(default_factory=dict)
     special: dict[int, list[str]] = field(default_factory=dict)  # reply to command n
     received: list[str] = field(default_factory=list)
+    has_mset: bool = True
 
     def reply(self, line: str) -> list[str] | None:
         n = len(self.received)
@@ -114,7 +116,13 @@ class FakeAsterisk:
                 return None
             return [f"200 result={key}"]
         if line.startswith("SET VARIABLE"):
+            self.variables.update(set_variables([line]))
             return ["200 result=1"]
+        if line.startswith('EXEC "MSet"'):
+            if not self.has_mset:
+                return ["200 result=-2"]  # Asterisk: no such application
+            self.variables.update(set_variables([line]))
+            return ["200 result=0"]
         if line.startswith("GET VARIABLE"):
             name = unquote(line.split(" ", 2)[2].strip())
             value = self.variables.get(name)
@@ -164,11 +172,14 @@ def call(routes: RouteTable, asterisk: FakeAsterisk, env: bytes | None = None) -
 
 
 def set_variables(lines: list[str]) -> list[tuple[str, str]]:
-    out = []
+    """The variables set by these lines, in order: SET VARIABLE and EXEC MSet."""
+    out: list[tuple[str, str]] = []
     for line in lines:
-        m = SET_VARIABLE.match(line)
-        if m:
+        if m := SET_VARIABLE.match(line):
             out.append((unquote(m[1]), unquote(m[2])))
+        elif m := MSET.match(line):
+            pairs = unquote(m[1]).split(",")
+            out.extend((p.split("=", 1)[0], p.split("=", 1)[1]) for p in pairs)
     return out
 
 
@@ -222,9 +233,10 @@ def routes(sample_config: HotlineConfig, calllog: ListCallLog) -> RouteTable:
 
 def test_key_1_sets_the_queue_route(routes: RouteTable, calllog: ListCallLog) -> None:
     lines = call(routes, FakeAsterisk(keys=["1"]))
-    assert lines[0] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n'
-    assert lines[1] == 'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
-    assert set_variables(lines[2:]) == [
+    assert lines[0] == 'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
+    assert lines[1].startswith('EXEC "MSet" ')  # one round trip for every route variable
+    assert set_variables(lines[1:]) == [
+        ("HOTLINE_CALL_ID", UID),
         ("HOTLINE_ARRIVED", str(int(MONDAY_10.timestamp()))),  # a callback keeps this place
         ("HOTLINE_ROUTE_TARGET", "enquiries"),
         ("HOTLINE_QUEUE", "enquiries"),
@@ -235,7 +247,7 @@ def test_key_1_sets_the_queue_route(routes: RouteTable, calllog: ListCallLog) ->
         ("HOTLINE_LANG", "zh-CN"),
         ("HOTLINE_ROUTE_KIND", "queue"),  # last: the dialplan acts on it
     ]
-    assert len(lines) == 11
+    assert len(lines) == 2
     assert all(WELL_FORMED.match(line) for line in lines), lines
 
 
@@ -266,7 +278,7 @@ def test_failures_replay_the_apology_and_reach_the_operator(
 ) -> None:
     lines = call(routes, FakeAsterisk(keys=["T", "7", "T"]))
     # AGI's GET DATA plays one file: the apology goes first as an interruptible STREAM FILE.
-    assert lines[1:6] == [
+    assert lines[0:5] == [
         'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
         'STREAM FILE "hotline/zh-CN/timeout" "0123456789*#"\n',
         'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
@@ -285,7 +297,7 @@ def test_failures_replay_the_apology_and_reach_the_operator(
 
 def test_english_prompts_after_language_key(routes: RouteTable) -> None:
     lines = call(routes, FakeAsterisk(keys=["8", "1"]))
-    assert lines[2] == 'GET DATA "hotline/en/welcome" "5000" "1"\n'
+    assert lines[1] == 'GET DATA "hotline/en/welcome" "5000" "1"\n'
     assert ("HOTLINE_LANG", "en") in set_variables(lines)
 
 
@@ -306,6 +318,15 @@ def test_two_calls_at_once(sample_config: HotlineConfig, calllog: ListCallLog) -
     assert routed == {"1.1": "queue", "1.2": "callback"}
 
 
+def test_without_mset_the_route_variables_are_set_one_by_one(routes: RouteTable) -> None:
+    asterisk = FakeAsterisk(keys=["1"], has_mset=False)
+    lines = call(routes, asterisk)
+    assert lines[1].startswith('EXEC "MSet" ')
+    assert len(lines) == 2 + 10  # the refused MSet, then ten SET VARIABLEs
+    assert set_variables(lines[2:]) == set_variables(lines[1:2])
+    assert asterisk.variables["HOTLINE_ROUTE_KIND"] == "queue"
+
+
 # --- injection ------------------------------------------------------------------------------
 
 
@@ -318,10 +339,11 @@ def test_carriage_return_in_caller_data_never_makes_a_new_line(
         agi_calleridname='Eve"\rEXEC Dial PJSIP/evil',
     )
     lines = call(routes, FakeAsterisk(keys=["9"]), env)
-    assert len(lines) == 11  # CALL_ID, GET DATA, nine route variables: nothing extra
+    # Not plain enough for MSet: GET DATA, then ten SET VARIABLEs, nothing extra.
+    assert len(lines) == 11
     assert all(WELL_FORMED.match(line) for line in lines), lines
     assert not any(line.startswith("EXEC") for line in lines)
-    assert lines[0] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID} EXEC Dial PJSIP/evil"\n'
+    assert lines[1] == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID} EXEC Dial PJSIP/evil"\n'
     # the callback target is the caller's digits only
     assert ("HOTLINE_ROUTE_TARGET", f"{CALLER}") in set_variables(lines)
     assert ("HOTLINE_ROUTE_KIND", "callback") in set_variables(lines)
@@ -373,12 +395,12 @@ def test_error_while_deciding_falls_back(
 def test_refused_command_with_usage_text_falls_back(routes: RouteTable) -> None:
     usage = [
         "520-Invalid command syntax.  Proper usage follows:",
-        " Usage: SET VARIABLE <variablename> <value>",
+        " Usage: GET DATA <file to be streamed> [timeout] [max digits]",
         "520 End of proper usage.",
     ]
     lines = call(routes, FakeAsterisk(keys=["1"], special={0: usage}))
     # the usage lines were skipped, so the fallback's own reply was read correctly
-    assert lines == [f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n', FALLBACK]
+    assert lines == ['GET DATA "hotline/zh-CN/welcome" "5000" "1"\n', FALLBACK]
 
 
 # --- hang-ups --------------------------------------------------------------------------------
@@ -386,7 +408,7 @@ def test_refused_command_with_usage_text_falls_back(routes: RouteTable) -> None:
 
 def test_hangup_in_menu_is_logged_as_abandoned(routes: RouteTable, calllog: ListCallLog) -> None:
     lines = call(routes, FakeAsterisk(keys=["7", "H"]))
-    assert [line.split(" ")[0] for line in lines] == ["SET", "GET", "STREAM", "GET"]
+    assert [line.split(" ")[0] for line in lines] == ["GET", "STREAM", "GET"]
     ended = calllog.of(CallEnded)
     assert len(ended) == 1
     assert ended[0].uid == UID
@@ -404,8 +426,8 @@ def test_dropped_connection_in_menu_is_logged_as_abandoned(
 
 def test_dead_channel_stops_the_conversation(routes: RouteTable) -> None:
     dead = ["511 Command Not Permitted on a dead channel or intercept routine"]
-    lines = call(routes, FakeAsterisk(keys=["1"], special={2: dead}))
-    assert len(lines) == 3  # no command after the 511, not even the fallback
+    lines = call(routes, FakeAsterisk(keys=["1"], special={1: dead}))
+    assert len(lines) == 2  # no command after the 511, not even the fallback
 
 
 def test_connection_closed_before_the_environment(routes: RouteTable) -> None:
@@ -446,7 +468,7 @@ def test_stop_returns_with_a_call_in_progress(routes: RouteTable) -> None:
             await writer.wait_closed()
         return first + rest
 
-    assert asyncio.run(scenario()) == f'SET VARIABLE "HOTLINE_CALL_ID" "{UID}"\n'.encode()
+    assert asyncio.run(scenario()) == b'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
 
 
 # --- the overflow route -------------------------------------------------------------------
@@ -507,8 +529,8 @@ def test_a_key_during_the_apology_is_the_callers_choice(
     routes: RouteTable, calllog: ListCallLog
 ) -> None:
     lines = call(routes, FakeAsterisk(keys=["7"], during_stream=["1"]))
-    assert lines[2] == 'STREAM FILE "hotline/zh-CN/invalid" "0123456789*#"\n'
-    assert not any(line.startswith("GET DATA") for line in lines[3:])
+    assert lines[1] == 'STREAM FILE "hotline/zh-CN/invalid" "0123456789*#"\n'
+    assert not any(line.startswith("GET DATA") for line in lines[2:])
     assert ("HOTLINE_ROUTE_TARGET", "enquiries") in set_variables(lines)
     assert [s.event for s in calllog.of(MenuStep)] == ["start", "invalid", "key"]
 

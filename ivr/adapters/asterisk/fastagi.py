@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ivr.adapters.asterisk import names
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[["AgiChannel"], Awaitable[None]]
 KEYS = "0123456789*#"  # escape digits: any key interrupts a prompt
+# What MSet takes verbatim: it splits on ',' and '=' and strips quotes and backslashes.
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@+-]*")
 
 
 class RouteTable:
@@ -118,6 +121,25 @@ class AgiChannel:
 
     async def set_variable(self, name: str, value: str | int) -> None:
         await self.send(command("SET VARIABLE", name, value))
+
+    async def set_variables(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Set several channel variables, in one round trip when every value is plain.
+
+        `EXEC MSet a=1,b=2` costs one command instead of one per variable, which
+        under load is most of the time between the decision and the dialplan
+        acting on it. A value MSet would mangle (a caller's odd number: commas,
+        quotes, spaces) sends the lot as SET VARIABLEs instead, which take any
+        value verbatim. In both cases the variables are set in the given order.
+        """
+        if pairs and all(_PLAIN.fullmatch(n) and _PLAIN.fullmatch(v) for n, v in pairs):
+            res = await self.send(command("EXEC", "MSet", ",".join(f"{n}={v}" for n, v in pairs)))
+            if res.result == "0":
+                return
+            log.warning(
+                "call %s: MSet failed (result=%s); setting one by one", self.uid, res.result
+            )
+        for name, value in pairs:
+            await self.set_variable(name, value)
 
     async def get_variable(self, name: str) -> str:
         res = await self.send(command("GET VARIABLE", name))

@@ -76,7 +76,6 @@ class Handlers:
         session = IvrSession(self.deps, caller_from_env(agi.env, self.source))
         action = session.begin()
         try:
-            await agi.set_variable(names.VAR_CALL_ID, session.caller.uid)
             while isinstance(action, Ask):
                 digit = await agi.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
                 action = session.on_input(digit)
@@ -85,8 +84,12 @@ class Handlers:
             raise
         started = time.perf_counter()
         decision = session.decide()
-        for name, value in route_variables(decision, session.language, session.started_at):
-            await agi.set_variable(name, value)
+        await agi.set_variables(
+            [
+                (names.VAR_CALL_ID, session.caller.uid),
+                *route_variables(decision, session.language, session.started_at),
+            ]
+        )
         if self.on_decision_latency is not None:
             self.on_decision_latency(time.perf_counter() - started)
 
@@ -104,8 +107,7 @@ class Handlers:
             f"queue {branch}: {status or 'no answer'}",
             language,
         )
-        for name, value in route_variables(decision, language):
-            await agi.set_variable(name, value)
+        await agi.set_variables(route_variables(decision, language))
 
     async def callback(self, agi: AgiChannel) -> None:
         """Put the caller's callback in the ledger and tell the dialplan when it is due.
@@ -136,5 +138,9 @@ class Handlers:
         except CallbackRefusedError:
             await agi.set_variable(names.VAR_CALLBACK_AT, "")
             return
-        await agi.set_variable(names.VAR_CALLBACK_TZ, promise.tz)
-        await agi.set_variable(names.VAR_CALLBACK_AT, str(int(promise.due_at.timestamp())))
+        await agi.set_variables(
+            [
+                (names.VAR_CALLBACK_TZ, promise.tz),
+                (names.VAR_CALLBACK_AT, str(int(promise.due_at.timestamp()))),
+            ]
+        )
