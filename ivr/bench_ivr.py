@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ivr.adapters.asterisk.sipp import LoadMedia
 
 DRAIN_TIMEOUT_S = 60.0
+# The baseline callers stay on the line well past the dialplan's Wait(3): Asterisk
+# hangs up every baseline call (a caller's BYE racing Asterisk's would measure SIPp).
+BASELINE_HOLD_MS = 8000
 RECORDS_TIMEOUT_S = 20.0
 _CHANNELS_RE = re.compile(r"(\d+) active channels?")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -258,6 +261,7 @@ def run_ivr_bench(
                         rate,
                         seconds,
                         "baseline",
+                        hold_ms=BASELINE_HOLD_MS,
                         first_key_delay_ms=first_key_delay_ms,
                         media=media,
                     )
