@@ -129,6 +129,15 @@ def test_status_and_rx(live: tuple[Sandbox, AsteriskSettings]) -> None:
 
 @pytest.mark.e2e
 @needs_root
+def test_cdr_engine_is_off(live: tuple[Sandbox, AsteriskSettings]) -> None:
+    """The hotline keeps its own call log; Asterisk's CDR engine would work for nothing."""
+    box, _ = live
+    status = box.rx("cdr show status")
+    assert re.search(r"Logging:\s+Disabled", status), status
+
+
+@pytest.mark.e2e
+@needs_root
 def test_start_when_running_reloads(live: tuple[Sandbox, AsteriskSettings]) -> None:
     box, _ = live
     pid = box.status().pid

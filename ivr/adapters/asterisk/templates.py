@@ -29,6 +29,7 @@ TEMPLATE_FILES = (
     "pjsip.conf",
     "rtp.conf",
     "manager.conf",
+    "cdr.conf",
     "queues.conf",
     "voicemail.conf",
     "extensions.conf",
