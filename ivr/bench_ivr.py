@@ -71,22 +71,27 @@ def _cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def _host_counters() -> tuple[float, float, int]:
-    """Machine-wide user and system CPU seconds, and UDP datagrams sent."""
-    user = system = 0.0
+def _host_counters() -> tuple[float, float, float, int]:
+    """Machine-wide user, system and stolen CPU seconds, and UDP datagrams sent.
+
+    Steal is time this virtual machine wanted a CPU and the host gave it to
+    someone else: the noise of a shared machine, which no baseline cancels.
+    """
+    user = system = steal = 0.0
     datagrams = 0
     try:
         with open("/proc/stat", encoding="ascii") as handle:
             cpu = handle.readline().split()
         user = (int(cpu[1]) + int(cpu[2])) / _TICKS
         system = (int(cpu[3]) + int(cpu[6]) + int(cpu[7])) / _TICKS
+        steal = int(cpu[8]) / _TICKS if len(cpu) > 8 else 0.0
         with open("/proc/net/snmp", encoding="ascii") as handle:
             udp = [line.split() for line in handle if line.startswith("Udp:")]
         if len(udp) >= 2:
             datagrams = int(udp[1][udp[0].index("OutDatagrams")])
     except (OSError, ValueError, IndexError):
         pass
-    return user, system, datagrams
+    return user, system, steal, datagrams
 
 
 def channel_count(sandbox: Any) -> int | None:
@@ -111,7 +116,7 @@ class Monitor:
         self._thread = threading.Thread(target=self._run, name="bench-monitor", daemon=True)
         self._pid = sandbox._pid()
         self._start: tuple[float, float | None, float | None] | None = None
-        self._host: tuple[float, float, int] = (0.0, 0.0, 0)
+        self._host: tuple[float, float, float, int] = (0.0, 0.0, 0.0, 0)
         self.figures: dict[str, Any] = {}
 
     def __enter__(self) -> Monitor:
@@ -127,8 +132,8 @@ class Monitor:
         t0, ast0, py0 = self._start
         wall = time.monotonic() - t0
         ast1, py1 = _cpu_seconds(self._pid), _cpu_seconds(os.getpid())
-        user1, system1, udp1 = _host_counters()
-        user0, system0, udp0 = self._host
+        user1, system1, steal1, udp1 = _host_counters()
+        user0, system0, steal0, udp0 = self._host
 
         def pct(a: float | None, b: float | None) -> float | None:
             return round(100 * (b - a) / wall, 1) if a is not None and b is not None else None
@@ -138,6 +143,7 @@ class Monitor:
             "python_cpu_pct": pct(py0, py1),
             "host_user_pct": pct(user0, user1),
             "host_system_pct": pct(system0, system1),
+            "host_steal_pct": pct(steal0, steal1),
             "udp_out_per_s": round((udp1 - udp0) / wall),
             "max_channels": self.max_channels,
         }
