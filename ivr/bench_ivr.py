@@ -195,19 +195,19 @@ def wait_records(runtime: Any, service: Any, expected: int) -> dict[str, int]:
 
 def _load_figures(result: Any, seconds: float) -> dict[str, Any]:
     """Throughput and failures of one SIPp run; why calls failed, by SIPp's counters."""
-    failed_by = {}
-    for column, value in result.stats.items():
-        if column.startswith("Failed") and column.endswith("(C)") and column != "FailedCall(C)":
-            count = int(value) if value.isdigit() else 0
-            if count:
-                failed_by[column.removesuffix("(C)")] = count
-    retransmissions = result.stats.get("Retransmissions(C)", "0")
+    from ivr.adapters.asterisk.sipp import stat_count
+
+    failed_by = {
+        column.removesuffix("(C)"): stat_count(result.stats, column)
+        for column in result.stats
+        if column.startswith("Failed") and column.endswith("(C)") and column != "FailedCall(C)"
+    }
     return {
         "completed_cps": round(result.completed / seconds, 2),
         "failed": result.failed,
         "placed": result.created,
-        "failed_by": failed_by,
-        "retransmissions": int(retransmissions) if retransmissions.isdigit() else 0,
+        "failed_by": {reason: n for reason, n in failed_by.items() if n},
+        "retransmissions": stat_count(result.stats, "Retransmissions(C)"),
     }
 
 

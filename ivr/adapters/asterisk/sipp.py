@@ -376,7 +376,8 @@ class LoadResult:
     stats: dict[str, str]
 
 
-def _count(stats: dict[str, str], column: str) -> int:
+def stat_count(stats: dict[str, str], column: str) -> int:
+    """One counter of a SIPp -trace_stat row (0 when missing or not a number)."""
     try:
         return int(stats.get(column, "0") or 0)
     except ValueError:
@@ -445,8 +446,8 @@ def run_load(
         stats = read_stat_csv(work / "stat.csv")
     return LoadResult(
         exit_code=proc.returncode,
-        completed=_count(stats, "SuccessfulCall(C)"),
-        failed=_count(stats, "FailedCall(C)"),
-        created=_count(stats, "TotalCallCreated"),
+        completed=stat_count(stats, "SuccessfulCall(C)"),
+        failed=stat_count(stats, "FailedCall(C)"),
+        created=stat_count(stats, "TotalCallCreated"),
         stats=stats,
     )

@@ -348,7 +348,7 @@ class _Merge:
                 call = self.calls[uid]
                 _refresh_derived(call)
                 rows.append({"b_id": call["id"], **{f"b_{f}": call[f] for f in _CALL_FIELDS}})
-            conn.execute(_update_by_id(_CALLS, _CALL_FIELDS), rows)
+            conn.execute(_UPDATE_CALLS, rows)
         if self.new_steps:
             conn.execute(insert(_STEPS), self.new_steps)
         new, changed = [], []
@@ -362,7 +362,7 @@ class _Merge:
         if new:
             conn.execute(insert(_DECISIONS), new)
         if changed:
-            conn.execute(_update_by_id(_DECISIONS, _DECISION_FIELDS), changed)
+            conn.execute(_UPDATE_DECISIONS, changed)
 
 
 def _update_by_id(table: Table, columns: Sequence[str]) -> Any:
@@ -372,6 +372,10 @@ def _update_by_id(table: Table, columns: Sequence[str]) -> Any:
         .where(table.c.id == bindparam("b_id"))
         .values({c: bindparam(f"b_{c}") for c in columns})
     )
+
+
+_UPDATE_CALLS: Final = _update_by_id(_CALLS, _CALL_FIELDS)
+_UPDATE_DECISIONS: Final = _update_by_id(_DECISIONS, _DECISION_FIELDS)
 
 
 def _refresh_derived(call: _Row) -> None:
