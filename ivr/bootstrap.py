@@ -1,137 +1,52 @@
 """The one composition root: every engine, repository, clock and client is built here.
 
-Nothing else in the code base constructs infrastructure; processes (the
-FastAGI/AMI service, AGI scripts, the CLI, the web app) ask this module for a
-`Runtime` and pass its parts down.
+Nothing else in the code base constructs infrastructure. Each process asks this
+module for what it runs and passes the parts down:
+
+    build_runtime(config)      config, engine, sessions, repositories, clock (everyone)
+    build_service(runtime)     the FastAGI + AMI service (`hotline up`, `hotline serve`)
+    build_dialer(runtime)      the callback dialer (`hotline dialer`, `hotline up`)
+    callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
+    asterisk_settings(config)  what the Asterisk templates need
+
+The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 from ivr.adapters.clock import clock_from_env
+from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
+from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
+from ivr.app.callbacks import CallbackIntake
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
-from ivr.config import HotlineConfig, load_config
-from ivr.domain.routing import AgentState, Presence
+from ivr.config import CallbackSettings, HotlineConfig, load_config
+from ivr.domain.callbacks import CallingRules
 
-if TYPE_CHECKING:
-    from ivr.adapters.asterisk.sandbox import Sandbox, SandboxStatus
-    from ivr.adapters.asterisk.templates import AsteriskSettings
-
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
+    from ivr.dialer.worker import Dialer
+    from ivr.service import HotlineService
 
 DEFAULT_CONFIG_DIR = "config"
 ENV_CONFIG_DIR = "HOTLINE_CONFIG"
 
 
-def config_dir(explicit: str | None, env: Mapping[str, str]) -> Path:
+def config_dir(explicit: str | Path | None, env: Mapping[str, str]) -> Path:
     return Path(explicit or env.get(ENV_CONFIG_DIR) or DEFAULT_CONFIG_DIR)
-
-
-class Breaker:
-    """After a database failure, do not try again for `pause` seconds.
-
-    The routing decision runs on the FastAGI event loop: a database that hangs
-    must not stall every call, so optional reads fail open quickly.
-    """
-
-    def __init__(self, pause: float = 5.0) -> None:
-        self.pause = pause
-        self._failed_at: float | None = None
-
-    def closed(self) -> bool:
-        """True when a read may be attempted."""
-        return self._failed_at is None or time.monotonic() - self._failed_at > self.pause
-
-    def failed(self) -> None:
-        self._failed_at = time.monotonic()
-
-    def succeeded(self) -> None:
-        self._failed_at = None
-
-
-class FailOpenHistory:
-    """The repeat caller's previous agent, or None when the call log cannot be read:
-    first-contact routing is a preference, and the caller must be routed anyway."""
-
-    def __init__(self, calls: SqlCallLog, breaker: Breaker | None = None) -> None:
-        self._calls, self._breaker = calls, breaker or Breaker()
-
-    def previous_agent(self, caller: str, since: datetime) -> str | None:
-        if not self._breaker.closed():
-            return None
-        try:
-            agent = self._calls.previous_agent(caller, since)
-        except SQLAlchemyError as e:
-            self._breaker.failed()
-            log.warning("call history unavailable, routing without it: %s", e)
-            return None
-        self._breaker.succeeded()
-        return agent
-
-
-class DbPresence:
-    """Presence from the database, cached briefly so a burst of calls reads it once.
-
-    When the database cannot be read, the last snapshot stands (fail open), with
-    the device states the AMI listener reported since (`note_device_state`).
-    """
-
-    def __init__(self, repo: PresenceRepo, ttl_seconds: float = 0.5) -> None:
-        self._repo, self._ttl = repo, ttl_seconds
-        self._cached: Presence | None = None
-        self._devices: dict[str, str] = {}
-        self._at = 0.0
-        self._lock = threading.Lock()
-        self._breaker = Breaker()
-
-    def snapshot(self) -> Presence:
-        with self._lock:
-            stale = self._cached is None or time.monotonic() - self._at > self._ttl
-            if stale and self._breaker.closed():
-                try:
-                    self._cached = self._read()
-                    self._breaker.succeeded()
-                except SQLAlchemyError as e:
-                    self._breaker.failed()
-                    log.warning("presence unavailable, using the last known: %s", e)
-                self._at = time.monotonic()
-            last = self._cached or Presence()
-            return Presence(last.agent_states, {**last.device_states, **self._devices})
-
-    def note_device_state(self, seat: str, state: str) -> None:
-        """A device state from AMI, known even while the database is down."""
-        with self._lock:
-            self._devices[seat] = state
-
-    def _read(self) -> Presence:
-        states: dict[str, AgentState] = {}
-        for agent_id, rec in self._repo.agent_states().items():
-            try:
-                states[agent_id] = AgentState(rec.state)
-            except ValueError:
-                continue
-        return Presence(states, self._repo.seat_states())
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._at = 0.0
 
 
 @dataclass
@@ -166,7 +81,10 @@ class Runtime:
 
 
 def build_runtime(
-    config_path: str | None = None, env: Mapping[str, str] | None = None, *, migrate_db: bool = True
+    config_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    migrate_db: bool = True,
 ) -> Runtime:
     """Load and validate the config, open the database, and wire the parts."""
     env = dict(os.environ if env is None else env)
@@ -190,8 +108,6 @@ def build_runtime(
 
 def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
     """What the Asterisk templates need, from the validated configuration."""
-    from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
-
     c = config
     return AsteriskSettings(
         hotline_extension=c.site.hotline_extension,
@@ -214,18 +130,83 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
     )
 
 
-def provision_sandbox(runtime: Runtime, sandbox: Sandbox | None = None) -> SandboxStatus:
-    """Bring the sandbox Asterisk up for this configuration: build the root once,
-    speak the prompts, render the templates (callback dialplan and trunk
-    included) and start Asterisk, or reload it when it already runs."""
-    from ivr.adapters.asterisk.prompts import build_prompts
-    from ivr.adapters.asterisk.sandbox import Sandbox
-    from ivr.dialer import asterisk_conf
+# --- callbacks and the dialer ------------------------------------------------------
 
-    box = sandbox or Sandbox()
-    box.build()
-    build_prompts(runtime.config.prompts, box.sounds_dir)
-    box.render(asterisk_settings(runtime.config))
-    asterisk_conf.install_into(box.config_dir, runtime.config.callbacks.dialer)
-    box.start()
-    return box.status()
+
+@dataclass(frozen=True)
+class CallbackParts:
+    settings: CallbackSettings
+    rules: CallingRules
+    repo: CallbackRepo
+    intake: CallbackIntake
+
+
+def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> CallbackParts:
+    """The callback ledger and the intake that puts requests into it."""
+    s = settings or rt.config.callbacks
+    rules = s.calling_rules(rt.config.calendar.holidays)
+    repo = CallbackRepo(rt.sessions)
+    intake = CallbackIntake(repo, rules, s.retry, s.rules, s.intake.matter, rt.clock)
+    return CallbackParts(s, rules, repo, intake)
+
+
+def build_dialer(
+    rt: Runtime, parts: CallbackParts | None = None, name: str | None = None
+) -> Dialer:
+    from ivr.dialer.link import DialerLink
+    from ivr.dialer.worker import Dialer, DialerDeps
+
+    p = parts or callback_parts(rt)
+    c = rt.config
+    deps = DialerDeps(
+        repo=p.repo,
+        intake=p.intake,
+        settings=p.settings,
+        rules=p.rules,
+        roster=c.roster,
+        policy=c.policy,
+        presence=rt.presence_repo,
+        clock=rt.clock,
+    )
+    return Dialer(deps, DialerLink(c.ami), name)
+
+
+def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
+    """For `hotline up`: the dialer beside the service, stopped with `dialer.stop()`."""
+    dialer = build_dialer(rt)
+    thread = threading.Thread(target=dialer.run, name="callback-dialer", daemon=True)
+    thread.start()
+    return dialer, thread
+
+
+# --- the FastAGI + AMI service -------------------------------------------------------
+
+
+def build_service(
+    rt: Runtime,
+    *,
+    sync_seconds: float = 2.0,
+    on_decision_latency: Callable[[float], None] | None = None,
+) -> HotlineService:
+    """Every part of the service, built and not yet started (`await service.start()`)."""
+    from ivr.adapters.asterisk.fastagi import FastAgiServer
+    from ivr.adapters.asterisk.handlers import Handlers
+    from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
+    from ivr.service import HotlineService
+
+    cfg = rt.config
+    spooling = SpoolingCallLog(rt.calls, rt.spool_path)
+    calllog = BufferedCallLog(spooling)
+    handlers = Handlers(
+        rt.ivr_deps(calllog), on_decision_latency, callbacks=callback_parts(rt).intake
+    )
+    return HotlineService(
+        config=cfg,
+        clock=rt.clock,
+        presence=rt.presence,
+        presence_repo=rt.presence_repo,
+        spooling=spooling,
+        calllog=calllog,
+        fastagi=FastAgiServer(handlers.routes(), cfg.fastagi.host, cfg.fastagi.port),
+        sync_seconds=sync_seconds,
+    )

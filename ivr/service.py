@@ -14,16 +14,18 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.fastagi import FastAgiServer
-from ivr.adapters.asterisk.handlers import Handlers
+from ivr.adapters.db.failopen import DbPresence
+from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
-from ivr.bootstrap import Runtime
+from ivr.app.ports import Clock
+from ivr.config import HotlineConfig
 from ivr.domain.calllog import CallAnswered, CallEvent
 from ivr.domain.routing import queue_members
 
@@ -31,38 +33,44 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
 class HotlineService:
-    runtime: Runtime
-    sync_seconds: float = 2.0
-    on_decision_latency: Callable[[float], None] | None = None
-    fastagi: FastAgiServer | None = None
-    link: ami.AmiLink | None = None
-    queues: ami.QueueSync | None = None
-    calllog: BufferedCallLog | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    """The running service; built whole by `ivr.bootstrap.build_service`, started here.
 
-    async def start(self) -> None:
-        rt, cfg = self.runtime, self.runtime.config
-        spooling = SpoolingCallLog(rt.calls, rt.spool_path)
-        spooling.replay()
-        self.calllog = BufferedCallLog(spooling)
-        from ivr.dialer.wiring import callback_parts
+    Only the AMI link is made here, because its callbacks are this object's
+    methods; it connects on `start()`.
+    """
 
-        handlers = Handlers(
-            rt.ivr_deps(self.calllog), self.on_decision_latency, callbacks=callback_parts(rt).intake
-        )
-        self.fastagi = FastAgiServer(handlers.routes(), cfg.fastagi.host, cfg.fastagi.port)
-        await self.fastagi.start()
+    def __init__(
+        self,
+        *,
+        config: HotlineConfig,
+        clock: Clock,
+        presence: DbPresence,
+        presence_repo: PresenceRepo,
+        spooling: SpoolingCallLog,
+        calllog: BufferedCallLog,
+        fastagi: FastAgiServer,
+        sync_seconds: float = 2.0,
+    ) -> None:
+        self.config, self.clock = config, clock
+        self.presence, self.presence_repo = presence, presence_repo
+        self.spooling, self.calllog, self.fastagi = spooling, calllog, fastagi
+        self.sync_seconds = sync_seconds
         self.link = ami.AmiLink(
-            cfg.ami.host,
-            cfg.ami.port,
-            cfg.ami.username,
-            cfg.ami.secret,
+            config.ami.host,
+            config.ami.port,
+            config.ami.username,
+            config.ami.secret,
             on_event=self._on_ami_event,
             on_connect=self._on_ami_connect,
         )
-        self.queues = ami.QueueSync(self.link, tuple(a.seat for a in cfg.roster.agents))
+        self.queues = ami.QueueSync(self.link, tuple(a.seat for a in config.roster.agents))
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Replay what a database outage left in the spool, then take calls."""
+        await asyncio.to_thread(self.spooling.replay)
+        await self.fastagi.start()
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))
 
@@ -72,21 +80,15 @@ class HotlineService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.fastagi is not None:
-            await self.fastagi.stop()
-        if self.link is not None:
-            await asyncio.to_thread(self.link.stop)
-        if self.calllog is not None:
-            await asyncio.to_thread(self.calllog.close)
+        await self.fastagi.stop()
+        await asyncio.to_thread(self.link.stop)
+        await asyncio.to_thread(self.calllog.close)
 
     def sync_queues(self, force: bool = False) -> bool:
         """Apply the roster and agent states to Asterisk's queues now."""
-        rt = self.runtime
-        if self.queues is None:
-            return False
-        rt.presence.invalidate()
+        self.presence.invalidate()
         desired = queue_members(
-            rt.clock(), rt.config.roster, rt.config.policy, rt.presence.snapshot()
+            self.clock(), self.config.roster, self.config.policy, self.presence.snapshot()
         )
         return self.queues.apply(desired, force=force)
 
@@ -102,28 +104,26 @@ class HotlineService:
         self.sync_queues(force=True)
 
     def _on_ami_event(self, name: str, keys: dict[str, str]) -> None:
-        rt = self.runtime
-        for item in ami.translate(name, keys, rt.clock()):
+        for item in ami.translate(name, keys, self.clock()):
             if isinstance(item, ami.SeatUpdate):
-                rt.presence.note_device_state(item.seat, item.device_state)
+                self.presence.note_device_state(item.seat, item.device_state)
                 try:
-                    rt.presence_repo.set_seat_state(item.seat, item.device_state, rt.clock())
+                    self.presence_repo.set_seat_state(item.seat, item.device_state, self.clock())
                 except SQLAlchemyError as e:  # the board misses it; routing does not
                     log.warning("seat state of %s not stored: %s", item.seat, e)
-            elif self.calllog is not None:
+            else:
                 self.calllog.record(self._with_agent(item))
 
     def _with_agent(self, event: CallEvent) -> CallEvent:
         """Name the agent at the answering seat (AMI only knows the seat)."""
         if isinstance(event, CallAnswered) and not event.agent_id:
-            agent = self.runtime.config.roster.agent_by_seat(event.seat)
+            agent = self.config.roster.agent_by_seat(event.seat)
             if agent is not None:
                 return replace(event, agent_id=agent.id)
         return event
 
     def record(self, event: CallEvent) -> None:
-        if self.calllog is not None:
-            self.calllog.record(event)
+        self.calllog.record(event)
 
 
 async def run_forever(
@@ -163,7 +163,6 @@ class ServiceThread:
     def start(self, ami_timeout: float = 20) -> None:
         self.thread.start()
         self.run(self.service.start())
-        assert self.service.link is not None
         if not self.service.link.connected.wait(ami_timeout):
             raise RuntimeError("the hotline service could not log in to AMI")
 
@@ -174,9 +173,7 @@ class ServiceThread:
         self.loop.close()
 
     def stop_fastagi(self) -> None:
-        assert self.service.fastagi is not None
         self.run(self.service.fastagi.stop())
 
     def start_fastagi(self) -> None:
-        assert self.service.fastagi is not None
         self.run(self.service.fastagi.start())

@@ -17,12 +17,12 @@ from pathlib import Path
 from sqlalchemy import select
 from tcp_proxy import CuttableProxy
 
-from ivr.adapters.asterisk.sandbox import Sandbox
-from ivr.adapters.asterisk.sipp import SeatPool
 from ivr.adapters.db.calllog import CallRecord
 from ivr.adapters.db.models import Call
 from ivr.bootstrap import Runtime
 from ivr.service import ServiceThread
+from lab.sandbox import Sandbox
+from lab.sipp import SeatPool
 
 REPO = Path(__file__).resolve().parents[1]
 

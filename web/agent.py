@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from web import board_data, presence, queries
-from web.app import ctx, db
+from web.context import ctx, db
 from web.security import current_user, mask_number, require
 
 bp = Blueprint("agent", __name__)

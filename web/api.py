@@ -10,7 +10,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from web import board_data, callbacks, calls, planner, presence, queries, reports, store
-from web.app import ctx, db
+from web.context import ctx, db
 from web.openapi import document
 from web.security import STAFF, csrf_token, current_user, mask_number, require
 

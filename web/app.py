@@ -12,48 +12,23 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, request, session
+from flask import Flask, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.bootstrap import Runtime, build_runtime
 from web import board_data, store
+from web.context import WebContext, ctx, db
 from web.live import BoardHub
 from web.security import SAFE_METHODS, LoginLimiter, csrf_ok, csrf_token, current_user
 from web.settings import WebSettings
 
 ENV_SECRET = "HOTLINE_WEB_SECRET"  # noqa: S105 (the name of a variable)
-
-
-@dataclass
-class WebContext:
-    runtime: Runtime
-    settings: WebSettings
-    limiter: LoginLimiter
-    hub: BoardHub
-    owns_runtime: bool
-
-    def now(self) -> datetime:
-        return self.runtime.clock()
-
-
-def ctx() -> WebContext:
-    return current_app.extensions["hotline"]  # type: ignore[no-any-return]
-
-
-def db() -> Session:
-    """The request's read session (closed when the request ends)."""
-    if "db" not in g:
-        g.db = ctx().runtime.sessions()
-        g.db.connection(execution_options=READ_ONLY)
-    return g.db  # type: ignore[no-any-return]
 
 
 def create_app(

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask.typing import ResponseReturnValue
 
 from web import store
-from web.app import ctx, db
+from web.context import ctx, db
 from web.security import ROLES, current_user, require
 
 bp = Blueprint("auth", __name__)

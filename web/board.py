@@ -6,7 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from web import presence
-from web.app import ctx
+from web.context import ctx
 from web.security import STAFF, current_user, require
 
 bp = Blueprint("board", __name__)

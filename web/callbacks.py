@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
-from ivr.dialer.wiring import CallbackParts, callback_parts
+from ivr.bootstrap import CallbackParts, callback_parts
 from ivr.domain.callbacks import (
     CallbackRequest,
     CallbackState,
@@ -25,7 +25,7 @@ from ivr.domain.callbacks import (
     callback_rate,
 )
 from web import store
-from web.app import ctx
+from web.context import ctx
 from web.security import STAFF, current_user, require
 
 bp = Blueprint("callbacks", __name__)

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
 from web import queries, store
-from web.app import ctx, db
+from web.context import ctx, db
 from web.security import CurrentUser, csv_safe, current_user, mask_number, require
 
 bp = Blueprint("calls", __name__)

@@ -12,8 +12,8 @@ from ivr.bootstrap import Runtime
 from ivr.domain.erlang import forecast_slots, plan_day
 from ivr.domain.metrics import ServiceTarget
 from web import queries
-from web.app import ctx, db
 from web.charts import Series, bars
+from web.context import ctx, db
 from web.security import STAFF, require
 from web.settings import WebSettings
 

@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from web import report_data
-from web.app import ctx, db
 from web.charts import Series, bars
+from web.context import ctx, db
 from web.security import STAFF, require
 
 bp = Blueprint("reports", __name__)

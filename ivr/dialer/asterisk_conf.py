@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.adapters.asterisk.templates import name_values, render_files
-from ivr.config_callbacks import DialerSettings
+from ivr.config.callbacks import DialerSettings
 from ivr.dialer import protocol
 
 TEMPLATES = ("extensions_callbacks.conf", "pjsip_callbacks.conf")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from ivr.adapters.db.callbacks import CallbackRepo, CallSource
 from ivr.app.callbacks import CallbackIntake, CallbackRefusedError
-from ivr.config_callbacks import IntakeSettings
+from ivr.config.callbacks import IntakeSettings
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.adapters.db.callbacks import Chooser, ClaimDecision, Close, Defer, Dial, Planner, Skip
 from ivr.domain.callbacks import (
     AttemptOutcome,
     CallbackRequest,
     CallbackState,
     CallingRules,
+    Chooser,
+    ClaimDecision,
+    Close,
+    Defer,
+    Dial,
     Plan,
+    Planner,
     RetryPolicy,
+    Skip,
     after_attempt,
     eligibility,
     may_dial_before_waiting,

@@ -31,7 +31,7 @@ from ivr.adapters.db.callbacks import CallbackRepo, Claim
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.app.callbacks import CallbackIntake
 from ivr.app.ports import Clock
-from ivr.config_callbacks import CallbackSettings
+from ivr.config.callbacks import CallbackSettings
 from ivr.dialer import protocol
 from ivr.dialer.intake import CallLogIntake
 from ivr.dialer.link import DialerLink

@@ -17,7 +17,7 @@ midnight and belongs to the day it starts on (as in `calendar.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -470,3 +470,33 @@ class CallbackRequest:
     last_outcome: str = ""
     source_uid: str | None = None
     note: str = ""
+
+
+# The dialer's vocabulary: what it decides for each due candidate, inside the
+# repository's claiming transaction (the repository carries the decision out).
+@dataclass(frozen=True)
+class Dial:
+    seat: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    due_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Close:
+    state: CallbackState  # cancelled | expired | failed
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+ClaimDecision = Dial | Defer | Close | Skip
+Chooser = Callable[[CallbackRequest], ClaimDecision]
+Planner = Callable[[CallbackRequest, AttemptOutcome, int], Plan]

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi_mounts import REPO, SCRIPT, agi_binds, agi_script_extension
 from ivr.adapters.asterisk.errors import AsteriskStartError, TemplateError
-from ivr.adapters.asterisk.sandbox import Bind, Sandbox, mounts_under
 from ivr.adapters.asterisk.templates import render_all, settings_from_yaml_dir
+from lab.agi_mounts import REPO, SCRIPT, agi_binds, agi_script_extension
+from lab.sandbox import Bind, Sandbox, mounts_under
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mount needs root")
 

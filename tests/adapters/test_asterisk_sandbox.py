@@ -17,8 +17,6 @@ import pytest
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.adapters.asterisk.prompts import load_prompts_yaml
-from ivr.adapters.asterisk.sandbox import Sandbox
-from ivr.adapters.asterisk.sipp import place_call
 from ivr.adapters.asterisk.templates import (
     AsteriskSettings,
     ConfTemplate,
@@ -26,7 +24,9 @@ from ivr.adapters.asterisk.templates import (
     render_all,
     settings_from_yaml_dir,
 )
-from ivr.adapters.asterisk.testing import AmiEvents, free_tcp_port, running_sandbox
+from lab.sandbox import Sandbox
+from lab.sipp import place_call
+from lab.testing import AmiEvents, free_tcp_port, running_sandbox
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from ivr.bench_ivr import run_ivr_bench
+from lab.bench.ivr_load import run_ivr_bench
 
 RATE, SECONDS = 10, 3
 CALLS = RATE * SECONDS

@@ -9,8 +9,8 @@ import pytest
 
 from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import make_engine, make_session_factory
+from ivr.adapters.db.failopen import Breaker, DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
-from ivr.bootstrap import Breaker, DbPresence, FailOpenHistory
 
 
 def _closed_port() -> int:

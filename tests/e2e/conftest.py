@@ -19,10 +19,11 @@ from e2e_stack import (
 )
 from tcp_proxy import CuttableProxy
 
-from ivr.adapters.asterisk.sandbox import Sandbox
-from ivr.adapters.asterisk.sipp import SeatPool
-from ivr.bootstrap import asterisk_settings, build_runtime, provision_sandbox
-from ivr.service import HotlineService, ServiceThread
+from ivr.bootstrap import asterisk_settings, build_runtime, build_service
+from ivr.service import ServiceThread
+from lab.provision import provision_sandbox
+from lab.sandbox import Sandbox
+from lab.sipp import SeatPool
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +58,7 @@ def stack(
             runtime.clock = clock
             settings = asterisk_settings(runtime.config)
             provision_sandbox(runtime, sandbox)
-            service = ServiceThread(HotlineService(runtime, sync_seconds=0.5))
+            service = ServiceThread(build_service(runtime, sync_seconds=0.5))
             service.start()
             cleanup.callback(service.stop)
             seats = SeatPool(settings, ring_ms=300)

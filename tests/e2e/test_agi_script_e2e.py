@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import pytest
 from e2e_stack import REPO, SUNDAY_10, WEEKDAY_10, Stack
 
-from ivr.adapters.asterisk.agi_mounts import agi_binds, agi_script_extension
-from ivr.adapters.asterisk.sandbox import mounts_under
-from ivr.adapters.asterisk.sipp import place_call
 from ivr.adapters.asterisk.templates import AsteriskSettings
 from ivr.bootstrap import asterisk_settings
 from ivr.dialer import asterisk_conf
 from ivr.domain.calllog import Outcome
+from lab.agi_mounts import agi_binds, agi_script_extension
+from lab.sandbox import mounts_under
+from lab.sipp import place_call
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ivr.adapters.asterisk.sipp import CallResult, place_call
+from lab.sipp import CallResult, place_call
 from web import store
 from web.app import WebServer, create_app
 from web.security import mask_number

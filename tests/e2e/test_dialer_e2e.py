@@ -23,15 +23,15 @@ import pytest
 import yaml
 from e2e_stack import REPO, WEEKDAY_10, Stack
 
-from ivr.adapters.asterisk.sipp import place_call
-from ivr.adapters.asterisk.sipp_customers import BUSY, NEVER_ANSWERS, CustomerPhones
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.app.callbacks import NewRequest
-from ivr.config_callbacks import CallbackSettings, load_callbacks_config
+from ivr.bootstrap import CallbackParts, build_dialer, callback_parts
+from ivr.config import CallbackSettings, load_config
 from ivr.dialer import asterisk_conf
-from ivr.dialer.wiring import CallbackParts, build_dialer, callback_parts
 from ivr.dialer.worker import Dialer
 from ivr.domain.callbacks import CallbackRequest, CallbackState, RetryPolicy
+from lab.sipp import place_call
+from lab.sipp_customers import BUSY, NEVER_ANSWERS, CustomerPhones
 
 pytestmark = [
     pytest.mark.e2e,
@@ -70,7 +70,7 @@ def fast_settings(base: CallbackSettings, **retry: object) -> CallbackSettings:
 def cb(stack: Stack) -> Iterator[Stack]:
     """The stack at a weekday 10:00 with the callback dialplan and trunk installed."""
     stack.at(WEEKDAY_10)
-    settings = load_callbacks_config(stack.runtime.config.directory)
+    settings = load_config(stack.runtime.config.directory).callbacks
     asterisk_conf.install_into(stack.sandbox.config_dir, settings.dialer)
     stack.sandbox.rx("dialplan reload")
     stack.sandbox.rx("module reload res_pjsip.so")
@@ -84,7 +84,7 @@ def cb(stack: Stack) -> Iterator[Stack]:
 
 @pytest.fixture
 def customers(cb: Stack) -> Iterator[CustomerPhones]:
-    port = load_callbacks_config(cb.runtime.config.directory).dialer.trunk_port
+    port = load_config(cb.runtime.config.directory).callbacks.dialer.trunk_port
     with CustomerPhones(port=port, ring_ms=200, hold_ms=HOLD_MS) as phones:
         yield phones
 
@@ -140,7 +140,7 @@ def _states(repo: CallbackRepo, rid: int) -> list[str]:
 
 
 def test_answered_callback_moves_through_the_ledger(cb: Stack, customers: CustomerPhones) -> None:
-    settings = fast_settings(load_callbacks_config(cb.runtime.config.directory))
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks)
     with DialerThread(cb, settings) as d:
         n = number(cb)
         arrived = cb.runtime.clock() - timedelta(minutes=2)
@@ -162,7 +162,7 @@ def test_answered_callback_moves_through_the_ledger(cb: Stack, customers: Custom
 def test_busy_customer_is_retried_by_the_policy_then_fails(
     cb: Stack, customers: CustomerPhones
 ) -> None:
-    settings = fast_settings(load_callbacks_config(cb.runtime.config.directory), max_attempts=2)
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks, max_attempts=2)
     with DialerThread(cb, settings) as d:
         n = number(cb, BUSY)
         promise = d.parts.intake.request_from_ivr(n, "zh-CN", "menu", cb.runtime.clock())
@@ -179,7 +179,7 @@ def test_busy_customer_is_retried_by_the_policy_then_fails(
 
 
 def test_customer_who_never_answers_is_retried(cb: Stack, customers: CustomerPhones) -> None:
-    settings = fast_settings(load_callbacks_config(cb.runtime.config.directory), max_attempts=2)
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks, max_attempts=2)
     with DialerThread(cb, settings) as d:
         n = number(cb, NEVER_ANSWERS)
         promise = d.parts.intake.request_from_ivr(n, "zh-CN", "menu", cb.runtime.clock())
@@ -195,7 +195,7 @@ def test_customer_who_never_answers_is_retried(cb: Stack, customers: CustomerPho
 def test_in_flight_calls_never_exceed_free_agents_with_the_skill(
     cb: Stack, customers: CustomerPhones
 ) -> None:
-    settings = fast_settings(load_callbacks_config(cb.runtime.config.directory))
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks)
     settings = replace(settings, dialer=replace(settings.dialer, originate_rate=20, burst=5))
     repo = CallbackRepo(cb.runtime.sessions)
     with DialerThread(cb, settings) as d:
@@ -219,7 +219,7 @@ def test_in_flight_calls_never_exceed_free_agents_with_the_skill(
 
 
 def test_key_9_in_a_real_call_is_dialled_back(cb: Stack, customers: CustomerPhones) -> None:
-    settings = fast_settings(load_callbacks_config(cb.runtime.config.directory))
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks)
     caller = f"1370{0 if cb.backend == 'sqlite' else 1}{next(_numbers):06d}"
     with DialerThread(cb, settings) as d:
         result = place_call("9", caller, hold_ms=20000, timeout_s=40)
@@ -245,7 +245,7 @@ DNC_NUMBER = "+8613911112222"
 def test_dialer_keeps_calling_hours_time_zones_and_dnc(
     cb: Stack, customers: CustomerPhones
 ) -> None:
-    base = load_callbacks_config(cb.runtime.config.directory)
+    base = load_config(cb.runtime.config.directory).callbacks
     settings = replace(fast_settings(base), do_not_call=base.do_not_call | {DNC_NUMBER})
     with DialerThread(cb, settings) as d:
         repo, intake = d.parts.repo, d.parts.intake
@@ -358,7 +358,7 @@ def _no_calls(stack: Stack) -> bool:
 def test_asterisk_restart_the_dialer_reconnects_and_continues(
     cb: Stack, customers: CustomerPhones
 ) -> None:
-    settings = fast_settings(load_callbacks_config(cb.runtime.config.directory))
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks)
     with DialerThread(cb, settings) as d:
         repo, intake = d.parts.repo, d.parts.intake
         before = number(cb)

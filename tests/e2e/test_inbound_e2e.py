@@ -11,9 +11,9 @@ import time
 import pytest
 from e2e_stack import SUNDAY_03, SUNDAY_10, WEEKDAY_10, Stack
 
-from ivr.adapters.asterisk.sipp import place_call
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.domain.calllog import Outcome
+from lab.sipp import place_call
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.cli import main
+from cli.main import main
 from ivr.config import ConfigError, HotlineConfig, load_config
 from ivr.domain.menu import REQUIRED_PROMPTS
 from ivr.domain.routing import RouteKind

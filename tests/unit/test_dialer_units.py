@@ -10,15 +10,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.adapters.db.callbacks import Close, Defer, Dial, Skip
-from ivr.config import ConfigError
-from ivr.config_callbacks import load_callbacks_config
+from ivr.config import ConfigError, load_config
 from ivr.dialer import protocol
 from ivr.dialer.asterisk_conf import render
 from ivr.dialer.pacing import TokenBucket, progressive_capacity
 from ivr.dialer.policy import FreeSeat, make_chooser, skill_for
 from ivr.domain.calendar import parse_window
-from ivr.domain.callbacks import CallbackRequest, CallbackState, CallingRules
+from ivr.domain.callbacks import (
+    CallbackRequest,
+    CallbackState,
+    CallingRules,
+    Close,
+    Defer,
+    Dial,
+    Skip,
+)
 from ivr.domain.routing import Branch, RoutingPolicy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +113,7 @@ def test_events_from_captured_ami_lines() -> None:
 
 
 def test_dialplan_renders_with_the_configured_trunk() -> None:
-    settings = load_callbacks_config(REPO / "config")
+    settings = load_config(REPO / "config").callbacks
     text = render(settings.dialer)
     ext = text["extensions_callbacks.conf"]
     assert "Dial(PJSIP/${number}@customers,${IF(" in ext
@@ -193,7 +199,7 @@ def test_chooser_expires_old_requests() -> None:
 
 
 def test_shipped_callbacks_config_loads() -> None:
-    s = load_callbacks_config(REPO / "config")
+    s = load_config(REPO / "config").callbacks
     assert s.dialer.originate_rate == 5.0
     assert s.default_tz.key == "Asia/Shanghai"
     assert s.rule_for("complaint:202611-0001").days == 3  # type: ignore[union-attr]
@@ -228,7 +234,7 @@ def test_bad_callbacks_config_names_file_item_and_reason(
     node[path[-1]] = value
     file.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_callbacks_config(tmp_path / "c")
+        load_config(tmp_path / "c")
     assert (err.value.file, err.value.item) == ("callbacks.yaml", item)
     assert reason in err.value.reason
 

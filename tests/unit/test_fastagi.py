@@ -610,3 +610,33 @@ def test_callback_route_uses_the_calling_number_when_none_was_keyed(
 def test_a_refused_number_gets_no_promise(sample_config: HotlineConfig) -> None:
     lines = _callback_call(FakeLedger(refuse=True), sample_config, {})
     assert set_variables(lines) == [("HOTLINE_CALLBACK_AT", "")]  # the dialplan: voicemail
+
+
+def test_a_fastagi_dialog_logs_with_its_call_id() -> None:
+    """The server sets the call id for the dialog's task; a handler's error names it."""
+    import io
+
+    from ivr.adapters.log import CALL_ID, CallIdFilter, JsonFormatter
+
+    async def boom(agi: AgiChannel) -> None:
+        logging.getLogger("ivr.adapters.asterisk.fastagi").warning("inside the handler")
+        raise RuntimeError("bug in handler")
+
+    table = RouteTable()
+    table.add("hotline", boom)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(CallIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ivr.adapters.asterisk.fastagi")
+    logger.addHandler(handler)
+    try:
+        call(table, FakeAsterisk(), env_block(agi_uniqueid="1700000000.77"))
+    finally:
+        logger.removeHandler(handler)
+    import json
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines, "nothing was logged"
+    assert {line["call_id"] for line in lines} == {"1700000000.77"}
+    assert CALL_ID.get() == "-"  # the dialog's context did not leak into the caller's

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.cli import main, simulate
+from cli.main import main
+from ivr.app.simulate import simulate as simulate_session
 from ivr.config import HotlineConfig, load_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -21,6 +22,12 @@ MONDAY_10 = "2026-11-23T10:00:00+08:00"
 SUNDAY_10 = "2026-11-22T10:00:00+08:00"
 SUNDAY_03 = "2026-11-22T03:00:00+08:00"
 CALLER = "13912345678"
+
+
+def simulate(cfg: HotlineConfig, at: datetime, caller: str, keys: str) -> dict[str, Any]:
+    return simulate_session(
+        cfg.menu, cfg.roster, cfg.policy, cfg.site.default_language, at, caller, keys
+    )
 
 
 @pytest.fixture

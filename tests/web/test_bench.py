@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dbs import PG_ADMIN_URL
 
-from web.bench_calllog import generate, run
+from lab.bench.calllog import generate, run
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -8,11 +8,19 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from ivr.adapters.db.callbacks import CallbackRepo, ClaimDecision, Dial, Skip
+from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.models_web import AuditEntry
 from ivr.app.callbacks import NewRequest
 from ivr.bootstrap import Runtime
-from ivr.domain.callbacks import AttemptOutcome, CallbackRequest, CallbackState, Plan
+from ivr.domain.callbacks import (
+    AttemptOutcome,
+    CallbackRequest,
+    CallbackState,
+    ClaimDecision,
+    Dial,
+    Plan,
+    Skip,
+)
 
 S = CallbackState
 
@@ -48,7 +56,7 @@ def _complete(repo: CallbackRepo, req: CallbackRequest, at: datetime) -> None:
 
 @pytest.fixture
 def repo(web_runtime: Runtime) -> CallbackRepo:
-    from ivr.dialer.wiring import callback_parts
+    from ivr.bootstrap import callback_parts
 
     return callback_parts(web_runtime).repo
 

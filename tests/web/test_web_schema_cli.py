@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from cli.main import main
 from ivr.adapters.db.base import Base
 from ivr.adapters.db.engine import downgrade, migrate
 from ivr.adapters.db.models_web import WEB_TABLES
-from web import cli as web_cli
 from web import store
 
 
@@ -35,22 +34,6 @@ def test_migration_matches_models_and_downgrades(web_runtime) -> None:
     assert "calls" in inspect(engine).get_table_names()
     migrate(engine)
     assert WEB_TABLES <= set(inspect(engine).get_table_names())
-
-
-def main(argv: list[str]) -> int:
-    """`hotline ARGS` with web.cli registered (as ivr/cli_runtime.py wires it)."""
-    parser = argparse.ArgumentParser(prog="hotline")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name, func, help):  # the same signature as ivr.cli's `add`
-        p = sub.add_parser(name, help=help)
-        p.add_argument("--config")
-        p.set_defaults(func=func)
-        return p
-
-    web_cli.register(add)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
 
 
 def test_users_add_cli(web_runtime, monkeypatch, capsys) -> None:
@@ -123,7 +106,7 @@ def test_serve_runs_until_stopped(web_runtime) -> None:
 
 
 def test_demo_pins_the_clock_to_open_hours_when_closed(web_runtime, t0) -> None:
-    from web.demo import demo_instant
+    from lab.demo import demo_instant
 
     assert demo_instant(web_runtime) is None  # Monday 10:00: open
     web_runtime.clock.at = t0.replace(hour=22)

@@ -10,12 +10,28 @@ path (see ARCHITECTURE.md).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import quote, sanitise
 from ivr.adapters.asterisk.fastagi import KEYS
+
+if TYPE_CHECKING:
+    from ivr.app.ivr_session import IvrDeps
+    from ivr.app.ports import CallLog
+
+
+class AgiRuntime(Protocol):
+    """What the script needs of the composition root's `Runtime`."""
+
+    calls: Any
+    spool_path: Path
+
+    def ivr_deps(self, log: CallLog) -> IvrDeps: ...
+
+    def close(self) -> None: ...
 
 
 class PystChannel:
@@ -80,18 +96,18 @@ def run_hotline(channel: PystChannel, deps: Any) -> None:
         channel.set_variable(name, value)
 
 
-def main(argv: Sequence[str]) -> int:
-    """Entry point of agi_scripts/hotline.py. Never leaves the caller in silence:
-    on any failure the route variable stays empty and the dialplan falls back."""
+def main(argv: Sequence[str], open_runtime: Callable[[str | None], AgiRuntime]) -> int:
+    """Entry point of agi_scripts/hotline.py, which passes the composition root's
+    `build_runtime`. Never leaves the caller in silence: on any failure the
+    route variable stays empty and the dialplan falls back."""
     from asterisk.agi import AGI
 
     agi = AGI()
     channel = PystChannel(agi)
     try:
         from ivr.adapters.db.spool import SpoolingCallLog
-        from ivr.bootstrap import build_runtime
 
-        runtime = build_runtime(argv[0] if argv else None, migrate_db=False)
+        runtime = open_runtime(argv[0] if argv else None)
         try:
             deps = runtime.ivr_deps(SpoolingCallLog(runtime.calls, runtime.spool_path))
             run_hotline(channel, deps)

@@ -28,6 +28,7 @@ from ivr.adapters.asterisk.agi import (
     parse_env_line,
     parse_result,
 )
+from ivr.adapters.log import CALL_ID
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ class FastAgiServer:
         except (AgiError, ConnectionError, OSError):
             log.warning("FastAGI connection closed before its environment was read")
             return
+        CALL_ID.set(agi.uid or "-")  # this dialog's task: every log line names the call
         name = route_name(agi.env)
         handler = self.routes.get(name)
         if handler is None:

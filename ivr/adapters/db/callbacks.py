@@ -21,7 +21,7 @@ Every state change writes a `callback_events` row (the audit trail).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,8 +47,14 @@ from ivr.domain.callbacks import (
     AttemptOutcome,
     CallbackRequest,
     CallbackState,
-    Plan,
+    Chooser,
+    ClaimDecision,
+    Close,
+    Defer,
+    Dial,
+    Planner,
     RateItem,
+    Skip,
     check_transition,
 )
 from ivr.domain.routing import normalise_number
@@ -100,35 +106,6 @@ class EventRecord:
 class Claim:
     request: CallbackRequest
     attempt: AttemptRecord
-
-
-# What the dialer decides for each due candidate inside the claiming transaction.
-@dataclass(frozen=True)
-class Dial:
-    seat: str
-    agent_id: str
-
-
-@dataclass(frozen=True)
-class Defer:
-    due_at: datetime
-    reason: str
-
-
-@dataclass(frozen=True)
-class Close:
-    state: CallbackState  # cancelled | expired | failed
-    reason: str
-
-
-@dataclass(frozen=True)
-class Skip:
-    reason: str
-
-
-ClaimDecision = Dial | Defer | Close | Skip
-Chooser = Callable[[CallbackRequest], ClaimDecision]
-Planner = Callable[[CallbackRequest, AttemptOutcome, int], Plan]
 
 
 @dataclass(frozen=True)

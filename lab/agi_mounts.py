@@ -36,10 +36,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from ivr.adapters.asterisk.sandbox import Bind
 from ivr.adapters.asterisk.templates import AgiScriptExtension
+from lab.sandbox import Bind
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "agi_scripts" / "hotline.py"
 
 

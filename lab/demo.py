@@ -10,15 +10,16 @@ the next weekday 10:00 so there is someone to answer.
 
 from __future__ import annotations
 
-import argparse
 import random
 import secrets
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from ivr.adapters.clock import pinned_clock
-from ivr.bootstrap import Runtime, asterisk_settings, build_runtime, provision_sandbox
+from ivr.bootstrap import Runtime, asterisk_settings, build_runtime, build_service
+from lab.provision import provision_sandbox
 
 KEYS = (("1", 0.45), ("2", 0.2), ("3", 0.25), ("0", 0.03), ("", 0.07))  # "" hangs up in menu
 MAX_CALLERS = 12
@@ -50,7 +51,7 @@ def ensure_demo_user(rt: Runtime) -> str:
 
 
 def _caller(number: str, rng: random.Random) -> None:
-    from ivr.adapters.asterisk.sipp import place_call
+    from lab.sipp import place_call
 
     keys = rng.choices([k for k, _ in KEYS], [w for _, w in KEYS])[0]
     if not keys:
@@ -78,21 +79,25 @@ def _breaks(rt: Runtime, rng: random.Random, stop: threading.Event) -> None:
             store.record_state(s, who, "available", "", rt.clock(), None)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from ivr.adapters.asterisk.sandbox import Sandbox
+def run_demo(
+    config: str | None, minutes: float, rate: float, port: int | None, web_options: dict[str, Any]
+) -> int:
+    """Calls at `rate` per minute for `minutes`, the board on `port`, until done or Ctrl-C."""
+    from lab.sandbox import Sandbox
 
     with Sandbox().exclusive(timeout_s=10):
-        return _demo(args)
+        return _demo(config, minutes, rate, port, web_options)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from ivr.adapters.asterisk.sandbox import Sandbox, cmd_down
-    from ivr.adapters.asterisk.sipp import SeatPool
-    from ivr.service import HotlineService, ServiceThread
+def _demo(
+    config: str | None, minutes: float, rate: float, port: int | None, web_options: dict[str, Any]
+) -> int:
+    from ivr.service import ServiceThread
+    from lab.sandbox import Sandbox, cmd_down
+    from lab.sipp import SeatPool
     from web.app import WebServer, create_app
-    from web.cli import web_options
 
-    rt = build_runtime(args.config)
+    rt = build_runtime(config)
     at = demo_instant(rt)
     if at is not None:
         rt.clock = pinned_clock(at)
@@ -105,17 +110,17 @@ def _demo(args: argparse.Namespace) -> int:
     service = seats = web = None
     try:
         print(provision_sandbox(rt, sandbox).summary(), flush=True)
-        service = ServiceThread(HotlineService(rt, sync_seconds=1.0))
+        service = ServiceThread(build_service(rt, sync_seconds=1.0))
         service.start()
         seats = SeatPool(settings, ring_ms=1500)
         seats.start()
-        port = args.port or rt.config.web.port
-        web = WebServer(create_app(rt, **web_options(args)), rt.config.web.host, port).start()
+        port = port or rt.config.web.port
+        web = WebServer(create_app(rt, **web_options), rt.config.web.host, port).start()
         print(f"board: {web.url}/board — {ensure_demo_user(rt)}", flush=True)
         threading.Thread(target=_breaks, args=(rt, rng, stop), daemon=True).start()
-        deadline = time.monotonic() + args.minutes * 60
+        deadline = time.monotonic() + minutes * 60
         while time.monotonic() < deadline:
-            time.sleep(rng.expovariate(args.rate / 60))
+            time.sleep(rng.expovariate(rate / 60))
             callers = [t for t in callers if t.is_alive()]
             if len(callers) >= MAX_CALLERS:
                 continue

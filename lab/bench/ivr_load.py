@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ivr.adapters.asterisk.sipp import LoadMedia
+    from lab.sipp import LoadMedia
 
 DRAIN_TIMEOUT_S = 60.0
 # The baseline callers stay on the line well past the dialplan's Wait(3): Asterisk
@@ -195,7 +195,7 @@ def wait_records(runtime: Any, service: Any, expected: int) -> dict[str, int]:
 
 def _load_figures(result: Any, seconds: float) -> dict[str, Any]:
     """Throughput and failures of one SIPp run; why calls failed, by SIPp's counters."""
-    from ivr.adapters.asterisk.sipp import stat_count
+    from lab.sipp import stat_count
 
     failed_by = {
         column.removesuffix("(C)"): stat_count(result.stats, column)
@@ -225,10 +225,11 @@ def run_ivr_bench(
     Never raises for a failed run: the error goes into the result under
     "errors", next to whatever was measured.
     """
-    from ivr.adapters.asterisk.sandbox import Sandbox
-    from ivr.adapters.asterisk.sipp import run_load
-    from ivr.bootstrap import build_runtime, provision_sandbox
-    from ivr.service import HotlineService, ServiceThread
+    from ivr.bootstrap import build_runtime, build_service
+    from ivr.service import ServiceThread
+    from lab.provision import provision_sandbox
+    from lab.sandbox import Sandbox
+    from lab.sipp import run_load
 
     result: dict[str, Any] = {
         "rate": rate,
@@ -258,7 +259,7 @@ def run_ivr_bench(
             try:
                 runtime = build_runtime(config_dir, env)
                 provision_sandbox(runtime, sandbox)
-                service = ServiceThread(HotlineService(runtime, on_decision_latency=latencies.add))
+                service = ServiceThread(build_service(runtime, on_decision_latency=latencies.add))
                 service.start()
                 # baseline
                 left = wait_drained(sandbox)

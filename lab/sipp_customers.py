@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ivr.adapters.asterisk.errors import SippError
-from ivr.adapters.asterisk.sipp import SippProcesses, _read, _sipp_binary, free_udp_port
-from ivr.adapters.asterisk.sipp_scenario import SCENARIO_DIR, parse_message_log
 from ivr.adapters.asterisk.templates import ConfTemplate
+from lab.sipp import SippProcesses, _read, _sipp_binary, free_udp_port
+from lab.sipp_scenario import SCENARIO_DIR, parse_message_log
 
 BUSY, NEVER_ANSWERS, DECLINES = "486", "408", "603"
 _URI_USER = re.compile(r"^INVITE sips?:([^@ ]+)@")

@@ -1,9 +1,9 @@
 """SIPp scenarios and logs, without I/O on the network: pure functions.
 
 Rendering of the caller (UAC) and seat (UAS) scenario XML from
-ivr/adapters/asterisk/sipp/*.xml, the per-call RFC 2833 DTMF pcaps, escaping
+lab/scenarios/*.xml, the per-call RFC 2833 DTMF pcaps, escaping
 of caller-supplied values, and parsing of SIPp's -message_file and -trace_stat
-output. ivr/adapters/asterisk/sipp.py runs SIPp with them.
+output. lab/sipp.py runs SIPp with them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import quote
 from ivr.adapters.asterisk.errors import SippError
 from ivr.adapters.asterisk.templates import ConfTemplate
 
-SCENARIO_DIR = Path(__file__).resolve().parent / "sipp"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 PCAP_DIR = Path("/usr/share/sip-tester")
 PCAP_NAMES = {**{str(d): str(d) for d in range(10)}, "*": "star", "#": "pound"}
 DTMF_PCAP_MS = 140  # length of each dtmf_2833_<k>.pcap

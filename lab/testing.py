@@ -22,8 +22,8 @@ from asterisk.ami import AMIClient, SimpleAction
 
 from ivr.adapters.asterisk.errors import AsteriskError
 from ivr.adapters.asterisk.prompts import build_prompts
-from ivr.adapters.asterisk.sandbox import Sandbox
 from ivr.adapters.asterisk.templates import AsteriskSettings
+from lab.sandbox import Sandbox
 
 
 @contextlib.contextmanager

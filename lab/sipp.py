@@ -7,7 +7,7 @@
   and tells which seat received which caller.
 - `run_load()` drives many calls and reads SIPp's -trace_stat CSV.
 
-Scenario XML is rendered (sipp_scenario.py) from ivr/adapters/asterisk/sipp/*.xml
+Scenario XML is rendered (sipp_scenario.py) from lab/scenarios/*.xml
 per run into a temporary directory. Caller-supplied values go to SIPp as -key arguments, with
 CR/LF removed and SIP-escaped; never through a shell.
 """
@@ -27,10 +27,11 @@ from types import TracebackType
 from typing import Literal, Self
 
 from ivr.adapters.asterisk.errors import SippError
-from ivr.adapters.asterisk.sipp_scenario import (
+from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
+from lab.sipp_scenario import (
     SCENARIO_DIR as SCENARIO_DIR,  # re-exported: sipp_customers.py renders from it
 )
-from ivr.adapters.asterisk.sipp_scenario import (
+from lab.sipp_scenario import (
     CallPlan,
     DtmfMode,
     SipMessage,
@@ -45,7 +46,6 @@ from ivr.adapters.asterisk.sipp_scenario import (
     strip_crlf,
     user_of,
 )
-from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 
 DEFAULT_TARGET = "127.0.0.1:5060"
 HangupSide = Literal["asterisk", "caller", "none"]

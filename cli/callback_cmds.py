@@ -1,9 +1,4 @@
-"""`hotline dialer`, `hotline callbacks list|add|cancel|show|report`, `hotline bench dialer`.
-
-Registered by `register(add)` with the same `add` as `ivr.cli_runtime.register`
-(`dialer`, `callbacks`). `bench dialer` joins the existing `bench` command of
-ivr.cli_runtime: `add_bench_dialer_options(p)` and `cmd_bench_dialer(args)`.
-"""
+"""`hotline dialer` and `hotline callbacks list | add | cancel | show | report`."""
 
 from __future__ import annotations
 
@@ -11,19 +6,12 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
-
-
-def _runtime(args: argparse.Namespace) -> Any:
-    from ivr.bootstrap import build_runtime
-
-    return build_runtime(getattr(args, "config", None))
+from cli.common import MAX_LIMIT, AddCommand, common_options, instant, int_range, runtime
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -46,9 +34,9 @@ def request_json(req: Any) -> dict[str, Any]:
 
 def cmd_dialer(args: argparse.Namespace) -> int:
     """Run the callback dialer until SIGINT/SIGTERM."""
-    from ivr.dialer.wiring import build_dialer
+    from ivr.bootstrap import build_dialer
 
-    rt = _runtime(args)
+    rt = runtime(args)
     dialer = build_dialer(rt)
 
     def stop(_sig: int, _frame: object) -> None:
@@ -73,9 +61,9 @@ def cmd_dialer(args: argparse.Namespace) -> int:
 
 
 def cmd_callbacks(args: argparse.Namespace) -> int:
-    from ivr.dialer.wiring import callback_parts
+    from ivr.bootstrap import callback_parts
 
-    rt = _runtime(args)
+    rt = runtime(args)
     try:
         parts = callback_parts(rt)
         handler = {
@@ -138,8 +126,7 @@ def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     return 0
 
 
-def _aware(text: str, rt: Any) -> datetime:
-    value = datetime.fromisoformat(text)
+def _aware(value: datetime, rt: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=rt.config.site.tz)
 
 
@@ -193,30 +180,6 @@ def _report(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     return 0
 
 
-# --- bench ----------------------------------------------------------------------------
-
-
-def cmd_bench_dialer(args: argparse.Namespace) -> int:
-    """`hotline bench dialer`: due-batch p95 with `--pending` requests, then a paced
-    sandbox run (unless --no-sandbox) with duplicate and rate checks."""
-    from ivr.dialer.bench import run_bench
-
-    result = run_bench(
-        pending=args.pending,
-        dials=args.dials,
-        sandbox=not args.no_sandbox,
-        database_url=args.database_url,
-        rate=args.originate_rate,
-        config=getattr(args, "config", None),
-    )
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
-    return 0 if result.get("duplicates", 0) == 0 else 1
-
-
 # --- registration -----------------------------------------------------------------------
 
 
@@ -224,7 +187,8 @@ def _sub(parent: argparse.ArgumentParser, dest: str) -> Any:
     return parent.add_subparsers(dest=dest, required=True)
 
 
-def _config_opt(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def _action(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[common_options(False)])
     p.add_argument("--config", default=argparse.SUPPRESS, help="config directory")
     return p
 
@@ -234,35 +198,25 @@ def register(add: AddCommand) -> None:
     cb = _sub(
         add("callbacks", cmd_callbacks, "list, add, cancel, show callback requests"), "action"
     )
-    p = _config_opt(cb.add_parser("list", help="pending callbacks with numbers and due times"))
+    p = _action(cb, "list", "pending callbacks with numbers and due times")
     p.add_argument("--json", action="store_true")
     p.add_argument("--all", action="store_true", help="closed ones too")
-    p.add_argument("--limit", type=int, default=200)
-    p = _config_opt(cb.add_parser("add", help="request a callback"))
+    p.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=200)
+    p = _action(cb, "add", "request a callback")
     p.add_argument("--number", required=True, help="E.164, e.g. +8613800000002")
     p.add_argument("--matter", default="cli", help="e.g. complaint:202611-0001 (rule: complaint)")
-    p.add_argument("--due", help="ISO 8601 (an agreed reply time)")
-    p.add_argument("--event-at", help="ISO 8601: when the matter arose (default now)")
+    p.add_argument("--due", type=instant, help="ISO 8601 (an agreed reply time)")
+    p.add_argument("--event-at", type=instant, help="ISO 8601: when the matter arose (default now)")
     p.add_argument("--contract-start", help="YYYY-MM-DD, for contract:* matters")
     p.add_argument("--language", default="")
     p.add_argument("--branch", default=None)
     p.add_argument("--note", default="")
     p.add_argument("--json", action="store_true")
-    p = _config_opt(cb.add_parser("cancel", help="cancel an open callback"))
-    p.add_argument("id", type=int)
+    p = _action(cb, "cancel", "cancel an open callback")
+    p.add_argument("id", type=int_range(1, 2**63 - 1))
     p.add_argument("--reason", default="cancelled by operator")
     p.add_argument("--json", action="store_true")
-    p = _config_opt(cb.add_parser("show", help="one request with its attempts and history"))
-    p.add_argument("id", type=int)
-    p = _config_opt(cb.add_parser("report", help="callback rate against the service rules"))
-    p.add_argument("--days", type=int, default=30)
-
-
-def add_bench_dialer_options(p: argparse.ArgumentParser) -> None:
-    """Options of `hotline bench dialer`, for the `bench` command of ivr.cli_runtime
-    (which already has --json and --config)."""
-    p.add_argument("--pending", type=int, default=100_000, help="dialer: pending requests")
-    p.add_argument("--dials", type=int, default=60, help="dialer: calls placed in the sandbox")
-    p.add_argument("--originate-rate", type=float, default=None, help="dialer: override the rate")
-    p.add_argument("--database-url", default=None, help="dialer: default a temporary SQLite")
-    p.add_argument("--no-sandbox", action="store_true", help="dialer: query benchmark only")
+    p = _action(cb, "show", "one request with its attempts and history")
+    p.add_argument("id", type=int_range(1, 2**63 - 1))
+    p = _action(cb, "report", "callback rate against the service rules")
+    p.add_argument("--days", type=int_range(1, 3660), default=30)

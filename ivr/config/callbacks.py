@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.config import ConfigError, _Cursor, _read_yaml, _windows
+from ivr.config.reader import Cursor, read_yaml, windows
 from ivr.domain.calendar import WEEKDAYS, TimeWindow
 from ivr.domain.callbacks import CallingRules, RetryPolicy, RuleKind, ServiceRule
 from ivr.domain.routing import OPERATOR_BRANCH, normalise_number
@@ -80,13 +80,19 @@ class CallbackSettings:
         return self.rules.get(matter.split(":", 1)[0])
 
 
-def load_callbacks_config(directory: Path) -> CallbackSettings:
-    """Read and validate `directory`/callbacks.yaml."""
+def load_callbacks_config(
+    directory: Path, site_tz: ZoneInfo, branches: Iterable[str]
+) -> CallbackSettings:
+    """Read and validate `directory`/callbacks.yaml.
+
+    `site_tz` and `branches` come from the already validated hotline.yaml and
+    routing.yaml (the default calling zone, the branches a rule may name).
+    """
     d = Path(directory)
-    c = _Cursor(FILE, _read_yaml(d, FILE))
+    c = Cursor(FILE, read_yaml(d, FILE))
     hours = c.child("calling_hours")
     return CallbackSettings(
-        default_tz=_tz(hours.opt("timezone", None), d),
+        default_tz=_tz(hours.opt("timezone", None), site_tz),
         tz_by_prefix=_prefixes(hours.opt("timezones_by_prefix", {})),
         weekly=_weekly(hours.child("weekly")),
         dial_on_holidays=hours.opt("dial_on_holidays", False).boolean(),
@@ -94,26 +100,23 @@ def load_callbacks_config(directory: Path) -> CallbackSettings:
         dialer=_dialer(c.opt("dialer", {})),
         retry=_retry(c.opt("retry", {})),
         intake=_intake(c.opt("intake", {})),
-        rules=_rules(c.opt("rules", {}), _branches(d)),
+        rules=_rules(c.opt("rules", {}), frozenset(branches) | {OPERATOR_BRANCH, ""}),
     )
 
 
-def _zone(c: _Cursor) -> ZoneInfo:
+def _zone(c: Cursor) -> ZoneInfo:
     try:
         return ZoneInfo(c.text())
     except (ZoneInfoNotFoundError, ValueError):
         raise c.fail(f"unknown time zone {c.data!r}") from None
 
 
-def _tz(c: _Cursor, directory: Path) -> ZoneInfo:
-    """The configured default, else the site's time zone from hotline.yaml."""
-    if c.data is not None:
-        return _zone(c)
-    site = _Cursor("hotline.yaml", _read_yaml(directory, "hotline.yaml")).child("site")
-    return _zone(site.child("timezone"))
+def _tz(c: Cursor, site_tz: ZoneInfo) -> ZoneInfo:
+    """The configured default, else the site's time zone."""
+    return _zone(c) if c.data is not None else site_tz
 
 
-def _prefixes(c: _Cursor) -> dict[str, ZoneInfo]:
+def _prefixes(c: Cursor) -> dict[str, ZoneInfo]:
     out: dict[str, ZoneInfo] = {}
     for prefix, zone in c.items():
         if not prefix.startswith("+") or not prefix[1:].isdigit():
@@ -122,18 +125,18 @@ def _prefixes(c: _Cursor) -> dict[str, ZoneInfo]:
     return out
 
 
-def _weekly(c: _Cursor) -> dict[str, tuple[TimeWindow, ...]]:
+def _weekly(c: Cursor) -> dict[str, tuple[TimeWindow, ...]]:
     weekly: dict[str, tuple[TimeWindow, ...]] = {}
-    for day, windows in c.items():
+    for day, day_windows in c.items():
         if day not in WEEKDAYS:
-            raise windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
-        weekly[day] = _windows(windows) if windows.data else ()
+            raise day_windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+        weekly[day] = windows(day_windows) if day_windows.data else ()
     if not any(weekly.values()):
         raise c.fail("no calling window at all: the dialer could never call")
     return weekly
 
 
-def _dnc(c: _Cursor, directory: Path) -> frozenset[str]:
+def _dnc(c: Cursor, directory: Path) -> frozenset[str]:
     numbers = {normalise_number(n.text()) for n in c.opt("numbers", []).seq()}
     file = c.opt("file", None)
     if file.data is not None:
@@ -148,7 +151,7 @@ def _dnc(c: _Cursor, directory: Path) -> frozenset[str]:
     return frozenset(numbers)
 
 
-def _dialer(c: _Cursor) -> DialerSettings:
+def _dialer(c: Cursor) -> DialerSettings:
     dial = c.opt("customer_dial", DialerSettings.customer_dial)
     if "{number}" not in dial.text() or "\n" in dial.text():
         raise dial.fail("must contain {number} and be one line")
@@ -170,7 +173,7 @@ def _dialer(c: _Cursor) -> DialerSettings:
     )
 
 
-def _retry(c: _Cursor) -> RetryPolicy:
+def _retry(c: Cursor) -> RetryPolicy:
     backoff = c.opt("backoff_minutes", [10, 30, 120])
     delays = tuple(timedelta(minutes=m.number()) for m in backoff.seq())
     if not delays:
@@ -185,7 +188,7 @@ def _retry(c: _Cursor) -> RetryPolicy:
     )
 
 
-def _intake(c: _Cursor) -> IntakeSettings:
+def _intake(c: Cursor) -> IntakeSettings:
     matter = c.opt("matter", DEFAULT_IVR_MATTER)
     if not matter.text() or ":" in matter.text():
         raise matter.fail("must be a plain word without ':'")
@@ -199,16 +202,7 @@ def _intake(c: _Cursor) -> IntakeSettings:
     )
 
 
-def _branches(directory: Path) -> frozenset[str] | None:
-    """Branch names of routing.yaml, when that file is there to check against."""
-    if not (directory / "routing.yaml").is_file():
-        return None
-    routing = _read_yaml(directory, "routing.yaml")
-    branches = routing.get("branches") or {}
-    return frozenset(str(b) for b in branches) | {OPERATOR_BRANCH, ""}
-
-
-def _rules(c: _Cursor, branches: frozenset[str] | None) -> dict[str, ServiceRule]:
+def _rules(c: Cursor, branches: frozenset[str]) -> dict[str, ServiceRule]:
     out: dict[str, ServiceRule] = {}
     kinds = tuple(k.value for k in RuleKind)
     for name, r in c.items():
@@ -219,7 +213,7 @@ def _rules(c: _Cursor, branches: frozenset[str] | None) -> dict[str, ServiceRule
         if kind is RuleKind.WITHIN_DAYS and days.integer(1) < 1:
             raise days.fail("within_days needs days >= 1")
         branch = r.opt("branch", "")
-        if branches is not None and (branch.data or "") not in branches:
+        if (branch.data or "") not in branches:
             raise branch.fail(f"no branch {branch.data!r} in routing.yaml")
         rate = r.opt("target_rate", 1.0)
         if isinstance(rate.data, bool) or not isinstance(rate.data, int | float):
@@ -230,12 +224,3 @@ def _rules(c: _Cursor, branches: frozenset[str] | None) -> dict[str, ServiceRule
             name, kind, days.integer(), str(branch.data or ""), float(rate.data)
         )
     return out
-
-
-__all__ = [
-    "CallbackSettings",
-    "ConfigError",
-    "DialerSettings",
-    "IntakeSettings",
-    "load_callbacks_config",
-]

@@ -1,7 +1,7 @@
-"""`hotline` subcommands that start or drive real parts (Asterisk, SIPp, services).
+"""`hotline up | serve | asterisk | agent | calls | call`: the running hotline.
 
-Kept apart from ivr/cli.py so that `check-config` and `simulate` import
-nothing heavy.
+`up`, `asterisk` and `call` drive the lab's sandbox Asterisk and SIPp phones;
+`serve` runs the service against an Asterisk elsewhere.
 """
 
 from __future__ import annotations
@@ -10,29 +10,22 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
-AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
-
-
-def _runtime(args: argparse.Namespace) -> Any:
-    from ivr.bootstrap import build_runtime
-
-    return build_runtime(args.config)
+from cli.common import MAX_LIMIT, AddCommand, float_range, int_range, plain, runtime
 
 
 def _sandbox_up(rt: Any) -> Any:
-    from ivr.bootstrap import provision_sandbox
+    from lab.provision import provision_sandbox
 
     return provision_sandbox(rt)
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
-    from ivr.adapters.asterisk.sandbox import cmd_down, cmd_status
+    from lab.sandbox import cmd_down, cmd_status
 
     if args.action == "up":
-        rt = _runtime(args)
+        rt = runtime(args)
         try:
             status = _sandbox_up(rt)
         finally:
@@ -47,11 +40,12 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """FastAGI + AMI listener + queue sync, until Ctrl-C."""
-    from ivr.service import HotlineService, run_forever
+    from ivr.bootstrap import build_service
+    from ivr.service import run_forever
 
-    rt = _runtime(args)
+    rt = runtime(args)
     try:
-        asyncio.run(run_forever(HotlineService(rt)))
+        asyncio.run(run_forever(build_service(rt)))
     finally:
         rt.close()
     return 0
@@ -60,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything on the embedded default: sandbox Asterisk, FastAGI, AMI listener,
     the web app, and the callback dialer. Ctrl-C stops them all."""
-    from ivr.adapters.asterisk.sandbox import Sandbox
+    from lab.sandbox import Sandbox
 
     with Sandbox().exclusive(timeout_s=5):
         return _up(args)
@@ -69,12 +63,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     import threading
 
-    from ivr.adapters.asterisk.sandbox import cmd_down
-    from ivr.dialer.wiring import start_dialer_thread
-    from ivr.service import HotlineService, run_forever
+    from ivr.bootstrap import build_service, start_dialer_thread
+    from ivr.service import run_forever
+    from lab.sandbox import cmd_down
     from web.app import serve
 
-    rt = _runtime(args)
+    rt = runtime(args)
     cfg = rt.config
     stop_web = threading.Event()
     dialers: list[tuple[Any, threading.Thread]] = []
@@ -96,7 +90,7 @@ def _up(args: argparse.Namespace) -> int:
         )
         asyncio.run(
             run_forever(
-                HotlineService(rt), on_started=lambda: dialers.append(start_dialer_thread(rt))
+                build_service(rt), on_started=lambda: dialers.append(start_dialer_thread(rt))
             )
         )
     finally:
@@ -114,7 +108,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Set an agent's state (sign in/out, away with a reason) from the command line."""
-    rt = _runtime(args)
+    rt = runtime(args)
     try:
         if rt.config.roster.agent(args.agent) is None:
             print(f"error: no agent {args.agent!r} in seats.yaml", file=sys.stderr)
@@ -128,11 +122,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_calls(args: argparse.Namespace) -> int:
     """Show one call record (by uid) or the latest calls, as JSON."""
-    rt = _runtime(args)
+    rt = runtime(args)
     try:
         if args.uid:
             rec = rt.calls.get_call(args.uid)
-            print(json.dumps(_plain(rec), ensure_ascii=False, indent=2, default=str))
+            print(json.dumps(plain(rec), ensure_ascii=False, indent=2, default=str))
             return 0 if rec else 1
         from sqlalchemy import select
 
@@ -140,7 +134,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
         with rt.sessions() as s:
             uids = s.scalars(select(Call.uid).order_by(Call.id.desc()).limit(args.limit)).all()
-        rows = [_plain(rt.calls.get_call(u)) for u in uids]
+        rows = [plain(rt.calls.get_call(u)) for u in uids]
         print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
     finally:
         rt.close()
@@ -152,11 +146,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     import random
     import time
 
-    from ivr.adapters.asterisk.sandbox import Sandbox
-    from ivr.adapters.asterisk.sipp import SeatPool, place_call
     from ivr.bootstrap import asterisk_settings
+    from lab.sandbox import Sandbox
+    from lab.sipp import SeatPool, place_call
 
-    rt = _runtime(args)
+    rt = runtime(args)
     try:
         if not Sandbox().is_running():
             print(
@@ -221,29 +215,6 @@ def _wait_for_record(rt: Any, number: str, after_id: int, deadline: float) -> An
     return record
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Benchmarks; each prints its figures as JSON."""
-    if args.target == "calllog":
-        from web.cli import cmd_bench as bench_calllog
-
-        return bench_calllog(args)
-    if args.target == "dialer":
-        from ivr.dialer_cli import cmd_bench_dialer
-
-        return cmd_bench_dialer(args)
-    from ivr.bench_ivr import run_ivr_bench
-
-    result = run_ivr_bench(args.rate, args.seconds, args.config)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 0
-
-
-def _plain(obj: Any) -> Any:
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj
-
-
 def register(add: AddCommand) -> None:
     p = add("asterisk", cmd_asterisk, "build/start/stop the sandbox Asterisk")
     p.add_argument("action", choices=("up", "down", "status"))
@@ -256,25 +227,15 @@ def register(add: AddCommand) -> None:
     p = add("call", cmd_call, "place a real SIP call (SIPp) into the running hotline")
     p.add_argument("--keys", default="", help="DTMF keys to press (RFC 2833)")
     p.add_argument("--from", dest="from_number", help="caller number (default: random)")
-    p.add_argument("--hold-ms", type=int, default=3000, help="talk time once answered")
-    p.add_argument("--key-gap-ms", type=int, default=1200)
-    p.add_argument("--ring-ms", type=int, default=500, help="how long the SIPp seats ring")
-    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument(
+        "--hold-ms", type=int_range(0, 3_600_000), default=3000, help="talk time once answered"
+    )
+    p.add_argument("--key-gap-ms", type=int_range(100, 60_000), default=1200)
+    p.add_argument(
+        "--ring-ms", type=int_range(0, 120_000), default=500, help="how long the SIPp seats ring"
+    )
+    p.add_argument("--timeout", type=float_range(1, 3600), default=60.0)
     p.add_argument("--json", action="store_true")
-    from ivr.dialer_cli import add_bench_dialer_options
-    from ivr.dialer_cli import register as register_dialer
-    from web.cli import add_bench_calllog_options
-    from web.cli import register as register_web
-
-    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog or dialer")
-    p.add_argument("target", choices=("ivr", "calllog", "dialer"))
-    p.add_argument("--rate", type=float, default=200, help="ivr: SIPp calls per second")
-    p.add_argument("--seconds", type=float, default=30, help="ivr: duration of each run")
-    p.add_argument("--json", action="store_true")
-    add_bench_calllog_options(p)
-    add_bench_dialer_options(p)
-    register_web(add)
-    register_dialer(add)
     p = add("calls", cmd_calls, "print call records as JSON")
     p.add_argument("--uid")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=10)

@@ -7,17 +7,16 @@ problem is refused with a ConfigError naming the file, the item and the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow, parse_window
+from ivr.config.callbacks import CallbackSettings, load_callbacks_config
+from ivr.config.errors import ConfigError
+from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow
 from ivr.domain.menu import (
     REQUIRED_PROMPTS,
     VALID_KEYS,
@@ -39,20 +38,9 @@ from ivr.domain.shifts import (
     StaffingRule,
 )
 
-if TYPE_CHECKING:
-    from ivr.config_callbacks import CallbackSettings
-
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
 ENV_DATA_DIR = "HOTLINE_DATA_DIR"
-
-
-class ConfigError(Exception):
-    """A configuration problem: which file, which item, and why."""
-
-    def __init__(self, file: str, item: str, reason: str) -> None:
-        self.file, self.item, self.reason = file, item, reason
-        super().__init__(f"{file}: {item}: {reason}" if item else f"{file}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -116,143 +104,10 @@ class HotlineConfig:
         return (*self.policy.branches, OPERATOR_BRANCH)
 
 
-# --- YAML with duplicate keys refused ----------------------------------------
-
-
-class _StrictLoader(yaml.SafeLoader):
-    pass
-
-
-def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    first_line: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in first_line:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first at line {first_line[key]})",
-                key_node.start_mark,
-            )
-        first_line[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
-def _read_yaml(directory: Path, name: str) -> dict[str, Any]:
-    path = directory / name
-    if not path.is_file():
-        raise ConfigError(name, "", f"file missing in {directory}")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise ConfigError(name, where, f"malformed YAML: {e.problem or e.context}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(name, "", f"malformed YAML: {e}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(name, "", "the top level must be a mapping")
-    return data
-
-
-# --- a small cursor that knows where it is ------------------------------------
-
-
-class _Cursor:
-    def __init__(self, file: str, data: Any, path: str = "") -> None:
-        self.file, self.data, self.path = file, data, path
-
-    def fail(self, reason: str, item: str | None = None) -> ConfigError:
-        return ConfigError(self.file, item if item is not None else self.path, reason)
-
-    def child(self, key: str | int) -> _Cursor:
-        name = f"[{key}]" if isinstance(key, int) else (f".{key}" if self.path else str(key))
-        return _Cursor(self.file, self._get(key), f"{self.path}{name}")
-
-    def _get(self, key: str | int) -> Any:
-        if isinstance(key, int):
-            return self.data[key]
-        if not isinstance(self.data, dict):
-            raise self.fail("must be a mapping")
-        if key not in self.data:
-            where = f"{self.path}.{key}" if self.path else key
-            raise ConfigError(self.file, where, "missing")
-        return self.data[key]
-
-    def opt(self, key: str, default: Any) -> _Cursor:
-        if isinstance(self.data, dict) and key in self.data:
-            return self.child(key)
-        return _Cursor(self.file, default, f"{self.path}.{key}" if self.path else key)
-
-    def items(self) -> Iterator[tuple[str, _Cursor]]:
-        if not isinstance(self.data, dict):
-            raise self.fail("must be a mapping")
-        for k in self.data:
-            yield str(k), self.child(k)
-
-    def seq(self) -> list[_Cursor]:
-        if self.data is None:
-            return []
-        if not isinstance(self.data, list):
-            raise self.fail("must be a list")
-        return [self.child(i) for i in range(len(self.data))]
-
-    def text(self) -> str:
-        if isinstance(self.data, bool) or not isinstance(self.data, str | int | float):
-            raise self.fail(f"must be text, got {type(self.data).__name__}")
-        return str(self.data)
-
-    def integer(self, minimum: int = 0) -> int:
-        if isinstance(self.data, bool) or not isinstance(self.data, int):
-            raise self.fail(f"must be a whole number, got {self.data!r}")
-        if self.data < minimum:
-            raise self.fail(f"must be at least {minimum}, got {self.data}")
-        return self.data
-
-    def number(self) -> float:
-        if isinstance(self.data, bool) or not isinstance(self.data, int | float):
-            raise self.fail(f"must be a number, got {self.data!r}")
-        if self.data <= 0:
-            raise self.fail(f"must be positive, got {self.data}")
-        return float(self.data)
-
-    def boolean(self) -> bool:
-        if not isinstance(self.data, bool):
-            raise self.fail(f"must be true or false, got {self.data!r}")
-        return self.data
-
-    def day(self) -> date:
-        if isinstance(self.data, date):
-            return self.data
-        try:
-            return date.fromisoformat(str(self.data))
-        except ValueError:
-            raise self.fail(f"{self.data!r} is not a date (YYYY-MM-DD)") from None
-
-    def choice(self, options: tuple[str, ...]) -> str:
-        value = self.text()
-        if value not in options:
-            raise self.fail(f"{value!r} is not one of {', '.join(options)}")
-        return value
-
-    @contextmanager
-    def reason(self) -> Iterator[None]:
-        """Turn a ValueError from a domain parser into a ConfigError here."""
-        try:
-            yield
-        except ValueError as e:
-            raise self.fail(str(e)) from None
-
-
 # --- the sections -------------------------------------------------------------
 
 
-def _site(c: _Cursor) -> Site:
+def _site(c: Cursor) -> Site:
     s = c.child("site")
     tzc = s.child("timezone")
     try:
@@ -271,17 +126,17 @@ def _site(c: _Cursor) -> Site:
     return Site(s.child("name").text(), tz, default.text(), languages, ext.text())
 
 
-def _endpoint(c: _Cursor) -> Endpoint:
+def _endpoint(c: Cursor) -> Endpoint:
     return Endpoint(c.child("host").text(), c.child("port").integer(1))
 
 
-def _calendar(c: _Cursor, tz: ZoneInfo) -> Calendar:
+def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
     hours = c.child("open_hours")
     weekly: dict[str, tuple[TimeWindow, ...]] = {}
-    for day, windows in hours.items():
+    for day, day_windows in hours.items():
         if day not in WEEKDAYS:
-            raise windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
-        weekly[day] = _windows(windows)
+            raise day_windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+        weekly[day] = windows(day_windows)
     holidays: dict[date, Holiday] = {}
     for h in c.opt("holidays", []).seq():
         first = h.child("date").day()
@@ -301,20 +156,7 @@ def _calendar(c: _Cursor, tz: ZoneInfo) -> Calendar:
     return Calendar(tz, weekly, holidays, makeup)
 
 
-def _windows(c: _Cursor) -> tuple[TimeWindow, ...]:
-    items = c.seq() if isinstance(c.data, list) else [c]
-    out: list[TimeWindow] = []
-    for w in items:
-        with w.reason():
-            window = parse_window(w.text())
-        clash = next((o for o in out if o.overlaps(window)), None)
-        if clash is not None:
-            raise w.fail(f"{window} overlaps {clash}")
-        out.append(window)
-    return tuple(out)
-
-
-def _days(c: _Cursor) -> DaySpec:
+def _days(c: Cursor) -> DaySpec:
     if isinstance(c.data, list):
         days = [d.text() for d in c.seq()]
         bad = [d for d in days if d not in WEEKDAYS]
@@ -325,15 +167,15 @@ def _days(c: _Cursor) -> DaySpec:
     return DaySpec(named=name) if name in DAY_SETS else DaySpec(weekdays=frozenset([name]))
 
 
-def _shifts(c: _Cursor) -> list[tuple[_Cursor, Shift]]:
+def _shifts(c: Cursor) -> list[tuple[Cursor, Shift]]:
     out = []
     days = _days(c.child("days"))
-    for w, window in zip(_as_list(c.child("hours")), _windows(c.child("hours")), strict=True):
+    for w, window in zip(_as_list(c.child("hours")), windows(c.child("hours")), strict=True):
         out.append((w, Shift(days, window)))
     return out
 
 
-def _as_list(c: _Cursor) -> list[_Cursor]:
+def _as_list(c: Cursor) -> list[Cursor]:
     return c.seq() if isinstance(c.data, list) else [c]
 
 
@@ -371,7 +213,7 @@ def _occupancy(shift: Shift) -> set[tuple[int, int]]:
     return out
 
 
-def _check_no_overlap(shifts: list[tuple[_Cursor, Shift]], who: str) -> None:
+def _check_no_overlap(shifts: list[tuple[Cursor, Shift]], who: str) -> None:
     for i, (ci, si) in enumerate(shifts):
         for _cj, sj in shifts[:i]:
             if (
@@ -382,7 +224,7 @@ def _check_no_overlap(shifts: list[tuple[_Cursor, Shift]], who: str) -> None:
                 raise ci.fail(f"shift {si} overlaps shift {sj} of {who}")
 
 
-def _roster(c: _Cursor, calendar: Calendar) -> Roster:
+def _roster(c: Cursor, calendar: Calendar) -> Roster:
     agents: list[Agent] = []
     seen_ids: set[str] = set()
     seen_seats: set[str] = set()
@@ -415,7 +257,7 @@ def _roster(c: _Cursor, calendar: Calendar) -> Roster:
     if len(leads) > 1:
         raise c.child("agents").fail(f"more than one team lead: {[a.id for a in leads]}")
     oncall: list[OnCallShift] = []
-    per_agent: dict[str, list[tuple[_Cursor, Shift]]] = {}
+    per_agent: dict[str, list[tuple[Cursor, Shift]]] = {}
     for o in c.opt("oncall", []).seq():
         who = o.child("agent")
         if who.text() not in seen_ids:
@@ -428,7 +270,7 @@ def _roster(c: _Cursor, calendar: Calendar) -> Roster:
     return Roster(calendar, tuple(agents), tuple(oncall))
 
 
-def _policy(c: _Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
+def _policy(c: Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
     branches: dict[str, Branch] = {}
     skills = {s for a in roster.agents for s in a.skills}
     for name, b in c.child("branches").items():
@@ -463,7 +305,7 @@ def _policy(c: _Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
     return policy, rule
 
 
-def _menu(c: _Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]) -> Menu:
+def _menu(c: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]) -> Menu:
     nodes: dict[str, MenuNode] = {}
     raw = c.child("nodes")
     for nid, n in raw.items():
@@ -491,7 +333,7 @@ def _menu(c: _Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]
 
 
 def _target(
-    c: _Cursor, nodes: _Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]
+    c: Cursor, nodes: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]
 ) -> Target:
     with c.reason():
         t = parse_target(c.text())
@@ -504,7 +346,7 @@ def _target(
     return t
 
 
-def _prompts(c: _Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+def _prompts(c: Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
     prompts: dict[str, dict[str, str]] = {}
     for name, texts in c.child("prompts").items():
         prompts[name] = {lang: t.text() for lang, t in texts.items()}
@@ -537,17 +379,15 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     d = Path(directory)
     if not d.is_dir():
         raise ConfigError(str(d), "", "config directory not found")
-    raw = {name: _read_yaml(d, name) for name in FILES}
-    main = _Cursor("hotline.yaml", raw["hotline.yaml"])
+    raw = {name: read_yaml(d, name) for name in FILES}
+    main = Cursor("hotline.yaml", raw["hotline.yaml"])
     site = _site(main)
-    calendar = _calendar(_Cursor("calendar.yaml", raw["calendar.yaml"]), site.tz)
-    roster = _roster(_Cursor("seats.yaml", raw["seats.yaml"]), calendar)
-    policy, staffing = _policy(_Cursor("routing.yaml", raw["routing.yaml"]), roster)
-    menu = _menu(_Cursor("menu.yaml", raw["menu.yaml"]), policy.branches, site.languages)
-    prompts = _prompts(_Cursor("prompts.yaml", raw["prompts.yaml"]), menu, site.languages)
-    from ivr.config_callbacks import load_callbacks_config  # it builds on this module
-
-    callbacks = load_callbacks_config(d)
+    calendar = _calendar(Cursor("calendar.yaml", raw["calendar.yaml"]), site.tz)
+    roster = _roster(Cursor("seats.yaml", raw["seats.yaml"]), calendar)
+    policy, staffing = _policy(Cursor("routing.yaml", raw["routing.yaml"]), roster)
+    menu = _menu(Cursor("menu.yaml", raw["menu.yaml"]), policy.branches, site.languages)
+    prompts = _prompts(Cursor("prompts.yaml", raw["prompts.yaml"]), menu, site.languages)
+    callbacks = load_callbacks_config(d, site.tz, policy.branches)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     url = env.get(ENV_DATABASE_URL) or main.child("database").child("url").text()
     sip = main.child("sip")

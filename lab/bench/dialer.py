@@ -106,12 +106,12 @@ def all_day_config(source: Path, target: Path, rate: float | None) -> Path:
 
 def sandbox_run(config_dir: Path, work: Path, dials: int) -> dict[str, Any]:
     """Place `dials` callbacks through the sandbox at the configured rate."""
-    from ivr.adapters.asterisk.sandbox import Sandbox
-    from ivr.adapters.asterisk.sipp import SeatPool
-    from ivr.adapters.asterisk.sipp_customers import CustomerPhones
     from ivr.app.callbacks import NewRequest
-    from ivr.bootstrap import asterisk_settings, build_runtime, provision_sandbox
-    from ivr.dialer.wiring import build_dialer, callback_parts
+    from ivr.bootstrap import asterisk_settings, build_dialer, build_runtime, callback_parts
+    from lab.provision import provision_sandbox
+    from lab.sandbox import Sandbox
+    from lab.sipp import SeatPool
+    from lab.sipp_customers import CustomerPhones
 
     env = {"HOTLINE_DATABASE_URL": f"sqlite:///{work / 'run.db'}", "HOTLINE_DATA_DIR": str(work)}
     rt = build_runtime(str(config_dir), env)
@@ -182,10 +182,10 @@ def run_bench(
     rate: float | None = None,
     config: str | None = None,
 ) -> dict[str, Any]:
-    from ivr.config_callbacks import load_callbacks_config
+    from ivr.config import load_config
 
     source = Path(config or "config").resolve()
-    configured = rate if rate is not None else load_callbacks_config(source).dialer.originate_rate
+    configured = rate if rate is not None else load_config(source).callbacks.dialer.originate_rate
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="hotline-bench-dialer-") as tmp:
         work = Path(tmp)

@@ -1,0 +1,72 @@
+"""`hotline bench ivr | calllog | dialer`: benchmarks from the lab, figures as JSON.
+
+One option set for all three; each option says which benchmark reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cli.common import AddCommand, float_range, int_range
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "calllog":
+        from lab.bench.calllog import run
+
+        result = run(
+            args.calls, args.config, pg_url=args.pg_url, queries=args.queries, keep=args.keep
+        )
+        ok = True
+    elif args.target == "dialer":
+        from lab.bench.dialer import run_bench
+
+        result = run_bench(
+            pending=args.pending,
+            dials=args.dials,
+            sandbox=not args.no_sandbox,
+            database_url=args.database_url,
+            rate=args.originate_rate,
+            config=args.config,
+        )
+        ok = result.get("duplicates", 0) == 0
+    else:
+        from lab.bench.ivr_load import run_ivr_bench
+
+        result = run_ivr_bench(args.rate, args.seconds, args.config)
+        ok = True
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0 if ok else 1
+
+
+def register(add: AddCommand) -> None:
+    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog or dialer")
+    p.add_argument("target", choices=("ivr", "calllog", "dialer"))
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    ivr = p.add_argument_group("ivr")
+    ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
+    ivr.add_argument("--seconds", type=float_range(1, 3600), default=30, help="each run's length")
+    calllog = p.add_argument_group("calllog")
+    calllog.add_argument("--calls", type=int_range(1, 100_000_000), default=1_000_000)
+    calllog.add_argument(
+        "--queries", type=int_range(1, 100_000), default=200, help="timed runs of each query"
+    )
+    calllog.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
+    )
+    calllog.add_argument("--keep", action="store_true", help="keep the generated databases")
+    dialer = p.add_argument_group("dialer")
+    dialer.add_argument(
+        "--pending", type=int_range(1, 10_000_000), default=100_000, help="pending requests"
+    )
+    dialer.add_argument(
+        "--dials", type=int_range(1, 100_000), default=60, help="calls placed in the sandbox"
+    )
+    dialer.add_argument(
+        "--originate-rate", type=float_range(0.1, 1000), default=None, help="override the rate"
+    )
+    dialer.add_argument("--database-url", default=None, help="default: a temporary SQLite")
+    dialer.add_argument("--no-sandbox", action="store_true", help="query benchmark only")

@@ -1,0 +1,101 @@
+"""What every group of subcommands shares: the runtime, argument types, output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ivr.bootstrap import Runtime
+    from ivr.config import HotlineConfig
+
+Command = Callable[[argparse.Namespace], int]
+AddCommand = Callable[[str, Command, str], argparse.ArgumentParser]
+
+MAX_LIMIT = 1_000_000
+
+
+def common_options(defaults: bool) -> argparse.ArgumentParser:
+    """Options every subcommand takes, before or after its name.
+
+    The top-level parser sets the defaults; the copies on the subcommands
+    suppress theirs, so `hotline -v calls` and `hotline calls -v` both work.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    keep = None if defaults else argparse.SUPPRESS
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=False if defaults else keep,
+        help="log at INFO (default WARNING)",
+    )  # fmt: skip
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text" if defaults else keep,
+        help="log lines as text or as one JSON object each (call id as a field)",
+    )  # fmt: skip
+    return p
+
+
+def runtime(args: argparse.Namespace) -> Runtime:
+    """The composition root's runtime for `--config` (or $HOTLINE_CONFIG, ./config)."""
+    from ivr.bootstrap import build_runtime
+
+    return build_runtime(getattr(args, "config", None))
+
+
+def config(args: argparse.Namespace) -> HotlineConfig:
+    """The validated configuration only (no database opened)."""
+    from ivr.bootstrap import config_dir
+    from ivr.config import load_config
+
+    return load_config(config_dir(getattr(args, "config", None), os.environ), os.environ)
+
+
+def int_range(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [lo, hi] (argparse exits 2 naming the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not between {lo} and {hi}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def float_range(lo: float, hi: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not lo <= value <= hi:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not between {lo:g} and {hi:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def instant(text: str) -> datetime:
+    """An argparse type: an ISO 8601 instant whose UTC day exists (years 1 and 9999 refused)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+    if not 1970 <= value.year <= 9998:
+        raise argparse.ArgumentTypeError(f"{text!r}: the year must be between 1970 and 9998")
+    return value
+
+
+def plain(obj: Any) -> Any:
+    """A dataclass as a dict (for JSON output); anything else as it is."""
+    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj

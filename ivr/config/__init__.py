@@ -1,0 +1,31 @@
+"""The hotline's configuration: YAML files in, frozen domain objects out.
+
+    errors.py     ConfigError(file, item, reason): the package's one error
+    reader.py     strict YAML reading and the Cursor that names where it is
+    hotline.py    hotline, calendar, seats, routing, menu and prompts files
+    callbacks.py  callbacks.yaml (calling hours, dialer, retries, service rules)
+
+`load_config(directory)` validates everything before the first call.
+"""
+
+from ivr.config.callbacks import CallbackSettings, DialerSettings, IntakeSettings
+from ivr.config.errors import ConfigError
+from ivr.config.hotline import (
+    ENV_DATA_DIR,
+    ENV_DATABASE_URL,
+    AmiSettings,
+    HotlineConfig,
+    load_config,
+)
+
+__all__ = [
+    "ENV_DATABASE_URL",
+    "ENV_DATA_DIR",
+    "AmiSettings",
+    "CallbackSettings",
+    "ConfigError",
+    "DialerSettings",
+    "HotlineConfig",
+    "IntakeSettings",
+    "load_config",
+]

@@ -1,0 +1,164 @@
+"""Reading YAML strictly and walking it with a cursor that names where it is.
+
+Every loader in this package reads its file with `read_yaml` (duplicate keys
+refused) and walks it with a `Cursor`, so every error names the file, the item's
+path and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ivr.config.errors import ConfigError
+from ivr.domain.calendar import TimeWindow, parse_window
+
+# --- YAML with duplicate keys refused ----------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    pass
+
+
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in first_line:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {first_line[key]})",
+                key_node.start_mark,
+            )
+        first_line[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_yaml(directory: Path, name: str) -> dict[str, Any]:
+    path = directory / name
+    if not path.is_file():
+        raise ConfigError(name, "", f"file missing in {directory}")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise ConfigError(name, where, f"malformed YAML: {e.problem or e.context}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(name, "", f"malformed YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(name, "", "the top level must be a mapping")
+    return data
+
+
+# --- a small cursor that knows where it is ------------------------------------
+
+
+class Cursor:
+    def __init__(self, file: str, data: Any, path: str = "") -> None:
+        self.file, self.data, self.path = file, data, path
+
+    def fail(self, reason: str, item: str | None = None) -> ConfigError:
+        return ConfigError(self.file, item if item is not None else self.path, reason)
+
+    def child(self, key: str | int) -> Cursor:
+        name = f"[{key}]" if isinstance(key, int) else (f".{key}" if self.path else str(key))
+        return Cursor(self.file, self._get(key), f"{self.path}{name}")
+
+    def _get(self, key: str | int) -> Any:
+        if isinstance(key, int):
+            return self.data[key]
+        if not isinstance(self.data, dict):
+            raise self.fail("must be a mapping")
+        if key not in self.data:
+            where = f"{self.path}.{key}" if self.path else key
+            raise ConfigError(self.file, where, "missing")
+        return self.data[key]
+
+    def opt(self, key: str, default: Any) -> Cursor:
+        if isinstance(self.data, dict) and key in self.data:
+            return self.child(key)
+        return Cursor(self.file, default, f"{self.path}.{key}" if self.path else key)
+
+    def items(self) -> Iterator[tuple[str, Cursor]]:
+        if not isinstance(self.data, dict):
+            raise self.fail("must be a mapping")
+        for k in self.data:
+            yield str(k), self.child(k)
+
+    def seq(self) -> list[Cursor]:
+        if self.data is None:
+            return []
+        if not isinstance(self.data, list):
+            raise self.fail("must be a list")
+        return [self.child(i) for i in range(len(self.data))]
+
+    def text(self) -> str:
+        if isinstance(self.data, bool) or not isinstance(self.data, str | int | float):
+            raise self.fail(f"must be text, got {type(self.data).__name__}")
+        return str(self.data)
+
+    def integer(self, minimum: int = 0) -> int:
+        if isinstance(self.data, bool) or not isinstance(self.data, int):
+            raise self.fail(f"must be a whole number, got {self.data!r}")
+        if self.data < minimum:
+            raise self.fail(f"must be at least {minimum}, got {self.data}")
+        return self.data
+
+    def number(self) -> float:
+        if isinstance(self.data, bool) or not isinstance(self.data, int | float):
+            raise self.fail(f"must be a number, got {self.data!r}")
+        if self.data <= 0:
+            raise self.fail(f"must be positive, got {self.data}")
+        return float(self.data)
+
+    def boolean(self) -> bool:
+        if not isinstance(self.data, bool):
+            raise self.fail(f"must be true or false, got {self.data!r}")
+        return self.data
+
+    def day(self) -> date:
+        if isinstance(self.data, date):
+            return self.data
+        try:
+            return date.fromisoformat(str(self.data))
+        except ValueError:
+            raise self.fail(f"{self.data!r} is not a date (YYYY-MM-DD)") from None
+
+    def choice(self, options: tuple[str, ...]) -> str:
+        value = self.text()
+        if value not in options:
+            raise self.fail(f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    @contextmanager
+    def reason(self) -> Iterator[None]:
+        """Turn a ValueError from a domain parser into a ConfigError here."""
+        try:
+            yield
+        except ValueError as e:
+            raise self.fail(str(e)) from None
+
+
+def windows(c: Cursor) -> tuple[TimeWindow, ...]:
+    items = c.seq() if isinstance(c.data, list) else [c]
+    out: list[TimeWindow] = []
+    for w in items:
+        with w.reason():
+            window = parse_window(w.text())
+        clash = next((o for o in out if o.overlaps(window)), None)
+        if clash is not None:
+            raise w.fail(f"{window} overlaps {clash}")
+        out.append(window)
+    return tuple(out)

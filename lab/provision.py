@@ -1,0 +1,21 @@
+"""Bring the sandbox Asterisk up for a hotline configuration."""
+
+from __future__ import annotations
+
+from ivr.adapters.asterisk.prompts import build_prompts
+from ivr.bootstrap import Runtime, asterisk_settings
+from ivr.dialer import asterisk_conf
+from lab.sandbox import Sandbox, SandboxStatus
+
+
+def provision_sandbox(runtime: Runtime, sandbox: Sandbox | None = None) -> SandboxStatus:
+    """Bring the sandbox Asterisk up for this configuration: build the root once,
+    speak the prompts, render the templates (callback dialplan and trunk
+    included) and start Asterisk, or reload it when it already runs."""
+    box = sandbox or Sandbox()
+    box.build()
+    build_prompts(runtime.config.prompts, box.sounds_dir)
+    box.render(asterisk_settings(runtime.config))
+    asterisk_conf.install_into(box.config_dir, runtime.config.callbacks.dialer)
+    box.start()
+    return box.status()

@@ -1,0 +1,116 @@
+"""The `hotline` command's habits: --version, -v anywhere, JSON logs naming the call,
+and arguments refused with exit 2 naming the option."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from cli.main import build_parser, main
+from ivr.adapters.log import CALL_ID, CallIdFilter, JsonFormatter
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"hotline {version('hotline')}"
+
+
+def test_the_installed_command_prints_its_version() -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("hotline")), "--version"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert out.stdout.startswith("hotline ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-v", "check-config"],
+        ["check-config", "-v"],
+        ["check-config", "--verbose"],
+        ["--log-format", "json", "check-config"],
+        ["check-config", "--log-format", "json", "-v"],
+        ["callbacks", "list", "-v"],
+    ],
+)
+def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert args.verbose == ("-v" in argv or "--verbose" in argv)
+    assert args.log_format == ("json" if "json" in argv else "text")
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["calls", "--limit", "-5"], "--limit"),
+        (["calls", "--limit", "100000000000000000000"], "--limit"),
+        (["calls", "--limit", "ten"], "--limit"),
+        (["simulate", "--at", "0001-01-01"], "--at"),
+        (["simulate", "--at", "9999-12-31T23:59:59"], "--at"),
+        (["callbacks", "show", "9223372036854775808"], "id"),
+        (["callbacks", "list", "--limit", "0"], "--limit"),
+        (["callbacks", "report", "--days", "-1"], "--days"),
+        (["web", "--port", "70000"], "--port"),
+        (["bench", "ivr", "--rate", "nan"], "--rate"),
+        (["bench", "calllog", "--calls", "-1"], "--calls"),
+        (["call", "--hold-ms", "-1"], "--hold-ms"),
+        (["nosuch"], "invalid choice"),
+    ],
+)
+def test_out_of_range_arguments_exit_2_naming_the_option(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert named in err
+    assert "Traceback" not in err
+
+
+def _json_logger(stream: io.StringIO) -> logging.Logger:
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(CallIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ivr.adapters.asterisk.fastagi")
+    logger.addHandler(handler)
+    return logger
+
+
+def test_json_log_lines_carry_the_call_id() -> None:
+    stream = io.StringIO()
+    logger = _json_logger(stream)
+    try:
+        token = CALL_ID.set("1700000000.42")
+        logger.error("something about the call")
+        CALL_ID.reset(token)
+        logger.error("nothing to do with a call")
+    finally:
+        logger.handlers.clear()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["call_id"] == "1700000000.42"
+    assert first["message"] == "something about the call"
+    assert first["level"] == "ERROR"
+    assert second["call_id"] == "-"
+
+
+def test_the_process_log_format_is_json_when_asked() -> None:
+    code = (
+        "import logging, sys; from ivr.adapters.log import configure_logging, CALL_ID;"
+        "configure_logging(verbose=True, json_lines=True); CALL_ID.set('c-1');"
+        "logging.getLogger('x').info('hello')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        cwd=REPO,
+    )  # fmt: skip
+    record = json.loads(out.stderr.strip())
+    assert (record["call_id"], record["message"], record["level"]) == ("c-1", "hello", "INFO")
