@@ -66,7 +66,7 @@ def _up(args: argparse.Namespace) -> int:
     from ivr.bootstrap import build_service, start_dialer_thread
     from ivr.service import run_forever
     from lab.sandbox import cmd_down
-    from web.app import serve
+    from web.server import serve
 
     rt = runtime(args)
     cfg = rt.config

@@ -41,15 +41,16 @@ def add_web_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from web.app import serve
+    from web.server import serve
 
     rt = runtime(args)
     host = args.host or rt.config.web.host
     port = args.port or rt.config.web.port
     stop = threading.Event()
-    print(f"hotline web on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    server = "werkzeug (debug)" if args.debug else "cheroot"
+    print(f"hotline web on http://{host}:{port}/ ({server}; Ctrl-C stops)", flush=True)
     try:
-        serve(rt, host, port, stop, **web_options(args))
+        serve(rt, host, port, stop, debug=args.debug, **web_options(args))
     except KeyboardInterrupt:
         stop.set()
     finally:
@@ -94,6 +95,9 @@ def register(add: AddCommand) -> None:
     p = add("web", cmd_web, "run the web side-app (board, agent page, call log, reports, API)")
     p.add_argument("--port", type=int_range(1, 65535), help="default: web.port of hotline.yaml")
     p.add_argument("--host", help="default: web.host of hotline.yaml")
+    p.add_argument(
+        "--debug", action="store_true", help="werkzeug's development server instead of cheroot"
+    )
     add_web_options(p)
     p = add("users", cmd_users, "manage web users")
     p.add_argument("action", choices=("add",))

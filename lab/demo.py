@@ -95,7 +95,8 @@ def _demo(
     from ivr.service import ServiceThread
     from lab.sandbox import Sandbox, cmd_down
     from lab.sipp import SeatPool
-    from web.app import WebServer, create_app
+    from web.app import create_app
+    from web.server import WebServer
 
     rt = build_runtime(config)
     at = demo_instant(rt)

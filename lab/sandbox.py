@@ -34,6 +34,7 @@ from ivr.adapters.asterisk.errors import (
     SandboxNotBuiltError,
 )
 from ivr.adapters.asterisk.templates import AsteriskSettings, render_all
+from ivr.adapters.progress import Steps
 
 DEFAULT_DIR = Path("/var/cache/hotline/sandbox")
 ENV_DIR = "HOTLINE_SANDBOX_DIR"
@@ -261,6 +262,11 @@ class Sandbox:
             (self.root / MARKER).write_text(RECIPE_VERSION + "\n", encoding="utf-8")
 
     def _build_into(self, tmp: Path) -> None:
+        with Steps("sandbox Asterisk", 3) as steps:
+            steps.step("debootstrap sid (minbase)")
+            self._bootstrap(tmp, steps)
+
+    def _bootstrap(self, tmp: Path, steps: Steps) -> None:
         run(["debootstrap", "--variant=minbase", "sid", str(tmp)], "debootstrap sid")
         (tmp / "etc/hosts").write_text(f"127.0.0.1 localhost {socket.gethostname()}\n")
         resolv = tmp / "etc/resolv.conf"
@@ -277,7 +283,9 @@ class Sandbox:
         }
         try:
             chroot = ["chroot", str(tmp), "apt-get", "-o", "Acquire::Check-Valid-Until=false"]
+            steps.step("apt-get update")
             run([*chroot, "update"], "apt-get update in the sandbox", env=env)
+            steps.step("apt-get install asterisk")
             run(
                 [*chroot, "install", "-y", "--no-install-recommends", *PACKAGES],
                 "apt-get install asterisk in the sandbox",

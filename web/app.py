@@ -1,7 +1,8 @@
-"""The Flask application factory and a threaded server that stops on request.
+"""The Flask application factory.
 
     app = create_app(runtime)                  # or create_app("config")
-    serve(runtime, "127.0.0.1", 8080, stop)    # blocks until stop.set()
+
+web/server.py serves it (cheroot, threaded; werkzeug's server only for --debug).
 
 Nothing is built at import time: the runtime (engine, sessions, clock) comes
 from the composition root, one database session per request, closed at the end.
@@ -11,14 +12,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.bootstrap import Runtime, build_runtime
@@ -144,47 +143,9 @@ def _error_page(code: int, text: str) -> ResponseReturnValue:
 # --- serving -----------------------------------------------------------------------
 
 
-class WebServer:
-    """A threaded werkzeug server in a background thread; `stop()` ends it."""
-
-    def __init__(self, app: Flask, host: str, port: int) -> None:
-        self.app = app
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
-        self.port = self._server.server_port
-        self.host = host
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="hotline-web"
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> WebServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.app.extensions["hotline"].hub.stopping.set()
-        self._server.shutdown()
-        self._thread.join(timeout=5)
-        self._server.server_close()
-
-
 def close_app(app: Flask) -> None:
     """Stop live streams; dispose the runtime if `create_app` built it."""
     c: WebContext = app.extensions["hotline"]
     c.hub.stopping.set()
     if c.owns_runtime:
         c.runtime.close()
-
-
-def serve(
-    runtime: Runtime, host: str, port: int, stop_event: threading.Event, **options: Any
-) -> None:
-    """Run the web app on host:port until `stop_event` is set (for `hotline up`)."""
-    server = WebServer(create_app(runtime, **options), host, port).start()
-    try:
-        stop_event.wait()
-    finally:
-        server.stop()

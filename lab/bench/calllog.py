@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ivr.adapters.db.models import Call
+from ivr.adapters.progress import progress
 from ivr.bootstrap import build_runtime
 from web import board_data, queries
 from web.settings import WebSettings
@@ -81,7 +82,7 @@ def generate(
     prio = {b[0]: b[2] for b in BRANCHES}
     day_pick = rng.choices(days, day_w, k=n)
     slot_pick = rng.choices(range(48), SLOT_WEIGHTS, k=n)
-    for i in range(n):
+    for i in progress(range(n), "generating calls", total=n):
         start = day_pick[i] + timedelta(seconds=slot_pick[i] * 1800 + rng.random() * 1800)
         if start > now:
             start = now - timedelta(seconds=rng.random() * 3600 * 8)

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from ivr.bootstrap import Runtime
-from web.app import WebServer, create_app
+from web.app import create_app
+from web.server import WebServer
 
 
 @pytest.fixture

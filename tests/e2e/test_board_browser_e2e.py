@@ -19,8 +19,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from lab.sipp import CallResult, place_call
 from web import store
-from web.app import WebServer, create_app
+from web.app import create_app
 from web.security import mask_number
+from web.server import WebServer
 
 pytestmark = pytest.mark.e2e
 

@@ -114,3 +114,22 @@ def test_the_process_log_format_is_json_when_asked() -> None:
     )  # fmt: skip
     record = json.loads(out.stderr.strip())
     assert (record["call_id"], record["message"], record["level"]) == ("c-1", "hello", "INFO")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_and_is_quiet_elsewhere() -> None:
+    from ivr.adapters.progress import Steps, progress
+
+    for stream, shown in ((io.StringIO(), False), (_Terminal(), True)):
+        assert list(progress(range(5), "counting", file=stream)) == [0, 1, 2, 3, 4]
+        with Steps("building", 2, file=stream) as steps:
+            steps.step("first")
+            steps.step("second")
+        text = stream.getvalue()
+        assert (("counting" in text) and ("second" in text)) is shown, text
+        if not shown:
+            assert text == ""

@@ -79,7 +79,7 @@ def test_serve_runs_until_stopped(web_runtime) -> None:
     import threading
     import urllib.request
 
-    from web.app import serve
+    from web.server import serve
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -23,6 +23,7 @@ import yaml
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import PromptError
+from ivr.adapters.progress import progress
 
 RECIPE = "espeak-ng -s 150 | sox rate 8000 channels 1 bits 16 v1"
 VOICES = {"zh-CN": "cmn", "zh": "cmn", "cmn": "cmn", "en": "en", "en-US": "en-us"}
@@ -106,11 +107,13 @@ def build_prompts(prompts: Mapping[str, Mapping[str, str]], sounds_dir: Path) ->
     """Build every prompt x language under sounds_dir/hotline/; return the paths built
     (rebuilt or created), unchanged prompts are skipped."""
     built = []
-    for name, texts in prompts.items():
-        for language, text in texts.items():
-            path, rebuilt = build_prompt(name, language, str(text), Path(sounds_dir))
-            if rebuilt:
-                built.append(path)
+    todo = [
+        (name, lang, str(text)) for name, texts in prompts.items() for lang, text in texts.items()
+    ]
+    for name, language, text in progress(todo, "prompts"):
+        path, rebuilt = build_prompt(name, language, text, Path(sounds_dir))
+        if rebuilt:
+            built.append(path)
     return built
 
 
