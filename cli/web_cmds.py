@@ -74,8 +74,9 @@ def cmd_users(args: argparse.Namespace) -> int:
             with rt.sessions.begin() as s:
                 uid = store.add_user(s, args.username, password, args.role, args.agent, rt.clock())
                 store.audit(
-                    s, None, "user_add", args.username, f"{args.role} (cli)", "", rt.clock()
-                )
+                    s, "user_add", target=args.username, detail=f"{args.role} (cli)",
+                    at=rt.clock(),
+                )  # fmt: skip
         except store.UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

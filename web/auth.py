@@ -62,7 +62,7 @@ def login() -> ResponseReturnValue:
 def _audit_login(username: str, action: str) -> None:
     c = ctx()
     with c.runtime.sessions.begin() as s:
-        store.audit(s, None, action, username[:100], "", remote_addr(), c.now())
+        store.audit(s, action, target=username[:100], addr=remote_addr(), at=c.now())
 
 
 @bp.post("/logout")
@@ -90,14 +90,9 @@ def users() -> ResponseReturnValue:
                     s, f.get("username", "").strip(), f.get("password", ""), role, agent_id, c.now()
                 )
                 store.audit(
-                    s,
-                    current_user(),
-                    "user_add",
-                    f.get("username", ""),
-                    role,
-                    remote_addr(),
-                    c.now(),
-                )
+                    s, "user_add", user=current_user(), target=f.get("username", ""),
+                    detail=role, addr=remote_addr(), at=c.now(),
+                )  # fmt: skip
             flash("User added.", "ok")
         except store.UserError as e:
             flash(str(e), "error")

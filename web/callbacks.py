@@ -91,14 +91,9 @@ def pending() -> dict[str, Any]:
     counts = repo.count_by_state()
     with c.runtime.sessions.begin() as s:
         store.audit(
-            s,
-            user,
-            "callbacks_read",
-            f"{len(rows)} open",
-            "full numbers",
-            request.remote_addr or "",
-            now,
-        )
+            s, "callbacks_read", user=user, target=f"{len(rows)} open", detail="full numbers",
+            addr=request.remote_addr or "", at=now,
+        )  # fmt: skip
     return {
         "at": now.astimezone(tz).isoformat(),
         "tz": tz.key,

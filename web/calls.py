@@ -102,7 +102,9 @@ def read_detail(uid: str) -> tuple[CurrentUser, CallRecord]:
         abort(404)
     assert rec is not None
     with c.runtime.sessions.begin() as s:
-        store.audit(s, user, "call_read", uid, "", request.remote_addr or "", c.now())
+        store.audit(
+            s, "call_read", user=user, target=uid, addr=request.remote_addr or "", at=c.now()
+        )
     return user, rec
 
 
@@ -161,14 +163,10 @@ def export() -> ResponseReturnValue:
     full = user.role in EXPORT_FULL_NUMBERS
     with c.runtime.sessions.begin() as s:
         store.audit(
-            s,
-            user,
-            "calls_export",
-            request.query_string.decode()[:500],
-            "full numbers" if full else "masked numbers",
-            request.remote_addr or "",
-            c.now(),
-        )
+            s, "calls_export", user=user, target=request.query_string.decode()[:500],
+            detail="full numbers" if full else "masked numbers",
+            addr=request.remote_addr or "", at=c.now(),
+        )  # fmt: skip
     tz = c.runtime.config.site.tz
     sess = c.runtime.sessions()
 

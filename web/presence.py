@@ -88,7 +88,9 @@ def decide(rt: Runtime, user: CurrentUser, request_id: int, approve: bool) -> St
         row = store.decide_away_request(s, request_id, approve, user.username, now)
         if row is None:
             raise PresenceError(f"no pending away request {request_id}")
-        store.audit(s, user, "away_" + row.status, row.agent_id, row.reason, "", now)
+        store.audit(
+            s, "away_" + row.status, user=user, target=row.agent_id, detail=row.reason, at=now
+        )
     if approve:
         _apply(rt, user, row.agent_id, "away", row.reason)
     return StatusResult(approve, f"Request of {row.agent_id} {row.status}.")

@@ -78,12 +78,13 @@ _DUMMY_HASH = hash_password("not-a-real-password")
 
 def audit(
     s: Session,
-    user: CurrentUser | None,
     action: str,
-    target: str,
-    detail: str,
-    addr: str,
+    *,
     at: datetime,
+    user: CurrentUser | None = None,
+    target: str = "",
+    detail: str = "",
+    addr: str = "",
 ) -> None:
     s.add(
         AuditEntry(

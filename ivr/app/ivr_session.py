@@ -128,19 +128,7 @@ class IvrSession:
             raise RuntimeError("decide() before the caller left the menu")
         d, at = self.deps, self.deps.clock()
         decision = self._decision(at)
-        d.log.record(
-            Routed(
-                self.caller.uid,
-                at,
-                decision.branch,
-                decision.route.kind.value,
-                decision.route.target,
-                decision.priority,
-                decision.vip,
-                self.language,
-                tuple(self.trace) + decision.trace,
-            )
-        )
+        d.log.record(routed(self.caller.uid, at, decision, self.language, tuple(self.trace)))
         return decision
 
     def _decision(self, at: datetime) -> Decision:
@@ -178,17 +166,22 @@ def overflow_decision(
     """The caller left the queue without an answer: callback or voicemail, recorded."""
     at = deps.clock()
     decision = overflow(branch or OPERATOR_BRANCH, caller, deps.policy, why)
-    deps.log.record(
-        Routed(
-            uid,
-            at,
-            decision.branch,
-            decision.route.kind.value,
-            decision.route.target,
-            decision.priority,
-            decision.vip,
-            language,
-            decision.trace,
-        )
-    )
+    deps.log.record(routed(uid, at, decision, language))
     return decision
+
+
+def routed(
+    uid: str, at: datetime, decision: Decision, language: str, before: tuple[str, ...] = ()
+) -> Routed:
+    """The call-log event of a routing decision; `before` is the menu's trace."""
+    return Routed(
+        uid,
+        at,
+        decision.branch,
+        decision.route.kind.value,
+        decision.route.target,
+        decision.priority,
+        decision.vip,
+        language,
+        before + decision.trace,
+    )

@@ -30,11 +30,6 @@ from lab.testing import AmiEvents, free_tcp_port, running_sandbox
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
-# asterisk-ami 0.1.7 calls the deprecated Condition.notifyAll() in its reader
-# thread; turned into an error it kills that thread while it holds the lock and
-# the login waits forever.
-pytestmark = pytest.mark.filterwarnings("ignore:notifyAll:DeprecationWarning")
-
 
 def sample_settings(**changes: object) -> AsteriskSettings:
     return dataclasses.replace(settings_from_yaml_dir(CONFIG_DIR), **changes)  # type: ignore[arg-type]

@@ -33,10 +33,6 @@ from lab.testing import (
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
-# asterisk-ami 0.1.7 calls the deprecated Condition.notifyAll() in its reader
-# thread; turned into an error it kills that thread while it holds the lock and
-# the login waits forever.
-pytestmark = pytest.mark.filterwarnings("ignore:notifyAll:DeprecationWarning")
 
 MESSAGE_LOG = """\
 ----------------------------------------------- 2026-11-23 00:33:35.085707
