@@ -145,6 +145,8 @@ def _dnc(c: Cursor, directory: Path) -> frozenset[str]:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as e:
             raise file.fail(f"cannot read {path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise file.fail(f"{path} is not UTF-8 text") from None
         numbers |= {normalise_number(x) for x in lines if x.strip() and not x.startswith("#")}
     if "" in numbers:
         raise c.fail("a do-not-call entry has no digits")

@@ -7,6 +7,7 @@ path and the reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -18,7 +19,14 @@ import yaml
 from ivr.config.errors import ConfigError
 from ivr.domain.calendar import TimeWindow, parse_window
 
-# --- YAML with duplicate keys refused ----------------------------------------
+# --- YAML read within limits, duplicate keys refused -------------------------
+
+MAX_FILE_BYTES = 1 << 20  # a hotline's largest file (a do-not-call list) is far smaller
+MAX_DEPTH = 32  # mappings and lists inside each other
+MAX_NODES = 200_000  # scalars, mappings and lists, aliases counted as they expand
+MAX_ALIASES = 100
+MAX_NUMBER_DIGITS = 30  # a whole number any setting could need, and then some
+_NUMBER = re.compile(r"[-+]?(0[xob])?[0-9a-fA-F_]+")
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -28,6 +36,11 @@ class _StrictLoader(yaml.SafeLoader):
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     first_line: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be plain text, not a list or a mapping",
+                key_node.start_mark,
+            )  # fmt: skip
         key = loader.construct_object(key_node, deep=deep)
         if key in first_line:
             raise yaml.constructor.ConstructorError(
@@ -43,18 +56,109 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
+class _Frame:
+    """One open mapping or list while scanning events: where we are inside it."""
+
+    def __init__(self, kind: str, path: str, anchor: str | None) -> None:
+        self.kind, self.path, self.anchor = kind, path, anchor
+        self.index = 0  # lists: the next item's index
+        self.key: str | None = None  # mappings: the key whose value comes next
+        self.size = 1  # nodes below, for anchors that aliases will repeat
+
+    def child_path(self) -> str:
+        if self.kind == "list":
+            return f"{self.path}[{self.index}]"
+        return f"{self.path}.{self.key}" if self.path else str(self.key)
+
+    def done_child(self) -> None:
+        if self.kind == "list":
+            self.index += 1
+        else:
+            self.key = None
+
+
+def check_limits(name: str, text: str) -> None:
+    """Refuse, before anything is built, what would make building slow or unsafe:
+    nesting past MAX_DEPTH, too many nodes or aliases (alias bombs), an alias or a
+    collection as a key, and numbers too long to mean anything. The error names the
+    item's path, as every other config error does. Scanning events is iterative, so
+    any depth is refused without recursion."""
+    stack: list[_Frame] = []
+    anchors: dict[str, int] = {}  # anchor -> nodes it stands for
+    nodes = aliases = 0
+
+    def fail(where: str, reason: str) -> ConfigError:
+        return ConfigError(name, where or "top level", reason)
+
+    def child_path() -> str:
+        return stack[-1].child_path() if stack else ""
+
+    def add(count: int) -> None:
+        nonlocal nodes
+        nodes += count
+        for frame in stack:
+            frame.size += count
+        if nodes > MAX_NODES:
+            raise fail(child_path(), f"more than {MAX_NODES} values in one file")
+
+    def value_done(size: int, anchor: str | None) -> None:
+        if anchor:
+            anchors[anchor] = size
+        if stack:
+            stack[-1].done_child()
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        key_expected = bool(stack) and stack[-1].kind == "map" and stack[-1].key is None
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if key_expected:
+                raise fail(stack[-1].path, f"an alias (*{event.anchor}) cannot be a key")
+            if aliases > MAX_ALIASES:
+                raise fail(child_path(), f"more than {MAX_ALIASES} aliases")
+            add(anchors.get(event.anchor or "", 1))
+            value_done(0, None)
+        elif isinstance(event, yaml.ScalarEvent):
+            where = child_path()
+            value = event.value
+            if event.style is None and len(value) > MAX_NUMBER_DIGITS and _NUMBER.fullmatch(value):
+                raise fail(where, f"a number of {len(value)} digits (at most {MAX_NUMBER_DIGITS})")
+            add(1)
+            if key_expected:
+                stack[-1].key = value if len(value) <= 80 else value[:77] + "..."
+            else:
+                value_done(1, event.anchor)
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            if key_expected:
+                raise fail(stack[-1].path, "a key must be plain text, not a list or a mapping")
+            if len(stack) >= MAX_DEPTH:
+                raise fail(child_path(), f"nested deeper than {MAX_DEPTH} levels")
+            add(1)
+            kind = "map" if isinstance(event, yaml.MappingStartEvent) else "list"
+            stack.append(_Frame(kind, child_path(), event.anchor))
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            frame = stack.pop()
+            value_done(frame.size, frame.anchor)
+
+
 def read_yaml(directory: Path, name: str) -> dict[str, Any]:
     path = directory / name
     if not path.is_file():
         raise ConfigError(name, "", f"file missing in {directory}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ConfigError(name, "", f"{size} bytes: larger than {MAX_FILE_BYTES} bytes")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
+        text = path.read_text(encoding="utf-8")
+        check_limits(name, text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
         raise ConfigError(name, where, f"malformed YAML: {e.problem or e.context}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(name, "", f"malformed YAML: {e}") from None
+    except (ValueError, TypeError, RecursionError) as e:  # past the checks: never a traceback
+        raise ConfigError(name, "", f"cannot be read: {type(e).__name__}: {e}"[:300]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,0 +1,152 @@
+"""The configuration as an attack surface: size, depth, alias and number limits,
+refused in well under a second with exit 2, naming the file and the item."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cli.main import main
+from ivr.config import ConfigError, load_config
+from ivr.config.reader import MAX_FILE_BYTES, check_limits, read_yaml
+
+SAMPLE = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def cfg_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(SAMPLE, d, ignore=shutil.ignore_patterns("asterisk"))
+    return d
+
+
+def refused(d: Path, name: str, text: str) -> ConfigError:
+    (d / name).write_text(text, encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        load_config(d, env={})
+    assert time.monotonic() - started < 1.0
+    assert err.value.file == name
+    return err.value
+
+
+def test_a_huge_file_is_refused_before_it_is_read(cfg_dir: Path) -> None:
+    text = "# comment\n" * (MAX_FILE_BYTES // 10 + 10)
+    e = refused(cfg_dir, "calendar.yaml", text)
+    assert "larger than" in e.reason
+
+
+def test_deep_nesting_is_refused_without_recursion(cfg_dir: Path) -> None:
+    e = refused(cfg_dir, "menu.yaml", "menu: " + "[" * 10_000 + "]" * 10_000 + "\n")
+    assert "nested deeper" in e.reason
+    assert e.item.startswith("menu")
+
+
+def test_an_alias_as_a_key_is_refused(cfg_dir: Path) -> None:
+    e = refused(cfg_dir, "routing.yaml", "a: &x [1, 2]\nb:\n  *x : 3\n")
+    assert "alias" in e.reason and e.item == "b"
+
+
+def test_a_list_as_a_key_is_refused(cfg_dir: Path) -> None:
+    e = refused(cfg_dir, "routing.yaml", "b:\n  ? [1, 2]\n  : 3\n")
+    assert "key must be plain text" in e.reason and e.item == "b"
+
+
+def test_an_alias_bomb_is_refused(cfg_dir: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    e = refused(cfg_dir, "seats.yaml", "\n".join(lines) + "\n")
+    assert "values in one file" in e.reason or "aliases" in e.reason
+
+
+def test_a_5000_digit_number_names_file_and_item(cfg_dir: Path) -> None:
+    text = (cfg_dir / "routing.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    branch = next(iter(data["branches"]))
+    data["branches"][branch]["priority"] = 0
+    dumped = yaml.safe_dump(data, allow_unicode=True).replace(
+        "priority: 0", "priority: " + "9" * 5000, 1
+    )
+    e = refused(cfg_dir, "routing.yaml", dumped)
+    assert e.item == f"branches.{branch}.priority"
+    assert "5000 digits" in e.reason
+
+
+def test_check_config_exits_2_naming_the_file(
+    cfg_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (cfg_dir / "menu.yaml").write_text("menu: " + "[" * 5000 + "]" * 5000, encoding="utf-8")
+    assert main(["check-config", "--config", str(cfg_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "menu.yaml" in err and "nested deeper" in err and "Traceback" not in err
+
+
+def test_anchors_and_aliases_within_limits_still_work(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("w: &w ['09:00-12:00']\nmon: *w\ntue: *w\n", encoding="utf-8")
+    assert read_yaml(tmp_path, "x.yaml") == {"w": ["09:00-12:00"]} | {
+        "mon": ["09:00-12:00"], "tue": ["09:00-12:00"]
+    }  # fmt: skip
+
+
+def test_the_shipped_config_is_within_every_limit() -> None:
+    for path in SAMPLE.glob("*.yaml"):
+        check_limits(path.name, path.read_text(encoding="utf-8"))
+
+
+yaml_text = st.text(
+    alphabet=st.sampled_from(list("ab:-[]{}&*!?#|>'\"\n ,019.\t\\@%") + ["\u0000", "\ud800", "é"]),
+    max_size=200,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(yaml_text)
+def test_any_text_gives_a_mapping_or_a_config_error(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    d = tmp_path_factory.mktemp("y")
+    (d / "f.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        data = read_yaml(d, "f.yaml")
+    except ConfigError as e:
+        assert e.file == "f.yaml"
+    else:
+        assert isinstance(data, dict)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "callbacks.yaml"]),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=30,
+    ),
+)
+def test_any_value_in_a_section_loads_or_is_refused_by_name(
+    tmp_path_factory: pytest.TempPathFactory, name: str, doc: object
+) -> None:
+    """Replace a whole file's first section with arbitrary YAML data: the loader
+    either accepts it or refuses it with a ConfigError naming a file (another file
+    when the change broke a reference, e.g. a menu target); nothing else escapes."""
+    d = tmp_path_factory.mktemp("z")
+    shutil.copytree(SAMPLE, d, dirs_exist_ok=True, ignore=shutil.ignore_patterns("asterisk"))
+    data = yaml.safe_load((d / name).read_text(encoding="utf-8"))
+    first = next(iter(data))
+    data[first] = doc
+    (d / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    try:
+        load_config(d, env={})
+    except ConfigError as e:
+        assert e.file in {p.name for p in SAMPLE.glob("*.yaml")}
+        assert e.reason
