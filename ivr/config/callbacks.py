@@ -91,7 +91,7 @@ def load_callbacks_config(
     d = Path(directory)
     c = Cursor(FILE, read_yaml(d, FILE))
     hours = c.child("calling_hours")
-    return CallbackSettings(
+    settings = CallbackSettings(
         default_tz=_tz(hours.opt("timezone", None), site_tz),
         tz_by_prefix=_prefixes(hours.opt("timezones_by_prefix", {})),
         weekly=_weekly(hours.child("weekly")),
@@ -102,6 +102,8 @@ def load_callbacks_config(
         intake=_intake(c.opt("intake", {})),
         rules=_rules(c.opt("rules", {}), frozenset(branches) | {OPERATOR_BRANCH, ""}),
     )
+    c.check_unknown()
+    return settings
 
 
 def _zone(c: Cursor) -> ZoneInfo:

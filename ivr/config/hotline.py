@@ -380,19 +380,21 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     if not d.is_dir():
         raise ConfigError(str(d), "", "config directory not found")
     raw = {name: read_yaml(d, name) for name in FILES}
-    main = Cursor("hotline.yaml", raw["hotline.yaml"])
+    files = {name: Cursor(name, data) for name, data in raw.items()}
+    main = files["hotline.yaml"]
     site = _site(main)
-    calendar = _calendar(Cursor("calendar.yaml", raw["calendar.yaml"]), site.tz)
-    roster = _roster(Cursor("seats.yaml", raw["seats.yaml"]), calendar)
-    policy, staffing = _policy(Cursor("routing.yaml", raw["routing.yaml"]), roster)
-    menu = _menu(Cursor("menu.yaml", raw["menu.yaml"]), policy.branches, site.languages)
-    prompts = _prompts(Cursor("prompts.yaml", raw["prompts.yaml"]), menu, site.languages)
+    calendar = _calendar(files["calendar.yaml"], site.tz)
+    roster = _roster(files["seats.yaml"], calendar)
+    policy, staffing = _policy(files["routing.yaml"], roster)
+    menu = _menu(files["menu.yaml"], policy.branches, site.languages)
+    prompts = _prompts(files["prompts.yaml"], menu, site.languages)
     callbacks = load_callbacks_config(d, site.tz, policy.branches)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
-    url = env.get(ENV_DATABASE_URL) or main.child("database").child("url").text()
+    file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
+    url = env.get(ENV_DATABASE_URL) or file_url.text()
     sip = main.child("sip")
     ami = main.child("ami")
-    return HotlineConfig(
+    config = HotlineConfig(
         directory=d.resolve(),
         site=site,
         database_url=_resolve_sqlite(url, data_dir),
@@ -420,6 +422,9 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         prompts=prompts,
         callbacks=callbacks,
     )
+    for cursor in files.values():
+        cursor.check_unknown()
+    return config
 
 
 def _resolve_sqlite(url: str, data_dir: Path) -> str:

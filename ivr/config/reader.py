@@ -7,6 +7,7 @@ path and the reason.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,16 +170,40 @@ def read_yaml(directory: Path, name: str) -> dict[str, Any]:
 # --- a small cursor that knows where it is ------------------------------------
 
 
+class _Keys:
+    """Which keys of each mapping in one file the loader asked for."""
+
+    def __init__(self) -> None:
+        self.maps: dict[int, tuple[str, dict[Any, Any], set[str]]] = {}
+
+    def seen(self, path: str, data: Any) -> set[str] | None:
+        if not isinstance(data, dict):
+            return None
+        return self.maps.setdefault(id(data), (path, data, set()))[2]
+
+
 class Cursor:
-    def __init__(self, file: str, data: Any, path: str = "") -> None:
+    """A place in one file's data: reads values with their type and range, and
+    remembers which keys were asked for, so that `check_unknown()` refuses a key
+    nobody reads (a misspelt `oncal:` must not silently turn into a default)."""
+
+    def __init__(self, file: str, data: Any, path: str = "", keys: _Keys | None = None) -> None:
         self.file, self.data, self.path = file, data, path
+        self._keys = keys if keys is not None else _Keys()
+        self._asked = self._keys.seen(path, data)
 
     def fail(self, reason: str, item: str | None = None) -> ConfigError:
         return ConfigError(self.file, item if item is not None else self.path, reason)
 
+    def _at(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else str(key)
+
     def child(self, key: str | int) -> Cursor:
-        name = f"[{key}]" if isinstance(key, int) else (f".{key}" if self.path else str(key))
-        return Cursor(self.file, self._get(key), f"{self.path}{name}")
+        if self._asked is not None:  # a mapping (its keys may be numbers: menu options)
+            self._asked.add(str(key))
+        return Cursor(self.file, self._get(key), self._at(key), self._keys)
 
     def _get(self, key: str | int) -> Any:
         if isinstance(key, int):
@@ -186,20 +211,37 @@ class Cursor:
         if not isinstance(self.data, dict):
             raise self.fail("must be a mapping")
         if key not in self.data:
-            where = f"{self.path}.{key}" if self.path else key
-            raise ConfigError(self.file, where, "missing")
+            raise ConfigError(self.file, self._at(key), "missing")
         return self.data[key]
 
     def opt(self, key: str, default: Any) -> Cursor:
+        if self._asked is not None:
+            self._asked.add(key)
         if isinstance(self.data, dict) and key in self.data:
             return self.child(key)
-        return Cursor(self.file, default, f"{self.path}.{key}" if self.path else key)
+        return Cursor(self.file, default, self._at(key), _Keys())
 
     def items(self) -> Iterator[tuple[str, Cursor]]:
         if not isinstance(self.data, dict):
             raise self.fail("must be a mapping")
         for k in self.data:
             yield str(k), self.child(k)
+
+    def check_unknown(self) -> None:
+        """Refuse the first key (by path) that no part of the loader asked for."""
+        unknown = []
+        for path, data, asked in self._keys.maps.values():
+            for key in data:
+                if str(key) not in asked:
+                    unknown.append((path, str(key), asked))
+        if unknown:
+            path, key, asked = min(unknown)
+            close = difflib.get_close_matches(key, sorted(asked), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else (
+                f"; known here: {', '.join(sorted(asked))}" if asked else ""
+            )  # fmt: skip
+            where = f"{path}.{key}" if path else key
+            raise ConfigError(self.file, where, f"unknown key {key!r}{hint}")
 
     def seq(self) -> list[Cursor]:
         if self.data is None:
