@@ -2,7 +2,7 @@
 
     page = int_param("page", 1, MAX_PAGE, 1)              # ?page=..., 1 if absent
     day = date_param("from")                               # None if absent
-    kind = choice_param("kind", ("sign_in", "sign_out"), source=request.form)
+    kind = choice_param("kind", ("sign_in", "sign_out"), None, request.form)  # required
     agent = text_param("agent", 64)
 
 A parser reads `source` (query arguments unless given: request.form, a JSON body,
