@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import board_data, presence, queries
+from web import board_data, params, presence, queries
 from web.context import ctx, db
 from web.security import current_user, mask_number, require
 
@@ -42,7 +42,8 @@ def attendance() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     try:
-        flash(presence.sign(ctx().runtime, user, request.form.get("kind", "")).message, "ok")
+        kind = params.choice_param("kind", presence.ATTENDANCE, None, source=request.form)
+        flash(presence.sign(ctx().runtime, user, kind).message, "ok")
     except presence.PresenceError as e:
         flash(str(e), "error")
     return redirect(url_for("agent.page"))
@@ -54,14 +55,10 @@ def status() -> ResponseReturnValue:
     c = ctx()
     user = current_user()
     assert user is not None
+    state = params.choice_param("state", presence.STATUSES, None, source=request.form)
+    reason = params.choice_param("reason", presence.AWAY_REASONS, "", source=request.form)
     try:
-        r = presence.set_status(
-            c.runtime,
-            c.settings,
-            user,
-            request.form.get("state", ""),
-            request.form.get("reason", ""),
-        )
+        r = presence.set_status(c.runtime, c.settings, user, state, reason)
         flash(r.message, "ok" if r.done else "error")
     except presence.PresenceError as e:
         flash(str(e), "error")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from web import board_data, callbacks, calls, planner, presence, queries, reports, store
+from web import board_data, callbacks, calls, params, planner, presence, queries, reports, store
 from web.context import ctx, db
 from web.openapi import document
 from web.security import STAFF, csrf_token, current_user, mask_number, require
@@ -55,9 +55,7 @@ def call_list() -> ResponseReturnValue:
         f, only = calls.call_filter(request.args, user, tz)
     except PermissionError as e:
         return jsonify(error=str(e)), 403
-    except calls.FilterError as e:
-        return jsonify(error=str(e)), 400
-    per_page = min(200, max(1, request.args.get("per_page", c.settings.page_size, type=int)))
+    per_page = params.int_param("per_page", 1, calls.MAX_PER_PAGE, c.settings.page_size)
     n = calls.page_number()
     rows, more = queries.list_calls(db(), f, only, n, per_page)
     return jsonify(
@@ -121,10 +119,10 @@ def agent_set_status() -> ResponseReturnValue:
     assert user is not None
     body = _body()
     c = ctx()
+    state = params.choice_param("state", presence.STATUSES, None, source=body)
+    reason = params.choice_param("reason", presence.AWAY_REASONS, "", source=body)
     try:
-        r = presence.set_status(
-            c.runtime, c.settings, user, str(body.get("state", "")), str(body.get("reason", ""))
-        )
+        r = presence.set_status(c.runtime, c.settings, user, state, reason)
     except presence.PresenceError as e:
         return jsonify(error=str(e)), 400
     code = 200 if r.done else (202 if r.request_id else 409)
@@ -136,8 +134,9 @@ def agent_set_status() -> ResponseReturnValue:
 def agent_attendance() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
+    kind = params.choice_param("kind", presence.ATTENDANCE, None, source=_body())
     try:
-        r = presence.sign(ctx().runtime, user, str(_body().get("kind", "")))
+        r = presence.sign(ctx().runtime, user, kind)
     except presence.PresenceError as e:
         return jsonify(error=str(e)), 400
     return jsonify(done=r.done, message=r.message)
@@ -146,24 +145,24 @@ def agent_attendance() -> ResponseReturnValue:
 @bp.get("/away-requests")
 @require("supervisor", "admin")
 def away_list() -> ResponseReturnValue:
+    status = params.choice_param("status", (*presence.AWAY_STATUSES, "all"), "pending")
     return jsonify(
         requests=[
             {**asdict(r), "requested_at": r.requested_at.isoformat()}
-            for r in store.away_requests(db(), request.args.get("status", "pending") or None)
+            for r in store.away_requests(db(), None if status == "all" else status)
         ]
     )
 
 
-@bp.post("/away-requests/<int:request_id>")
+@bp.post("/away-requests/<request_id>")
 @require("supervisor", "admin")
-def away_decide(request_id: int) -> ResponseReturnValue:
+def away_decide(request_id: str) -> ResponseReturnValue:
     user = current_user()
     assert user is not None
-    decision = str(_body().get("decision", ""))
-    if decision not in ("approve", "refuse"):
-        abort(400, "decision must be approve or refuse")
+    rid = params.id_param("request_id", request_id)
+    decision = params.choice_param("decision", presence.DECISIONS, None, source=_body())
     try:
-        r = presence.decide(ctx().runtime, user, request_id, decision == "approve")
+        r = presence.decide(ctx().runtime, user, rid, decision == "approve")
     except presence.PresenceError as e:
         return jsonify(error=str(e)), 404
     return jsonify(done=r.done, message=r.message)

@@ -10,6 +10,7 @@ from the composition root, one database session per request, closed at the end.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import replace
@@ -21,13 +22,17 @@ from flask.typing import ResponseReturnValue
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.bootstrap import Runtime, build_runtime
-from web import board_data, store
-from web.context import WebContext, ctx, db
+from web import board_data
+from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
+from web.params import ParamError
 from web.security import SAFE_METHODS, LoginLimiter, csrf_ok, csrf_token, current_user
 from web.settings import WebSettings
 
 ENV_SECRET = "HOTLINE_WEB_SECRET"  # noqa: S105 (the name of a variable)
+BAD_VALUE = "a parameter has a value out of range or of the wrong form"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -45,7 +50,7 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_NAME="hotline_session",
-        PERMANENT_SESSION_LIFETIME=12 * 3600,
+        PERMANENT_SESSION_LIFETIME=settings.session_lifetime_seconds,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     hub = BoardHub(lambda: _board(rt, settings), settings.board_poll_seconds)
@@ -58,6 +63,10 @@ def create_app(
     app.context_processor(lambda: {"csrf_token": csrf_token, "me": current_user()})
     for code in (400, 403, 404, 405, 413, 429):
         app.register_error_handler(code, _error)
+    app.register_error_handler(ParamError, _param_error)
+    # A value that slipped past the parsers of web.params is still the client's fault:
+    for exc in (ValueError, OverflowError):
+        app.register_error_handler(exc, _value_error)
     return app
 
 
@@ -89,14 +98,16 @@ def _secret_key(rt: Runtime) -> str:
 
 
 def _before() -> ResponseReturnValue | None:
-    uid = session.get("uid")
     g.user = None
     if request.endpoint == "static":
         return None
-    if isinstance(uid, int):
-        g.user = store.load_user(db(), uid)
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        g.user = session_user(token)
         if g.user is None:
-            session.clear()
+            session.clear()  # ended, expired or unknown on the server
+    elif "uid" in session:
+        session.clear()  # a cookie from before server-side sessions
     if request.method not in SAFE_METHODS and not csrf_ok():
         if request.path.startswith("/api/"):
             return jsonify(error="CSRF token missing or wrong"), 400
@@ -134,13 +145,23 @@ def _error(e: Any) -> ResponseReturnValue:
     return _error_page(code, text)
 
 
+def _param_error(e: ParamError) -> ResponseReturnValue:
+    if request.path.startswith("/api/"):
+        return jsonify(error=e.message, param=e.param), 400
+    return _error_page(400, e.message)
+
+
+def _value_error(e: Exception) -> ResponseReturnValue:
+    log.warning("%s %s: %s: %s", request.method, request.path, type(e).__name__, e)
+    if request.path.startswith("/api/"):
+        return jsonify(error=BAD_VALUE, param=None), 400
+    return _error_page(400, BAD_VALUE)
+
+
 def _error_page(code: int, text: str) -> ResponseReturnValue:
     from flask import render_template
 
     return render_template("error.html", code=code, text=text), code
-
-
-# --- serving -----------------------------------------------------------------------
 
 
 def close_app(app: Flask) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import store
-from web.context import ctx, db
-from web.security import ROLES, current_user, require
+from web import params, store
+from web.context import ctx, db, end_session, start_session
+from web.security import ROLES, current_user, require, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -36,9 +36,9 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("login.html")
     c = ctx()
-    username = request.form.get("username", "").strip()
-    password = request.form.get("password", "")
-    keys = (f"user:{username.lower()}", f"addr:{remote_addr()}")
+    username = params.username_param("username", source=request.form)
+    password = params.secret_param("password")
+    keys = (f"user:{username}", f"addr:{remote_addr()}")
     if c.limiter.blocked(*keys):
         _audit_login(username, "login_blocked")
         return render_template("login.html", error="Too many failed attempts: wait and retry."), 429
@@ -49,25 +49,21 @@ def login() -> ResponseReturnValue:
         _audit_login(username, "login_failed")
         return render_template("login.html", error="Wrong user name or password."), 401
     c.limiter.succeeded(keys[0])
-    session.clear()  # a fresh session on sign-in: no fixation
-    session.permanent = True
-    session["uid"] = user.id
+    start_session(user.id)
     _audit_login(username, "login")
-    target = request.args.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for(HOME[user.role])
+    target = safe_next(request.args.get("next")) or url_for(HOME[user.role])
     return redirect(target)
 
 
 def _audit_login(username: str, action: str) -> None:
     c = ctx()
     with c.runtime.sessions.begin() as s:
-        store.audit(s, action, target=username[:100], addr=remote_addr(), at=c.now())
+        store.audit(s, action, target=username, addr=remote_addr(), at=c.now())
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    session.clear()
+    end_session()
     return redirect(url_for("auth.login"))
 
 
@@ -77,21 +73,17 @@ def users() -> ResponseReturnValue:
     c = ctx()
     if request.method == "POST":
         f = request.form
-        role = f.get("role", "")
-        if role not in ROLES:
-            abort(400)
-        agent_id = f.get("agent", "").strip() or None
-        if agent_id and c.runtime.config.roster.agent(agent_id) is None:
-            flash(f"No agent {agent_id!r} in seats.yaml.", "error")
-            return redirect(url_for("auth.users"))
+        username = params.username_param("username", source=f)
+        password = params.secret_param("password")
+        role = params.choice_param("role", ROLES, None, source=f)
+        agents = [a.id for a in c.runtime.config.roster.agents]
+        agent_id = params.choice_param("agent", agents, "", source=f) or None
         try:
             with c.runtime.sessions.begin() as s:
-                store.add_user(
-                    s, f.get("username", "").strip(), f.get("password", ""), role, agent_id, c.now()
-                )
+                store.add_user(s, username, password, role, agent_id, c.now())
                 store.audit(
-                    s, "user_add", user=current_user(), target=f.get("username", ""),
-                    detail=role, addr=remote_addr(), at=c.now(),
+                    s, "user_add", user=current_user(), target=username, detail=role,
+                    addr=remote_addr(), at=c.now(),
                 )  # fmt: skip
             flash("User added.", "ok")
         except store.UserError as e:
@@ -103,6 +95,47 @@ def users() -> ResponseReturnValue:
         roles=ROLES,
         agents=c.runtime.config.roster.agents,
     )
+
+
+@bp.post("/admin/users/<user_id>/password")
+@require("admin")
+def user_password(user_id: str) -> ResponseReturnValue:
+    """A new password for an account; its sessions end."""
+    c = ctx()
+    uid = params.id_param("user_id", user_id)
+    password = params.secret_param("password")
+    try:
+        with c.runtime.sessions.begin() as s:
+            if not store.set_password(s, uid, password, c.now()):
+                abort(404)
+            store.audit(
+                s, "user_password", user=current_user(), target=str(uid), addr=remote_addr(),
+                at=c.now(),
+            )  # fmt: skip
+        flash("Password changed; the user's sessions are ended.", "ok")
+    except store.UserError as e:
+        flash(str(e), "error")
+    return redirect(url_for("auth.users"))
+
+
+@bp.post("/admin/users/<user_id>/active")
+@require("admin")
+def user_active(user_id: str) -> ResponseReturnValue:
+    """Activate or deactivate an account; deactivation ends its sessions."""
+    c = ctx()
+    uid = params.id_param("user_id", user_id)
+    active = params.choice_param("active", ("0", "1"), None, source=request.form)
+    with c.runtime.sessions.begin() as s:
+        if not store.set_active(s, uid, active == "1", c.now()):
+            abort(404)
+        action = "user_activate" if active == "1" else "user_deactivate"
+        store.audit(
+            s, action, user=current_user(), target=str(uid), addr=remote_addr(), at=c.now()
+        )
+    flash(
+        "User activated." if active == "1" else "User deactivated; their sessions are ended.", "ok"
+    )
+    return redirect(url_for("auth.users"))
 
 
 @bp.get("/admin/audit")

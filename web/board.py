@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import presence
+from web import params, presence
 from web.context import ctx
 from web.security import STAFF, current_user, require
 
@@ -24,7 +24,7 @@ def page() -> ResponseReturnValue:
 def stream() -> ResponseReturnValue:
     """text/event-stream of `board` events; ?once=1 sends the current one and closes."""
     c = ctx()
-    once = request.args.get("once") == "1"
+    once = params.choice_param("once", ("0", "1"), "0") == "1"
     gen = c.hub.stream(c.settings.sse_heartbeat_seconds, max_events=1 if once else None)
     return Response(
         gen,
@@ -33,15 +33,15 @@ def stream() -> ResponseReturnValue:
     )
 
 
-@bp.post("/board/requests/<int:request_id>")
+@bp.post("/board/requests/<request_id>")
 @require("supervisor", "admin")
-def decide(request_id: int) -> ResponseReturnValue:
+def decide(request_id: str) -> ResponseReturnValue:
     user = current_user()
     assert user is not None
+    rid = params.id_param("request_id", request_id)
+    decision = params.choice_param("decision", presence.DECISIONS, None, source=request.form)
     try:
-        result = presence.decide(
-            ctx().runtime, user, request_id, request.form.get("decision") == "approve"
-        )
+        result = presence.decide(ctx().runtime, user, rid, decision == "approve")
         flash(result.message, "ok")
     except presence.PresenceError as e:
         flash(str(e), "error")

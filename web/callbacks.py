@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from ivr.bootstrap import CallbackParts, callback_parts
@@ -24,7 +24,7 @@ from ivr.domain.callbacks import (
     ServiceRule,
     callback_rate,
 )
-from web import store
+from web import params, store
 from web.context import ctx
 from web.security import STAFF, current_user, require
 
@@ -38,19 +38,6 @@ MAX_LIMIT = 1000
 
 def _parts() -> CallbackParts:
     return callback_parts(ctx().runtime)
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        abort(400, f"{name} must be a whole number")
-    if not low <= value <= high:
-        abort(400, f"{name} must be between {low} and {high}")
-    return value
 
 
 def _iso(at: datetime | None, tz: ZoneInfo) -> str | None:
@@ -85,7 +72,7 @@ def pending() -> dict[str, Any]:
     c = ctx()
     now = c.now()
     tz = c.runtime.config.site.tz
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = params.int_param("limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
     repo = _parts().repo
     rows = repo.listing(limit=limit)
     counts = repo.count_by_state()
@@ -134,7 +121,7 @@ def rates() -> dict[str, Any]:
     c = ctx()
     now = c.now()
     tz = c.runtime.config.site.tz
-    days = _int_arg("days", DEFAULT_DAYS, 1, MAX_DAYS)
+    days = params.int_param("days", 1, MAX_DAYS, DEFAULT_DAYS)
     since = now - timedelta(days=days)
     parts = _parts()
     out = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
@@ -21,7 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
-from web import queries, store
+from web import params, queries, store
 from web.context import ctx, db
 from web.security import CurrentUser, csv_safe, current_user, mask_number, require
 
@@ -30,17 +31,18 @@ bp = Blueprint("calls", __name__)
 EXPORT_FULL_NUMBERS = ("manager", "admin")
 
 
-class FilterError(ValueError):
-    pass
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 200
+FILTER_ARGS = ("from", "to", "number", "agent", "branch", "outcome")
+UID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+NUMBER_RE = re.compile(r"\+?[0-9*#]{0,32}")
+NAME_RE = re.compile(r"[\w.@-]{0,64}")
 
 
-def parse_day(text: str, tz: ZoneInfo) -> datetime | None:
-    if not text:
+def day_start(day: date | None, tz: ZoneInfo, days_after: int = 0) -> datetime | None:
+    if day is None:
         return None
-    try:
-        return datetime.combine(date.fromisoformat(text), time(0), tz)
-    except ValueError:
-        raise FilterError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    return datetime.combine(day + timedelta(days=days_after), time(0), tz)
 
 
 def call_filter(
@@ -48,25 +50,26 @@ def call_filter(
 ) -> tuple[queries.CallFilter, str | None]:
     """The filter from query arguments and the agent the user is limited to (None: all).
 
-    Raises PermissionError when an agent asks for another agent's calls.
+    Raises ParamError for a malformed argument, PermissionError when an agent asks
+    for another agent's calls.
     """
-    agent = args.get("agent", "").strip()
+    agent = params.text_param("agent", 64, source=args, pattern=NAME_RE)
     only: str | None = None
     if not user.is_staff:
-        only = user.agent_id or "\x00"
+        only = user.agent_id or ""
         if agent and agent != user.agent_id:
             raise PermissionError(f"agent {user.agent_id} may not read calls of {agent}")
-    outcome = args.get("outcome", "").strip()
-    if outcome and outcome not in {o.value for o in Outcome}:
-        raise FilterError(f"unknown outcome {outcome!r}")
-    start = parse_day(args.get("from", ""), tz)
-    until = parse_day(args.get("to", ""), tz)
+    outcome = params.choice_param("outcome", [o.value for o in Outcome], "", source=args)
+    first = params.date_param("from", source=args)
+    last = params.date_param("to", source=args)
+    if first is not None and last is not None and first > last:
+        raise params.ParamError("from", f"{first} is after to {last}")
     f = queries.CallFilter(
-        start=start,
-        end=until + timedelta(days=1) if until else None,
-        number=args.get("number", "").strip()[:32],
+        start=day_start(first, tz),
+        end=day_start(last, tz, days_after=1),
+        number=params.text_param("number", 32, source=args, pattern=NUMBER_RE),
         agent=agent,
-        branch=args.get("branch", "").strip(),
+        branch=params.text_param("branch", 64, source=args, pattern=NAME_RE),
         outcome=outcome,
     )
     return f, only
@@ -77,8 +80,6 @@ def _filter_or_abort(user: CurrentUser) -> tuple[queries.CallFilter, str | None]
         return call_filter(request.args, user, ctx().runtime.config.site.tz)
     except PermissionError as e:
         abort(403, str(e))
-    except FilterError as e:
-        abort(400, str(e))
 
 
 def row_json(r: queries.CallRow, tz: ZoneInfo) -> dict[str, Any]:
@@ -97,6 +98,7 @@ def read_detail(uid: str) -> tuple[CurrentUser, CallRecord]:
     user = current_user()
     assert user is not None
     c = ctx()
+    uid = call_uid(uid)
     rec = c.runtime.calls.get_call(uid)
     if not visible(user, rec):
         abort(404)
@@ -109,10 +111,12 @@ def read_detail(uid: str) -> tuple[CurrentUser, CallRecord]:
 
 
 def page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        abort(400, "page must be a number")
+    return params.int_param("page", 1, MAX_PAGE, 1)
+
+
+def call_uid(uid: str) -> str:
+    """The path parameter naming a call."""
+    return params.check_text("uid", uid, 128, UID_RE)
 
 
 @bp.get("/calls")
@@ -124,7 +128,7 @@ def page() -> ResponseReturnValue:
     c = ctx()
     n = page_number()
     rows, more = queries.list_calls(db(), f, only, n, c.settings.page_size)
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    args = {k: v for k, v in request.args.items() if k in FILTER_ARGS}
     return render_template(
         "calls.html",
         rows=rows,
@@ -163,7 +167,8 @@ def export() -> ResponseReturnValue:
     full = user.role in EXPORT_FULL_NUMBERS
     with c.runtime.sessions.begin() as s:
         store.audit(
-            s, "calls_export", user=user, target=request.query_string.decode()[:500],
+            s, "calls_export", user=user,
+            target=params.printable(request.query_string.decode("utf-8", "replace"), 500),
             detail="full numbers" if full else "masked numbers",
             addr=request.remote_addr or "", at=c.now(),
         )  # fmt: skip

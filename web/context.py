@@ -7,16 +7,20 @@ imports the blueprints): the arrows point one way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from flask import current_app, g
+from flask import current_app, g, session
 from sqlalchemy.orm import Session
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.bootstrap import Runtime
+from web import store
 from web.live import BoardHub
 from web.security import LoginLimiter
 from web.settings import WebSettings
+
+SESSION_KEY = "sid"  # the signed cookie's key for the server-side session token
 
 
 @dataclass
@@ -41,3 +45,43 @@ def db() -> Session:
         g.db = ctx().runtime.sessions()
         g.db.connection(execution_options=READ_ONLY)
     return g.db  # type: ignore[no-any-return]
+
+
+def session_user(token: str) -> Any:
+    """The signed-in user of a server-side session token, or None (ended, expired, unknown)."""
+    c = ctx()
+    now = c.now()
+    st = c.settings
+    check = store.check_session(
+        db(),
+        token,
+        now,
+        timedelta(seconds=st.session_lifetime_seconds),
+        timedelta(seconds=st.session_touch_seconds),
+    )
+    if check is None:
+        return None
+    if check.stale:
+        with c.runtime.sessions.begin() as s:
+            store.touch_session(s, token, now)
+    return check.user
+
+
+def start_session(user_id: int) -> None:
+    """Sign `user_id` in: a fresh cookie (no fixation) naming a new server-side session."""
+    c = ctx()
+    with c.runtime.sessions.begin() as s:
+        token = store.start_session(s, user_id, c.now())
+    session.clear()
+    session.permanent = True
+    session[SESSION_KEY] = token
+
+
+def end_session() -> None:
+    """Sign out: the server-side session ends, so a copy of the cookie is worthless."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        c = ctx()
+        with c.runtime.sessions.begin() as s:
+            store.end_session(s, token, c.now())
+    session.clear()

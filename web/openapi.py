@@ -186,7 +186,16 @@ def document() -> dict[str, Any]:
                         },
                     },
                 },
-                "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {"type": "string"},
+                        "param": {
+                            "type": ["string", "null"],
+                            "description": "the parameter or field at fault (400)",
+                        },
+                    },
+                },
             },
             "responses": {
                 "Error": {
@@ -254,7 +263,9 @@ def document() -> dict[str, Any]:
                 "agent",
             ),
             "/api/away-requests": _get(
-                "Away requests (default: pending)", ["status"], roles="supervisor, admin"
+                "Away requests (status: pending (default), approved, refused, cancelled or all)",
+                ["status"],
+                roles="supervisor, admin",
             ),
             "/api/away-requests/{request_id}": _with_path(
                 _post(

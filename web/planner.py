@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
 from ivr.bootstrap import Runtime
 from ivr.domain.erlang import forecast_slots, plan_day
 from ivr.domain.metrics import ServiceTarget
-from web import queries
+from web import params, queries
 from web.charts import Series, bars
 from web.context import ctx, db
 from web.security import STAFF, require
@@ -57,15 +57,9 @@ def build_plan(rt: Runtime, settings: WebSettings, s: Any, day: date) -> dict[st
 
 def plan_from_request() -> dict[str, Any]:
     c = ctx()
-    text = request.args.get("date", "")
-    try:
-        day = (
-            date.fromisoformat(text)
-            if text
-            else c.now().astimezone(c.runtime.config.site.tz).date()
-        )
-    except ValueError:
-        abort(400, f"{text!r} is not a date (YYYY-MM-DD)")
+    today = c.now().astimezone(c.runtime.config.site.tz).date()
+    day = params.date_param("date", today)
+    assert day is not None
     return build_plan(c.runtime, c.settings, db(), day)
 
 

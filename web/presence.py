@@ -18,6 +18,9 @@ from web.settings import WebSettings
 
 STATUSES = ("available", "wrap_up", "away")
 AWAY_REASONS = ("break", "meal", "training", "meeting", "other")
+ATTENDANCE = ("sign_in", "sign_out")
+DECISIONS = ("approve", "refuse")
+AWAY_STATUSES = ("pending", "approved", "refused", "cancelled")
 
 
 class PresenceError(ValueError):

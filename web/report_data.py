@@ -13,14 +13,11 @@ from ivr.bootstrap import Runtime
 from ivr.domain import metrics
 from ivr.domain.metrics import ANSWERED, Figures, ServiceTarget
 from web import queries, store
+from web.params import ParamError
 from web.settings import WebSettings
 
 DEFAULT_SPAN = {"day": 14, "week": 8 * 7, "month": 183}
 MAX_DAYS = 400
-
-
-class ReportError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -34,20 +31,17 @@ class ReportRange:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
-def report_range(period: str, first: str, last: str, today: date) -> ReportRange:
+def report_range(period: str, first: date | None, last: date | None, today: date) -> ReportRange:
+    """The days of a report: `last` (default today) back to `first` (default: the period's
+    usual span); at most MAX_DAYS. Dates come already bounded (web.params.date_param)."""
     if period not in metrics.PERIODS:
-        raise ReportError(f"period {period!r}: use one of {', '.join(metrics.PERIODS)}")
-    try:
-        end = date.fromisoformat(last) if last else today
-        start = (
-            date.fromisoformat(first) if first else end - timedelta(days=DEFAULT_SPAN[period] - 1)
-        )
-    except ValueError as e:
-        raise ReportError(f"bad date: {e}") from None
+        raise ParamError("period", f"must be one of {', '.join(metrics.PERIODS)}")
+    end = last or today
+    start = first or end - timedelta(days=DEFAULT_SPAN[period] - 1)
     if start > end:
-        raise ReportError(f"from {start} is after to {end}")
+        raise ParamError("from", f"{start} is after to {end}")
     if (end - start).days > MAX_DAYS:
-        raise ReportError(f"at most {MAX_DAYS} days per report")
+        raise ParamError("from", f"at most {MAX_DAYS} days per report")
     return ReportRange(period, start, end)
 
 

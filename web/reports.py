@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from web import report_data
+from ivr.domain import metrics
+from web import params, report_data
 from web.charts import Series, bars
 from web.context import ctx, db
 from web.security import STAFF, require
@@ -19,15 +20,12 @@ bp = Blueprint("reports", __name__)
 def load_report() -> dict[str, Any]:
     c = ctx()
     now = c.now()
-    try:
-        rng = report_data.report_range(
-            request.args.get("period", "day"),
-            request.args.get("from", ""),
-            request.args.get("to", ""),
-            now.astimezone(c.runtime.config.site.tz).date(),
-        )
-    except report_data.ReportError as e:
-        abort(400, str(e))
+    rng = report_data.report_range(
+        params.choice_param("period", metrics.PERIODS, "day"),
+        params.date_param("from"),
+        params.date_param("to"),
+        now.astimezone(c.runtime.config.site.tz).date(),
+    )
     return report_data.build(c.runtime, c.settings, db(), rng, now)
 
 

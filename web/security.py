@@ -6,11 +6,13 @@ import hmac
 import secrets
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from flask import abort, g, jsonify, redirect, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -92,7 +94,44 @@ def csrf_ok() -> bool:
     """Does an unsafe request carry this session's CSRF token (form field or header)?"""
     expected = session.get(CSRF_FIELD)
     given = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    return isinstance(expected, str) and hmac.compare_digest(expected, given)
+    if not isinstance(expected, str) or not given.isascii():
+        return False  # compare_digest refuses non-ASCII str: a forged token, not an error
+    return hmac.compare_digest(expected, given)
+
+
+# --- redirects after sign-in ----------------------------------------------------------
+
+MAX_NEXT = 2048
+
+
+def safe_next(target: object) -> str | None:
+    """`target` if it is a path of this site, else None (the caller's default page).
+
+    A path starts with one "/" (not "//" nor "/\\": browsers read both as another
+    host); it holds no backslash, no whitespace and no control, format or separator
+    character anywhere (browsers drop a tab or newline, so "/\t/evil" becomes
+    "//evil"); urllib finds no scheme or host in it; it is at most MAX_NEXT long.
+
+    >>> safe_next("/calls?page=2"), safe_next("//evil.example"), safe_next("/\t/evil.example")
+    ('/calls?page=2', None, None)
+    """
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_NEXT:
+        return None
+    if not (_site_path(target) and _site_path(unquote(target))):
+        return None  # decoded once as well: "/%09/evil" or "/%2F/evil" is refused too
+    return target
+
+
+def _site_path(target: str) -> bool:
+    if not target.startswith("/") or target.startswith(("//", "/\\")) or "\\" in target:
+        return False
+    if any(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in target):
+        return False
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return False
+    return not parts.scheme and not parts.netloc and parts.path.startswith("/")
 
 
 # --- login rate limiting ----------------------------------------------------------

@@ -27,6 +27,8 @@ class WebSettings:
     sse_heartbeat_seconds: float = 15.0
     secure_cookies: bool = True
     secret_key: str | None = None
+    session_lifetime_seconds: int = 12 * 3600  # a sign-in ends on the server after this
+    session_touch_seconds: int = 60  # how often a session's last_seen_at is written
     planner_weeks: int = 4
     page_size: int = 50
     export_limit: int = 100_000
@@ -36,5 +38,9 @@ class WebSettings:
             raise ValueError(f"away_approval {self.away_approval!r}: use one of {AWAY_MODES}")
         if not 0 < self.sl_level < 1:
             raise ValueError(f"sl_level {self.sl_level}: must be between 0 and 1")
+        if self.session_lifetime_seconds <= 0:
+            raise ValueError(
+                f"session_lifetime_seconds {self.session_lifetime_seconds}: must be positive"
+            )
         if self.sl_seconds <= 0:
             raise ValueError(f"sl_seconds {self.sl_seconds}: must be positive")

@@ -5,10 +5,14 @@ Functions take the session they work in; the request (or the CLI) owns it.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ivr.adapters.db.models_web import (
@@ -17,6 +21,7 @@ from ivr.adapters.db.models_web import (
     AuditEntry,
     AwayRequest,
     User,
+    WebSession,
 )
 from ivr.domain.metrics import Clocking, StateChange
 from web.security import ROLES, CurrentUser, hash_password, verify_password
@@ -26,16 +31,59 @@ class UserError(ValueError):
     """A user account that cannot be created as asked."""
 
 
+MAX_USERNAME = 64
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._@-]*")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+
+
+def normalize_username(raw: str) -> str:
+    """The canonical form of a user name: NFKC, stripped, lower-case, checked.
+
+    >>> normalize_username("  Ａlice "), normalize_username("Li.Wei")
+    ('alice', 'li.wei')
+    """
+    name = unicodedata.normalize("NFKC", raw).strip().lower()
+    if not name:
+        raise UserError("the user name is empty")
+    if len(name) > MAX_USERNAME:
+        raise UserError(f"the user name is longer than {MAX_USERNAME} characters")
+    if not USERNAME_RE.fullmatch(name):
+        raise UserError(
+            "a user name holds only letters a-z, digits and . _ @ - and starts with a letter"
+            " or digit"
+        )
+    return name
+
+
+def _check_password(username: str, password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise UserError(
+            f"user {username!r}: the password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        )
+    if any(unicodedata.category(ch) == "Cs" for ch in password):
+        raise UserError(f"user {username!r}: the password is not valid Unicode text")
+
+
+def _find_user(s: Session, username: str) -> User | None:
+    """The account of a normalised name; older accounts match whatever their case."""
+    rows = list(s.scalars(select(User).where(func.lower(User.username) == username)))
+    exact = [u for u in rows if u.username == username]
+    if exact:
+        return exact[0]
+    return rows[0] if len(rows) == 1 else None
+
+
 def add_user(
     s: Session, username: str, password: str, role: str, agent_id: str | None, at: datetime
 ) -> int:
+    """Create an account; the name is normalised (normalize_username) and must be new."""
+    username = normalize_username(username)
     if role not in ROLES:
         raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if role == "agent" and not agent_id:
         raise UserError(f"user {username!r}: an agent account needs --agent ID")
-    if len(password) < 8:
-        raise UserError(f"user {username!r}: the password needs at least 8 characters")
-    if s.scalars(select(User.id).where(User.username == username)).first() is not None:
+    _check_password(username, password)
+    if s.scalars(select(User.id).where(func.lower(User.username) == username)).first():
         raise UserError(f"user {username!r} already exists")
     user = User(
         username=username,
@@ -51,7 +99,12 @@ def add_user(
 
 
 def authenticate(s: Session, username: str, password: str) -> CurrentUser | None:
-    user = s.scalars(select(User).where(User.username == username)).first()
+    """The active account of `username` (any case) if `password` is its password."""
+    try:
+        name = normalize_username(username)
+    except UserError:
+        name = ""
+    user = _find_user(s, name) if name else None
     if user is None or not user.active:
         verify_password(_DUMMY_HASH, password)  # same work whether or not the user exists
         return None
@@ -60,13 +113,102 @@ def authenticate(s: Session, username: str, password: str) -> CurrentUser | None
     return _plain(user)
 
 
+def set_password(s: Session, user_id: int, password: str, at: datetime) -> bool:
+    """Give an account a new password and end all its sessions; False if no such account."""
+    user = s.get(User, user_id)
+    if user is None:
+        return False
+    _check_password(user.username, password)
+    user.password_hash = hash_password(password)
+    end_sessions(s, user_id, at, "password_changed")
+    return True
+
+
+def set_active(s: Session, user_id: int, active: bool, at: datetime) -> bool:
+    """(De)activate an account; deactivating ends all its sessions. False if no such account."""
+    user = s.get(User, user_id)
+    if user is None:
+        return False
+    user.active = active
+    if not active:
+        end_sessions(s, user_id, at, "deactivated")
+    return True
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+def _token_id(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def start_session(s: Session, user_id: int, at: datetime) -> str:
+    """A new session of the user; returns the token for the (signed) cookie."""
+    token = secrets.token_urlsafe(32)
+    s.add(WebSession(id=_token_id(token), user_id=user_id, created_at=at, last_seen_at=at))
+    return token
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    user: CurrentUser
+    stale: bool  # last seen long enough ago to be worth writing down again
+
+
+def check_session(
+    s: Session, token: str, at: datetime, lifetime: timedelta, touch_every: timedelta
+) -> SessionCheck | None:
+    """The active user behind a live session token, else None (ended, expired, unknown)."""
+    row = s.get(WebSession, _token_id(token))
+    if row is None or row.ended_at is not None or at >= row.created_at + lifetime:
+        return None
+    user = load_user(s, row.user_id)
+    if user is None:
+        return None
+    return SessionCheck(user, at - row.last_seen_at >= touch_every)
+
+
+def touch_session(s: Session, token: str, at: datetime) -> None:
+    s.execute(update(WebSession).where(WebSession.id == _token_id(token)).values(last_seen_at=at))
+
+
+def end_session(s: Session, token: str, at: datetime, reason: str = "signed_out") -> None:
+    s.execute(
+        update(WebSession)
+        .where(WebSession.id == _token_id(token), WebSession.ended_at.is_(None))
+        .values(ended_at=at, end_reason=reason)
+    )
+
+
+def end_sessions(s: Session, user_id: int, at: datetime, reason: str) -> int:
+    """End every open session of a user; returns how many there were."""
+    result = s.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+        .values(ended_at=at, end_reason=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def load_user(s: Session, user_id: int) -> CurrentUser | None:
     user = s.get(User, user_id)
     return _plain(user) if user is not None and user.active else None
 
 
-def list_users(s: Session) -> list[CurrentUser]:
-    return [_plain(u) for u in s.scalars(select(User).order_by(User.username))]
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    role: str
+    agent_id: str | None
+    active: bool
+
+
+def list_users(s: Session) -> list[UserRow]:
+    return [
+        UserRow(u.id, u.username, u.role, u.agent_id, u.active)
+        for u in s.scalars(select(User).order_by(User.username))
+    ]
 
 
 def _plain(u: User) -> CurrentUser:

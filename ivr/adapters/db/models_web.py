@@ -1,5 +1,6 @@
 """Tables of the web side-app: accounts, attendance, agent state history, audit log,
-away requests. Same `Base` as the core tables; created by migration 0002_web.
+away requests, sign-in sessions. Same `Base` as the core tables; created by migration
+0002_web (web_sessions by 0005_web_sessions).
 """
 
 from __future__ import annotations
@@ -93,7 +94,28 @@ class AwayRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class WebSession(Base):
+    """A sign-in: the cookie carries a random token, this row its SHA-256 (`id`).
+
+    A session is valid while `ended_at` is NULL and `created_at` is within the
+    configured lifetime; sign-out, a password change and deactivation set `ended_at`.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", name="fk_web_sessions_user_id")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    end_reason: Mapped[str] = mapped_column(String, default="", server_default="")
+
+
 WEB_TABLES = frozenset(
-    t.__tablename__ for t in (User, AttendanceEvent, AgentStateChange, AuditEntry, AwayRequest)
+    t.__tablename__
+    for t in (User, AttendanceEvent, AgentStateChange, AuditEntry, AwayRequest, WebSession)
 )
-"""Names of the tables this module (and migration 0002_web) owns."""
+"""Names of the tables this module (and migrations 0002_web, 0005_web_sessions) owns."""

@@ -1,0 +1,335 @@
+"""Hostile input at the web boundary (issue 9, classes 2 and 3), on SQLite and PostgreSQL.
+
+Every parameter has a type and a range: a value outside them is a 400 naming the
+parameter (JSON {"error", "param"} under /api/), never a 500 or a traceback; and
+`?next=` after sign-in leads only to a path of this site.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from urllib.parse import quote, quote_from_bytes, unquote, urlsplit
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from werkzeug.urls import iri_to_uri
+
+from web import params
+from web.security import safe_next
+
+PASSWORD = "correct horse battery"
+HOSTILE_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+NAMED_NEXT = (
+    "/\t/evil.example",
+    "//evil.example",
+    "/%09/evil.example",
+    "https://evil.example",
+    "/\n",
+    "\\evil.example",
+    "/\\evil.example",
+    "/\r\n/evil.example",
+    "/%2F/evil.example",
+    "/\\\\evil.example",
+    "\t//evil.example",
+    "/\u3000/evil.example",
+    "/\u2028/evil.example",
+    "https:/evil.example",
+    "javascript:alert(1)",
+    "/x" * 2000,
+)
+
+
+def _same_site(location: str) -> bool:
+    """What a browser would make of Location: a path on the host it asked."""
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F or ch == "\\" for ch in location):
+        return False
+    parts = urlsplit(location)
+    decoded = unquote(location)
+    return (
+        location.startswith("/")
+        and not location.startswith("//")
+        and not parts.scheme
+        and not parts.netloc
+        and not decoded.startswith(("//", "/\\"))
+    )
+
+
+def _post_login(client, next_query: str):
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return client.post(
+        "/login?next=" + next_query,
+        data={"username": "lead", "password": PASSWORD, "csrf_token": token},
+    )
+
+
+# --- ?next= ------------------------------------------------------------------------
+
+
+def test_named_next_targets_fall_back_to_the_landing_page(client, web_users) -> None:
+    for target in NAMED_NEXT:
+        r = _post_login(client, quote(target, safe=""))
+        assert r.status_code == 302, target
+        assert r.headers["Location"] == "/board", target
+    # and a raw one, as a browser might send it undecoded
+    for raw in ("/%09/evil.example", "//evil.example", "/\\evil.example"):
+        r = _post_login(client, raw)
+        assert r.headers["Location"] == "/board", raw
+
+
+def test_a_path_of_this_site_is_followed(client, web_users) -> None:
+    r = _post_login(client, quote("/calls?outcome=answered&page=2", safe=""))
+    assert r.headers["Location"] == "/calls?outcome=answered&page=2"
+    r = _post_login(client, quote("/reports?from=2026-11-01", safe=""))
+    assert r.headers["Location"] == "/reports?from=2026-11-01"
+
+
+def test_a_protected_page_sends_back_to_itself_after_sign_in(client, web_users) -> None:
+    r = client.get("/calls?outcome=answered")
+    login_url = r.headers["Location"]
+    assert login_url.startswith("/login?next=")
+    page = client.get(login_url).get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post(login_url, data={"username": "lead", "password": PASSWORD, "csrf_token": token})
+    assert r.headers["Location"] == "/calls?outcome=answered"
+
+
+@HOSTILE_SETTINGS
+@given(target=st.text(max_size=60) | st.sampled_from(NAMED_NEXT))
+@example(target="/\t/evil.example")
+@example(target="/\n")
+def test_login_redirect_is_always_a_path_of_this_site_text(client, web_users, target) -> None:
+    r = _post_login(client, quote(target.encode("utf-8", "surrogatepass"), safe=""))
+    assert r.status_code == 302
+    assert _same_site(r.headers["Location"]), r.headers["Location"]
+
+
+@HOSTILE_SETTINGS
+@given(raw=st.binary(max_size=40))
+def test_login_redirect_is_always_a_path_of_this_site_bytes(client, web_users, raw) -> None:
+    """Any bytes in ?next=, percent-encoded or half raw (invalid UTF-8 included)."""
+    r = _post_login(client, quote_from_bytes(raw, safe="/\\:%?#&="))
+    assert r.status_code == 302
+    assert _same_site(r.headers["Location"]), r.headers["Location"]
+
+
+@given(target=st.text(max_size=80))
+@example(target="/\t/evil.example")
+@settings(max_examples=500, deadline=None)
+def test_safe_next_accepts_only_site_paths(target) -> None:
+    got = safe_next(target)
+    if got is not None:
+        assert got == target
+        assert _same_site(iri_to_uri(got))
+        assert not any(unicodedata.category(ch)[0] in "CZ" for ch in got)
+
+
+# --- out-of-range values: each named, each a 400 -------------------------------------
+
+BIG = str(2**63)
+API_CASES = [
+    ("/api/calls?page=" + BIG, "page"),
+    ("/api/calls?page=-1", "page"),
+    ("/api/calls?page=0", "page"),
+    ("/api/calls?page=1e3", "page"),
+    ("/api/calls?page=%D9%A1", "page"),  # an Arabic-Indic digit one
+    ("/api/calls?per_page=" + "9" * 20, "per_page"),
+    ("/api/calls?per_page=-5", "per_page"),
+    ("/api/calls?from=0001-01-01", "from"),
+    ("/api/calls?to=9999-12-31", "to"),
+    ("/api/calls?from=2026-02-30", "from"),
+    ("/api/calls?from=2026-12-01&to=2026-11-01", "from"),
+    ("/api/calls?number=138%00", "number"),
+    ("/api/calls?number=" + "1" * 33, "number"),
+    ("/api/calls?agent=chen%E2%80%AE", "agent"),  # RIGHT-TO-LEFT OVERRIDE
+    ("/api/calls?agent=" + "a" * 5000, "agent"),
+    ("/api/calls?branch=%00", "branch"),
+    ("/api/calls?branch=enquiries%E2%80%8F", "branch"),  # RIGHT-TO-LEFT MARK
+    ("/api/calls?outcome=%ED%A0%80", "outcome"),  # an encoded lone surrogate
+    ("/api/calls/%00", "uid"),
+    ("/api/calls/" + "x" * 300, "uid"),
+    ("/api/reports?from=0001-01-01", "from"),
+    ("/api/reports?to=9999-12-31", "to"),
+    ("/api/reports?period=decade", "period"),
+    ("/api/reports?from=2025-01-01&to=2026-11-23", "from"),  # > 400 days
+    ("/api/planner?date=9999-12-31", "date"),
+    ("/api/planner?date=0001-01-01", "date"),
+    ("/api/callbacks?limit=" + BIG, "limit"),
+    ("/api/callbacks/rate?days=-1", "days"),
+    ("/api/away-requests?status=%00", "status"),
+]
+
+
+PAGE_CASES = [
+    ("/calls?page=" + BIG, "page"),
+    ("/calls?to=9999-12-31", "to"),
+    ("/calls?agent=%00", "agent"),
+    ("/calls/export.csv?from=0001-01-01", "from"),
+    ("/calls/export.csv?number=%E2%80%AE1", "number"),
+    ("/calls/%00", "uid"),
+    ("/reports?to=9999-12-31", "to"),
+    ("/planner?date=0001-01-01", "date"),
+    ("/callbacks?limit=-3", "limit"),
+    ("/board/stream?once=2", "once"),
+]
+
+
+def test_out_of_range_is_a_400_naming_the_parameter(client, web_users, login) -> None:
+    login(client, "root")
+    for url, param in API_CASES:
+        r = client.get(url)
+        assert r.status_code == 400, (url, r.status_code)
+        body = r.get_json()
+        assert body["param"] == param, (url, body)
+        assert body["error"].startswith(param + ":"), (url, body)
+        assert "Traceback" not in r.get_data(as_text=True)
+    for url, param in PAGE_CASES:  # pages answer with the error page
+        r = client.get(url)
+        assert r.status_code == 400, url
+        html = r.get_data(as_text=True)
+        assert f"{param}:" in html and "Traceback" not in html, url
+
+
+def test_post_fields_and_path_ids_are_checked(client, web_users, login) -> None:
+    login(client, "lead")
+    token = client.get("/api/me").get_json()["csrf_token"]
+    h = {"X-CSRF-Token": token}
+    for rid in (BIG, "-1", "0", "1" * 40, "x"):
+        r = client.post(f"/api/away-requests/{rid}", json={"decision": "approve"}, headers=h)
+        assert (r.status_code, r.get_json()["param"]) == (400, "request_id"), rid
+        r = client.post(f"/board/requests/{rid}", data={"decision": "approve", "csrf_token": token})
+        assert r.status_code == 400 and "request_id:" in r.get_data(as_text=True), rid
+    for decision in ("", "maybe", None, 1, ["approve"]):
+        r = client.post("/api/away-requests/1", json={"decision": decision}, headers=h)
+        assert (r.status_code, r.get_json()["param"]) == (400, "decision"), decision
+    r = client.post("/api/away-requests/2147483647", json={"decision": "refuse"}, headers=h)
+    assert r.status_code == 404  # in range, but no such request
+    login(client, "chen")
+    token = client.get("/api/me").get_json()["csrf_token"]
+    h = {"X-CSRF-Token": token}
+    for body, param in (
+        ({"kind": "\ud800"}, "kind"),
+        ({"kind": 5}, "kind"),
+        ({}, "kind"),
+    ):
+        r = client.post("/api/agent/attendance", json=body, headers=h)
+        assert (r.status_code, r.get_json()["param"]) == (400, param), body
+    for body, param in (
+        ({"state": "away", "reason": "nap\x00"}, "reason"),
+        ({"state": ["away"]}, "state"),
+        ({"state": "x" * 10_000}, "state"),
+    ):
+        r = client.post("/api/agent/status", json=body, headers=h)
+        assert (r.status_code, r.get_json()["param"]) == (400, param), body
+    r = client.post("/agent/attendance", data={"kind": "sign_in\x00", "csrf_token": token})
+    assert r.status_code == 400 and "kind:" in r.get_data(as_text=True)
+
+
+def test_any_remaining_value_error_is_a_400_not_a_500(app, web_users, login) -> None:
+    def boom() -> str:
+        raise OverflowError("date value out of range")
+
+    def boom_value() -> str:
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+
+    app.add_url_rule("/api/test-overflow", "test_overflow", boom)
+    app.add_url_rule("/test-value", "test_value", boom_value)
+    client = app.test_client()
+    r = client.get("/api/test-overflow")
+    assert r.status_code == 400 and r.get_json()["param"] is None
+    r = client.get("/test-value")
+    assert r.status_code == 400 and "Traceback" not in r.get_data(as_text=True)
+
+
+def test_csrf_token_with_non_ascii_characters_is_refused_not_a_500(client, web_users, login):
+    login(client, "chen")
+    r = client.post(
+        "/api/agent/attendance", json={"kind": "sign_in"}, headers={"X-CSRF-Token": "é" * 43}
+    )
+    assert r.status_code == 400
+
+
+# --- property-based: the list, report and export endpoints never answer 500 ----------
+
+INTS = st.sampled_from(
+    ["0", "1", "-1", "2", "200", "201", str(2**31), str(2**63 - 1), BIG, "9" * 25, "1e9", " 3 "]
+)
+DATES = st.sampled_from(
+    ["0001-01-01", "9999-12-31", "1969-12-31", "1970-01-01", "2999-12-31", "3000-01-01"]
+    + ["2026-11-23", "2026-02-29", "2024-02-29", "20261123", "2026-W48-1", "", "yesterday"]
+) | st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat)
+TEXTS = st.text(max_size=40) | st.sampled_from(
+    ["\x00", "\u202e", "\u200f", "\ufeff", "\U0010ffff", "a" * 3000, "١٣٨", "１３８", "%00"]
+)
+VALUE = INTS | DATES | TEXTS
+QUERY = st.dictionaries(
+    st.sampled_from(
+        ["page", "per_page", "from", "to", "number", "agent", "branch", "outcome", "period"]
+        + ["limit", "days", "status", "date", "unknown"]
+    ),
+    VALUE,
+    max_size=5,
+)
+ENDPOINTS = (
+    "/api/calls",
+    "/calls",
+    "/calls/export.csv",
+    "/api/reports",
+    "/reports",
+    "/api/planner",
+    "/api/callbacks",
+    "/api/callbacks/rate",
+    "/api/away-requests",
+)
+
+
+def _query(q: dict[str, str]) -> str:
+    return "&".join(
+        f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}" for k, v in q.items()
+    )
+
+
+@pytest.fixture
+def root_client(app, web_users, login, calls, t0):
+    calls.call(t0, wait=5, talk=60, agent="chen", seat="seat2")
+    client = app.test_client()
+    login(client, "root")
+    return client
+
+
+@HOSTILE_SETTINGS
+@given(endpoint=st.sampled_from(ENDPOINTS), query=QUERY)
+@example(endpoint="/api/calls", query={"to": "9999-12-31"})
+@example(endpoint="/calls/export.csv", query={"from": "0001-01-01", "to": "9999-12-31"})
+@example(endpoint="/api/reports", query={"from": "9999-12-01", "to": "9999-12-31"})
+@example(endpoint="/api/calls", query={"page": BIG, "per_page": "200"})
+@example(endpoint="/api/calls", query={"number": "\x00", "agent": "\u202e"})
+def test_list_report_export_never_answer_500(root_client, endpoint, query) -> None:
+    r = root_client.get(f"{endpoint}?{_query(query)}")
+    body = r.get_data(as_text=True)  # an export streams: read it to the end
+    assert r.status_code in (200, 400), (r.status_code, body[:300])
+    assert "Traceback" not in body
+    if r.status_code == 400 and endpoint.startswith("/api/"):
+        assert r.get_json()["param"] in query, r.get_json()
+
+
+def test_params_unit() -> None:
+    src = {"n": "42", "big": BIG, "d": "2026-11-23", "c": "b", "t": "ok", "u": "\u202e"}
+    assert params.int_param("n", 1, 100, 7, src) == 42
+    assert params.int_param("absent", 1, 100, 7, src) == 7
+    with pytest.raises(params.ParamError) as e:
+        params.int_param("big", 1, 100, 7, src)
+    assert e.value.param == "big"
+    assert params.date_param("d", source=src) == date(2026, 11, 23)
+    assert params.choice_param("c", ("a", "b"), "a", src) == "b"
+    assert params.text_param("t", 5, source=src) == "ok"
+    with pytest.raises(params.ParamError):
+        params.text_param("u", 5, source=src)
+    assert params.printable("a\x00b\u202ec", 10) == "a?b?c"

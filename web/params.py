@@ -1,0 +1,197 @@
+"""Parsers for every request parameter: a type and a range, or a ParamError naming it.
+
+    page = int_param("page", 1, MAX_PAGE, 1)              # ?page=..., 1 if absent
+    day = date_param("from")                               # None if absent
+    kind = choice_param("kind", ("sign_in", "sign_out"), None, request.form)  # required
+    agent = text_param("agent", 64)
+
+A parser reads `source` (query arguments unless given: request.form, a JSON body,
+or {name: value} for a path parameter). An absent or empty value gives the
+default; anything else must parse and lie in range. `ParamError` becomes a 400
+(JSON {"error", "param"} under /api/, the error page otherwise) in web.app.
+
+The limits also keep values inside what both stores accept: PostgreSQL refuses NUL
+in text and integers beyond int8 (ids are int4), and dates stay far enough from
+year 1 and 9999 that a day or a time-zone offset added to them cannot overflow.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from flask import request
+
+MAX_ID = 2**31 - 1  # an Integer primary key on PostgreSQL (int4)
+MIN_DATE = date(1970, 1, 1)
+MAX_DATE = date(2999, 12, 31)
+MAX_TEXT = 256
+
+_INT_RE = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: int() would take "١٢"
+# Unicode categories refused in text: controls (NUL, tab, CR, LF...), format characters
+# (RTL/LTR marks and overrides, zero-width joiners), lone surrogates, private use,
+# unassigned code points, and line/paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class ParamError(ValueError):
+    """A request parameter that is missing, of the wrong type or out of range."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = f"{param}: {message}"
+
+
+def _raw(name: str, source: Mapping[str, Any] | None) -> Any:
+    src: Mapping[str, Any] = request.args if source is None else source
+    value = src.get(name)
+    if isinstance(value, str):
+        value = value.strip()
+    return None if value is None or value == "" else value
+
+
+def bad_character(text: str) -> str | None:
+    """A description of the first character text may not hold, or None.
+
+    >>> bad_character("chen"), bad_character("a\\x00b"), bad_character("\\u202eabc")
+    (None, 'U+0000', 'U+202E')
+    """
+    for ch in text:
+        if unicodedata.category(ch) in _REFUSED_CATEGORIES:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def int_param(
+    name: str, lo: int, hi: int, default: int, source: Mapping[str, Any] | None = None
+) -> int:
+    """A whole number in [lo, hi]; `default` when absent."""
+    value = _raw(name, source)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ParamError(name, "must be a whole number")
+    if isinstance(value, str):
+        if not _INT_RE.fullmatch(value):
+            raise ParamError(name, f"must be a whole number between {lo} and {hi}")
+        value = int(value)
+    if not lo <= value <= hi:
+        raise ParamError(name, f"must be between {lo} and {hi}")
+    return value
+
+
+def id_param(name: str, value: str) -> int:
+    """A path parameter that names a row by its id."""
+    return int_param(name, 1, MAX_ID, 0, {name: value})
+
+
+def date_param(
+    name: str,
+    default: date | None = None,
+    source: Mapping[str, Any] | None = None,
+    lo: date = MIN_DATE,
+    hi: date = MAX_DATE,
+) -> date | None:
+    """A date YYYY-MM-DD in [lo, hi]; `default` when absent."""
+    value = _raw(name, source)
+    if value is None:
+        return default
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ParamError(name, "must be a date YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ParamError(name, f"{value} is not a date of the calendar") from None
+    if not lo <= day <= hi:
+        raise ParamError(name, f"must be between {lo.isoformat()} and {hi.isoformat()}")
+    return day
+
+
+def choice_param(
+    name: str,
+    choices: Iterable[str],
+    default: str | None,
+    source: Mapping[str, Any] | None = None,
+) -> str:
+    """One of `choices`; `default` when absent (required when the default is None)."""
+    allowed = tuple(choices)
+    value = _raw(name, source)
+    if value is None:
+        if default is None:
+            raise ParamError(name, f"is required: one of {', '.join(allowed)}")
+        return default
+    if not isinstance(value, str) or value not in allowed:
+        raise ParamError(name, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def text_param(
+    name: str,
+    max_len: int = MAX_TEXT,
+    default: str = "",
+    source: Mapping[str, Any] | None = None,
+    pattern: re.Pattern[str] | None = None,
+) -> str:
+    """Text of at most `max_len` characters, without control or format characters."""
+    value = _raw(name, source)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ParamError(name, "must be text")
+    return check_text(name, value, max_len, pattern)
+
+
+def check_text(name: str, value: str, max_len: int, pattern: re.Pattern[str] | None = None) -> str:
+    if len(value) > max_len:
+        raise ParamError(name, f"must be at most {max_len} characters")
+    bad = bad_character(value)
+    if bad is not None:
+        raise ParamError(name, f"may not contain the character {bad}")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise ParamError(name, "has characters that are not allowed here")
+    return value
+
+
+def secret_param(
+    name: str,
+    max_len: int = 1024,
+    source: Mapping[str, Any] | None = None,
+    required: bool = True,
+) -> str:
+    """A password: any characters that can be encoded (no lone surrogates), bounded, not
+    stripped; from the form unless `source` is given."""
+    src: Mapping[str, Any] = request.form if source is None else source
+    value = src.get(name, "")
+    if not isinstance(value, str):
+        raise ParamError(name, "must be text")
+    if len(value) > max_len:
+        raise ParamError(name, f"must be at most {max_len} characters")
+    if any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise ParamError(name, "is not valid Unicode text")
+    if required and not value:
+        raise ParamError(name, "is required")
+    return value
+
+
+def username_param(name: str = "username", source: Mapping[str, Any] | None = None) -> str:
+    """A user name, required, in its canonical form (web.store.normalize_username)."""
+    from web.store import UserError, normalize_username
+
+    value = _raw(name, source)
+    if value is None:
+        raise ParamError(name, "is required")
+    if not isinstance(value, str):
+        raise ParamError(name, "must be text")
+    try:
+        return normalize_username(value[: 4 * MAX_TEXT])
+    except UserError as e:
+        raise ParamError(name, str(e)) from None
+
+
+def printable(text: str, max_len: int) -> str:
+    """`text` cut to `max_len` with refused characters replaced by '?' (for audit lines)."""
+    return "".join("?" if bad_character(ch) else ch for ch in text[:max_len])
