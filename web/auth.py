@@ -129,9 +129,7 @@ def user_active(user_id: str) -> ResponseReturnValue:
         if not store.set_active(s, uid, active == "1", c.now()):
             abort(404)
         action = "user_activate" if active == "1" else "user_deactivate"
-        store.audit(
-            s, action, user=current_user(), target=str(uid), addr=remote_addr(), at=c.now()
-        )
+        store.audit(s, action, user=current_user(), target=str(uid), addr=remote_addr(), at=c.now())
     flash(
         "User activated." if active == "1" else "User deactivated; their sessions are ended.", "ok"
     )
