@@ -11,6 +11,7 @@ AMI Hangup alone in the first cases, and from both in the last.
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 from e2e_stack import WEEKDAY_10, Stack
@@ -42,7 +43,9 @@ def test_a_caller_hanging_up_right_after_answer_leaves_one_record(
     assert rec.route_kind is None and rec.answered_at is None
     assert rec.source in ("ami", "fastagi")
     assert rec.ended_at is not None
-    assert before <= rec.started_at <= rec.ended_at <= after
+    # The end is when the hotline heard of the hang-up (the AMI Hangup or the AGI's
+    # HANGUP), a moment after SIPp is done: a busy machine may delay it a little.
+    assert before <= rec.started_at <= rec.ended_at <= after + timedelta(seconds=2)
     held = (rec.ended_at - rec.started_at).total_seconds()
     assert held <= after_ms / 1000 + 1.0
     if rec.source == "ami":  # started when the channel entered the hotline, before answer
