@@ -24,6 +24,13 @@ class Outcome(StrEnum):
     HUNG_UP_BY_SYSTEM = "hung_up_by_system"
 
 
+SOURCE_AMI = "ami"
+"""The source of a CallStarted read off the AMI Hangup: the IVR never saw the call
+(the caller left during Answer, or before the AGI began). It is the weaker start:
+it fills an empty record, and a CallStarted of any other source replaces it,
+whichever lands first."""
+
+
 @dataclass(frozen=True)
 class CallStarted:
     uid: str
@@ -32,7 +39,7 @@ class CallStarted:
     caller_name: str = ""
     dialed: str = ""
     channel: str = ""
-    source: str = "fastagi"  # fastagi | agi | fallback
+    source: str = "fastagi"  # fastagi | agi | fallback | ami (SOURCE_AMI)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,12 @@ def test_agi_script_extension_is_rendered_only_when_asked() -> None:
     assert "exten => 4001," not in plain and str(SCRIPT) not in plain
     text = sample(HOTLINE_DATABASE_URL="postgresql+psycopg://u@127.0.0.1:5432/db")
     inbound = text.split(f"[{names.CONTEXT_INBOUND}]")[1].split("\n[")[0]
-    assert "exten => 4001,1,Answer()" in inbound
+    # account code and entry time before Answer, as for the hotline extension
+    assert (
+        "exten => 4001,1,Set(CHANNEL(accountcode)=hotline-in)\n"
+        " same => n,Set(HOTLINE_ENTERED=${STRFTIME(,,%s.%6q)})\n"
+        " same => n,Answer()\n"
+    ) in inbound
     assert "Set(ENV(HOTLINE_DATABASE_URL)=postgresql+psycopg://u@127.0.0.1:5432/db)" in inbound
     assert f"AGI({sys.executable},{SCRIPT},{REPO / 'config'})" in inbound
     assert "Goto(4000,decide)" in inbound and "n(decide),GotoIf(" in inbound

@@ -70,6 +70,20 @@ def test_dialplan_uses_the_shared_names() -> None:
     assert "include => hotline-selftest" not in text
 
 
+def test_a_hotline_call_is_marked_before_it_is_answered() -> None:
+    """Account code and entry time come first: a caller gone during Answer's media
+    wait still has them on the Hangup, which then makes the record."""
+    text = render_all(sample_settings())["extensions.conf"]
+    assert (
+        f"exten => 4000,1,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})\n"
+        f" same => n,Set({names.VAR_ENTERED}=${{STRFTIME(,,%s.%6q)}})\n"
+        " same => n,Answer()\n"
+    ) in text
+    manager = render_all(sample_settings())["manager.conf"]
+    assert "timestampevents = yes" in manager
+    assert f"channelvars = {names.VAR_ENTERED}" in manager
+
+
 def test_one_queue_per_branch_plus_operator() -> None:
     queues = render_all(sample_settings())["queues.conf"]
     sections = re.findall(r"^\[([a-z]+)\]\(hotline-queue\)", queues, re.M)

@@ -11,6 +11,7 @@ import pytest
 from ivr.adapters.db.calllog import CallRecord, DecisionRecord, SqlCallLog, StepRecord
 from ivr.adapters.db.models import NaiveDatetimeError
 from ivr.domain.calllog import (
+    SOURCE_AMI,
     CallAnswered,
     CallEnded,
     CallEvent,
@@ -287,3 +288,55 @@ def test_latest_from_a_caller_after_a_watermark(call_log: SqlCallLog) -> None:
     call_log.record(CallStarted("a-2", t + timedelta(minutes=1), "13800000077"))
     newer = call_log.latest_from("13800000077", after_id=mark)
     assert newer is not None and newer.uid == "a-2"
+
+
+def ami_hangup(uid: str, ended: float) -> list[CallEvent]:
+    """What the AMI listener makes of a caller channel's Hangup (ami.translate)."""
+    return [
+        CallStarted(uid, at(-0.4), "13800000001", "Zhang San", "", "PJSIP/anon-1", SOURCE_AMI),
+        CallEnded(uid, at(ended), "16 Normal Clearing"),
+    ]
+
+
+def test_a_hangup_alone_is_a_whole_record_abandoned_in_the_menu(call_log: SqlCallLog) -> None:
+    for event in ami_hangup("early", 0.3):
+        call_log.record(event)
+    rec = call_log.get_call("early")
+    assert rec is not None
+    assert (rec.source, rec.caller, rec.outcome) == (
+        "ami",
+        "13800000001",
+        Outcome.ABANDONED_IN_MENU,
+    )
+    assert (rec.started_at, rec.ended_at) == (at(-0.4), at(0.3))
+
+
+@pytest.mark.parametrize("order", ["ivr first", "ami first", "one batch, ami first"])
+def test_the_ivr_start_wins_over_the_ami_start_in_any_order(
+    call_log: SqlCallLog, order: str
+) -> None:
+    uid = "1710408600.77"
+    ivr = [
+        CallStarted(uid, at(0), "13800000001", "Zhang San", "12345", "PJSIP/anon-1", "fastagi"),
+        MenuStep(uid, 1, at(0.1), "main", "prompt"),
+        CallEnded(uid, at(0.7), "caller hung up in menu", Outcome.ABANDONED_IN_MENU),
+    ]
+    ami = ami_hangup(uid, 0.8)
+    if order == "one batch, ami first":
+        call_log.record_many([*ami, *ivr])
+    else:
+        for event in ivr + ami if order == "ivr first" else ami + ivr:
+            call_log.record(event)
+    rec = call_log.get_call(uid)
+    assert rec is not None
+    assert (rec.source, rec.started_at, rec.dialed) == ("fastagi", at(0), "12345")
+    assert (rec.ended_at, rec.outcome) == (at(0.7), Outcome.ABANDONED_IN_MENU)
+    assert len(rec.steps) == 1
+
+
+def test_a_second_ami_start_changes_nothing(call_log: SqlCallLog) -> None:
+    uid = "1710408600.78"
+    call_log.record_many(ami_hangup(uid, 0.3))
+    call_log.record(CallStarted(uid, at(-5), "other", "", "", "", SOURCE_AMI))
+    rec = call_log.get_call(uid)
+    assert rec is not None and (rec.caller, rec.started_at) == ("13800000001", at(-0.4))

@@ -311,16 +311,53 @@ def test_buffered_log_spools_when_the_database_is_down(
         assert_complete(call_log, f"d{n}")
 
 
-def test_buffered_log_spools_a_batch_that_fails_for_another_reason(
-    call_log: SqlCallLog, spool_path: Path
-) -> None:
-    naive = CallEnded("bad", datetime(2025, 3, 14, 10, 0))
-    with BufferedCallLog(SpoolingCallLog(call_log, spool_path), interval=0.05) as buffered:
-        buffered.record_many([*call_events("mixed"), naive])
-    assert len(pending_lines(spool_path)) == 6  # nothing dropped
+BAD_EVENTS = {
+    "naive datetime": CallEnded("bad", datetime(2025, 3, 14, 10, 0)),
+    "lone surrogate": CallStarted("bad", at(0), "13800000009", "Wang\udcff", "12345"),
+    "lone surrogate in a step": MenuStep("bad", 1, at(1), "main", "key", key="\ud800"),
+}
 
-    assert SpoolingCallLog(call_log, spool_path).replay() == 5
-    assert_complete(call_log, "mixed")
+
+@pytest.mark.parametrize("bad", BAD_EVENTS.values(), ids=BAD_EVENTS.keys())
+def test_an_event_the_database_refuses_is_rejected_alone_and_its_batch_lands(
+    call_log: SqlCallLog, spool_path: Path, bad: CallEvent
+) -> None:
+    events = [e for n in range(6) for e in call_events(f"m{n}")]
+    events.insert(len(events) // 2 + 1, bad)  # mid-batch, mid-call
+    with BufferedCallLog(SpoolingCallLog(call_log, spool_path), interval=0.5) as buffered:
+        buffered.record_many(events)  # one batch
+    for n in range(6):
+        assert_complete(call_log, f"m{n}")
+    rejected = spool_path.with_name(spool_path.name + ".rejected")
+    assert [decode_event(line) for line in spool_lines(rejected)] == [bad]
+    assert not pending_lines(spool_path)
+
+
+def test_a_nul_in_text_is_stored_or_rejected_alone(
+    call_log: SqlCallLog, spool_path: Path, db_url: str
+) -> None:
+    """PostgreSQL cannot store NUL in text (SQLite can): there, only that event is set aside."""
+    bad = CallStarted("nul", at(0), "13800000009", "Zhao\x00Liu", "12345")
+    log = SpoolingCallLog(call_log, spool_path)
+    log.record_many([*call_events("n1"), bad, *call_events("n2")])
+    assert_complete(call_log, "n1")
+    assert_complete(call_log, "n2")
+    rejected = spool_path.with_name(spool_path.name + ".rejected")
+    if db_url.startswith("postgresql"):
+        assert [decode_event(line) for line in spool_lines(rejected)] == [bad]
+        assert call_log.get_call("nul") is None
+    else:
+        record = call_log.get_call("nul")
+        assert record is not None and record.caller_name == "Zhao\x00Liu"
+        assert not rejected.exists()
+    assert not pending_lines(spool_path)
+
+
+def test_an_event_with_a_lone_surrogate_round_trips_through_json() -> None:
+    event = CallStarted("s", at(0), "1", "Wang\udcff")
+    line = encode_event(event)
+    line.encode("utf-8")  # writable to a UTF-8 file
+    assert decode_event(line) == event
 
 
 def test_buffered_log_is_written_at_interpreter_exit_without_close(tmp_path: Path) -> None:

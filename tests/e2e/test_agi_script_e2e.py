@@ -134,3 +134,22 @@ def test_agi_script_invalid_keys_three_times_when_closed_go_to_voicemail(
     assert [s.event for s in rec.steps].count("invalid") == 3
     assert rec.route_kind == "voicemail"
     assert rec.outcome is Outcome.VOICEMAIL
+
+
+def test_a_caller_name_that_is_not_utf8_is_logged_by_the_agi_script(
+    stack: Stack, agi: AgiLine
+) -> None:
+    # The From display name goes on the wire as raw bytes (SIPp takes its -key
+    # value from argv, and a surrogate-escaped str becomes those bytes there).
+    agi.at(WEEKDAY_10)
+    number = caller(stack)
+    display = b"\xff\xfeWang".decode("utf-8", "surrogateescape")
+    result = place_call(
+        "", number, extension=AGI_EXTENSION, hangup_after_ms=4000, timeout_s=20, display=display
+    )
+    assert result.hung_up_by == "caller"
+    rec = stack.call_record(number)
+    assert rec.source == "agi"
+    assert rec.caller_name == "\ufffd\ufffdWang"
+    assert rec.outcome is Outcome.ABANDONED_IN_MENU
+    assert stack.calls_from(number) == 1

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ivr.adapters.asterisk.ami import SeatUpdate, action_fields, seat_of, translate
+from ivr.adapters.asterisk.ami import SeatUpdate, action_fields, event_keys, seat_of, translate
 from ivr.domain.calllog import CallAnswered, CallEnded, CallStarted, Routed
 
 AT = datetime(2026, 11, 23, 2, 0, 5, tzinfo=UTC)
@@ -120,13 +120,82 @@ def hangup(context: str, uid: str, channel: str, accountcode: str = "hotline-in"
 
 def test_hangup_of_the_caller_channel_ends_the_call() -> None:
     keys = hangup("hotline-route-queue", CALL_UID, "PJSIP/anonymous-00000003")
-    assert translate("Hangup", keys, AT) == [CallEnded(CALL_UID, AT, "16 Normal Clearing")]
+    assert translate("Hangup", keys, AT) == [
+        CallStarted(CALL_UID, AT, "13800000001", "Alice", "", "PJSIP/anonymous-00000003", "ami"),
+        CallEnded(CALL_UID, AT, "16 Normal Clearing"),
+    ]
 
 
 @pytest.mark.parametrize("context", ["hotline-inbound", "hotline-fallback", "hotline-route-seat"])
 def test_hangup_in_any_hotline_context_ends_the_call(context: str) -> None:
     keys = hangup(context, CALL_UID, "PJSIP/anonymous-00000003")
-    assert [type(e) for e in translate("Hangup", keys, AT)] == [CallEnded]
+    assert [type(e) for e in translate("Hangup", keys, AT)] == [CallStarted, CallEnded]
+
+
+def test_hangup_alone_gives_the_start_from_the_channel_age() -> None:
+    # A caller gone during Answer's media wait: no AGI ever ran. The event carries
+    # Asterisk's time and the entry time the dialplan set before Answer.
+    keys = {
+        **hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003"),
+        "Exten": "4000",
+        "ChannelState": "6",
+        "Timestamp": "1795312805.250000",
+        "ChanVariable(HOTLINE_ENTERED)": "1795312804.950000",
+    }
+    started, ended = translate("Hangup", keys, AT)
+    assert isinstance(started, CallStarted) and isinstance(ended, CallEnded)
+    assert started.at == AT - timedelta(milliseconds=300) and ended.at == AT
+    assert (started.caller, started.dialed, started.source) == ("13800000001", "4000", "ami")
+
+
+@pytest.mark.parametrize(
+    "timestamp, entered",
+    [("", "1.0"), ("x", "1.0"), ("5.0", "9.0"), ("1e300", "0"), ("nan", "1"), ("9e9", "1")],
+)
+def test_a_missing_or_senseless_channel_age_starts_the_record_at_the_hangup(
+    timestamp: str, entered: str
+) -> None:
+    keys = {
+        **hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003"),
+        "Timestamp": timestamp,
+        "ChanVariable(HOTLINE_ENTERED)": entered,
+    }
+    started = translate("Hangup", keys, AT)[0]
+    assert isinstance(started, CallStarted) and started.at == AT
+
+
+def test_hangup_before_answer_is_still_recorded() -> None:
+    # CANCEL while Asterisk had not answered yet: channel state Ring, the caller's cause.
+    keys = {
+        **hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003"),
+        "ChannelState": "4",
+        "ChannelStateDesc": "Ring",
+        "Exten": "4000",
+        "Cause": "127",
+        "Cause-txt": "Interworking, unspecified",
+    }
+    assert translate("Hangup", keys, AT) == [
+        CallStarted(
+            CALL_UID, AT, "13800000001", "Alice", "4000", "PJSIP/anonymous-00000003", "ami"
+        ),
+        CallEnded(CALL_UID, AT, "127 Interworking, unspecified"),
+    ]
+
+
+def test_hangup_caller_fields_are_sanitised() -> None:
+    keys = {
+        **hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003"),
+        "CallerIDNum": "<unknown>",
+        "CallerIDName": "Bob\udcff\x00\r\nX",
+    }
+    started = translate("Hangup", keys, AT)[0]
+    assert isinstance(started, CallStarted)
+    assert (started.caller, started.caller_name) == ("", "Bob\ufffd   X")
+
+
+def test_event_keys_flatten_channel_variables() -> None:
+    raw = {"Event": "Hangup", "ChanVariable": {"HOTLINE_ENTERED": "1.5"}, "Odd": 3}
+    assert event_keys(raw) == {"Event": "Hangup", "ChanVariable(HOTLINE_ENTERED)": "1.5"}
 
 
 def test_hangup_of_a_seat_channel_is_ignored() -> None:
@@ -150,7 +219,7 @@ def test_hangup_outside_the_hotline_is_ignored() -> None:
 def test_hangup_without_cause_text() -> None:
     keys = hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003")
     keys.pop("Cause-txt")
-    assert translate("Hangup", keys, AT) == [CallEnded(CALL_UID, AT, "16")]
+    assert translate("Hangup", keys, AT)[1:] == [CallEnded(CALL_UID, AT, "16")]
 
 
 # --- DeviceStateChange ------------------------------------------------------------------------

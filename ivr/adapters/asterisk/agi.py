@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RESULT = re.compile(r"^200 result=(?P<result>-?[^ ]*)(?: \((?P<data>[^)]*)\))?(?P<rest>.*)$")
 
 
@@ -34,12 +35,16 @@ def sanitise(value: str) -> str:
     """Neutralise caller-controlled text before it goes near a protocol line.
 
     Control characters (CR and LF above all: they would end the AGI command and
-    start another) become spaces.
+    start another; NUL, which PostgreSQL cannot store) become spaces, and lone
+    surrogates (bytes that were not UTF-8, decoded with surrogateescape) become
+    U+FFFD, so the value can be written anywhere as UTF-8.
 
     >>> sanitise('evil\\r\\nEXEC Dial PJSIP/x')
     'evil  EXEC Dial PJSIP/x'
+    >>> sanitise('Bob\\udcff\\x00') == 'Bob\\ufffd '
+    True
     """
-    return _CONTROL.sub(" ", value)
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value))
 
 
 def quote(arg: str) -> str:

@@ -9,10 +9,11 @@ path (see ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import quote, sanitise
@@ -39,6 +40,7 @@ class PystChannel:
 
     def __init__(self, agi: Any) -> None:
         self.agi = agi
+        # sanitise: control characters, and lone surrogates should any get through
         self.env: dict[str, str] = {k: sanitise(str(v)) for k, v in agi.env.items()}
 
     def ask(self, prompts: list[str], timeout_ms: int) -> str | None:
@@ -96,13 +98,24 @@ def run_hotline(channel: PystChannel, deps: Any) -> None:
         channel.set_variable(name, value)
 
 
+def utf8_lines(stream: TextIO) -> TextIO:
+    """Asterisk's side of the dialog read as UTF-8 whatever the locale, with bytes
+    that are not UTF-8 (a caller name from a SIP From header, say) as U+FFFD:
+    under a UTF-8 locale pyst2 would die on them reading the environment, under
+    the C locale they would become lone surrogates that no database can store.
+    """
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(encoding="utf-8", errors="replace")
+    return stream
+
+
 def main(argv: Sequence[str], open_runtime: Callable[[str | None], AgiRuntime]) -> int:
     """Entry point of agi_scripts/hotline.py, which passes the composition root's
     `build_runtime`. Never leaves the caller in silence: on any failure the
     route variable stays empty and the dialplan falls back."""
     from asterisk.agi import AGI
 
-    agi = AGI()
+    agi = AGI(stdin=utf8_lines(sys.stdin))
     channel = PystChannel(agi)
     try:
         from ivr.adapters.db.spool import SpoolingCallLog

@@ -14,12 +14,19 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import sanitise
-from ivr.domain.calllog import CallAnswered, CallEnded, CallEvent, CallStarted, Routed
+from ivr.domain.calllog import (
+    SOURCE_AMI,
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    Routed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +79,20 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             return [CallAnswered(linked or uid, at, seat)]
         return []
     if name == "Hangup" and uid and uid == linked and _entered_hotline(keys):
+        # The Hangup alone makes the record: a caller gone before the AGI began
+        # (within Answer's media wait) is logged too. Its start gives way to the
+        # IVR's own CallStarted when there is one (SOURCE_AMI).
         cause = f"{keys.get('Cause', '')} {keys.get('Cause-txt', '')}".strip()
-        return [CallEnded(uid, at, cause)]
+        started = CallStarted(
+            uid,
+            entered_at(keys, at),
+            _known(keys.get("CallerIDNum", "")),
+            _known(keys.get("CallerIDName", "")),
+            _dialed(keys.get("Exten", "")),
+            sanitise(keys.get("Channel", "")),
+            SOURCE_AMI,
+        )
+        return [started, CallEnded(uid, at, cause)]
     if name == "UserEvent" and keys.get("UserEvent") == names.USEREVENT_FALLBACK:
         fuid = keys.get("Uniqueid", "") or uid
         caller = keys.get("Caller", "") or keys.get("CallerIDNum", "")
@@ -96,8 +115,38 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
 
 
 def _dialed(exten: str) -> str:
-    """The dialled number; the fallback context runs at 's', which is no number."""
-    return "" if exten == "s" else exten
+    """The dialled number; the fallback and route contexts run at 's' (and 'h'),
+    which is no number."""
+    return "" if exten in ("s", "h") else sanitise(exten)
+
+
+def _known(value: str) -> str:
+    """A caller id field; Asterisk says '<unknown>' for none."""
+    return "" if value == "<unknown>" else sanitise(value)
+
+
+MAX_CHANNEL_AGE = timedelta(days=1)
+
+
+def entered_at(keys: Mapping[str, str], at: datetime) -> datetime:
+    """When the channel entered the hotline, on the hotline's clock: `at` less the
+    channel's age by Asterisk's clock (the event's Timestamp, from
+    manager.conf timestampevents, less the HOTLINE_ENTERED channel variable).
+    `at` itself when either is missing or the age makes no sense.
+
+    >>> at = datetime(2026, 11, 23, 2, 0, 5)
+    >>> keys = {"Timestamp": "1795312805.250000",
+    ...         "ChanVariable(HOTLINE_ENTERED)": "1795312804.950000"}
+    >>> entered_at(keys, at).isoformat(timespec="milliseconds")
+    '2026-11-23T02:00:04.700'
+    """
+    try:
+        age = timedelta(
+            seconds=float(keys["Timestamp"]) - float(keys[f"ChanVariable({names.VAR_ENTERED})"])
+        )
+    except (KeyError, ValueError, OverflowError):
+        return at
+    return at - age if timedelta(0) <= age <= MAX_CHANNEL_AGE else at
 
 
 def action_fields(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -225,10 +274,26 @@ class AmiLink:
 
     def _event(self, event: Any) -> None:
         try:
-            keys = {k: v for k, v in event.keys.items() if isinstance(v, str)}
+            keys = event_keys(event.keys)
             self.on_event(event.name, keys)
         except Exception:
             log.exception("AMI event %s could not be handled", getattr(event, "name", "?"))
+
+
+def event_keys(raw: Mapping[str, Any]) -> dict[str, str]:
+    """An asterisk-ami event's keys as flat strings: its parsed channel variables
+    ({"ChanVariable": {"NAME": "value"}}) become "ChanVariable(NAME)" keys.
+
+    >>> event_keys({"Uniqueid": "1.2", "ChanVariable": {"HOTLINE_ENTERED": "1.5"}})
+    {'Uniqueid': '1.2', 'ChanVariable(HOTLINE_ENTERED)': '1.5'}
+    """
+    keys: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            keys[key] = value
+        elif isinstance(value, dict):
+            keys.update({f"{key}({k})": v for k, v in value.items() if isinstance(v, str)})
+    return keys
 
 
 def _close_socket(client: Any) -> None:

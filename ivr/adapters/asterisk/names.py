@@ -30,6 +30,11 @@ VAR_ARRIVED = "HOTLINE_ARRIVED"  # Unix time the call arrived (a callback keeps 
 VAR_CALLBACK_NUMBER = "HOTLINE_CALLBACK_NUMBER"  # the number the caller confirmed or keyed
 VAR_CALLBACK_AT = "HOTLINE_CALLBACK_AT"  # Unix time the callback is due; empty: refused
 VAR_CALLBACK_TZ = "HOTLINE_CALLBACK_TZ"  # the caller's time zone, for saying that time
+# Asterisk's Unix time (with microseconds) the caller entered the hotline, set first
+# thing, before Answer. manager.conf lists it in channelvars, so every AMI event of
+# the channel carries it: with the event's Timestamp it gives the channel's age, and
+# a Hangup alone yields a record with its true start.
+VAR_ENTERED = "HOTLINE_ENTERED"
 
 # Queues: one per routing branch (named after the branch), plus the operator queue
 # used by the fallback context and the "operator" menu target.
@@ -38,8 +43,9 @@ QUEUE_OPERATOR = "operator"
 # Sound files live under <asterisk sounds>/hotline/<lang>/<prompt>.
 SOUNDS_SUBDIR = "hotline"
 
-# The account code of every call that entered the hotline (set first thing in the
-# inbound context): the AMI listener completes call records only for these, not
+# The account code of every call that entered the hotline (set in the first priority
+# of the inbound context, before Answer, so even a caller gone within Answer's media
+# wait has it on the Hangup): the AMI listener records calls only for these, not
 # for benchmark baseline calls or the dialer's outbound legs.
 ACCOUNTCODE_INBOUND = "hotline-in"
 

@@ -236,8 +236,9 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
     lines = [
         f"; Process-per-call AGI (agi_scripts/hotline.py), then the route logic of "
         f"{cfg.hotline_extension}.",
-        f"exten => {spec.extension},1,Answer()",
-        f" same => n,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})",
+        f"exten => {spec.extension},1,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})",
+        f" same => n,Set({names.VAR_ENTERED}=${{STRFTIME(,,%s.%6q)}})",
+        " same => n,Answer()",
         f" same => n,Set({names.VAR_LANGUAGE}={cfg.default_language})",
         *(f" same => n,Set(ENV({name})={value})" for name, value in sorted(spec.env.items())),
         f" same => n,AGI({','.join(spec.command)})",

@@ -9,7 +9,8 @@ and however many times it is applied:
   DO NOTHING``), then locked (``SELECT .. FOR UPDATE`` on PostgreSQL; SQLite's
   ``BEGIN IMMEDIATE`` already holds the write lock), so two writer processes
   never interleave on one call;
-* CallStarted fills a placeholder row (first CallStarted wins);
+* CallStarted fills a placeholder row (first CallStarted wins, except that
+  one read off the AMI Hangup, source ``ami``, gives way to any other);
 * MenuStep inserts (call, seq) once;
 * Routed: the decision with the latest ``at`` wins; ``routed_at`` is the
   earliest routing (when the caller started waiting);
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call, CallStep, NaiveDatetimeError, RoutingDecision
 from ivr.domain.calllog import (
+    SOURCE_AMI,
     CallAnswered,
     CallEnded,
     CallEvent,
@@ -268,8 +270,10 @@ class _Merge:
         self.dirty_calls.add(event.uid)
 
     def _started(self, call: _Row, event: CallStarted) -> None:
-        if call["source"] is not None:
-            return  # first CallStarted wins
+        if call["source"] is not None and (
+            call["source"] != SOURCE_AMI or event.source == SOURCE_AMI
+        ):
+            return  # first CallStarted wins; any other source over the AMI's
         call.update(
             source=event.source,
             started_at=event.at,

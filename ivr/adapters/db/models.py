@@ -88,7 +88,7 @@ class Call(Base):
     channel: Mapped[str] = mapped_column(String, default="", server_default="")
     source: Mapped[str | None] = mapped_column(
         String
-    )  # fastagi | agi | fallback; NULL: placeholder
+    )  # fastagi | agi | fallback | ami (Hangup only); NULL: placeholder
     language: Mapped[str] = mapped_column(String, default="", server_default="")
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     routed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

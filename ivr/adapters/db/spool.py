@@ -12,8 +12,10 @@ Spool files, for a spool path ``calllog.spool``:
 * ``calllog.spool`` -- events waiting, one JSON object per line;
 * ``calllog.spool.replaying`` -- events being replayed (the spool is renamed to
   this first, so a crash mid-replay loses nothing: it is replayed first next time);
-* ``calllog.spool.rejected`` -- lines the database refused for good (not JSON,
-  or an error other than a connection/lock problem), kept for a human;
+* ``calllog.spool.rejected`` -- events the database refused for good (not JSON,
+  or an error other than a connection/lock problem), one by one, kept for a
+  human: a batch with one such event is split until only that event is left,
+  and the rest of the batch is written (on a direct write and on a replay);
 * ``calllog.spool.lock`` -- an ``flock`` lock so several processes (AGI scripts,
   FastAGI server) can share one spool.
 
@@ -60,8 +62,10 @@ A replay stops at these and keeps the events; any other error refuses only the
 event concerned, which goes to the `.rejected` file.
 """
 
-SPOOL_ERRORS: Final = (sa_exc.DBAPIError, *TRANSIENT_ERRORS)
-"""Errors on which `SpoolingCallLog.record` spools instead of raising."""
+REFUSED_ERRORS: Final = (sa_exc.SQLAlchemyError, DbError, ValueError)
+"""Not an outage (caught after TRANSIENT_ERRORS): the database refused an event for
+good, e.g. a naive datetime, a NUL in text on PostgreSQL, a lone surrogate that no
+driver can encode (UnicodeEncodeError is a ValueError). Only that event is rejected."""
 
 
 class SpoolFormatError(DbError):
@@ -77,9 +81,20 @@ _EVENT_HINTS: Final[dict[type[Any], dict[str, Any]]] = {
 
 
 def encode_event(event: CallEvent) -> str:
-    """One JSON line (without newline) for `event`; datetimes ISO 8601 with their offset."""
+    """One JSON line (without newline) for `event`; datetimes ISO 8601 with their offset.
+
+    Text that is not valid Unicode (a lone surrogate) is written as a JSON escape,
+    so even such an event can be spooled or set aside in UTF-8, and decodes back
+    to exactly the event.
+    """
     data = {f.name: _encode_value(getattr(event, f.name)) for f in fields(event)}
-    return json.dumps({"type": type(event).__name__, "event": data}, ensure_ascii=False)
+    obj = {"type": type(event).__name__, "event": data}
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj)
+    return line
 
 
 def decode_event(line: str) -> CallEvent:
@@ -225,9 +240,12 @@ class SpoolingCallLog:
         )
 
     def _write_or_spool(self, batch: Sequence[CallEvent], *, locked: bool = False) -> None:
+        """Write `batch`; on an outage spool it; an event refused for good is rejected
+        alone and the rest of the batch is written."""
         try:
-            self._inner.record_many(batch)
-        except SPOOL_ERRORS as err:
+            self._write_isolating(batch, locked=locked)
+        except TRANSIENT_ERRORS as err:
+            # Whatever part was written is written again on replay: events are idempotent.
             self._note_failure(err)
             if locked:
                 self._append(batch)
@@ -235,6 +253,30 @@ class SpoolingCallLog:
                 self.spool(batch)
             return
         self._failed_at = None
+
+    def _write_isolating(self, batch: Sequence[CallEvent], *, locked: bool) -> None:
+        """Write `batch` in one transaction; if the database refuses it (not an outage),
+        split it in halves, in order, down to the refused events, which are rejected.
+        Costs two transactions per level only for a batch that holds a refused event."""
+        try:
+            self._inner.record_many(batch)
+        except TRANSIENT_ERRORS:
+            raise
+        except REFUSED_ERRORS as err:
+            if len(batch) == 1:
+                self._reject([encode_event(batch[0])], err, locked=locked)
+                return
+            half = len(batch) // 2
+            self._write_isolating(batch[:half], locked=locked)
+            self._write_isolating(batch[half:], locked=locked)
+
+    def _reject(self, lines: Sequence[str], err: Exception, *, locked: bool) -> None:
+        logger.error("call log: event refused for good, kept in %s: %s", self._rejected, err)
+        if locked:
+            _append_lines(self._rejected, lines)
+            return
+        with self._locked():
+            _append_lines(self._rejected, lines)
 
     def _note_failure(self, err: Exception) -> None:
         self._failed_at = self._clock()
@@ -280,7 +322,7 @@ class SpoolingCallLog:
             return len(lines)
         except TRANSIENT_ERRORS:
             raise
-        except (SpoolFormatError, sa_exc.SQLAlchemyError, DbError, ValueError):
+        except REFUSED_ERRORS:  # SpoolFormatError is a DbError
             if len(lines) == 1:
                 raise
         return sum(self._apply_one(line) for line in lines)
@@ -291,9 +333,8 @@ class SpoolingCallLog:
             return 1
         except TRANSIENT_ERRORS:
             raise
-        except (SpoolFormatError, sa_exc.SQLAlchemyError, DbError, ValueError) as err:
-            logger.error("call log: event refused for good, kept in %s: %s", self._rejected, err)
-            _append_lines(self._rejected, [line])
+        except REFUSED_ERRORS as err:
+            self._reject([line], err, locked=True)
             return 0
 
 
@@ -345,8 +386,9 @@ class BufferedCallLog:
     `record` never touches the database, so the FastAGI decision path never waits
     on it. The writer gathers events for `interval` seconds (or `max_batch`
     events; at 200 calls/s, 50 ms is some 50 events in one transaction) and
-    hands them to `log.record_many`, which spools on database failure; on any
-    other error the batch is spooled as it is. `close()` (also
+    hands them to `log.record_many`, which spools on database failure and sets
+    aside only the events the database refuses; on any other error the batch is
+    spooled as it is. `close()` (also
     run when the interpreter exits) writes what is queued. After close, `record`
     writes synchronously through `log`.
     """
