@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import board_data, presence, queries
+from web import board_data, messages, presence, queries
 from web.app import ctx, db
 from web.security import current_user, mask_number, require
 
@@ -42,9 +42,11 @@ def attendance() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     try:
-        flash(presence.sign(ctx().runtime, user, request.form.get("kind", "")).message, "ok")
+        flash(
+            messages.status(presence.sign(ctx().runtime, user, request.form.get("kind", ""))), "ok"
+        )
     except presence.PresenceError as e:
-        flash(str(e), "error")
+        flash(messages.presence_error(e), "error")
     return redirect(url_for("agent.page"))
 
 
@@ -62,7 +64,7 @@ def status() -> ResponseReturnValue:
             request.form.get("state", ""),
             request.form.get("reason", ""),
         )
-        flash(r.message, "ok" if r.done else "error")
+        flash(messages.status(r), "ok" if r.done else "error")
     except presence.PresenceError as e:
-        flash(str(e), "error")
+        flash(messages.presence_error(e), "error")
     return redirect(url_for("agent.page"))

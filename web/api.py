@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
-from web import board_data, callbacks, calls, planner, presence, queries, reports, store
+from web import board_data, callbacks, calls, messages, planner, presence, queries, reports, store
 from web.app import ctx, db
 from web.openapi import document
 from web.security import STAFF, csrf_token, current_user, mask_number, require
@@ -33,7 +34,11 @@ def me() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     return jsonify(
-        username=user.username, role=user.role, agent=user.agent_id, csrf_token=csrf_token()
+        username=user.username,
+        role=user.role,
+        agent=user.agent_id,
+        locale=user.locale,
+        csrf_token=csrf_token(),
     )
 
 
@@ -126,9 +131,14 @@ def agent_set_status() -> ResponseReturnValue:
             c.runtime, c.settings, user, str(body.get("state", "")), str(body.get("reason", ""))
         )
     except presence.PresenceError as e:
-        return jsonify(error=str(e)), 400
+        return jsonify(error=messages.presence_error(e), code=e.code.value), 400
     code = 200 if r.done else (202 if r.request_id else 409)
-    return jsonify(done=r.done, message=r.message, request_id=r.request_id), code
+    return jsonify(
+        done=r.done,
+        outcome=r.outcome.value,
+        message=messages.status(r),
+        request_id=r.request_id,
+    ), code
 
 
 @bp.post("/agent/attendance")
@@ -139,8 +149,8 @@ def agent_attendance() -> ResponseReturnValue:
     try:
         r = presence.sign(ctx().runtime, user, str(_body().get("kind", "")))
     except presence.PresenceError as e:
-        return jsonify(error=str(e)), 400
-    return jsonify(done=r.done, message=r.message)
+        return jsonify(error=messages.presence_error(e), code=e.code.value), 400
+    return jsonify(done=r.done, outcome=r.outcome.value, message=messages.status(r))
 
 
 @bp.get("/away-requests")
@@ -161,9 +171,9 @@ def away_decide(request_id: int) -> ResponseReturnValue:
     assert user is not None
     decision = str(_body().get("decision", ""))
     if decision not in ("approve", "refuse"):
-        abort(400, "decision must be approve or refuse")
+        abort(400, gettext("decision must be approve or refuse"))
     try:
         r = presence.decide(ctx().runtime, user, request_id, decision == "approve")
     except presence.PresenceError as e:
-        return jsonify(error=str(e)), 404
-    return jsonify(done=r.done, message=r.message)
+        return jsonify(error=messages.presence_error(e), code=e.code.value), 404
+    return jsonify(done=r.done, outcome=r.outcome.value, message=messages.status(r))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
-from web import store
+from web import i18n, messages, store
 from web.app import ctx, db
 from web.security import ROLES, current_user, require
 
@@ -41,15 +42,20 @@ def login() -> ResponseReturnValue:
     keys = (f"user:{username.lower()}", f"addr:{remote_addr()}")
     if c.limiter.blocked(*keys):
         _audit_login(username, "login_blocked")
-        return render_template("login.html", error="Too many failed attempts: wait and retry."), 429
+        error = gettext("Too many failed attempts: wait and retry.")
+        return render_template("login.html", error=error), 429
     with c.runtime.sessions() as s:
         user = store.authenticate(s, username, password)
     if user is None:
         c.limiter.failed(*keys)
         _audit_login(username, "login_failed")
-        return render_template("login.html", error="Wrong user name or password."), 401
+        error = gettext("Wrong user name or password.")
+        return render_template("login.html", error=error), 401
     c.limiter.succeeded(keys[0])
+    language = session.get(i18n.SESSION_KEY)
     session.clear()  # a fresh session on sign-in: no fixation
+    if language:
+        session[i18n.SESSION_KEY] = language  # the language chosen on the sign-in page
     session.permanent = True
     session["uid"] = user.id
     _audit_login(username, "login")
@@ -67,7 +73,10 @@ def _audit_login(username: str, action: str) -> None:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    language = session.get(i18n.SESSION_KEY)
     session.clear()
+    if language:
+        session[i18n.SESSION_KEY] = language
     return redirect(url_for("auth.login"))
 
 
@@ -82,7 +91,7 @@ def users() -> ResponseReturnValue:
             abort(400)
         agent_id = f.get("agent", "").strip() or None
         if agent_id and c.runtime.config.roster.agent(agent_id) is None:
-            flash(f"No agent {agent_id!r} in seats.yaml.", "error")
+            flash(gettext("No agent %(agent)s in seats.yaml.", agent=repr(agent_id)), "error")
             return redirect(url_for("auth.users"))
         try:
             with c.runtime.sessions.begin() as s:
@@ -98,9 +107,9 @@ def users() -> ResponseReturnValue:
                     remote_addr(),
                     c.now(),
                 )
-            flash("User added.", "ok")
+            flash(gettext("User added."), "ok")
         except store.UserError as e:
-            flash(str(e), "error")
+            flash(messages.user_error(e), "error")
         return redirect(url_for("auth.users"))
     return render_template(
         "users.html",

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
@@ -40,7 +41,7 @@ def parse_day(text: str, tz: ZoneInfo) -> datetime | None:
     try:
         return datetime.combine(date.fromisoformat(text), time(0), tz)
     except ValueError:
-        raise FilterError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise FilterError(gettext("%(text)s is not a date (YYYY-MM-DD)", text=repr(text))) from None
 
 
 def call_filter(
@@ -55,10 +56,14 @@ def call_filter(
     if not user.is_staff:
         only = user.agent_id or "\x00"
         if agent and agent != user.agent_id:
-            raise PermissionError(f"agent {user.agent_id} may not read calls of {agent}")
+            raise PermissionError(
+                gettext(
+                    "agent %(me)s may not read calls of %(agent)s", me=user.agent_id, agent=agent
+                )
+            )
     outcome = args.get("outcome", "").strip()
     if outcome and outcome not in {o.value for o in Outcome}:
-        raise FilterError(f"unknown outcome {outcome!r}")
+        raise FilterError(gettext("unknown outcome %(outcome)s", outcome=repr(outcome)))
     start = parse_day(args.get("from", ""), tz)
     until = parse_day(args.get("to", ""), tz)
     f = queries.CallFilter(
@@ -110,7 +115,7 @@ def page_number() -> int:
     try:
         return max(1, int(request.args.get("page", "1")))
     except ValueError:
-        abort(400, "page must be a number")
+        abort(400, gettext("page must be a number"))
 
 
 @bp.get("/calls")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from ivr.bootstrap import Runtime
 from ivr.domain.erlang import forecast_slots, plan_day
@@ -65,7 +66,7 @@ def plan_from_request() -> dict[str, Any]:
             else c.now().astimezone(c.runtime.config.site.tz).date()
         )
     except ValueError:
-        abort(400, f"{text!r} is not a date (YYYY-MM-DD)")
+        abort(400, gettext("%(text)s is not a date (YYYY-MM-DD)", text=repr(text)))
     return build_plan(c.runtime, c.settings, db(), day)
 
 
@@ -77,11 +78,11 @@ def page() -> ResponseReturnValue:
     chart = bars(
         [r["start"] for r in rows],
         [
-            Series("needed (Erlang C)", [r["needed"] for r in rows], "#1565c0"),
-            Series("rostered", [r["rostered"] for r in rows], "#2e7d32"),
-            Series("minimum", [r["minimum"] for r in rows], "#f9a825"),
+            Series(gettext("needed (Erlang C)"), [r["needed"] for r in rows], "#1565c0"),
+            Series(gettext("rostered"), [r["rostered"] for r in rows], "#2e7d32"),
+            Series(gettext("minimum"), [r["minimum"] for r in rows], "#f9a825"),
         ],
-        "Seats per half hour",
+        gettext("Seats per half hour"),
         stacked=False,
         width=960,
     )

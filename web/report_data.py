@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from ivr.bootstrap import Runtime
@@ -36,19 +37,29 @@ class ReportRange:
 
 def report_range(period: str, first: str, last: str, today: date) -> ReportRange:
     if period not in metrics.PERIODS:
-        raise ReportError(f"period {period!r}: use one of {', '.join(metrics.PERIODS)}")
-    try:
-        end = date.fromisoformat(last) if last else today
-        start = (
-            date.fromisoformat(first) if first else end - timedelta(days=DEFAULT_SPAN[period] - 1)
+        raise ReportError(
+            gettext(
+                "period %(period)s: use one of %(periods)s",
+                period=repr(period),
+                periods=", ".join(metrics.PERIODS),
+            )
         )
-    except ValueError as e:
-        raise ReportError(f"bad date: {e}") from None
+    end = _day(last) if last else today
+    start = _day(first) if first else end - timedelta(days=DEFAULT_SPAN[period] - 1)
     if start > end:
-        raise ReportError(f"from {start} is after to {end}")
+        raise ReportError(gettext("from %(start)s is after to %(end)s", start=start, end=end))
     if (end - start).days > MAX_DAYS:
-        raise ReportError(f"at most {MAX_DAYS} days per report")
+        raise ReportError(gettext("at most %(n)s days per report", n=MAX_DAYS))
     return ReportRange(period, start, end)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ReportError(
+            gettext("bad date: %(text)s is not a date (YYYY-MM-DD)", text=repr(text))
+        ) from None
 
 
 def figures_json(f: Figures) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivr.config import WEB_LOCALES
+
 AWAY_MODES = ("refuse", "lead")
 
 
@@ -30,11 +32,14 @@ class WebSettings:
     planner_weeks: int = 4
     page_size: int = 50
     export_limit: int = 100_000
+    locale: str | None = None  # the default language (None: web.locale of hotline.yaml)
 
     def __post_init__(self) -> None:
         if self.away_approval not in AWAY_MODES:
             raise ValueError(f"away_approval {self.away_approval!r}: use one of {AWAY_MODES}")
         if not 0 < self.sl_level < 1:
             raise ValueError(f"sl_level {self.sl_level}: must be between 0 and 1")
+        if self.locale is not None and self.locale not in WEB_LOCALES:
+            raise ValueError(f"locale {self.locale!r}: use one of {', '.join(WEB_LOCALES)}")
         if self.sl_seconds <= 0:
             raise ValueError(f"sl_seconds {self.sl_seconds}: must be positive")

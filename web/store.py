@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,21 +23,47 @@ from ivr.domain.metrics import Clocking, StateChange
 from web.security import ROLES, CurrentUser, hash_password, verify_password
 
 
+class UserProblem(StrEnum):
+    """Why an account cannot be created: a code the web app words in the user's language."""
+
+    BAD_ROLE = "bad_role"
+    AGENT_NEEDS_ID = "agent_needs_id"
+    SHORT_PASSWORD = "short_password"  # noqa: S105 (a code, not a password)
+    EXISTS = "exists"
+
+
+MIN_PASSWORD = 8
+
+
 class UserError(ValueError):
-    """A user account that cannot be created as asked."""
+    """A user account that cannot be created as asked (`code` says why; the text is for the CLI)."""
+
+    def __init__(self, code: UserProblem, username: str, text: str) -> None:
+        super().__init__(text)
+        self.code, self.username = code, username
 
 
 def add_user(
     s: Session, username: str, password: str, role: str, agent_id: str | None, at: datetime
 ) -> int:
     if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise UserError(
+            UserProblem.BAD_ROLE, username, f"role {role!r} is not one of {', '.join(ROLES)}"
+        )
     if role == "agent" and not agent_id:
-        raise UserError(f"user {username!r}: an agent account needs --agent ID")
-    if len(password) < 8:
-        raise UserError(f"user {username!r}: the password needs at least 8 characters")
+        raise UserError(
+            UserProblem.AGENT_NEEDS_ID,
+            username,
+            f"user {username!r}: an agent account needs --agent ID",
+        )
+    if len(password) < MIN_PASSWORD:
+        raise UserError(
+            UserProblem.SHORT_PASSWORD,
+            username,
+            f"user {username!r}: the password needs at least {MIN_PASSWORD} characters",
+        )
     if s.scalars(select(User.id).where(User.username == username)).first() is not None:
-        raise UserError(f"user {username!r} already exists")
+        raise UserError(UserProblem.EXISTS, username, f"user {username!r} already exists")
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -70,7 +97,12 @@ def list_users(s: Session) -> list[CurrentUser]:
 
 
 def _plain(u: User) -> CurrentUser:
-    return CurrentUser(u.id, u.username, u.role, u.agent_id)
+    return CurrentUser(u.id, u.username, u.role, u.agent_id, u.locale)
+
+
+def set_user_locale(s: Session, user_id: int, locale: str | None) -> None:
+    """Save the web language the user chose (a tag such as zh-CN; None: follow the browser)."""
+    s.execute(update(User).where(User.id == user_id).values(locale=locale))
 
 
 _DUMMY_HASH = hash_password("not-a-real-password")
