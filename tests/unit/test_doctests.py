@@ -13,6 +13,9 @@ MODULES = [
     "ivr.adapters.asterisk.agi",
     "ivr.adapters.asterisk.ami",
     "ivr.adapters.asterisk.fastagi",
+    "ivr.domain.metrics",
+    "web.callbacks",
+    "web.charts",
 ]
 
 
