@@ -15,7 +15,16 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_skeleton
-from flask import Blueprint, Flask, has_request_context, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import (
     Babel,
@@ -105,8 +114,6 @@ def choose() -> ResponseReturnValue:
 
     tag = request.form.get("locale", "")
     if tag not in WEB_LOCALES:
-        from flask import abort
-
         abort(400, gettext("Unknown language %(tag)s.", tag=repr(tag[:20])))
     session[SESSION_KEY] = tag
     user = current_user()
@@ -115,8 +122,8 @@ def choose() -> ResponseReturnValue:
             store.set_user_locale(s, user.id, tag)
     refresh()  # type: ignore[no-untyped-call]
     target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("auth.index")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = url_for("auth.index")  # only back to a page of this site
     return redirect(target)
 
 

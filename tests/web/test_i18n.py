@@ -129,6 +129,15 @@ def test_an_unknown_language_is_a_400_naming_it(client) -> None:
     page = client.get("/login").get_data(as_text=True)
     r = client.post("/language", data={"locale": "xx", "csrf_token": _token(page)})
     assert r.status_code == 400 and "&#39;xx&#39;" in r.get_data(as_text=True)
+    r = client.post("/language", data={"locale": "en"})
+    assert r.status_code == 400  # no CSRF token
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
+def test_the_switch_goes_back_only_to_this_site(client, target) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    r = client.post("/language", data={"locale": "en", "next": target, "csrf_token": _token(page)})
+    assert r.status_code == 302 and r.headers["Location"] == "/"
 
 
 # --- translated messages ---------------------------------------------------------------
