@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     has_request_context,
     redirect,
     request,
@@ -73,8 +74,6 @@ def init_app(app: Flask, default_locale: str, timezone: str) -> None:
 
 def select_tag() -> str:
     """The language tag (one of WEB_LOCALES) of this request."""
-    from flask import current_app
-
     default: str = current_app.config["HOTLINE_DEFAULT_LOCALE"]
     if not has_request_context():
         return default
