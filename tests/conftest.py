@@ -173,9 +173,10 @@ def csrf() -> Callable[[str], str]:
 
 
 @pytest.fixture
-def browser() -> Iterator[Callable[[], Any]]:
-    """browser() -> a fresh headless Chromium (Debian's chromium + chromedriver, selenium)
-    with its own profile; all quit at the end. Selenium Manager stays offline."""
+def browser() -> Iterator[Callable[..., Any]]:
+    """browser(lang="en") -> a fresh headless Chromium (Debian's chromium + chromedriver,
+    selenium) with its own profile, asking web pages for `lang` (Accept-Language); all quit
+    at the end. Selenium Manager stays offline."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.skip("Debian chromium and chromium-driver are needed")
     os.environ.setdefault("SE_OFFLINE", "true")
@@ -185,11 +186,13 @@ def browser() -> Iterator[Callable[[], Any]]:
     drivers: list[Any] = []
     profiles: list[str] = []
 
-    def make() -> Any:
+    def make(lang: str = "en") -> Any:
         profile = tempfile.mkdtemp(prefix="hotline-chromium-")
         profiles.append(profile)
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
+        opts.add_argument(f"--lang={lang}")
+        opts.add_experimental_option("prefs", {"intl.accept_languages": lang})
         for arg in (
             "--headless=new",
             "--no-sandbox",

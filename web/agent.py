@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import board_data, params, presence, queries
+from web import board_data, messages, params, presence, queries
 from web.context import ctx, db
 from web.security import current_user, mask_number, require
 
@@ -43,9 +43,9 @@ def attendance() -> ResponseReturnValue:
     assert user is not None
     try:
         kind = params.choice_param("kind", presence.ATTENDANCE, None, source=request.form)
-        flash(presence.sign(ctx().runtime, user, kind).message, "ok")
+        flash(messages.status(presence.sign(ctx().runtime, user, kind)), "ok")
     except presence.PresenceError as e:
-        flash(str(e), "error")
+        flash(messages.presence_error(e), "error")
     return redirect(url_for("agent.page"))
 
 
@@ -59,7 +59,7 @@ def status() -> ResponseReturnValue:
     reason = params.choice_param("reason", presence.AWAY_REASONS, "", source=request.form)
     try:
         r = presence.set_status(c.runtime, c.settings, user, state, reason)
-        flash(r.message, "ok" if r.done else "error")
+        flash(messages.status(r), "ok" if r.done else "error")
     except presence.PresenceError as e:
-        flash(str(e), "error")
+        flash(messages.presence_error(e), "error")
     return redirect(url_for("agent.page"))

@@ -9,7 +9,18 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from web import board_data, callbacks, calls, params, planner, presence, queries, reports, store
+from web import (
+    board_data,
+    callbacks,
+    calls,
+    messages,
+    params,
+    planner,
+    presence,
+    queries,
+    reports,
+    store,
+)
 from web.context import ctx, db
 from web.openapi import document
 from web.security import STAFF, csrf_token, current_user, mask_number, require
@@ -33,7 +44,11 @@ def me() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     return jsonify(
-        username=user.username, role=user.role, agent=user.agent_id, csrf_token=csrf_token()
+        username=user.username,
+        role=user.role,
+        agent=user.agent_id,
+        locale=user.locale,
+        csrf_token=csrf_token(),
     )
 
 
@@ -124,9 +139,14 @@ def agent_set_status() -> ResponseReturnValue:
     try:
         r = presence.set_status(c.runtime, c.settings, user, state, reason)
     except presence.PresenceError as e:
-        return jsonify(error=str(e)), 400
+        return jsonify(error=messages.presence_error(e), code=e.code.value), 400
     code = 200 if r.done else (202 if r.request_id else 409)
-    return jsonify(done=r.done, message=r.message, request_id=r.request_id), code
+    return jsonify(
+        done=r.done,
+        outcome=r.outcome.value,
+        message=messages.status(r),
+        request_id=r.request_id,
+    ), code
 
 
 @bp.post("/agent/attendance")
@@ -138,8 +158,8 @@ def agent_attendance() -> ResponseReturnValue:
     try:
         r = presence.sign(ctx().runtime, user, kind)
     except presence.PresenceError as e:
-        return jsonify(error=str(e)), 400
-    return jsonify(done=r.done, message=r.message)
+        return jsonify(error=messages.presence_error(e), code=e.code.value), 400
+    return jsonify(done=r.done, outcome=r.outcome.value, message=messages.status(r))
 
 
 @bp.get("/away-requests")
@@ -164,5 +184,5 @@ def away_decide(request_id: str) -> ResponseReturnValue:
     try:
         r = presence.decide(ctx().runtime, user, rid, decision == "approve")
     except presence.PresenceError as e:
-        return jsonify(error=str(e)), 404
-    return jsonify(done=r.done, message=r.message)
+        return jsonify(error=messages.presence_error(e), code=e.code.value), 404
+    return jsonify(done=r.done, outcome=r.outcome.value, message=messages.status(r))

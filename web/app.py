@@ -19,10 +19,11 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.bootstrap import Runtime, build_runtime
-from web import board_data
+from web import board_data, i18n, messages
 from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
 from web.params import ParamError
@@ -56,12 +57,15 @@ def create_app(
     hub = BoardHub(lambda: _board(rt, settings), settings.board_poll_seconds)
     limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
     app.extensions["hotline"] = WebContext(rt, settings, limiter, hub, owns)
+    i18n.init_app(app, settings.locale or rt.config.web.locale, rt.config.site.tz.key)
     _register(app)
     app.before_request(_before)
     app.after_request(_headers)
     app.teardown_appcontext(_close_db)
-    app.context_processor(lambda: {"csrf_token": csrf_token, "me": current_user()})
-    for code in (400, 403, 404, 405, 413, 429):
+    app.context_processor(
+        lambda: {"csrf_token": csrf_token, "me": current_user(), "words": messages}
+    )
+    for code in (400, 401, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error)
     app.register_error_handler(ParamError, _param_error)
     # A value that slipped past the parsers of web.params is still the client's fault:
@@ -110,8 +114,10 @@ def _before() -> ResponseReturnValue | None:
         session.clear()  # a cookie from before server-side sessions
     if request.method not in SAFE_METHODS and not csrf_ok():
         if request.path.startswith("/api/"):
-            return jsonify(error="CSRF token missing or wrong"), 400
-        return _error_page(400, "The form's security token is missing or expired: reload it.")
+            return jsonify(error=gettext("CSRF token missing or wrong")), 400
+        return _error_page(
+            400, gettext("The form's security token is missing or expired: reload it.")
+        )
     return None
 
 
@@ -138,8 +144,15 @@ def _close_db(_exc: BaseException | None) -> None:
 
 
 def _error(e: Any) -> ResponseReturnValue:
+    """An error page (or JSON error) in the request's language.
+
+    A view's own description (abort(400, text)) is already translated; werkzeug's
+    stock English description is replaced by ours.
+    """
     code = getattr(e, "code", 500) or 500
-    text = getattr(e, "description", "") or "error"
+    text = getattr(e, "description", "") or ""
+    if not text or text == getattr(type(e), "description", None):
+        text = _error_text(code)
     if request.path.startswith("/api/"):
         return jsonify(error=text), code
     return _error_page(code, text)
@@ -158,10 +171,35 @@ def _value_error(e: Exception) -> ResponseReturnValue:
     return _error_page(400, BAD_VALUE)
 
 
+def _error_text(code: int) -> str:
+    texts = {
+        400: gettext("The request was not understood."),
+        401: gettext("Sign in first."),
+        403: gettext("You may not open this page."),
+        404: gettext("There is no such page."),
+        405: gettext("This page does not accept that method."),
+        413: gettext("What was sent is too large."),
+        429: gettext("Too many requests: wait and retry."),
+        500: gettext("Something went wrong on the server. The error has been logged."),
+    }
+    return texts.get(code, gettext("Error %(code)s.", code=code))
+
+
 def _error_page(code: int, text: str) -> ResponseReturnValue:
     from flask import render_template
 
-    return render_template("error.html", code=code, text=text), code
+    titles = {
+        400: gettext("Bad request"),
+        401: gettext("Not signed in"),
+        403: gettext("Not allowed"),
+        404: gettext("Not found"),
+        405: gettext("Method not allowed"),
+        413: gettext("Too large"),
+        429: gettext("Too many requests"),
+        500: gettext("Server error"),
+    }
+    title = titles.get(code, gettext("Error"))
+    return render_template("error.html", code=code, title=title, text=text), code
 
 
 def close_app(app: Flask) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
-from web import params, store
+from web import i18n, messages, params, store
 from web.context import ctx, db, end_session, start_session
 from web.security import ROLES, current_user, require, safe_next
 
@@ -41,15 +42,20 @@ def login() -> ResponseReturnValue:
     keys = (f"user:{username}", f"addr:{remote_addr()}")
     if c.limiter.blocked(*keys):
         _audit_login(username, "login_blocked")
-        return render_template("login.html", error="Too many failed attempts: wait and retry."), 429
+        error = gettext("Too many failed attempts: wait and retry.")
+        return render_template("login.html", error=error), 429
     with c.runtime.sessions() as s:
         user = store.authenticate(s, username, password)
     if user is None:
         c.limiter.failed(*keys)
         _audit_login(username, "login_failed")
-        return render_template("login.html", error="Wrong user name or password."), 401
+        error = gettext("Wrong user name or password.")
+        return render_template("login.html", error=error), 401
     c.limiter.succeeded(keys[0])
-    start_session(user.id)
+    language = session.get(i18n.SESSION_KEY)
+    start_session(user.id)  # a fresh cookie: no fixation
+    if language:
+        session[i18n.SESSION_KEY] = language  # the language chosen on the sign-in page
     _audit_login(username, "login")
     target = safe_next(request.args.get("next")) or url_for(HOME[user.role])
     return redirect(target)
@@ -63,7 +69,10 @@ def _audit_login(username: str, action: str) -> None:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    language = session.get(i18n.SESSION_KEY)
     end_session()
+    if language:
+        session[i18n.SESSION_KEY] = language
     return redirect(url_for("auth.login"))
 
 
@@ -85,9 +94,9 @@ def users() -> ResponseReturnValue:
                     s, "user_add", user=current_user(), target=username, detail=role,
                     addr=remote_addr(), at=c.now(),
                 )  # fmt: skip
-            flash("User added.", "ok")
+            flash(gettext("User added."), "ok")
         except store.UserError as e:
-            flash(str(e), "error")
+            flash(messages.user_error(e), "error")
         return redirect(url_for("auth.users"))
     return render_template(
         "users.html",
@@ -112,9 +121,9 @@ def user_password(user_id: str) -> ResponseReturnValue:
                 s, "user_password", user=current_user(), target=str(uid), addr=remote_addr(),
                 at=c.now(),
             )  # fmt: skip
-        flash("Password changed; the user's sessions are ended.", "ok")
+        flash(gettext("Password changed; the user's sessions are ended."), "ok")
     except store.UserError as e:
-        flash(str(e), "error")
+        flash(messages.user_error(e), "error")
     return redirect(url_for("auth.users"))
 
 
@@ -131,7 +140,10 @@ def user_active(user_id: str) -> ResponseReturnValue:
         action = "user_activate" if active == "1" else "user_deactivate"
         store.audit(s, action, user=current_user(), target=str(uid), addr=remote_addr(), at=c.now())
     flash(
-        "User activated." if active == "1" else "User deactivated; their sessions are ended.", "ok"
+        gettext("User activated.")
+        if active == "1"
+        else gettext("User deactivated; their sessions are ended."),
+        "ok",
     )
     return redirect(url_for("auth.users"))
 

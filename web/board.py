@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import params, presence
+from web import messages, params, presence
 from web.context import ctx
 from web.security import STAFF, current_user, require
 
@@ -16,7 +16,7 @@ bp = Blueprint("board", __name__)
 @require(*STAFF)
 def page() -> ResponseReturnValue:
     _, snap = ctx().hub.current()
-    return render_template("board.html", snap=snap)
+    return render_template("board.html", snap=snap, labels=messages.board_labels())
 
 
 @bp.get("/board/stream")
@@ -42,7 +42,7 @@ def decide(request_id: str) -> ResponseReturnValue:
     decision = params.choice_param("decision", presence.DECISIONS, None, source=request.form)
     try:
         result = presence.decide(ctx().runtime, user, rid, decision == "approve")
-        flash(result.message, "ok")
+        flash(messages.status(result), "ok")
     except presence.PresenceError as e:
-        flash(str(e), "error")
+        flash(messages.presence_error(e), "error")
     return redirect(url_for("board.page"))

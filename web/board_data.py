@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ivr.bootstrap import Runtime
-from ivr.domain.metrics import ServiceTarget, figures, staffing_now
+from ivr.domain.metrics import ServiceTarget, StaffingProblem, figures, staffing_now
 from ivr.domain.shifts import Agent
 from web import queries, store
 from web.security import mask_number
@@ -76,6 +76,14 @@ def _seat(
     }
 
 
+def _why(stored: str) -> dict[str, Any]:
+    """A stored away refusal as {code, count, limit} ({text} for older free text)."""
+    p = StaffingProblem.parse(stored)
+    if p is None:
+        return {"code": None, "text": stored}
+    return {"code": p.code.value, "count": p.count, "limit": p.limit}
+
+
 def day_bounds(rt: Runtime, now: datetime) -> tuple[datetime, datetime]:
     tz = rt.config.site.tz
     start = datetime.combine(now.astimezone(tz).date(), time(0), tz)
@@ -105,9 +113,13 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
     staffing = staffing_now(
         roster, rt.config.staffing, {k: v[0] for k, v in states.items()}, now, "signed_out"
     )
-    alarms = list(staffing.alarms)
+    # Codes and numbers, not sentences: one snapshot goes to users of every language
+    # (board.js words them with the page's labels, web.messages on the server).
+    alarms: list[dict[str, Any]] = [
+        {"code": a.code.value, "count": a.count, "limit": a.limit} for a in staffing.alarms
+    ]
     alarms += [
-        f"{x['agent']} away for more than {settings.away_limit_minutes} min"
+        {"code": "away_too_long", "agent": x["agent"], "minutes": settings.away_limit_minutes}
         for x in seats
         if x["away_too_long"]
     ]
@@ -156,7 +168,7 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
                 "id": r.id,
                 "agent": r.agent_id,
                 "reason": r.reason,
-                "why": r.why_needed,
+                "why": _why(r.why_needed),
                 "at": _iso(r.requested_at),
             }
             for r in store.away_requests(s)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, ngettext
 
 from ivr.bootstrap import CallbackParts, callback_parts
 from ivr.domain.callbacks import (
@@ -26,6 +27,7 @@ from ivr.domain.callbacks import (
 )
 from web import params, store
 from web.context import ctx
+from web.i18n import pct
 from web.security import STAFF, current_user, require
 
 bp = Blueprint("callbacks", __name__)
@@ -98,22 +100,14 @@ def describe(rule: ServiceRule) -> str:
     'called within 3 days'
     """
     if rule.kind is RuleKind.WITHIN_DAYS:
-        return f"called within {rule.days} day{'s' if rule.days != 1 else ''}"
+        return ngettext("called within %(num)d day", "called within %(num)d days", rule.days or 0)
     if rule.kind is RuleKind.NEXT_DAY:
-        return "called the next day"
+        return gettext("called the next day")
     if rule.kind is RuleKind.CONTRACT:
-        return f"called within {rule.days or 7} days of the contract date"
+        return gettext("called within %(days)s days of the contract date", days=rule.days or 7)
     if rule.kind is RuleKind.AGREED:
-        return "called at the agreed time"
-    return "called back"
-
-
-def percent(rate: float | None) -> str:
-    """
-    >>> percent(2 / 3), percent(None)
-    ('66.7 %', '–')
-    """
-    return f"{rate * 100:.1f} %" if rate is not None else "–"
+        return gettext("called at the agreed time")
+    return gettext("called back")
 
 
 def rates() -> dict[str, Any]:
@@ -141,7 +135,14 @@ def rates() -> dict[str, Any]:
                 "pending": r.pending,
                 "rate": r.rate,
                 "meets_target": None if r.rate is None else r.rate >= rule.target_rate,
-                "text": f"{name}: {rule_text}: {percent(r.rate)} ({r.on_time} of {r.counted})",
+                "text": gettext(
+                    "%(rule)s: %(text)s: %(rate)s (%(on_time)s of %(counted)s)",
+                    rule=name,
+                    text=rule_text,
+                    rate=pct(r.rate),
+                    on_time=r.on_time,
+                    counted=r.counted,
+                ),
             }
         )
     return {

@@ -6,6 +6,7 @@ Colours come from presentation attributes, so the strict Content-Security-Policy
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,8 +32,17 @@ def _legend(series: Sequence[Series], y: float) -> list[str]:
         colour = s.colour or PALETTE[i % len(PALETTE)]
         out.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>')
         out.append(f'<text x="{x + 14}" y="{y + 9}" font-size="11">{escape(s.name)}</text>')
-        x += 24 + 7 * len(s.name)
+        x += 24 + 7 * text_width(s.name)
     return out
+
+
+def text_width(text: str) -> int:
+    """Width in half-width characters: a Chinese character is two.
+
+    >>> text_width("answered"), text_width("接通")
+    (8, 4)
+    """
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def bars(

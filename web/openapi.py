@@ -80,7 +80,10 @@ def document() -> dict[str, Any]:
             "description": "Seats, calls, callbacks, reports and staffing of the hotline. "
             "Every endpoint but this document needs a signed-in session (cookie from "
             "POST /login); anonymous requests get 401. Agents see only their own calls; "
-            "caller numbers are masked except where the role needs them.",
+            "caller numbers are masked except where the role needs them. Human-readable "
+            "texts (error, message) are in the request's language (the user's choice, else "
+            "Accept-Language: zh-CN or en, else the hotline's web.locale); codes (code, "
+            "outcome, alarms[].code, requests[].why.code) are the same in every language.",
         },
         "components": {
             "securitySchemes": {
@@ -190,6 +193,7 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "error": {"type": "string"},
+                        "code": {"type": "string"},
                         "param": {
                             "type": ["string", "null"],
                             "description": "the parameter or field at fault (400)",

@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any
 
 from flask import request
+from flask_babel import gettext
 
 MAX_ID = 2**31 - 1  # an Integer primary key on PostgreSQL (int4)
 MIN_DATE = date(1970, 1, 1)
@@ -43,7 +44,7 @@ class ParamError(ValueError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(f"{param}: {message}")
         self.param = param
-        self.message = f"{param}: {message}"
+        self.message = f"{param}: {message}"  # the reason is already in the request's language
 
 
 def _raw(name: str, source: Mapping[str, Any] | None) -> Any:
@@ -74,13 +75,15 @@ def int_param(
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ParamError(name, "must be a whole number")
+        raise ParamError(name, gettext("must be a whole number"))
     if isinstance(value, str):
         if not _INT_RE.fullmatch(value):
-            raise ParamError(name, f"must be a whole number between {lo} and {hi}")
+            raise ParamError(
+                name, gettext("must be a whole number between %(lo)s and %(hi)s", lo=lo, hi=hi)
+            )
         value = int(value)
     if not lo <= value <= hi:
-        raise ParamError(name, f"must be between {lo} and {hi}")
+        raise ParamError(name, gettext("must be between %(lo)s and %(hi)s", lo=lo, hi=hi))
     return value
 
 
@@ -101,13 +104,19 @@ def date_param(
     if value is None:
         return default
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        raise ParamError(name, "must be a date YYYY-MM-DD")
+        raise ParamError(
+            name, gettext("%(text)s is not a date (YYYY-MM-DD)", text=repr(value)[:40])
+        )
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise ParamError(name, f"{value} is not a date of the calendar") from None
+        raise ParamError(
+            name, gettext("%(text)s is not a date (YYYY-MM-DD)", text=repr(value)[:40])
+        ) from None
     if not lo <= day <= hi:
-        raise ParamError(name, f"must be between {lo.isoformat()} and {hi.isoformat()}")
+        raise ParamError(
+            name, gettext("must be between %(lo)s and %(hi)s", lo=lo.isoformat(), hi=hi.isoformat())
+        )
     return day
 
 
@@ -122,10 +131,12 @@ def choice_param(
     value = _raw(name, source)
     if value is None:
         if default is None:
-            raise ParamError(name, f"is required: one of {', '.join(allowed)}")
+            raise ParamError(
+                name, gettext("is required: one of %(allowed)s", allowed=", ".join(allowed))
+            )
         return default
     if not isinstance(value, str) or value not in allowed:
-        raise ParamError(name, f"must be one of {', '.join(allowed)}")
+        raise ParamError(name, gettext("must be one of %(allowed)s", allowed=", ".join(allowed)))
     return value
 
 
@@ -141,18 +152,18 @@ def text_param(
     if value is None:
         return default
     if not isinstance(value, str):
-        raise ParamError(name, "must be text")
+        raise ParamError(name, gettext("must be text"))
     return check_text(name, value, max_len, pattern)
 
 
 def check_text(name: str, value: str, max_len: int, pattern: re.Pattern[str] | None = None) -> str:
     if len(value) > max_len:
-        raise ParamError(name, f"must be at most {max_len} characters")
+        raise ParamError(name, gettext("must be at most %(n)s characters", n=max_len))
     bad = bad_character(value)
     if bad is not None:
-        raise ParamError(name, f"may not contain the character {bad}")
+        raise ParamError(name, gettext("may not contain the character %(ch)s", ch=bad))
     if pattern is not None and not pattern.fullmatch(value):
-        raise ParamError(name, "has characters that are not allowed here")
+        raise ParamError(name, gettext("has characters that are not allowed here"))
     return value
 
 
@@ -167,13 +178,13 @@ def secret_param(
     src: Mapping[str, Any] = request.form if source is None else source
     value = src.get(name, "")
     if not isinstance(value, str):
-        raise ParamError(name, "must be text")
+        raise ParamError(name, gettext("must be text"))
     if len(value) > max_len:
-        raise ParamError(name, f"must be at most {max_len} characters")
+        raise ParamError(name, gettext("must be at most %(n)s characters", n=max_len))
     if any(unicodedata.category(ch) == "Cs" for ch in value):
-        raise ParamError(name, "is not valid Unicode text")
+        raise ParamError(name, gettext("is not valid Unicode text"))
     if required and not value:
-        raise ParamError(name, "is required")
+        raise ParamError(name, gettext("is required"))
     return value
 
 
@@ -183,9 +194,9 @@ def username_param(name: str = "username", source: Mapping[str, Any] | None = No
 
     value = _raw(name, source)
     if value is None:
-        raise ParamError(name, "is required")
+        raise ParamError(name, gettext("is required"))
     if not isinstance(value, str):
-        raise ParamError(name, "must be text")
+        raise ParamError(name, gettext("must be text"))
     try:
         return normalize_username(value[: 4 * MAX_TEXT])
     except UserError as e:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from ivr.bootstrap import Runtime
 from ivr.domain.erlang import forecast_slots, plan_day
@@ -71,11 +72,11 @@ def page() -> ResponseReturnValue:
     chart = bars(
         [r["start"] for r in rows],
         [
-            Series("needed (Erlang C)", [r["needed"] for r in rows], "#1565c0"),
-            Series("rostered", [r["rostered"] for r in rows], "#2e7d32"),
-            Series("minimum", [r["minimum"] for r in rows], "#f9a825"),
+            Series(gettext("needed (Erlang C)"), [r["needed"] for r in rows], "#1565c0"),
+            Series(gettext("rostered"), [r["rostered"] for r in rows], "#2e7d32"),
+            Series(gettext("minimum"), [r["minimum"] for r in rows], "#f9a825"),
         ],
-        "Seats per half hour",
+        gettext("Seats per half hour"),
         stacked=False,
         width=960,
     )

@@ -9,9 +9,10 @@ nobody signs in or out for someone else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ivr.bootstrap import Runtime
-from ivr.domain.metrics import away_refusal
+from ivr.domain.metrics import StaffingProblem, away_refusal
 from web import board_data, store
 from web.security import CurrentUser
 from web.settings import WebSettings
@@ -23,14 +24,44 @@ DECISIONS = ("approve", "refuse")
 AWAY_STATUSES = ("pending", "approved", "refused", "cancelled")
 
 
+class Problem(StrEnum):
+    """Why a status change was not accepted (web.messages words it in the user's language)."""
+
+    NOT_AN_AGENT = "not_an_agent"  # subject: the user name
+    UNKNOWN_EVENT = "unknown_event"  # subject: the attendance event asked for
+    UNKNOWN_STATUS = "unknown_status"  # subject: the status asked for
+    SIGNED_OUT = "signed_out"  # sign in first
+    UNKNOWN_REASON = "unknown_reason"  # subject: the away reason asked for
+    NO_PENDING_REQUEST = "no_pending_request"  # subject: the request id
+
+
 class PresenceError(ValueError):
-    """A status change that is not allowed as asked."""
+    """A status change that is not allowed as asked: a code and the item it is about."""
+
+    def __init__(self, code: Problem, subject: str = "") -> None:
+        super().__init__(f"{code.value}: {subject}" if subject else code.value)
+        self.code, self.subject = code, subject
+
+
+class Outcome(StrEnum):
+    """What a status change did (web.messages words it)."""
+
+    SIGNED_IN = "signed_in"
+    SIGNED_OUT = "signed_out"
+    STATUS_SET = "status_set"  # subject: the new status
+    AWAY = "away"  # subject: the away reason
+    REFUSED = "refused"  # problem: the staffing rule it would break
+    WAITING = "waiting"  # problem: likewise; the request waits for the lead
+    APPROVED = "approved"  # subject: the agent of the request
+    REQUEST_REFUSED = "request_refused"  # subject: the agent of the request
 
 
 @dataclass(frozen=True)
 class StatusResult:
     done: bool  # the state was changed
-    message: str
+    outcome: Outcome
+    subject: str = ""
+    problem: StaffingProblem | None = None
     request_id: int | None = None  # a request waiting for the lead's approval
 
 
@@ -45,14 +76,14 @@ def _apply(rt: Runtime, user: CurrentUser, agent_id: str, state: str, reason: st
 def sign(rt: Runtime, user: CurrentUser, kind: str) -> StatusResult:
     """Sign the user's own agent in (available) or out (signed_out)."""
     if user.agent_id is None or rt.config.roster.agent(user.agent_id) is None:
-        raise PresenceError(f"user {user.username} is not an agent of the roster")
+        raise PresenceError(Problem.NOT_AN_AGENT, user.username)
     if kind not in ("sign_in", "sign_out"):
-        raise PresenceError(f"unknown attendance event {kind!r}")
+        raise PresenceError(Problem.UNKNOWN_EVENT, kind)
     now = rt.clock()
     with rt.sessions.begin() as s:
         store.record_clocking(s, user.agent_id, kind, now, user.id)
     _apply(rt, user, user.agent_id, "available" if kind == "sign_in" else "signed_out", "")
-    return StatusResult(True, "Signed in." if kind == "sign_in" else "Signed out.")
+    return StatusResult(True, Outcome.SIGNED_IN if kind == "sign_in" else Outcome.SIGNED_OUT)
 
 
 def set_status(
@@ -61,27 +92,27 @@ def set_status(
     """Set the user's own work status; going away is checked against the staffing rules."""
     agent_id = user.agent_id
     if agent_id is None or rt.config.roster.agent(agent_id) is None:
-        raise PresenceError(f"user {user.username} is not an agent of the roster")
+        raise PresenceError(Problem.NOT_AN_AGENT, user.username)
     if state not in STATUSES:
-        raise PresenceError(f"status {state!r} is not one of {', '.join(STATUSES)}")
+        raise PresenceError(Problem.UNKNOWN_STATUS, state)
     now = rt.clock()
     states = {k: v[0] for k, v in board_data.effective_states(rt, now).items()}
     if states.get(agent_id) == "signed_out":
-        raise PresenceError("sign in first")
+        raise PresenceError(Problem.SIGNED_OUT)
     if state != "away":
         _apply(rt, user, agent_id, state, "")
-        return StatusResult(True, f"Status: {state}.")
+        return StatusResult(True, Outcome.STATUS_SET, state)
     if reason not in AWAY_REASONS:
-        raise PresenceError(f"reason {reason!r} is not one of {', '.join(AWAY_REASONS)}")
+        raise PresenceError(Problem.UNKNOWN_REASON, reason)
     why = away_refusal(rt.config.roster, rt.config.staffing, states, agent_id, now, "signed_out")
     if why is None:
         _apply(rt, user, agent_id, "away", reason)
-        return StatusResult(True, f"Away ({reason}).")
+        return StatusResult(True, Outcome.AWAY, reason)
     if settings.away_approval == "refuse":
-        return StatusResult(False, f"Refused: {why}.")
+        return StatusResult(False, Outcome.REFUSED, reason, why)
     with rt.sessions.begin() as s:
-        rid = store.add_away_request(s, agent_id, reason, why, now)
-    return StatusResult(False, f"Waiting for the lead's approval: {why}.", rid)
+        rid = store.add_away_request(s, agent_id, reason, why.key(), now)
+    return StatusResult(False, Outcome.WAITING, reason, why, rid)
 
 
 def decide(rt: Runtime, user: CurrentUser, request_id: int, approve: bool) -> StatusResult:
@@ -90,10 +121,12 @@ def decide(rt: Runtime, user: CurrentUser, request_id: int, approve: bool) -> St
     with rt.sessions.begin() as s:
         row = store.decide_away_request(s, request_id, approve, user.username, now)
         if row is None:
-            raise PresenceError(f"no pending away request {request_id}")
+            raise PresenceError(Problem.NO_PENDING_REQUEST, str(request_id))
         store.audit(
             s, "away_" + row.status, user=user, target=row.agent_id, detail=row.reason, at=now
         )
     if approve:
         _apply(rt, user, row.agent_id, "away", row.reason)
-    return StatusResult(approve, f"Request of {row.agent_id} {row.status}.")
+    return StatusResult(
+        approve, Outcome.APPROVED if approve else Outcome.REQUEST_REFUSED, row.agent_id
+    )

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from ivr.bootstrap import Runtime
@@ -35,13 +36,22 @@ def report_range(period: str, first: date | None, last: date | None, today: date
     """The days of a report: `last` (default today) back to `first` (default: the period's
     usual span); at most MAX_DAYS. Dates come already bounded (web.params.date_param)."""
     if period not in metrics.PERIODS:
-        raise ParamError("period", f"must be one of {', '.join(metrics.PERIODS)}")
+        raise ParamError(
+            "period",
+            gettext(
+                "period %(period)s: use one of %(periods)s",
+                period=repr(period),
+                periods=", ".join(metrics.PERIODS),
+            ),
+        )
     end = last or today
     start = first or end - timedelta(days=DEFAULT_SPAN[period] - 1)
     if start > end:
-        raise ParamError("from", f"{start} is after to {end}")
+        raise ParamError(
+            "from", gettext("from %(start)s is after to %(end)s", start=start, end=end)
+        )
     if (end - start).days > MAX_DAYS:
-        raise ParamError("from", f"at most {MAX_DAYS} days per report")
+        raise ParamError("from", gettext("at most %(n)s days per report", n=MAX_DAYS))
     return ReportRange(period, start, end)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from markupsafe import Markup
 
 from ivr.domain import metrics
@@ -15,6 +16,12 @@ from web.context import ctx, db
 from web.security import STAFF, require
 
 bp = Blueprint("reports", __name__)
+
+VOLUME_TITLES = {
+    "day": lazy_gettext("Calls offered per day"),
+    "week": lazy_gettext("Calls offered per week"),
+    "month": lazy_gettext("Calls offered per month"),
+}
 
 
 def load_report() -> dict[str, Any]:
@@ -30,26 +37,32 @@ def load_report() -> dict[str, Any]:
 
 
 def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
+    answered, in_queue = gettext("answered"), gettext("abandoned in queue")
+    in_menu = gettext("abandoned in menu")
     p = rep["periods"]
     labels = [x["start"][5:] if rep["period"] != "month" else x["start"][:7] for x in p]
     volume = bars(
         labels,
         [
-            Series("answered", [x["answered"] for x in p], "#2e7d32"),
-            Series("abandoned in queue", [x["abandoned_in_queue"] for x in p], "#c62828"),
-            Series("abandoned in menu", [x["abandoned_in_menu"] for x in p], "#f9a825"),
-            Series("voicemail/callback", [x["voicemail"] + x["callback"] for x in p], "#78909c"),
+            Series(answered, [x["answered"] for x in p], "#2e7d32"),
+            Series(in_queue, [x["abandoned_in_queue"] for x in p], "#c62828"),
+            Series(in_menu, [x["abandoned_in_menu"] for x in p], "#f9a825"),
+            Series(
+                gettext("voicemail/callback"),
+                [x["voicemail"] + x["callback"] for x in p],
+                "#78909c",
+            ),
         ],
-        "Calls offered per " + rep["period"],
-        line=Series("service level", [x["service_level"] for x in p], "#1565c0"),
+        str(VOLUME_TITLES[rep["period"]]),
+        line=Series(gettext("service level"), [x["service_level"] for x in p], "#1565c0"),
     )
     agents = rep["agents"]
     per_agent = bars(
         [a["agent"] for a in agents],
-        [Series("answered", [a["answered"] for a in agents], "#2e7d32")],
-        "Answered per agent",
+        [Series(answered, [a["answered"] for a in agents], "#2e7d32")],
+        gettext("Answered per agent"),
         line=Series(
-            "answered within target",
+            gettext("answered within target"),
             [
                 (a["answered_within_target"] / a["answered"]) if a["answered"] else None
                 for a in agents
@@ -61,11 +74,11 @@ def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
     per_branch = bars(
         [b["branch"] for b in br],
         [
-            Series("answered", [b["answered"] for b in br], "#2e7d32"),
-            Series("abandoned in queue", [b["abandoned_in_queue"] for b in br], "#c62828"),
-            Series("abandoned in menu", [b["abandoned_in_menu"] for b in br], "#f9a825"),
+            Series(answered, [b["answered"] for b in br], "#2e7d32"),
+            Series(in_queue, [b["abandoned_in_queue"] for b in br], "#c62828"),
+            Series(in_menu, [b["abandoned_in_menu"] for b in br], "#f9a825"),
         ],
-        "Calls per menu branch",
+        gettext("Calls per menu branch"),
     )
     return {"volume": volume, "agents": per_agent, "branches": per_branch}
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from flask import abort, g, jsonify, redirect, request, session, url_for
+from flask_babel import gettext
 from werkzeug.security import check_password_hash, generate_password_hash
 
 ROLES = ("agent", "supervisor", "manager", "admin")
@@ -40,6 +41,7 @@ class CurrentUser:
     username: str
     role: str
     agent_id: str | None
+    locale: str | None = None  # the web language the user chose (None: not chosen)
 
     @property
     def is_staff(self) -> bool:
@@ -185,11 +187,12 @@ def require(*roles: str) -> Callable[[F], F]:
             user = current_user()
             if user is None:
                 if _wants_json():
-                    return jsonify(error="authentication required"), 401
+                    return jsonify(error=gettext("authentication required")), 401
                 return redirect(url_for("auth.login", next=request.full_path))
             if roles and user.role not in roles:
                 if _wants_json():
-                    return jsonify(error=f"forbidden for role {user.role}"), 403
+                    msg = gettext("forbidden for role %(role)s", role=user.role)
+                    return jsonify(error=msg), 403
                 abort(403)
             return view(*args, **kwargs)
 

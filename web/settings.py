@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivr.config import WEB_LOCALES
+
 AWAY_MODES = ("refuse", "lead")
 
 
@@ -32,6 +34,7 @@ class WebSettings:
     planner_weeks: int = 4
     page_size: int = 50
     export_limit: int = 100_000
+    locale: str | None = None  # the default language (None: web.locale of hotline.yaml)
 
     def __post_init__(self) -> None:
         if self.away_approval not in AWAY_MODES:
@@ -42,5 +45,7 @@ class WebSettings:
             raise ValueError(
                 f"session_lifetime_seconds {self.session_lifetime_seconds}: must be positive"
             )
+        if self.locale is not None and self.locale not in WEB_LOCALES:
+            raise ValueError(f"locale {self.locale!r}: use one of {', '.join(WEB_LOCALES)}")
         if self.sl_seconds <= 0:
             raise ValueError(f"sl_seconds {self.sl_seconds}: must be positive")

@@ -11,6 +11,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -27,8 +28,23 @@ from ivr.domain.metrics import Clocking, StateChange
 from web.security import ROLES, CurrentUser, hash_password, verify_password
 
 
+class UserProblem(StrEnum):
+    """Why an account cannot be created: a code the web app words in the user's language."""
+
+    BAD_ROLE = "bad_role"
+    AGENT_NEEDS_ID = "agent_needs_id"
+    SHORT_PASSWORD = "short_password"  # noqa: S105 (a code, not a password)
+    BAD_PASSWORD = "bad_password"  # noqa: S105 (a code, not a password)
+    BAD_USERNAME = "bad_username"
+    EXISTS = "exists"
+
+
 class UserError(ValueError):
-    """A user account that cannot be created as asked."""
+    """A user account that cannot be created as asked (`code` says why; the text is for the CLI)."""
+
+    def __init__(self, code: UserProblem, username: str, text: str) -> None:
+        super().__init__(text)
+        self.code, self.username = code, username
 
 
 MAX_USERNAME = 64
@@ -43,14 +59,17 @@ def normalize_username(raw: str) -> str:
     ('alice', 'li.wei')
     """
     name = unicodedata.normalize("NFKC", raw).strip().lower()
+    bad = UserProblem.BAD_USERNAME
     if not name:
-        raise UserError("the user name is empty")
+        raise UserError(bad, name, "the user name is empty")
     if len(name) > MAX_USERNAME:
-        raise UserError(f"the user name is longer than {MAX_USERNAME} characters")
+        raise UserError(bad, name[:MAX_USERNAME], f"the user name is longer than {MAX_USERNAME}")
     if not USERNAME_RE.fullmatch(name):
         raise UserError(
+            bad,
+            name,
             "a user name holds only letters a-z, digits and . _ @ - and starts with a letter"
-            " or digit"
+            " or digit",
         )
     return name
 
@@ -58,10 +77,16 @@ def normalize_username(raw: str) -> str:
 def _check_password(username: str, password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise UserError(
-            f"user {username!r}: the password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+            UserProblem.SHORT_PASSWORD,
+            username,
+            f"user {username!r}: the password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters",
         )
     if any(unicodedata.category(ch) == "Cs" for ch in password):
-        raise UserError(f"user {username!r}: the password is not valid Unicode text")
+        raise UserError(
+            UserProblem.BAD_PASSWORD,
+            username,
+            f"user {username!r}: the password is not valid Unicode text",
+        )
 
 
 def _find_user(s: Session, username: str) -> User | None:
@@ -79,12 +104,18 @@ def add_user(
     """Create an account; the name is normalised (normalize_username) and must be new."""
     username = normalize_username(username)
     if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise UserError(
+            UserProblem.BAD_ROLE, username, f"role {role!r} is not one of {', '.join(ROLES)}"
+        )
     if role == "agent" and not agent_id:
-        raise UserError(f"user {username!r}: an agent account needs --agent ID")
+        raise UserError(
+            UserProblem.AGENT_NEEDS_ID,
+            username,
+            f"user {username!r}: an agent account needs --agent ID",
+        )
     _check_password(username, password)
     if s.scalars(select(User.id).where(func.lower(User.username) == username)).first():
-        raise UserError(f"user {username!r} already exists")
+        raise UserError(UserProblem.EXISTS, username, f"user {username!r} already exists")
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -212,7 +243,12 @@ def list_users(s: Session) -> list[UserRow]:
 
 
 def _plain(u: User) -> CurrentUser:
-    return CurrentUser(u.id, u.username, u.role, u.agent_id)
+    return CurrentUser(u.id, u.username, u.role, u.agent_id, u.locale)
+
+
+def set_user_locale(s: Session, user_id: int, locale: str | None) -> None:
+    """Save the web language the user chose (a tag such as zh-CN; None: follow the browser)."""
+    s.execute(update(User).where(User.id == user_id).values(locale=locale))
 
 
 _DUMMY_HASH = hash_password("not-a-real-password")

@@ -13,6 +13,7 @@ from ivr.config.errors import ConfigError
 from ivr.config.hotline import (
     ENV_DATA_DIR,
     ENV_DATABASE_URL,
+    WEB_LOCALES,
     AmiSettings,
     HotlineConfig,
     load_config,
@@ -21,6 +22,7 @@ from ivr.config.hotline import (
 __all__ = [
     "ENV_DATABASE_URL",
     "ENV_DATA_DIR",
+    "WEB_LOCALES",
     "AmiSettings",
     "CallbackSettings",
     "ConfigError",

@@ -49,6 +49,17 @@ class Endpoint:
     port: int
 
 
+# The languages the web app is translated into (web/translations), as BCP 47 tags.
+WEB_LOCALES = ("zh-CN", "en")
+
+
+@dataclass(frozen=True)
+class WebEndpoint(Endpoint):
+    """Where the web app listens and its default language (one of WEB_LOCALES)."""
+
+    locale: str = "en"
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     host: str
@@ -84,7 +95,7 @@ class HotlineConfig:
     fastagi: Endpoint
     ami: AmiSettings
     sip: SipSettings
-    web: Endpoint
+    web: WebEndpoint
     calendar: Calendar
     roster: Roster
     policy: RoutingPolicy
@@ -128,6 +139,13 @@ def _site(c: Cursor) -> Site:
 
 def _endpoint(c: Cursor) -> Endpoint:
     return Endpoint(c.child("host").text(), c.child("port").integer(1))
+
+
+def _web(c: Cursor, site: Site) -> WebEndpoint:
+    """web: host, port and locale (default: the site's language when the web has it, else en)."""
+    fallback = site.default_language if site.default_language in WEB_LOCALES else "en"
+    locale = c.opt("locale", fallback).choice(WEB_LOCALES)
+    return WebEndpoint(c.child("host").text(), c.child("port").integer(1), locale)
 
 
 def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
@@ -413,7 +431,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
             sip.opt("seat_port_base", 5090).integer(1),
             sip.child("seat_password").text(),
         ),
-        web=_endpoint(main.child("web")),
+        web=_web(main.child("web"), site),
         calendar=calendar,
         roster=roster,
         policy=policy,

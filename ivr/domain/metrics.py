@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from ivr.domain.shifts import Roster, StaffingRule
@@ -247,6 +248,43 @@ def away_seconds(
 # --- staffing now ----------------------------------------------------------------
 
 
+class Staffing(StrEnum):
+    """What is wrong with the staffing: a code the user interface words in its language."""
+
+    BELOW_MINIMUM = "below_minimum"  # alarm: `count` ordinary seats present, `limit` required
+    TOO_MANY_AWAY = "too_many_away"  # alarm: `count` seats away, at most `limit` allowed
+    AWAY_LIMIT = "away_limit"  # refusal: at most `limit` seats may be away at once
+    WOULD_UNDERSTAFF = "would_understaff"  # refusal: would fall to `count`, minimum `limit`
+
+
+@dataclass(frozen=True)
+class StaffingProblem:
+    """A staffing alarm or the reason a seat may not go away, as a code and two numbers.
+
+    >>> p = StaffingProblem(Staffing.AWAY_LIMIT, 3, 2)
+    >>> p.key(), StaffingProblem.parse(p.key()) == p
+    ('away_limit:3:2', True)
+    """
+
+    code: Staffing
+    count: int
+    limit: int
+
+    def key(self) -> str:
+        """A compact text form for storage (`parse` reads it back)."""
+        return f"{self.code.value}:{self.count}:{self.limit}"
+
+    @classmethod
+    def parse(cls, text: str) -> StaffingProblem | None:
+        """The problem stored by `key`, or None when `text` is not one (older free text)."""
+        parts = text.split(":")
+        if len(parts) != 3 or parts[0] not in {c.value for c in Staffing}:
+            return None
+        if not (parts[1].isdigit() and parts[2].isdigit()):
+            return None
+        return cls(Staffing(parts[0]), int(parts[1]), int(parts[2]))
+
+
 @dataclass(frozen=True)
 class StaffingNow:
     open: bool
@@ -258,15 +296,14 @@ class StaffingNow:
     max_away: int
 
     @property
-    def alarms(self) -> tuple[str, ...]:
+    def alarms(self) -> tuple[StaffingProblem, ...]:
         out = []
         if self.present_ordinary < self.required:
             out.append(
-                f"staffing below minimum: {self.present_ordinary} ordinary seats present, "
-                f"{self.required} required"
+                StaffingProblem(Staffing.BELOW_MINIMUM, self.present_ordinary, self.required)
             )
         if len(self.away) > self.max_away:
-            out.append(f"{len(self.away)} seats away, at most {self.max_away} allowed")
+            out.append(StaffingProblem(Staffing.TOO_MANY_AWAY, len(self.away), self.max_away))
         return tuple(out)
 
 
@@ -296,18 +333,15 @@ def away_refusal(
     agent_id: str,
     at: datetime,
     default: str,
-) -> str | None:
+) -> StaffingProblem | None:
     """Why `agent_id` may not go away now (the staffing rules), or None when allowed."""
     after = {**{a.id: states.get(a.id, default) for a in roster.agents}, agent_id: "away"}
     now = staffing_now(roster, rule, after, at, default)
     if len(now.away) > rule.max_away:
-        return f"at most {rule.max_away} seats may be away at once"
+        return StaffingProblem(Staffing.AWAY_LIMIT, len(now.away), rule.max_away)
     agent = roster.agent(agent_id)
     was_present = states.get(agent_id, default) in ("available", "wrap_up")
     if agent is not None and agent.role.value == "ordinary" and was_present:
         if now.present_ordinary < now.required:
-            return (
-                f"staffing would fall to {now.present_ordinary} ordinary seats, "
-                f"minimum {now.required}"
-            )
+            return StaffingProblem(Staffing.WOULD_UNDERSTAFF, now.present_ordinary, now.required)
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -40,14 +41,14 @@ def until(driver, condition, within: float = LIVE_WITHIN) -> float:
     return time.monotonic() - start
 
 
-def open_board(browser, sign_in, web_server):
-    board = browser()
+def open_board(browser, sign_in, web_server, lang="en"):
+    board = browser(lang)
     sign_in(board, web_server.url, "lead")
     WebDriverWait(board, 10, ignored_exceptions=STALE).until(
         lambda d: d.current_url.endswith("/board")
     )
     WebDriverWait(board, 10, ignored_exceptions=STALE).until(
-        lambda d: d.find_element(By.ID, "k-live").text == "live"
+        lambda d: d.find_element(By.ID, "k-live").get_attribute("data-live") == "live"
     )
     return board
 
@@ -117,3 +118,30 @@ def test_refused_away_request_is_shown_to_the_agent(
         lambda d: "Refused" in d.find_element(By.TAG_NAME, "main").text
     )
     assert agent.find_element(By.ID, "my-state").text == "available"
+
+
+@pytest.mark.parametrize(
+    ("lang", "words", "not_words"),
+    [
+        ("zh-CN", ("当前排队", "空闲", "离席 · 用餐", "当班", "实时"), ("Waiting", "available")),
+        ("en", ("Waiting now", "available", "away · meal", "on shift", "live"), ("排队", "空闲")),
+    ],
+)
+def test_board_in_each_language(
+    web_runtime, web_users, web_server, browser, sign_in, artifacts, lang, words, not_words
+) -> None:
+    """The board as the browser's language asks; a screenshot of each goes to the artifacts."""
+    for who in ("lead", "chen", "li", "zhang", "liu"):
+        web_runtime.presence_repo.set_agent_state(who, "available", "", web_runtime.clock())
+    web_runtime.presence_repo.set_agent_state("zhao", "away", "meal", web_runtime.clock())
+    board = open_board(browser, sign_in, web_server, lang)
+    until(board, lambda d: seat_state(d, "seat6") == "away", within=5)
+    assert board.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
+    text = board.find_element(By.TAG_NAME, "main").text.lower()  # CSS capitalises some
+    shot = artifacts / f"board-{lang}.png"
+    board.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    for w in words:
+        assert w.lower() in text, (lang, w)
+    for w in not_words:
+        assert w.lower() not in text, (lang, w)

@@ -16,6 +16,9 @@ MODULES = [
     "web.params",
     "web.security",
     "web.store",
+    "ivr.domain.metrics",
+    "web.callbacks",
+    "web.charts",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -12,10 +13,20 @@ from ivr.bootstrap import Runtime
 from web.app import close_app, create_app
 
 
+class EnglishClient(FlaskClient):
+    """A test client whose browser prefers English (tests/web/test_i18n.py covers zh-CN);
+    a request's own Accept-Language header still wins."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def app(web_runtime: Runtime) -> Iterator[Flask]:
     app = create_app(web_runtime, secret_key="test-secret", board_poll_seconds=0.0)
     app.config["TESTING"] = True
+    app.test_client_class = EnglishClient
     try:
         yield app
     finally:

@@ -96,7 +96,7 @@ def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users,
         assert r.status_code == 200
         seat, snap = _seat(lead, "chen")
         assert (seat["state"], seat["reason"]) == ("away", "training")
-        assert any("below minimum" in a for a in snap["alarms"])
+        assert any(a["code"] == "below_minimum" for a in snap["alarms"])
         assert (
             _api(lead, "post", f"/api/away-requests/{rid}", {"decision": "refuse"}).status_code
             == 404
@@ -140,7 +140,7 @@ def test_away_too_long_raises_an_alarm(client, web_users, login, web_runtime, t0
     login(client, "lead")
     seat, snap = _seat(client, "zhao")
     assert seat["away_too_long"]
-    assert "zhao away for more than 30 min" in snap["alarms"]
+    assert {"code": "away_too_long", "agent": "zhao", "minutes": 30} in snap["alarms"]
 
 
 def test_sse_stream_sends_the_board(client, web_users, login) -> None:

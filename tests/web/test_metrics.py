@@ -13,6 +13,8 @@ from ivr.domain.metrics import (
     CallFact,
     Clocking,
     ServiceTarget,
+    Staffing,
+    StaffingProblem,
     StateChange,
     attendance,
     away_refusal,
@@ -136,14 +138,17 @@ def test_staffing_now_and_away_refusal(cfg) -> None:
     now = staffing_now(cfg.roster, cfg.staffing, states, DAY1, "signed_out")
     assert now.open and now.present_ordinary == 4 and now.alarms == ()
     why = away_refusal(cfg.roster, cfg.staffing, states, "chen", DAY1, "signed_out")
-    assert why is not None and "minimum 4" in why
+    assert why == StaffingProblem(Staffing.WOULD_UNDERSTAFF, 3, 4)
     assert away_refusal(cfg.roster, cfg.staffing, states, "lead", DAY1, "signed_out") is None
     two_away = {**states, "zhao": "away", "lead": "away"}
     why = away_refusal(cfg.roster, StaffingRule(0, 0, 2), two_away, "chen", DAY1, "signed_out")
-    assert why == "at most 2 seats may be away at once"
+    assert why == StaffingProblem(Staffing.AWAY_LIMIT, 3, 2)
     short = {**states, "chen": "away", "li": "signed_out", "zhao": "away", "zhang": "away"}
     alarms = staffing_now(cfg.roster, cfg.staffing, short, DAY1, "signed_out").alarms
-    assert any("below minimum" in a for a in alarms) and any("3 seats away" in a for a in alarms)
+    assert alarms == (
+        StaffingProblem(Staffing.BELOW_MINIMUM, 1, 4),
+        StaffingProblem(Staffing.TOO_MANY_AWAY, 3, 2),
+    )
 
 
 def test_plan_day_marks_where_the_roster_is_short(cfg) -> None:

@@ -61,7 +61,7 @@ def test_report_api_by_day_agent_branch(client, web_users, login, fixed_set, t0)
     week = client.get("/api/reports?period=week&from=2026-11-17&to=2026-11-23").get_json()
     assert [p["start"] for p in week["periods"]] == ["2026-11-16", "2026-11-23"]
     html = client.get("/reports?period=day&from=2026-11-17&to=2026-11-23").get_data(True)
-    assert "<svg" in html and "60.0 %" in html
+    assert "<svg" in html and "60.0%" in html
 
 
 def test_report_attendance_late_and_away(client, web_users, login, web_runtime, t0) -> None:

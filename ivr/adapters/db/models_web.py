@@ -29,6 +29,7 @@ class User(Base):
     agent_id: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    locale: Mapped[str | None] = mapped_column(String)  # web language chosen (0004_user_locale)
 
 
 class AttendanceEvent(Base):

@@ -1,7 +1,7 @@
 """Server-side sign-in sessions of the web app: web_sessions.
 
 Revision ID: 0005_web_sessions
-Revises: 0003_callbacks
+Revises: 0004_user_locale
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_web_sessions"
-down_revision: str | None = "0003_callbacks"
+down_revision: str | None = "0004_user_locale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

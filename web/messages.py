@@ -1,0 +1,205 @@
+"""Words for the codes that the domain and the web's own modules return: staffing alarms,
+away refusals, status changes, account errors, and the board script's labels.
+
+The domain and the stores say *what* happened with a code and its numbers; this
+module says it in the request's language (web/translations).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext, lazy_gettext
+from flask_babel.speaklater import LazyString
+
+from ivr.domain.metrics import Staffing, StaffingProblem
+from web.presence import Outcome, PresenceError, Problem, StatusResult
+from web.store import MAX_USERNAME, MIN_PASSWORD, UserError, UserProblem
+
+STATES: dict[str, LazyString] = {
+    "available": lazy_gettext("available"),
+    "ringing": lazy_gettext("ringing"),
+    "on_call": lazy_gettext("on a call"),
+    "wrap_up": lazy_gettext("wrap-up"),
+    "away": lazy_gettext("away"),
+    "signed_out": lazy_gettext("signed out"),
+}
+
+AWAY_REASONS: dict[str, LazyString] = {
+    "break": lazy_gettext("break"),
+    "meal": lazy_gettext("meal"),
+    "training": lazy_gettext("training"),
+    "meeting": lazy_gettext("meeting"),
+    "other": lazy_gettext("other"),
+    "unspecified": lazy_gettext("unspecified"),
+}
+
+ROLES: dict[str, LazyString] = {
+    "agent": lazy_gettext("agent"),
+    "supervisor": lazy_gettext("supervisor"),
+    "manager": lazy_gettext("manager"),
+    "admin": lazy_gettext("admin"),
+}
+
+PERIODS: dict[str, LazyString] = {
+    "day": lazy_gettext("day"),
+    "week": lazy_gettext("week"),
+    "month": lazy_gettext("month"),
+}
+
+OUTCOMES: dict[str, LazyString] = {
+    "in_progress": lazy_gettext("in progress"),
+    "answered": lazy_gettext("answered"),
+    "abandoned_in_menu": lazy_gettext("abandoned in menu"),
+    "abandoned_waiting": lazy_gettext("abandoned waiting"),
+    "voicemail": lazy_gettext("voicemail"),
+    "callback_requested": lazy_gettext("callback requested"),
+    "hung_up_by_system": lazy_gettext("hung up by the system"),
+}
+
+CALLBACK_STATES: dict[str, LazyString] = {
+    "requested": lazy_gettext("requested"),
+    "scheduled": lazy_gettext("scheduled"),
+    "dialing": lazy_gettext("dialing"),
+    "connected": lazy_gettext("connected"),
+    "completed": lazy_gettext("completed"),
+    "retry": lazy_gettext("retry"),
+    "failed": lazy_gettext("failed"),
+    "expired": lazy_gettext("expired"),
+    "cancelled": lazy_gettext("cancelled"),
+}
+
+
+def word(table: dict[str, LazyString], key: str | None) -> str:
+    """The translated word for `key`, or the key itself when the table has none."""
+    if not key:
+        return ""
+    return str(table[key]) if key in table else key
+
+
+def state(key: str | None) -> str:
+    return word(STATES, key)
+
+
+def reason(key: str | None) -> str:
+    return word(AWAY_REASONS, key)
+
+
+def staffing(p: StaffingProblem) -> str:
+    """A staffing alarm or away refusal in the request's language."""
+    if p.code is Staffing.BELOW_MINIMUM:
+        return gettext(
+            "Staffing below minimum: %(count)s ordinary seats present, %(limit)s required",
+            count=p.count,
+            limit=p.limit,
+        )
+    if p.code is Staffing.TOO_MANY_AWAY:
+        return gettext(
+            "%(count)s seats away, at most %(limit)s allowed", count=p.count, limit=p.limit
+        )
+    if p.code is Staffing.AWAY_LIMIT:
+        return gettext("at most %(limit)s seats may be away at once", limit=p.limit)
+    return gettext(
+        "staffing would fall to %(count)s ordinary seats, minimum %(limit)s",
+        count=p.count,
+        limit=p.limit,
+    )
+
+
+def why(d: dict[str, Any]) -> str:
+    """The refusal of an away request as the board snapshot carries it ({code, count, limit})."""
+    if d.get("code") is None:
+        return str(d.get("text", ""))
+    return staffing(StaffingProblem(Staffing(d["code"]), int(d["count"]), int(d["limit"])))
+
+
+def status(r: StatusResult) -> str:
+    """What a status change did, in the request's language."""
+    why = staffing(r.problem) if r.problem is not None else ""
+    o = r.outcome
+    if o is Outcome.SIGNED_IN:
+        return gettext("Signed in.")
+    if o is Outcome.SIGNED_OUT:
+        return gettext("Signed out.")
+    if o is Outcome.STATUS_SET:
+        return gettext("Status: %(state)s.", state=state(r.subject))
+    if o is Outcome.AWAY:
+        return gettext("Away (%(reason)s).", reason=reason(r.subject))
+    if o is Outcome.REFUSED:
+        return gettext("Refused: %(why)s.", why=why)
+    if o is Outcome.WAITING:
+        return gettext("Waiting for the lead's approval: %(why)s.", why=why)
+    if o is Outcome.APPROVED:
+        return gettext("Request of %(agent)s approved.", agent=r.subject)
+    return gettext("Request of %(agent)s refused.", agent=r.subject)
+
+
+def presence_error(e: PresenceError) -> str:
+    c, subject = e.code, e.subject
+    if c is Problem.NOT_AN_AGENT:
+        return gettext("User %(user)s is not an agent of the roster.", user=subject)
+    if c is Problem.UNKNOWN_EVENT:
+        return gettext("Unknown attendance event %(event)s.", event=repr(subject))
+    if c is Problem.UNKNOWN_STATUS:
+        return gettext("Unknown status %(state)s.", state=repr(subject))
+    if c is Problem.SIGNED_OUT:
+        return gettext("Sign in first.")
+    if c is Problem.UNKNOWN_REASON:
+        return gettext("Unknown away reason %(reason)s.", reason=repr(subject))
+    return gettext("No pending away request %(id)s.", id=subject)
+
+
+def user_error(e: UserError) -> str:
+    c, name = e.code, repr(e.username)
+    if c is UserProblem.BAD_ROLE:
+        return gettext("Unknown role for user %(user)s.", user=name)
+    if c is UserProblem.AGENT_NEEDS_ID:
+        return gettext("User %(user)s: an agent account needs an agent.", user=name)
+    if c is UserProblem.SHORT_PASSWORD:
+        return gettext(
+            "User %(user)s: the password needs at least %(n)s characters.",
+            user=name,
+            n=MIN_PASSWORD,
+        )
+    if c is UserProblem.BAD_PASSWORD:
+        return gettext("User %(user)s: the password is not valid text.", user=name)
+    if c is UserProblem.BAD_USERNAME:
+        return gettext(
+            "The user name %(user)s is not valid: letters a-z, digits and . _ @ -, "
+            "starting with a letter or digit, at most %(n)s characters.",
+            user=name,
+            n=MAX_USERNAME,
+        )
+    return gettext("User %(user)s already exists.", user=name)
+
+
+def board_labels() -> dict[str, Any]:
+    """Everything board.js shows in words, in the request's language ({name}: a value)."""
+    return {
+        "states": {k: str(v) for k, v in STATES.items()},
+        "reasons": {k: str(v) for k, v in AWAY_REASONS.items()},
+        "alarms": {
+            Staffing.BELOW_MINIMUM.value: gettext(
+                "Staffing below minimum: {count} ordinary seats present, {limit} required"
+            ),
+            Staffing.TOO_MANY_AWAY.value: gettext("{count} seats away, at most {limit} allowed"),
+            "away_too_long": gettext("{agent} away for more than {minutes} min"),
+        },
+        "why": {
+            Staffing.AWAY_LIMIT.value: gettext("at most {limit} seats may be away at once"),
+            Staffing.WOULD_UNDERSTAFF.value: gettext(
+                "staffing would fall to {count} ordinary seats, minimum {limit}"
+            ),
+        },
+        "on_shift": gettext("on shift"),
+        "off_shift": gettext("off shift"),
+        "none_pending": gettext("None pending."),
+        "asks_for": gettext("{agent} asks for {reason} ({why})"),
+        "approve": gettext("Approve"),
+        "refuse": gettext("Refuse"),
+        "target": gettext("(target {level} in {seconds} s)"),
+        "minimum": gettext("(min {required} ordinary)"),
+        "live": gettext("live"),
+        "reconnecting": gettext("reconnecting…"),
+        "vip": gettext("VIP"),
+    }
