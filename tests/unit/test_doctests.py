@@ -12,7 +12,8 @@ MODULES = [
     "ivr.domain.routing",
     "ivr.adapters.asterisk.agi",
     "ivr.adapters.asterisk.ami",
-    "ivr.adapters.asterisk.fastagi",
+    "ivr.adapters.asterisk.agi_channel",
+    "ivr.adapters.asterisk.fastagi_limits",
 ]
 
 
