@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.fastagi import FastAgiServer
+from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits
 from ivr.adapters.asterisk.handlers import Handlers
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
 from ivr.bootstrap import Runtime
@@ -52,7 +53,14 @@ class HotlineService:
         handlers = Handlers(
             rt.ivr_deps(self.calllog), self.on_decision_latency, callbacks=callback_parts(rt).intake
         )
-        self.fastagi = FastAgiServer(handlers.routes(), cfg.fastagi.host, cfg.fastagi.port)
+        agi = cfg.fastagi
+        limits = FastAgiLimits(
+            max_dialogs=agi.max_dialogs,
+            env_timeout_seconds=agi.env_timeout_seconds,
+            reply_timeout_seconds=agi.reply_timeout_seconds,
+            max_line_bytes=agi.max_line_bytes,
+        )
+        self.fastagi = FastAgiServer(handlers.routes(), agi.host, agi.port, limits=limits)
         await self.fastagi.start()
         self.link = ami.AmiLink(
             cfg.ami.host,
