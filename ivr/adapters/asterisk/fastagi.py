@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -41,12 +42,18 @@ _ACCEPT_BATCH = 32  # connections accepted before the dialogs get a turn
 
 @dataclass
 class _Conn:
-    """One accepted connection. `started`: its task owns the socket now."""
+    """One accepted connection, in arrival order in the server's table.
+
+    A connection first only waits to become readable (a selector entry, no
+    task, no stream: an idle flood costs little); then a task reads its
+    environment (`started`: the task owns the socket); then it is a dialog.
+    """
 
     sock: socket.socket
+    since: float
     task: asyncio.Task[None] | None = None
     started: bool = False
-    in_dialog: bool = False  # the environment block was read
+    in_dialog: bool = False
 
 
 @dataclass
@@ -60,7 +67,7 @@ class FastAgiServer:
     backlog: int = 1024
     limits: FastAgiLimits = field(default_factory=FastAgiLimits)
     _sock: socket.socket | None = None
-    _acceptor: asyncio.Task[None] | None = None
+    _helpers: list[asyncio.Task[None]] = field(default_factory=list)  # accept, sweep
     _conns: dict[int, _Conn] = field(default_factory=dict)  # in arrival order
     _cap: int = 0
     _quiet: LogLimiter = field(init=False)
@@ -72,7 +79,10 @@ class FastAgiServer:
         self._sock = _listen(self.host, self.port, self.backlog)
         self.port = self._sock.getsockname()[1]
         self._cap = self.limits.dialog_cap()
-        self._acceptor = asyncio.create_task(self._accept_loop())
+        self._helpers = [
+            asyncio.create_task(self._accept_loop()),
+            asyncio.create_task(self._sweep_loop()),
+        ]
         log.info("FastAGI listening on %s:%s (at most %d dialogs)", self.host, self.port, self._cap)
 
     async def stop(self) -> None:
@@ -80,21 +90,20 @@ class FastAgiServer:
 
         A caller whose conversation is cut gets AGISTATUS=FAILURE: the fallback.
         """
-        if self._acceptor is not None:
-            self._acceptor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._acceptor
-            self._acceptor = None
+        for task in self._helpers:
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
+        self._helpers = []
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         conns = list(self._conns.values())
         self._conns.clear()
         for conn in conns:
-            _drop(conn)
+            self._drop(conn)
         await asyncio.gather(*(c.task for c in conns if c.task), return_exceptions=True)
         if conns:
-            log.info("FastAGI stopped: %d conversations ended", len(conns))
+            log.info("FastAGI stopped: %d connections ended", len(conns))
         self._quiet.flush()
 
     @property
@@ -117,7 +126,9 @@ class FastAgiServer:
     async def _accept_failed(self, e: OSError) -> None:
         """Out of descriptors: make room, say so now and then, retry shortly."""
         if e.errno in _OUT_OF_RESOURCES:
-            self._shed_idle()
+            for _ in range(_ACCEPT_BATCH):
+                if not self._shed_idle():
+                    break
             self._quiet.warning(
                 "accept-resources",
                 f"FastAGI cannot accept: {e.strerror} ({len(self._conns)} connections open);"
@@ -136,8 +147,13 @@ class FastAgiServer:
             )
             sock.close()
             return
-        conn = _Conn(sock)
+        loop = asyncio.get_running_loop()
+        conn = _Conn(sock, loop.time())
         self._conns[id(conn)] = conn
+        loop.add_reader(sock.fileno(), self._readable, conn)  # an fd: cheaper than a socket
+
+    def _readable(self, conn: _Conn) -> None:
+        asyncio.get_running_loop().remove_reader(conn.sock.fileno())
         conn.task = asyncio.create_task(self._run(conn))
 
     def _shed_idle(self) -> bool:
@@ -145,7 +161,7 @@ class FastAgiServer:
         for key, conn in self._conns.items():
             if not conn.in_dialog:
                 del self._conns[key]
-                _drop(conn)
+                self._drop(conn)
                 self._quiet.warning(
                     "shed",
                     "FastAGI full: closed the oldest connection that had not sent"
@@ -153,6 +169,35 @@ class FastAgiServer:
                 )
                 return True
         return False
+
+    async def _sweep_loop(self) -> None:
+        """Close connections that stayed silent for the environment timeout."""
+        loop = asyncio.get_running_loop()
+        timeout = self.limits.env_timeout_seconds
+        while True:
+            await asyncio.sleep(min(timeout / 4, 0.5))
+            silent = [k for k, c in self._waiting_since(loop.time() - timeout) if c.task is None]
+            for key in silent:
+                self._drop(self._conns.pop(key))
+            if silent:
+                self._quiet.warning(
+                    "env-timeout",
+                    f"FastAGI: closed {len(silent)} connection(s) that sent nothing"
+                    f" within {timeout} s",
+                )
+
+    def _waiting_since(self, cutoff: float) -> list[tuple[int, _Conn]]:
+        """The connections accepted before `cutoff` (the table is in arrival order)."""
+        return list(itertools.takewhile(lambda kc: kc[1].since < cutoff, self._conns.items()))
+
+    def _drop(self, conn: _Conn) -> None:
+        """End a connection now, whatever its stage."""
+        if conn.task is None:
+            asyncio.get_running_loop().remove_reader(conn.sock.fileno())
+        if not conn.started:
+            conn.sock.close()
+        if conn.task is not None:
+            conn.task.cancel()
 
     async def _run(self, conn: _Conn) -> None:
         conn.started = True
@@ -164,11 +209,9 @@ class FastAgiServer:
             self._conns.pop(id(conn), None)
             return
         limits = self.limits
+        left = conn.since + limits.env_timeout_seconds - asyncio.get_running_loop().time()
         agi = AgiChannel(
-            reader,
-            writer,
-            env_timeout=limits.env_timeout_seconds,
-            reply_timeout=limits.reply_timeout_seconds,
+            reader, writer, env_timeout=max(left, 0.01), reply_timeout=limits.reply_timeout_seconds
         )
         try:
             if await self._read_env(agi):
@@ -242,14 +285,6 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     sock = socket.create_server((host, port), family=family, backlog=backlog)
     sock.setblocking(False)
     return sock
-
-
-def _drop(conn: _Conn) -> None:
-    """End a connection now; a task not yet started never closes its socket itself."""
-    if not conn.started:
-        conn.sock.close()
-    if conn.task is not None:
-        conn.task.cancel()
 
 
 def _clear_route(agi: AgiChannel) -> None:

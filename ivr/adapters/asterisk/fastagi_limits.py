@@ -36,6 +36,7 @@ class FastAgiLimits:
     max_line_bytes: int = 8192
     log_every_seconds: float = 10.0
     accept_retry_seconds: float = 0.05
+    fd_reserve: int = FD_RESERVE
 
     def dialog_cap(self, open_files: int | None = None) -> int:
         """The cap in force: `max_dialogs`, lowered to leave descriptors to spare.
@@ -51,7 +52,7 @@ class FastAgiLimits:
             open_files = open_file_limit()
         if open_files <= 0:  # unlimited
             return self.max_dialogs
-        return max(1, min(self.max_dialogs, open_files - FD_RESERVE))
+        return max(1, min(self.max_dialogs, open_files - self.fd_reserve))
 
 
 def open_file_limit() -> int:
