@@ -7,6 +7,7 @@ import pytest
 
 MODULES = [
     "ivr.domain.calendar",
+    "ivr.domain.callbacks",
     "ivr.domain.calllog",
     "ivr.domain.menu",
     "ivr.domain.routing",

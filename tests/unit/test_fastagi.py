@@ -805,3 +805,47 @@ def test_repeated_warnings_are_counted_not_logged(caplog: pytest.LogCaptureFixtu
         "cannot accept (999 more like this not logged)",
         "cannot accept (1 more like this not logged)",
     ]
+
+
+@pytest.mark.parametrize(
+    "keyed",
+    ['138"; DROP', "1" * 300, "12", "+", "１３８００００００００９", "138 0000 0009", "+86+138000"],
+    ids=["injection", "300-digits", "too-short", "plus-only", "fullwidth", "spaces", "two-plus"],
+)
+def test_a_malformed_callback_number_is_refused_and_not_logged(
+    sample_config: HotlineConfig, keyed: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = FakeLedger()
+    with caplog.at_level(logging.INFO):
+        lines = _callback_call(ledger, sample_config, {"HOTLINE_CALLBACK_NUMBER": keyed})
+    assert ledger.requests == []
+    assert set_variables(lines) == [("HOTLINE_CALLBACK_AT", "")]  # the dialplan: voicemail
+    refused = [
+        r.getMessage() for r in caplog.records if "callback number refused" in r.getMessage()
+    ]
+    assert len(refused) == 1 and keyed not in refused[0]
+
+
+def test_an_international_callback_number_is_accepted(sample_config: HotlineConfig) -> None:
+    ledger = FakeLedger()
+    _callback_call(ledger, sample_config, {"HOTLINE_CALLBACK_NUMBER": "+8613800000009"})
+    assert ledger.requests[0][0] == "+8613800000009"
+
+
+def test_channel_variables_of_an_unexpected_form_are_ignored(
+    sample_config: HotlineConfig,
+) -> None:
+    ledger = FakeLedger()
+    _callback_call(ledger, sample_config, {
+        "HOTLINE_CALLBACK_NUMBER": "13800000009", "HOTLINE_LANG": "../../../etc/passwd",
+        "HOTLINE_QUEUE": "x" * 500, "HOTLINE_CALL_ID": "1.2 EXEC Dial", "HOTLINE_ARRIVED": "9" * 30,
+    })  # fmt: skip
+    number, language, branch, at, uid, source = ledger.requests[0]
+    assert (number, language, branch, uid) == ("13800000009", "zh-CN", "menu", UID)
+    assert at == MONDAY_10  # not a time from the variable: the clock's
+
+
+def test_overflow_ignores_a_tampered_language(routes: RouteTable, calllog: ListCallLog) -> None:
+    asterisk = FakeAsterisk(variables={"HOTLINE_QUEUE": "enquiries", "HOTLINE_LANG": "en/../x"})
+    lines = call(routes, asterisk, env_block(agi_network_script="overflow"))
+    assert ("HOTLINE_LANG", "zh-CN") in set_variables(lines)
