@@ -849,3 +849,24 @@ def test_overflow_ignores_a_tampered_language(routes: RouteTable, calllog: ListC
     asterisk = FakeAsterisk(variables={"HOTLINE_QUEUE": "enquiries", "HOTLINE_LANG": "en/../x"})
     lines = call(routes, asterisk, env_block(agi_network_script="overflow"))
     assert ("HOTLINE_LANG", "zh-CN") in set_variables(lines)
+
+
+def test_a_flood_of_bad_requests_logs_a_few_lines(
+    routes: RouteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def bad(port: int, first: bytes) -> None:
+        reader, writer = await _hold(port, first)
+        with contextlib.suppress(ConnectionError):
+            while line := await reader.readline():
+                writer.write(b"200 result=1\n" if line else b"")
+        _close(writer)
+
+    async def scenario(port: int) -> None:
+        for first in (b"no colon here\n", env_block(agi_network_script="nosuch"), b"x" * 9000):
+            await asyncio.gather(*(bad(port, first) for _ in range(100)))
+
+    with caplog.at_level(logging.INFO, logger="ivr.adapters.asterisk.fastagi"):
+        asyncio.run(_with_server(routes, FastAgiLimits(), scenario))
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 3 <= len(messages) <= 6, messages  # one line per kind, the rest counted
+    assert any("unknown FastAGI route 'nosuch'" in m for m in messages)

@@ -259,7 +259,8 @@ class FastAgiServer:
         name = route_name(agi.env)
         handler = self.routes.get(name)
         if handler is None:
-            log.error("call %s: unknown FastAGI route %r: fallback", agi.uid, name[:40])
+            message = f"call {agi.uid[:40]}: unknown FastAGI route {name[:40]!r}: fallback"
+            self._quiet.warning("unknown-route", message, logging.ERROR)
             await _to_fallback(agi)
             return
         try:

@@ -76,19 +76,21 @@ class LogLimiter:
     _suppressed: dict[str, int] = field(default_factory=dict)
     _message: dict[str, str] = field(default_factory=dict)
 
-    def warning(self, kind: str, message: str) -> None:
+    _level: dict[str, int] = field(default_factory=dict)
+
+    def warning(self, kind: str, message: str, level: int = logging.WARNING) -> None:
         now = self.clock()
         last = self._last.get(kind)
-        self._message[kind] = message
+        self._message[kind], self._level[kind] = message, level
         if last is not None and now - last < self.every:
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
             return
         self._last[kind] = now
-        self.log.warning("%s%s", message, self._tail(kind))
+        self.log.log(level, "%s%s", message, self._tail(kind))
 
     def flush(self) -> None:
         for kind in [k for k, n in self._suppressed.items() if n]:
-            self.log.warning("%s%s", self._message[kind], self._tail(kind))
+            self.log.log(self._level[kind], "%s%s", self._message[kind], self._tail(kind))
 
     def _tail(self, kind: str) -> str:
         n = self._suppressed.pop(kind, 0)
