@@ -246,10 +246,12 @@ class FastAgiServer:
                 f"FastAGI: an AGI environment line over {self.limits.max_line_bytes} bytes:"
                 " connection closed",
             )
-        except (AgiError, ConnectionError, OSError):
+        except (AgiHangup, ConnectionError, OSError):
             self._quiet.warning(
                 "env-closed", "FastAGI connection closed before its environment was read"
             )
+        except AgiError as e:
+            self._quiet.warning("env-malformed", f"FastAGI: {e}: connection closed")
         else:
             return True
         return False
