@@ -65,7 +65,7 @@ class Endpoint:
 class FastAgiSettings(Endpoint):
     """The FastAGI listener and its limits under abuse (ARCHITECTURE: failure at the call edge)."""
 
-    max_dialogs: int = 500  # open connections at once; lowered to fit the open-file limit
+    max_dialogs: int = 2000  # open connections at once; lowered to fit the open-file limit
     env_timeout_seconds: float = 5.0  # the whole AGI environment block
     reply_timeout_seconds: float = 120.0  # each reply: longer than a prompt plus GET DATA
     max_line_bytes: int = 8192  # a longer line ends that dialog in the fallback

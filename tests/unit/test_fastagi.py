@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -870,3 +871,36 @@ def test_a_flood_of_bad_requests_logs_a_few_lines(
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert 3 <= len(messages) <= 6, messages  # one line per kind, the rest counted
     assert any("unknown FastAGI route 'nosuch'" in m for m in messages)
+
+
+def test_at_the_cap_a_call_not_yet_read_is_kept_and_the_newcomer_refused(
+    routes: RouteTable,
+) -> None:
+    """Under load the loop may accept faster than it reads: a connection whose
+    environment is already waiting is a call, never shed as idle."""
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server = FastAgiServer(routes, port=0, limits=FastAgiLimits(max_dialogs=1))
+        await server.start()
+        call_end, asterisk = socket.socketpair()
+        late_end, late_peer = socket.socketpair()
+        try:
+            asterisk.sendall(env_block())
+            call_end.setblocking(False)
+            late_end.setblocking(False)
+            server._admit(call_end)  # not read yet: the loop has not run
+            server._admit(late_end)  # at the cap, nothing idle: refused at once
+            late_peer.settimeout(2)
+            refused = late_peer.recv(100)
+            asterisk.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=asterisk)
+            first = await asyncio.wait_for(reader.readline(), timeout=5)
+            writer.close()
+            return refused, first
+        finally:
+            late_peer.close()
+            await server.stop()
+
+    refused, first = asyncio.run(scenario())
+    assert refused == b""
+    assert first == b'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # accept() errors that mean "out of descriptors or memory": wait and retry.
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_BATCH = 32  # connections accepted before the dialogs get a turn
+# An environment block still incomplete this long after the connection came is
+# being dribbled (Asterisk writes it at once): such a connection may be shed.
+_SLOW_ENV_SECONDS = 0.5
 
 
 @dataclass
@@ -157,17 +160,25 @@ class FastAgiServer:
         conn.task = asyncio.create_task(self._run(conn))
 
     def _shed_idle(self) -> bool:
-        """Close the oldest connection still waiting for its environment block."""
+        """Close the oldest idle connection: one that has not sent its environment.
+
+        A connection whose bytes are waiting to be read is a call the loop has
+        not reached yet, not an idle one; nor is one reading a block that arrived
+        in parts within the last `_SLOW_ENV_SECONDS`.
+        """
+        slow = asyncio.get_running_loop().time() - _SLOW_ENV_SECONDS
         for key, conn in self._conns.items():
-            if not conn.in_dialog:
-                del self._conns[key]
-                self._drop(conn)
-                self._quiet.warning(
-                    "shed",
-                    "FastAGI full: closed the oldest connection that had not sent"
-                    " its AGI environment",
-                )
-                return True
+            if conn.in_dialog or (conn.started and conn.since > slow):
+                continue
+            if conn.task is None and _has_data(conn.sock):
+                continue
+            del self._conns[key]
+            self._drop(conn)
+            self._quiet.warning(
+                "shed",
+                "FastAGI full: closed the oldest connection that had not sent its AGI environment",
+            )
+            return True
         return False
 
     async def _sweep_loop(self) -> None:
@@ -281,6 +292,17 @@ class FastAgiServer:
         except Exception:
             log.exception("call %s: FastAGI route %s failed: fallback", agi.uid, name)
             await _to_fallback(agi)
+
+
+def _has_data(sock: socket.socket) -> bool:
+    """Bytes (or the end of the stream) are waiting on a non-blocking socket."""
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True  # an error to report: let the task see it
+    return True
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

@@ -30,7 +30,7 @@ class FastAgiLimits:
     the longest command the handlers send (a prompt plus the GET DATA timeout).
     """
 
-    max_dialogs: int = 500
+    max_dialogs: int = 2000
     env_timeout_seconds: float = 5.0
     reply_timeout_seconds: float = 120.0
     max_line_bytes: int = 8192
@@ -43,7 +43,7 @@ class FastAgiLimits:
 
         >>> FastAgiLimits(max_dialogs=500).dialog_cap(open_files=1024)
         500
-        >>> FastAgiLimits(max_dialogs=5000).dialog_cap(open_files=1024)
+        >>> FastAgiLimits().dialog_cap(open_files=1024)
         924
         >>> FastAgiLimits(max_dialogs=50).dialog_cap(open_files=64)
         1
