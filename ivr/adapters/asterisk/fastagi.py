@@ -219,10 +219,15 @@ class FastAgiServer:
         except (OSError, asyncio.CancelledError):
             self._conns.pop(id(conn), None)
             return
+        # The block's deadline runs from its first bytes, not from the accept: a
+        # loop slow to reach a connection (a burst, a busy machine) is not the
+        # peer's fault. A silent connection never gets here (the sweep closes it).
         limits = self.limits
-        left = conn.since + limits.env_timeout_seconds - asyncio.get_running_loop().time()
         agi = AgiChannel(
-            reader, writer, env_timeout=max(left, 0.01), reply_timeout=limits.reply_timeout_seconds
+            reader,
+            writer,
+            env_timeout=limits.env_timeout_seconds,
+            reply_timeout=limits.reply_timeout_seconds,
         )
         try:
             if await self._read_env(agi):

@@ -24,9 +24,9 @@ FD_RESERVE = 100
 class FastAgiLimits:
     """Limits of the FastAGI server (config: the `fastagi` block of hotline.yaml).
 
-    `env_timeout_seconds` bounds the whole environment block: Asterisk sends it
-    at once, so a connection still silent (or dribbling) after a few seconds is
-    not Asterisk. `reply_timeout_seconds` bounds each reply, and must outlast
+    `env_timeout_seconds` bounds the silence before the environment block and,
+    from its first bytes, the block itself: Asterisk sends it at once, so a
+    connection still silent (or dribbling) after a few seconds is not Asterisk. `reply_timeout_seconds` bounds each reply, and must outlast
     the longest command the handlers send (a prompt plus the GET DATA timeout).
     """
 
