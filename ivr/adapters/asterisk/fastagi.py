@@ -153,7 +153,10 @@ class FastAgiServer:
         loop = asyncio.get_running_loop()
         conn = _Conn(sock, loop.time())
         self._conns[id(conn)] = conn
-        loop.add_reader(sock.fileno(), self._readable, conn)  # an fd: cheaper than a socket
+        if _has_data(sock):  # Asterisk's block is usually there already
+            conn.task = asyncio.create_task(self._run(conn))
+        else:
+            loop.add_reader(sock.fileno(), self._readable, conn)  # an fd: cheaper than a socket
 
     def _readable(self, conn: _Conn) -> None:
         asyncio.get_running_loop().remove_reader(conn.sock.fileno())
@@ -168,9 +171,7 @@ class FastAgiServer:
         """
         slow = asyncio.get_running_loop().time() - _SLOW_ENV_SECONDS
         for key, conn in self._conns.items():
-            if conn.in_dialog or (conn.started and conn.since > slow):
-                continue
-            if conn.task is None and _has_data(conn.sock):
+            if not _idle(conn, slow):
                 continue
             del self._conns[key]
             self._drop(conn)
@@ -297,6 +298,15 @@ class FastAgiServer:
         except Exception:
             log.exception("call %s: FastAGI route %s failed: fallback", agi.uid, name)
             await _to_fallback(agi)
+
+
+def _idle(conn: _Conn, slow: float) -> bool:
+    """Silent so far, or still short of a whole block after it came before `slow`."""
+    if conn.in_dialog:
+        return False
+    if conn.task is None:
+        return not _has_data(conn.sock)
+    return conn.started and conn.since < slow  # a task not started yet has bytes to read
 
 
 def _has_data(sock: socket.socket) -> bool:

@@ -26,8 +26,9 @@ class FastAgiLimits:
 
     `env_timeout_seconds` bounds the silence before the environment block and,
     from its first bytes, the block itself: Asterisk sends it at once, so a
-    connection still silent (or dribbling) after a few seconds is not Asterisk. `reply_timeout_seconds` bounds each reply, and must outlast
-    the longest command the handlers send (a prompt plus the GET DATA timeout).
+    connection still silent (or dribbling) after a few seconds is not Asterisk.
+    `reply_timeout_seconds` bounds each reply, and must outlast the longest
+    command the handlers send (a prompt plus the GET DATA timeout).
     """
 
     max_dialogs: int = 2000
