@@ -190,11 +190,18 @@ def build_service(
 ) -> HotlineService:
     """Every part of the service, built and not yet started (`await service.start()`)."""
     from ivr.adapters.asterisk.fastagi import FastAgiServer
+    from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits
     from ivr.adapters.asterisk.handlers import Handlers
     from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
     from ivr.service import HotlineService
 
-    cfg = rt.config
+    cfg, agi = rt.config, rt.config.fastagi
+    limits = FastAgiLimits(
+        max_dialogs=agi.max_dialogs,
+        env_timeout_seconds=agi.env_timeout_seconds,
+        reply_timeout_seconds=agi.reply_timeout_seconds,
+        max_line_bytes=agi.max_line_bytes,
+    )
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
     handlers = Handlers(
@@ -207,6 +214,6 @@ def build_service(
         presence_repo=rt.presence_repo,
         spooling=spooling,
         calllog=calllog,
-        fastagi=FastAgiServer(handlers.routes(), cfg.fastagi.host, cfg.fastagi.port),
+        fastagi=FastAgiServer(handlers.routes(), agi.host, agi.port, limits=limits),
         sync_seconds=sync_seconds,
     )

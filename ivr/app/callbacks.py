@@ -17,11 +17,13 @@ from typing import Protocol
 
 from ivr.app.ports import Clock
 from ivr.domain.callbacks import (
+    CallbackNumberError,
     CallbackRequest,
     CallingRules,
     RetryPolicy,
     RuleKind,
     ServiceRule,
+    callback_number,
     eligibility,
     next_allowed,
     schedule_for,
@@ -30,7 +32,7 @@ from ivr.domain.routing import normalise_number
 
 
 class CallbackRefusedError(ValueError):
-    """The number may not be called back (do-not-call list, no calling hours, no digits)."""
+    """The number may not be called back (do-not-call list, no calling hours, not a number)."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ class CallbackIntake:
 
     @staticmethod
     def _number(number: str) -> str:
-        n = normalise_number(number)
-        if not n.lstrip("+"):
-            raise CallbackRefusedError(f"callback number {number!r} has no digits")
-        return n
+        try:
+            return callback_number(normalise_number(number))
+        except CallbackNumberError as e:  # the message never holds the number
+            raise CallbackRefusedError(f"not a callback number: {e}") from None

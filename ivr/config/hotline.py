@@ -61,6 +61,16 @@ class WebEndpoint(Endpoint):
 
 
 @dataclass(frozen=True)
+class FastAgiSettings(Endpoint):
+    """The FastAGI listener and its limits under abuse (ARCHITECTURE: failure at the call edge)."""
+
+    max_dialogs: int = 2000  # open connections at once; lowered to fit the open-file limit
+    env_timeout_seconds: float = 5.0  # the whole AGI environment block
+    reply_timeout_seconds: float = 120.0  # each reply: longer than a prompt plus GET DATA
+    max_line_bytes: int = 8192  # a longer line ends that dialog in the fallback
+
+
+@dataclass(frozen=True)
 class AmiSettings:
     host: str
     port: int
@@ -92,7 +102,7 @@ class HotlineConfig:
     site: Site
     database_url: str
     data_dir: Path
-    fastagi: Endpoint
+    fastagi: FastAgiSettings
     ami: AmiSettings
     sip: SipSettings
     web: WebEndpoint
@@ -146,6 +156,18 @@ def _web(c: Cursor, site: Site) -> WebEndpoint:
     fallback = site.default_language if site.default_language in WEB_LOCALES else "en"
     locale = c.opt("locale", fallback).choice(WEB_LOCALES)
     return WebEndpoint(c.child("host").text(), c.child("port").integer(1), locale)
+
+
+def _fastagi(c: Cursor) -> FastAgiSettings:
+    d = FastAgiSettings("", 0)
+    return FastAgiSettings(
+        c.child("host").text(),
+        c.child("port").integer(1),
+        c.opt("max_dialogs", d.max_dialogs).integer(1),
+        c.opt("env_timeout_seconds", d.env_timeout_seconds).number(),
+        c.opt("reply_timeout_seconds", d.reply_timeout_seconds).number(),
+        c.opt("max_line_bytes", d.max_line_bytes).integer(1024),
+    )
 
 
 def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
@@ -417,7 +439,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         site=site,
         database_url=_resolve_sqlite(url, data_dir),
         data_dir=data_dir,
-        fastagi=_endpoint(main.child("fastagi")),
+        fastagi=_fastagi(main.child("fastagi")),
         ami=AmiSettings(
             ami.child("host").text(),
             ami.child("port").integer(1),

@@ -35,6 +35,46 @@ class TransitionError(CallbackError):
     """A state change the ledger does not allow."""
 
 
+class CallbackNumberError(CallbackError, ValueError):
+    """Not a number we can call back. The message describes it, never repeats it."""
+
+
+CALLBACK_DIGITS = (3, 20)  # fewest and most digits of a callback number
+
+
+def callback_number(raw: str) -> str:
+    """The callback number in `raw`, if it has the structure of one: ASCII digits,
+    3 to 20 of them, with an optional leading '+'. Raises CallbackNumberError.
+
+    Structural only, for values read back from a channel (what a caller keyed)
+    and entered anywhere else: full E.164 canonicalisation (the phonenumbers
+    library, the configured region) is meant to replace this one function.
+
+    >>> callback_number("13800000009")
+    '13800000009'
+    >>> callback_number("+8613800000009")
+    '+8613800000009'
+    >>> callback_number('138"; DROP')
+    Traceback (most recent call last):
+    ...
+    ivr.domain.callbacks.CallbackNumberError: 10 characters, not all digits
+    >>> callback_number("1" * 300)
+    Traceback (most recent call last):
+    ...
+    ivr.domain.callbacks.CallbackNumberError: 300 digits: at most 20
+    """
+    digits = raw[1:] if raw.startswith("+") else raw
+    if not digits:
+        raise CallbackNumberError("empty")
+    if not (digits.isascii() and digits.isdigit()):
+        raise CallbackNumberError(f"{len(raw)} characters, not all digits")
+    low, high = CALLBACK_DIGITS
+    if not low <= len(digits) <= high:
+        bound = f"at least {low}" if len(digits) < low else f"at most {high}"
+        raise CallbackNumberError(f"{len(digits)} digits: {bound}")
+    return raw
+
+
 class CallbackState(StrEnum):
     REQUESTED = "requested"
     SCHEDULED = "scheduled"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.adapters.asterisk.agi import (
     AgiCommandError,
@@ -18,6 +23,8 @@ from ivr.adapters.asterisk.agi import (
     quote,
     sanitise,
 )
+from ivr.adapters.asterisk.agi_channel import AgiChannel
+from ivr.domain.callbacks import CallbackNumberError, callback_number
 
 # The environment block Asterisk 22 sends first on a FastAGI connection.
 ENV_BLOCK = (
@@ -244,3 +251,114 @@ def test_command_quotes_every_argument() -> None:
 
 def test_command_encodes_utf8() -> None:
     assert command("VERBOSE", "张伟", 3) == 'VERBOSE "张伟" "3"\n'.encode()
+
+
+# --- properties (hypothesis): whatever arrives, only AgiError, and no CR/LF gets through ------
+
+PROPERTY = settings(deadline=None, derandomize=True, database=None, max_examples=200)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+QUOTED_ARG = re.compile(r' "((?:[^"\\\r\n]|\\.)*)"')
+
+# What Asterisk puts in an environment value: printable text, trimmed.
+env_values = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60).map(str.strip)
+env_keys = st.from_regex(r"agi_[a-z_]{1,20}", fullmatch=True)
+any_text = st.text(max_size=300)
+env_like = st.one_of(any_text, st.builds("{}: {}".format, any_text, any_text))
+
+
+@PROPERTY
+@given(st.dictionaries(env_keys, env_values, max_size=12))
+def test_environment_block_round_trips(env: dict[str, str]) -> None:
+    block = "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
+    assert parse_env(block) == env
+
+
+@PROPERTY
+@given(env_like)
+def test_an_environment_line_parses_or_raises_agi_error(line: str) -> None:
+    try:
+        item = parse_env_line(line)
+    except AgiError:
+        return
+    assert item is None or not any(CONTROL.search(part) for part in item)
+
+
+@PROPERTY
+@given(st.lists(env_like).map("\n".join))
+def test_an_environment_block_parses_or_raises_agi_error(block: str) -> None:
+    try:
+        env = parse_env(block)
+    except AgiError:
+        return
+    assert not any(CONTROL.search(k) or CONTROL.search(v) for k, v in env.items())
+
+
+@PROPERTY
+@given(st.one_of(any_text, st.builds("200 result={}".format, any_text)))
+def test_a_result_line_parses_or_raises_agi_error(line: str) -> None:
+    try:
+        res = parse_result(line)
+        digit_from_get_data(res)
+        digit_from_wait(res)
+    except AgiError:
+        return
+    assert res.code == 200
+    assert not any(CONTROL.search(part) for part in (res.result, res.data, res.rest))
+
+
+@PROPERTY
+@given(
+    st.from_regex(r"(0|[1-9][0-9]{0,4}|-[2-9])?", fullmatch=True),
+    st.text(
+        st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=")"), max_size=40
+    ),
+    st.from_regex(r"( endpos=[0-9]{1,6})?", fullmatch=True),
+)
+def test_a_result_line_round_trips(result: str, data: str, rest: str) -> None:
+    line = f"200 result={result} ({data}){rest}\n"
+    assert parse_result(line) == AgiResult(200, result, data, rest)
+
+
+@PROPERTY
+@given(st.sampled_from(["SET VARIABLE", "GET DATA", "STREAM FILE", "VERBOSE"]), st.lists(any_text))
+def test_a_command_is_one_line_and_its_arguments_round_trip(name: str, args: list[str]) -> None:
+    line = command(name, *args).decode("utf-8")
+    assert line.endswith("\n") and line.count("\n") == 1 and "\r" not in line
+    assert line.startswith(name)
+    quoted = line[len(name) : -1]
+    assert QUOTED_ARG.sub("", quoted) == ""  # nothing but quoted arguments
+    unquoted = [re.sub(r"\\(.)", r"\1", a) for a in QUOTED_ARG.findall(quoted)]
+    assert unquoted == [sanitise(a) for a in args]
+
+
+@PROPERTY
+@given(st.binary(max_size=600), st.integers(min_value=16, max_value=256))
+def test_the_channel_reads_any_bytes_as_an_environment_or_an_agi_error(
+    data: bytes, limit: int
+) -> None:
+    """The stream side: a long line (asyncio's ValueError) or an early EOF is an AgiError."""
+
+    async def read() -> dict[str, str]:
+        reader = asyncio.StreamReader(limit=limit)
+        reader.feed_data(data)
+        reader.feed_eof()
+        agi = AgiChannel(reader, writer=None, env_timeout=5)  # type: ignore[arg-type]
+        await agi.read_env()
+        return agi.env
+
+    try:
+        env = asyncio.run(read())
+    except AgiError:
+        return
+    assert not any(CONTROL.search(k) or CONTROL.search(v) for k, v in env.items())
+
+
+@PROPERTY
+@given(st.one_of(any_text, st.from_regex(r"\+?[0-9]{0,25}", fullmatch=True)))
+def test_a_callback_number_is_accepted_only_with_its_structure(raw: str) -> None:
+    valid = re.fullmatch(r"\+?[0-9]{3,20}", raw) is not None
+    try:
+        assert callback_number(raw) == raw and valid
+    except CallbackNumberError as e:
+        assert not valid
+        assert len(raw) < 3 or raw not in str(e)  # the reason never repeats the number

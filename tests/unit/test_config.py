@@ -391,3 +391,38 @@ def test_relative_sqlite_url_lives_in_the_data_dir(tmp_path: Path) -> None:
     assert cfg.database_url == f"sqlite:///{tmp_path / 'other.db'}"
     cfg = load_config(SAMPLE_CONFIG_DIR, env={"HOTLINE_DATABASE_URL": "sqlite:////abs/h.db"})
     assert cfg.database_url == "sqlite:////abs/h.db"
+
+
+# --- FastAGI limits ------------------------------------------------------------------------
+
+
+def test_fastagi_limits_default_when_absent(config_dir: Path) -> None:
+    edit(config_dir, "hotline.yaml", "  max_dialogs: 2000\n", "")
+    edit(config_dir, "hotline.yaml", "  env_timeout_seconds: 5\n", "")
+    cfg = load_config(edit(config_dir, "hotline.yaml", "  max_line_bytes: 8192\n", ""), env={})
+    assert (cfg.fastagi.host, cfg.fastagi.port) == ("127.0.0.1", 4573)
+    assert (cfg.fastagi.max_dialogs, cfg.fastagi.env_timeout_seconds) == (2000, 5.0)
+    assert cfg.fastagi.max_line_bytes == 8192
+
+
+def test_fastagi_limits_are_read(config_dir: Path) -> None:
+    edit(config_dir, "hotline.yaml", "  max_dialogs: 2000\n", "  max_dialogs: 40\n")
+    cfg = load_config(
+        edit(config_dir, "hotline.yaml", "env_timeout_seconds: 5\n", "env_timeout_seconds: 1.5\n"),
+        env={},
+    )
+    assert (cfg.fastagi.max_dialogs, cfg.fastagi.env_timeout_seconds) == (40, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "item"),
+    [
+        ("max_dialogs: 2000", "max_dialogs: 0", "fastagi.max_dialogs"),
+        ("env_timeout_seconds: 5", "env_timeout_seconds: -1", "fastagi.env_timeout_seconds"),
+        ("max_line_bytes: 8192", "max_line_bytes: 10", "fastagi.max_line_bytes"),
+    ],
+)
+def test_bad_fastagi_limit_is_refused(config_dir: Path, old: str, new: str, item: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(edit(config_dir, "hotline.yaml", old, new), env={})
+    assert (e.value.file, e.value.item) == ("hotline.yaml", item)

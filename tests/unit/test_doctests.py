@@ -7,18 +7,20 @@ import pytest
 
 MODULES = [
     "ivr.domain.calendar",
+    "ivr.domain.callbacks",
     "ivr.domain.calllog",
     "ivr.domain.menu",
     "ivr.domain.routing",
     "ivr.adapters.asterisk.agi",
     "ivr.adapters.asterisk.ami",
-    "ivr.adapters.asterisk.fastagi",
     "web.params",
     "web.security",
     "web.store",
     "ivr.domain.metrics",
     "web.callbacks",
     "web.charts",
+    "ivr.adapters.asterisk.agi_channel",
+    "ivr.adapters.asterisk.fastagi_limits",
 ]
 
 

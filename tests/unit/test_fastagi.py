@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.adapters.asterisk.fastagi import AgiChannel, FastAgiServer, RouteTable, route_name
+from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits, LogLimiter
 from ivr.adapters.asterisk.handlers import Handlers
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import NoHistory, PresenceSource, StaticPresence
@@ -32,6 +36,7 @@ UID = "1732330800.2"
 CALLER = "13912345678"
 
 E = TypeVar("E", bound=CallEvent)
+T = TypeVar("T")
 
 FALLBACK = 'SET VARIABLE "HOTLINE_ROUTE_KIND" ""\n'
 QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
@@ -640,3 +645,293 @@ def test_a_fastagi_dialog_logs_with_its_call_id() -> None:
     assert lines, "nothing was logged"
     assert {line["call_id"] for line in lines} == {"1700000000.77"}
     assert CALL_ID.get() == "-"  # the dialog's context did not leak into the caller's
+
+
+# --- under abuse: deadlines, line limit, the cap (issue 9) ----------------------------------
+
+
+async def _with_server(
+    routes: RouteTable, limits: FastAgiLimits, scenario: Callable[[int], Awaitable[T]]
+) -> T:
+    server = FastAgiServer(routes, port=0, limits=limits)
+    await server.start()
+    try:
+        return await asyncio.wait_for(scenario(server.port), timeout=10)
+    finally:
+        await server.stop()
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> tuple[bytes, float]:
+    """Everything the server still writes, and when it hung up (monotonic)."""
+    data = await reader.read()
+    return data, time.monotonic()
+
+
+async def _hold(port: int, first: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(first)
+    await writer.drain()
+    return reader, writer
+
+
+def _close(*writers: asyncio.StreamWriter) -> None:
+    for w in writers:
+        w.close()
+
+
+def test_a_silent_connection_is_closed_after_the_environment_timeout(routes: RouteTable) -> None:
+    async def scenario(port: int) -> tuple[bytes, float, list[str]]:
+        start = time.monotonic()
+        reader, writer = await _hold(port)
+        data, closed = await _until_closed(reader)
+        _close(writer)
+        after = await _converse(port, env_block(), FakeAsterisk(keys=["1"]))
+        return data, closed - start, after
+
+    data, took, after = asyncio.run(
+        _with_server(routes, FastAgiLimits(env_timeout_seconds=0.4), scenario)
+    )
+    assert data == b"" and 0.35 < took < 2.0
+    assert set_variables(after)[-1] == ("HOTLINE_ROUTE_KIND", "queue")  # the next call is served
+
+
+def test_a_dribbled_environment_is_closed_at_the_deadline(routes: RouteTable) -> None:
+    async def scenario(port: int) -> float:
+        start = time.monotonic()
+        reader, writer = await _hold(port, b"a")
+        with contextlib.suppress(ConnectionError):
+            for byte in env_block()[1:]:  # one byte every 20 ms: 14 s for the whole block
+                if reader.at_eof():
+                    break
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        await _until_closed(reader)
+        _close(writer)
+        return time.monotonic() - start
+
+    took = asyncio.run(_with_server(routes, FastAgiLimits(env_timeout_seconds=0.5), scenario))
+    assert 0.45 < took < 2.0
+
+
+def test_a_reply_that_never_comes_ends_in_the_fallback(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    async def scenario(port: int) -> tuple[bytes, bytes]:
+        reader, writer = await _hold(port, env_block())
+        first = await reader.readline()  # GET DATA: never answered
+        rest, _ = await _until_closed(reader)
+        _close(writer)
+        return first, rest
+
+    first, rest = asyncio.run(
+        _with_server(routes, FastAgiLimits(reply_timeout_seconds=0.3), scenario)
+    )
+    assert first.startswith(b"GET DATA")
+    assert rest == FALLBACK.encode()  # written, not waited for; then the server hung up
+    assert not calllog.of(Routed)
+
+
+def test_an_oversized_environment_line_closes_the_connection_quietly(
+    routes: RouteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(port: int) -> tuple[bytes, list[str]]:
+        reader, writer = await _hold(port, env_block(agi_calleridname="A" * 20_000))
+        data, _ = await _until_closed(reader)
+        _close(writer)
+        return data, await _converse(port, env_block(), FakeAsterisk(keys=["1"]))
+
+    with caplog.at_level(logging.INFO):
+        data, after = asyncio.run(
+            _with_server(routes, FastAgiLimits(max_line_bytes=8192), scenario)
+        )
+    assert data == b""  # no command was sent: AGISTATUS=FAILURE, the dialplan's fallback
+    assert set_variables(after)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+    assert any("over 8192 bytes" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_a_garbled_reply_ends_the_dialog_in_the_fallback(
+    routes: RouteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        lines = call(routes, FakeAsterisk(keys=["1"], special={0: ["garbage"]}))
+    assert lines == ['GET DATA "hotline/zh-CN/welcome" "5000" "1"\n', FALLBACK]
+    assert not any(r.exc_info for r in caplog.records)  # a warning, not a traceback
+
+
+def test_an_oversized_reply_ends_the_dialog_quietly(
+    routes: RouteTable, calllog: ListCallLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(port: int) -> tuple[bytes, bytes]:
+        reader, writer = await _hold(port, env_block())
+        first = await reader.readline()
+        writer.write(b"200 result=1 (" + b"x" * 20_000 + b")\n")
+        rest = b""
+        with contextlib.suppress(ConnectionError):  # the server may hang up mid-line: a reset
+            await writer.drain()
+            rest, _ = await _until_closed(reader)
+        _close(writer)
+        return first, rest
+
+    with caplog.at_level(logging.INFO):
+        first, rest = asyncio.run(_with_server(routes, FastAgiLimits(), scenario))
+    assert first.startswith(b"GET DATA")
+    # The route is cleared (or, if the reset came first, never set): the fallback either way.
+    assert rest in (FALLBACK.encode(), b"")
+    assert not calllog.of(Routed)
+    assert any("length limit" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_at_the_cap_an_idle_connection_makes_room_for_a_call(routes: RouteTable) -> None:
+    async def scenario(port: int) -> tuple[list[str], list[bytes]]:
+        idle = [await _hold(port) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        lines = await _converse(port, env_block(), FakeAsterisk(keys=["1"]))
+        first, _ = await asyncio.wait_for(_until_closed(idle[0][0]), timeout=2)  # shed
+        _close(*(w for _, w in idle))
+        return lines, [first]
+
+    lines, shed = asyncio.run(
+        _with_server(routes, FastAgiLimits(max_dialogs=2, env_timeout_seconds=30), scenario)
+    )
+    assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+    assert shed == [b""]
+
+
+def test_at_the_cap_with_every_slot_in_a_dialog_a_new_connection_is_closed_at_once(
+    routes: RouteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(port: int) -> tuple[bytes, float]:
+        calls = [await _hold(port, env_block()) for _ in range(2)]
+        for reader, _ in calls:
+            await reader.readline()  # each is in its dialog (GET DATA, unanswered)
+        start = time.monotonic()
+        reader, writer = await _hold(port, env_block())
+        data, closed = await _until_closed(reader)
+        _close(writer, *(w for _, w in calls))
+        return data, closed - start
+
+    with caplog.at_level(logging.WARNING):
+        data, took = asyncio.run(_with_server(routes, FastAgiLimits(max_dialogs=2), scenario))
+    assert data == b"" and took < 0.5
+    assert any("its cap" in r.getMessage() for r in caplog.records)
+
+
+def test_repeated_warnings_are_counted_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    quiet = LogLimiter(logging.getLogger("test.quiet"), every=10, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.quiet"):
+        for _ in range(1000):
+            quiet.warning("emfile", "cannot accept")
+        quiet.warning("other", "something else")
+        now[0] += 10
+        quiet.warning("emfile", "cannot accept")
+        quiet.warning("emfile", "cannot accept")
+        quiet.flush()
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot accept",
+        "something else",
+        "cannot accept (999 more like this not logged)",
+        "cannot accept (1 more like this not logged)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "keyed",
+    ['138"; DROP', "1" * 300, "12", "+", "１３８００００００００９", "138 0000 0009", "+86+138000"],
+    ids=["injection", "300-digits", "too-short", "plus-only", "fullwidth", "spaces", "two-plus"],
+)
+def test_a_malformed_callback_number_is_refused_and_not_logged(
+    sample_config: HotlineConfig, keyed: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = FakeLedger()
+    with caplog.at_level(logging.INFO):
+        lines = _callback_call(ledger, sample_config, {"HOTLINE_CALLBACK_NUMBER": keyed})
+    assert ledger.requests == []
+    assert set_variables(lines) == [("HOTLINE_CALLBACK_AT", "")]  # the dialplan: voicemail
+    refused = [
+        r.getMessage() for r in caplog.records if "callback number refused" in r.getMessage()
+    ]
+    assert len(refused) == 1 and keyed not in refused[0]
+
+
+def test_an_international_callback_number_is_accepted(sample_config: HotlineConfig) -> None:
+    ledger = FakeLedger()
+    _callback_call(ledger, sample_config, {"HOTLINE_CALLBACK_NUMBER": "+8613800000009"})
+    assert ledger.requests[0][0] == "+8613800000009"
+
+
+def test_channel_variables_of_an_unexpected_form_are_ignored(
+    sample_config: HotlineConfig,
+) -> None:
+    ledger = FakeLedger()
+    _callback_call(ledger, sample_config, {
+        "HOTLINE_CALLBACK_NUMBER": "13800000009", "HOTLINE_LANG": "../../../etc/passwd",
+        "HOTLINE_QUEUE": "x" * 500, "HOTLINE_CALL_ID": "1.2 EXEC Dial", "HOTLINE_ARRIVED": "9" * 30,
+    })  # fmt: skip
+    number, language, branch, at, uid, source = ledger.requests[0]
+    assert (number, language, branch, uid) == ("13800000009", "zh-CN", "menu", UID)
+    assert at == MONDAY_10  # not a time from the variable: the clock's
+
+
+def test_overflow_ignores_a_tampered_language(routes: RouteTable, calllog: ListCallLog) -> None:
+    asterisk = FakeAsterisk(variables={"HOTLINE_QUEUE": "enquiries", "HOTLINE_LANG": "en/../x"})
+    lines = call(routes, asterisk, env_block(agi_network_script="overflow"))
+    assert ("HOTLINE_LANG", "zh-CN") in set_variables(lines)
+
+
+def test_a_flood_of_bad_requests_logs_a_few_lines(
+    routes: RouteTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def bad(port: int, first: bytes) -> None:
+        reader, writer = await _hold(port, first)
+        with contextlib.suppress(ConnectionError):
+            while line := await reader.readline():
+                writer.write(b"200 result=1\n" if line else b"")
+        _close(writer)
+
+    async def scenario(port: int) -> None:
+        for first in (b"no colon here\n", env_block(agi_network_script="nosuch"), b"x" * 9000):
+            await asyncio.gather(*(bad(port, first) for _ in range(100)))
+
+    with caplog.at_level(logging.INFO, logger="ivr.adapters.asterisk.fastagi"):
+        asyncio.run(_with_server(routes, FastAgiLimits(), scenario))
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 3 <= len(messages) <= 6, messages  # one line per kind, the rest counted
+    assert any("unknown FastAGI route 'nosuch'" in m for m in messages)
+
+
+def test_at_the_cap_a_call_not_yet_read_is_kept_and_the_newcomer_refused(
+    routes: RouteTable,
+) -> None:
+    """Under load the loop may accept faster than it reads: a connection whose
+    environment is already waiting is a call, never shed as idle."""
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server = FastAgiServer(routes, port=0, limits=FastAgiLimits(max_dialogs=1))
+        await server.start()
+        call_end, asterisk = socket.socketpair()
+        late_end, late_peer = socket.socketpair()
+        try:
+            asterisk.sendall(env_block())
+            call_end.setblocking(False)
+            late_end.setblocking(False)
+            server._admit(call_end)  # not read yet: the loop has not run
+            server._admit(late_end)  # at the cap, nothing idle: refused at once
+            late_peer.settimeout(2)
+            refused = late_peer.recv(100)
+            asterisk.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=asterisk)
+            first = await asyncio.wait_for(reader.readline(), timeout=5)
+            writer.close()
+            return refused, first
+        finally:
+            await server.stop()
+            late_peer.close()
+            asterisk.close()  # a no-op when the stream above closed it
+
+    refused, first = asyncio.run(scenario())
+    assert refused == b""
+    assert first == b'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'

@@ -31,6 +31,14 @@ class AgiCommandError(AgiError):
     """Asterisk refused a command (510, 520)."""
 
 
+class AgiTimeout(AgiError):
+    """The peer sent nothing (or too little) in time: an environment block or a reply."""
+
+
+class AgiLineTooLong(AgiError):
+    """A line longer than the server's limit: the dialog cannot go on safely."""
+
+
 def sanitise(value: str) -> str:
     """Neutralise caller-controlled text before it goes near a protocol line.
 
@@ -80,8 +88,8 @@ def parse_env_line(line: str) -> tuple[str, str] | None:
         return None
     key, sep, value = line.partition(":")
     if not sep:
-        raise AgiError(f"malformed AGI environment line {line!r}")
-    return key.strip(), sanitise(value.strip())
+        raise AgiError(f"malformed AGI environment line {line[:80]!r}")
+    return sanitise(key.strip()), sanitise(value.strip())
 
 
 def parse_env(block: str) -> dict[str, str]:
@@ -134,10 +142,12 @@ def parse_result(line: str) -> AgiResult:
         raise AgiCommandError(line)
     m = _RESULT.match(line)
     if not m:
-        raise AgiError(f"unexpected AGI response {line!r}")
+        raise AgiError(f"unexpected AGI response {line[:80]!r}")
     if m["result"] == "-1":
         raise AgiResultFailure("result=-1: failed or hung up")
-    return AgiResult(200, m["result"], m["data"] or "", m["rest"] or "")
+    # A lone CR (or any control character) inside the line never reaches a caller.
+    data, rest = sanitise(m["data"] or ""), sanitise(m["rest"] or "")
+    return AgiResult(200, sanitise(m["result"]), data, rest)
 
 
 def digit_from_get_data(res: AgiResult) -> str | None:
@@ -160,6 +170,12 @@ def digit_from_wait(res: AgiResult) -> str | None:
     '*'
     >>> digit_from_wait(parse_result("200 result=0")) is None
     True
+    >>> digit_from_wait(parse_result("200 result=x"))
+    Traceback (most recent call last):
+    ...
+    ivr.adapters.asterisk.agi.AgiError: not a key code: 'x'
     """
-    code = int(res.result or "0")
-    return chr(code) if code > 0 else None
+    code = res.result or "0"
+    if not (code.isascii() and code.isdigit() and len(code) <= 3):
+        raise AgiError(f"not a key code: {code[:20]!r}")
+    return chr(int(code)) if int(code) > 0 else None

@@ -7,6 +7,8 @@ the dialplan does the dialling (config/asterisk/extensions.conf).
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +19,20 @@ from ivr.adapters.asterisk.agi import AgiHangup
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
+from ivr.domain.callbacks import CallbackNumberError, callback_number
 from ivr.domain.menu import Ask
-from ivr.domain.routing import OPERATOR_BRANCH, Decision, normalise_number
+from ivr.domain.routing import OPERATOR_BRANCH, Decision
 
+log = logging.getLogger(__name__)
 LatencySink = Callable[[float], None]
+
+# The forms of the channel variables the handlers read back. Our own dialplan and
+# handlers set them, but a value that does not fit is ignored, never used.
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}")  # zh-CN, en
+NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")  # branch / queue names
+UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,80}")  # 1732330800.2
+STATUS = re.compile(r"[A-Z]{1,20}")  # QUEUESTATUS, DIALSTATUS
+EPOCH = re.compile(r"[0-9]{1,11}")  # HOTLINE_ARRIVED: seconds, before year 5000
 
 
 def prompt_paths(action: Ask) -> list[str]:
@@ -95,10 +107,12 @@ class Handlers:
 
     async def overflow(self, agi: AgiChannel) -> None:
         caller = caller_from_env(agi.env, self.source)
-        branch = await agi.get_variable(names.VAR_QUEUE)
-        language = await agi.get_variable(names.VAR_LANGUAGE) or self.deps.default_language
-        status = await agi.get_variable("QUEUESTATUS") or await agi.get_variable("DIALSTATUS")
-        uid = await agi.get_variable(names.VAR_CALL_ID) or caller.uid
+        branch = await read_checked(agi, names.VAR_QUEUE, NAME)
+        language = await self._language(agi)
+        status = await read_checked(agi, "QUEUESTATUS", STATUS) or await read_checked(
+            agi, "DIALSTATUS", STATUS
+        )
+        uid = await read_checked(agi, names.VAR_CALL_ID, UNIQUEID) or caller.uid
         decision = overflow_decision(
             self.deps,
             uid,
@@ -115,19 +129,23 @@ class Handlers:
         The callback number is the one the caller confirmed or keyed
         (HOTLINE_CALLBACK_NUMBER), else the calling number. The request keeps the
         call's arrival time, so it never jumps ahead of callers still waiting. A
-        refused number (do-not-call) or no ledger leaves HOTLINE_CALLBACK_AT empty:
-        the dialplan then offers voicemail.
+        refused number (do-not-call, or not a number: see `callback_number`) or no
+        ledger leaves HOTLINE_CALLBACK_AT empty: the dialplan then offers voicemail.
         """
         caller = caller_from_env(agi.env, self.source)
-        number = normalise_number(
-            await agi.get_variable(names.VAR_CALLBACK_NUMBER) or caller.number
-        )
-        language = await agi.get_variable(names.VAR_LANGUAGE) or self.deps.default_language
-        branch = await agi.get_variable(names.VAR_QUEUE) or "menu"
-        uid = await agi.get_variable(names.VAR_CALL_ID) or caller.uid
-        arrived = await agi.get_variable(names.VAR_ARRIVED)
-        at = datetime.fromtimestamp(int(arrived), UTC) if arrived.isdigit() else self.deps.clock()
-        if self.callbacks is None or not number.lstrip("+"):
+        keyed = await agi.get_variable(names.VAR_CALLBACK_NUMBER) or caller.number
+        language = await self._language(agi)
+        branch = await read_checked(agi, names.VAR_QUEUE, NAME) or "menu"
+        uid = await read_checked(agi, names.VAR_CALL_ID, UNIQUEID) or caller.uid
+        arrived = await read_checked(agi, names.VAR_ARRIVED, EPOCH)
+        now = self.deps.clock()
+        at = min(datetime.fromtimestamp(int(arrived), UTC), now) if arrived else now
+        try:
+            number = callback_number(keyed)
+        except CallbackNumberError as e:  # logged without the number
+            log.warning("call %s: callback number refused (%s): voicemail", uid, e)
+            number = ""
+        if self.callbacks is None or not number:
             await agi.set_variable(names.VAR_CALLBACK_AT, "")
             return
         source = "ivr" if branch in ("menu", OPERATOR_BRANCH) else "overflow"
@@ -144,3 +162,15 @@ class Handlers:
                 (names.VAR_CALLBACK_AT, str(int(promise.due_at.timestamp()))),
             ]
         )
+
+    async def _language(self, agi: AgiChannel) -> str:
+        return await read_checked(agi, names.VAR_LANGUAGE, LANGUAGE) or self.deps.default_language
+
+
+async def read_checked(agi: AgiChannel, name: str, form: re.Pattern[str]) -> str:
+    """A channel variable read back, or '' when unset or not of the expected form."""
+    value = await agi.get_variable(name)
+    if value and not form.fullmatch(value):
+        log.warning("call %s: channel variable %s has an unexpected form: ignored", agi.uid, name)
+        return ""
+    return value
