@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +25,10 @@ from ivr.adapters.clock import clock_from_env
 from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
 from ivr.adapters.db.presence import PresenceRepo
+from ivr.adapters.files import private_dir, secret
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
-from ivr.config import HotlineConfig, load_config
+from ivr.config import ENV_AMI_SECRET, ENV_SEAT_PASSWORD, HotlineConfig, load_config
 from ivr.domain.routing import AgentState, Presence
 
 if TYPE_CHECKING:
@@ -171,7 +172,8 @@ def build_runtime(
     """Load and validate the config, open the database, and wire the parts."""
     env = dict(os.environ if env is None else env)
     config = load_config(config_dir(config_path, env), env)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
+    config = with_secrets(config, env)
     engine = make_engine(config.database_url)
     if migrate_db:
         migrate(engine)
@@ -185,6 +187,19 @@ def build_runtime(
         presence_repo=repo,
         presence=DbPresence(repo),
         clock=clock_from_env(env),
+    )
+
+
+def with_secrets(config: HotlineConfig, env: Mapping[str, str]) -> HotlineConfig:
+    """`config` with the AMI secret and the seat password: from the environment, else
+    from 0600 files in the data directory, generated on first run and reused."""
+    keep = config.data_dir / "secrets"
+    return replace(
+        config,
+        ami=replace(config.ami, secret=secret(env, ENV_AMI_SECRET, keep / "ami-secret")),
+        sip=replace(
+            config.sip, seat_password=secret(env, ENV_SEAT_PASSWORD, keep / "seat-password")
+        ),
     )
 
 

@@ -40,11 +40,14 @@ from ivr.domain.shifts import (
 )
 
 if TYPE_CHECKING:
+    from ivr.adapters.db.backup_config import BackupSettings
     from ivr.config_callbacks import CallbackSettings
 
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
 ENV_DATA_DIR = "HOTLINE_DATA_DIR"
+ENV_AMI_SECRET = "HOTLINE_AMI_SECRET"  # noqa: S105 (the variable's name, not a secret)
+ENV_SEAT_PASSWORD = "HOTLINE_SEAT_PASSWORD"  # noqa: S105
 
 
 class ConfigError(Exception):
@@ -66,7 +69,7 @@ class AmiSettings:
     host: str
     port: int
     username: str
-    secret: str
+    secret: str = ""  # never from YAML: filled in by bootstrap.with_secrets
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class SipSettings:
     port: int
     seat_contacts: str  # static | register
     seat_port_base: int
-    seat_password: str
+    seat_password: str = ""  # never from YAML: filled in by bootstrap.with_secrets
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class HotlineConfig:
     menu: Menu
     prompts: Mapping[str, Mapping[str, str]]
     callbacks: CallbackSettings
+    backup: BackupSettings
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -552,6 +556,15 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     url = env.get(ENV_DATABASE_URL) or main.child("database").child("url").text()
     sip = main.child("sip")
     ami = main.child("ami")
+    _no_secret(ami, "secret", ENV_AMI_SECRET)
+    _no_secret(sip, "seat_password", ENV_SEAT_PASSWORD)
+    from ivr.adapters.db.backup_config import BackupConfigError, parse_backup
+
+    try:
+        backup = parse_backup(main.opt("backup", None).data, data_dir)
+    except BackupConfigError as e:
+        item = f"backup.{e.item}" if e.item else "backup"
+        raise ConfigError("hotline.yaml", item, e.reason) from e
     return HotlineConfig(
         directory=d.resolve(),
         site=site,
@@ -562,14 +575,12 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
             ami.child("host").text(),
             ami.child("port").integer(1),
             ami.child("username").text(),
-            ami.child("secret").text(),
         ),
         sip=SipSettings(
             sip.child("host").text(),
             sip.child("port").integer(1),
             sip.opt("seat_contacts", "register").choice(("static", "register")),
             sip.opt("seat_port_base", 5090).integer(1),
-            sip.child("seat_password").text(),
         ),
         web=_endpoint(main.child("web")),
         calendar=calendar,
@@ -579,7 +590,17 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         menu=menu,
         prompts=prompts,
         callbacks=callbacks,
+        backup=backup,
     )
+
+
+def _no_secret(section: _Cursor, key: str, env_name: str) -> None:
+    """Secrets never come from committed config: refuse one found there."""
+    if isinstance(section.data, dict) and key in section.data:
+        raise section.child(key).fail(
+            f"secrets do not belong in committed config: remove it and set {env_name}, "
+            "or let the hotline generate one in the data directory (secrets/, mode 0600)"
+        )
 
 
 def _resolve_sqlite(url: str, data_dir: Path) -> str:

@@ -10,7 +10,6 @@ from the composition root, one database session per request, closed at the end.
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.files import secret
 from ivr.bootstrap import Runtime, build_runtime
 from web import board_data, store
 from web.live import BoardHub
@@ -103,15 +103,7 @@ def _register(app: Flask) -> None:
 
 def _secret_key(rt: Runtime) -> str:
     """HOTLINE_WEB_SECRET, else a random key kept in the data directory (mode 0600)."""
-    if os.environ.get(ENV_SECRET):
-        return os.environ[ENV_SECRET]
-    path = rt.config.data_dir / "web-secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return secret(os.environ, ENV_SECRET, rt.config.data_dir / "web-secret.key", nbytes=48)
 
 
 def _before() -> ResponseReturnValue | None:

@@ -34,6 +34,7 @@ from ivr.adapters.asterisk.errors import (
     SandboxNotBuiltError,
 )
 from ivr.adapters.asterisk.templates import AsteriskSettings, render_all
+from ivr.adapters.files import write_private
 
 DEFAULT_DIR = Path("/var/cache/hotline/sandbox")
 ENV_DIR = "HOTLINE_SANDBOX_DIR"
@@ -301,13 +302,12 @@ class Sandbox:
     # --- configuration ---------------------------------------------------------
 
     def render(self, cfg: AsteriskSettings) -> list[Path]:
-        """Write the rendered configuration into ROOT/etc/asterisk/."""
+        """Write the rendered configuration into ROOT/etc/asterisk/ (0600: it holds the
+        AMI secret and the seat passwords; Asterisk runs as root in the sandbox)."""
         self._require_built()
         written = []
         for filename, text in render_all(cfg).items():
-            path = self.config_dir / filename
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+            written.append(write_private(self.config_dir / filename, text))
         return written
 
     # --- run -------------------------------------------------------------------
