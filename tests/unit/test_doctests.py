@@ -8,6 +8,7 @@ import pytest
 MODULES = [
     "ivr.domain.calendar",
     "ivr.domain.calllog",
+    "ivr.domain.privacy",
     "ivr.domain.menu",
     "ivr.domain.routing",
     "ivr.adapters.asterisk.agi",

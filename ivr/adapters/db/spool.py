@@ -100,7 +100,10 @@ def decode_event(line: str) -> CallEvent:
         }
         event: CallEvent = cls(**kwargs)
     except (ValueError, KeyError, TypeError) as err:
-        raise SpoolFormatError(f"spool line is not a call event ({err}): {line[:200]!r}") from err
+        # Not the line itself: it may hold a caller number, and this message is logged.
+        raise SpoolFormatError(
+            f"spool line of {len(line)} characters is not a call event ({type(err).__name__})"
+        ) from err
     return event
 
 
