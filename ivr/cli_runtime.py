@@ -179,6 +179,47 @@ def _audit_full_numbers(rt: Any, target: str, count: int) -> None:
         )
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database now, into the configured backup directory."""
+    from datetime import UTC, datetime
+
+    from ivr.adapters.db.backup import BackupError, backup
+    from ivr.cli import _config
+
+    cfg = _config(args)
+    try:
+        result = backup(cfg.database_url, cfg.backup, datetime.now(UTC))
+    except BackupError as e:
+        print(f"error: backup failed: {e}", file=sys.stderr)
+        return 2
+    print(f"backup {result.path} ({result.size} bytes); rotated out {len(result.removed)}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Check a copy, then bring it back into a fresh data directory or an empty database."""
+    from pathlib import Path
+
+    from ivr.adapters.db.backup import BackupError, restore_pg, restore_sqlite
+    from ivr.adapters.db.engine import normalize_url
+    from ivr.cli import _config
+
+    try:
+        if args.data_dir:
+            url = normalize_url(_config(args).database_url)
+            sqlite = url.get_backend_name() == "sqlite" and url.database
+            name = Path(url.database or "").name if sqlite else "hotline.db"
+            target = restore_sqlite(Path(args.file), Path(args.data_dir), name, force=args.force)
+            print(f"restored {args.file} into {target}")
+        else:
+            restore_pg(Path(args.file), args.database_url, force=args.force)
+            print(f"restored {args.file} into database {normalize_url(args.database_url).database}")
+    except BackupError as e:
+        print(f"error: restore refused: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     """Place a real SIP call (SIPp, RFC 2833 DTMF) into the running hotline."""
     import random
@@ -307,6 +348,13 @@ def register(add: AddCommand) -> None:
     add_bench_dialer_options(p)
     register_web(add)
     register_dialer(add)
+    add("backup", cmd_backup, "copy the database now (SQLite backup API or pg_dump), rotated")
+    p = add("restore", cmd_restore, "check a backup and restore it into a fresh target")
+    p.add_argument("file", help="a file written by `hotline backup`")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--data-dir", help="SQLite: a fresh data directory to restore into")
+    target.add_argument("--database-url", help="PostgreSQL: an empty database to restore into")
+    p.add_argument("--force", action="store_true", help="replace a target that is not empty")
     p = add("calls", cmd_calls, "print call records as JSON")
     p.add_argument("--uid")
     p.add_argument("--limit", type=int, default=10)

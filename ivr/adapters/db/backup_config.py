@@ -43,21 +43,17 @@ class BackupSettings:
     every: timedelta | None = timedelta(hours=24)
     daily: time | None = None
 
-    def next_due(self, last: datetime | None, now: datetime) -> datetime:
-        """When the next scheduled backup is due, after the last one (or none) at `now`.
-
-        `now` is aware and in the site's zone; `daily` is read in that zone.
+    def next_due(self, last: datetime, now: datetime) -> datetime:
+        """When the backup after the one made at `last` is due (a time past `now` means
+        overdue: make it at once). `daily` is read in `now`'s zone, by the wall clock.
         """
         if self.daily is not None:
-            today = now.replace(
+            local = last.astimezone(now.tzinfo)
+            due = local.replace(
                 hour=self.daily.hour, minute=self.daily.minute, second=0, microsecond=0
             )
-            due = today if today > now else today + timedelta(days=1)
-            if last is not None and now - last >= timedelta(days=1):
-                return now  # a day or more without a copy: catch up at once
-            return due
-        every = self.every or timedelta(hours=24)
-        return (last + every) if last is not None else now + every
+            return due if due > local else due + timedelta(days=1)
+        return last + (self.every or timedelta(hours=24))
 
 
 def parse_backup(raw: Any, data_dir: Path) -> BackupSettings:
