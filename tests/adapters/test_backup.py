@@ -11,6 +11,8 @@ import os
 import shutil
 import sqlite3
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -357,3 +359,54 @@ def test_backup_settings_from_hotline_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(conf, env={})
     assert (err.value.file, err.value.item) == ("hotline.yaml", "backup.keep")
+
+
+def test_copies_made_while_calls_are_written_are_consistent(site: Site) -> None:
+    """A writer records whole calls (one transaction each) while backups are made:
+    each copy holds whole calls only, never half a transaction."""
+    rt, stop = site.rt, threading.Event()
+    written: list[str] = []
+
+    def writer() -> None:
+        while not stop.is_set():
+            uid = f"w{len(written)}"
+            rt.calls.record_many(call_events(uid, "13800000001", answered=True, ended=True))
+            written.append(uid)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        copies = []
+        for i in range(3):
+            while len(written) < 5 * (i + 1):  # some calls between two copies
+                assert thread.is_alive(), "the writer died"
+                time.sleep(0.01)
+            copies.append(backup(rt.config.database_url, rt.config.backup, at(i)).path)
+    finally:
+        stop.set()
+        thread.join()
+    counts = []
+    for i, copy in enumerate(copies):
+        env = {"HOTLINE_DATA_DIR": str(site.tmp / f"r{i}")}
+        if site.backend == "sqlite":
+            assert cli("restore", str(copy), "--data-dir", env["HOTLINE_DATA_DIR"]) == 0
+            counts.append(_whole_calls(env))
+        else:
+            with temporary_database("postgresql", site.tmp) as url:
+                assert cli("restore", str(copy), "--database-url", url) == 0
+                counts.append(_whole_calls(env | {"HOTLINE_DATABASE_URL": url}))
+    assert counts == sorted(counts) and counts[0] >= 5 and counts[-1] <= len(written)
+
+
+def _whole_calls(env: dict[str, str]) -> int:
+    rt = build_runtime(str(CONFIG), env)
+    try:
+        with rt.sessions() as s:
+            uids = s.scalars(select(models.Call.uid)).all()
+        for uid in uids:
+            rec = rt.calls.get_call(uid)
+            assert rec is not None and rec.ended_at is not None and len(rec.steps) == 1
+            assert rec.answered_agent == "lead" and rec.decision is not None
+        return len(uids)
+    finally:
+        rt.close()
