@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.files import secret
@@ -161,12 +161,23 @@ def _error_page(code: int, text: str) -> ResponseReturnValue:
 # --- serving -----------------------------------------------------------------------
 
 
+class _AccessLogHandler(WSGIRequestHandler):
+    """werkzeug's handler, its access log without query strings: a call-log filter
+    may hold a caller number (REQUIREMENTS §7)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.path = self.path.partition("?")[0]  # the WSGI environ was built already
+        super().log_request(code, size)
+
+
 class WebServer:
     """A threaded werkzeug server in a background thread; `stop()` ends it."""
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=_AccessLogHandler
+        )
         self.port = self._server.server_port
         self.host = host
         self._thread = threading.Thread(

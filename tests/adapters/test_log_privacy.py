@@ -6,6 +6,8 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import re
+import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from ivr.bootstrap import Runtime
 from ivr.cli import main
 from ivr.dialer.wiring import build_dialer, callback_parts
 from ivr.domain.privacy import mask_number
+from web.app import WebServer, create_app
 
 KEPT = "+8613812345678"  # asks for a callback: intake, then the dialer rings an agent for it
 REFUSED = "+8613700000000"  # on the do-not-call list of config/callbacks.yaml
@@ -110,3 +113,25 @@ def test_hotline_calls_full_numbers_on_request_and_audited(
         (getpass.getuser(), "cli", "calls_read", uid),
     ]
     assert all("full numbers" in a.detail for a in audit)
+
+
+def test_the_web_access_log_drops_query_strings(
+    web_runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`/calls?number=...` (a call-log filter) is logged as `/calls`, at INFO too."""
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    server = WebServer(create_app(web_runtime, secret_key="log-test"), "127.0.0.1", 0).start()
+    try:
+        url = f"{server.url}/calls?number={CALLER}&page=1"
+        with urllib.request.urlopen(url) as response:  # noqa: S310 (http on loopback)
+            assert response.status == 200  # the sign-in page, after the redirect
+    finally:
+        server.stop()
+    lines = [
+        re.sub(r"\x1b\[[0-9;]*m", "", r.getMessage())  # werkzeug colours some lines
+        for r in caplog.records
+        if r.name == "werkzeug"
+    ]
+    assert any('"GET /calls HTTP/1.1" 302' in line for line in lines), lines
+    assert any('"GET /login HTTP/1.1" 200' in line for line in lines), lines
+    assert CALLER not in caplog.text
