@@ -6,6 +6,7 @@
     service_cmds.py    up, serve, asterisk, agent, calls, call
     web_cmds.py        web, users, demo
     callback_cmds.py   dialer, callbacks
+    backup_cmds.py     backup, restore
     bench_cmds.py      bench ivr | calllog | dialer
 
 This package sits outside the product: it may start the lab (the sandbox

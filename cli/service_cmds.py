@@ -121,24 +121,56 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    """Show one call record (by uid) or the latest calls, as JSON."""
+    """Show one call record (by uid) or the latest calls, as JSON; numbers masked
+    unless --full-numbers, which is audited (REQUIREMENTS §7)."""
     rt = runtime(args)
     try:
         if args.uid:
             rec = rt.calls.get_call(args.uid)
-            print(json.dumps(plain(rec), ensure_ascii=False, indent=2, default=str))
-            return 0 if rec else 1
-        from sqlalchemy import select
+            records = [rec] if rec else []
+        else:
+            from sqlalchemy import select
 
-        from ivr.adapters.db.models import Call
+            from ivr.adapters.db.models import Call
 
-        with rt.sessions() as s:
-            uids = s.scalars(select(Call.uid).order_by(Call.id.desc()).limit(args.limit)).all()
-        rows = [plain(rt.calls.get_call(u)) for u in uids]
-        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+            with rt.sessions() as s:
+                uids = s.scalars(select(Call.uid).order_by(Call.id.desc()).limit(args.limit)).all()
+            records = [r for r in map(rt.calls.get_call, uids) if r is not None]
+        if args.full_numbers:
+            _audit_full_numbers(rt, args.uid or f"latest {args.limit}", len(records))
+        rows = [_shown(r, args.full_numbers) for r in records]
+        out = (rows[0] if rows else None) if args.uid else rows
+        print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        return 1 if args.uid and not rows else 0
     finally:
         rt.close()
-    return 0
+
+
+def _shown(rec: Any, full: bool) -> Any:
+    from ivr.domain.privacy import mask_in
+
+    record = plain(rec)
+    return record if full else mask_in(record, rec.caller)
+
+
+def _audit_full_numbers(rt: Any, target: str, count: int) -> None:
+    """The OS user read full caller numbers: the same audit log the web app keeps."""
+    import getpass
+
+    from ivr.adapters.db.models_web import AuditEntry
+
+    with rt.sessions.begin() as s:
+        s.add(
+            AuditEntry(
+                at=rt.clock(),
+                username=getpass.getuser(),
+                role="cli",
+                action="calls_read",
+                target=target[:200],
+                detail=f"full numbers, {count} call(s)",
+                remote_addr="",
+            )
+        )
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -239,3 +271,4 @@ def register(add: AddCommand) -> None:
     p = add("calls", cmd_calls, "print call records as JSON")
     p.add_argument("--uid")
     p.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=10)
+    p.add_argument("--full-numbers", action="store_true", help="show full caller numbers (audited)")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +31,17 @@ from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
 from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
+from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
-from ivr.config import CallbackSettings, HotlineConfig, load_config
+from ivr.config import (
+    ENV_AMI_SECRET,
+    ENV_SEAT_PASSWORD,
+    CallbackSettings,
+    HotlineConfig,
+    load_config,
+)
 from ivr.domain.callbacks import CallingRules
 
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
@@ -89,7 +96,8 @@ def build_runtime(
     """Load and validate the config, open the database, and wire the parts."""
     env = dict(os.environ if env is None else env)
     config = load_config(config_dir(config_path, env), env)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
+    config = with_secrets(config, env)
     engine = make_engine(config.database_url)
     if migrate_db:
         migrate(engine)
@@ -103,6 +111,19 @@ def build_runtime(
         presence_repo=repo,
         presence=DbPresence(repo),
         clock=clock_from_env(env),
+    )
+
+
+def with_secrets(config: HotlineConfig, env: Mapping[str, str]) -> HotlineConfig:
+    """`config` with the AMI secret and the seat password: from the environment, else
+    from 0600 files in the data directory, generated on first run and reused."""
+    keep = config.data_dir / "secrets"
+    return replace(
+        config,
+        ami=replace(config.ami, secret=secret(env, ENV_AMI_SECRET, keep / "ami-secret")),
+        sip=replace(
+            config.sip, seat_password=secret(env, ENV_SEAT_PASSWORD, keep / "seat-password")
+        ),
     )
 
 

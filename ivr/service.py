@@ -1,4 +1,4 @@
-"""The hotline service process: FastAGI server, AMI listener and queue sync.
+"""The hotline service process: FastAGI server, AMI listener, queue sync, backups.
 
 One asyncio process serves every call: the FastAGI server runs the IVR and the
 routing decision, the AMI link completes call records from Asterisk's events
@@ -15,12 +15,14 @@ import signal
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.fastagi import FastAgiServer
+from ivr.adapters.db.backup import backup_if_due
 from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
@@ -31,6 +33,8 @@ from ivr.domain.routing import queue_members
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BACKUP_POLL = 30.0  # seconds between checks whether a scheduled backup is due
+BACKUP_RETRY = 300.0  # after a failed backup
 
 
 class HotlineService:
@@ -73,6 +77,7 @@ class HotlineService:
         await self.fastagi.start()
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))
+        self._tasks.append(asyncio.create_task(self._backup_loop()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -99,6 +104,23 @@ class HotlineService:
             except Exception:
                 log.exception("queue sync failed; retrying")
             await asyncio.sleep(self.sync_seconds)
+
+    async def _backup_loop(self) -> None:
+        """Make the backups config asks for (hotline.yaml `backup:`), in a thread."""
+        cfg = self.config
+        started = datetime.now(cfg.site.tz)
+        while True:
+            try:
+                now = datetime.now(cfg.site.tz)
+                made = await asyncio.to_thread(
+                    backup_if_due, cfg.database_url, cfg.backup, now, started
+                )
+                if made is not None:
+                    log.info("backup written: %s (%d bytes)", made.path, made.size)
+            except Exception:  # a full disk or a missing pg_dump must not stop the calls
+                log.exception("scheduled backup failed; trying again in %.0f s", BACKUP_RETRY)
+                await asyncio.sleep(BACKUP_RETRY)
+            await asyncio.sleep(BACKUP_POLL)
 
     def _on_ami_connect(self) -> None:
         self.sync_queues(force=True)

@@ -34,6 +34,7 @@ from ivr.adapters.asterisk.errors import (
     SandboxNotBuiltError,
 )
 from ivr.adapters.asterisk.templates import AsteriskSettings, render_all
+from ivr.adapters.files import write_private
 from ivr.adapters.progress import Steps
 
 DEFAULT_DIR = Path("/var/cache/hotline/sandbox")
@@ -309,13 +310,12 @@ class Sandbox:
     # --- configuration ---------------------------------------------------------
 
     def render(self, cfg: AsteriskSettings) -> list[Path]:
-        """Write the rendered configuration into ROOT/etc/asterisk/."""
+        """Write the rendered configuration into ROOT/etc/asterisk/ (0600: it holds the
+        AMI secret and the seat passwords; Asterisk runs as root in the sandbox)."""
         self._require_built()
         written = []
         for filename, text in render_all(cfg).items():
-            path = self.config_dir / filename
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+            written.append(write_private(self.config_dir / filename, text))
         return written
 
     # --- run -------------------------------------------------------------------
@@ -520,16 +520,7 @@ class Sandbox:
         )
 
 
-# --- CLI pieces (wired into ivr/cli.py by the lead) ------------------------------
-
-
-def cmd_up(settings: AsteriskSettings, sandbox: Sandbox | None = None) -> SandboxStatus:
-    """`hotline asterisk up`: build if needed, render configs, start or reload."""
-    box = sandbox or Sandbox()
-    box.build()
-    box.render(settings)
-    box.start()
-    return box.status()
+# --- CLI pieces (hotline asterisk down/status, cli/service_cmds.py) ------------------
 
 
 def cmd_down(sandbox: Sandbox | None = None) -> SandboxStatus:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.files import secret
 from ivr.bootstrap import Runtime, build_runtime
 from web import board_data, i18n, messages
 from web.context import SESSION_KEY, WebContext, ctx, session_user
@@ -90,15 +90,7 @@ def _register(app: Flask) -> None:
 
 def _secret_key(rt: Runtime) -> str:
     """HOTLINE_WEB_SECRET, else a random key kept in the data directory (mode 0600)."""
-    if os.environ.get(ENV_SECRET):
-        return os.environ[ENV_SECRET]
-    path = rt.config.data_dir / "web-secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return secret(os.environ, ENV_SECRET, rt.config.data_dir / "web-secret.key", nbytes=48)
 
 
 def _before() -> ResponseReturnValue | None:

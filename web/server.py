@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from cheroot import wsgi
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ivr.bootstrap import Runtime
 from web.app import create_app
@@ -45,9 +45,20 @@ class _Cheroot:
         self._server.stop()
 
 
+class _AccessLogHandler(WSGIRequestHandler):
+    """werkzeug's handler, its access log without query strings: a call-log filter
+    may hold a caller number (REQUIREMENTS §7). (cheroot writes no access log.)"""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.path = self.path.partition("?")[0]  # the WSGI environ was built already
+        super().log_request(code, size)
+
+
 class _Werkzeug:
     def __init__(self, app: Flask, host: str, port: int) -> None:
-        self._server = make_server(host, port, app, threaded=True)
+        self._server = make_server(
+            host, port, app, threaded=True, request_handler=_AccessLogHandler
+        )
         self.port = self._server.server_port
 
     def serve(self) -> None:

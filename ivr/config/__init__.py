@@ -11,8 +11,10 @@
 from ivr.config.callbacks import CallbackSettings, DialerSettings, IntakeSettings
 from ivr.config.errors import ConfigError
 from ivr.config.hotline import (
+    ENV_AMI_SECRET,
     ENV_DATA_DIR,
     ENV_DATABASE_URL,
+    ENV_SEAT_PASSWORD,
     WEB_LOCALES,
     AmiSettings,
     HotlineConfig,
@@ -20,7 +22,9 @@ from ivr.config.hotline import (
 )
 
 __all__ = [
+    "ENV_AMI_SECRET",
     "ENV_DATABASE_URL",
+    "ENV_SEAT_PASSWORD",
     "ENV_DATA_DIR",
     "WEB_LOCALES",
     "AmiSettings",

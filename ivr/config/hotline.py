@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
@@ -41,6 +42,8 @@ from ivr.domain.shifts import (
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
 ENV_DATA_DIR = "HOTLINE_DATA_DIR"
+ENV_AMI_SECRET = "HOTLINE_AMI_SECRET"  # noqa: S105 (the variable's name, not a secret)
+ENV_SEAT_PASSWORD = "HOTLINE_SEAT_PASSWORD"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class AmiSettings:
     host: str
     port: int
     username: str
-    secret: str
+    secret: str = ""  # never from YAML: filled in by bootstrap.with_secrets
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class SipSettings:
     port: int
     seat_contacts: str  # static | register
     seat_port_base: int
-    seat_password: str
+    seat_password: str = ""  # never from YAML: filled in by bootstrap.with_secrets
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class HotlineConfig:
     menu: Menu
     prompts: Mapping[str, Mapping[str, str]]
     callbacks: CallbackSettings
+    backup: BackupSettings
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -434,6 +438,15 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     url = env.get(ENV_DATABASE_URL) or file_url.text()
     sip = main.child("sip")
     ami = main.child("ami")
+    _no_secret(ami, "secret", ENV_AMI_SECRET)
+    _no_secret(sip, "seat_password", ENV_SEAT_PASSWORD)
+    backup_section = main.opt("backup", None)
+    try:
+        backup = parse_backup(backup_section.data, data_dir)  # refuses unknown keys itself
+    except BackupConfigError as e:
+        item = f"backup.{e.item}" if e.item else "backup"
+        raise ConfigError("hotline.yaml", item, e.reason) from e
+    backup_section.accept_all()
     config = HotlineConfig(
         directory=d.resolve(),
         site=site,
@@ -444,14 +457,12 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
             ami.child("host").text(),
             ami.child("port").integer(1),
             ami.child("username").text(),
-            ami.child("secret").text(),
         ),
         sip=SipSettings(
             sip.child("host").text(),
             sip.child("port").integer(1),
             sip.opt("seat_contacts", "register").choice(("static", "register")),
             sip.opt("seat_port_base", 5090).integer(1),
-            sip.child("seat_password").text(),
         ),
         web=_web(main.child("web"), site),
         calendar=calendar,
@@ -461,10 +472,20 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         menu=menu,
         prompts=prompts,
         callbacks=callbacks,
+        backup=backup,
     )
     for cursor in files.values():
         cursor.check_unknown()
     return config
+
+
+def _no_secret(section: Cursor, key: str, env_name: str) -> None:
+    """Secrets never come from committed config: refuse one found there."""
+    if isinstance(section.data, dict) and key in section.data:
+        raise section.child(key).fail(
+            f"secrets do not belong in committed config: remove it and set {env_name}, "
+            "or let the hotline generate one in the data directory (secrets/, mode 0600)"
+        )
 
 
 def _resolve_sqlite(url: str, data_dir: Path) -> str:

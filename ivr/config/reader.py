@@ -227,6 +227,11 @@ class Cursor:
         for k in self.data:
             yield str(k), self.child(k)
 
+    def accept_all(self) -> None:
+        """Every key here counts as known (a section whose own parser refuses unknown keys)."""
+        if self._asked is not None:
+            self._asked.update(str(k) for k in self.data)
+
     def check_unknown(self) -> None:
         """Refuse the first key (by path) that no part of the loader asked for."""
         unknown = []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.adapters.asterisk.templates import name_values, render_files
+from ivr.adapters.files import write_private
 from ivr.config.callbacks import DialerSettings
 from ivr.dialer import protocol
 
@@ -59,13 +60,11 @@ def install_into(config_dir: Path, dialer: DialerSettings) -> list[Path]:
     extensions.conf / pjsip.conf include them (once)."""
     written = []
     for name, text in render(dialer).items():
-        path = config_dir / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+        written.append(write_private(config_dir / name, text))
     for host, included in INCLUDES.items():
         path = config_dir / host
         text = path.read_text(encoding="utf-8")
         line = f"#include {included}"
         if line not in text:
-            path.write_text(text.rstrip("\n") + f"\n\n{line}\n", encoding="utf-8")
+            write_private(path, text.rstrip("\n") + f"\n\n{line}\n")
     return written

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from ivr.adapters.db.callbacks import CallbackRepo, CallSource
 from ivr.app.callbacks import CallbackIntake, CallbackRefusedError
 from ivr.config.callbacks import IntakeSettings
+from ivr.domain.privacy import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class CallLogIntake:
                 )  # fmt: skip
             except CallbackRefusedError as e:
                 self._refused.add(call.uid)
-                log.info("call %s: no callback to %s: %s", call.uid, call.caller, e)
+                log.info("call %s: no callback to %s: %s", call.uid, mask_number(call.caller), e)
                 continue
             if not promise.created:
                 self._refused.add(call.uid)  # merged into an open request: nothing to add

@@ -42,6 +42,7 @@ from ivr.domain.callbacks import (
     CallingRules,
     outcome_of_dial_status,
 )
+from ivr.domain.privacy import mask_number
 from ivr.domain.routing import AgentState, Presence, RoutingPolicy
 from ivr.domain.shifts import Roster
 
@@ -267,7 +268,12 @@ class Dialer:
         self.stats.originated.append((time.monotonic(), attempt.action_id))
         if response is not None and response.get("Response", "").lower() == "success":
             self.deps.repo.mark_sent(attempt.action_id, self.deps.clock())
-            log.info("callback %s: ringing %s for %s", attempt.action_id, attempt.seat, req.number)
+            log.info(
+                "callback %s: ringing %s for %s",
+                attempt.action_id,
+                attempt.seat,
+                mask_number(req.number),
+            )
             return
         why = (response or {}).get("Message", "AMI not connected")
         self._finish(attempt.action_id, AttemptOutcome.AGENT_UNAVAILABLE, "", f"originate: {why}")

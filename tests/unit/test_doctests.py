@@ -9,6 +9,7 @@ MODULES = [
     "ivr.domain.calendar",
     "ivr.domain.callbacks",
     "ivr.domain.calllog",
+    "ivr.domain.privacy",
     "ivr.domain.menu",
     "ivr.domain.routing",
     "ivr.adapters.asterisk.agi",

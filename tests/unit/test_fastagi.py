@@ -935,3 +935,25 @@ def test_at_the_cap_a_call_not_yet_read_is_kept_and_the_newcomer_refused(
     refused, first = asyncio.run(scenario())
     assert refused == b""
     assert first == b'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
+
+
+# --- confidentiality (REQUIREMENTS §7, issue 9 class 10) ------------------------------
+
+
+def test_no_full_caller_number_in_the_log_of_fastagi_calls(
+    sample_config: HotlineConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every log line of a menu call, a hang-up, callbacks (kept and refused) and a
+    broken presence source, at the most verbose level: never a full number."""
+    caplog.set_level(logging.DEBUG)
+    log = ListCallLog()
+    call(handlers(sample_config, log).routes(), FakeAsterisk(keys=["1"]))
+    call(handlers(sample_config, log).routes(), FakeAsterisk(keys=["H"]))
+    call(handlers(sample_config, log, BrokenPresence()).routes(), FakeAsterisk(keys=["1"]))
+    keyed = {"HOTLINE_CALLBACK_NUMBER": "13800000009", "HOTLINE_CALL_ID": UID}
+    _callback_call(FakeLedger(), sample_config, keyed)
+    _callback_call(FakeLedger(refuse=True), sample_config, keyed)
+    _callback_call(FakeLedger(refuse=True), sample_config, {})
+    assert any(isinstance(e, CallStarted) and e.caller == CALLER for e in log.events)
+    assert caplog.records, "the calls logged nothing: the check would be empty"
+    assert CALLER not in caplog.text and "13800000009" not in caplog.text

@@ -10,7 +10,9 @@ generated here and inserted whole.
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -322,8 +324,18 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _process_secret(kind: str) -> str:
+    """A random secret for this process (the YAML holds none; see ivr.adapters.files)."""
+    return secrets.token_urlsafe(18)
+
+
 def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
-    """Read hotline.yaml, seats.yaml and routing.yaml minimally (no validation)."""
+    """Read hotline.yaml, seats.yaml and routing.yaml minimally (no validation).
+
+    Secrets are not in the YAML: the AMI secret and the seat password are random,
+    the same for every call in this process.
+    """
     directory = Path(path)
     hotline = _load_yaml(directory / "hotline.yaml")
     seats_doc = _load_yaml(directory / "seats.yaml")
@@ -345,11 +357,11 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         sip_port=int(sip.get("port", 5060)),
         seat_contacts=sip.get("seat_contacts", "static"),
         seat_port_base=int(sip.get("seat_port_base", 5090)),
-        seat_password=str(sip.get("seat_password", "")),
+        seat_password=_process_secret("seat_password"),
         ami_host=str(ami.get("host", "127.0.0.1")),
         ami_port=int(ami.get("port", 5038)),
         ami_username=str(ami.get("username", "hotline")),
-        ami_secret=str(ami.get("secret", "")),
+        ami_secret=_process_secret("ami_secret"),
         fastagi_host=str(agi.get("host", "127.0.0.1")),
         fastagi_port=int(agi.get("port", 4573)),
         queue_ring_seconds=int(overflow.get("ring_seconds", 20)),

@@ -22,6 +22,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.adapters.files import chmod_private, private_file
+
 SQLITE_BEGIN_OPTION: Final = "hotline_sqlite_begin"
 """Connection execution option naming the SQLite BEGIN mode (IMMEDIATE or DEFERRED)."""
 
@@ -64,17 +66,33 @@ def make_engine(url: str | URL, *, busy_timeout: float = 10.0, echo: bool = Fals
         return create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,  # errors get logged: no caller numbers in them
             pool_pre_ping=True,
             connect_args={"connect_timeout": max(1, round(busy_timeout))},
         )
-    return create_engine(parsed, echo=echo)
+    return create_engine(parsed, echo=echo, hide_parameters=True)
+
+
+def sqlite_files(database: Path) -> tuple[Path, Path, Path]:
+    """The database file and the -wal and -shm files SQLite keeps beside it."""
+    return database, Path(f"{database}-wal"), Path(f"{database}-shm")
 
 
 def _make_sqlite_engine(url: URL, *, busy_timeout: float, echo: bool) -> Engine:
-    """SQLite with WAL, synchronous=NORMAL, busy timeout, foreign keys, BEGIN IMMEDIATE."""
-    engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout})
+    """SQLite with WAL, synchronous=NORMAL, busy timeout, foreign keys, BEGIN IMMEDIATE.
+
+    The database file is made 0600 before SQLite opens it (created so when new),
+    and SQLite gives its -wal and -shm files the database file's mode, so the
+    umask never exposes them; existing ones are tightened at every connect.
+    """
+    engine = create_engine(
+        url, echo=echo, hide_parameters=True, connect_args={"timeout": busy_timeout}
+    )
     timeout_ms = int(busy_timeout * 1000)
     memory = url.database in (None, "", ":memory:")
+    files = () if memory or url.database is None else sqlite_files(Path(url.database))
+    if files and files[0].parent.is_dir():
+        private_file(files[0])
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -89,6 +107,7 @@ def _make_sqlite_engine(url: URL, *, busy_timeout: float, echo: bool) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()
+        chmod_private(*files)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

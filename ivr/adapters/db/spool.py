@@ -19,6 +19,9 @@ Spool files, for a spool path ``calllog.spool``:
 * ``calllog.spool.lock`` -- an ``flock`` lock so several processes (AGI scripts,
   FastAGI server) can share one spool.
 
+They hold full caller numbers: the directory is 0700 and every file 0600,
+whatever the umask (`ivr.adapters.files`).
+
 `BufferedCallLog` puts a queue and a writer thread in front of a
 `SpoolingCallLog`, so the FastAGI decision path never waits on the database.
 """
@@ -45,6 +48,7 @@ from sqlalchemy import exc as sa_exc
 
 from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import DbError
+from ivr.adapters.files import open_private, private_dir
 from ivr.domain.calllog import CallEvent
 
 logger = logging.getLogger(__name__)
@@ -111,7 +115,10 @@ def decode_event(line: str) -> CallEvent:
         }
         event: CallEvent = cls(**kwargs)
     except (ValueError, KeyError, TypeError) as err:
-        raise SpoolFormatError(f"spool line is not a call event ({err}): {line[:200]!r}") from err
+        # Not the line itself: it may hold a caller number, and this message is logged.
+        raise SpoolFormatError(
+            f"spool line of {len(line)} characters is not a call event ({type(err).__name__})"
+        ) from err
     return event
 
 
@@ -226,8 +233,8 @@ class SpoolingCallLog:
     def _locked(self) -> Iterator[None]:
         """Exclusive use of the spool: one thread here, one process on the lock file."""
         with self._thread_lock:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self._lock_path, "a+b") as lock_file:
+            private_dir(self._path.parent)
+            with os.fdopen(open_private(self._lock_path), "ab") as lock_file:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
                 try:
                     yield
@@ -346,8 +353,8 @@ def _non_empty(path: Path) -> bool:
 
 
 def _append_lines(path: Path, lines: Sequence[str]) -> None:
-    """Append lines durably (flush + fsync)."""
-    with open(path, "a", encoding="utf-8") as f:
+    """Append lines durably (flush + fsync); the file is 0600."""
+    with os.fdopen(open_private(path, "a"), "a", encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in lines))
         f.flush()
         os.fsync(f.fileno())
@@ -356,7 +363,7 @@ def _append_lines(path: Path, lines: Sequence[str]) -> None:
 def _write_atomically(path: Path, lines: Sequence[str]) -> None:
     """Replace `path` with `lines`: write a temporary file, fsync, rename."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with os.fdopen(open_private(tmp, "w"), "w", encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in lines))
         f.flush()
         os.fsync(f.fileno())
