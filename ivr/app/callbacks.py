@@ -10,7 +10,7 @@ in the ledger (`CallbackStore`), which refuses duplicates per number and matter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -95,6 +95,9 @@ class CallbackIntake:
     service_rules: Mapping[str, ServiceRule]
     ivr_matter: str
     clock: Clock
+    # The canonical form of a number, raising ValueError for one that is none; the
+    # composition root gives E.164 for the site's region (ivr.phone.canonical).
+    canonical: Callable[[str], str] = normalise_number
 
     def request_from_ivr(
         self,
@@ -185,9 +188,11 @@ class CallbackIntake:
             now,
         )
 
-    @staticmethod
-    def _number(number: str) -> str:
-        n = normalise_number(number)
+    def _number(self, number: str) -> str:
+        try:
+            n = self.canonical(number)
+        except ValueError as e:
+            raise CallbackRefusedError(str(e)) from None
         if not n.lstrip("+"):
             raise CallbackRefusedError(f"callback number {number!r} has no digits")
         return n

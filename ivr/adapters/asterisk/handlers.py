@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ivr import phone
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import AgiHangup
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
@@ -28,11 +29,13 @@ def prompt_paths(action: Ask) -> list[str]:
     return [f"{names.SOUNDS_SUBDIR}/{action.language}/{p}" for p in action.prompts]
 
 
-def caller_from_env(env: dict[str, str], source: str) -> CallerInfo:
+def caller_from_env(env: dict[str, str], source: str, region: str | None = None) -> CallerInfo:
+    """Who is calling. The number is E.164 when it parses (national forms in `region`),
+    else the caller ID as Asterisk gave it: an odd caller ID never refuses service."""
     number = env.get("agi_callerid", "")
     return CallerInfo(
         uid=env.get("agi_uniqueid", ""),
-        number="" if number == "unknown" else number,
+        number="" if number == "unknown" else phone.caller_key(number, region),
         name=env.get("agi_calleridname", ""),
         dialed=env.get("agi_extension", ""),
         channel=env.get("agi_channel", ""),
@@ -64,6 +67,7 @@ class Handlers:
     on_decision_latency: LatencySink | None = None
     source: str = "fastagi"
     callbacks: CallbackRequests | None = None
+    region: str | None = None  # site.region: the country of caller IDs without '+'
 
     def routes(self) -> RouteTable:
         table = RouteTable()
@@ -73,7 +77,7 @@ class Handlers:
         return table
 
     async def hotline(self, agi: AgiChannel) -> None:
-        session = IvrSession(self.deps, caller_from_env(agi.env, self.source))
+        session = IvrSession(self.deps, caller_from_env(agi.env, self.source, self.region))
         action = session.begin()
         try:
             while isinstance(action, Ask):
@@ -94,7 +98,7 @@ class Handlers:
             self.on_decision_latency(time.perf_counter() - started)
 
     async def overflow(self, agi: AgiChannel) -> None:
-        caller = caller_from_env(agi.env, self.source)
+        caller = caller_from_env(agi.env, self.source, self.region)
         branch = await agi.get_variable(names.VAR_QUEUE)
         language = await agi.get_variable(names.VAR_LANGUAGE) or self.deps.default_language
         status = await agi.get_variable("QUEUESTATUS") or await agi.get_variable("DIALSTATUS")
@@ -118,7 +122,7 @@ class Handlers:
         refused number (do-not-call) or no ledger leaves HOTLINE_CALLBACK_AT empty:
         the dialplan then offers voicemail.
         """
-        caller = caller_from_env(agi.env, self.source)
+        caller = caller_from_env(agi.env, self.source, self.region)
         number = normalise_number(
             await agi.get_variable(names.VAR_CALLBACK_NUMBER) or caller.number
         )
