@@ -32,6 +32,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResu
 from ivr.domain.routing import normalise_number
 
 MAX_CHARS = 64  # the longest E.164 number written with generous separators, and more
+MAX_PREFIX_DIGITS = 20  # 15 in E.164, with room for an international or trunk prefix
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # the shortest real numbers (Niue, St Helena) have 7
 
 _PARSE_REASONS = {
@@ -113,9 +114,23 @@ def canonical(number: str, region: str | None = None) -> str:
     if possible != ValidationResult.IS_POSSIBLE:
         raise NumberError(number, _POSSIBLE_REASONS.get(possible, "not a possible number"))
     out = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-    if not E164.fullmatch(out):  # the library's contract; kept as a check, not a hope
-        raise NumberError(number, "no E.164 form")
+    if not E164.fullmatch(out) or not _round_trips(out):
+        # e.g. "000000086" in CN: its "E.164 form" reads back as another number
+        raise NumberError(number, "no E.164 form that reads back as the same number")
     return out
+
+
+def _round_trips(e164: str) -> bool:
+    """Whether the E.164 text parses back to itself, a possible number (so that
+    canonical() is a fixed point on its own results)."""
+    try:
+        again = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return False
+    return (
+        phonenumbers.format_number(again, PhoneNumberFormat.E164) == e164
+        and phonenumbers.is_possible_number_with_reason(again) == ValidationResult.IS_POSSIBLE
+    )
 
 
 def caller_key(number: str, region: str | None = None) -> str:
@@ -142,6 +157,21 @@ def match_key(number: str, region: str | None = None) -> str:
         return normalise_number(number)
 
 
+def split(number: str) -> tuple[int, str] | None:
+    """An E.164 number's country code and national significant number (None if not E.164).
+
+    >>> split("+8613800000001"), split("13800000001")
+    ((86, '13800000001'), None)
+    """
+    if not E164.fullmatch(number):
+        return None
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except NumberParseException:
+        return None
+    return parsed.country_code, phonenumbers.national_significant_number(parsed)
+
+
 def keyer(region: str | None) -> Callable[[str], str]:
     """`match_key` bound to a region: what the domain's lists compare with."""
     return partial(match_key, region=region)
@@ -161,11 +191,13 @@ def prefix_forms(text: str, region: str | None = None) -> tuple[str, ...]:
     >>> prefix_forms("13800000001", "CN")
     ('+8613800000001', '13800000001')
     """
+    if len(text.strip()) > MAX_CHARS:
+        raise NumberError(text, f"longer than {MAX_CHARS} characters")
     digits = normalise_number(text)
     if not digits.lstrip("+"):
         raise NumberError(text, "no digits")
-    if len(text.strip()) > MAX_CHARS:
-        raise NumberError(text, f"longer than {MAX_CHARS} characters")
+    if len(digits.lstrip("+")) > MAX_PREFIX_DIGITS:
+        raise NumberError(text, f"more than {MAX_PREFIX_DIGITS} digits")
     if digits.startswith("+"):
         return (digits,)
     if digits.startswith("00"):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
+from ivr import phone
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
 from web import queries, store
@@ -44,10 +45,12 @@ def parse_day(text: str, tz: ZoneInfo) -> datetime | None:
 
 
 def call_filter(
-    args: Any, user: CurrentUser, tz: ZoneInfo
+    args: Any, user: CurrentUser, tz: ZoneInfo, region: str = ""
 ) -> tuple[queries.CallFilter, str | None]:
     """The filter from query arguments and the agent the user is limited to (None: all).
 
+    `number` is a whole or partial number in any form (national in `region`, '+' or
+    '00' international, Unicode digits); it matches the stored E.164 numbers.
     Raises PermissionError when an agent asks for another agent's calls.
     """
     agent = args.get("agent", "").strip()
@@ -64,7 +67,7 @@ def call_filter(
     f = queries.CallFilter(
         start=start,
         end=until + timedelta(days=1) if until else None,
-        number=args.get("number", "").strip()[:32],
+        numbers=number_prefixes(args.get("number", ""), region),
         agent=agent,
         branch=args.get("branch", "").strip(),
         outcome=outcome,
@@ -72,9 +75,20 @@ def call_filter(
     return f, only
 
 
-def _filter_or_abort(user: CurrentUser) -> tuple[queries.CallFilter, str | None]:
+def number_prefixes(text: str, region: str) -> tuple[str, ...]:
+    """The stored prefixes the `number` filter stands for; FilterError naming it."""
+    if not text.strip():
+        return ()
     try:
-        return call_filter(request.args, user, ctx().runtime.config.site.tz)
+        return phone.prefix_forms(text, region or None)
+    except phone.NumberError as e:
+        raise FilterError(f"number: {e.reason}") from None
+
+
+def _filter_or_abort(user: CurrentUser) -> tuple[queries.CallFilter, str | None]:
+    site = ctx().runtime.config.site
+    try:
+        return call_filter(request.args, user, site.tz, site.region)
     except PermissionError as e:
         abort(403, str(e))
     except FilterError as e:

@@ -15,6 +15,8 @@ from typing import Any, TypeVar, cast
 from flask import abort, g, jsonify, redirect, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ivr import phone
+
 ROLES = ("agent", "supervisor", "manager", "admin")
 STAFF = ("supervisor", "manager", "admin")  # see every call of the team (the whole roster)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,14 +56,19 @@ def current_user() -> CurrentUser | None:
 
 
 def mask_number(number: str | None) -> str:
-    """Hide the middle of a caller number.
+    """Hide the middle of a caller number (of an E.164 one, of its national part).
 
+    >>> mask_number("+8613800000001")
+    '+86 138****0001'
     >>> mask_number("13800000001")
     '138****0001'
     >>> mask_number("1001")
     '**01'
     """
     n = number or ""
+    e164 = phone.split(n)
+    if e164 is not None:
+        return f"+{e164[0]} {mask_number(e164[1])}"
     if len(n) >= 8:
         return f"{n[:3]}{'*' * 4}{n[-4:]}"
     if len(n) > 2:

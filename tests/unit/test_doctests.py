@@ -13,6 +13,8 @@ MODULES = [
     "ivr.adapters.asterisk.agi",
     "ivr.adapters.asterisk.ami",
     "ivr.adapters.asterisk.fastagi",
+    "ivr.phone",
+    "web.security",
 ]
 
 
