@@ -19,7 +19,7 @@ from ivr.app.callbacks import Added, CallbackIntake, CallbackRefusedError, NewRe
 from ivr.config import ConfigError, HotlineConfig, load_config
 from ivr.domain.callbacks import CallbackRequest, CallbackState
 from ivr.domain.routing import normalise_number
-from ivr.phone import NumberError, canonical, caller_key, match_key, prefix_forms
+from ivr.phone import NumberError, caller_key, canonical, match_key, prefix_forms
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config"
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
