@@ -169,6 +169,8 @@ def split(number: str) -> tuple[int, str] | None:
         parsed = phonenumbers.parse(number, None)
     except NumberParseException:
         return None
+    if parsed.country_code is None:
+        return None
     return parsed.country_code, phonenumbers.national_significant_number(parsed)
 
 
