@@ -11,7 +11,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cli.common import MAX_LIMIT, AddCommand, common_options, instant, int_range, runtime
+from cli.common import (
+    MAX_LIMIT,
+    AddCommand,
+    common_options,
+    instant,
+    int_range,
+    phone_number,
+    runtime,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -99,12 +107,13 @@ def _list(args: argparse.Namespace, rt: Any, parts: Any) -> int:
 def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.app.callbacks import CallbackRefusedError
 
+    number = phone_number(args.number, "--number", rt.config.site.region)
     due = _aware(args.due, rt) if args.due else None
     event = _aware(args.event_at, rt) if args.event_at else None
     since = date.fromisoformat(args.contract_start) if args.contract_start else None
     try:
         added = parts.intake.request(
-            args.number,
+            number,
             args.matter,
             source="cli",
             due_at=due,
@@ -203,7 +212,10 @@ def register(add: AddCommand) -> None:
     p.add_argument("--all", action="store_true", help="closed ones too")
     p.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=200)
     p = _action(cb, "add", "request a callback")
-    p.add_argument("--number", required=True, help="E.164, e.g. +8613800000002")
+    p.add_argument(
+        "--number", required=True,
+        help="E.164 (+8613800000002) or national in site.region (13800000002)",
+    )  # fmt: skip
     p.add_argument("--matter", default="cli", help="e.g. complaint:202611-0001 (rule: complaint)")
     p.add_argument("--due", type=instant, help="ISO 8601 (an agreed reply time)")
     p.add_argument("--event-at", type=instant, help="ISO 8601: when the matter arose (default now)")

@@ -85,6 +85,20 @@ def float_range(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def phone_number(text: str, option: str, region: str) -> str:
+    """A number given on the command line in E.164 (national forms in `region`).
+
+    Checked after parsing (the region comes from the config): a text that is no
+    possible number exits 2 naming the option, like argparse's own refusals.
+    """
+    from ivr.phone import NumberError, canonical
+
+    try:
+        return canonical(text, region or None)
+    except NumberError as e:
+        raise argparse.ArgumentTypeError(f"argument {option}: {e}") from None
+
+
 def instant(text: str) -> datetime:
     """An argparse type: an ISO 8601 instant whose UTC day exists (years 1 and 9999 refused)."""
     try:

@@ -7,7 +7,7 @@ import json
 import os
 from datetime import datetime, timedelta
 
-from cli.common import AddCommand, config, instant
+from cli.common import AddCommand, config, instant, phone_number
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -59,13 +59,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         at = datetime.now(cfg.site.tz)
     if at.tzinfo is None:
         at = at.replace(tzinfo=cfg.site.tz)
+    caller = phone_number(args.caller, "--caller", cfg.site.region) if args.caller else ""
     result = simulate(
         cfg.menu,
         cfg.roster,
         cfg.policy,
         cfg.site.default_language,
         at,
-        args.caller,
+        caller,
         args.keys,
         args.previous_agent,
     )
@@ -83,7 +84,10 @@ def register(add: AddCommand) -> None:
     add("check-config", cmd_check_config, "validate the configuration and print a summary")
     p = add("simulate", cmd_simulate, "walk the IVR with scripted keys and print the route")
     p.add_argument("--at", type=instant, help="ISO 8601 instant (default: $HOTLINE_NOW or now)")
-    p.add_argument("--caller", default="10000")
+    p.add_argument(
+        "--caller", default="",
+        help="the calling number, E.164 or national in site.region (default: none shown)",
+    )  # fmt: skip
     p.add_argument("--keys", default="", help="keys pressed; T = timeout")
     p.add_argument("--previous-agent", help="pretend this agent took the caller's last call")
     p.add_argument("--json", action="store_true")

@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ from ivr.config import (
     load_config,
 )
 from ivr.domain.callbacks import CallingRules
+from ivr.phone import canonical
 
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
     from ivr.dialer.worker import Dialer
@@ -107,7 +109,7 @@ def build_runtime(
         config=config,
         engine=engine,
         sessions=sessions,
-        calls=SqlCallLog(sessions),
+        calls=SqlCallLog(sessions, config.site.region or None),
         presence_repo=repo,
         presence=DbPresence(repo),
         clock=clock_from_env(env),
@@ -166,8 +168,11 @@ def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> Cal
     """The callback ledger and the intake that puts requests into it."""
     s = settings or rt.config.callbacks
     rules = s.calling_rules(rt.config.calendar.holidays)
-    repo = CallbackRepo(rt.sessions)
-    intake = CallbackIntake(repo, rules, s.retry, s.rules, s.intake.matter, rt.clock)
+    region = rt.config.site.region or None
+    repo = CallbackRepo(rt.sessions, region)
+    intake = CallbackIntake(
+        repo, rules, s.retry, s.rules, s.intake.matter, rt.clock, partial(canonical, region=region)
+    )
     return CallbackParts(s, rules, repo, intake)
 
 
@@ -226,7 +231,10 @@ def build_service(
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
     handlers = Handlers(
-        rt.ivr_deps(calllog), on_decision_latency, callbacks=callback_parts(rt).intake
+        rt.ivr_deps(calllog),
+        on_decision_latency,
+        callbacks=callback_parts(rt).intake,
+        region=cfg.site.region or None,
     )
     return HotlineService(
         config=cfg,

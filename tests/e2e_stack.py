@@ -93,5 +93,7 @@ class Stack:
         raise AssertionError(f"no complete call record for {caller} after {timeout}s: {rec}")
 
     def calls_from(self, caller: str) -> int:
+        """How many records the call log holds for `caller` (in any form: stored in E.164)."""
+        stored = self.runtime.calls.caller_key(caller)
         with self.runtime.sessions() as s:
-            return len(s.scalars(select(Call.id).where(Call.caller == caller)).all())
+            return len(s.scalars(select(Call.id).where(Call.caller == stored)).all())

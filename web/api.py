@@ -67,7 +67,7 @@ def call_list() -> ResponseReturnValue:
     c = ctx()
     tz = c.runtime.config.site.tz
     try:
-        f, only = calls.call_filter(request.args, user, tz)
+        f, only = calls.call_filter(request.args, user, tz, c.runtime.config.site.region)
     except PermissionError as e:
         return jsonify(error=str(e)), 403
     per_page = params.int_param("per_page", 1, calls.MAX_PER_PAGE, c.settings.page_size)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
+from ivr import phone
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
 from web import params, queries, store
@@ -35,7 +36,6 @@ MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 200
 FILTER_ARGS = ("from", "to", "number", "agent", "branch", "outcome")
 UID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-NUMBER_RE = re.compile(r"\+?[0-9*#]{0,32}")
 NAME_RE = re.compile(r"[\w.@-]{0,64}")
 
 
@@ -46,10 +46,12 @@ def day_start(day: date | None, tz: ZoneInfo, days_after: int = 0) -> datetime |
 
 
 def call_filter(
-    args: Any, user: CurrentUser, tz: ZoneInfo
+    args: Any, user: CurrentUser, tz: ZoneInfo, region: str = ""
 ) -> tuple[queries.CallFilter, str | None]:
     """The filter from query arguments and the agent the user is limited to (None: all).
 
+    `number` is a whole or partial number in any form (national in `region`, '+' or
+    '00' international, Unicode digits); it matches the stored E.164 numbers.
     Raises ParamError for a malformed argument, PermissionError when an agent asks
     for another agent's calls.
     """
@@ -67,7 +69,7 @@ def call_filter(
     f = queries.CallFilter(
         start=day_start(first, tz),
         end=day_start(last, tz, days_after=1),
-        number=params.text_param("number", 32, source=args, pattern=NUMBER_RE),
+        numbers=number_prefixes(params.text_param("number", 64, source=args), region),
         agent=agent,
         branch=params.text_param("branch", 64, source=args, pattern=NAME_RE),
         outcome=outcome,
@@ -75,9 +77,20 @@ def call_filter(
     return f, only
 
 
-def _filter_or_abort(user: CurrentUser) -> tuple[queries.CallFilter, str | None]:
+def number_prefixes(text: str, region: str) -> tuple[str, ...]:
+    """The stored prefixes the `number` filter stands for; ParamError naming it."""
+    if not text.strip():
+        return ()
     try:
-        return call_filter(request.args, user, ctx().runtime.config.site.tz)
+        return phone.prefix_forms(text, region or None)
+    except phone.NumberError as e:
+        raise params.ParamError("number", e.reason) from None
+
+
+def _filter_or_abort(user: CurrentUser) -> tuple[queries.CallFilter, str | None]:
+    site = ctx().runtime.config.site
+    try:
+        return call_filter(request.args, user, site.tz, site.region)
     except PermissionError as e:
         abort(403, str(e))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.adapters.db.models import Call
@@ -37,7 +37,8 @@ LIVE_WINDOW = timedelta(hours=12)  # a call still open after this is a stale rec
 class CallFilter:
     start: datetime | None = None
     end: datetime | None = None
-    number: str = ""  # prefix of the caller number
+    number: str = ""  # prefix of the caller number, as stored
+    numbers: tuple[str, ...] = ()  # or any of these prefixes (web.calls.number_prefixes)
     agent: str = ""
     branch: str = ""
     outcome: str = ""
@@ -83,10 +84,17 @@ def _filtered(f: CallFilter, only_agent: str | None) -> Any:
         q = q.where(Call.started_at >= f.start)
     if f.end is not None:
         q = q.where(Call.started_at < f.end)
-    if f.number:
-        # a range instead of LIKE: it uses the (caller, started_at) index on both backends
-        upper = f.number[:-1] + chr(ord(f.number[-1]) + 1)
-        q = q.where(Call.caller >= f.number, Call.caller < upper)
+    prefixes = [p for p in (f.number, *f.numbers) if p]
+    if prefixes:
+        # ranges instead of LIKE: they use the (caller, started_at) index on both backends
+        q = q.where(
+            or_(
+                *(
+                    and_(Call.caller >= p, Call.caller < p[:-1] + chr(ord(p[-1]) + 1))
+                    for p in prefixes
+                )
+            )
+        )
     if f.branch:
         q = q.where(Call.branch == f.branch)
     if f.outcome:

@@ -10,14 +10,13 @@ in the ledger (`CallbackStore`), which refuses duplicates per number and matter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
 from ivr.app.ports import Clock
 from ivr.domain.callbacks import (
-    CallbackNumberError,
     CallbackRequest,
     CallingRules,
     RetryPolicy,
@@ -97,6 +96,9 @@ class CallbackIntake:
     service_rules: Mapping[str, ServiceRule]
     ivr_matter: str
     clock: Clock
+    # The canonical form of a number, raising ValueError for one that is none; the
+    # composition root gives E.164 for the site's region (ivr.phone.canonical).
+    canonical: Callable[[str], str] = normalise_number
 
     def request_from_ivr(
         self,
@@ -187,9 +189,11 @@ class CallbackIntake:
             now,
         )
 
-    @staticmethod
-    def _number(number: str) -> str:
+    def _number(self, number: str) -> str:
+        """The number in canonical form (E.164 with the site's region), with the
+        structure of a callback number; refused with a reason that never repeats it."""
         try:
-            return callback_number(normalise_number(number))
-        except CallbackNumberError as e:  # the message never holds the number
-            raise CallbackRefusedError(f"not a callback number: {e}") from None
+            return callback_number(self.canonical(number))
+        except ValueError as e:
+            reason = getattr(e, "reason", None) or str(e)
+            raise CallbackRefusedError(f"not a callback number: {reason}") from None

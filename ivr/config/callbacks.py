@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr import phone
 from ivr.config.reader import Cursor, read_yaml, windows
 from ivr.domain.calendar import WEEKDAYS, TimeWindow
 from ivr.domain.callbacks import CallingRules, RetryPolicy, RuleKind, ServiceRule
@@ -63,6 +64,7 @@ class CallbackSettings:
     retry: RetryPolicy
     intake: IntakeSettings
     rules: Mapping[str, ServiceRule] = field(default_factory=dict)
+    region: str = ""  # site.region: the country of numbers written nationally
 
     def calling_rules(self, holidays: Iterable[date] = ()) -> CallingRules:
         """The domain's calling rules, with the hotline calendar's holidays."""
@@ -73,6 +75,7 @@ class CallbackSettings:
             holidays=frozenset(holidays),
             dial_on_holidays=self.dial_on_holidays,
             do_not_call=self.do_not_call,
+            number_key=phone.keyer(self.region or None),
         )
 
     def rule_for(self, matter: str) -> ServiceRule | None:
@@ -81,12 +84,13 @@ class CallbackSettings:
 
 
 def load_callbacks_config(
-    directory: Path, site_tz: ZoneInfo, branches: Iterable[str]
+    directory: Path, site_tz: ZoneInfo, branches: Iterable[str], region: str = ""
 ) -> CallbackSettings:
     """Read and validate `directory`/callbacks.yaml.
 
-    `site_tz` and `branches` come from the already validated hotline.yaml and
-    routing.yaml (the default calling zone, the branches a rule may name).
+    `site_tz`, `branches` and `region` come from the already validated hotline.yaml
+    and routing.yaml (the default calling zone, the branches a rule may name, the
+    country of numbers written nationally).
     """
     d = Path(directory)
     c = Cursor(FILE, read_yaml(d, FILE))
@@ -96,11 +100,12 @@ def load_callbacks_config(
         tz_by_prefix=_prefixes(hours.opt("timezones_by_prefix", {})),
         weekly=_weekly(hours.child("weekly")),
         dial_on_holidays=hours.opt("dial_on_holidays", False).boolean(),
-        do_not_call=_dnc(c.opt("do_not_call", {}), d),
+        do_not_call=_dnc(c.opt("do_not_call", {}), d, region),
         dialer=_dialer(c.opt("dialer", {})),
         retry=_retry(c.opt("retry", {})),
         intake=_intake(c.opt("intake", {})),
         rules=_rules(c.opt("rules", {}), frozenset(branches) | {OPERATOR_BRANCH, ""}),
+        region=region,
     )
     c.check_unknown()
     return settings
@@ -138,8 +143,14 @@ def _weekly(c: Cursor) -> dict[str, tuple[TimeWindow, ...]]:
     return weekly
 
 
-def _dnc(c: Cursor, directory: Path) -> frozenset[str]:
-    numbers = {normalise_number(n.text()) for n in c.opt("numbers", []).seq()}
+def _dnc(c: Cursor, directory: Path, region: str) -> frozenset[str]:
+    """The do-not-call list in E.164, so that every form of a listed number matches."""
+    numbers: set[str] = set()
+    for n in c.opt("numbers", []).seq():
+        try:
+            numbers.add(phone.canonical(n.text(), region))
+        except phone.NumberError as e:
+            raise n.fail(str(e)) from None
     file = c.opt("file", None)
     if file.data is not None:
         path = directory / file.text()
@@ -149,9 +160,13 @@ def _dnc(c: Cursor, directory: Path) -> frozenset[str]:
             raise file.fail(f"cannot read {path}: {e.strerror}") from None
         except UnicodeDecodeError:
             raise file.fail(f"{path} is not UTF-8 text") from None
-        numbers |= {normalise_number(x) for x in lines if x.strip() and not x.startswith("#")}
-    if "" in numbers:
-        raise c.fail("a do-not-call entry has no digits")
+        for i, line in enumerate(lines, start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                numbers.add(phone.canonical(line, region))
+            except phone.NumberError as e:
+                raise file.fail(f"{path} line {i}: {e}") from None
     return frozenset(numbers)
 
 

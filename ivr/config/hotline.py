@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr import phone
 from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.errors import ConfigError
@@ -27,7 +28,7 @@ from ivr.domain.menu import (
     TargetKind,
     parse_target,
 )
-from ivr.domain.routing import Branch, RouteKind, RoutingPolicy, normalise_number
+from ivr.domain.routing import Branch, RouteKind, RoutingPolicy
 from ivr.domain.shifts import (
     DAY_SETS,
     Agent,
@@ -97,6 +98,7 @@ class Site:
     default_language: str
     languages: tuple[str, ...]
     hotline_extension: str
+    region: str = ""  # ISO 3166 alpha-2: the country of numbers written nationally ("" none)
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,29 @@ def _site(c: Cursor) -> Site:
     ext = s.child("hotline_extension")
     if not ext.text().isdigit():
         raise ext.fail(f"{ext.data!r} must be digits")
-    return Site(s.child("name").text(), tz, default.text(), languages, ext.text())
+    return Site(s.child("name").text(), tz, default.text(), languages, ext.text(), _region(s))
+
+
+def _region(site: Cursor) -> str:
+    """The optional `site.region`: numbers written without '+' belong to it."""
+    c = site.opt("region", None)
+    if c.data is None:
+        return ""
+    region = c.text().strip().upper()
+    if not phone.is_region(region):
+        raise c.fail(f"unknown region {c.data!r}: an ISO 3166 alpha-2 code such as CN")
+    return region
+
+
+def _numbers(c: Cursor, region: str) -> frozenset[str]:
+    """A list of phone numbers, each in its E.164 form; one that is none is refused."""
+    out = set()
+    for n in c.seq():
+        try:
+            out.add(phone.canonical(n.text(), region))
+        except phone.NumberError as e:
+            raise n.fail(str(e)) from None
+    return frozenset(out)
 
 
 def _endpoint(c: Cursor) -> Endpoint:
@@ -314,7 +338,7 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
     return Roster(calendar, tuple(agents), tuple(oncall))
 
 
-def _policy(c: Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
+def _policy(c: Cursor, roster: Roster, region: str) -> tuple[RoutingPolicy, StaffingRule]:
     branches: dict[str, Branch] = {}
     skills = {s for a in roster.agents for s in a.skills}
     for name, b in c.child("branches").items():
@@ -332,7 +356,7 @@ def _policy(c: Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
     staffing = c.child("staffing")
     policy = RoutingPolicy(
         branches=branches,
-        vip_numbers=frozenset(normalise_number(n.text()) for n in vip.opt("numbers", []).seq()),
+        vip_numbers=_numbers(vip.opt("numbers", []), region),
         vip_boost=vip.opt("priority_boost", 5).integer(),
         repeat_within=timedelta(days=c.child("repeat_caller").child("within_days").integer()),
         max_wait_seconds=overflow.child("max_wait_seconds").integer(1),
@@ -340,6 +364,7 @@ def _policy(c: Cursor, roster: Roster) -> tuple[RoutingPolicy, StaffingRule]:
         when_closed=RouteKind(overflow.child("when_closed").choice(kinds)),
         when_no_agent=RouteKind(overflow.child("when_no_agent").choice(kinds)),
         assume_signed_in=c.opt("presence", {}).opt("assume_signed_in", True).boolean(),
+        number_key=phone.keyer(region or None),
     )
     rule = StaffingRule(
         staffing.child("min_on_duty_open").integer(),
@@ -429,10 +454,10 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     site = _site(main)
     calendar = _calendar(files["calendar.yaml"], site.tz)
     roster = _roster(files["seats.yaml"], calendar)
-    policy, staffing = _policy(files["routing.yaml"], roster)
+    policy, staffing = _policy(files["routing.yaml"], roster, site.region)
     menu = _menu(files["menu.yaml"], policy.branches, site.languages)
     prompts = _prompts(files["prompts.yaml"], menu, site.languages)
-    callbacks = load_callbacks_config(d, site.tz, policy.branches)
+    callbacks = load_callbacks_config(d, site.tz, policy.branches, site.region)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
     url = env.get(ENV_DATABASE_URL) or file_url.text()

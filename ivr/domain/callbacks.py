@@ -216,6 +216,9 @@ class CallingRules:
     holidays: frozenset[date] = frozenset()
     dial_on_holidays: bool = False
     do_not_call: frozenset[str] = frozenset()
+    # How a number is compared with do_not_call and the prefixes: the config loader
+    # gives the canonical form for the site's region (ivr.phone.match_key).
+    number_key: Callable[[str], str] = normalise_number
 
     def customer_tz(self, number: str) -> ZoneInfo:
         """The time zone of a number: the longest matching prefix, else the default.
@@ -224,12 +227,13 @@ class CallingRules:
         ...     {"+1": ZoneInfo("America/New_York")}).customer_tz("+1 212 555 0100").key
         'America/New_York'
         """
-        n = normalise_number(number)
+        n = self.number_key(number)
         best = max((p for p in self.tz_by_prefix if n.startswith(p)), key=len, default=None)
         return self.tz_by_prefix[best] if best is not None else self.default_tz
 
     def blocked(self, number: str) -> bool:
-        return normalise_number(number) in self.do_not_call
+        """Whether `number`, in whatever form it comes, is on the do-not-call list."""
+        return self.number_key(number) in self.do_not_call
 
 
 @dataclass(frozen=True)

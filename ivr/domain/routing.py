@@ -8,7 +8,8 @@ the call the caller is offered a callback or voicemail, never silence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +42,27 @@ OPERATOR_BRANCH = "operator"
 VOICEMAIL_BOX = "hotline"
 
 
+def normalise_number(number: str) -> str:
+    """Digits with an optional leading '+': how numbers are compared.
+
+    Any Unicode decimal digit counts as its ASCII digit (fullwidth, Arabic-Indic...);
+    other characters are dropped. The canonical E.164 form is made at the edge
+    (`ivr.phone`); this keeps two forms of an already canonical number equal.
+
+    >>> normalise_number(" +86 138-0000-0001 ")
+    '+8613800000001'
+    >>> normalise_number("＋８６ １３８"), normalise_number("١٣٨²")
+    ('+86138', '138')
+    """
+    s = number.strip()
+    digits = "".join(str(d) for d in map(_decimal, s) if d is not None)
+    return ("+" + digits) if s[:1] in ("+", "\uff0b") else digits
+
+
+def _decimal(ch: str) -> int | None:
+    return unicodedata.decimal(ch, None)
+
+
 @dataclass(frozen=True)
 class Branch:
     name: str
@@ -60,9 +82,12 @@ class RoutingPolicy:
     when_closed: RouteKind = RouteKind.CALLBACK
     when_no_agent: RouteKind = RouteKind.CALLBACK
     assume_signed_in: bool = True
+    # How a number is compared with vip_numbers: the config loader gives the
+    # canonical form for the site's region (ivr.phone.match_key).
+    number_key: Callable[[str], str] = normalise_number
 
     def is_vip(self, number: str) -> bool:
-        return normalise_number(number) in self.vip_numbers
+        return self.number_key(number) in self.vip_numbers
 
 
 @dataclass(frozen=True)
@@ -98,17 +123,6 @@ class Decision:
     ring_seconds: int
     overflow: RouteKind  # what happens after max_wait_seconds
     trace: tuple[str, ...]
-
-
-def normalise_number(number: str) -> str:
-    """Digits with an optional leading '+': how numbers are compared.
-
-    >>> normalise_number(" +86 138-0000-0001 ")
-    '+8613800000001'
-    """
-    s = number.strip()
-    digits = "".join(ch for ch in s if ch.isdigit())
-    return ("+" + digits) if s.startswith("+") else digits
 
 
 def is_free(agent: Agent, presence: Presence, policy: RoutingPolicy) -> bool:

@@ -340,3 +340,29 @@ def test_a_second_ami_start_changes_nothing(call_log: SqlCallLog) -> None:
     call_log.record(CallStarted(uid, at(-5), "other", "", "", "", SOURCE_AMI))
     rec = call_log.get_call(uid)
     assert rec is not None and (rec.caller, rec.started_at) == ("13800000001", at(-0.4))
+
+
+def test_callers_are_stored_in_e164_and_found_by_any_form(session_factory) -> None:
+    log = SqlCallLog(session_factory, "CN")  # as ivr.bootstrap builds it for site.region CN
+    t = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    log.record_many(
+        [
+            CallStarted("n-1", t, "13800000103"),
+            CallAnswered("n-1", t + timedelta(seconds=9), "seat2", "chen"),
+            CallEnded("n-1", t + timedelta(seconds=60)),
+        ]
+    )
+    log.record(CallStarted("x-1", t, "4000"))  # an extension: kept as Asterisk gave it
+    log.record(CallStarted("o-1", t, "138; odd"))
+    rec = log.get_call("n-1")
+    assert rec is not None and rec.caller == "+8613800000103"
+    for form in ("13800000103", "+86 138 0000 0103", "008613800000103", "１３８００００01０３"):
+        found = log.latest_from(form)
+        assert found is not None and found.uid == "n-1", form
+        assert log.previous_agent(form, since=t) == "chen", form
+    assert log.caller_key("13800000103") == "+8613800000103"
+    found = log.latest_from("4000")
+    assert found is not None and found.caller == "4000"
+    odd = log.get_call("o-1")
+    assert odd is not None and odd.caller == "138; odd"
+    assert log.latest_from("+8613800000104") is None

@@ -49,12 +49,14 @@ def test_closed_hours_offer_a_callback(stack: Stack) -> None:
     assert result.ok, result
     assert result.hung_up_by == "asterisk"  # offer, confirmation, the due time, goodbye
     rec = stack.call_record(number)
-    assert rec.route_kind == "callback" and rec.route_target == number
+    e164 = "+86" + number  # the caller ID, national in the sample's site.region CN
+    assert rec.caller == e164
+    assert rec.route_kind == "callback" and rec.route_target == e164
     assert rec.outcome is Outcome.CALLBACK_REQUESTED
     assert stack.seats.seat_of(number) is None
     assert any("closed" in t for t in rec.decision.trace)
     # The request is in the callback ledger, keeping the caller's language and arrival.
-    requests = [r for r in CallbackRepo(stack.runtime.sessions).listing() if r.number == number]
+    requests = [r for r in CallbackRepo(stack.runtime.sessions).listing() if r.number == e164]
     assert len(requests) == 1
     assert requests[0].language == rec.language
     assert requests[0].source_uid == rec.uid

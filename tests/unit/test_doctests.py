@@ -22,6 +22,7 @@ MODULES = [
     "web.charts",
     "ivr.adapters.asterisk.agi_channel",
     "ivr.adapters.asterisk.fastagi_limits",
+    "ivr.phone",
 ]
 
 

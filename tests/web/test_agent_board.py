@@ -123,9 +123,9 @@ def test_board_shows_calls_waiting_and_talking(
     in_menu = calls.call(t0 - timedelta(seconds=5), branch=None, ended=False)
     login(client, "lead")
     seat, snap = _seat(client, "chen")
-    assert seat["state"] == "on_call" and seat["caller"] == "138****0001"
+    assert seat["state"] == "on_call" and seat["caller"] == "+86 138****0001"
     assert [w["uid"] for w in snap["waiting"]] == [waiting]
-    assert snap["waiting"][0]["caller"] == "139****0002"
+    assert snap["waiting"][0]["caller"] == "+86 139****0002"
     assert snap["in_menu"] == 1
     assert talking and in_menu
     ringing_seat = _seat(client, "li")[0]

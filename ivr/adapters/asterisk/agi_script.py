@@ -29,6 +29,7 @@ class AgiRuntime(Protocol):
 
     calls: Any
     spool_path: Path
+    config: Any  # the validated HotlineConfig (site.region for caller IDs)
 
     def ivr_deps(self, log: CallLog) -> IvrDeps: ...
 
@@ -75,7 +76,7 @@ class PystChannel:
         self.agi.execute("SET VARIABLE", quote(name), quote(value))
 
 
-def run_hotline(channel: PystChannel, deps: Any) -> None:
+def run_hotline(channel: PystChannel, deps: Any, region: str | None = None) -> None:
     """The IVR loop, synchronously (twin of handlers.Handlers.hotline)."""
     from asterisk.agi import AGIHangup
 
@@ -83,7 +84,7 @@ def run_hotline(channel: PystChannel, deps: Any) -> None:
     from ivr.app.ivr_session import IvrSession
     from ivr.domain.menu import Ask
 
-    session = IvrSession(deps, caller_from_env(channel.env, "agi"))
+    session = IvrSession(deps, caller_from_env(channel.env, "agi", region))
     action = session.begin()
     try:
         channel.set_variable(names.VAR_CALL_ID, session.caller.uid)
@@ -123,7 +124,7 @@ def main(argv: Sequence[str], open_runtime: Callable[[str | None], AgiRuntime]) 
         runtime = open_runtime(argv[0] if argv else None)
         try:
             deps = runtime.ivr_deps(SpoolingCallLog(runtime.calls, runtime.spool_path))
-            run_hotline(channel, deps)
+            run_hotline(channel, deps, runtime.config.site.region or None)
         finally:
             runtime.close()
     except Exception as e:  # noqa: BLE001 - the call edge: log, then fall back

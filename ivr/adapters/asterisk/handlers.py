@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ivr import phone
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import AgiHangup
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
-from ivr.domain.callbacks import CallbackNumberError, callback_number
+from ivr.domain.callbacks import callback_number
 from ivr.domain.menu import Ask
 from ivr.domain.routing import OPERATOR_BRANCH, Decision
 
@@ -40,11 +41,13 @@ def prompt_paths(action: Ask) -> list[str]:
     return [f"{names.SOUNDS_SUBDIR}/{action.language}/{p}" for p in action.prompts]
 
 
-def caller_from_env(env: dict[str, str], source: str) -> CallerInfo:
+def caller_from_env(env: dict[str, str], source: str, region: str | None = None) -> CallerInfo:
+    """Who is calling. The number is E.164 when it parses (national forms in `region`),
+    else the caller ID as Asterisk gave it: an odd caller ID never refuses service."""
     number = env.get("agi_callerid", "")
     return CallerInfo(
         uid=env.get("agi_uniqueid", ""),
-        number="" if number == "unknown" else number,
+        number="" if number == "unknown" else phone.caller_key(number, region),
         name=env.get("agi_calleridname", ""),
         dialed=env.get("agi_extension", ""),
         channel=env.get("agi_channel", ""),
@@ -76,6 +79,7 @@ class Handlers:
     on_decision_latency: LatencySink | None = None
     source: str = "fastagi"
     callbacks: CallbackRequests | None = None
+    region: str | None = None  # site.region: the country of caller IDs without '+'
 
     def routes(self) -> RouteTable:
         table = RouteTable()
@@ -85,7 +89,7 @@ class Handlers:
         return table
 
     async def hotline(self, agi: AgiChannel) -> None:
-        session = IvrSession(self.deps, caller_from_env(agi.env, self.source))
+        session = IvrSession(self.deps, caller_from_env(agi.env, self.source, self.region))
         action = session.begin()
         try:
             while isinstance(action, Ask):
@@ -106,7 +110,7 @@ class Handlers:
             self.on_decision_latency(time.perf_counter() - started)
 
     async def overflow(self, agi: AgiChannel) -> None:
-        caller = caller_from_env(agi.env, self.source)
+        caller = caller_from_env(agi.env, self.source, self.region)
         branch = await read_checked(agi, names.VAR_QUEUE, NAME)
         language = await self._language(agi)
         status = await read_checked(agi, "QUEUESTATUS", STATUS) or await read_checked(
@@ -132,7 +136,7 @@ class Handlers:
         refused number (do-not-call, or not a number: see `callback_number`) or no
         ledger leaves HOTLINE_CALLBACK_AT empty: the dialplan then offers voicemail.
         """
-        caller = caller_from_env(agi.env, self.source)
+        caller = caller_from_env(agi.env, self.source, self.region)
         keyed = await agi.get_variable(names.VAR_CALLBACK_NUMBER) or caller.number
         language = await self._language(agi)
         branch = await read_checked(agi, names.VAR_QUEUE, NAME) or "menu"
@@ -141,9 +145,10 @@ class Handlers:
         now = self.deps.clock()
         at = min(datetime.fromtimestamp(int(arrived), UTC), now) if arrived else now
         try:
-            number = callback_number(keyed)
-        except CallbackNumberError as e:  # logged without the number
-            log.warning("call %s: callback number refused (%s): voicemail", uid, e)
+            number = self._callback_number(keyed)
+        except ValueError as e:  # logged without the number
+            reason = e.reason if isinstance(e, phone.NumberError) else str(e)
+            log.warning("call %s: callback number refused (%s): voicemail", uid, reason)
             number = ""
         if self.callbacks is None or not number:
             await agi.set_variable(names.VAR_CALLBACK_AT, "")
@@ -162,6 +167,10 @@ class Handlers:
                 (names.VAR_CALLBACK_AT, str(int(promise.due_at.timestamp()))),
             ]
         )
+
+    def _callback_number(self, keyed: str) -> str:
+        """E.164 in the site's region (phonenumbers), else the structural check alone."""
+        return callback_number(phone.canonical(keyed, self.region) if self.region else keyed)
 
     async def _language(self, agi: AgiChannel) -> str:
         return await read_checked(agi, names.VAR_LANGUAGE, LANGUAGE) or self.deps.default_language

@@ -30,6 +30,7 @@ from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr import phone
 from ivr.adapters.db.engine import READ_ONLY, DbError
 from ivr.adapters.db.models import Call, NaiveDatetimeError, RoutingDecision
 from ivr.adapters.db.models_callbacks import (
@@ -57,7 +58,6 @@ from ivr.domain.callbacks import (
     Skip,
     check_transition,
 )
-from ivr.domain.routing import normalise_number
 
 S = CallbackState
 _DUE = sorted(s.value for s in DUE_STATES)
@@ -198,8 +198,9 @@ def _insert(session: Session) -> Any:
 class CallbackRepo:
     """Reads and writes the callback ledger; one transaction per call."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], region: str | None = None) -> None:
         self._sessions = session_factory
+        self._region = region  # numbers are kept in E.164; national ones are of this region
 
     # --- requests ----------------------------------------------------------------
 
@@ -208,8 +209,8 @@ class CallbackRepo:
         (or the one already made from the same call)."""
         for value, what in ((at, "at"), (new.arrived_at, "arrived_at"), (new.due_at, "due_at")):
             _require_aware(value, what)
-        number = normalise_number(new.number)
-        if not number:
+        number = phone.match_key(new.number, self._region)
+        if not number.lstrip("+"):
             raise ValueError(f"callback number {new.number!r} has no digits")
         state = S.SCHEDULED if new.due_at is not None else S.REQUESTED
         with self._sessions.begin() as session:

@@ -23,7 +23,7 @@ and however many times it is applied:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, cast
 
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from ivr import phone
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call, CallStep, NaiveDatetimeError, RoutingDecision
 from ivr.domain.calllog import (
@@ -109,10 +110,24 @@ class CallRecord:
 
 
 class SqlCallLog:
-    """Applies call-log events to the database; one transaction per call of record/record_many."""
+    """Applies call-log events to the database; one transaction per call of record/record_many.
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    Caller numbers are stored in E.164 when they parse (national forms in `region`),
+    else as Asterisk gave them; lookups by caller take any form of the number.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], region: str | None = None) -> None:
         self._session_factory = session_factory
+        self._region = region
+
+    def caller_key(self, number: str) -> str:
+        """How `number` is stored as a caller: E.164 when it parses, else as given."""
+        return phone.caller_key(number, self._region)
+
+    def _stored(self, event: CallEvent) -> CallEvent:
+        if isinstance(event, CallStarted) and event.caller:
+            return replace(event, caller=self.caller_key(event.caller))
+        return event
 
     def record(self, event: CallEvent) -> None:
         """Apply one event in its own transaction."""
@@ -120,7 +135,7 @@ class SqlCallLog:
 
     def record_many(self, events: Iterable[CallEvent]) -> None:
         """Apply events in order, all in one transaction (all or nothing)."""
-        batch = tuple(events)
+        batch = tuple(self._stored(e) for e in events)
         if batch:
             with self._session_factory.begin() as session:
                 apply_events(session, batch)
@@ -132,7 +147,7 @@ class SqlCallLog:
             return session.scalars(
                 select(Call.answered_agent)
                 .where(
-                    Call.caller == caller,
+                    Call.caller == self.caller_key(caller),
                     Call.answered_at >= since,
                     Call.answered_agent.is_not(None),
                     Call.answered_agent != "",
@@ -153,7 +168,7 @@ class SqlCallLog:
             session.connection(execution_options=READ_ONLY)
             uid = session.scalars(
                 select(Call.uid)
-                .where(Call.caller == caller, Call.id > after_id)
+                .where(Call.caller == self.caller_key(caller), Call.id > after_id)
                 .order_by(Call.id.desc())
                 .limit(1)
             ).first()

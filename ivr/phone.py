@@ -1,0 +1,219 @@
+"""Phone numbers in one canonical form: E.164 ('+', country code, national number).
+
+Every entry of a number goes through here: the caller ID Asterisk gives, the
+command line, the web app's filters, the VIP and do-not-call lists, the
+callback ledger. Numbers written nationally take the site's region
+(`site.region` in hotline.yaml); `00`/`+` prefixes, separators, fullwidth and
+other Unicode digits all come to the same string, so a listed number matches
+whatever form it arrives in. Parsing is Google's libphonenumber (`phonenumbers`).
+
+    canonical(text, region)    the E.164 form, or NumberError(reason)
+    caller_key(text, region)   the E.164 form when there is one, else the text as given
+                               (a caller ID is never refused: it is what Asterisk saw)
+    match_key(text, region)    the E.164 form when there is one, else digits and '+'
+                               (how lists compare numbers: total, never raises)
+    prefix_forms(text, region) the stored prefixes a typed (partial) number stands for
+
+The domain stays free of the library: it compares strings, and the config
+loader hands it `match_key` bound to the region (`RoutingPolicy.number_key`,
+`CallingRules.number_key`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import partial
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
+from ivr.domain.routing import normalise_number
+
+MAX_CHARS = 64  # the longest E.164 number written with generous separators, and more
+MAX_PREFIX_DIGITS = 20  # 15 in E.164, with room for an international or trunk prefix
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # the shortest real numbers (Niue, St Helena) have 7
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+_POSSIBLE_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "not a possible length for its country",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code",
+}
+
+
+class NumberError(ValueError):
+    """A text that is no possible phone number; `reason` says why."""
+
+    def __init__(self, number: str, reason: str) -> None:
+        self.number, self.reason = number, reason
+        super().__init__(f"{_shown(number)} is not a phone number: {reason}")
+
+
+def _shown(number: str) -> str:
+    return repr(number if len(number) <= 24 else number[:20] + "…")
+
+
+def is_region(region: str) -> bool:
+    """Whether `region` is a region phonenumbers knows (ISO 3166 alpha-2, upper case).
+
+    >>> is_region("CN"), is_region("cn"), is_region("XX"), is_region("")
+    (True, False, False, False)
+    """
+    return region in phonenumbers.SUPPORTED_REGIONS
+
+
+def canonical(number: str, region: str | None = None) -> str:
+    """The E.164 form of `number`; national forms take `region` (e.g. "CN").
+
+    >>> canonical("13700000000", "CN")
+    '+8613700000000'
+    >>> canonical("+86 137-0000-0000"), canonical("008613700000000", "CN")
+    ('+8613700000000', '+8613700000000')
+    >>> canonical("１３７００００００００", "CN"), canonical("١٣٧٠٠٠٠٠٠٠٠", "CN")
+    ('+8613700000000', '+8613700000000')
+    >>> canonical("(212) 555-0100", "US")
+    '+12125550100'
+    >>> canonical("0", "CN")
+    Traceback (most recent call last):
+    ...
+    ivr.phone.NumberError: '0' is not a phone number: not a phone number
+    >>> canonical("1" * 200, "CN")
+    Traceback (most recent call last):
+    ...
+    ivr.phone.NumberError: '11111111111111111111…' is not a phone number: longer than 64 characters
+    >>> canonical("13700000000")
+    Traceback (most recent call last):
+    ...
+    ivr.phone.NumberError: '13700000000' is not a phone number: no country code, no site.region
+    """
+    text = number.strip()
+    if not text:
+        raise NumberError(number, "empty")
+    if len(text) > MAX_CHARS:
+        raise NumberError(number, f"longer than {MAX_CHARS} characters")
+    if any(unicodedata.category(ch)[0] in "LC" for ch in text):
+        raise NumberError(number, "only digits, '+' and separators are allowed")
+    plus = text[0] in "+＋"
+    if not plus and not region:
+        raise NumberError(number, "no country code, no site.region")
+    try:
+        parsed = phonenumbers.parse(text, region or None)
+    except NumberParseException as e:
+        raise NumberError(number, _PARSE_REASONS.get(e.error_type, str(e))) from None
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible != ValidationResult.IS_POSSIBLE:
+        raise NumberError(number, _POSSIBLE_REASONS.get(possible, "not a possible number"))
+    out = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+    if not E164.fullmatch(out) or not _round_trips(out):
+        # e.g. "000000086" in CN: its "E.164 form" reads back as another number
+        raise NumberError(number, "no E.164 form that reads back as the same number")
+    return out
+
+
+def _round_trips(e164: str) -> bool:
+    """Whether the E.164 text parses back to itself, a possible number (so that
+    canonical() is a fixed point on its own results)."""
+    try:
+        again = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return False
+    return (
+        phonenumbers.format_number(again, PhoneNumberFormat.E164) == e164
+        and phonenumbers.is_possible_number_with_reason(again) == ValidationResult.IS_POSSIBLE
+    )
+
+
+def caller_key(number: str, region: str | None = None) -> str:
+    """How a caller number is stored: E.164 when it parses, else the text as given.
+
+    >>> caller_key("13800000103", "CN"), caller_key("4000", "CN"), caller_key("", "CN")
+    ('+8613800000103', '4000', '')
+    """
+    try:
+        return canonical(number, region)
+    except NumberError:
+        return number
+
+
+def match_key(number: str, region: str | None = None) -> str:
+    """How lists compare numbers: E.164 when it parses, else digits and a leading '+'.
+
+    >>> match_key("+86 137 0000 0000", "CN"), match_key("１２３", "CN")
+    ('+8613700000000', '123')
+    """
+    try:
+        return canonical(number, region)
+    except NumberError:
+        return normalise_number(number)
+
+
+def split(number: str) -> tuple[int, str] | None:
+    """An E.164 number's country code and national significant number (None if not E.164).
+
+    >>> split("+8613800000001"), split("13800000001")
+    ((86, '13800000001'), None)
+    """
+    if not E164.fullmatch(number):
+        return None
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except NumberParseException:
+        return None
+    if parsed.country_code is None:
+        return None
+    return parsed.country_code, phonenumbers.national_significant_number(parsed)
+
+
+def keyer(region: str | None) -> Callable[[str], str]:
+    """`match_key` bound to a region: what the domain's lists compare with."""
+    return partial(match_key, region=region)
+
+
+def prefix_forms(text: str, region: str | None = None) -> tuple[str, ...]:
+    """The stored prefixes a typed, possibly partial, number stands for.
+
+    A whole number gives its E.164 form; a national prefix also its E.164 prefix;
+    the digits as typed stay (caller IDs that did not parse are stored as given).
+    Raises NumberError when there is no digit at all.
+
+    >>> prefix_forms("138", "CN")
+    ('+86138', '138')
+    >>> prefix_forms("+86 138", "CN"), prefix_forms("0086138", "CN")
+    (('+86138',), ('+86138',))
+    >>> prefix_forms("13800000001", "CN")
+    ('+8613800000001', '13800000001')
+    """
+    if len(text.strip()) > MAX_CHARS:
+        raise NumberError(text, f"longer than {MAX_CHARS} characters")
+    digits = normalise_number(text)
+    if not digits.lstrip("+"):
+        raise NumberError(text, "no digits")
+    if len(digits.lstrip("+")) > MAX_PREFIX_DIGITS:
+        raise NumberError(text, f"more than {MAX_PREFIX_DIGITS} digits")
+    if digits.startswith("+"):
+        return (digits,)
+    if digits.startswith("00"):
+        return ("+" + digits[2:],)
+    forms: list[str] = []
+    try:
+        forms.append(canonical(digits, region))
+    except NumberError:
+        code = phonenumbers.country_code_for_region(region) if region else 0
+        if code and region:
+            meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+            national = (meta.national_prefix if meta else None) or ""
+            rest = digits[len(national) :] if national and digits.startswith(national) else digits
+            if rest:
+                forms.append(f"+{code}{rest}")
+    forms.append(digits)
+    return tuple(dict.fromkeys(forms))
