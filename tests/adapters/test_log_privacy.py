@@ -91,7 +91,7 @@ def test_hotline_calls_masks_numbers_by_default(
     one = _hotline_calls(web_runtime, monkeypatch, capsys, "--uid", uid)
 
     assert [r["uid"] for r in rows] == [uid] and one["uid"] == uid
-    assert rows[0]["caller"] == one["caller"] == "139****5678"
+    assert rows[0]["caller"] == one["caller"] == "+86 139****5678"
     assert CALLER not in json.dumps([rows, one])
     assert _audit(web_runtime) == []  # a masked read is not a disclosure
 
@@ -106,7 +106,7 @@ def test_hotline_calls_full_numbers_on_request_and_audited(
     rows = _hotline_calls(web_runtime, monkeypatch, capsys, "--full-numbers")
     one = _hotline_calls(web_runtime, monkeypatch, capsys, "--uid", uid, "--full-numbers")
 
-    assert rows[0]["caller"] == one["caller"] == CALLER
+    assert rows[0]["caller"] == one["caller"] == "+86" + CALLER  # stored in E.164
     audit = _audit(web_runtime)
     assert [(a.username, a.role, a.action, a.target) for a in audit] == [
         (getpass.getuser(), "cli", "calls_read", "latest 10"),
