@@ -82,7 +82,7 @@ def test_the_agi_script_logs_a_caller_whose_name_is_not_utf8(
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     rec = call_log.get_call(UID)
     assert rec is not None, proc.stderr.decode(errors="replace")[-2000:]
-    assert (rec.source, rec.caller) == ("agi", "13800000042")
+    assert (rec.source, rec.caller) == ("agi", "+8613800000042")  # stored in E.164 (site.region CN)
     assert rec.caller_name == "\ufffd\ufffdWang \ufffd Wu"
     assert rec.outcome is Outcome.ABANDONED_IN_MENU
     assert not list(tmp_path.glob("*.rejected"))

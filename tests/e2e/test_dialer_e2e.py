@@ -276,7 +276,7 @@ def due_now(n: str, now: datetime, tz: str) -> NewRequest:
 
 def _dialer_process(config: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ivr.dialer", "--config", str(config), "-v"],
+        [sys.executable, "-m", "cli.main", "dialer", "--config", str(config), "-v"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
     )  # fmt: skip
 
