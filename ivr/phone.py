@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -75,6 +75,9 @@ def is_region(region: str) -> bool:
 def canonical(number: str, region: str | None = None) -> str:
     """The E.164 form of `number`; national forms take `region` (e.g. "CN").
 
+    Parsing costs about 0.1 ms and one call asks for the same caller several
+    times (caller ID, VIP, history, the call log): good answers are cached.
+
     >>> canonical("13700000000", "CN")
     '+8613700000000'
     >>> canonical("+86 137-0000-0000"), canonical("008613700000000", "CN")
@@ -96,6 +99,11 @@ def canonical(number: str, region: str | None = None) -> str:
     ...
     ivr.phone.NumberError: '13700000000' is not a phone number: no country code, no site.region
     """
+    return _canonical(number, region)
+
+
+@lru_cache(maxsize=65_536)
+def _canonical(number: str, region: str | None) -> str:
     text = number.strip()
     if not text:
         raise NumberError(number, "empty")
