@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from config_files import copy_sample
 
 from ivr.config import HotlineConfig, load_config
 
@@ -27,6 +28,12 @@ HOTLINE_ENV = (
 def sample_config() -> HotlineConfig:
     """config/*.yaml as shipped (frozen objects, safe to share between tests)."""
     return load_config(SAMPLE_CONFIG_DIR, env={})
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A copy of the sample config directory, for a test to change."""
+    return copy_sample(tmp_path / "config")
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
+from config_files import copy_sample, edit
 
 from cli.main import main
 from ivr.config import ConfigError, HotlineConfig, load_config
@@ -16,20 +16,6 @@ from ivr.domain.routing import RouteKind
 
 SAMPLE_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 CHEN_SHIFTS = '      - {days: workdays, hours: ["09:30-11:30", "13:00-17:00"]}\n  - id: li\n'
-
-
-def copy_sample(dest: Path) -> Path:
-    shutil.copytree(SAMPLE_CONFIG_DIR, dest, ignore=shutil.ignore_patterns("asterisk"))
-    return dest
-
-
-def edit(directory: Path, file: str, old: str, new: str) -> Path:
-    """Replace `old` (which must be there, once) by `new` in one config file."""
-    path = directory / file
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} not found exactly once in {file}"
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return directory
 
 
 def chen_shifts(*entries: str) -> str:

@@ -3,12 +3,12 @@ refused in well under a second with exit 2, naming the file and the item."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from config_files import copy_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,13 +17,6 @@ from ivr.config import ConfigError, load_config
 from ivr.config.reader import MAX_FILE_BYTES, check_limits, read_yaml
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config"
-
-
-@pytest.fixture
-def cfg_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "config"
-    shutil.copytree(SAMPLE, d, ignore=shutil.ignore_patterns("asterisk"))
-    return d
 
 
 def refused(d: Path, name: str, text: str) -> ConfigError:
@@ -36,55 +29,55 @@ def refused(d: Path, name: str, text: str) -> ConfigError:
     return err.value
 
 
-def test_a_huge_file_is_refused_before_it_is_read(cfg_dir: Path) -> None:
+def test_a_huge_file_is_refused_before_it_is_read(config_dir: Path) -> None:
     text = "# comment\n" * (MAX_FILE_BYTES // 10 + 10)
-    e = refused(cfg_dir, "calendar.yaml", text)
+    e = refused(config_dir, "calendar.yaml", text)
     assert "larger than" in e.reason
 
 
-def test_deep_nesting_is_refused_without_recursion(cfg_dir: Path) -> None:
-    e = refused(cfg_dir, "menu.yaml", "menu: " + "[" * 10_000 + "]" * 10_000 + "\n")
+def test_deep_nesting_is_refused_without_recursion(config_dir: Path) -> None:
+    e = refused(config_dir, "menu.yaml", "menu: " + "[" * 10_000 + "]" * 10_000 + "\n")
     assert "nested deeper" in e.reason
     assert e.item.startswith("menu")
 
 
-def test_an_alias_as_a_key_is_refused(cfg_dir: Path) -> None:
-    e = refused(cfg_dir, "routing.yaml", "a: &x [1, 2]\nb:\n  *x : 3\n")
+def test_an_alias_as_a_key_is_refused(config_dir: Path) -> None:
+    e = refused(config_dir, "routing.yaml", "a: &x [1, 2]\nb:\n  *x : 3\n")
     assert "alias" in e.reason and e.item == "b"
 
 
-def test_a_list_as_a_key_is_refused(cfg_dir: Path) -> None:
-    e = refused(cfg_dir, "routing.yaml", "b:\n  ? [1, 2]\n  : 3\n")
+def test_a_list_as_a_key_is_refused(config_dir: Path) -> None:
+    e = refused(config_dir, "routing.yaml", "b:\n  ? [1, 2]\n  : 3\n")
     assert "key must be plain text" in e.reason and e.item == "b"
 
 
-def test_an_alias_bomb_is_refused(cfg_dir: Path) -> None:
+def test_an_alias_bomb_is_refused(config_dir: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 9):
         prev = f"*a{i - 1}"
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
-    e = refused(cfg_dir, "seats.yaml", "\n".join(lines) + "\n")
+    e = refused(config_dir, "seats.yaml", "\n".join(lines) + "\n")
     assert "values in one file" in e.reason or "aliases" in e.reason
 
 
-def test_a_5000_digit_number_names_file_and_item(cfg_dir: Path) -> None:
-    text = (cfg_dir / "routing.yaml").read_text(encoding="utf-8")
+def test_a_5000_digit_number_names_file_and_item(config_dir: Path) -> None:
+    text = (config_dir / "routing.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     branch = next(iter(data["branches"]))
     data["branches"][branch]["priority"] = 0
     dumped = yaml.safe_dump(data, allow_unicode=True).replace(
         "priority: 0", "priority: " + "9" * 5000, 1
     )
-    e = refused(cfg_dir, "routing.yaml", dumped)
+    e = refused(config_dir, "routing.yaml", dumped)
     assert e.item == f"branches.{branch}.priority"
     assert "5000 digits" in e.reason
 
 
 def test_check_config_exits_2_naming_the_file(
-    cfg_dir: Path, capsys: pytest.CaptureFixture[str]
+    config_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (cfg_dir / "menu.yaml").write_text("menu: " + "[" * 5000 + "]" * 5000, encoding="utf-8")
-    assert main(["check-config", "--config", str(cfg_dir)]) == 2
+    (config_dir / "menu.yaml").write_text("menu: " + "[" * 5000 + "]" * 5000, encoding="utf-8")
+    assert main(["check-config", "--config", str(config_dir)]) == 2
     err = capsys.readouterr().err
     assert "menu.yaml" in err and "nested deeper" in err and "Traceback" not in err
 
@@ -139,8 +132,7 @@ def test_any_value_in_a_section_loads_or_is_refused_by_name(
     """Replace a whole file's first section with arbitrary YAML data: the loader
     either accepts it or refuses it with a ConfigError naming a file (another file
     when the change broke a reference, e.g. a menu target); nothing else escapes."""
-    d = tmp_path_factory.mktemp("z")
-    shutil.copytree(SAMPLE, d, dirs_exist_ok=True, ignore=shutil.ignore_patterns("asterisk"))
+    d = copy_sample(tmp_path_factory.mktemp("z") / "config")
     data = yaml.safe_load((d / name).read_text(encoding="utf-8"))
     first = next(iter(data))
     data[first] = doc

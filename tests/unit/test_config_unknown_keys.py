@@ -4,28 +4,13 @@ plain queue."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from config_files import edit
 
 from cli.main import main
 from ivr.config import ConfigError, load_config
-
-SAMPLE = Path(__file__).resolve().parents[2] / "config"
-
-
-@pytest.fixture
-def cfg_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "config"
-    shutil.copytree(SAMPLE, d, ignore=shutil.ignore_patterns("asterisk"))
-    return d
-
-
-def edit(d: Path, name: str, old: str, new: str) -> None:
-    text = (d / name).read_text(encoding="utf-8")
-    assert old in text
-    (d / name).write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -43,11 +28,11 @@ def edit(d: Path, name: str, old: str, new: str) -> None:
     ],
 )  # fmt: skip
 def test_an_unknown_key_is_refused_naming_file_item_and_suggestion(
-    cfg_dir: Path, file: str, old: str, new: str, item: str, hint: str
+    config_dir: Path, file: str, old: str, new: str, item: str, hint: str
 ) -> None:
-    edit(cfg_dir, file, old, new)
+    edit(config_dir, file, old, new)
     with pytest.raises(ConfigError) as err:
-        load_config(cfg_dir, env={})
+        load_config(config_dir, env={})
     assert (err.value.file, err.value.item) == (file, item)
     assert "unknown key" in err.value.reason
     if hint:
@@ -55,15 +40,15 @@ def test_an_unknown_key_is_refused_naming_file_item_and_suggestion(
 
 
 def test_check_config_exits_2_with_the_suggestion(
-    cfg_dir: Path, capsys: pytest.CaptureFixture[str]
+    config_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit(cfg_dir, "routing.yaml", "oncall: true}", "oncal: true}")
-    assert main(["check-config", "--config", str(cfg_dir)]) == 2
+    edit(config_dir, "routing.yaml", "oncall: true}", "oncal: true}")
+    assert main(["check-config", "--config", str(config_dir)]) == 2
     err = capsys.readouterr().err
     assert "routing.yaml" in err and "branches.emergency.oncal" in err
     assert "did you mean 'oncall'?" in err
 
 
-def test_the_database_key_is_known_when_the_environment_overrides_it(cfg_dir: Path) -> None:
-    cfg = load_config(cfg_dir, env={"HOTLINE_DATABASE_URL": "sqlite:////tmp/x.db"})
+def test_the_database_key_is_known_when_the_environment_overrides_it(config_dir: Path) -> None:
+    cfg = load_config(config_dir, env={"HOTLINE_DATABASE_URL": "sqlite:////tmp/x.db"})
     assert cfg.database_url == "sqlite:////tmp/x.db"

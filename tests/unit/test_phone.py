@@ -4,12 +4,12 @@ against every form of a listed number (issue 9, class 7)."""
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import pytest
+from config_files import edit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,6 @@ from ivr.domain.callbacks import CallbackRequest, CallbackState
 from ivr.domain.routing import normalise_number
 from ivr.phone import NumberError, caller_key, canonical, match_key, prefix_forms
 
-SAMPLE = Path(__file__).resolve().parents[2] / "config"
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 DNC = "+8613700000000"  # config/callbacks.yaml do_not_call.numbers
 VIP = "+8613800000001"  # config/routing.yaml vip.numbers
@@ -275,19 +274,6 @@ def test_caller_id_is_canonical_when_it_parses(callerid: str, stored: str) -> No
 # --- configuration: site.region, refused numbers name the item -----------------------
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLE, tmp_path / "config", ignore=shutil.ignore_patterns("asterisk"))
-    return tmp_path / "config"
-
-
-def _edit(directory: Path, file: str, old: str, new: str) -> None:
-    path = directory / file
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
 @pytest.mark.parametrize(
     ("file", "old", "new", "item", "reason"),
     [
@@ -319,7 +305,7 @@ def _edit(directory: Path, file: str, old: str, new: str) -> None:
 def test_config_refuses_impossible_numbers_and_regions_naming_the_item(
     config_dir: Path, file: str, old: str, new: str, item: str, reason: str
 ) -> None:
-    _edit(config_dir, file, old, new)
+    edit(config_dir, file, old, new)
     with pytest.raises(ConfigError) as e:
         load_config(config_dir, env={})
     assert (e.value.file, e.value.item) == (file, item)
@@ -331,7 +317,7 @@ def test_do_not_call_file_in_any_form_and_a_bad_line_named(config_dir: Path) -> 
         "# numbers that asked not to be called\n0086 139 0000 0009\n\n１３９００００００１０\n",
         encoding="utf-8",
     )
-    _edit(config_dir, "callbacks.yaml", "file: null", "file: dnc.txt")
+    edit(config_dir, "callbacks.yaml", "file: null", "file: dnc.txt")
     rules = load_config(config_dir, env={}).callbacks.calling_rules()
     for form in (*forms("13900000009"), *forms("13900000010"), *forms("13700000000")):
         assert rules.blocked(form), form
@@ -343,7 +329,7 @@ def test_do_not_call_file_in_any_form_and_a_bad_line_named(config_dir: Path) -> 
 
 
 def test_without_a_region_national_list_entries_are_refused(config_dir: Path) -> None:
-    _edit(config_dir, "hotline.yaml", "  region: CN\n", "")
+    edit(config_dir, "hotline.yaml", "  region: CN\n", "")
     with pytest.raises(ConfigError) as e:
         load_config(config_dir, env={})
     assert (e.value.file, e.value.item) == ("routing.yaml", "vip.numbers[2]")  # "13800000001"
