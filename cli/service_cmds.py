@@ -148,10 +148,10 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 def _shown(rec: Any, full: bool) -> Any:
     from ivr.domain.privacy import mask_in
-    from web.security import mask_number  # E.164-aware: +86 138****0001
+    from ivr.phone import mask  # E.164-aware: +86 138****0001
 
     record = plain(rec)
-    return record if full else mask_in(record, rec.caller, mask_number)
+    return record if full else mask_in(record, rec.caller, mask)
 
 
 def _audit_full_numbers(rt: Any, target: str, count: int) -> None:

@@ -29,6 +29,7 @@ from functools import lru_cache, partial
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
+from ivr.domain.privacy import mask_number
 from ivr.domain.routing import normalise_number
 
 MAX_CHARS = 64  # the longest E.164 number written with generous separators, and more
@@ -163,6 +164,18 @@ def match_key(number: str, region: str | None = None) -> str:
         return canonical(number, region)
     except NumberError:
         return normalise_number(number)
+
+
+def mask(number: str | None) -> str:
+    """A number with its middle hidden; of an E.164 number the country code stays and
+    its national part is masked the one way (ivr.domain.privacy.mask_number).
+
+    >>> mask("+8613800000001"), mask("13800000001"), mask("1001")
+    ('+86 138****0001', '138****0001', '**01')
+    """
+    n = number or ""
+    e164 = split(n)
+    return f"+{e164[0]} {mask_number(e164[1])}" if e164 is not None else mask_number(n)
 
 
 def split(number: str) -> tuple[int, str] | None:

@@ -19,7 +19,6 @@ from flask_babel import gettext
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr import phone
-from ivr.domain.privacy import mask_in as mask_in  # for call records (CLI, logs)
 
 ROLES = ("agent", "supervisor", "manager", "admin")
 STAFF = ("supervisor", "manager", "admin")  # see every call of the team (the whole roster)
@@ -60,25 +59,7 @@ def current_user() -> CurrentUser | None:
     return cast(CurrentUser | None, g.get("user"))
 
 
-def mask_number(number: str | None) -> str:
-    """Hide the middle of a caller number (of an E.164 one, of its national part).
-
-    >>> mask_number("+8613800000001")
-    '+86 138****0001'
-    >>> mask_number("13800000001")
-    '138****0001'
-    >>> mask_number("1001")
-    '**01'
-    """
-    n = number or ""
-    e164 = phone.split(n)
-    if e164 is not None:
-        return f"+{e164[0]} {mask_number(e164[1])}"
-    if len(n) >= 8:
-        return f"{n[:3]}{'*' * 4}{n[-4:]}"
-    if len(n) > 2:
-        return "*" * (len(n) - 2) + n[-2:]
-    return "*" * len(n)
+mask_number = phone.mask  # the web shows numbers masked, E.164-aware (+86 138****0001)
 
 
 def csv_safe(value: object) -> str:
