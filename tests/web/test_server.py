@@ -9,12 +9,11 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
 import pytest
+from conftest import PASSWORD
 
 from ivr.bootstrap import Runtime
 from web.app import create_app
 from web.server import WebServer
-
-PASSWORD = "correct horse battery"  # tests/conftest.py's web_users password
 
 
 @pytest.fixture
