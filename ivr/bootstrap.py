@@ -150,6 +150,7 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         fastagi_port=c.fastagi.port,
         queue_ring_seconds=c.policy.ring_seconds,
         queue_max_wait_seconds=c.policy.max_wait_seconds,
+        max_in_ivr=c.admission.max_in_ivr,
     )
 
 

@@ -74,6 +74,19 @@ class FastAgiSettings(Endpoint):
     max_line_bytes: int = 8192  # a longer line ends that dialog in the fallback
 
 
+MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Admission control: how many callers may be in the IVR (menu and decision) at
+    once. A caller over the limit hears "all lines are busy" and the call ends,
+    recorded with the outcome shed; calls admitted are served normally. The default
+    comes from `hotline bench ivr` on the 2-core reference machine (README)."""
+
+    max_in_ivr: int = 200
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     host: str
@@ -119,6 +132,7 @@ class HotlineConfig:
     prompts: Mapping[str, Mapping[str, str]]
     callbacks: CallbackSettings
     backup: BackupSettings
+    admission: Admission = Admission()
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -184,6 +198,10 @@ def _web(c: Cursor, site: Site) -> WebEndpoint:
     fallback = site.default_language if site.default_language in WEB_LOCALES else "en"
     locale = c.opt("locale", fallback).choice(WEB_LOCALES)
     return WebEndpoint(c.child("host").text(), c.child("port").integer(1), locale)
+
+
+def _admission(c: Cursor) -> Admission:
+    return Admission(c.opt("max_in_ivr", Admission.max_in_ivr).integer(1, MAX_IN_IVR))
 
 
 def _fastagi(c: Cursor) -> FastAgiSettings:
@@ -438,6 +456,7 @@ EDGE_PROMPTS = (
     "goodbye",
     "emergency",
     "closed",
+    "busy",
 )
 
 
@@ -498,6 +517,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         prompts=prompts,
         callbacks=callbacks,
         backup=backup,
+        admission=_admission(main.opt("admission", {})),
     )
     for cursor in files.values():
         cursor.check_unknown()

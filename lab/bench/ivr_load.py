@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ivr.adapters.asterisk.names import GLOBAL_MAX_IN_IVR
+
 if TYPE_CHECKING:
     from lab.sipp import LoadMedia
 
@@ -166,18 +168,20 @@ def wait_drained(sandbox: Any, timeout_s: float = DRAIN_TIMEOUT_S) -> int | None
 
 
 def count_records(runtime: Any) -> dict[str, int]:
-    """Call records of the run: all, and those ended with an outcome."""
+    """Call records of the run: all, those ended with an outcome, and those shed
+    by admission control."""
     from sqlalchemy import text
 
     with runtime.sessions() as session:
-        total, ended = session.execute(
+        total, ended, shed = session.execute(
             text(
                 "SELECT COUNT(*), COALESCE(SUM(CASE WHEN ended_at IS NOT NULL"
-                " AND outcome != 'in_progress' THEN 1 ELSE 0 END), 0)"
+                " AND outcome != 'in_progress' THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN outcome = 'shed' THEN 1 ELSE 0 END), 0)"
                 " FROM calls WHERE source IS NOT NULL"
             )
         ).one()
-    return {"total": int(total), "completed": int(ended)}
+    return {"total": int(total), "completed": int(ended), "shed": int(shed)}
 
 
 def wait_records(runtime: Any, service: Any, expected: int) -> dict[str, int]:
@@ -219,8 +223,12 @@ def run_ivr_bench(
     hold_ms: int = 300,
     first_key_delay_ms: int = 500,
     media: LoadMedia = "inactive",
+    max_in_ivr: int | None = None,
 ) -> dict[str, Any]:
     """Run the baseline and the IVR load; return the figures as a dict.
+
+    `max_in_ivr` overrides the config's admission limit for the run (the dialplan
+    global, set on the running Asterisk).
 
     Never raises for a failed run: the error goes into the result under
     "errors", next to whatever was measured.
@@ -259,6 +267,8 @@ def run_ivr_bench(
             try:
                 runtime = build_runtime(config_dir, env)
                 provision_sandbox(runtime, sandbox)
+                limit = max_in_ivr or runtime.config.admission.max_in_ivr
+                sandbox.rx(f"dialplan set global {GLOBAL_MAX_IN_IVR} {limit}")
                 service = ServiceThread(build_service(runtime, on_decision_latency=latencies.add))
                 service.start()
                 # baseline
@@ -301,6 +311,11 @@ def run_ivr_bench(
                     result["ratio"] = round(ivr.completed / base.completed, 3)
                 result["records"] = wait_records(runtime, service, ivr.created)
                 result["records"]["placed"] = ivr.created
+                # Admission control: the shed calls are the records that say so
+                # (SIPp sees them as calls that completed: Asterisk hung up).
+                result["ivr"]["shed"] = result["records"]["shed"]
+                result["ivr"]["admitted"] = ivr.created - result["records"]["shed"]
+                result["ivr"]["max_in_ivr"] = limit
             except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
                 note("run", exc)
             finally:

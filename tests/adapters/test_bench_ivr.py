@@ -36,7 +36,8 @@ def test_small_ivr_bench_runs_every_call_through_the_ivr() -> None:
     # every IVR call reached the routing decision, and its record is complete
     assert ivr["decisions"] == CALLS
     assert 0 < ivr["p50_ms"] <= ivr["p99_ms"]
-    assert result["records"] == {"total": CALLS, "completed": CALLS, "placed": CALLS}
+    assert result["records"] == {"total": CALLS, "completed": CALLS, "placed": CALLS, "shed": 0}
+    assert (ivr["admitted"], ivr["shed"], ivr["max_in_ivr"]) == (CALLS, 0, 200)
     # both runs started and ended with Asterisk drained, and were watched
     for run in (baseline, ivr):
         assert run["start_channels"] == 0 and run["left_channels"] == 0
@@ -44,3 +45,22 @@ def test_small_ivr_bench_runs_every_call_through_the_ivr() -> None:
         assert run["asterisk_cpu_pct"] is not None and run["asterisk_cpu_pct"] > 0
         assert run["failed_by"] == {}
         assert run["host_steal_pct"] is not None  # a shared machine's noise, reported
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (chroot)")
+def test_over_the_admission_limit_calls_are_shed_and_every_call_has_a_record() -> None:
+    # Each bench caller spends over a second in the IVR; at 10 calls/s about a dozen
+    # are there at once, so a limit of 2 turns most away.
+    result = run_ivr_bench(RATE, SECONDS, max_in_ivr=2)
+
+    assert "errors" not in result, result.get("errors")
+    ivr, records = result["ivr"], result["records"]
+    assert ivr["placed"] == CALLS and ivr["failed"] == 0, ivr
+    assert ivr["max_in_ivr"] == 2
+    assert ivr["shed"] > 0 and ivr["admitted"] >= 2
+    assert ivr["admitted"] + ivr["shed"] == CALLS
+    # the admitted were served: each reached the routing decision
+    assert ivr["decisions"] == ivr["admitted"]
+    assert records["total"] == records["completed"] == records["placed"] == CALLS
+    assert records["shed"] == ivr["shed"]

@@ -23,6 +23,7 @@ import yaml
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
+from ivr.config.hotline import MAX_IN_IVR
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "config" / "asterisk"
 TEMPLATE_FILES = (
@@ -90,6 +91,7 @@ class AsteriskSettings:
     queue_max_wait_seconds: int = 120
     fallback_queue_seconds: int = 20
     voicemail_max_seconds: int = 60
+    max_in_ivr: int = 200  # admission control: callers in the IVR at once
     baseline_extension: str = "4999"
     selftest_extensions: bool = False
     agi_script: AgiScriptExtension | None = None
@@ -127,6 +129,8 @@ def check_settings(cfg: AsteriskSettings) -> None:
         raise TemplateError(f"hotline_extension {cfg.hotline_extension!r} is not a dial string")
     if not _EXTEN_RE.match(cfg.baseline_extension):
         raise TemplateError(f"baseline_extension {cfg.baseline_extension!r} is not a dial string")
+    if not 1 <= cfg.max_in_ivr <= MAX_IN_IVR:
+        raise TemplateError(f"max_in_ivr {cfg.max_in_ivr!r} is not between 1 and {MAX_IN_IVR}")
     if cfg.seat_contacts not in ("static", "register"):
         raise TemplateError(f"seat_contacts {cfg.seat_contacts!r} is not 'static' or 'register'")
     for seat in cfg.seats:
@@ -240,6 +244,7 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
         f"{cfg.hotline_extension}.",
         f"exten => {spec.extension},1,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})",
         f" same => n,Set({names.VAR_ENTERED}=${{STRFTIME(,,%s.%6q)}})",
+        admission_gate(cfg),
         " same => n,Answer()",
         f" same => n,Set({names.VAR_LANGUAGE}={cfg.default_language})",
         *(f" same => n,Set(ENV({name})={value})" for name, value in sorted(spec.env.items())),
@@ -247,6 +252,20 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
         f" same => n,Goto({cfg.hotline_extension},decide)",
     ]
     return "\n".join(lines)
+
+
+def admission_gate(cfg: AsteriskSettings) -> str:
+    """The dialplan lines that count the caller into the IVR and turn it away when
+    more than the global `names.GLOBAL_MAX_IN_IVR` are there already (see
+    names.GROUP_CATEGORY)."""
+    group = f"{names.GROUP_IN_IVR}@{names.GROUP_CATEGORY}"
+    return "\n".join(
+        [
+            f" same => n,Set(GROUP({names.GROUP_CATEGORY})={names.GROUP_IN_IVR})",
+            f" same => n,GotoIf($[${{GROUP_COUNT({group})}} > ${{{names.GLOBAL_MAX_IN_IVR}}}]"
+            f"?{names.CONTEXT_SHED},s,1)",
+        ]
+    )
 
 
 def template_values(cfg: AsteriskSettings) -> dict[str, str]:
@@ -270,6 +289,9 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         queue_max_wait_seconds=str(cfg.queue_max_wait_seconds),
         fallback_queue_seconds=str(cfg.fallback_queue_seconds),
         voicemail_max_seconds=str(cfg.voicemail_max_seconds),
+        max_in_ivr=str(cfg.max_in_ivr),
+        admission_gate=admission_gate(cfg),
+        busy_prompts="&".join(f"{names.SOUNDS_SUBDIR}/{lang}/busy" for lang in cfg.languages),
         seat_sections=pjsip_seat_sections(cfg),
         queue_sections=queue_sections(cfg),
         selftest_include=selftest_include(cfg),
@@ -366,4 +388,5 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         fastagi_port=int(agi.get("port", 4573)),
         queue_ring_seconds=int(overflow.get("ring_seconds", 20)),
         queue_max_wait_seconds=int(overflow.get("max_wait_seconds", 120)),
+        max_in_ivr=int(hotline.get("admission", {}).get("max_in_ivr", 200)),
     )
