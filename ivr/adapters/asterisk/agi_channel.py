@@ -73,6 +73,7 @@ class AgiChannel:
     hung_up: bool = False
     env_timeout: float | None = None  # for the whole environment block
     reply_timeout: float | None = None  # for each command's reply
+    sent: int = 0  # commands sent: AGI round trips, counted for the benchmarks
 
     @property
     def uid(self) -> str:
@@ -92,6 +93,7 @@ class AgiChannel:
     async def send(self, line: bytes) -> AgiResult:
         if self.hung_up:
             raise AgiHangup("the channel has hung up")
+        self.sent += 1
         self.writer.write(line)
         async with _deadline(self.reply_timeout, "AGI reply"):
             await self.writer.drain()

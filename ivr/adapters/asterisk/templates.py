@@ -93,6 +93,9 @@ class AsteriskSettings:
     voicemail_max_seconds: int = 60
     max_in_ivr: int = 200  # admission control: callers in the IVR at once
     baseline_extension: str = "4999"
+    menu_bench_extension: str = "4996"  # the dialplan-only menu (benchmarks)
+    menu_start_prompt: str = "welcome"  # the menu's first prompt ...
+    menu_start_timeout: float = 5.0  # ... and its wait for a key, seconds
     selftest_extensions: bool = False
     agi_script: AgiScriptExtension | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -127,8 +130,9 @@ def check_settings(cfg: AsteriskSettings) -> None:
     """Refuse settings that would render a broken or injectable configuration."""
     if not _EXTEN_RE.match(cfg.hotline_extension):
         raise TemplateError(f"hotline_extension {cfg.hotline_extension!r} is not a dial string")
-    if not _EXTEN_RE.match(cfg.baseline_extension):
-        raise TemplateError(f"baseline_extension {cfg.baseline_extension!r} is not a dial string")
+    for what in ("baseline_extension", "menu_bench_extension"):
+        if not _EXTEN_RE.match(getattr(cfg, what)):
+            raise TemplateError(f"{what} {getattr(cfg, what)!r} is not a dial string")
     if not 1 <= cfg.max_in_ivr <= MAX_IN_IVR:
         raise TemplateError(f"max_in_ivr {cfg.max_in_ivr!r} is not between 1 and {MAX_IN_IVR}")
     if cfg.seat_contacts not in ("static", "register"):
@@ -274,6 +278,9 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
     values.update(
         hotline_extension=cfg.hotline_extension,
         baseline_extension=cfg.baseline_extension,
+        menu_bench_extension=cfg.menu_bench_extension,
+        menu_start_prompt=check_name(cfg.menu_start_prompt, "menu start prompt"),
+        menu_start_timeout=f"{cfg.menu_start_timeout:g}",
         sip_host=cfg.sip_host,
         sip_port=str(cfg.sip_port),
         ami_host=cfg.ami_host,
