@@ -74,6 +74,7 @@ class FastAgiSettings(Endpoint):
     max_line_bytes: int = 8192  # a longer line ends that dialog in the fallback
 
 
+MAX_PRIORITY = 1000  # a branch's priority: its callers' queue priority and its queue's weight
 MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
 
 
@@ -364,7 +365,10 @@ def _policy(c: Cursor, roster: Roster, region: str) -> tuple[RoutingPolicy, Staf
         if skill not in skills:
             raise b.child("skill").fail(f"no agent in seats.yaml has skill {skill!r}")
         branches[name] = Branch(
-            name, skill, b.child("priority").integer(), b.opt("oncall", False).boolean()
+            name,
+            skill,
+            b.child("priority").integer(0, MAX_PRIORITY),
+            b.opt("oncall", False).boolean(),
         )
     if "operator" in branches:
         raise c.child("branches").fail("'operator' is reserved for the operator queue")

@@ -76,3 +76,10 @@ def test_a_caller_over_the_limit_is_told_and_recorded_as_shed(
     rec3 = stack.call_record(third)
     assert rec3.outcome is not Outcome.SHED and rec3.route_kind is not None
     assert in_ivr(stack) == 0
+
+
+def test_asterisk_weighs_each_branch_queue_by_its_priority(stack: Stack) -> None:
+    # An agent in several queues is offered first to the caller of the heavier one.
+    for branch in stack.runtime.config.policy.branches.values():
+        shown = stack.sandbox.rx(f"queue show {branch.name}")
+        assert f"W:{branch.priority}," in shown, shown

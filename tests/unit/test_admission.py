@@ -143,3 +143,32 @@ def test_a_shed_account_code_outside_the_hotline_makes_no_record() -> None:
 def test_an_admitted_call_states_no_outcome_of_its_own() -> None:
     events = translate("Hangup", shed_hangup("hotline-inbound", "hotline-in"), AT)
     assert isinstance(events[1], CallEnded) and events[1].outcome is None
+
+
+# --- priority across queues (issue 10): a queue's weight is its branch's priority ---
+
+
+def test_each_branch_queue_weighs_its_branch_priority() -> None:
+    from ivr.bootstrap import asterisk_settings
+
+    cfg = load_config(SAMPLE_CONFIG_DIR)
+    queues = render_all(asterisk_settings(cfg))["queues.conf"]
+    sections = {
+        block.split("]", 1)[0].lstrip("["): block
+        for block in queues.split("\n[")[1:]
+        if "(hotline-queue)" in block
+    }
+    assert "weight = 10" in sections["emergency"] and "weight = 1\n" in sections["enquiries"]
+    assert "weight = 3" in sections["repairs"] and "weight" not in sections["operator"]
+
+
+def test_a_priority_out_of_range_is_refused(config_dir: Path) -> None:
+    edit(config_dir, "routing.yaml", "priority: 10,", "priority: 5000,")
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir)
+    assert e.value.item == "branches.emergency.priority" and "at most 1000" in e.value.reason
+
+
+def test_the_renderer_refuses_a_weight_for_no_queue() -> None:
+    with pytest.raises(TemplateError, match="weight"):
+        render_all(settings(queue_weights={"nowhere": 3}))

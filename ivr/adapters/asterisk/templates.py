@@ -24,6 +24,7 @@ import yaml
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.config.hotline import MAX_IN_IVR
+from ivr.config.hotline import MAX_PRIORITY as MAX_QUEUE_WEIGHT
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "config" / "asterisk"
 TEMPLATE_FILES = (
@@ -92,6 +93,7 @@ class AsteriskSettings:
     fallback_queue_seconds: int = 20
     voicemail_max_seconds: int = 60
     max_in_ivr: int = 200  # admission control: callers in the IVR at once
+    queue_weights: Mapping[str, int] = field(default_factory=dict)  # queue -> weight (>= 0)
     baseline_extension: str = "4999"
     menu_bench_extension: str = "4996"  # the dialplan-only menu (benchmarks)
     menu_start_prompt: str = "welcome"  # the menu's first prompt ...
@@ -133,6 +135,9 @@ def check_settings(cfg: AsteriskSettings) -> None:
     for what in ("baseline_extension", "menu_bench_extension"):
         if not _EXTEN_RE.match(getattr(cfg, what)):
             raise TemplateError(f"{what} {getattr(cfg, what)!r} is not a dial string")
+    for queue, weight in cfg.queue_weights.items():
+        if queue not in cfg.queues or not 0 <= weight <= MAX_QUEUE_WEIGHT:
+            raise TemplateError(f"queue weight {queue!r}: {weight!r} is not a weight of a queue")
     if not 1 <= cfg.max_in_ivr <= MAX_IN_IVR:
         raise TemplateError(f"max_in_ivr {cfg.max_in_ivr!r} is not between 1 and {MAX_IN_IVR}")
     if cfg.seat_contacts not in ("static", "register"):
@@ -220,8 +225,18 @@ def pjsip_seat_sections(cfg: AsteriskSettings) -> str:
 
 
 def queue_sections(cfg: AsteriskSettings) -> str:
-    """One queue per branch plus the operator queue, all inheriting [hotline-queue]."""
-    return "\n".join(f"[{queue}](hotline-queue)\n" for queue in cfg.queues)
+    """One queue per branch plus the operator queue, all inheriting [hotline-queue].
+
+    A queue's `weight` is its branch's priority: an agent in several queues is
+    offered first to a caller waiting in the heavier one (an emergency caller
+    outranks enquiries waiting for the same agent); inside one queue the caller's
+    own priority (QUEUE_PRIO) orders them.
+    """
+    sections = []
+    for queue in cfg.queues:
+        weight = cfg.queue_weights.get(queue, 0)
+        sections.append(f"[{queue}](hotline-queue)\n" + (f"weight = {weight}\n" if weight else ""))
+    return "\n".join(sections)
 
 
 def selftest_include(cfg: AsteriskSettings) -> str:
