@@ -411,7 +411,9 @@ def _menu(c: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...])
             options=options,
             on_failure=_target(n.child("on_failure"), raw, branches, languages),
             timeout_seconds=n.opt("timeout_seconds", 5).number(),
-            max_attempts=n.opt("max_attempts", 3).integer(1),
+            max_attempts=(attempts := n.opt("max_attempts", 3).integer(1, 20)),
+            reprompt=n.opt("reprompt", "").text(),
+            max_timeouts=n.opt("max_timeouts", 0).integer(0, attempts),
         )
     start = c.child("start")
     if start.text() not in nodes:
@@ -445,6 +447,7 @@ def _prompts(c: Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dic
         if missing:
             raise texts.fail(f"no text for language(s) {missing}")
     needed = {n.prompt for n in menu.nodes.values()} | set(REQUIRED_PROMPTS) | set(EDGE_PROMPTS)
+    needed |= {n.reprompt for n in menu.nodes.values() if n.reprompt}
     for name in sorted(needed - set(prompts)):
         raise c.child("prompts").fail(f"prompt {name!r} is used but not defined", f"prompts.{name}")
     return prompts
