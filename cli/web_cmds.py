@@ -17,6 +17,9 @@ def web_options(args: argparse.Namespace) -> dict[str, Any]:
         "sl_level": args.sl_target / 100,
         "away_approval": args.away_approval,
         "secure_cookies": not args.insecure_cookies,
+        "heavy_slots": args.heavy_slots,
+        "heavy_wait_seconds": args.heavy_wait,
+        "heavy_timeout_seconds": args.heavy_timeout,
     }
 
 
@@ -32,6 +35,24 @@ def add_web_options(p: argparse.ArgumentParser) -> None:
         choices=("refuse", "lead"),
         default="refuse",
         help="an away request that breaks a staffing rule is refused or waits for the lead",
+    )
+    p.add_argument(
+        "--heavy-slots",
+        type=int_range(1, 64),
+        default=4,
+        help="reports, exports and call-list scans at once (more wait, then 503)",
+    )
+    p.add_argument(
+        "--heavy-wait",
+        type=float_range(0, 60),
+        default=2.0,
+        help="seconds a heavy request waits for a slot before 503",
+    )
+    p.add_argument(
+        "--heavy-timeout",
+        type=float_range(0.1, 3600),
+        default=15.0,
+        help="seconds a heavy database statement may run (then 503)",
     )
     p.add_argument(
         "--insecure-cookies",

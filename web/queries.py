@@ -110,7 +110,7 @@ def iter_calls(
     f: CallFilter,
     only_agent: str | None,
     limit: int,
-    chunk: int = EXPORT_CHUNK,
+    chunk: int | None = None,
 ) -> Iterator[CallRow]:
     """Up to `limit` matching calls, newest first, `chunk` rows at a time (bounded memory).
 
@@ -118,6 +118,7 @@ def iter_calls(
     its own session, so a slow download holds no connection or snapshot, and the heavy
     pool's statement timeout applies to a chunk, not to the whole export.
     """
+    chunk = chunk or EXPORT_CHUNK
     after: tuple[datetime, int] | None = None
     left = limit
     while left > 0:
