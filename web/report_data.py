@@ -3,7 +3,7 @@ branch and team; attendance; time away by reason)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -59,7 +59,7 @@ def report_range(period: str, first: date | None, last: date | None, today: date
 
 def figures_json(f: Figures) -> dict[str, Any]:
     return {
-        **asdict(f.tally),
+        **vars(f.tally),
         "service_level": f.service_level,
         "asa_seconds": f.asa_seconds,
         "aht_seconds": f.aht_seconds,
@@ -81,14 +81,13 @@ def build(
     start = datetime.combine(rng.first, time(0), tz)
     end = datetime.combine(rng.last + timedelta(days=1), time(0), tz)
     target = ServiceTarget(settings.sl_seconds, settings.sl_level)
-    rolls = rollups.current(sessions, tz, target.seconds, rng.first, rng.last)
-    by_branch = [r for r in rolls if r.kind == rollups.BRANCH]
+    got = rollups.summary(sessions, tz, target.seconds, rng.first, rng.last)
     per_period = metrics.grouped_tallies(
-        (metrics.period_of(r.day, rng.period), r.tally) for r in by_branch
+        (metrics.period_of(day, rng.period), t) for day, t in got.days
     )
-    per_agent = metrics.grouped_tallies((r.key, r.tally) for r in rolls if r.kind == rollups.AGENT)
-    per_branch = metrics.grouped_tallies((r.key, r.tally) for r in by_branch)
-    team = metrics.figures(sum((r.tally for r in by_branch), Tally()))
+    per_agent = metrics.grouped_tallies(got.agents)
+    per_branch = metrics.grouped_tallies(got.branches)
+    team = metrics.figures(sum((t for _, t in got.days), Tally()))
     roster = rt.config.roster
     grace = timedelta(minutes=settings.late_grace_minutes)
     days = [d for d in rng.days if datetime.combine(d, time(0), tz) <= now]

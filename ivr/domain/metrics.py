@@ -68,7 +68,10 @@ class Tally:
     talk_seconds: float = 0.0
 
     def __add__(self, other: Tally) -> Tally:
-        return Tally(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return Tally(*(getattr(self, n) + getattr(other, n) for n in _TALLY_FIELDS))
+
+
+_TALLY_FIELDS = tuple(f.name for f in fields(Tally))
 
 
 @dataclass(frozen=True)
