@@ -208,3 +208,27 @@ def test_keyset_chunks_neither_skip_nor_repeat_calls_with_the_same_start(
     got = list(queries.iter_calls(web_runtime.sessions, f, None, 100, chunk=2))
     assert [c.uid for c in got] == [c.uid for c in want]
     assert len(list(queries.iter_calls(web_runtime.sessions, f, None, 5, chunk=2))) == 5
+
+
+def test_the_rollups_command_computes_the_days_ahead(
+    web_runtime: Runtime, calls, t0, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from cli.main import main
+    from ivr.adapters.db import rollups
+
+    calls.call(t0 - timedelta(days=2), wait=5, talk=60, agent="chen", seat="seat2")
+    url = web_runtime.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", url)
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(web_runtime.config.data_dir))
+    monkeypatch.setenv("HOTLINE_NOW", t0.isoformat())
+    assert main(["rollups", "--days", "10", "--config", "config"]) == 0
+    assert "10 days computed" in capsys.readouterr().out
+    tz = web_runtime.config.site.tz
+    today = t0.astimezone(tz).date()
+    stored = rollups.read(web_runtime.sessions, tz, 20.0, today - timedelta(days=9), today)
+    assert {(r.day, r.kind, r.key) for r in stored} == {
+        (today - timedelta(days=2), rollups.BRANCH, "enquiries"),
+        (today - timedelta(days=2), rollups.AGENT, "chen"),
+    }
+    assert main(["rollups", "--days", "10", "--config", "config"]) == 0
+    assert "0 days computed" in capsys.readouterr().out  # current already: nothing redone
