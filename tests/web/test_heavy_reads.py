@@ -232,3 +232,21 @@ def test_the_rollups_command_computes_the_days_ahead(
     }
     assert main(["rollups", "--days", "10", "--config", "config"]) == 0
     assert "0 days computed" in capsys.readouterr().out  # current already: nothing redone
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"heavy_slots": 0},
+        {"heavy_slots": 65},
+        {"heavy_wait_seconds": -1.0},
+        {"heavy_wait_seconds": float("nan")},
+        {"heavy_timeout_seconds": 0.0},
+        {"heavy_timeout_seconds": float("inf")},
+    ],
+)
+def test_heavy_pool_settings_out_of_range_are_refused(option: dict[str, Any]) -> None:
+    from web.settings import WebSettings
+
+    with pytest.raises(ValueError, match=next(iter(option))):
+        WebSettings(**option)
