@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db import rollups
@@ -32,7 +32,8 @@ from ivr.domain.calllog import (
     Outcome,
     Routed,
 )
-from ivr.domain.metrics import CallFact, ServiceTarget, Tally
+from ivr.domain.metrics import ServiceTarget, Tally
+from web import queries
 
 TZ = ZoneInfo("Asia/Shanghai")
 MIDNIGHT = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # 2026-11-24 00:00 in Shanghai
@@ -113,19 +114,9 @@ def _live(sessions: sessionmaker[Session]) -> dict[tuple[date, str, str], Tally]
     end = datetime.combine(LAST + timedelta(days=1), datetime.min.time(), TZ)
     target = ServiceTarget(TARGET)
     with sessions() as s:
-        rows = s.execute(
-            select(
-                Call.started_at,
-                Call.outcome,
-                Call.wait_seconds,
-                Call.talk_seconds,
-                Call.branch,
-                Call.answered_agent,
-            ).where(Call.started_at >= start, Call.started_at < end, Call.outcome != "in_progress")
-        ).all()
+        facts = queries.facts(s, start, end)  # what the reports read before the rollups
     out: dict[tuple[date, str, str], Tally] = {}
-    for r in rows:
-        f = CallFact(*r)
+    for f in facts:
         day = f.started_at.astimezone(TZ).date()
         keys = [(day, rollups.BRANCH, f.branch or rollups.MENU_KEY)]
         if f.outcome == metrics.ANSWERED and f.agent is not None:
