@@ -234,3 +234,44 @@ def test_rollups_of_another_target_are_their_own(session_factory: sessionmaker[S
 def test_utc_dates_of_a_local_day() -> None:
     assert rollups.utc_dates(date(2026, 11, 24), TZ) == [date(2026, 11, 23), date(2026, 11, 24)]
     assert rollups.utc_dates(date(2026, 11, 24), ZoneInfo("UTC")) == [date(2026, 11, 24)]
+
+
+def test_concurrent_refreshes_and_writes_neither_fail_nor_lose_a_change(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Four report threads refresh the same days while a writer ends calls on them: no
+    duplicate-key error between refreshers, and the rollups end equal to the calls."""
+    import threading
+
+    log = SqlCallLog(session_factory)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                rollups.current(session_factory, TZ, TARGET, FIRST, LAST)
+        except BaseException as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for th in threads:
+        th.start()
+    try:
+        for i in range(40):
+            t = MIDNIGHT + timedelta(minutes=37 * i - 600)
+            log.record_many(
+                [
+                    CallStarted(f"x{i}", t, "13800000001"),
+                    Routed(f"x{i}", t, BRANCHES[i % 3], "queue", "q"),
+                ]
+            )
+            log.record(CallEnded(f"x{i}", t + timedelta(seconds=30 + i), "16"))
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    assert errors == []
+    got = _rolled(session_factory)
+    _same(got, _live(session_factory))
+    assert sum(t.offered for (_, kind, _), t in got.items() if kind == rollups.BRANCH) == 40
