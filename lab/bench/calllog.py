@@ -250,6 +250,7 @@ def measure(rt: Any, runs: int, seed: int = 11) -> dict[str, float]:
 
 REPORT_DAYS = 400
 PARALLEL_REPORTS = 8
+PARALLEL_EXPORTS = 4  # the default number of heavy slots: all run, none waits
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -280,6 +281,40 @@ def _sign_in(port: int, username: str, password: str) -> str:
     return resp.getheader("Set-Cookie", "").split(";")[0] or cookie
 
 
+def _rss_mb(field: str = "VmRSS") -> float | None:
+    """This process's resident memory (VmRSS) or its peak since the last reset (VmHWM)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> None:
+    """Linux: make VmHWM start again from the current RSS (/proc/self/clear_refs, "5")."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _export(port: int, path: str, cookie: str) -> tuple[int, int, float]:
+    """Download a CSV export, reading it in 64 KiB pieces: status, bytes, seconds."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        t = time.perf_counter()
+        conn.request("GET", path, headers={"Cookie": cookie})
+        resp = conn.getresponse()
+        size = 0
+        while piece := resp.read(65536):
+            size += len(piece)
+        return resp.status, size, time.perf_counter() - t
+    finally:
+        conn.close()
+
+
 def _one_call(rt: Any, n: int) -> None:
     """A call through the call log, as the FastAGI service writes it: today changes."""
     now = rt.clock()
@@ -297,7 +332,9 @@ def _one_call(rt: Any, n: int) -> None:
 def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]:
     """The 400-day report (p95 of `runs`, a new call written before each, so today is
     recomputed) and /api/me alone and while 8 such reports run without pause (and a
-    call is written every 50 ms), through the production server (cheroot) over HTTP."""
+    call is written every 50 ms), through the production server (cheroot) over HTTP;
+    then 4 CSV exports of the whole range at once. Peak RSS (Linux) of this process, which
+    serves the app, during each phase."""
     from web import store
     from web.app import close_app, create_app
     from web.server import WebServer
@@ -352,6 +389,8 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
 
         threads = [threading.Thread(target=reports, args=(k,)) for k in range(PARALLEL_REPORTS)]
         threads.append(threading.Thread(target=writer))
+        rss_before = _rss_mb()
+        _reset_peak_rss()
         for th in threads:
             th.start()
         time.sleep(1.0)
@@ -362,6 +401,22 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
         stop.set()
         for th in threads:
             th.join()
+        peak_reports = _rss_mb("VmHWM")
+        # 4 exports of the whole range at once (each up to export_limit rows), streamed
+        exported: list[tuple[int, int, float]] = []
+        export_path = f"/calls/export.csv?from={first}&to={today}"
+        _reset_peak_rss()
+        ex_threads = [
+            threading.Thread(
+                target=lambda: exported.append(_export(server.port, export_path, cookie))
+            )
+            for _ in range(PARALLEL_EXPORTS)
+        ]
+        for th in ex_threads:
+            th.start()
+        for th in ex_threads:
+            th.join()
+        peak_exports = _rss_mb("VmHWM")
         conn.close()
         alone, under = p95_ms(me_alone), p95_ms(me_loaded)
         return {
@@ -377,6 +432,15 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
                 "p95_ms": p95_ms(loaded) if len(loaded) > 1 else None,
                 "http_503": statuses.get(503, 0),
                 "other_errors": sum(v for k, v in statuses.items() if k not in (200, 503)),
+            },
+            "rss_mb_before_load": rss_before,
+            "peak_rss_mb_under_8_reports": peak_reports,
+            "exports": {
+                "parallel": PARALLEL_EXPORTS,
+                "statuses": sorted(st for st, _, _ in exported),
+                "mb_each": [round(b / 2**20, 1) for _, b, _ in exported],
+                "slowest_s": round(max(t for _, _, t in exported), 2),
+                "peak_rss_mb": peak_exports,
             },
         }
     finally:
