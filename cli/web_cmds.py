@@ -39,7 +39,7 @@ def add_web_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--heavy-slots",
         type=int_range(1, 64),
-        default=4,
+        default=2,
         help="reports, exports and call-list scans at once (more wait, then 503)",
     )
     p.add_argument(

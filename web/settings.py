@@ -35,7 +35,7 @@ class WebSettings:
     page_size: int = 50
     export_limit: int = 100_000
     locale: str | None = None  # the default language (None: web.locale of hotline.yaml)
-    heavy_slots: int = 4  # reports, exports, call-log scans at once (web.heavy)
+    heavy_slots: int = 2  # reports, exports, call-log scans at once (web.heavy)
     heavy_wait_seconds: float = 2.0  # how long one waits for a slot before 503
     heavy_timeout_seconds: float = 15.0  # a heavy statement is cut off after this (503)
 

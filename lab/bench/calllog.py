@@ -250,7 +250,6 @@ def measure(rt: Any, runs: int, seed: int = 11) -> dict[str, float]:
 
 REPORT_DAYS = 400
 PARALLEL_REPORTS = 8
-PARALLEL_EXPORTS = 4  # the default number of heavy slots: all run, none waits
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -333,9 +332,9 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
     """The 400-day report (p95 of `runs`, a new call written before each, so today is
     recomputed) and /api/me alone and while 8 such reports run without pause (and a
     call is written every 50 ms), through the production server (cheroot) over HTTP;
-    then 4 CSV exports of the whole range at once. Peak RSS (Linux) of this process, which
-    serves the app, during each phase."""
-    from web import store
+    then one CSV export of the whole range per heavy slot, at once. Peak RSS (Linux) of
+    this process, which serves the app, during each phase."""
+    from web import heavy, store
     from web.app import close_app, create_app
     from web.server import WebServer
 
@@ -402,7 +401,8 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
         for th in threads:
             th.join()
         peak_reports = _rss_mb("VmHWM")
-        # 4 exports of the whole range at once (each up to export_limit rows), streamed
+        # as many exports of the whole range as there are heavy slots, at once, streamed
+        slots = app.extensions[heavy.EXTENSION].slots
         exported: list[tuple[int, int, float]] = []
         export_path = f"/calls/export.csv?from={first}&to={today}"
         _reset_peak_rss()
@@ -410,7 +410,7 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
             threading.Thread(
                 target=lambda: exported.append(_export(server.port, export_path, cookie))
             )
-            for _ in range(PARALLEL_EXPORTS)
+            for _ in range(slots)
         ]
         for th in ex_threads:
             th.start()
@@ -436,7 +436,7 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
             "rss_mb_before_load": rss_before,
             "peak_rss_mb_under_8_reports": peak_reports,
             "exports": {
-                "parallel": PARALLEL_EXPORTS,
+                "parallel": slots,
                 "statuses": sorted(st for st, _, _ in exported),
                 "mb_each": [round(b / 2**20, 1) for _, b, _ in exported],
                 "slowest_s": round(max(t for _, _, t in exported), 2),
