@@ -4,7 +4,7 @@
     common.py          what every group shares: the runtime, argument types
     config_cmds.py     check-config, simulate
     service_cmds.py    up, serve, asterisk, agent, calls, call
-    web_cmds.py        web, users, demo
+    web_cmds.py        web, users, rollups, demo
     callback_cmds.py   dialer, callbacks
     backup_cmds.py     backup, restore
     bench_cmds.py      bench ivr | calllog | dialer

@@ -16,7 +16,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from lab.bench.calllog import run
 
         result = run(
-            args.calls, args.config, pg_url=args.pg_url, queries=args.queries, keep=args.keep
+            args.calls,
+            args.config,
+            pg_url=args.pg_url,
+            queries=args.queries,
+            keep=args.keep,
+            reports=args.reports,
         )
         ok = True
     elif args.target == "dialer":
@@ -72,6 +77,9 @@ def register(add: AddCommand) -> None:
     calllog.add_argument("--calls", type=int_range(1, 100_000_000), default=1_000_000)
     calllog.add_argument(
         "--queries", type=int_range(1, 100_000), default=200, help="timed runs of each query"
+    )
+    calllog.add_argument(
+        "--reports", type=int_range(2, 10_000), default=20, help="timed 400-day reports"
     )
     calllog.add_argument(
         "--pg-url",

@@ -17,6 +17,9 @@ def web_options(args: argparse.Namespace) -> dict[str, Any]:
         "sl_level": args.sl_target / 100,
         "away_approval": args.away_approval,
         "secure_cookies": not args.insecure_cookies,
+        "heavy_slots": args.heavy_slots,
+        "heavy_wait_seconds": args.heavy_wait,
+        "heavy_timeout_seconds": args.heavy_timeout,
     }
 
 
@@ -32,6 +35,24 @@ def add_web_options(p: argparse.ArgumentParser) -> None:
         choices=("refuse", "lead"),
         default="refuse",
         help="an away request that breaks a staffing rule is refused or waits for the lead",
+    )
+    p.add_argument(
+        "--heavy-slots",
+        type=int_range(1, 64),
+        default=2,
+        help="reports, exports and call-list scans at once (more wait, then 503)",
+    )
+    p.add_argument(
+        "--heavy-wait",
+        type=float_range(0, 60),
+        default=2.0,
+        help="seconds a heavy request waits for a slot before 503",
+    )
+    p.add_argument(
+        "--heavy-timeout",
+        type=float_range(0.1, 3600),
+        default=15.0,
+        help="seconds a heavy database statement may run (then 503)",
     )
     p.add_argument(
         "--insecure-cookies",
@@ -86,6 +107,29 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollups(args: argparse.Namespace) -> int:
+    """Compute the reports' daily rollups ahead (after migrating a full database), so the
+    first long report does not do it; days already current are skipped."""
+    import time
+    from datetime import timedelta
+
+    from ivr.adapters.db import rollups
+
+    rt = runtime(args)
+    try:
+        tz = rt.config.site.tz
+        last = rt.clock().astimezone(tz).date()
+        first = last - timedelta(days=args.days - 1)
+        started = time.perf_counter()
+        n = rollups.refresh(rt.sessions, tz, args.sl_seconds, first, last)
+        took = time.perf_counter() - started
+        target = f"target {args.sl_seconds:g} s"
+        print(f"rollups {first}..{last} ({target}): {n} days computed in {took:.1f} s")
+    finally:
+        rt.close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from lab.demo import run_demo
 
@@ -106,6 +150,16 @@ def register(add: AddCommand) -> None:
     p.add_argument("--role", required=True, choices=("agent", "supervisor", "manager", "admin"))
     p.add_argument("--agent", help="roster agent id (required for --role agent)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p = add("rollups", cmd_rollups, "compute the reports' daily rollups ahead (backfill)")
+    p.add_argument(
+        "--days", type=int_range(1, 3660), default=400, help="days up to today (default 400)"
+    )
+    p.add_argument(
+        "--sl-seconds",
+        type=float_range(1, 3600),
+        default=20.0,
+        help="the service-level target of `hotline web --sl-seconds` (rollups are per target)",
+    )
     p = add("demo", cmd_demo, "synthetic traffic through the sandbox Asterisk, board included")
     p.add_argument("--minutes", type=float_range(0.1, 24 * 60), default=10.0)
     p.add_argument("--rate", type=float_range(0.1, 600), default=6.0, help="calls per minute")

@@ -29,7 +29,12 @@ from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 from ivr.adapters.clock import clock_from_env
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
-from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
+from ivr.adapters.db.engine import (
+    make_engine,
+    make_heavy_engine,
+    make_session_factory,
+    migrate,
+)
 from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.files import private_dir, secret
@@ -114,6 +119,16 @@ def build_runtime(
         presence=DbPresence(repo),
         clock=clock_from_env(env),
     )
+
+
+def heavy_sessions(rt: Runtime, pool_size: int, statement_timeout: float) -> sessionmaker[Session]:
+    """Sessions for heavy reads (reports, exports, call-log scans) on an engine of their
+    own: `pool_size` connections, statements cut off after `statement_timeout` s.
+    The caller disposes of it (``sessions.kw["bind"].dispose()``)."""
+    engine = make_heavy_engine(
+        rt.config.database_url, pool_size=pool_size, statement_timeout=statement_timeout
+    )
+    return make_session_factory(engine)
 
 
 def with_secrets(config: HotlineConfig, env: Mapping[str, str]) -> HotlineConfig:

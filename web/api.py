@@ -22,6 +22,7 @@ from web import (
     store,
 )
 from web.context import ctx, db
+from web.heavy import heavy, heavy_db
 from web.openapi import document
 from web.security import STAFF, csrf_token, current_user, mask_number, require
 
@@ -61,6 +62,7 @@ def seats() -> ResponseReturnValue:
 
 @bp.get("/calls")
 @require()
+@heavy
 def call_list() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
@@ -72,7 +74,7 @@ def call_list() -> ResponseReturnValue:
         return jsonify(error=str(e)), 403
     per_page = params.int_param("per_page", 1, calls.MAX_PER_PAGE, c.settings.page_size)
     n = calls.page_number()
-    rows, more = queries.list_calls(db(), f, only, n, per_page)
+    rows, more = queries.list_calls(heavy_db(), f, only, n, per_page)
     return jsonify(
         page=n, per_page=per_page, has_next=more, calls=[calls.row_json(r, tz) for r in rows]
     )
@@ -91,6 +93,7 @@ def call_detail(uid: str) -> ResponseReturnValue:
 
 @bp.get("/reports")
 @require(*STAFF)
+@heavy
 def report() -> ResponseReturnValue:
     return jsonify(reports.load_report())
 
@@ -109,6 +112,7 @@ def callback_rate() -> ResponseReturnValue:
 
 @bp.get("/planner")
 @require(*STAFF)
+@heavy
 def plan() -> ResponseReturnValue:
     return jsonify(planner.plan_from_request())
 

@@ -19,11 +19,12 @@ from typing import Any
 from flask import Flask, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from sqlalchemy.exc import OperationalError
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.files import secret
-from ivr.bootstrap import Runtime, build_runtime
-from web import board_data, i18n, messages
+from ivr.bootstrap import Runtime, build_runtime, heavy_sessions
+from web import board_data, heavy, i18n, messages
 from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
 from web.params import ParamError
@@ -57,6 +58,11 @@ def create_app(
     hub = BoardHub(lambda: _board(rt, settings), settings.board_poll_seconds)
     limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
     app.extensions["hotline"] = WebContext(rt, settings, limiter, hub, owns)
+    app.extensions[heavy.EXTENSION] = heavy.HeavyGate(
+        heavy_sessions(rt, settings.heavy_slots, settings.heavy_timeout_seconds),
+        settings.heavy_slots,
+        settings.heavy_wait_seconds,
+    )
     i18n.init_app(app, settings.locale or rt.config.web.locale, rt.config.site.tz.key)
     _register(app)
     app.before_request(_before)
@@ -65,8 +71,10 @@ def create_app(
     app.context_processor(
         lambda: {"csrf_token": csrf_token, "me": current_user(), "words": messages}
     )
-    for code in (400, 401, 403, 404, 405, 413, 429, 500):
+    for code in (400, 401, 403, 404, 405, 413, 429, 500, 503):
         app.register_error_handler(code, _error)
+    # a statement cut off by the heavy pool's timeout, or a database too busy to answer
+    app.register_error_handler(OperationalError, _db_unavailable)
     app.register_error_handler(ParamError, _param_error)
     # A value that slipped past the parsers of web.params is still the client's fault:
     for exc in (ValueError, OverflowError):
@@ -130,9 +138,10 @@ def _headers(resp: Any) -> Any:
 
 
 def _close_db(_exc: BaseException | None) -> None:
-    s = g.pop("db", None)
-    if s is not None:
-        s.close()
+    for name in ("db", "heavy_db"):
+        s = g.pop(name, None)
+        if s is not None:
+            s.close()
 
 
 def _error(e: Any) -> ResponseReturnValue:
@@ -145,9 +154,15 @@ def _error(e: Any) -> ResponseReturnValue:
     text = getattr(e, "description", "") or ""
     if not text or text == getattr(type(e), "description", None):
         text = _error_text(code)
+    headers = {"Retry-After": str(e.retry_after)} if getattr(e, "retry_after", None) else {}
     if request.path.startswith("/api/"):
-        return jsonify(error=text), code
-    return _error_page(code, text)
+        return jsonify(error=text), code, headers
+    return _error_page(code, text, headers)
+
+
+def _db_unavailable(e: OperationalError) -> ResponseReturnValue:
+    log.warning("%s %s: database unavailable or too slow: %s", request.method, request.path, e.orig)
+    return _error(heavy.too_slow())
 
 
 def _param_error(e: ParamError) -> ResponseReturnValue:
@@ -173,11 +188,12 @@ def _error_text(code: int) -> str:
         413: gettext("What was sent is too large."),
         429: gettext("Too many requests: wait and retry."),
         500: gettext("Something went wrong on the server. The error has been logged."),
+        503: gettext("The server is busy: retry in a few seconds."),
     }
     return texts.get(code, gettext("Error %(code)s.", code=code))
 
 
-def _error_page(code: int, text: str) -> ResponseReturnValue:
+def _error_page(code: int, text: str, headers: dict[str, str] | None = None) -> ResponseReturnValue:
     from flask import render_template
 
     titles = {
@@ -189,14 +205,16 @@ def _error_page(code: int, text: str) -> ResponseReturnValue:
         413: gettext("Too large"),
         429: gettext("Too many requests"),
         500: gettext("Server error"),
+        503: gettext("Busy"),
     }
     title = titles.get(code, gettext("Error"))
-    return render_template("error.html", code=code, title=title, text=text), code
+    return render_template("error.html", code=code, title=title, text=text), code, headers or {}
 
 
 def close_app(app: Flask) -> None:
     """Stop live streams; dispose the runtime if `create_app` built it."""
     c: WebContext = app.extensions["hotline"]
     c.hub.stopping.set()
+    app.extensions[heavy.EXTENSION].close()
     if c.owns_runtime:
         c.runtime.close()

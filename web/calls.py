@@ -24,7 +24,8 @@ from ivr import phone
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
 from web import params, queries, store
-from web.context import ctx, db
+from web.context import ctx
+from web.heavy import heavy, heavy_db, heavy_sessions, take_slot
 from web.security import CurrentUser, csv_safe, current_user, mask_number, require
 
 bp = Blueprint("calls", __name__)
@@ -134,13 +135,14 @@ def call_uid(uid: str) -> str:
 
 @bp.get("/calls")
 @require()
+@heavy
 def page() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     f, only = _filter_or_abort(user)
     c = ctx()
     n = page_number()
-    rows, more = queries.list_calls(db(), f, only, n, c.settings.page_size)
+    rows, more = queries.list_calls(heavy_db(), f, only, n, c.settings.page_size)
     args = {k: v for k, v in request.args.items() if k in FILTER_ARGS}
     return render_template(
         "calls.html",
@@ -172,6 +174,7 @@ def detail(uid: str) -> ResponseReturnValue:
 
 @bp.get("/calls/export.csv")
 @require()
+@heavy
 def export() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
@@ -186,7 +189,8 @@ def export() -> ResponseReturnValue:
             addr=request.remote_addr or "", at=c.now(),
         )  # fmt: skip
     tz = c.runtime.config.site.tz
-    sess = c.runtime.sessions()
+    sessions = heavy_sessions()
+    done = take_slot()  # the slot stays taken while the file streams
 
     def generate() -> Iterator[str]:
         try:
@@ -207,7 +211,7 @@ def export() -> ResponseReturnValue:
                     "vip",
                 ]
             )
-            for r in queries.iter_calls(sess, f, only, c.settings.export_limit):
+            for r in queries.iter_calls(sessions, f, only, c.settings.export_limit):
                 w.writerow(
                     [
                         csv_safe(x)
@@ -232,7 +236,7 @@ def export() -> ResponseReturnValue:
                     buf.truncate()
             yield buf.getvalue()
         finally:
-            sess.close()
+            done()
 
     return Response(
         generate(),

@@ -7,6 +7,20 @@ from typing import Any
 _ERR = {"$ref": "#/components/responses/Error"}
 
 
+_BUSY = {
+    "description": "heavy request refused: every heavy slot taken, or a statement ran past "
+    "the heavy pool's timeout (web/heavy.py); retry after the Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _heavy(doc: dict[str, Any]) -> dict[str, Any]:
+    """A GET that runs in the heavy pool: it may answer 503."""
+    doc["get"]["responses"]["503"] = _BUSY
+    return doc
+
+
 def _get(
     summary: str,
     params: tuple[str, ...] | list[str] = (),
@@ -216,8 +230,10 @@ def document() -> dict[str, Any]:
             "/api/seats": _get(
                 "Live board: seats, staffing, alarms, waiting callers, today", roles=staff
             ),
-            "/api/calls": _get(
-                "Filtered, paginated call log (newest first)", _CALL_FILTERS, schema="CallList"
+            "/api/calls": _heavy(
+                _get(
+                    "Filtered, paginated call log (newest first)", _CALL_FILTERS, schema="CallList"
+                )
             ),
             "/api/calls/{uid}": {
                 "get": {
@@ -225,10 +241,12 @@ def document() -> dict[str, Any]:
                     "parameters": [_param("uid", "path")],
                 }
             },
-            "/api/reports": _get(
-                "Report figures per period, agent, branch, team; attendance",
-                ["period", "from", "to"],
-                roles=staff,
+            "/api/reports": _heavy(
+                _get(
+                    "Report figures per period, agent, branch, team; attendance",
+                    ["period", "from", "to"],
+                    roles=staff,
+                )
             ),
             "/api/callbacks": _get(
                 "Open callback requests, soonest due first (full numbers; the read is "
@@ -244,8 +262,12 @@ def document() -> dict[str, Any]:
                 roles=staff,
                 schema="CallbackRates",
             ),
-            "/api/planner": _get(
-                "Seats needed per half hour by Erlang C next to the roster", ["date"], roles=staff
+            "/api/planner": _heavy(
+                _get(
+                    "Seats needed per half hour by Erlang C next to the roster",
+                    ["date"],
+                    roles=staff,
+                )
             ),
             "/api/agent/status": {
                 **_get("My work status", roles="agent"),

@@ -14,7 +14,8 @@ from ivr.domain.erlang import forecast_slots, plan_day
 from ivr.domain.metrics import ServiceTarget
 from web import params, queries
 from web.charts import Series, bars
-from web.context import ctx, db
+from web.context import ctx
+from web.heavy import heavy, heavy_db
 from web.security import STAFF, require
 from web.settings import WebSettings
 
@@ -61,11 +62,12 @@ def plan_from_request() -> dict[str, Any]:
     today = c.now().astimezone(c.runtime.config.site.tz).date()
     day = params.date_param("date", today)
     assert day is not None
-    return build_plan(c.runtime, c.settings, db(), day)
+    return build_plan(c.runtime, c.settings, heavy_db(), day)
 
 
 @bp.get("/planner")
 @require(*STAFF)
+@heavy
 def page() -> ResponseReturnValue:
     plan = plan_from_request()
     rows = plan["rows"]

@@ -7,31 +7,25 @@ outcome+started_at).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ivr.adapters.db import rollups
+from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call
 from ivr.adapters.db.models_callbacks import CallbackRequestRow
 from ivr.domain.callbacks import OPEN_STATES
 from ivr.domain.calllog import Outcome
-from ivr.domain.metrics import (
-    ABANDONED_IN_MENU,
-    ABANDONED_IN_QUEUE,
-    ANSWERED,
-    CALLBACK,
-    VOICEMAIL,
-    CallFact,
-    ServiceTarget,
-    Tally,
-)
+from ivr.domain.metrics import ANSWERED, CallFact, ServiceTarget, Tally
 
 WAITING_KINDS = ("queue", "seat", "emergency")
 LIVE_WINDOW = timedelta(hours=12)  # a call still open after this is a stale record
+EXPORT_CHUNK = 2000  # rows per query of a streamed export
 
 
 @dataclass(frozen=True)
@@ -75,8 +69,8 @@ _ROW_COLUMNS = (
 )
 
 
-def _filtered(f: CallFilter, only_agent: str | None) -> Any:
-    q = select(*_ROW_COLUMNS)
+def _filtered(f: CallFilter, only_agent: str | None, *extra: Any) -> Any:
+    q = select(*_ROW_COLUMNS, *extra)
     if only_agent is not None:
         q = q.where(Call.answered_agent == only_agent)
     if f.agent:
@@ -112,37 +106,44 @@ def list_calls(
     return rows[:per_page], len(rows) > per_page
 
 
-def iter_calls(s: Session, f: CallFilter, only_agent: str | None, limit: int) -> Iterator[CallRow]:
-    for r in s.execute(_filtered(f, only_agent).limit(limit).execution_options(yield_per=2000)):
-        yield CallRow(*r)
+def iter_calls(
+    sessions: Callable[[], Session],
+    f: CallFilter,
+    only_agent: str | None,
+    limit: int,
+    chunk: int | None = None,
+) -> Iterator[CallRow]:
+    """Up to `limit` matching calls, newest first, `chunk` rows at a time (bounded memory).
+
+    Each chunk is its own short query (keyset: after the last (started_at, id) sent) in
+    its own session, so a slow download holds no connection or snapshot, and the heavy
+    pool's statement timeout applies to a chunk, not to the whole export.
+    """
+    chunk = chunk or EXPORT_CHUNK
+    after: tuple[datetime, int] | None = None
+    left = limit
+    while left > 0:
+        q = _filtered(f, only_agent, Call.id)
+        if after is not None:
+            t, i = after
+            q = q.where(or_(Call.started_at < t, and_(Call.started_at == t, Call.id < i)))
+        with sessions() as s:
+            s.connection(execution_options=READ_ONLY)
+            rows = s.execute(q.limit(min(chunk, left))).all()
+        for r in rows:
+            yield CallRow(*r[:-1])
+        if len(rows) < min(chunk, left):
+            return
+        left -= len(rows)
+        after = (rows[-1].started_at, rows[-1][-1])
 
 
 def sql_tally(s: Session, start: datetime, end: datetime, target: ServiceTarget) -> Tally:
     """The report counts of calls started in [start, end) and ended, in one aggregate query."""
-    wait = func.coalesce(Call.wait_seconds, 0.0)
-    is_answered = Call.outcome == ANSWERED
-    is_abandoned = Call.outcome == ABANDONED_IN_QUEUE
-
-    def count(cond: Any) -> Any:
-        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-    q = select(
-        func.count(),
-        count(is_answered),
-        count(Call.outcome == ABANDONED_IN_MENU),
-        count(is_abandoned),
-        count(and_(is_abandoned, wait <= target.seconds)),
-        count(and_(is_answered, wait <= target.seconds)),
-        count(Call.outcome == VOICEMAIL),
-        count(Call.outcome == CALLBACK),
-        func.coalesce(func.sum(case((is_answered, wait), else_=0.0)), 0.0),
-        func.coalesce(
-            func.sum(case((is_answered, func.coalesce(Call.talk_seconds, 0.0)), else_=0.0)), 0.0
-        ),
-    ).where(Call.started_at >= start, Call.started_at < end, Call.outcome != "in_progress")
-    r = s.execute(q).one()
-    counts = [int(x) for x in r[:8]]
-    return Tally(*counts, wait_answered_seconds=float(r[8]), talk_seconds=float(r[9]))  # type: ignore[misc]
+    q = select(*rollups.tally_columns(target.seconds)).where(
+        Call.started_at >= start, Call.started_at < end, Call.outcome != "in_progress"
+    )
+    return rollups.tally_from(s.execute(q).one())
 
 
 def facts(s: Session, start: datetime, end: datetime) -> list[CallFact]:

@@ -3,17 +3,19 @@ branch and team; attendance; time away by reason)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.adapters.db import rollups
+from ivr.adapters.db.engine import READ_ONLY
 from ivr.bootstrap import Runtime
 from ivr.domain import metrics
-from ivr.domain.metrics import ANSWERED, Figures, ServiceTarget
-from web import queries, store
+from ivr.domain.metrics import Figures, ServiceTarget, Tally
+from web import store
 from web.params import ParamError
 from web.settings import WebSettings
 
@@ -57,7 +59,7 @@ def report_range(period: str, first: date | None, last: date | None, today: date
 
 def figures_json(f: Figures) -> dict[str, Any]:
     return {
-        **asdict(f.tally),
+        **vars(f.tally),
         "service_level": f.service_level,
         "asa_seconds": f.asa_seconds,
         "aht_seconds": f.aht_seconds,
@@ -66,22 +68,35 @@ def figures_json(f: Figures) -> dict[str, Any]:
 
 
 def build(
-    rt: Runtime, settings: WebSettings, s: Session, rng: ReportRange, now: datetime
+    rt: Runtime,
+    settings: WebSettings,
+    sessions: sessionmaker[Session],
+    rng: ReportRange,
+    now: datetime,
 ) -> dict[str, Any]:
+    """The report of `rng`: call figures from the daily rollups (`ivr.adapters.db.rollups`,
+    today's and any changed day's recomputed first), attendance from the web tables.
+    `sessions` is the heavy-request pool (`web.heavy`)."""
     tz = rt.config.site.tz
     start = datetime.combine(rng.first, time(0), tz)
     end = datetime.combine(rng.last + timedelta(days=1), time(0), tz)
     target = ServiceTarget(settings.sl_seconds, settings.sl_level)
-    facts = queries.facts(s, start, end)
-    per_period = metrics.by_period(facts, tz, rng.period, target)
-    per_agent = metrics.grouped(facts, lambda f: f.agent if f.outcome == ANSWERED else None, target)
-    per_branch = metrics.grouped(facts, lambda f: f.branch or "(menu)", target)
-    team = metrics.figures(metrics.tally(facts, target))
+    got = rollups.summary(sessions, tz, target.seconds, rng.first, rng.last)
+    per_period = metrics.grouped_tallies(
+        (metrics.period_of(day, rng.period), t) for day, t in got.days
+    )
+    per_agent = metrics.grouped_tallies(got.agents)
+    per_branch = metrics.grouped_tallies(got.branches)
+    team = metrics.figures(sum((t for _, t in got.days), Tally()))
     roster = rt.config.roster
     grace = timedelta(minutes=settings.late_grace_minutes)
     days = [d for d in rng.days if datetime.combine(d, time(0), tz) <= now]
-    att = metrics.attendance(roster, store.clockings(s, start, end), days, now, grace)
-    away = metrics.away_seconds(store.state_changes(s, start, end), start, min(end, now))
+    with sessions() as s:
+        s.connection(execution_options=READ_ONLY)
+        clockings = store.clockings(s, start, end)
+        changes = store.state_changes(s, start, end)
+    att = metrics.attendance(roster, clockings, days, now, grace)
+    away = metrics.away_seconds(changes, start, min(end, now))
     attendance_rows = []
     for a in roster.agents:
         mine = [x for x in att if x.agent_id == a.id]

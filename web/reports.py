@@ -12,7 +12,8 @@ from markupsafe import Markup
 from ivr.domain import metrics
 from web import params, report_data
 from web.charts import Series, bars
-from web.context import ctx, db
+from web.context import ctx
+from web.heavy import heavy, heavy_sessions
 from web.security import STAFF, require
 
 bp = Blueprint("reports", __name__)
@@ -25,6 +26,7 @@ VOLUME_TITLES = {
 
 
 def load_report() -> dict[str, Any]:
+    """The report the query asks for (run it in a heavy slot: `web.heavy`)."""
     c = ctx()
     now = c.now()
     rng = report_data.report_range(
@@ -33,7 +35,7 @@ def load_report() -> dict[str, Any]:
         params.date_param("to"),
         now.astimezone(c.runtime.config.site.tz).date(),
     )
-    return report_data.build(c.runtime, c.settings, db(), rng, now)
+    return report_data.build(c.runtime, c.settings, heavy_sessions(), rng, now)
 
 
 def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
@@ -85,6 +87,7 @@ def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
 
 @bp.get("/reports")
 @require(*STAFF)
+@heavy
 def page() -> ResponseReturnValue:
     rep = load_report()
     return render_template("reports.html", rep=rep, charts=_charts(rep))

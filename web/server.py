@@ -21,6 +21,7 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ivr.bootstrap import Runtime
+from web import heavy
 from web.app import create_app
 
 WORKER_THREADS = 64  # requests in progress at once, event streams included
@@ -94,6 +95,7 @@ class WebServer:
         self.app.extensions["hotline"].hub.stopping.set()  # event streams end first
         self._impl.stop()
         self._thread.join(timeout=10)
+        self.app.extensions[heavy.EXTENSION].close()  # the heavy-request pool's connections
 
 
 def serve(

@@ -36,6 +36,9 @@ class WebSettings:
     page_size: int = 50
     export_limit: int = 100_000
     locale: str | None = None  # the default language (None: web.locale of hotline.yaml)
+    heavy_slots: int = 2  # reports, exports, call-log scans at once (web.heavy)
+    heavy_wait_seconds: float = 2.0  # how long one waits for a slot before 503
+    heavy_timeout_seconds: float = 15.0  # a heavy statement is cut off after this (503)
 
     def __post_init__(self) -> None:
         if self.away_approval not in AWAY_MODES:
@@ -48,5 +51,13 @@ class WebSettings:
             )
         if self.locale is not None and self.locale not in WEB_LOCALES:
             raise ValueError(f"locale {self.locale!r}: use one of {', '.join(WEB_LOCALES)}")
+        if not 1 <= self.heavy_slots <= 64:
+            raise ValueError(f"heavy_slots {self.heavy_slots}: must be 1..64")
+        if not 0 <= self.heavy_wait_seconds <= 60:
+            raise ValueError(f"heavy_wait_seconds {self.heavy_wait_seconds}: must be 0..60")
+        if not 0.001 <= self.heavy_timeout_seconds <= 3600:
+            raise ValueError(
+                f"heavy_timeout_seconds {self.heavy_timeout_seconds}: must be 0.001..3600"
+            )
         if self.sl_seconds <= 0:
             raise ValueError(f"sl_seconds {self.sl_seconds}: must be positive")

@@ -68,7 +68,10 @@ class Tally:
     talk_seconds: float = 0.0
 
     def __add__(self, other: Tally) -> Tally:
-        return Tally(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return Tally(*(getattr(self, n) + getattr(other, n) for n in _TALLY_FIELDS))
+
+
+_TALLY_FIELDS = tuple(f.name for f in fields(Tally))
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,11 @@ def figures(t: Tally) -> Figures:
 
 def period_start(at: datetime, tz: ZoneInfo, period: str) -> date:
     """The local day, ISO week (its Monday) or month (its 1st) that `at` falls in."""
-    d = at.astimezone(tz).date()
+    return period_of(at.astimezone(tz).date(), period)
+
+
+def period_of(d: date, period: str) -> date:
+    """The day, ISO week (its Monday) or month (its 1st) that local day `d` falls in."""
     if period == "day":
         return d
     if period == "week":
@@ -134,11 +141,15 @@ def grouped(
     facts: Iterable[CallFact], key: Callable[[CallFact], str | date | None], target: ServiceTarget
 ) -> dict[str | date, Figures]:
     """Figures per key (calls whose key is None are left out), sorted by key."""
+    return grouped_tallies((key(f), tally_one(f, target)) for f in facts)
+
+
+def grouped_tallies(items: Iterable[tuple[str | date | None, Tally]]) -> dict[str | date, Figures]:
+    """Figures per key of (key, tally) pairs, e.g. daily rollups (None keys left out), by key."""
     acc: dict[str | date, Tally] = {}
-    for f in facts:
-        k = key(f)
+    for k, t in items:
         if k is not None:
-            acc[k] = acc.get(k, Tally()) + tally_one(f, target)
+            acc[k] = acc.get(k, Tally()) + t
     return {k: figures(acc[k]) for k in sorted(acc, key=str)}
 
 

@@ -7,29 +7,37 @@ queue, 5 % callbacks, 2 % voicemail; branches, agents, repeat callers. Loading u
 executemany in batches (SQLite) and COPY (PostgreSQL) after the real migrations.
 Measured: `web.queries.list_calls` with random filters and pages, and
 `web.board_data.snapshot` (today's tally, live calls, seats, staffing) — the code the
-pages run.
+pages run; then, through the production server over HTTP, the 400-day report (first
+run: every day's rollup computed; then p95 with a new call written before each run)
+and /api/me alone and while 8 reports run without pause (`measure_reports`).
 """
 
 from __future__ import annotations
 
+import http.client
 import math
 import random
+import re
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 
 from ivr.adapters.db.models import Call
 from ivr.adapters.progress import progress
 from ivr.bootstrap import build_runtime
+from ivr.domain.calllog import CallAnswered, CallEnded, CallStarted, Routed
 from web import board_data, queries
 from web.settings import WebSettings
 
@@ -238,6 +246,208 @@ def measure(rt: Any, runs: int, seed: int = 11) -> dict[str, float]:
     }
 
 
+# --- the 400-day report and /api/me under load, over real HTTP -----------------------
+
+REPORT_DAYS = 400
+PARALLEL_REPORTS = 8
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _get(conn: http.client.HTTPConnection, path: str, cookie: str) -> tuple[int, float]:
+    t = time.perf_counter()
+    conn.request("GET", path, headers={"Cookie": cookie})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status, time.perf_counter() - t
+
+
+def _sign_in(port: int, username: str, password: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("GET", "/login")
+    resp = conn.getresponse()
+    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
+    m = _CSRF.search(resp.read().decode())
+    if m is None:
+        raise RuntimeError("no CSRF token on the login page")
+    body = urlencode({"username": username, "password": password, "csrf_token": m.group(1)})
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    conn.request("POST", "/login", body, headers)
+    resp = conn.getresponse()
+    resp.read()
+    if resp.status != 302:
+        raise RuntimeError(f"sign-in failed: HTTP {resp.status}")
+    conn.close()
+    return resp.getheader("Set-Cookie", "").split(";")[0] or cookie
+
+
+def _rss_mb(field: str = "VmRSS") -> float | None:
+    """This process's resident memory (VmRSS) or its peak since the last reset (VmHWM)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> None:
+    """Linux: make VmHWM start again from the current RSS (/proc/self/clear_refs, "5")."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _export(port: int, path: str, cookie: str) -> tuple[int, int, float]:
+    """Download a CSV export, reading it in 64 KiB pieces: status, bytes, seconds."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        t = time.perf_counter()
+        conn.request("GET", path, headers={"Cookie": cookie})
+        resp = conn.getresponse()
+        size = 0
+        while piece := resp.read(65536):
+            size += len(piece)
+        return resp.status, size, time.perf_counter() - t
+    finally:
+        conn.close()
+
+
+def _one_call(rt: Any, n: int) -> None:
+    """A call through the call log, as the FastAGI service writes it: today changes."""
+    now = rt.clock()
+    uid = f"bench-{uuid.uuid4().hex}-{n}"
+    rt.calls.record_many(
+        [
+            CallStarted(uid, now - timedelta(seconds=60), "13800000001", source="fastagi"),
+            Routed(uid, now - timedelta(seconds=50), "enquiries", "queue", "enquiries"),
+            CallAnswered(uid, now - timedelta(seconds=40), "seat2", "chen"),
+            CallEnded(uid, now, "16"),
+        ]
+    )
+
+
+def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]:
+    """The 400-day report (p95 of `runs`, a new call written before each, so today is
+    recomputed) and /api/me alone and while 8 such reports run without pause (and a
+    call is written every 50 ms), through the production server (cheroot) over HTTP;
+    then one CSV export of the whole range per heavy slot, at once. Peak RSS (Linux) of
+    this process, which serves the app, during each phase."""
+    from web import heavy, store
+    from web.app import close_app, create_app
+    from web.server import WebServer
+
+    password = f"bench-{uuid.uuid4().hex}"
+    with rt.sessions.begin() as s:
+        store.add_user(s, "bench", password, "manager", None, rt.clock())
+    app = create_app(rt, secret_key=uuid.uuid4().hex, secure_cookies=False)
+    server = WebServer(app, "127.0.0.1", 0).start()
+    try:
+        cookie = _sign_in(server.port, "bench", password)
+        today = rt.clock().astimezone(rt.config.site.tz).date()
+        first = today - timedelta(days=REPORT_DAYS - 1)
+        paths = [
+            f"/api/reports?period={p}&from={first}&to={today}" for p in ("day", "week", "month")
+        ]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+        status, fill = _get(conn, paths[0], cookie)  # no rollups yet: all 400 days computed
+        if status != 200:
+            raise RuntimeError(f"first report: HTTP {status}")
+        report_t = []
+        for i in range(runs):
+            _one_call(rt, i)
+            status, t = _get(conn, paths[i % 3], cookie)
+            if status != 200:
+                raise RuntimeError(f"report: HTTP {status}")
+            report_t.append(t)
+        me_alone = [_get(conn, "/api/me", cookie)[1] for _ in range(me_samples)]
+        stop, lock = threading.Event(), threading.Lock()
+        loaded: list[float] = []
+        statuses: Counter[int] = Counter()
+
+        def reports(k: int) -> None:
+            c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+            i = k
+            try:
+                while not stop.is_set():
+                    st, t = _get(c, paths[i % 3], cookie)
+                    with lock:
+                        statuses[st] += 1
+                    if st == 200:
+                        loaded.append(t)
+                    i += 1
+            finally:
+                c.close()
+
+        def writer() -> None:
+            n = 0
+            while not stop.wait(0.05):
+                _one_call(rt, 10_000 + n)
+                n += 1
+
+        threads = [threading.Thread(target=reports, args=(k,)) for k in range(PARALLEL_REPORTS)]
+        threads.append(threading.Thread(target=writer))
+        rss_before = _rss_mb()
+        _reset_peak_rss()
+        for th in threads:
+            th.start()
+        time.sleep(1.0)
+        me_loaded = []
+        for _ in range(me_samples):
+            me_loaded.append(_get(conn, "/api/me", cookie)[1])
+            time.sleep(0.01)
+        stop.set()
+        for th in threads:
+            th.join()
+        peak_reports = _rss_mb("VmHWM")
+        # as many exports of the whole range as there are heavy slots, at once, streamed
+        slots = app.extensions[heavy.EXTENSION].slots
+        exported: list[tuple[int, int, float]] = []
+        export_path = f"/calls/export.csv?from={first}&to={today}"
+        _reset_peak_rss()
+        ex_threads = [
+            threading.Thread(
+                target=lambda: exported.append(_export(server.port, export_path, cookie))
+            )
+            for _ in range(slots)
+        ]
+        for th in ex_threads:
+            th.start()
+        for th in ex_threads:
+            th.join()
+        peak_exports = _rss_mb("VmHWM")
+        conn.close()
+        alone, under = p95_ms(me_alone), p95_ms(me_loaded)
+        return {
+            "report_days": REPORT_DAYS,
+            "report_first_ms": round(fill * 1000, 1),
+            "report_p95_ms": p95_ms(report_t),
+            "report_median_ms": round(statistics.median(report_t) * 1000, 2),
+            "me_alone_p95_ms": alone,
+            "me_under_8_reports_p95_ms": under,
+            "me_under_load_ratio": round(under / alone, 2) if alone else None,
+            "reports_under_load": {
+                "done": len(loaded),
+                "p95_ms": p95_ms(loaded) if len(loaded) > 1 else None,
+                "http_503": statuses.get(503, 0),
+                "other_errors": sum(v for k, v in statuses.items() if k not in (200, 503)),
+            },
+            "rss_mb_before_load": rss_before,
+            "peak_rss_mb_under_8_reports": peak_reports,
+            "exports": {
+                "parallel": slots,
+                "statuses": sorted(st for st, _, _ in exported),
+                "mb_each": [round(b / 2**20, 1) for _, b, _ in exported],
+                "slowest_s": round(max(t for _, _, t in exported), 2),
+                "peak_rss_mb": peak_exports,
+            },
+        }
+    finally:
+        server.stop()
+        close_app(app)
+
+
 @contextmanager
 def _pg_database(admin_url: str, keep: bool) -> Iterator[str]:
     import psycopg
@@ -257,8 +467,14 @@ def _pg_database(admin_url: str, keep: bool) -> Iterator[str]:
 
 
 def bench_backend(
-    backend: str, url: str, work: Path, n: int, config: str | None, runs: int
-) -> dict[str, float]:
+    backend: str,
+    url: str,
+    work: Path,
+    n: int,
+    config: str | None,
+    runs: int,
+    report_runs: int = 20,
+) -> dict[str, Any]:
     rt = build_runtime(config, {"HOTLINE_DATABASE_URL": url, "HOTLINE_DATA_DIR": str(work)})
     try:
         agents = [(a.id, a.seat) for a in rt.config.roster.agents]
@@ -270,25 +486,31 @@ def bench_backend(
             load_postgresql(url, rows)
         loaded = time.perf_counter() - t
         result = measure(rt, runs)
-        return {**result, "generate_and_load_s": round(loaded, 1)}
+        reports = measure_reports(rt, report_runs)
+        return {**result, **reports, "generate_and_load_s": round(loaded, 1)}
     finally:
         rt.close()
 
 
 def run(
-    n: int, config: str | None, pg_url: str = "", queries: int = 200, keep: bool = False
+    n: int,
+    config: str | None,
+    pg_url: str = "",
+    queries: int = 200,
+    keep: bool = False,
+    reports: int = 20,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"calls": n}
     work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     out["sqlite"] = bench_backend(
-        "sqlite", f"sqlite:///{work / 'bench.db'}", work, n, config, queries
+        "sqlite", f"sqlite:///{work / 'bench.db'}", work, n, config, queries, reports
     )
     if not keep:
         for p in work.glob("bench.db*"):
             p.unlink()
     if pg_url:
         with _pg_database(pg_url, keep) as url:
-            out["postgresql"] = bench_backend("postgresql", url, work, n, config, queries)
+            out["postgresql"] = bench_backend("postgresql", url, work, n, config, queries, reports)
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return out

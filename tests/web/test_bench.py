@@ -29,8 +29,24 @@ def test_generated_calls_are_realistic() -> None:
 
 @pytest.mark.postgres
 def test_bench_prints_the_required_figures() -> None:
-    result = run(3000, "config", pg_url=PG_ADMIN_URL, queries=20)
+    result = run(3000, "config", pg_url=PG_ADMIN_URL, queries=20, reports=5)
     assert result["calls"] == 3000
     for backend in ("sqlite", "postgresql"):
-        assert result[backend]["list_p95_ms"] < 200
-        assert result[backend]["stats_p95_ms"] < 200
+        b = result[backend]
+        assert b["list_p95_ms"] < 200
+        assert b["stats_p95_ms"] < 200
+        # the 400-day report and /api/me under 8 parallel reports (shape and sanity, not timing)
+        assert b["report_days"] == 400
+        assert 0 < b["report_median_ms"] <= b["report_p95_ms"]
+        assert b["report_first_ms"] > 0
+        assert b["me_alone_p95_ms"] > 0 and b["me_under_8_reports_p95_ms"] > 0
+        assert b["me_under_load_ratio"] == pytest.approx(
+            b["me_under_8_reports_p95_ms"] / b["me_alone_p95_ms"], rel=0.01
+        )
+        load = b["reports_under_load"]
+        assert load["done"] > 0 and load["other_errors"] == 0
+        assert load["http_503"] >= 0
+        ex = b["exports"]
+        assert ex["parallel"] == 2 and ex["statuses"] == [200] * 2  # one per heavy slot
+        assert all(mb > 0 for mb in ex["mb_each"]) and ex["slowest_s"] > 0
+        assert ex["peak_rss_mb"] > 0 and b["peak_rss_mb_under_8_reports"] > 0

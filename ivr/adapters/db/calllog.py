@@ -17,7 +17,9 @@ and however many times it is applied:
 * CallAnswered: the earliest answer wins;
 * CallEnded: the earliest end wins; the first non-empty hang-up cause and the
   first stated outcome are kept;
-* outcome, wait and talk seconds are recomputed from the merged row.
+* outcome, wait and talk seconds are recomputed from the merged row;
+* the days the changed calls started on (before and after) are marked changed, so
+  their report rollups are recomputed on the next read (`rollups.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ivr import phone
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call, CallStep, NaiveDatetimeError, RoutingDecision
+from ivr.adapters.db.rollups import mark_changed
 from ivr.domain.calllog import (
     SOURCE_AMI,
     CallAnswered,
@@ -235,6 +238,8 @@ class _Merge:
         self.new_steps: list[_Row] = []
         self.dirty_calls: set[str] = set()
         self.dirty_decisions: set[int] = set()
+        # the start as read: a call that moves to another day changes both days' rollups
+        self.first_started = {uid: call["started_at"] for uid, call in calls.items()}
 
     @classmethod
     def load(cls, conn: Connection, events: Sequence[CallEvent]) -> _Merge:
@@ -382,6 +387,15 @@ class _Merge:
             conn.execute(insert(_DECISIONS), new)
         if changed:
             conn.execute(_UPDATE_DECISIONS, changed)
+        # last, so the counter rows stay locked for one round trip (rollups.py)
+        mark_changed(
+            conn,
+            [
+                t
+                for uid in self.dirty_calls
+                for t in (self.first_started[uid], self.calls[uid]["started_at"])
+            ],
+        )
 
 
 def _update_by_id(table: Table, columns: Sequence[str]) -> Any:

@@ -15,6 +15,7 @@ deferred ``BEGIN`` with ``session.connection(execution_options=READ_ONLY)``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -73,20 +74,75 @@ def make_engine(url: str | URL, *, busy_timeout: float = 10.0, echo: bool = Fals
     return create_engine(parsed, echo=echo, hide_parameters=True)
 
 
+def make_heavy_engine(url: str | URL, *, pool_size: int, statement_timeout: float) -> Engine:
+    """An engine for heavy reads (reports, exports, call-log scans): its own pool of
+    `pool_size` connections (no overflow), and no statement runs longer than
+    `statement_timeout` seconds.
+
+    PostgreSQL: ``statement_timeout`` set on each of these connections (the pool is
+    used for nothing else), so a runaway query is cancelled by the server
+    (``QueryCanceled``). SQLite has no such setting: a progress handler, called
+    every few thousand virtual-machine steps, interrupts a statement running past
+    its deadline (``OperationalError: interrupted``); the deadline is set when a
+    statement is executed. Both surface as `sqlalchemy.exc.OperationalError`.
+    """
+    parsed = normalize_url(url)
+    ms = max(1, round(statement_timeout * 1000))
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            parsed,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"connect_timeout": 10, "options": f"-c statement_timeout={ms}"},
+        )
+    engine = (
+        _make_sqlite_engine(parsed, busy_timeout=10.0, echo=False, pool_size=pool_size)
+        if parsed.get_backend_name() == "sqlite"
+        else create_engine(parsed, hide_parameters=True)
+    )
+    if parsed.get_backend_name() == "sqlite":
+        _interrupt_after(engine, statement_timeout)
+    return engine
+
+
+def _interrupt_after(engine: Engine, seconds: float) -> None:
+    """SQLite: interrupt any statement still running `seconds` after it was executed."""
+
+    @event.listens_for(engine, "connect")
+    def _handler(dbapi_connection: Any, record: Any) -> None:
+        info = record.info
+        info["deadline"] = float("inf")
+        dbapi_connection.set_progress_handler(
+            lambda: 1 if time.monotonic() > info["deadline"] else 0, _PROGRESS_STEPS
+        )
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _deadline(conn: Connection, *_args: Any) -> None:
+        conn.info["deadline"] = time.monotonic() + seconds
+
+
+_PROGRESS_STEPS: Final = 2000  # SQLite VM steps between two deadline checks
+
+
 def sqlite_files(database: Path) -> tuple[Path, Path, Path]:
     """The database file and the -wal and -shm files SQLite keeps beside it."""
     return database, Path(f"{database}-wal"), Path(f"{database}-shm")
 
 
-def _make_sqlite_engine(url: URL, *, busy_timeout: float, echo: bool) -> Engine:
+def _make_sqlite_engine(
+    url: URL, *, busy_timeout: float, echo: bool, pool_size: int | None = None
+) -> Engine:
     """SQLite with WAL, synchronous=NORMAL, busy timeout, foreign keys, BEGIN IMMEDIATE.
 
     The database file is made 0600 before SQLite opens it (created so when new),
     and SQLite gives its -wal and -shm files the database file's mode, so the
     umask never exposes them; existing ones are tightened at every connect.
     """
+    sizing = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
     engine = create_engine(
-        url, echo=echo, hide_parameters=True, connect_args={"timeout": busy_timeout}
+        url, echo=echo, hide_parameters=True, connect_args={"timeout": busy_timeout}, **sizing
     )
     timeout_ms = int(busy_timeout * 1000)
     memory = url.database in (None, "", ":memory:")
