@@ -6,6 +6,7 @@ module for what it runs and passes the parts down:
     build_runtime(config)      config, engine, sessions, repositories, clock (everyone)
     build_service(runtime)     the FastAGI + AMI service (`hotline up`, `hotline serve`)
     build_dialer(runtime)      the callback dialer (`hotline dialer`, `hotline up`)
+    build_twilio_voice(rt, k)  the Twilio webhooks' parts (the web app)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
 
@@ -41,12 +42,14 @@ from ivr.config import (
     ENV_SEAT_PASSWORD,
     CallbackSettings,
     HotlineConfig,
+    auth_token,
     load_config,
 )
 from ivr.domain.callbacks import CallingRules
 from ivr.phone import canonical
 
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
+    from ivr.adapters.twilio.voice import TwilioVoice
     from ivr.dialer.worker import Dialer
     from ivr.service import HotlineService
 
@@ -118,8 +121,12 @@ def build_runtime(
 
 def with_secrets(config: HotlineConfig, env: Mapping[str, str]) -> HotlineConfig:
     """`config` with the AMI secret and the seat password: from the environment, else
-    from 0600 files in the data directory, generated on first run and reused."""
+    from 0600 files in the data directory, generated on first run and reused; and the
+    Twilio auth token (environment or its 0600 file; never generated: it is Twilio's)."""
     keep = config.data_dir / "secrets"
+    if config.twilio is not None:
+        token = auth_token(env, config.data_dir)
+        config = replace(config, twilio=replace(config.twilio, auth_token=token))
     return replace(
         config,
         ami=replace(config.ami, secret=secret(env, ENV_AMI_SECRET, keep / "ami-secret")),
@@ -203,6 +210,31 @@ def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     thread = threading.Thread(target=dialer.run, name="callback-dialer", daemon=True)
     thread.start()
     return dialer, thread
+
+
+# --- Twilio ------------------------------------------------------------------------------
+
+
+def build_twilio_voice(rt: Runtime, state_key: str) -> TwilioVoice | None:
+    """The Twilio webhooks' parts (None without a `twilio:` section). Events go straight
+    to the call log (the web request waits for them: the next webhook checks its step
+    against it); `state_key` signs the state in the action URLs (the web app's key)."""
+    settings = rt.config.twilio
+    if settings is None:
+        return None
+    from ivr.adapters.twilio.state import StateSigner
+    from ivr.adapters.twilio.voice import TwilioVoice
+
+    c = rt.config
+    return TwilioVoice(
+        deps=rt.ivr_deps(rt.calls),
+        settings=settings,
+        prompts=c.prompts,
+        signer=StateSigner(state_key),
+        calls=rt.calls,
+        intake=callback_parts(rt).intake,
+        seat_agents={a.seat: a.id for a in c.roster.agents},
+    )
 
 
 # --- the FastAGI + AMI service -------------------------------------------------------

@@ -9,7 +9,7 @@ what the caller said or pressed into `Key` and `Timeout` events.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 # Prompt names the flow itself plays; config/prompts.yaml must define them.
@@ -71,6 +71,36 @@ class MenuNode:
     on_failure: Target
     timeout_seconds: float = 5.0
     max_attempts: int = 3  # failed attempts (timeout or invalid key) before on_failure
+    # Spoken phrases per language per key, for speech input: {"en": {"1": ("enquiry",)}}.
+    phrases: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def hints(self, language: str) -> tuple[str, ...]:
+        """Every phrase of this node in `language`, in key order (speech recognition hints)."""
+        by_key = self.phrases.get(language, {})
+        return tuple(p for key in sorted(by_key) for p in by_key[key])
+
+    def key_for_speech(self, language: str, said: str) -> str | None:
+        """The option whose phrase the caller said (the longest phrase found in what was
+        recognised, compared without case, spaces or punctuation), or None.
+
+        >>> node = MenuNode("m", "p", {}, Target(TargetKind.HANGUP),
+        ...                 phrases={"en": {"1": ("enquiry",), "2": ("complaint",)}})
+        >>> node.key_for_speech("en", "I have a Complaint."), node.key_for_speech("en", "hello")
+        ('2', None)
+        """
+        heard = _fold(said)
+        best: tuple[int, str] | None = None
+        for key, phrases in self.phrases.get(language, {}).items():
+            for phrase in phrases:
+                folded = _fold(phrase)
+                if folded and folded in heard and (best is None or len(folded) > best[0]):
+                    best = (len(folded), key)
+        return best[1] if best else None
+
+
+def _fold(text: str) -> str:
+    """Lower case, letters and digits only (any script): "Enquiry, please!" -> "enquiryplease"."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 @dataclass(frozen=True)

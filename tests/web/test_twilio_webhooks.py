@@ -1,0 +1,257 @@
+"""Twilio's webhooks through the production web server (cheroot) over real HTTP, on
+SQLite and PostgreSQL: signed requests walk the same menu and routing as the FastAGI
+path and leave one call record per CallSid (source twilio).
+
+The hotline is published at https://hotline.example.com/hl (a reverse proxy that strips
+/hl) and reached at 127.0.0.1: the signature holds for the public URL only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import MONDAY_10, CallBuilder
+from twilio_phone import CALL_SID, Reply, TwilioPhone
+
+from ivr.bootstrap import Runtime, callback_parts
+from web.app import close_app, create_app
+from web.server import WebServer
+
+PUBLIC = "https://hotline.example.com/hl"
+TOKEN = "test-token"  # noqa: S105
+SUNDAY_3 = datetime.fromisoformat("2026-11-22T03:00:00+08:00")  # closed
+NEW_CALLER = "+8613800000101"
+SIP = "pbx.example.com"
+
+
+@pytest.fixture
+def phone(web_runtime: Runtime) -> Iterator[TwilioPhone]:
+    cfg = web_runtime.config
+    assert cfg.twilio is not None
+    web_runtime.config = replace(cfg, twilio=replace(cfg.twilio, base_url=PUBLIC, auth_token=TOKEN))
+    app = create_app(web_runtime, secret_key="twilio-test", board_poll_seconds=0.0)
+    srv = WebServer(app, "127.0.0.1", 0).start()
+    try:
+        yield TwilioPhone(srv.port, PUBLIC, TOKEN)
+    finally:
+        srv.stop()
+        close_app(app)
+
+
+def _said(reply: Reply) -> str:
+    return " ".join(s.text or "" for s in reply.xml.iter("Say"))
+
+
+def _dial_target(reply: Reply) -> str:
+    dial = reply.first("Dial")
+    noun = dial.find("Sip")
+    if noun is None:
+        noun = dial.find("Number")
+    assert noun is not None, reply.body
+    return (noun.text or "").strip()
+
+
+def test_key_1_in_open_hours_dials_the_queue_and_the_answer_is_recorded(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    first = phone.call(NEW_CALLER)
+    gather = first.first("Gather")
+    assert gather.get("input") == "speech dtmf"
+    assert gather.get("finishOnKey") == ""  # '*' is an option of the main menu
+    assert gather.get("actionOnEmptyResult") == "true"
+    assert "咨询" in (gather.get("hints") or "")  # the zh-CN phrases of config/menu.yaml
+    assert gather.get("action", "").startswith(f"{PUBLIC}/twilio/gather?s=")
+    assert "欢迎" in _said(first)
+    routed = phone.answer(first, Digits="1")
+    assert _dial_target(routed) == f"sip:queue-enquiries@{SIP}"
+    dial = routed.first("Dial")
+    assert dial.get("callerId") == "+14155550100"
+    web_runtime.clock.advance(seconds=95)  # type: ignore[attr-defined]
+    done = phone.answer(routed, DialCallStatus="completed", DialCallDuration="60")
+    assert done.xml.find("Hangup") is not None
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None
+    assert call.source == "twilio" and call.caller == NEW_CALLER
+    assert call.route_kind == "queue" and call.branch == "enquiries"
+    assert call.answered_seat == "queue-enquiries"
+    assert call.answered_at == MONDAY_10 + timedelta(seconds=35)
+    assert [s.event for s in call.steps] == ["start", "key"]
+
+
+def _repeat_caller_presses_1(phone: TwilioPhone, calls: CallBuilder) -> Reply:
+    """Chen (seat2) answered this caller yesterday: first-contact routing picks seat2."""
+    calls.call(MONDAY_10 - timedelta(days=1), caller=NEW_CALLER, agent="chen", seat="seat2",
+               wait=5, talk=60)  # fmt: skip
+    return phone.answer(phone.call(NEW_CALLER), Digits="1")
+
+
+def test_a_repeat_caller_is_dialled_to_the_seat_of_the_previous_agent(
+    phone: TwilioPhone, web_runtime: Runtime, calls: CallBuilder
+) -> None:
+    routed = _repeat_caller_presses_1(phone, calls)
+    assert _dial_target(routed) == f"sip:seat2@{SIP}"
+    # the seat does not answer: the queue, as the dialplan does; then the answer
+    queued = phone.answer(routed, DialCallStatus="no-answer", DialCallDuration="0")
+    assert _dial_target(queued) == f"sip:queue-enquiries@{SIP}"
+    phone.answer(queued, DialCallStatus="answered", DialCallDuration="30")
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.route_kind == "seat" and call.route_target == "PJSIP/seat2"
+    assert call.answered_seat == "queue-enquiries"
+
+
+def test_a_seat_that_answers_is_recorded_with_its_agent(
+    phone: TwilioPhone, web_runtime: Runtime, calls: CallBuilder
+) -> None:
+    routed = _repeat_caller_presses_1(phone, calls)
+    phone.answer(routed, DialCallStatus="completed", DialCallDuration="10")
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None
+    assert (call.answered_seat, call.answered_agent) == ("seat2", "chen")
+
+
+def test_closed_hours_put_a_callback_in_the_ledger(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    web_runtime.clock.at = SUNDAY_3  # type: ignore[attr-defined]
+    reply = phone.answer(phone.call(NEW_CALLER), Digits="1")
+    assert reply.xml.find("Hangup") is not None and reply.xml.find("Dial") is None
+    assert "回电" in _said(reply)
+    requests = callback_parts(web_runtime).repo.listing()
+    assert [(r.number, r.branch, r.source_uid) for r in requests] == [
+        (NEW_CALLER, "enquiries", CALL_SID)
+    ]
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.route_kind == "callback"
+
+
+def test_closed_hours_and_a_do_not_call_number_go_to_voicemail(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    web_runtime.clock.at = SUNDAY_3  # type: ignore[attr-defined]
+    reply = phone.answer(phone.call("+8613700000000"), Digits="1")
+    record = reply.first("Record")
+    assert record.get("maxLength") == "120" and record.get("playBeep") == "true"
+    assert "留言" in _said(reply)
+    assert callback_parts(web_runtime).repo.listing() == []
+    bye = phone.answer(reply, RecordingUrl="https://api.twilio.com/r/RE1", RecordingDuration="7")
+    assert bye.xml.find("Hangup") is not None
+
+
+def test_three_invalid_keys_reach_the_operator(phone: TwilioPhone, web_runtime: Runtime) -> None:
+    reply = phone.call(NEW_CALLER)
+    for _ in range(2):
+        reply = phone.answer(reply, Digits="5")
+        assert "有误" in _said(reply)  # the "invalid" prompt, then the menu again
+    reply = phone.answer(reply, Digits="5")
+    assert _dial_target(reply) == f"sip:queue-operator@{SIP}"
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and [s.event for s in call.steps] == ["start", *["invalid"] * 3]
+
+
+def test_timeouts_count_as_failed_attempts(phone: TwilioPhone, web_runtime: Runtime) -> None:
+    reply = phone.call(NEW_CALLER)
+    reply = phone.answer(reply)  # actionOnEmptyResult: no Digits, no SpeechResult
+    assert "没有收到" in _said(reply)
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.steps[-1].event == "timeout"
+
+
+def test_a_spoken_phrase_picks_its_option(phone: TwilioPhone, web_runtime: Runtime) -> None:
+    reply = phone.answer(phone.call(NEW_CALLER), SpeechResult="我要投诉。", Confidence="0.9")
+    assert _dial_target(reply) == f"sip:queue-complaints@{SIP}"
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.branch == "complaints"
+
+
+def test_english_speech_after_switching_language(phone: TwilioPhone) -> None:
+    reply = phone.answer(phone.call(NEW_CALLER), Digits="8")
+    gather = reply.first("Gather")
+    assert gather.get("language") == "en-US" and "enquiry" in (gather.get("hints") or "")
+    reply = phone.answer(reply, SpeechResult="I'd like a Repair, please")
+    assert _dial_target(reply) == f"sip:queue-repairs@{SIP}"
+
+
+def test_speech_that_matches_nothing_is_an_invalid_choice(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    reply = phone.answer(phone.call(NEW_CALLER), SpeechResult="天气怎么样")
+    assert reply.first("Gather") is not None and "有误" in _said(reply)
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.steps[-1].event == "invalid"
+
+
+# --- refused -------------------------------------------------------------------------------
+
+
+def _audit_actions(rt: Runtime) -> list[str]:
+    from web import store
+
+    with rt.sessions() as s:
+        return [a.action for a in store.recent_audit(s)]
+
+
+def test_unsigned_and_tampered_requests_get_403_and_an_audit_entry(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    url = f"{PUBLIC}/twilio/voice"
+    fields = {"CallSid": CALL_SID, "From": NEW_CALLER, "To": "+14155550100"}
+    assert phone.post(url, fields, signature="").status == 403
+    good = phone.sign(url, fields)
+    assert phone.post(url, {**fields, "From": "+8613800000999"}, signature=good).status == 403
+    wrong_key = TwilioPhone(phone.port, PUBLIC, "other-token")
+    assert wrong_key.post(url, fields).status == 403
+    # signed for the inner address instead of the public one (a proxy-unaware signer)
+    inner = TwilioPhone(phone.port, "http://127.0.0.1", TOKEN)
+    inner_sig = inner.sign(f"http://127.0.0.1:{phone.port}/twilio/voice", fields)
+    assert phone.post(url, fields, signature=inner_sig).status == 403
+    assert phone.post(url, fields, signature="é" * 28).status == 403
+    assert _audit_actions(web_runtime).count("twilio_refused") == 5
+    assert web_runtime.calls.get_call(CALL_SID) is None
+    assert phone.post(url, fields).status == 200
+
+
+def test_altered_replayed_or_borrowed_state_gets_403(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    first = phone.call(NEW_CALLER)
+    action = first.first("Gather").get("action", "")
+    token = parse_qs(urlsplit(action).query)["s"][0]
+    altered = action.replace(token, token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB"))
+    assert phone.post(altered, {"CallSid": CALL_SID, "Digits": "1"}).status == 403
+    other = "CA" + "f" * 32  # the state of one call used for another
+    assert phone.post(action, {"CallSid": other, "Digits": "1"}).status == 403
+    assert phone.post(f"{PUBLIC}/twilio/gather", {"CallSid": CALL_SID}).status == 403
+    second = phone.post(action, {"CallSid": CALL_SID, "Digits": "5"})
+    assert second.status == 200
+    # the first step's state again: a replay (the call is one step further)
+    assert phone.post(action, {"CallSid": CALL_SID, "Digits": "1"}).status == 403
+    routed = phone.answer(second, Digits="1")
+    dial_action = routed.first("Dial").get("action", "")
+    assert phone.post(dial_action, {"CallSid": CALL_SID, "DialCallStatus": "completed",
+                                    "DialCallDuration": "5"}).status == 200  # fmt: skip
+    assert phone.post(dial_action, {"CallSid": CALL_SID, "DialCallStatus": "completed",
+                                    "DialCallDuration": "5"}).status == 403  # fmt: skip
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and [s.event for s in call.steps] == ["start", "invalid", "key"]
+    assert _audit_actions(web_runtime).count("twilio_refused") == 5
+
+
+def test_without_a_twilio_section_the_endpoints_do_not_exist(web_runtime: Runtime) -> None:
+    web_runtime.config = replace(web_runtime.config, twilio=None)
+    app = create_app(web_runtime, secret_key="k")
+    try:
+        assert app.test_client().post("/twilio/voice", data={}).status_code == 404
+    finally:
+        close_app(app)
+
+
+def test_without_a_token_the_endpoints_answer_503(web_runtime: Runtime) -> None:
+    assert web_runtime.config.twilio is not None and not web_runtime.config.twilio.auth_token
+    app = create_app(web_runtime, secret_key="k")
+    try:
+        assert app.test_client().post("/twilio/voice", data={}).status_code == 503
+    finally:
+        close_app(app)
