@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import MONDAY_10, CallBuilder
+from conftest import MONDAY_10, CallBuilder, FixedClock
 from twilio_phone import CALL_SID, Reply, TwilioPhone
 
 from ivr.bootstrap import Runtime, callback_parts
@@ -255,3 +255,69 @@ def test_without_a_token_the_endpoints_answer_503(web_runtime: Runtime) -> None:
         assert app.test_client().post("/twilio/voice", data={}).status_code == 503
     finally:
         close_app(app)
+
+
+# --- status callbacks: one record per CallSid, whatever the order ----------------------------
+
+
+def _status(phone: TwilioPhone, sid: str, status: str, at: datetime, duration: int) -> int:
+    fields = {
+        "CallSid": sid, "CallStatus": status, "From": NEW_CALLER, "To": "+14155550100",
+        "Timestamp": at.strftime("%a, %d %b %Y %H:%M:%S %z"), "CallDuration": str(duration),
+    }  # fmt: skip
+    return phone.post(f"{PUBLIC}/twilio/status", fields).status
+
+
+def _walk(phone: TwilioPhone, sid: str, clock: FixedClock) -> None:
+    """Called at 10:00:00, key 1, answered at 10:00:10, the Dial ends at 10:01:10."""
+    clock.at = MONDAY_10
+    routed = phone.answer(phone.call(NEW_CALLER, sid), sid, Digits="1")
+    clock.at = MONDAY_10 + timedelta(seconds=70)
+    phone.answer(routed, sid, DialCallStatus="completed", DialCallDuration="60")
+
+
+def test_status_callbacks_in_any_order_and_repeated_leave_one_consistent_record(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    clock: FixedClock = web_runtime.clock  # type: ignore[assignment]
+    end = MONDAY_10 + timedelta(seconds=70)
+    ordered, reversed_ = "CA" + "1" * 32, "CA" + "2" * 32
+    # in order: the walk, then the final status (twice)
+    _walk(phone, ordered, clock)
+    assert _status(phone, ordered, "completed", end, 70) == 204
+    assert _status(phone, ordered, "completed", end, 70) == 204
+    # reversed: the final status first, a stray "ringing", then the walk, then again
+    assert _status(phone, reversed_, "completed", end, 70) == 204
+    assert _status(phone, reversed_, "ringing", MONDAY_10, 0) == 204
+    _walk(phone, reversed_, clock)
+    assert _status(phone, reversed_, "completed", end, 70) == 204
+    a, b = web_runtime.calls.get_call(ordered), web_runtime.calls.get_call(reversed_)
+    assert a is not None and b is not None
+    for call in (a, b):
+        assert call.source == "twilio" and call.caller == NEW_CALLER
+        assert call.outcome == "answered" and call.hangup_cause == "completed"
+        assert call.ended_at == end and call.answered_at == MONDAY_10 + timedelta(seconds=10)
+        assert call.talk_seconds == 60
+        assert [s.event for s in call.steps] == ["start", "key"]
+    assert a.started_at == b.started_at == MONDAY_10
+    # the voice webhook's start wins over the status callback's, whichever came first
+    clock.at = MONDAY_10
+    late = "CA" + "3" * 32
+    assert _status(phone, late, "completed", end, 75) == 204  # says 09:59:55
+    phone.call(NEW_CALLER, late)
+    c = web_runtime.calls.get_call(late)
+    assert c is not None and c.started_at == MONDAY_10 and c.source == "twilio"
+    with web_runtime.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text("SELECT count(*) FROM calls WHERE source = 'twilio'")).scalar()
+    assert rows == 3
+
+
+def test_a_caller_who_hangs_up_in_the_menu_is_abandoned_in_menu(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    phone.call(NEW_CALLER)
+    assert _status(phone, CALL_SID, "completed", MONDAY_10 + timedelta(seconds=4), 4) == 204
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.outcome == "abandoned_in_menu"

@@ -25,13 +25,19 @@ from ivr.adapters.twilio.state import CallState, StateError, StateSigner
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
 from ivr.config.twilio import TwilioSettings
-from ivr.domain.calllog import CallAnswered, CallEnded, CallStarted
+from ivr.domain.calllog import (
+    SOURCE_TWILIO,
+    SOURCE_TWILIO_STATUS,
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+)
 from ivr.domain.menu import Action, Ask, FlowState
 from ivr.domain.routing import OPERATOR_BRANCH, Decision, RouteKind
 
 log = logging.getLogger(__name__)
 
-SOURCE: Final = "twilio"
+SOURCE: Final = SOURCE_TWILIO
 NO_MATCH: Final = "?"  # what a phrase that matches no option counts as: an invalid key
 FINAL_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 CALL_STATUSES: Final = FINAL_STATUSES | {"queued", "initiated", "ringing", "in-progress"}
@@ -135,12 +141,15 @@ class TwilioVoice:
         return self._route(st, decision)
 
     def status(self, report: StatusReport) -> None:
-        """A final status ends the record (and starts it, should the voice webhook be lost)."""
+        """A final status ends the record, and starts it should the voice webhook be lost
+        (a weak start: the voice webhook's replaces it in either order)."""
         if report.status not in FINAL_STATUSES:
             return
         began = report.at - timedelta(seconds=report.duration_seconds)
         self.deps.log.record(
-            CallStarted(report.uid, began, report.caller, "", report.dialed, "", SOURCE)
+            CallStarted(
+                report.uid, began, report.caller, "", report.dialed, "", SOURCE_TWILIO_STATUS
+            )
         )
         self.deps.log.record(CallEnded(report.uid, report.at, report.status))
 
