@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 from twilio.request_validator import RequestValidator
 
 CALL_SID = "CA" + "0123456789abcdef" * 2
+PUBLIC = "https://hotline.example.com/hl"  # where the proxy publishes the hotline
+TOKEN = "test-token"  # noqa: S105
 
 
 @dataclass

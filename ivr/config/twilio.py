@@ -6,7 +6,8 @@ twilio:
   numbers: ["+14155550100"]        # the Twilio numbers (the first is the outbound caller ID)
   base_url: https://hotline.example.com   # the public URL Twilio calls (the proxy's, not ours)
   sip_domain: pbx.example.com      # <Dial><Sip>: sip:<seat or queue-branch>@<sip_domain>
-  languages: {en: en-US}           # hotline language -> Twilio's BCP 47 tag (default: same)
+  say_languages: {en: en-US}       # hotline language -> <Say language> (default: the same)
+  speech_languages: {zh-CN: cmn-Hans-CN, en: en-US}   # -> <Gather language> (speech)
   record_seconds: 120              # longest voicemail
   dialer: false                    # callbacks through Twilio's REST API as well
   refuse_prefixes: ["+86"]         # numbers that backend refuses (Asterisk trunk instead)
@@ -46,15 +47,20 @@ class TwilioSettings:
     numbers: tuple[str, ...]
     base_url: str  # scheme://host[:port][/path], no trailing slash
     sip_domain: str
-    languages: Mapping[str, str] = field(default_factory=dict)
+    say_languages: Mapping[str, str] = field(default_factory=dict)
+    speech_languages: Mapping[str, str] = field(default_factory=dict)
     record_seconds: int = 120
     dialer: bool = False
     refuse_prefixes: tuple[str, ...] = ("+86",)
     auth_token: str = field(default="", repr=False)  # never from YAML: bootstrap fills it in
 
-    def tag(self, language: str) -> str:
-        """Twilio's language tag for a hotline language (zh-CN stays zh-CN)."""
-        return self.languages.get(language, language)
+    def say_tag(self, language: str) -> str:
+        """<Say language> for a hotline language (unmapped: the same tag)."""
+        return self.say_languages.get(language, language)
+
+    def speech_tag(self, language: str) -> str:
+        """<Gather language> (speech recognition) for a hotline language."""
+        return self.speech_languages.get(language, language)
 
     def refusal(self, number: str) -> str | None:
         """Why the Twilio backend will not call `number` (E.164), or None."""
@@ -89,13 +95,6 @@ def parse_twilio(c: Cursor, languages: tuple[str, ...], region: str) -> TwilioSe
     domain = c.child("sip_domain")
     if not _HOST.fullmatch(domain.text()):
         raise domain.fail(f"{domain.data!r} is not a host name")
-    tags: dict[str, str] = {}
-    for lang, tag in c.opt("languages", {}).items():
-        if lang not in languages:
-            raise tag.fail(f"language {lang!r} is not in site.languages")
-        if not _TAG.fullmatch(tag.text()):
-            raise tag.fail(f"{tag.data!r} is not a language tag such as en-US")
-        tags[lang] = tag.text()
     prefixes = tuple(p.text() for p in c.opt("refuse_prefixes", ["+86"]).seq())
     for i, p in enumerate(prefixes):
         if not _PREFIX.fullmatch(p):
@@ -109,11 +108,24 @@ def parse_twilio(c: Cursor, languages: tuple[str, ...], region: str) -> TwilioSe
         numbers=tuple(numbers),
         base_url=_base_url(c.child("base_url")),
         sip_domain=domain.text(),
-        languages=tags,
+        say_languages=_tags(c.opt("say_languages", {}), languages),
+        speech_languages=_tags(c.opt("speech_languages", {}), languages),
         record_seconds=seconds,
         dialer=c.opt("dialer", False).boolean(),
         refuse_prefixes=prefixes,
     )
+
+
+def _tags(c: Cursor, languages: tuple[str, ...]) -> dict[str, str]:
+    """{hotline language: Twilio's BCP 47 tag}."""
+    tags: dict[str, str] = {}
+    for lang, tag in c.items():
+        if lang not in languages:
+            raise tag.fail(f"language {lang!r} is not in site.languages")
+        if not _TAG.fullmatch(tag.text()):
+            raise tag.fail(f"{tag.data!r} is not a language tag such as en-US")
+        tags[lang] = tag.text()
+    return tags
 
 
 def _base_url(c: Cursor) -> str:

@@ -7,38 +7,19 @@ The hotline is published at https://hotline.example.com/hl (a reverse proxy that
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from conftest import MONDAY_10, CallBuilder, FixedClock
-from twilio_phone import CALL_SID, Reply, TwilioPhone
+from twilio_phone import CALL_SID, PUBLIC, TOKEN, Reply, TwilioPhone
 
 from ivr.bootstrap import Runtime, callback_parts
 from web.app import close_app, create_app
-from web.server import WebServer
 
-PUBLIC = "https://hotline.example.com/hl"
-TOKEN = "test-token"  # noqa: S105
 SUNDAY_3 = datetime.fromisoformat("2026-11-22T03:00:00+08:00")  # closed
 NEW_CALLER = "+8613800000101"
 SIP = "pbx.example.com"
-
-
-@pytest.fixture
-def phone(web_runtime: Runtime) -> Iterator[TwilioPhone]:
-    cfg = web_runtime.config
-    assert cfg.twilio is not None
-    web_runtime.config = replace(cfg, twilio=replace(cfg.twilio, base_url=PUBLIC, auth_token=TOKEN))
-    app = create_app(web_runtime, secret_key="twilio-test", board_poll_seconds=0.0)
-    srv = WebServer(app, "127.0.0.1", 0).start()
-    try:
-        yield TwilioPhone(srv.port, PUBLIC, TOKEN)
-    finally:
-        srv.stop()
-        close_app(app)
 
 
 def _said(reply: Reply) -> str:

@@ -33,6 +33,7 @@ def _say(parent: VoiceResponse, spoken: Spoken) -> None:
 
 def gather(
     spoken: Spoken,
+    speech_tag: str,
     action_url: str,
     timeout_seconds: float,
     keys: Sequence[str],
@@ -50,7 +51,7 @@ def gather(
         num_digits=1,
         timeout=max(1, round(timeout_seconds)),
         speech_timeout="auto",
-        language=spoken.tag,
+        language=speech_tag,
         action_on_empty_result=True,
         finish_on_key="" if any(k in FINISH_KEYS for k in keys) else "#",
         hints=", ".join(hints) if hints else None,

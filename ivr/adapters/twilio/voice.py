@@ -190,6 +190,7 @@ class TwilioVoice:
             node = self.deps.menu.node(st.node)
             return twiml.gather(
                 self._spoken(action.language, action.prompts),
+                self.settings.speech_tag(action.language),
                 self._url("gather", st),
                 action.timeout_seconds,
                 tuple(node.options),
@@ -277,4 +278,4 @@ class TwilioVoice:
         for name in names:
             by_lang = self.prompts.get(name, {})
             texts.append(by_lang.get(language) or by_lang.get(self.deps.default_language, ""))
-        return twiml.Spoken(tuple(texts), self.settings.tag(language))
+        return twiml.Spoken(tuple(texts), self.settings.say_tag(language))
