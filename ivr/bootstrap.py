@@ -6,6 +6,7 @@ module for what it runs and passes the parts down:
     build_runtime(config)      config, engine, sessions, repositories, clock (everyone)
     build_service(runtime)     the FastAGI + AMI service (`hotline up`, `hotline serve`)
     build_dialer(runtime)      the callback dialer (`hotline dialer`, `hotline up`)
+    build_twilio_dialer(rt)    its Twilio backend (`hotline dialer --backend twilio`)
     build_twilio_voice(rt, k)  the Twilio webhooks' parts (the web app)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
@@ -41,6 +42,7 @@ from ivr.config import (
     ENV_AMI_SECRET,
     ENV_SEAT_PASSWORD,
     CallbackSettings,
+    ConfigError,
     HotlineConfig,
     auth_token,
     load_config,
@@ -49,8 +51,11 @@ from ivr.domain.callbacks import CallingRules
 from ivr.phone import canonical
 
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
+    from twilio.http.http_client import TwilioHttpClient
+
     from ivr.adapters.twilio.voice import TwilioVoice
-    from ivr.dialer.worker import Dialer
+    from ivr.dialer.twilio_worker import TwilioDialer
+    from ivr.dialer.worker import Dialer, DialerDeps
     from ivr.service import HotlineService
 
 DEFAULT_CONFIG_DIR = "config"
@@ -187,21 +192,45 @@ def build_dialer(
     rt: Runtime, parts: CallbackParts | None = None, name: str | None = None
 ) -> Dialer:
     from ivr.dialer.link import DialerLink
-    from ivr.dialer.worker import Dialer, DialerDeps
+    from ivr.dialer.worker import Dialer
+
+    return Dialer(dialer_deps(rt, parts), DialerLink(rt.config.ami), name)
+
+
+def dialer_deps(rt: Runtime, parts: CallbackParts | None = None) -> DialerDeps:
+    """What every dialer backend shares: the ledger, its rules, the roster, presence."""
+    from ivr.dialer.worker import DialerDeps
 
     p = parts or callback_parts(rt)
-    c = rt.config
-    deps = DialerDeps(
+    return DialerDeps(
         repo=p.repo,
         intake=p.intake,
         settings=p.settings,
         rules=p.rules,
-        roster=c.roster,
-        policy=c.policy,
+        roster=rt.config.roster,
+        policy=rt.config.policy,
         presence=rt.presence_repo,
         clock=rt.clock,
     )
-    return Dialer(deps, DialerLink(c.ami), name)
+
+
+def build_twilio_dialer(
+    rt: Runtime,
+    parts: CallbackParts | None = None,
+    http: TwilioHttpClient | None = None,
+    name: str | None = None,
+) -> TwilioDialer:
+    """The dialer's Twilio backend (needs the `twilio:` section and its auth token);
+    `http` replaces the retrying HTTP client (tests point it at a stand-in server)."""
+    from ivr.adapters.twilio.calls import TwilioCalls, rest_client
+    from ivr.dialer.twilio_worker import TwilioDialer
+
+    settings = rt.config.twilio
+    if settings is None or not settings.auth_token:
+        raise ConfigError("hotline.yaml", "twilio", "the Twilio dialer needs this section and "
+                          "its auth token (HOTLINE_TWILIO_AUTH_TOKEN)")  # fmt: skip
+    calls = TwilioCalls(settings, rest_client(settings, http))
+    return TwilioDialer(dialer_deps(rt, parts), calls, name)
 
 
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
