@@ -241,6 +241,19 @@ def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     return dialer, thread
 
 
+def start_dialer_threads(rt: Runtime) -> list[tuple[Dialer | TwilioDialer, threading.Thread]]:
+    """The Asterisk dialer, and the Twilio one beside it when `twilio.dialer` is on (it
+    leaves the numbers it refuses, +86, to the Asterisk dialer's trunk)."""
+    started: list[tuple[Dialer | TwilioDialer, threading.Thread]] = [start_dialer_thread(rt)]
+    t = rt.config.twilio
+    if t is not None and t.dialer and t.auth_token:
+        twilio = build_twilio_dialer(rt)
+        thread = threading.Thread(target=twilio.run, name="callback-dialer-twilio", daemon=True)
+        thread.start()
+        started.append((twilio, thread))
+    return started
+
+
 # --- Twilio ------------------------------------------------------------------------------
 
 
