@@ -72,10 +72,14 @@ def test_without_the_section_there_is_no_twilio(config_dir: Path) -> None:
 def test_a_bad_twilio_section_is_refused_naming_the_item(
     config_dir: Path, old: str, new: str, item: str, reason: str
 ) -> None:
-    edit(config_dir, "hotline.yaml", old, new)
+    _refused(config_dir, "hotline.yaml", old, new, item, reason)
+
+
+def _refused(config_dir: Path, file: str, old: str, new: str, item: str, reason: str) -> None:
+    edit(config_dir, file, old, new)
     with pytest.raises(ConfigError) as info:
         load_config(config_dir, env={})
-    assert info.value.file == "hotline.yaml"
+    assert info.value.file == file
     assert info.value.item == item and reason in info.value.reason
 
 
@@ -102,11 +106,7 @@ def test_a_bad_twilio_section_is_refused_naming_the_item(
 def test_bad_speech_phrases_are_refused(
     config_dir: Path, old: str, new: str, item: str, reason: str
 ) -> None:
-    edit(config_dir, "menu.yaml", old, new)
-    with pytest.raises(ConfigError) as info:
-        load_config(config_dir, env={})
-    assert info.value.file == "menu.yaml"
-    assert info.value.item == item and reason in info.value.reason
+    _refused(config_dir, "menu.yaml", old, new, item, reason)
 
 
 def test_phrases_map_to_keys(config_dir: Path) -> None:
