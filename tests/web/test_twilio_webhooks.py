@@ -7,11 +7,13 @@ The hotline is published at https://hotline.example.com/hl (a reverse proxy that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from conftest import MONDAY_10, CallBuilder, FixedClock
+from flask.testing import FlaskClient
 from twilio_phone import CALL_SID, PUBLIC, TOKEN, Reply, TwilioPhone
 
 from ivr.bootstrap import Runtime, callback_parts
@@ -302,3 +304,21 @@ def test_a_caller_who_hangs_up_in_the_menu_is_abandoned_in_menu(
     assert _status(phone, CALL_SID, "completed", MONDAY_10 + timedelta(seconds=4), 4) == 204
     call = web_runtime.calls.get_call(CALL_SID)
     assert call is not None and call.outcome == "abandoned_in_menu"
+
+
+def test_a_twilio_call_is_in_the_call_list_and_the_reports(
+    phone: TwilioPhone, web_runtime: Runtime, client: FlaskClient, web_users: object,
+    login: Callable[..., object],
+) -> None:  # fmt: skip
+    clock: FixedClock = web_runtime.clock  # type: ignore[assignment]
+    _walk(phone, CALL_SID, clock)
+    assert _status(phone, CALL_SID, "completed", MONDAY_10 + timedelta(seconds=70), 70) == 204
+    clock.at = MONDAY_10 + timedelta(hours=1)
+    login(client, "boss")
+    listed = client.get("/api/calls?from=2026-11-23&to=2026-11-23").get_json()
+    (row,) = [c for c in listed["calls"] if c["uid"] == CALL_SID]
+    assert row["outcome"] == "answered" and row["branch"] == "enquiries"
+    rep = client.get("/api/reports?period=day&from=2026-11-23&to=2026-11-23").get_json()
+    assert (rep["team"]["offered"], rep["team"]["answered"]) == (1, 1)
+    branches = {b["branch"]: b for b in rep["branches"]}
+    assert branches["enquiries"]["answered"] == 1
