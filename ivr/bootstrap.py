@@ -16,6 +16,7 @@ The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -57,6 +58,8 @@ if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neithe
     from ivr.dialer.twilio_worker import TwilioDialer
     from ivr.dialer.worker import Dialer, DialerDeps
     from ivr.service import HotlineService
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_DIR = "config"
 ENV_CONFIG_DIR = "HOTLINE_CONFIG"
@@ -246,6 +249,8 @@ def start_dialer_threads(rt: Runtime) -> list[tuple[Dialer | TwilioDialer, threa
     leaves the numbers it refuses, +86, to the Asterisk dialer's trunk)."""
     started: list[tuple[Dialer | TwilioDialer, threading.Thread]] = [start_dialer_thread(rt)]
     t = rt.config.twilio
+    if t is not None and t.dialer and not t.auth_token:
+        log.warning("twilio.dialer is on but there is no auth token: only the Asterisk dialer runs")
     if t is not None and t.dialer and t.auth_token:
         twilio = build_twilio_dialer(rt)
         thread = threading.Thread(target=twilio.run, name="callback-dialer-twilio", daemon=True)

@@ -101,7 +101,7 @@ def test_closed_hours_put_a_callback_in_the_ledger(
     web_runtime.clock.at = SUNDAY_3  # type: ignore[attr-defined]
     reply = phone.answer(phone.call(NEW_CALLER), Digits="1")
     assert reply.xml.find("Hangup") is not None and reply.xml.find("Dial") is None
-    assert "回电" in _said(reply)
+    assert "回电" in _said(reply) and "11-23 09:00" in _said(reply)  # Monday, calling hours
     requests = callback_parts(web_runtime).repo.listing()
     assert [(r.number, r.branch, r.source_uid) for r in requests] == [
         (NEW_CALLER, "enquiries", CALL_SID)

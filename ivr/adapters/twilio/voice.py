@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.adapters.twilio import twiml
 from ivr.adapters.twilio.state import CallState, StateError, StateSigner
@@ -214,6 +215,8 @@ class TwilioVoice:
             queue=decision.queue,
             max_wait=decision.max_wait_seconds,
         )
+        if kind is RouteKind.SEAT and not target:
+            kind, target = RouteKind.QUEUE, decision.queue  # as the dialplan: no seat, queue
         if kind is RouteKind.SEAT:
             name = target.rpartition("/")[2]  # "PJSIP/seat2": the dialplan's form
             uri = name if name.startswith(twiml.E164_PREFIX) else self._sip(name)
@@ -258,9 +261,16 @@ class TwilioVoice:
         except (CallbackRefusedError, ValueError) as e:
             log.warning("call %s: callback refused (%s): voicemail", st.uid, type(e).__name__)
             return None
-        when = promise.due_at.astimezone(self.deps.roster.calendar.tz).strftime("%m-%d %H:%M")
-        spoken = self._spoken(st.language, ("callback_offer", "callback_at"))
-        return twiml.say_and_hang_up(twiml.Spoken((*spoken.texts, when), spoken.tag))
+        try:
+            zone = ZoneInfo(promise.tz)  # the customer's time, as the dialplan says it
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = self.deps.roster.calendar.tz
+        when = promise.due_at.astimezone(zone).strftime("%m-%d %H:%M")
+        offer, at, bye = self._spoken(
+            st.language, ("callback_offer", "callback_at", "goodbye")
+        ).texts
+        tag = self.settings.say_tag(st.language)
+        return twiml.say_and_hang_up(twiml.Spoken((offer, f"{at} {when}", bye), tag))
 
     # --- small helpers -----------------------------------------------------------------
 
