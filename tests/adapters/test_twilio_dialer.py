@@ -185,3 +185,35 @@ def test_attempts_lost_by_an_earlier_run_are_finished_as_unknown(
     second.step()
     (attempt,) = callback_parts(rt).repo.attempts(rid)
     assert attempt.outcome == "unknown" and "lost on restart" in attempt.detail
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("2", 2.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("99999", 30.0),
+        ("soon", 0.25),
+        ("nan", 0.25),
+        ("inf", 0.25),
+        ("", 0.25),
+    ],
+)
+def test_a_hostile_retry_after_is_bounded(
+    rt: Runtime, api: FakeCallsApi, header: str, expected: float
+) -> None:
+    api.errors = [(429, {"Retry-After": header})]
+    sleeps: list[float] = []
+    _request(rt, ABROAD)
+    _run(_dialer(rt, api, sleeps))
+    assert sleeps == [expected] and len(api.created) == 1
+
+
+def test_a_429_on_every_try_gives_up_without_a_call(rt: Runtime, api: FakeCallsApi) -> None:
+    api.errors = [(429, {"Retry-After": "0"})] * 4
+    rid = _request(rt, ABROAD)
+    _dialer(rt, api, []).step()
+    assert api.created == [] and [m for m, _ in api.requests] == ["POST"] * 4
+    (attempt,) = callback_parts(rt).repo.attempts(rid)
+    assert attempt.outcome == "agent_unavailable" and "HTTP 429" in attempt.detail

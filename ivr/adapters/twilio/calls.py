@@ -19,6 +19,7 @@ must never ring a customer twice.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,9 +95,12 @@ class RetryingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio: no 
     def _retry_after(self, response: Response, attempt: int) -> float:
         given = str((response.headers or {}).get("Retry-After", ""))
         try:
-            return min(MAX_RETRY_AFTER, max(0.0, float(given)))
+            seconds = float(given)
         except ValueError:
-            return min(MAX_RETRY_AFTER, float(self.backoff * 2**attempt))
+            seconds = math.nan
+        if not math.isfinite(seconds):  # absent, an HTTP date, "soon", nan, inf: our back-off
+            seconds = float(self.backoff * 2**attempt)
+        return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 @dataclass(frozen=True)
