@@ -281,6 +281,7 @@ def build_twilio_voice(rt: Runtime, state_key: str) -> TwilioVoice | None:
         calls=rt.calls,
         intake=callback_parts(rt).intake,
         seat_agents={a.seat: a.id for a in c.roster.agents},
+        region=c.site.region or None,
     )
 
 

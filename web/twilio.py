@@ -1,4 +1,4 @@
-"""Twilio's webhooks: /twilio/voice, /gather, /dial, /status, /end, /goodbye.
+"""Twilio's webhooks: /twilio/voice, /gather, /dial, /callback, /status, /end, /goodbye.
 
 Every request must carry a valid X-Twilio-Signature for the URL Twilio called
 (rebuilt from `twilio.base_url`, so it holds behind a reverse proxy); an unsigned
@@ -40,6 +40,8 @@ EXTENSION = "hotline.twilio"  # app.extensions key of the TwilioVoice (None: not
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 MAX_NUMBER = 64  # From/To: E.164, "anonymous", "client:alice", "sip:a@b"
 MAX_SPEECH = 1000
+MAX_KEYED = 20  # a callback number keyed on the phone
+KEYED = re.compile(r"[0-9*#]{1,20}")
 MAX_DURATION = 86_400
 CLOCK_SKEW = timedelta(days=1)  # a Timestamp further from our clock is not believed
 XML = "application/xml"
@@ -168,6 +170,13 @@ def _timestamp(v: TwilioVoice) -> datetime:
     if abs(at - now) > CLOCK_SKEW:
         raise ParamError("Timestamp", gettext("is more than a day away from the hotline's clock"))
     return at
+
+
+@bp.post("/callback")
+def callback() -> ResponseReturnValue:
+    v, uid = _voice(), _call_sid()
+    digits = text_param("Digits", MAX_KEYED, source=request.form, pattern=KEYED)
+    return _answer(uid, "callback", lambda: v.callback(_state(), uid, digits))
 
 
 @bp.post("/end")

@@ -174,3 +174,18 @@ def test_any_text_in_speech_or_caller_is_an_answer_or_a_400_never_a_500(
     sid = f"CA{next(_SIDS):032x}"
     reply = phone.post(_gather_url(phone, sid), {"CallSid": sid, "SpeechResult": speech})
     assert reply.status in (200, 400), reply.body[:200]
+
+
+@pytest.mark.parametrize("keys", ["1a", "9" * 21, "1\x00", "１"])
+def test_callback_refuses_bad_keys_naming_them(
+    phone: TwilioPhone, web_runtime: Runtime, keys: str
+) -> None:
+    web_runtime.clock.at = web_runtime.clock.at.replace(day=22, hour=3)  # type: ignore[attr-defined]
+    offer = phone.post(_gather_url(phone), {"CallSid": CALL_SID, "Digits": "1"})
+    action = offer.first("Gather").get("action", "")
+    assert "/twilio/callback?s=" in action
+    reply = phone.post(action, {"CallSid": CALL_SID, "Digits": keys})
+    assert reply.status == 400 and "Digits" in reply.body
+    from ivr.bootstrap import callback_parts
+
+    assert callback_parts(web_runtime).repo.listing() == []

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from conftest import MONDAY_10, CallBuilder, FixedClock
 from flask.testing import FlaskClient
 from twilio_phone import CALL_SID, PUBLIC, TOKEN, Reply, TwilioPhone
@@ -95,26 +96,44 @@ def test_a_seat_that_answers_is_recorded_with_its_agent(
     assert (call.answered_seat, call.answered_agent) == ("seat2", "chen")
 
 
+def _closed_and_offered_a_callback(phone: TwilioPhone, rt: Runtime, caller: str) -> Reply:
+    """Sunday 03:00, key 1: closed, so a callback is offered (confirm the number or key one)."""
+    rt.clock.at = SUNDAY_3  # type: ignore[attr-defined]
+    offer = phone.answer(phone.call(caller), Digits="1")
+    gather = offer.first("Gather")
+    assert gather.get("input") == "dtmf" and gather.get("finishOnKey") == "#"
+    assert gather.get("action", "").startswith(f"{PUBLIC}/twilio/callback?s=")
+    assert "回拨本机号码请按1" in _said(offer)
+    return offer
+
+
+@pytest.mark.parametrize(
+    ("keys", "number"), [("1", NEW_CALLER), ("", NEW_CALLER), ("13912345678", "+8613912345678")]
+)
 def test_closed_hours_put_a_callback_in_the_ledger(
-    phone: TwilioPhone, web_runtime: Runtime
+    phone: TwilioPhone, web_runtime: Runtime, keys: str, number: str
 ) -> None:
-    web_runtime.clock.at = SUNDAY_3  # type: ignore[attr-defined]
-    reply = phone.answer(phone.call(NEW_CALLER), Digits="1")
+    offer = _closed_and_offered_a_callback(phone, web_runtime, NEW_CALLER)
+    reply = phone.answer(offer, Digits=keys) if keys else phone.answer(offer)
     assert reply.xml.find("Hangup") is not None and reply.xml.find("Dial") is None
-    assert "回电" in _said(reply) and "11-23 09:00" in _said(reply)  # Monday, calling hours
+    assert "11-23 09:00" in _said(reply)  # Monday 09:00, the first calling hour
     requests = callback_parts(web_runtime).repo.listing()
     assert [(r.number, r.branch, r.source_uid) for r in requests] == [
-        (NEW_CALLER, "enquiries", CALL_SID)
+        (number, "enquiries", CALL_SID)
     ]
     call = web_runtime.calls.get_call(CALL_SID)
     assert call is not None and call.route_kind == "callback"
+    assert call.outcome == "in_progress"
 
 
-def test_closed_hours_and_a_do_not_call_number_go_to_voicemail(
-    phone: TwilioPhone, web_runtime: Runtime
+@pytest.mark.parametrize(
+    ("caller", "keys"), [("+8613700000000", "1"), (NEW_CALLER, "12"), (NEW_CALLER, "*0#0")]
+)
+def test_a_refused_or_impossible_callback_number_goes_to_voicemail(
+    phone: TwilioPhone, web_runtime: Runtime, caller: str, keys: str
 ) -> None:
-    web_runtime.clock.at = SUNDAY_3  # type: ignore[attr-defined]
-    reply = phone.answer(phone.call("+8613700000000"), Digits="1")
+    offer = _closed_and_offered_a_callback(phone, web_runtime, caller)
+    reply = phone.answer(offer, Digits=keys)
     record = reply.first("Record")
     assert record.get("maxLength") == "120" and record.get("playBeep") == "true"
     assert "留言" in _said(reply)

@@ -19,7 +19,7 @@ SALT: Final = "hotline-twilio-state"
 MAX_AGE_SECONDS: Final = 6 * 3600  # a menu lasts minutes; a dial's result may come hours later
 MAX_TOKEN_CHARS: Final = 3000  # Twilio's URLs stay well under 4 kB
 MAX_TRACE: Final = 24  # trace lines kept between webhooks (the newest)
-PHASES: Final = frozenset({"menu", "seat", "queue", "end"})
+PHASES: Final = frozenset({"menu", "seat", "queue", "callback", "end"})
 _TOKEN: Final = re.compile(r"[A-Za-z0-9_.=-]{1,3000}")
 
 
@@ -33,7 +33,7 @@ class CallState:
     caller: str
     dialed: str
     language: str
-    phase: str = "menu"  # menu | seat | queue | end
+    phase: str = "menu"  # menu | seat | queue | callback | end
     node: str = ""
     attempts: int = 0
     seq: int = 0  # menu steps recorded so far

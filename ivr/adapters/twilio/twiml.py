@@ -60,6 +60,21 @@ def gather(
     return str(r.to_xml())
 
 
+def gather_number(spoken: Spoken, action_url: str, timeout_seconds: int) -> str:
+    """Keys up to '#' (or a pause of `timeout_seconds`): the callback number's confirmation."""
+    r = VoiceResponse()
+    g = r.gather(
+        input="dtmf",
+        action=action_url,
+        method="POST",
+        timeout=timeout_seconds,
+        finish_on_key="#",
+        action_on_empty_result=True,
+    )
+    _say(g, spoken)
+    return str(r.to_xml())
+
+
 def dial(spoken: Spoken, target: str, action_url: str, timeout_seconds: int, caller_id: str) -> str:
     """Connect the caller: `target` is an E.164 number or a SIP URI."""
     r = VoiceResponse()

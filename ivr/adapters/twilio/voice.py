@@ -21,11 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr import phone
 from ivr.adapters.twilio import twiml
 from ivr.adapters.twilio.state import CallState, StateError, StateSigner
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
 from ivr.config.twilio import TwilioSettings
+from ivr.domain.callbacks import callback_number
 from ivr.domain.calllog import (
     SOURCE_TWILIO,
     SOURCE_TWILIO_STATUS,
@@ -46,6 +48,7 @@ DIAL_STATUSES: Final = frozenset(
     {"completed", "answered", "busy", "no-answer", "failed", "canceled"}
 )
 ANSWERED: Final = frozenset({"completed", "answered"})
+CONFIRM_SECONDS: Final = 6  # between keys of the callback number, as the dialplan's Read
 QUEUE_PREFIX: Final = "queue-"
 
 
@@ -88,6 +91,7 @@ class TwilioVoice:
     calls: CallReader
     intake: CallbackRequests | None = None
     seat_agents: Mapping[str, str] | None = None  # seat -> agent id
+    region: str | None = None  # site.region: the country of numbers keyed without '+'
 
     # --- the webhooks -----------------------------------------------------------------
 
@@ -154,6 +158,21 @@ class TwilioVoice:
         )
         self.deps.log.record(CallEnded(report.uid, report.at, report.status))
 
+    def callback(self, token: str, uid: str, digits: str) -> str:
+        """The number to call back: this one (1 or nothing) or the one keyed; the request
+        in the ledger and when it will come; a number refused: voicemail."""
+        st = self.signer.load(token, uid)
+        if st.phase != "callback":
+            raise StateError("not a callback state")
+        keyed = st.target if digits in ("", "1") else digits
+        try:
+            number = callback_number(phone.canonical(keyed, self.region) if self.region else keyed)
+        except ValueError as e:  # logged without the number
+            reason = e.reason if isinstance(e, phone.NumberError) else str(e)
+            log.warning("call %s: callback number refused (%s): voicemail", uid, reason)
+            return self._voicemail(st)
+        return self._callback(st, number) or self._voicemail(st)
+
     def end(self, token: str, uid: str) -> str:
         """After the voicemail: goodbye."""
         st = self.signer.load(token, uid)
@@ -204,6 +223,7 @@ class TwilioVoice:
             dialed=session.caller.dialed,
             language=session.language,
             phase="end",
+            started=(session.started_at or self.deps.clock()).timestamp(),
         )
         return self._route(st, decision)
 
@@ -227,17 +247,23 @@ class TwilioVoice:
             queue = replace(st, phase="queue", queue=decision.queue or target)
             uri = self._queue_uri(queue.queue)
             return self._dial(queue, uri, (prompt,), decision.max_wait_seconds)
-        if kind is RouteKind.CALLBACK:
-            answer = self._callback(st, target)
-            if answer is not None:
-                return answer
-        if kind in (RouteKind.CALLBACK, RouteKind.VOICEMAIL):
-            return twiml.record(
-                self._spoken(st.language, ("voicemail",)),
-                self._url("end", replace(st, phase="end")),
-                self.settings.record_seconds,
+        if kind is RouteKind.CALLBACK and self.intake is not None and target:
+            # As the dialplan: 1 (or nothing) for this number, or another one keyed with #.
+            return twiml.gather_number(
+                self._spoken(st.language, ("callback_offer", "callback_confirm")),
+                self._url("callback", replace(st, phase="callback", target=target)),
+                CONFIRM_SECONDS,
             )
+        if kind in (RouteKind.CALLBACK, RouteKind.VOICEMAIL):
+            return self._voicemail(st)
         return twiml.say_and_hang_up(self._spoken(st.language, ("goodbye",)))
+
+    def _voicemail(self, st: CallState) -> str:
+        return twiml.record(
+            self._spoken(st.language, ("voicemail",)),
+            self._url("end", replace(st, phase="end")),
+            self.settings.record_seconds,
+        )
 
     def _dial(self, st: CallState, uri: str, prompts: tuple[str, ...], timeout: int) -> str:
         return twiml.dial(
@@ -250,7 +276,7 @@ class TwilioVoice:
 
     def _callback(self, st: CallState, number: str) -> str | None:
         """The request in the ledger and when it will come; None: refused (voicemail)."""
-        if self.intake is None or not number:
+        if self.intake is None:
             return None
         arrived = datetime.fromtimestamp(st.started, UTC) if st.started else self.deps.clock()
         source = "ivr" if st.branch in ("", "menu", OPERATOR_BRANCH) else "overflow"
