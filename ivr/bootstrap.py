@@ -263,18 +263,20 @@ def start_dialer_threads(rt: Runtime) -> list[tuple[Dialer | TwilioDialer, threa
 
 
 def build_twilio_voice(rt: Runtime, state_key: str) -> TwilioVoice | None:
-    """The Twilio webhooks' parts (None without a `twilio:` section). Events go straight
-    to the call log (the web request waits for them: the next webhook checks its step
-    against it); `state_key` signs the state in the action URLs (the web app's key)."""
+    """The Twilio webhooks' parts (None without a `twilio:` section). Events are written
+    before the answer (the next webhook checks its step against the call log), through
+    the service's spool (flock-shared): a database outage spools them, and the next
+    write replays them. `state_key` signs the state in the action URLs (the web app's)."""
     settings = rt.config.twilio
     if settings is None:
         return None
+    from ivr.adapters.db.spool import SpoolingCallLog
     from ivr.adapters.twilio.state import StateSigner
     from ivr.adapters.twilio.voice import TwilioVoice
 
     c = rt.config
     return TwilioVoice(
-        deps=rt.ivr_deps(rt.calls),
+        deps=rt.ivr_deps(SpoolingCallLog(rt.calls, rt.spool_path)),
         settings=settings,
         prompts=c.prompts,
         signer=StateSigner(state_key),

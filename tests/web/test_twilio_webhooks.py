@@ -7,6 +7,7 @@ The hotline is published at https://hotline.example.com/hl (a reverse proxy that
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -341,3 +342,43 @@ def test_a_twilio_call_is_in_the_call_list_and_the_reports(
     assert (rep["team"]["offered"], rep["team"]["answered"]) == (1, 1)
     branches = {b["branch"]: b for b in rep["branches"]}
     assert branches["enquiries"]["answered"] == 1
+
+
+def test_status_events_survive_a_database_outage_through_the_spool(
+    phone: TwilioPhone, web_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def down(_events: object) -> None:
+        raise OperationalError("INSERT ...", {}, Exception("database down"))
+
+    first, second = "CA" + "4" * 32, "CA" + "5" * 32
+    end = MONDAY_10 + timedelta(seconds=30)
+    with monkeypatch.context() as m:
+        m.setattr(web_runtime.calls, "record_many", down)
+        assert _status(phone, first, "completed", end, 30) == 204
+    assert web_runtime.spool_path.exists() and web_runtime.calls.get_call(first) is None
+    time.sleep(1.1)  # the spool's back-off after a failure (retry_interval, 1 s)
+    assert _status(phone, second, "busy", end, 0) == 204  # the next write replays first
+    a, b = web_runtime.calls.get_call(first), web_runtime.calls.get_call(second)
+    assert a is not None and a.ended_at == end and a.hangup_cause == "completed"
+    assert b is not None and b.hangup_cause == "busy"
+
+
+def test_a_failure_on_our_side_answers_the_operator_then_voicemail_never_a_500(
+    phone: TwilioPhone, web_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    first = phone.call(NEW_CALLER)
+
+    def down(_uid: str) -> None:
+        raise OperationalError("SELECT ...", {}, Exception("database down"))
+
+    monkeypatch.setattr(web_runtime.calls, "get_call", down)
+    reply = phone.answer(first, Digits="1")
+    assert _dial_target(reply) == f"sip:queue-operator@{SIP}"
+    record = reply.first("Record")
+    assert record.get("action") == f"{PUBLIC}/twilio/goodbye"
+    bye = phone.post(f"{PUBLIC}/twilio/goodbye", {"CallSid": CALL_SID})
+    assert bye.xml.find("Hangup") is not None
