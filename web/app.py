@@ -87,7 +87,7 @@ def _register(app: Flask) -> None:
     for bp in (*blueprints, api.bp, twilio.bp):
         app.register_blueprint(bp)
     c: WebContext = app.extensions["hotline"]
-    app.extensions[twilio.EXTENSION] = build_twilio_voice(c.runtime, app.config["SECRET_KEY"])
+    twilio.init_app(app, build_twilio_voice(c.runtime, app.config["SECRET_KEY"]))
 
 
 def _secret_key(rt: Runtime) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
@@ -32,11 +32,14 @@ from web import store
 from web.auth import remote_addr
 from web.context import ctx
 from web.params import ParamError, choice_param, int_param, text_param
+from web.security import LoginLimiter
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 log = logging.getLogger(__name__)
 
 EXTENSION = "hotline.twilio"  # app.extensions key of the TwilioVoice (None: not configured)
+AUDIT_LIMIT = "hotline.twilio.audits"  # app.extensions key of the refused-audit limiter
+AUDITS_PER_MINUTE = 30
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 MAX_NUMBER = 64  # From/To: E.164, "anonymous", "client:alice", "sip:a@b"
 MAX_SPEECH = 1000
@@ -45,6 +48,12 @@ KEYED = re.compile(r"[0-9*#]{1,20}")
 MAX_DURATION = 86_400
 CLOCK_SKEW = timedelta(days=1)  # a Timestamp further from our clock is not believed
 XML = "application/xml"
+
+
+def init_app(app: Flask, voice: TwilioVoice | None) -> None:
+    """The webhooks' parts for this app (None: no `twilio:` section, the endpoints 404)."""
+    app.extensions[EXTENSION] = voice
+    app.extensions[AUDIT_LIMIT] = LoginLimiter(AUDITS_PER_MINUTE, 60.0)
 
 
 def _voice() -> TwilioVoice:
@@ -70,13 +79,18 @@ def _signed() -> ResponseReturnValue | None:
 
 
 def _refused(reason: str) -> ResponseReturnValue:
-    c = ctx()
-    log.warning("twilio %s from %s refused: %s", request.path, remote_addr(), reason)
-    with c.runtime.sessions.begin() as s:
-        store.audit(
-            s, "twilio_refused", at=c.now(), target=request.path[:64], detail=reason[:200],
-            addr=remote_addr(),
-        )  # fmt: skip
+    """403; an audit entry, at most AUDITS_PER_MINUTE per address (a flood of forged
+    requests must not turn into a flood of writes), a log line either way."""
+    c, addr = ctx(), remote_addr()
+    log.warning("twilio %s from %s refused: %s", request.path, addr, reason)
+    limiter: LoginLimiter = current_app.extensions[AUDIT_LIMIT]
+    if not limiter.blocked(addr):
+        limiter.failed(addr)
+        with c.runtime.sessions.begin() as s:
+            store.audit(
+                s, "twilio_refused", at=c.now(), target=request.path[:64], detail=reason[:200],
+                addr=addr,
+            )  # fmt: skip
     return Response("forbidden\n", 403, mimetype="text/plain")
 
 

@@ -189,3 +189,19 @@ def test_callback_refuses_bad_keys_naming_them(
     from ivr.bootstrap import callback_parts
 
     assert callback_parts(web_runtime).repo.listing() == []
+
+
+def test_a_flood_of_forged_requests_is_refused_but_audited_only_so_often(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    from web import store
+    from web.twilio import AUDITS_PER_MINUTE
+
+    url = f"{PUBLIC}/twilio/voice"
+    fields = {"CallSid": CALL_SID, "From": CALLER, "To": "+14155550100"}
+    for _ in range(AUDITS_PER_MINUTE + 10):
+        assert phone.post(url, fields, signature="forged").status == 403
+    with web_runtime.sessions() as s:
+        actions = [a.action for a in store.recent_audit(s, limit=1000)]
+    assert actions.count("twilio_refused") == AUDITS_PER_MINUTE
+    assert phone.post(url, fields).status == 200  # Twilio itself is still answered
