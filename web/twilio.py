@@ -86,11 +86,14 @@ def _refused(reason: str) -> ResponseReturnValue:
     limiter: LoginLimiter = current_app.extensions[AUDIT_LIMIT]
     if not limiter.blocked(addr):
         limiter.failed(addr)
-        with c.runtime.sessions.begin() as s:
-            store.audit(
-                s, "twilio_refused", at=c.now(), target=request.path[:64], detail=reason[:200],
-                addr=addr,
-            )  # fmt: skip
+        try:
+            with c.runtime.sessions.begin() as s:
+                store.audit(
+                    s, "twilio_refused", at=c.now(), target=request.path[:64],
+                    detail=reason[:200], addr=addr,
+                )  # fmt: skip
+        except Exception:  # the database is down: the refusal stands, the log has it
+            log.exception("twilio %s: the audit entry could not be written", request.path)
     return Response("forbidden\n", 403, mimetype="text/plain")
 
 

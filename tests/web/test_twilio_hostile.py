@@ -205,3 +205,17 @@ def test_a_flood_of_forged_requests_is_refused_but_audited_only_so_often(
         actions = [a.action for a in store.recent_audit(s, limit=1000)]
     assert actions.count("twilio_refused") == AUDITS_PER_MINUTE
     assert phone.post(url, fields).status == 200  # Twilio itself is still answered
+
+
+def test_a_forged_request_is_refused_even_when_the_audit_cannot_be_written(
+    phone: TwilioPhone, web_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    class Down:
+        def begin(self) -> None:
+            raise OperationalError("INSERT ...", {}, Exception("database down"))
+
+    monkeypatch.setattr(web_runtime, "sessions", Down())
+    url = f"{PUBLIC}/twilio/voice"
+    assert phone.post(url, {"CallSid": CALL_SID}, signature="forged").status == 403
