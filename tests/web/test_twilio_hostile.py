@@ -219,3 +219,30 @@ def test_a_forged_request_is_refused_even_when_the_audit_cannot_be_written(
     monkeypatch.setattr(web_runtime, "sessions", Down())
     url = f"{PUBLIC}/twilio/voice"
     assert phone.post(url, {"CallSid": CALL_SID}, signature="forged").status == 403
+
+
+def test_only_login_and_csrf_are_skipped_the_other_guards_hold(phone: TwilioPhone) -> None:
+    import http.client
+
+    status, _ = _voice(phone)  # no session cookie, no CSRF token: answered
+    assert status == 200
+    conn = http.client.HTTPConnection("127.0.0.1", phone.port, timeout=10)
+    try:
+        conn.request("POST", "/twilio/voice", "CallSid=" + "A" * 70_000,
+                     {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 413  # the app's size limit
+        conn.request("GET", "/twilio/voice")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status in (403, 405)  # POST only (and unsigned anyway)
+        conn.request("POST", "/twilio/voice", "CallSid=x",
+                     {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 403
+        assert resp.getheader("X-Content-Type-Options") == "nosniff"  # the app's headers
+        assert "frame-ancestors 'none'" in (resp.getheader("Content-Security-Policy") or "")
+    finally:
+        conn.close()
