@@ -382,3 +382,25 @@ def test_a_failure_on_our_side_answers_the_operator_then_voicemail_never_a_500(
     assert record.get("action") == f"{PUBLIC}/twilio/goodbye"
     bye = phone.post(f"{PUBLIC}/twilio/goodbye", {"CallSid": CALL_SID})
     assert bye.xml.find("Hangup") is not None
+
+
+def test_a_twilio_call_is_on_the_board_while_it_waits_and_in_today_after(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    from web import board_data
+    from web.settings import WebSettings
+
+    def board() -> dict[str, object]:
+        with web_runtime.sessions() as s:
+            return board_data.snapshot(web_runtime, WebSettings(), s, web_runtime.clock())
+
+    clock: FixedClock = web_runtime.clock  # type: ignore[assignment]
+    routed = phone.answer(phone.call(NEW_CALLER), Digits="1")  # Dial to the queue: waiting
+    waiting = board()["waiting"]
+    assert [w["uid"] for w in waiting] == [CALL_SID]  # type: ignore[attr-defined,index]
+    clock.advance(seconds=70)
+    phone.answer(routed, DialCallStatus="completed", DialCallDuration="60")
+    assert _status(phone, CALL_SID, "completed", clock.at, 70) == 204
+    today = board()["today"]
+    assert today["offered"] == 1 and today["answered"] == 1  # type: ignore[index]
+    assert board()["waiting"] == []
