@@ -31,10 +31,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
             config=args.config,
         )
         ok = result.get("duplicates", 0) == 0
+    elif args.find_max:
+        from lab.bench.ivr_load import find_max
+
+        result = find_max(
+            args.config, start=args.start, step=args.step, top=args.top, seconds=args.seconds
+        )
+        ok = "errors" not in result
     else:
         from lab.bench.ivr_load import run_ivr_bench
 
-        result = run_ivr_bench(args.rate, args.seconds, args.config)
+        result = run_ivr_bench(args.rate, args.seconds, args.config, max_in_ivr=args.max_in_ivr)
         ok = True
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0 if ok else 1
@@ -47,6 +54,20 @@ def register(add: AddCommand) -> None:
     ivr = p.add_argument_group("ivr")
     ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
     ivr.add_argument("--seconds", type=float_range(1, 3600), default=30, help="each run's length")
+    ivr.add_argument(
+        "--find-max",
+        action="store_true",
+        help="step the rate (--start, --step, --top) for the bare, dialplan-menu and IVR paths",
+    )
+    ivr.add_argument("--start", type=float_range(1, 2000), default=50, help="find-max: first rate")
+    ivr.add_argument("--step", type=float_range(1, 1000), default=25, help="find-max: rate step")
+    ivr.add_argument("--top", type=float_range(1, 2000), default=600, help="find-max: last rate")
+    ivr.add_argument(
+        "--max-in-ivr",
+        type=int_range(1, 100_000),
+        default=None,
+        help="admission limit for the run (default: admission.max_in_ivr)",
+    )
     calllog = p.add_argument_group("calllog")
     calllog.add_argument("--calls", type=int_range(1, 100_000_000), default=1_000_000)
     calllog.add_argument(

@@ -7,10 +7,11 @@ import json
 import os
 from datetime import datetime, timedelta
 
-from cli.common import AddCommand, config, instant, phone_number
+from cli.common import AddCommand, config, instant, int_range, phone_number
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from ivr.domain.lookahead import coverage_gaps
     from ivr.domain.shifts import staffing_gaps
 
     cfg = config(args)
@@ -46,14 +47,35 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"SIP {t.sip_domain}, dialer {'on' if t.dialer else 'off'}, "
             f"auth token {'set' if token else 'MISSING (webhooks answer 503)'}"
         )
-    now = datetime.now(cfg.site.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Look ahead: this week's Monday and the weeks after it (holidays and make-up
+    # days as the calendar has them).
+    from ivr.adapters.clock import ENV_NOW
+
+    pinned = os.environ.get(ENV_NOW)  # as `simulate`: a pinned instant for tests and drills
+    today = instant(pinned).astimezone(cfg.site.tz) if pinned else datetime.now(cfg.site.tz)
+    now = today.replace(hour=0, minute=0, second=0, microsecond=0)
     monday = now - timedelta(days=now.weekday())
-    gaps = staffing_gaps(r, cfg.staffing, monday, 24 * 7)
+    hours = 24 * 7 * args.weeks
+    span = f"{monday:%Y-%m-%d} + {args.weeks} week(s)"
+    gaps = staffing_gaps(r, cfg.staffing, monday, hours)
     if gaps:
+        first = gaps[0].at.astimezone(cfg.site.tz)
         print(
-            f"  warning: staffing below the minimum in {len(gaps)} half-hour(s) this week, "
-            f"first {gaps[0].at:%a %H:%M} ({gaps[0].staffed} of {gaps[0].required})"
+            f"  warning: staffing below the minimum in {len(gaps)} half-hour(s) of {span}, "
+            f"first {first:%a %Y-%m-%d %H:%M} ({gaps[0].staffed} of {gaps[0].required})"
         )
+    uncovered = coverage_gaps(r, p, monday, hours)
+    for branch in p.branches:
+        runs = [g for g in uncovered if g.branch == branch]
+        if runs:
+            g = runs[0]
+            start, end = g.start.astimezone(cfg.site.tz), g.end.astimezone(cfg.site.tz)
+            print(
+                f"  warning: branch {branch}: no person in {len(runs)} span(s) of {span} "
+                f"({g.reason}), first {start:%a %Y-%m-%d %H:%M} to {end:%a %H:%M}"
+            )
+    if not gaps and not uncovered:
+        print(f"  look-ahead {span}: staffing and every branch's route covered")
     return 0
 
 
@@ -91,7 +113,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
-    add("check-config", cmd_check_config, "validate the configuration and print a summary")
+    p = add("check-config", cmd_check_config, "validate the configuration and print a summary")
+    p.add_argument(
+        "--weeks",
+        type=int_range(1, 104),
+        default=8,
+        help="look ahead this many weeks from this Monday for staffing and coverage (default 8)",
+    )
     p = add("simulate", cmd_simulate, "walk the IVR with scripted keys and print the route")
     p.add_argument("--at", type=instant, help="ISO 8601 instant (default: $HOTLINE_NOW or now)")
     p.add_argument(

@@ -165,6 +165,10 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         fastagi_port=c.fastagi.port,
         queue_ring_seconds=c.policy.ring_seconds,
         queue_max_wait_seconds=c.policy.max_wait_seconds,
+        max_in_ivr=c.admission.max_in_ivr,
+        queue_weights={name: max(0, b.priority) for name, b in c.policy.branches.items()},
+        menu_start_prompt=c.menu.node(c.menu.start).prompt,
+        menu_start_timeout=c.menu.node(c.menu.start).timeout_seconds,
     )
 
 

@@ -13,6 +13,7 @@ whatever form it arrives in. Parsing is Google's libphonenumber (`phonenumbers`)
     match_key(text, region)    the E.164 form when there is one, else digits and '+'
                                (how lists compare numbers: total, never raises)
     prefix_forms(text, region) the stored prefixes a typed (partial) number stands for
+    time_zone(number)          the one time zone libphonenumber gives the number, or None
 
 The domain stays free of the library: it compares strings, and the config
 loader hands it `match_key` bound to the region (`RoutingPolicy.number_key`,
@@ -28,6 +29,7 @@ from functools import lru_cache, partial
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from phonenumbers import timezone as number_zones
 
 from ivr.domain.privacy import mask_number
 from ivr.domain.routing import normalise_number
@@ -193,6 +195,25 @@ def split(number: str) -> tuple[int, str] | None:
     if parsed.country_code is None:
         return None
     return parsed.country_code, phonenumbers.national_significant_number(parsed)
+
+
+@lru_cache(maxsize=65_536)
+def time_zone(number: str) -> str | None:
+    """The time zone of an E.164 number by libphonenumber's data, when it names exactly
+    one; None when it names several (a North American toll-free number spans the
+    continent), none, or the number is not E.164.
+
+    >>> time_zone("+12125550100"), time_zone("+8613800000001"), time_zone("+18005550100")
+    ('America/New_York', 'Asia/Shanghai', None)
+    """
+    if not E164.fullmatch(number):
+        return None
+    try:
+        zones = number_zones.time_zones_for_number(phonenumbers.parse(number, None))
+    except NumberParseException:
+        return None
+    known = [z for z in zones if z != number_zones.UNKNOWN_TIMEZONE]
+    return known[0] if len(known) == 1 == len(zones) else None
 
 
 def keyer(region: str | None) -> Callable[[str], str]:

@@ -123,6 +123,9 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
         for x in seats
         if x["away_too_long"]
     ]
+    shed = queries.shed_since(s, now - timedelta(minutes=settings.shed_alarm_minutes))
+    if shed:
+        alarms.append({"code": "shedding", "count": shed, "minutes": settings.shed_alarm_minutes})
     waiting = [
         {
             "uid": c.uid,

@@ -55,6 +55,7 @@ OUTCOMES: dict[str, LazyString] = {
     "voicemail": lazy_gettext("voicemail"),
     "callback_requested": lazy_gettext("callback requested"),
     "hung_up_by_system": lazy_gettext("hung up by the system"),
+    "shed": lazy_gettext("turned away: lines busy"),
 }
 
 CALLBACK_STATES: dict[str, LazyString] = {
@@ -184,6 +185,9 @@ def board_labels() -> dict[str, Any]:
             ),
             Staffing.TOO_MANY_AWAY.value: gettext("{count} seats away, at most {limit} allowed"),
             "away_too_long": gettext("{agent} away for more than {minutes} min"),
+            "shedding": gettext(
+                "Overload: {count} calls turned away (all lines busy) in the last {minutes} min"
+            ),
         },
         "why": {
             Staffing.AWAY_LIMIT.value: gettext("at most {limit} seats may be away at once"),

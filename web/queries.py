@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ivr.adapters.db.models import Call
 from ivr.adapters.db.models_callbacks import CallbackRequestRow
 from ivr.domain.callbacks import OPEN_STATES
+from ivr.domain.calllog import Outcome
 from ivr.domain.metrics import (
     ABANDONED_IN_MENU,
     ABANDONED_IN_QUEUE,
@@ -182,6 +183,12 @@ class LiveCall:
     agent: str | None
     vip: bool
     started_at: datetime
+
+
+def shed_since(s: Session, since: datetime) -> int:
+    """Calls turned away by admission control (outcome shed) since `since`."""
+    q = select(func.count()).where(Call.outcome == Outcome.SHED.value, Call.started_at >= since)
+    return int(s.execute(q).scalar_one())
 
 
 def live_calls(s: Session, now: datetime) -> list[LiveCall]:

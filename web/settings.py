@@ -22,6 +22,7 @@ class WebSettings:
     sl_level: float = 0.8
     away_approval: str = "refuse"
     away_limit_minutes: int = 30
+    shed_alarm_minutes: int = 10  # the board alarms while calls were shed this recently
     late_grace_minutes: int = 5
     login_max_failures: int = 5
     login_window_seconds: int = 900

@@ -76,6 +76,7 @@ class CallbackSettings:
             dial_on_holidays=self.dial_on_holidays,
             do_not_call=self.do_not_call,
             number_key=phone.keyer(self.region or None),
+            zone_of=phone.time_zone,
         )
 
     def rule_for(self, matter: str) -> ServiceRule | None:

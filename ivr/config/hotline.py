@@ -75,6 +75,20 @@ class FastAgiSettings(Endpoint):
     max_line_bytes: int = 8192  # a longer line ends that dialog in the fallback
 
 
+MAX_PRIORITY = 1000  # a branch's priority: its callers' queue priority and its queue's weight
+MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Admission control: how many callers may be in the IVR (menu and decision) at
+    once. A caller over the limit hears "all lines are busy" and the call ends,
+    recorded with the outcome shed; calls admitted are served normally. The default
+    comes from `hotline bench ivr` on the 2-core reference machine (README)."""
+
+    max_in_ivr: int = 200
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     host: str
@@ -120,6 +134,7 @@ class HotlineConfig:
     prompts: Mapping[str, Mapping[str, str]]
     callbacks: CallbackSettings
     backup: BackupSettings
+    admission: Admission = Admission()
     twilio: TwilioSettings | None = None  # the optional twilio: section
 
     def seat_position(self, seat: str) -> int:
@@ -186,6 +201,10 @@ def _web(c: Cursor, site: Site) -> WebEndpoint:
     fallback = site.default_language if site.default_language in WEB_LOCALES else "en"
     locale = c.opt("locale", fallback).choice(WEB_LOCALES)
     return WebEndpoint(c.child("host").text(), c.child("port").integer(1), locale)
+
+
+def _admission(c: Cursor) -> Admission:
+    return Admission(c.opt("max_in_ivr", Admission.max_in_ivr).integer(1, MAX_IN_IVR))
 
 
 def _fastagi(c: Cursor) -> FastAgiSettings:
@@ -348,7 +367,10 @@ def _policy(c: Cursor, roster: Roster, region: str) -> tuple[RoutingPolicy, Staf
         if skill not in skills:
             raise b.child("skill").fail(f"no agent in seats.yaml has skill {skill!r}")
         branches[name] = Branch(
-            name, skill, b.child("priority").integer(), b.opt("oncall", False).boolean()
+            name,
+            skill,
+            b.child("priority").integer(0, MAX_PRIORITY),
+            b.opt("oncall", False).boolean(),
         )
     if "operator" in branches:
         raise c.child("branches").fail("'operator' is reserved for the operator queue")
@@ -391,7 +413,9 @@ def _menu(c: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...])
             options=options,
             on_failure=_target(n.child("on_failure"), raw, branches, languages),
             timeout_seconds=n.opt("timeout_seconds", 5).number(),
-            max_attempts=n.opt("max_attempts", 3).integer(1),
+            max_attempts=(attempts := n.opt("max_attempts", 3).integer(1, 20)),
+            reprompt=n.opt("reprompt", "").text(),
+            max_timeouts=n.opt("max_timeouts", 0).integer(0, attempts),
             phrases=_phrases(n.opt("speech", {}), options, languages),
         )
     start = c.child("start")
@@ -454,6 +478,7 @@ def _prompts(c: Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dic
         if missing:
             raise texts.fail(f"no text for language(s) {missing}")
     needed = {n.prompt for n in menu.nodes.values()} | set(REQUIRED_PROMPTS) | set(EDGE_PROMPTS)
+    needed |= {n.reprompt for n in menu.nodes.values() if n.reprompt}
     for name in sorted(needed - set(prompts)):
         raise c.child("prompts").fail(f"prompt {name!r} is used but not defined", f"prompts.{name}")
     return prompts
@@ -469,6 +494,7 @@ EDGE_PROMPTS = (
     "goodbye",
     "emergency",
     "closed",
+    "busy",
 )
 
 
@@ -529,6 +555,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         prompts=prompts,
         callbacks=callbacks,
         backup=backup,
+        admission=_admission(main.opt("admission", {})),
         twilio=parse_twilio(main.opt("twilio", None), site.languages, site.region),
     )
     for cursor in files.values():

@@ -260,11 +260,13 @@ class Cursor:
             raise self.fail(f"must be text, got {type(self.data).__name__}")
         return str(self.data)
 
-    def integer(self, minimum: int = 0) -> int:
+    def integer(self, minimum: int = 0, maximum: int | None = None) -> int:
         if isinstance(self.data, bool) or not isinstance(self.data, int):
             raise self.fail(f"must be a whole number, got {self.data!r}")
         if self.data < minimum:
             raise self.fail(f"must be at least {minimum}, got {self.data}")
+        if maximum is not None and self.data > maximum:
+            raise self.fail(f"must be at most {maximum}, got {self.data}")
         return self.data
 
     def number(self) -> float:

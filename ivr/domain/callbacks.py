@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.domain.calendar import WEEKDAYS, TimeWindow
 from ivr.domain.routing import normalise_number
@@ -206,6 +206,10 @@ class RetryPolicy:
 # --- calling hours, holidays, do-not-call ------------------------------------------
 
 
+def _no_zone(number: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class CallingRules:
     """When and whom the dialer may call, judged in the customer's time zone."""
@@ -219,17 +223,32 @@ class CallingRules:
     # How a number is compared with do_not_call and the prefixes: the config loader
     # gives the canonical form for the site's region (ivr.phone.match_key).
     number_key: Callable[[str], str] = normalise_number
+    # The time zone numbering data gives a number (its key), when it names one: the
+    # config loader hands in ivr.phone.time_zone (libphonenumber's data).
+    zone_of: Callable[[str], str | None] = _no_zone
 
     def customer_tz(self, number: str) -> ZoneInfo:
-        """The time zone of a number: the longest matching prefix, else the default.
+        """The time zone of a number: the longest matching configured prefix (an
+        override), else the zone numbering data gives it, else the default.
 
         >>> CallingRules({}, ZoneInfo("Asia/Shanghai"),
         ...     {"+1": ZoneInfo("America/New_York")}).customer_tz("+1 212 555 0100").key
         'America/New_York'
+        >>> CallingRules({}, ZoneInfo("Asia/Shanghai"),
+        ...     zone_of=lambda n: "Europe/London").customer_tz("+442071234567").key
+        'Europe/London'
         """
         n = self.number_key(number)
         best = max((p for p in self.tz_by_prefix if n.startswith(p)), key=len, default=None)
-        return self.tz_by_prefix[best] if best is not None else self.default_tz
+        if best is not None:
+            return self.tz_by_prefix[best]
+        zone = self.zone_of(n)
+        if zone:
+            try:
+                return ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass  # data newer than this system's tz database: the default
+        return self.default_tz
 
     def blocked(self, number: str) -> bool:
         """Whether `number`, in whatever form it comes, is on the do-not-call list."""

@@ -22,6 +22,7 @@ class Outcome(StrEnum):
     VOICEMAIL = "voicemail"
     CALLBACK_REQUESTED = "callback_requested"
     HUNG_UP_BY_SYSTEM = "hung_up_by_system"
+    SHED = "shed"  # over the admission limit: told the lines are busy, not served
 
 
 SOURCE_AMI = "ami"

@@ -71,6 +71,13 @@ class MenuNode:
     on_failure: Target
     timeout_seconds: float = 5.0
     max_attempts: int = 3  # failed attempts (timeout or invalid key) before on_failure
+    # After a failed attempt the apology is followed by `reprompt` (a short list of
+    # the options) instead of the whole `prompt` again; the whole prompt is for the
+    # repeat key. "" replays `prompt`.
+    reprompt: str = ""
+    # Silences (timeouts) before on_failure: a caller who presses nothing may not be
+    # able to, and should not wait through every attempt. 0: as max_attempts.
+    max_timeouts: int = 0
     # Spoken phrases per language per key, for speech input: {"en": {"1": ("enquiry",)}}.
     phrases: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -158,6 +165,9 @@ class Ask:
     prompts: tuple[str, ...]
     language: str
     timeout_seconds: float
+    # The keys the node offers (how the channel collects one: '#' among them must
+    # not end key collection). Not part of what is asked, so not compared.
+    keys: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,7 @@ class FlowState:
     node: str
     language: str
     attempts: int = 0
+    timeouts: int = 0
     done: bool = False
 
 
@@ -203,7 +214,8 @@ def step(menu: Menu, state: FlowState, event: Event) -> tuple[FlowState, Action,
         return start(menu, state.language)
     node = menu.node(state.node)
     if isinstance(event, Timeout):
-        return _failed(menu, state, node, PROMPT_TIMEOUT, StepRecord(node.id, "timeout"))
+        silent = replace(state, timeouts=state.timeouts + 1)
+        return _failed(menu, silent, node, PROMPT_TIMEOUT, StepRecord(node.id, "timeout"))
     target = node.options.get(event.digit)
     if target is None:
         record = StepRecord(node.id, "invalid", event.digit)
@@ -221,7 +233,7 @@ def _chosen(
         return new, _ask(node, new, ()), StepRecord(node.id, "language", digit, target.arg)
     if target.kind is TargetKind.MENU:
         nxt = menu.node(target.arg)
-        new = replace(state, node=nxt.id, attempts=0)
+        new = replace(state, node=nxt.id, attempts=0, timeouts=0)
         return new, _ask(nxt, new, ()), StepRecord(node.id, "key", digit, str(target))
     done = replace(state, done=True)
     return done, Leave(target, state.language), StepRecord(node.id, "key", digit, str(target))
@@ -231,17 +243,22 @@ def _failed(
     menu: Menu, state: FlowState, node: MenuNode, apology: str, record: StepRecord
 ) -> tuple[FlowState, Action, StepRecord]:
     attempts = state.attempts + 1
-    if attempts >= node.max_attempts:
-        detail = f"{attempts} failed attempts: {node.on_failure}"
+    silences = node.max_timeouts or node.max_attempts
+    if attempts >= node.max_attempts or state.timeouts >= silences:
+        if attempts >= node.max_attempts:
+            detail = f"{attempts} failed attempts: {node.on_failure}"
+        else:
+            detail = f"{state.timeouts} silences: {node.on_failure}"
         if node.on_failure.kind is TargetKind.MENU:
             nxt = menu.node(node.on_failure.arg)
-            new = replace(state, node=nxt.id, attempts=0)
+            new = replace(state, node=nxt.id, attempts=0, timeouts=0)
             return new, _ask(nxt, new, (apology,)), replace(record, detail=detail)
         done = replace(state, attempts=attempts, done=True)
         return done, Leave(node.on_failure, state.language), replace(record, detail=detail)
     new = replace(state, attempts=attempts)
-    return new, _ask(node, new, (apology,)), record
+    return new, _ask(node, new, (apology,), node.reprompt), record
 
 
-def _ask(node: MenuNode, state: FlowState, before: tuple[str, ...]) -> Ask:
-    return Ask((*before, node.prompt), state.language, node.timeout_seconds)
+def _ask(node: MenuNode, state: FlowState, before: tuple[str, ...], prompt: str = "") -> Ask:
+    keys = "".join(sorted(node.options))
+    return Ask((*before, prompt or node.prompt), state.language, node.timeout_seconds, keys)

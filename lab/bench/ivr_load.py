@@ -1,22 +1,29 @@
 """`hotline bench ivr`: SIPp load through the sandbox Asterisk.
 
-Two runs at the same rate in the same process and minute, so the ratio is
-meaningful on a shared, noisy machine:
+Three paths with the same callers (same key, same timing), run in the same
+process and minute, so their ratios mean something on a shared, noisy machine:
 
 * baseline: the bare dialplan (Answer, Wait(3), Hangup), no AGI, no database;
+* menu: the dialplan-only menu: the menu's first prompt and the key with Read(),
+  then the next prompt; no AGI, no database (what Asterisk alone spends on it);
 * ivr: the full hotline path: FastAGI menu (the key, 9 by default, arrives as
   SIP INFO), routing decision, call-log writes to the embedded SQLite database,
   AMI completion of the record. The caller sends the key soon after the ACK and
   hangs up shortly after it (hold_ms), so the route's dialplan has started but
   the call is about as long as the baseline's.
 
-Both runs are signalling only: the load callers offer `a=inactive` media
-(see sipp.run_load), so Asterisk sends no RTP to them in either run. Each run
-starts from a drained Asterisk (0 channels); the IVR run's call records are
-counted once Asterisk has drained and the call log is flushed.
+`run_ivr_bench` runs the baseline and the IVR at one rate; `find_max` steps the
+rate up for all three until each fails to sustain it (see `sustainable`).
+
+Every run is signalling only: the load callers offer `a=inactive` media
+(see sipp.run_load), so Asterisk sends no RTP to them. Each run starts from a
+drained Asterisk (0 channels); the IVR run's call records are counted once
+Asterisk has drained and the call log is flushed.
 
 `p99_ms` is the FastAGI decision latency: from the caller's last key to the
-route variables acknowledged by Asterisk, measured inside the service.
+route variables acknowledged by Asterisk, measured inside the service. The cost
+per call is CPU time over the run divided by the calls placed (Asterisk's; the
+hotline's, which is this process, for the IVR) and the AGI commands per call.
 
 Whatever fails, the service and Asterisk are stopped and the figures measured
 so far are returned, with the error under "errors".
@@ -24,13 +31,17 @@ so far are returned, with the error under "errors".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from ivr.adapters.asterisk.names import GLOBAL_MAX_IN_IVR
 
 if TYPE_CHECKING:
     from lab.sipp import LoadMedia
@@ -139,6 +150,9 @@ class Monitor:
             return round(100 * (b - a) / wall, 1) if a is not None and b is not None else None
 
         self.figures = {
+            "wall_s": round(wall, 3),
+            "asterisk_cpu_s": round(ast1 - ast0, 3) if ast0 is not None and ast1 else None,
+            "python_cpu_s": round(py1 - py0, 3) if py0 is not None and py1 else None,
             "asterisk_cpu_pct": pct(ast0, ast1),
             "python_cpu_pct": pct(py0, py1),
             "host_user_pct": pct(user0, user1),
@@ -166,28 +180,35 @@ def wait_drained(sandbox: Any, timeout_s: float = DRAIN_TIMEOUT_S) -> int | None
 
 
 def count_records(runtime: Any) -> dict[str, int]:
-    """Call records of the run: all, and those ended with an outcome."""
+    """Call records so far: all, those ended with an outcome, and those shed by
+    admission control."""
     from sqlalchemy import text
 
     with runtime.sessions() as session:
-        total, ended = session.execute(
+        total, ended, shed = session.execute(
             text(
                 "SELECT COUNT(*), COALESCE(SUM(CASE WHEN ended_at IS NOT NULL"
-                " AND outcome != 'in_progress' THEN 1 ELSE 0 END), 0)"
+                " AND outcome != 'in_progress' THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN outcome = 'shed' THEN 1 ELSE 0 END), 0)"
                 " FROM calls WHERE source IS NOT NULL"
             )
         ).one()
-    return {"total": int(total), "completed": int(ended)}
+    return {"total": int(total), "completed": int(ended), "shed": int(shed)}
 
 
-def wait_records(runtime: Any, service: Any, expected: int) -> dict[str, int]:
-    """Flush the call log and wait (a little) until every record has completed."""
+def wait_records(
+    runtime: Any, service: Any, expected: int, before: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Flush the call log and wait (a little) until `expected` more records than
+    `before` have completed; the records of the run (after less before)."""
+    before = before or {"total": 0, "completed": 0, "shed": 0}
     deadline = time.monotonic() + RECORDS_TIMEOUT_S
     while True:
         calllog = service.service.calllog
         if calllog is not None:
             calllog.flush()
-        records = count_records(runtime)
+        now = count_records(runtime)
+        records = {k: now[k] - before[k] for k in now}
         if records["completed"] >= expected or time.monotonic() > deadline:
             return records
         time.sleep(0.5)
@@ -211,6 +232,154 @@ def _load_figures(result: Any, seconds: float) -> dict[str, Any]:
     }
 
 
+PATHS = ("baseline", "menu", "ivr")
+"""The three paths the bench compares, with the same callers:
+
+* baseline: the bare dialplan (Answer, Wait(3), Hangup);
+* menu: the dialplan-only menu (the first prompt and one key with Read(), then
+  the next prompt): no AGI, no database, what Asterisk alone spends on the menu;
+* ivr: the full hotline path (FastAGI menu and decision, call log, AMI)."""
+
+MENU_BENCH_EXTENSION = "4996"  # AsteriskSettings.menu_bench_extension
+DECISION_P99_TARGET_MS = 10.0
+
+
+@dataclass
+class Load:
+    """How the callers behave: the same in every path."""
+
+    keys: str = "9"
+    hold_ms: int = 300
+    first_key_delay_ms: int = 500
+    media: LoadMedia = "inactive"
+
+
+@dataclass
+class _Rig:
+    """The running parts of one bench: the sandbox, the hotline service and its
+    decision latencies."""
+
+    sandbox: Any
+    runtime: Any
+    service: Any
+    latencies: Latencies
+
+    def run(self, path: str, rate: float, seconds: float, load: Load) -> dict[str, Any]:
+        """One SIPp run of `path` at `rate` for `seconds`, from a drained Asterisk:
+        throughput, failures, CPU, the cost per call and (ivr) decisions and records."""
+        from lab.sipp import run_load
+
+        start_channels = wait_drained(self.sandbox)
+        fastagi = self.service.service.fastagi
+        dialogs, commands = fastagi.dialogs, fastagi.commands
+        before = count_records(self.runtime) if path == "ivr" else None
+        self.latencies.samples.clear()
+        extension = {
+            "baseline": None,
+            "menu": MENU_BENCH_EXTENSION,
+            "ivr": self.runtime.config.site.hotline_extension,
+        }[path]
+        with Monitor(self.sandbox) as mon:
+            result = run_load(
+                rate,
+                seconds,
+                "baseline" if path == "baseline" else "hotline",
+                keys=load.keys,
+                hold_ms=BASELINE_HOLD_MS if path == "baseline" else load.hold_ms,
+                extension=extension,
+                first_key_delay_ms=load.first_key_delay_ms,
+                media=load.media,
+            )
+        figures: dict[str, Any] = {
+            **_load_figures(result, seconds),
+            "start_channels": start_channels,
+        }
+        figures["left_channels"] = wait_drained(self.sandbox)
+        figures.update(mon.figures)
+        placed = max(1, result.created)
+        figures["per_call"] = {
+            "asterisk_cpu_ms": _per_call_ms(mon.figures.get("asterisk_cpu_s"), placed),
+            "hotline_cpu_ms": _per_call_ms(mon.figures.get("python_cpu_s"), placed)
+            if path == "ivr"
+            else None,
+            "agi_round_trips": round((fastagi.commands - commands) / placed, 2),
+            "agi_dialogs": round((fastagi.dialogs - dialogs) / placed, 2),
+        }
+        if path == "ivr":
+            records = wait_records(self.runtime, self.service, result.created, before)
+            figures["records"] = {**records, "placed": result.created}
+            figures["shed"] = records["shed"]
+            figures["admitted"] = result.created - records["shed"]
+            figures["p50_ms"] = self.latencies.percentile_ms(50)
+            figures["p99_ms"] = self.latencies.percentile_ms(99)
+            figures["decisions"] = len(self.latencies.samples)
+        return figures
+
+
+def _per_call_ms(cpu_s: float | None, calls: int) -> float | None:
+    return round(cpu_s * 1000 / calls, 3) if cpu_s is not None else None
+
+
+def sustainable(path: str, figures: dict[str, Any]) -> bool:
+    """Every call completed, none failed, Asterisk drained; for the IVR also every
+    record complete, none shed, and the decision p99 under the target."""
+    ok = bool(
+        figures["failed"] == 0
+        and figures["placed"] > 0
+        and figures["left_channels"] == 0
+        and figures["completed_cps"] > 0
+    )
+    if path != "ivr" or not ok:
+        return ok
+    records = figures["records"]
+    p99 = figures["p99_ms"]
+    return bool(
+        records["total"] == records["completed"] == records["placed"]
+        and records["shed"] == 0
+        and p99 is not None
+        and p99 < DECISION_P99_TARGET_MS
+    )
+
+
+@contextlib.contextmanager
+def _rig(config_dir: str | None, max_in_ivr: int | None, errors: list[str]) -> Iterator[_Rig]:
+    """The sandbox (held exclusively), a throw-away database, the hotline service;
+    whatever started is stopped and every failure noted in `errors`."""
+    from ivr.bootstrap import build_runtime, build_service
+    from ivr.service import ServiceThread
+    from lab.provision import provision_sandbox
+    from lab.sandbox import Sandbox
+
+    def note(what: str, exc: BaseException) -> None:
+        errors.append(f"{what}: {type(exc).__name__}: {exc}")
+
+    sandbox = Sandbox()
+    latencies = Latencies()
+    with sandbox.exclusive(), tempfile.TemporaryDirectory(prefix="hotline-bench-") as d:
+        env = {"HOTLINE_DATA_DIR": d, "HOTLINE_DATABASE_URL": f"sqlite:///{d}/bench.db"}
+        runtime = service = None
+        try:
+            runtime = build_runtime(config_dir, env)
+            provision_sandbox(runtime, sandbox)
+            limit = max_in_ivr or runtime.config.admission.max_in_ivr
+            sandbox.rx(f"dialplan set global {GLOBAL_MAX_IN_IVR} {limit}")
+            service = ServiceThread(build_service(runtime, on_decision_latency=latencies.add))
+            service.start()
+            yield _Rig(sandbox, runtime, service, latencies)
+        finally:
+            if service is not None:
+                try:
+                    service.stop()
+                except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
+                    note("stopping the service", exc)
+            if runtime is not None:
+                runtime.close()
+            try:
+                sandbox.stop()
+            except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
+                note("stopping Asterisk", exc)
+
+
 def run_ivr_bench(
     rate: float,
     seconds: float,
@@ -219,18 +388,15 @@ def run_ivr_bench(
     hold_ms: int = 300,
     first_key_delay_ms: int = 500,
     media: LoadMedia = "inactive",
+    max_in_ivr: int | None = None,
 ) -> dict[str, Any]:
-    """Run the baseline and the IVR load; return the figures as a dict.
+    """Run the baseline and the IVR load at one rate; return the figures as a dict.
 
-    Never raises for a failed run: the error goes into the result under
-    "errors", next to whatever was measured.
+    `max_in_ivr` overrides the config's admission limit for the run (the dialplan
+    global, set on the running Asterisk). Never raises for a failed run: the error
+    goes into the result under "errors", next to whatever was measured.
     """
-    from ivr.bootstrap import build_runtime, build_service
-    from ivr.service import ServiceThread
-    from lab.provision import provision_sandbox
-    from lab.sandbox import Sandbox
-    from lab.sipp import run_load
-
+    load = Load(keys, hold_ms, first_key_delay_ms, media)
     result: dict[str, Any] = {
         "rate": rate,
         "seconds": seconds,
@@ -246,86 +412,86 @@ def run_ivr_bench(
         },
     }
     errors: list[str] = []
-    latencies = Latencies()
-    sandbox = Sandbox()
-
-    def note(what: str, exc: BaseException) -> None:
-        errors.append(f"{what}: {type(exc).__name__}: {exc}")
-
     try:
-        with sandbox.exclusive(), tempfile.TemporaryDirectory(prefix="hotline-bench-") as d:
-            env = {"HOTLINE_DATA_DIR": d, "HOTLINE_DATABASE_URL": f"sqlite:///{d}/bench.db"}
-            runtime = service = None
-            try:
-                runtime = build_runtime(config_dir, env)
-                provision_sandbox(runtime, sandbox)
-                service = ServiceThread(build_service(runtime, on_decision_latency=latencies.add))
-                service.start()
-                # baseline
-                left = wait_drained(sandbox)
-                with Monitor(sandbox) as mon:
-                    base = run_load(
-                        rate,
-                        seconds,
-                        "baseline",
-                        hold_ms=BASELINE_HOLD_MS,
-                        first_key_delay_ms=first_key_delay_ms,
-                        media=media,
-                    )
-                result["baseline"] = {**_load_figures(base, seconds), "start_channels": left}
-                result["baseline"]["left_channels"] = wait_drained(sandbox)
-                result["baseline"].update(mon.figures)
-                # ivr
-                left = result["baseline"]["left_channels"]
-                with Monitor(sandbox) as mon:
-                    ivr = run_load(
-                        rate,
-                        seconds,
-                        "hotline",
-                        keys=keys,
-                        hold_ms=hold_ms,
-                        extension=runtime.config.site.hotline_extension,
-                        first_key_delay_ms=first_key_delay_ms,
-                        media=media,
-                    )
-                result["ivr"] = {
-                    **_load_figures(ivr, seconds),
-                    "p50_ms": latencies.percentile_ms(50),
-                    "p99_ms": latencies.percentile_ms(99),
-                    "decisions": len(latencies.samples),
-                    "start_channels": left,
-                }
-                result["ivr"]["left_channels"] = wait_drained(sandbox)
-                result["ivr"].update(mon.figures)
-                if base.completed:
-                    result["ratio"] = round(ivr.completed / base.completed, 3)
-                result["records"] = wait_records(runtime, service, ivr.created)
-                result["records"]["placed"] = ivr.created
-            except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
-                note("run", exc)
-            finally:
-                if service is not None:
-                    try:
-                        service.stop()
-                    except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
-                        note("stopping the service", exc)
-                if runtime is not None:
-                    if result["ivr"] is not None and result["records"] is None:
-                        try:
-                            result["records"] = count_records(runtime)
-                        except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
-                            note("counting records", exc)
-                    runtime.close()
-                try:
-                    sandbox.stop()
-                except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
-                    note("stopping Asterisk", exc)
-    except Exception as exc:  # noqa: BLE001 - a bench reports every failure, then cleans up
-        note("sandbox", exc)
-    if result["ivr"] is not None:  # decisions made after the snapshot
-        result["ivr"]["p99_ms"] = latencies.percentile_ms(99)
-        result["ivr"]["p50_ms"] = latencies.percentile_ms(50)
-        result["ivr"]["decisions"] = len(latencies.samples)
+        with _rig(config_dir, max_in_ivr, errors) as rig:
+            result["baseline"] = rig.run("baseline", rate, seconds, load)
+            ivr = rig.run("ivr", rate, seconds, load)
+            result["records"] = ivr.pop("records")
+            ivr["max_in_ivr"] = max_in_ivr or rig.runtime.config.admission.max_in_ivr
+            result["ivr"] = ivr
+            base_done = result["baseline"]["completed_cps"]
+            if base_done:
+                result["ratio"] = round(ivr["completed_cps"] / base_done, 3)
+    except Exception as exc:  # noqa: BLE001 - a bench reports every failure
+        errors.append(f"run: {type(exc).__name__}: {exc}")
     if errors:
         result["errors"] = errors
     return result
+
+
+def find_max(
+    config_dir: str | None = None,
+    *,
+    start: float = 50,
+    step: float = 25,
+    top: float = 600,
+    seconds: float = 10,
+    load: Load | None = None,
+    paths: tuple[str, ...] = PATHS,
+) -> dict[str, Any]:
+    """Step the rate up for the three paths with the same callers, interleaved
+    (each rate runs every path still standing, in the same minute), until a path
+    first fails to sustain it (`sustainable`). Admission control is lifted for the
+    run: the bench measures what the machine carries, not the configured limit.
+
+    Reports each path's highest sustainable rate and its cost per call there,
+    `capacity_ratio` = ivr / menu and `bare_ratio` = ivr / baseline, and every step.
+    """
+    load = load or Load()
+    best: dict[str, dict[str, Any] | None] = dict.fromkeys(paths)
+    steps: list[dict[str, Any]] = []
+    errors: list[str] = []
+    standing = list(paths)
+    try:
+        with _rig(config_dir, 100_000, errors) as rig:
+            rate = start
+            while standing and rate <= top:
+                for path in list(standing):
+                    figures = rig.run(path, rate, seconds, load)
+                    ok = sustainable(path, figures)
+                    steps.append({"path": path, "rate": rate, "sustained": ok, **_brief(figures)})
+                    if ok:
+                        best[path] = {"rate": rate, **figures}
+                    else:
+                        standing.remove(path)
+                rate += step
+    except Exception as exc:  # noqa: BLE001 - a bench reports every failure
+        errors.append(f"run: {type(exc).__name__}: {exc}")
+
+    def max_cps(path: str) -> float | None:
+        b = best.get(path)
+        return b["rate"] if b else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    result: dict[str, Any] = {
+        path: {"max_cps": max_cps(path), "at_max": best[path], "capped": path in standing}
+        for path in paths
+    }
+    result.update(
+        capacity_ratio=ratio(max_cps("ivr"), max_cps("menu")),
+        bare_ratio=ratio(max_cps("ivr"), max_cps("baseline")),
+        per_call={p: (best[p] or {}).get("per_call") for p in paths},
+        settings={"start": start, "step": step, "top": top, "seconds": seconds, **vars(load)},
+        steps=steps,
+    )
+    if errors:
+        result["errors"] = errors
+    return result
+
+
+def _brief(figures: dict[str, Any]) -> dict[str, Any]:
+    """What a step of the search shows: why it held or did not."""
+    keys = ("completed_cps", "failed", "left_channels", "p99_ms", "records", "asterisk_cpu_pct")
+    return {k: figures[k] for k in keys if k in figures}

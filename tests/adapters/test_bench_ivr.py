@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from lab.bench.ivr_load import run_ivr_bench
+from lab.bench.ivr_load import find_max, run_ivr_bench
 
 RATE, SECONDS = 10, 3
 CALLS = RATE * SECONDS
@@ -36,7 +36,8 @@ def test_small_ivr_bench_runs_every_call_through_the_ivr() -> None:
     # every IVR call reached the routing decision, and its record is complete
     assert ivr["decisions"] == CALLS
     assert 0 < ivr["p50_ms"] <= ivr["p99_ms"]
-    assert result["records"] == {"total": CALLS, "completed": CALLS, "placed": CALLS}
+    assert result["records"] == {"total": CALLS, "completed": CALLS, "placed": CALLS, "shed": 0}
+    assert (ivr["admitted"], ivr["shed"], ivr["max_in_ivr"]) == (CALLS, 0, 200)
     # both runs started and ended with Asterisk drained, and were watched
     for run in (baseline, ivr):
         assert run["start_channels"] == 0 and run["left_channels"] == 0
@@ -44,3 +45,47 @@ def test_small_ivr_bench_runs_every_call_through_the_ivr() -> None:
         assert run["asterisk_cpu_pct"] is not None and run["asterisk_cpu_pct"] > 0
         assert run["failed_by"] == {}
         assert run["host_steal_pct"] is not None  # a shared machine's noise, reported
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (chroot)")
+def test_over_the_admission_limit_calls_are_shed_and_every_call_has_a_record() -> None:
+    # Each bench caller spends over a second in the IVR; at 10 calls/s about a dozen
+    # are there at once, so a limit of 2 turns most away.
+    result = run_ivr_bench(RATE, SECONDS, max_in_ivr=2)
+
+    assert "errors" not in result, result.get("errors")
+    ivr, records = result["ivr"], result["records"]
+    assert ivr["placed"] == CALLS and ivr["failed"] == 0, ivr
+    assert ivr["max_in_ivr"] == 2
+    assert ivr["shed"] > 0 and ivr["admitted"] >= 2
+    assert ivr["admitted"] + ivr["shed"] == CALLS
+    # the admitted were served: each reached the routing decision
+    assert ivr["decisions"] == ivr["admitted"]
+    assert records["total"] == records["completed"] == records["placed"] == CALLS
+    assert records["shed"] == ivr["shed"]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (chroot)")
+def test_find_max_steps_the_three_paths_with_the_same_callers() -> None:
+    # Rates far below the machine's limits: every path sustains both steps, so
+    # each ends "capped" by the top of the search, and the ratios are 1.
+    result = find_max(start=4, step=4, top=8, seconds=2)
+
+    assert "errors" not in result, result.get("errors")
+    assert [(s["path"], s["rate"]) for s in result["steps"]] == [
+        (p, r) for r in (4, 8) for p in ("baseline", "menu", "ivr")
+    ]
+    assert all(s["sustained"] for s in result["steps"]), result["steps"]
+    for path in ("baseline", "menu", "ivr"):
+        assert result[path]["max_cps"] == 8 and result[path]["capped"]
+    assert result["capacity_ratio"] == 1.0 and result["bare_ratio"] == 1.0
+    per_call = result["per_call"]
+    # Only the IVR path talks AGI: one dialog per call, a command for the menu's
+    # prompt and key and one for the route variables at least.
+    assert per_call["baseline"]["agi_dialogs"] == per_call["menu"]["agi_dialogs"] == 0
+    assert per_call["ivr"]["agi_dialogs"] == 1.0 and per_call["ivr"]["agi_round_trips"] >= 2
+    assert per_call["ivr"]["hotline_cpu_ms"] > 0 and per_call["menu"]["asterisk_cpu_ms"] > 0
+    at_max = result["ivr"]["at_max"]
+    assert at_max["records"]["total"] == at_max["placed"] == 16 and at_max["shed"] == 0

@@ -157,3 +157,17 @@ def test_a_database_outage_loses_no_call_record(stack: Stack) -> None:
     assert rec.route_kind == "queue" and rec.answered_seat in ENQUIRY_SEATS
     assert [s.event for s in rec.steps][:2] == ["start", "key"]
     assert stack.calls_from(number) == 1
+
+
+def test_a_silent_caller_is_with_a_person_within_40_seconds(stack: Stack) -> None:
+    # The sample's welcome, a silence, the apology and the short list, a second
+    # silence: then the operator queue, where a seat answers.
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    result = place_call("", number, hangup_after_ms=44000, timeout_s=70)
+    assert result.final_status == 200, result
+    rec = stack.call_record(number, timeout=30)
+    assert rec.route_kind == "queue" and rec.route_target == "operator"
+    assert rec.routed_at is not None and rec.answered_at is not None
+    assert (rec.answered_at - rec.started_at).total_seconds() <= 40, rec
+    assert [s.event for s in rec.steps] == ["start", "timeout", "timeout"]

@@ -412,3 +412,23 @@ def test_bad_fastagi_limit_is_refused(config_dir: Path, old: str, new: str, item
     with pytest.raises(ConfigError) as e:
         load_config(edit(config_dir, "hotline.yaml", old, new), env={})
     assert (e.value.file, e.value.item) == ("hotline.yaml", item)
+
+
+# --- menus: the short re-prompt and silences (issue 10) ------------------------------
+
+
+def test_a_reprompt_without_a_prompt_text_is_refused(config_dir: Path) -> None:
+    edit(config_dir, "menu.yaml", "reprompt: menu_short", "reprompt: menu_shrt")
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir)
+    assert e.value.file == "prompts.yaml" and e.value.item == "prompts.menu_shrt"
+
+
+@pytest.mark.parametrize(
+    "value, reason", [("4", "at most 3"), ("-1", "at least 0"), ("two", "whole number")]
+)
+def test_max_timeouts_is_bounded_by_the_attempts(config_dir: Path, value: str, reason: str) -> None:
+    edit(config_dir, "menu.yaml", "max_timeouts: 2", f"max_timeouts: {value}")
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir)
+    assert e.value.item == "nodes.main.max_timeouts" and reason in e.value.reason

@@ -16,17 +16,19 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from config_files import edit
 
 from ivr.adapters.asterisk.fastagi import AgiChannel, FastAgiServer, RouteTable, route_name
 from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits, LogLimiter
 from ivr.adapters.asterisk.handlers import Handlers
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import NoHistory, PresenceSource, StaticPresence
-from ivr.config import HotlineConfig
+from ivr.config import HotlineConfig, load_config
 from ivr.domain.calllog import CallEnded, CallEvent, CallStarted, MenuStep, Outcome, Routed
 from ivr.domain.routing import Presence
 
@@ -41,7 +43,8 @@ T = TypeVar("T")
 FALLBACK = 'SET VARIABLE "HOTLINE_ROUTE_KIND" ""\n'
 QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
 WELL_FORMED = re.compile(
-    rf"^(SET VARIABLE|GET VARIABLE|GET DATA|STREAM FILE|CHANNEL STATUS|VERBOSE|EXEC)( {QUOTED})*\n$"
+    rf"^(SET VARIABLE|GET VARIABLE|GET DATA|STREAM FILE|WAIT FOR DIGIT|CHANNEL STATUS|VERBOSE|EXEC)"
+    rf"( {QUOTED})*\n$"
 )
 SET_VARIABLE = re.compile(rf"^SET VARIABLE ({QUOTED}) ({QUOTED})\n$")
 MSET = re.compile(rf'^EXEC "MSet" ({QUOTED})\n$')
@@ -111,6 +114,9 @@ class FakeAsterisk:
         if line.startswith("STREAM FILE"):
             key = self.during_stream.pop(0) if self.during_stream else ""
             return [f"200 result={ord(key) if key else 0} endpos=8000"]
+        if line.startswith("WAIT FOR DIGIT"):
+            key = self.keys.pop(0) if self.keys else "T"
+            return ["200 result=0" if key == "T" else f"200 result={ord(key)}"]
         if line.startswith("GET DATA"):
             key = self.keys.pop(0) if self.keys else "T"
             if key == "T":
@@ -286,9 +292,9 @@ def test_failures_replay_the_apology_and_reach_the_operator(
     assert lines[0:5] == [
         'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
         'STREAM FILE "hotline/zh-CN/timeout" "0123456789*#"\n',
-        'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
+        'GET DATA "hotline/zh-CN/menu_short" "5000" "1"\n',  # the short list, not the welcome
         'STREAM FILE "hotline/zh-CN/invalid" "0123456789*#"\n',
-        'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n',
+        'GET DATA "hotline/zh-CN/menu_short" "5000" "1"\n',
     ]
     assert set_variables(lines)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
     assert ("HOTLINE_ROUTE_TARGET", "operator") in set_variables(lines)
@@ -957,3 +963,26 @@ def test_no_full_caller_number_in_the_log_of_fastagi_calls(
     assert any(isinstance(e, CallStarted) and e.caller == CALLER for e in log.events)
     assert caplog.records, "the calls logged nothing: the check would be empty"
     assert CALLER not in caplog.text and "13800000009" not in caplog.text
+
+
+def test_hash_as_an_option_is_a_key_not_the_end_of_input(
+    config_dir: Path, calllog: ListCallLog
+) -> None:
+    # GET DATA would take '#' for the end of input: a menu offering '#' plays its
+    # prompt with STREAM FILE and waits with WAIT FOR DIGIT.
+    edit(config_dir, "menu.yaml", '"*": repeat', '"*": repeat\n      "#": route:repairs')
+    routes = handlers(load_config(config_dir, env={}), calllog).routes()
+    lines = call(routes, FakeAsterisk(keys=["#"]))
+    assert lines[:2] == [
+        'STREAM FILE "hotline/zh-CN/welcome" "0123456789*#"\n',
+        'WAIT FOR DIGIT "5000"\n',
+    ]
+    assert ("HOTLINE_ROUTE_TARGET", "repairs") in set_variables(lines)
+    steps = calllog.of(MenuStep)
+    assert [s.event for s in steps] == ["start", "key"] and steps[-1].key == "#"
+
+
+def test_a_menu_without_hash_keeps_one_round_trip_a_prompt(routes: RouteTable) -> None:
+    lines = call(routes, FakeAsterisk(keys=["1"]))
+    assert lines[0].startswith('GET DATA "hotline/zh-CN/welcome"')
+    assert not any(line.startswith("WAIT FOR DIGIT") for line in lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ivr.config import HotlineConfig
@@ -110,8 +112,8 @@ def test_three_invalid_keys_leave_for_on_failure(sample: Menu) -> None:
     state, actions, records = walk(sample, keys("777"))
     assert actions == [
         Ask(("welcome",), "zh-CN", 5.0),
-        Ask(("invalid", "welcome"), "zh-CN", 5.0),  # attempt 2
-        Ask(("invalid", "welcome"), "zh-CN", 5.0),  # attempt 3
+        Ask(("invalid", "menu_short"), "zh-CN", 5.0),  # attempt 2
+        Ask(("invalid", "menu_short"), "zh-CN", 5.0),  # attempt 3
         Leave(Target(TargetKind.OPERATOR), "zh-CN"),
     ]
     assert [r.event for r in records] == ["start", "invalid", "invalid", "invalid"]
@@ -130,10 +132,12 @@ def test_two_invalid_keys_do_not_leave(sample: Menu) -> None:
 
 
 def test_three_timeouts_leave_for_on_failure(sample: Menu) -> None:
-    _, actions, records = walk(sample, keys("TTT"))
+    # without max_timeouts (the sample has 2), silences count like any failure
+    main = dataclasses.replace(sample.node("main"), max_timeouts=0)
+    _, actions, records = walk(dataclasses.replace(sample, nodes={"main": main}), keys("TTT"))
     assert actions[1:] == [
-        Ask(("timeout", "welcome"), "zh-CN", 5.0),
-        Ask(("timeout", "welcome"), "zh-CN", 5.0),
+        Ask(("timeout", "menu_short"), "zh-CN", 5.0),
+        Ask(("timeout", "menu_short"), "zh-CN", 5.0),
         Leave(Target(TargetKind.OPERATOR), "zh-CN"),
     ]
     assert [r.event for r in records[1:]] == ["timeout", "timeout", "timeout"]
@@ -142,8 +146,8 @@ def test_three_timeouts_leave_for_on_failure(sample: Menu) -> None:
 def test_invalid_and_timeout_count_together(sample: Menu) -> None:
     _, actions, records = walk(sample, keys("7T#"))  # '#' has no option in the sample
     assert actions[1:] == [
-        Ask(("invalid", "welcome"), "zh-CN", 5.0),
-        Ask(("timeout", "welcome"), "zh-CN", 5.0),
+        Ask(("invalid", "menu_short"), "zh-CN", 5.0),
+        Ask(("timeout", "menu_short"), "zh-CN", 5.0),
         Leave(Target(TargetKind.OPERATOR), "zh-CN"),
     ]
     assert [(r.event, r.key) for r in records[1:]] == [
@@ -155,7 +159,7 @@ def test_invalid_and_timeout_count_together(sample: Menu) -> None:
 
 def test_non_dtmf_digit_is_invalid(sample: Menu) -> None:
     _, actions, records = walk(sample, [Key("A")])
-    assert actions[-1] == Ask(("invalid", "welcome"), "zh-CN", 5.0)
+    assert actions[-1] == Ask(("invalid", "menu_short"), "zh-CN", 5.0)
     assert records[-1].event == "invalid"
 
 
@@ -190,7 +194,7 @@ def test_language_key_switches_following_prompts(sample: Menu) -> None:
     assert state.language == "en"
     assert records[-1] == StepRecord("main", "language", "8", "en")
     _, actions, _ = walk(sample, keys("87"))
-    assert actions[-1] == Ask(("invalid", "welcome"), "en", 5.0)
+    assert actions[-1] == Ask(("invalid", "menu_short"), "en", 5.0)
     _, actions, _ = walk(sample, keys("81"))
     assert actions[-1] == Leave(Target(TargetKind.ROUTE, "enquiries"), "en")
     _, actions, _ = walk(sample, keys("8777"))
@@ -317,3 +321,44 @@ def test_parse_target_errors(text: str, message: str) -> None:
 def test_target_str_round_trips() -> None:
     for text in ("route:enquiries", "menu:billing", "language:en", "operator", "repeat"):
         assert str(parse_target(text)) == text
+
+
+# --- menus callers don't hate (issue 10): short re-prompts, silences -------------------
+
+
+def test_after_a_failure_the_apology_is_followed_by_the_short_list(
+    sample_config: HotlineConfig,
+) -> None:
+    _, actions, _ = walk(sample_config.menu, keys("7"))
+    assert actions[-1] == Ask(("invalid", "menu_short"), "zh-CN", 5.0)
+    _, actions, _ = walk(sample_config.menu, keys("T"))
+    assert actions[-1] == Ask(("timeout", "menu_short"), "zh-CN", 5.0)
+    # the whole welcome again only when asked for
+    _, actions, records = walk(sample_config.menu, keys("7*"))
+    assert actions[-1] == Ask(("welcome",), "zh-CN", 5.0) and records[-1].event == "repeat"
+
+
+def test_two_silences_reach_a_person(sample_config: HotlineConfig) -> None:
+    state, actions, records = walk(sample_config.menu, keys("TT"))
+    assert actions[-1] == Leave(Target(TargetKind.OPERATOR), "zh-CN")
+    assert records[-1].detail == "2 silences: operator" and state.done
+
+
+def test_three_wrong_keys_reach_a_person(sample_config: HotlineConfig) -> None:
+    _, actions, records = walk(sample_config.menu, keys("777"))
+    assert actions[-1] == Leave(Target(TargetKind.OPERATOR), "zh-CN")
+    assert records[-1].detail == "3 failed attempts: operator"
+
+
+def test_a_wrong_key_and_a_silence_ask_again(sample_config: HotlineConfig) -> None:
+    state, actions, _ = walk(sample_config.menu, keys("7T"))
+    assert actions[-1] == Ask(("timeout", "menu_short"), "zh-CN", 5.0)
+    assert (state.attempts, state.timeouts) == (2, 1)
+    _, actions, records = walk(sample_config.menu, keys("7T7"))
+    assert records[-1].detail == "3 failed attempts: operator"
+
+
+def test_the_ask_carries_the_keys_the_node_offers(sample_config: HotlineConfig) -> None:
+    _, actions, _ = walk(sample_config.menu, [])
+    ask = actions[-1]
+    assert isinstance(ask, Ask) and ask.keys == "*012389"

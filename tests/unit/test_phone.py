@@ -385,3 +385,65 @@ def test_simulate_treats_every_form_of_a_vip_alike(
         assert main([*argv, "--caller", form, "--keys", "2"]) == 0
         out = capsys.readouterr().out
         assert '"vip": true' in out and '"caller": "+8613800000001"' in out
+
+
+# --- a customer's time zone (callback calling hours) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "number, zone",
+    [
+        ("+12125550100", "America/New_York"),
+        ("+14155550100", "America/Los_Angeles"),
+        ("+442071234567", "Europe/London"),
+        ("+61212345678", "Australia/Sydney"),
+        ("+8613800000001", "Asia/Shanghai"),
+    ],
+)
+def test_a_callback_takes_the_zone_numbering_data_gives_the_number(
+    sample_config: HotlineConfig, number: str, zone: str
+) -> None:
+    rules = sample_config.callbacks.calling_rules()
+    assert rules.customer_tz(number).key == zone
+
+
+@pytest.mark.parametrize("number", ["+18005550100", "+15555550100", "4000", "", "not a number"])
+def test_a_number_without_one_zone_takes_the_configured_default(
+    sample_config: HotlineConfig, number: str
+) -> None:
+    # +1 800 spans the continent; +1 555 is no area; the rest are no E.164 number.
+    rules = sample_config.callbacks.calling_rules()
+    assert rules.customer_tz(number).key == "Asia/Shanghai"
+
+
+def test_a_configured_prefix_overrides_the_numbering_data(config_dir: Path) -> None:
+    edit(
+        config_dir,
+        "callbacks.yaml",
+        "timezones_by_prefix: {}",
+        'timezones_by_prefix: {"+1212": America/Chicago}',
+    )
+    rules = load_config(config_dir).callbacks.calling_rules()
+    assert rules.customer_tz("+12125550100").key == "America/Chicago"
+    assert rules.customer_tz("+14155550100").key == "America/Los_Angeles"
+
+
+def test_the_intake_keeps_the_customers_zone_and_due_time(sample_config: HotlineConfig) -> None:
+    # Monday 02:00 UTC: 10:00 in Shanghai, but 18:00 on Sunday in Los Angeles,
+    # and the sample calls no one on a Sunday: the callback waits for their Monday.
+    ledger = _Ledger()
+    intake = _intake(sample_config, ledger)
+    arrived = datetime(2026, 11, 23, 1, 59, tzinfo=UTC)
+    la = intake.request_from_ivr("+1 415 555 0100", "en", "enquiries", arrived)
+    assert la.tz == "America/Los_Angeles" == ledger.added[0].tz
+    sh = intake.request_from_ivr("13900000001", "zh-CN", "enquiries", arrived)
+    assert sh.tz == "Asia/Shanghai"
+    assert la.due_at > sh.due_at
+
+
+@given(st.text(max_size=40))
+def test_time_zone_never_raises(text: str) -> None:
+    from ivr.phone import time_zone
+
+    zone = time_zone(text)
+    assert zone is None or (isinstance(zone, str) and "/" in zone)

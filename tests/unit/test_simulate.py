@@ -95,7 +95,7 @@ def test_key_9_requests_a_callback_to_the_caller(run: Any) -> None:
 def test_three_invalid_keys_in_open_hours_reach_the_operator(run: Any) -> None:
     r = run(MONDAY_10, "777")
     assert route_of(r) == ("queue", "operator")
-    assert r["prompts"] == [["welcome"], ["invalid", "welcome"], ["invalid", "welcome"]]
+    assert r["prompts"] == [["welcome"], ["invalid", "menu_short"], ["invalid", "menu_short"]]
     assert "menu main: invalid 7 -> 3 failed attempts: operator" in r["trace"]
 
 
@@ -105,15 +105,17 @@ def test_three_invalid_keys_when_closed_reach_voicemail(run: Any) -> None:
 
 
 def test_no_keys_times_out_to_the_operator(run: Any) -> None:
+    # two silences (menu.yaml max_timeouts) and the caller is with a person
     r = run(MONDAY_10, "")
     assert route_of(r) == ("queue", "operator")
-    assert r["prompts"] == [["welcome"], ["timeout", "welcome"], ["timeout", "welcome"]]
+    assert r["prompts"] == [["welcome"], ["timeout", "menu_short"]]
+    assert "menu main: timeout -> 2 silences: operator" in r["trace"]
 
 
 def test_explicit_timeouts_then_a_key(run: Any) -> None:
-    r = run(MONDAY_10, "TT1")
+    r = run(MONDAY_10, "T1")
     assert route_of(r) == ("queue", "enquiries")
-    assert r["prompts"][-1] == ["timeout", "welcome"]
+    assert r["prompts"][-1] == ["timeout", "menu_short"]
 
 
 def test_star_repeats_then_key_1(run: Any) -> None:

@@ -158,3 +158,29 @@ def test_agents_cannot_watch_the_board(client, web_users, login, role) -> None:
     login(client, role)
     assert client.get("/board/stream?once=1").status_code == 403
     assert client.get("/api/seats").status_code == 403
+
+
+def test_calls_shed_by_admission_control_raise_an_overload_alarm(
+    client, web_users, login, web_runtime, t0
+) -> None:
+    from ivr.domain.calllog import CallEnded, CallStarted, Outcome
+
+    def shed(uid: str, at) -> None:
+        web_runtime.calls.record_many(
+            [
+                CallStarted(uid, at, "13800000009", source="ami"),
+                CallEnded(uid, at + timedelta(seconds=4), "16", Outcome.SHED),
+            ]
+        )
+
+    login(client, "lead")
+    assert not any(a["code"] == "shedding" for a in _seat(client, "li")[1]["alarms"])
+    shed("shed-old", t0 - timedelta(minutes=11))  # outside the 10-minute window
+    shed("shed-1", t0 - timedelta(minutes=3))
+    shed("shed-2", t0 - timedelta(seconds=20))
+    alarms = _seat(client, "li")[1]["alarms"]
+    assert {"code": "shedding", "count": 2, "minutes": 10} in alarms
+    listed = client.get("/api/calls?outcome=shed").get_json()
+    assert sorted(c["uid"] for c in listed["calls"]) == ["shed-1", "shed-2", "shed-old"]
+    page = client.get("/calls?outcome=shed")
+    assert page.status_code == 200 and "turned away: lines busy" in page.get_data(as_text=True)

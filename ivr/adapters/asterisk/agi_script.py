@@ -44,13 +44,19 @@ class PystChannel:
         # sanitise: control characters, and lone surrogates should any get through
         self.env: dict[str, str] = {k: sanitise(str(v)) for k, v in agi.env.items()}
 
-    def ask(self, prompts: list[str], timeout_ms: int) -> str | None:
-        """Twin of fastagi.AgiChannel.ask: STREAM FILE the leading prompts, GET DATA the last."""
-        for prompt in prompts[:-1]:
+    def ask(self, prompts: list[str], timeout_ms: int, hash_key: bool = False) -> str | None:
+        """Twin of fastagi.AgiChannel.ask: STREAM FILE the leading prompts, GET DATA the
+        last; when '#' is an option, STREAM FILE them all, then WAIT FOR DIGIT."""
+        for prompt in prompts if hash_key else prompts[:-1]:
             result = self._unless_missing("STREAM FILE", quote(prompt), quote(KEYS))
             code = int(result["result"][0] or 0) if result else 0
             if code > 0:
                 return chr(code)
+        if hash_key:
+            code = int(
+                dict(self.agi.execute("WAIT FOR DIGIT", quote(str(timeout_ms))))["result"][0]
+            )
+            return chr(code) if code > 0 else None
         result = self._unless_missing(
             "GET DATA", quote(prompts[-1]), quote(str(timeout_ms)), quote("1")
         )
@@ -89,7 +95,8 @@ def run_hotline(channel: PystChannel, deps: Any, region: str | None = None) -> N
     try:
         channel.set_variable(names.VAR_CALL_ID, session.caller.uid)
         while isinstance(action, Ask):
-            digit = channel.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
+            timeout_ms = int(action.timeout_seconds * 1000)
+            digit = channel.ask(prompt_paths(action), timeout_ms, "#" in action.keys)
             action = session.on_input(digit)
     except AGIHangup:
         session.hung_up()

@@ -25,13 +25,15 @@ from ivr.domain.calllog import (
     CallEnded,
     CallEvent,
     CallStarted,
+    Outcome,
     Routed,
 )
 
 log = logging.getLogger(__name__)
 
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
-HOTLINE_CONTEXTS = (names.CONTEXT_INBOUND, names.CONTEXT_FALLBACK)
+HOTLINE_CONTEXTS = (names.CONTEXT_INBOUND, names.CONTEXT_FALLBACK, names.CONTEXT_SHED)
+HOTLINE_ACCOUNTCODES = (names.ACCOUNTCODE_INBOUND, names.ACCOUNTCODE_SHED)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def _is_hotline_context(context: str) -> bool:
 
 def _entered_hotline(keys: Mapping[str, str]) -> bool:
     """A caller channel that entered the hotline (not a baseline or outbound call)."""
-    return keys.get("AccountCode") == names.ACCOUNTCODE_INBOUND and _is_hotline_context(
+    return keys.get("AccountCode") in HOTLINE_ACCOUNTCODES and _is_hotline_context(
         keys.get("Context", "")
     )
 
@@ -92,7 +94,10 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             sanitise(keys.get("Channel", "")),
             SOURCE_AMI,
         )
-        return [started, CallEnded(uid, at, cause)]
+        # A call turned away by admission control says so; any other call's
+        # outcome comes from what the record knows (derive_outcome).
+        shed = keys.get("AccountCode") == names.ACCOUNTCODE_SHED
+        return [started, CallEnded(uid, at, cause, Outcome.SHED if shed else None)]
     if name == "UserEvent" and keys.get("UserEvent") == names.USEREVENT_FALLBACK:
         fuid = keys.get("Uniqueid", "") or uid
         caller = keys.get("Caller", "") or keys.get("CallerIDNum", "")

@@ -75,6 +75,10 @@ class FastAgiServer:
     _conns: dict[int, _Conn] = field(default_factory=dict)  # in arrival order
     _cap: int = 0
     _quiet: LogLimiter = field(init=False)
+    # Dialogs dispatched and the AGI commands they sent (the benchmarks' round
+    # trips per call).
+    dialogs: int = 0
+    commands: int = 0
 
     def __post_init__(self) -> None:
         self._quiet = LogLimiter(log, self.limits.log_every_seconds)
@@ -276,6 +280,13 @@ class FastAgiServer:
 
     async def dispatch(self, agi: AgiChannel) -> None:
         """Run the route's handler; whatever happens, a defined dialplan outcome."""
+        try:
+            await self._dispatch(agi)
+        finally:
+            self.dialogs += 1
+            self.commands += agi.sent
+
+    async def _dispatch(self, agi: AgiChannel) -> None:
         CALL_ID.set(agi.uid[:64] or "-")  # this dialog's task: every log line names the call
         name = route_name(agi.env)
         handler = self.routes.get(name)

@@ -93,7 +93,8 @@ class Handlers:
         action = session.begin()
         try:
             while isinstance(action, Ask):
-                digit = await agi.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
+                timeout_ms = int(action.timeout_seconds * 1000)
+                digit = await agi.ask(prompt_paths(action), timeout_ms, "#" in action.keys)
                 action = session.on_input(digit)
         except AgiHangup:
             session.hung_up()

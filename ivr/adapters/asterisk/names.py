@@ -15,6 +15,7 @@ CONTEXT_INBOUND = "hotline-inbound"  # PJSIP 'anonymous' endpoint lands here
 CONTEXT_FALLBACK = "hotline-fallback"  # FastAGI down or failed: never silence
 CONTEXT_ROUTE_PREFIX = "hotline-route-"  # + route kind: seat, queue, voicemail, ...
 CONTEXT_SEATS = "hotline-seats"  # context of the authenticated seat endpoints
+CONTEXT_SHED = "hotline-shed"  # over the admission limit: "all lines are busy", hang up
 
 # Channel variables set by the FastAGI handler, read by the dialplan.
 VAR_CALL_ID = "HOTLINE_CALL_ID"
@@ -48,6 +49,20 @@ SOUNDS_SUBDIR = "hotline"
 # wait has it on the Hangup): the AMI listener records calls only for these, not
 # for benchmark baseline calls or the dialer's outbound legs.
 ACCOUNTCODE_INBOUND = "hotline-in"
+# The account code of a call turned away by admission control (CONTEXT_SHED sets
+# it): its AMI Hangup makes a record with the outcome "shed".
+ACCOUNTCODE_SHED = "hotline-shed"
+
+# Admission control: every caller channel joins GROUP(GROUP_CATEGORY)=GROUP_IN_IVR on
+# entry and moves to GROUP_ROUTED once the IVR has decided, so Asterisk's own
+# GROUP_COUNT is the number of callers in the IVR at once, counted without a
+# round trip to the hotline (which, overloaded, is the thing to spare).
+GROUP_CATEGORY = "hotline"
+GROUP_IN_IVR = "ivr"
+GROUP_ROUTED = "routed"
+# The limit itself is a dialplan global (set from admission.max_in_ivr), so an
+# operator can change it on a running Asterisk: dialplan set global <name> <n>.
+GLOBAL_MAX_IN_IVR = "HOTLINE_MAX_IN_IVR"
 
 # AMI UserEvent emitted by the fallback context so the call is logged without FastAGI.
 USEREVENT_FALLBACK = "HotlineFallback"

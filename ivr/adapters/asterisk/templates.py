@@ -23,6 +23,8 @@ import yaml
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
+from ivr.config.hotline import MAX_IN_IVR
+from ivr.config.hotline import MAX_PRIORITY as MAX_QUEUE_WEIGHT
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "config" / "asterisk"
 TEMPLATE_FILES = (
@@ -90,7 +92,12 @@ class AsteriskSettings:
     queue_max_wait_seconds: int = 120
     fallback_queue_seconds: int = 20
     voicemail_max_seconds: int = 60
+    max_in_ivr: int = 200  # admission control: callers in the IVR at once
+    queue_weights: Mapping[str, int] = field(default_factory=dict)  # queue -> weight (>= 0)
     baseline_extension: str = "4999"
+    menu_bench_extension: str = "4996"  # the dialplan-only menu (benchmarks)
+    menu_start_prompt: str = "welcome"  # the menu's first prompt ...
+    menu_start_timeout: float = 5.0  # ... and its wait for a key, seconds
     selftest_extensions: bool = False
     agi_script: AgiScriptExtension | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -125,8 +132,14 @@ def check_settings(cfg: AsteriskSettings) -> None:
     """Refuse settings that would render a broken or injectable configuration."""
     if not _EXTEN_RE.match(cfg.hotline_extension):
         raise TemplateError(f"hotline_extension {cfg.hotline_extension!r} is not a dial string")
-    if not _EXTEN_RE.match(cfg.baseline_extension):
-        raise TemplateError(f"baseline_extension {cfg.baseline_extension!r} is not a dial string")
+    for what in ("baseline_extension", "menu_bench_extension"):
+        if not _EXTEN_RE.match(getattr(cfg, what)):
+            raise TemplateError(f"{what} {getattr(cfg, what)!r} is not a dial string")
+    for queue, weight in cfg.queue_weights.items():
+        if queue not in cfg.queues or not 0 <= weight <= MAX_QUEUE_WEIGHT:
+            raise TemplateError(f"queue weight {queue!r}: {weight!r} is not a weight of a queue")
+    if not 1 <= cfg.max_in_ivr <= MAX_IN_IVR:
+        raise TemplateError(f"max_in_ivr {cfg.max_in_ivr!r} is not between 1 and {MAX_IN_IVR}")
     if cfg.seat_contacts not in ("static", "register"):
         raise TemplateError(f"seat_contacts {cfg.seat_contacts!r} is not 'static' or 'register'")
     for seat in cfg.seats:
@@ -212,8 +225,18 @@ def pjsip_seat_sections(cfg: AsteriskSettings) -> str:
 
 
 def queue_sections(cfg: AsteriskSettings) -> str:
-    """One queue per branch plus the operator queue, all inheriting [hotline-queue]."""
-    return "\n".join(f"[{queue}](hotline-queue)\n" for queue in cfg.queues)
+    """One queue per branch plus the operator queue, all inheriting [hotline-queue].
+
+    A queue's `weight` is its branch's priority: an agent in several queues is
+    offered first to a caller waiting in the heavier one (an emergency caller
+    outranks enquiries waiting for the same agent); inside one queue the caller's
+    own priority (QUEUE_PRIO) orders them.
+    """
+    sections = []
+    for queue in cfg.queues:
+        weight = cfg.queue_weights.get(queue, 0)
+        sections.append(f"[{queue}](hotline-queue)\n" + (f"weight = {weight}\n" if weight else ""))
+    return "\n".join(sections)
 
 
 def selftest_include(cfg: AsteriskSettings) -> str:
@@ -240,6 +263,7 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
         f"{cfg.hotline_extension}.",
         f"exten => {spec.extension},1,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})",
         f" same => n,Set({names.VAR_ENTERED}=${{STRFTIME(,,%s.%6q)}})",
+        admission_gate(cfg),
         " same => n,Answer()",
         f" same => n,Set({names.VAR_LANGUAGE}={cfg.default_language})",
         *(f" same => n,Set(ENV({name})={value})" for name, value in sorted(spec.env.items())),
@@ -249,12 +273,29 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
     return "\n".join(lines)
 
 
+def admission_gate(cfg: AsteriskSettings) -> str:
+    """The dialplan lines that count the caller into the IVR and turn it away when
+    more than the global `names.GLOBAL_MAX_IN_IVR` are there already (see
+    names.GROUP_CATEGORY)."""
+    group = f"{names.GROUP_IN_IVR}@{names.GROUP_CATEGORY}"
+    return "\n".join(
+        [
+            f" same => n,Set(GROUP({names.GROUP_CATEGORY})={names.GROUP_IN_IVR})",
+            f" same => n,GotoIf($[${{GROUP_COUNT({group})}} > ${{{names.GLOBAL_MAX_IN_IVR}}}]"
+            f"?{names.CONTEXT_SHED},s,1)",
+        ]
+    )
+
+
 def template_values(cfg: AsteriskSettings) -> dict[str, str]:
     """The full placeholder mapping for one settings object."""
     values = name_values()
     values.update(
         hotline_extension=cfg.hotline_extension,
         baseline_extension=cfg.baseline_extension,
+        menu_bench_extension=cfg.menu_bench_extension,
+        menu_start_prompt=check_name(cfg.menu_start_prompt, "menu start prompt"),
+        menu_start_timeout=f"{cfg.menu_start_timeout:g}",
         sip_host=cfg.sip_host,
         sip_port=str(cfg.sip_port),
         ami_host=cfg.ami_host,
@@ -270,6 +311,9 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         queue_max_wait_seconds=str(cfg.queue_max_wait_seconds),
         fallback_queue_seconds=str(cfg.fallback_queue_seconds),
         voicemail_max_seconds=str(cfg.voicemail_max_seconds),
+        max_in_ivr=str(cfg.max_in_ivr),
+        admission_gate=admission_gate(cfg),
+        busy_prompts="&".join(f"{names.SOUNDS_SUBDIR}/{lang}/busy" for lang in cfg.languages),
         seat_sections=pjsip_seat_sections(cfg),
         queue_sections=queue_sections(cfg),
         selftest_include=selftest_include(cfg),
@@ -366,4 +410,5 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         fastagi_port=int(agi.get("port", 4573)),
         queue_ring_seconds=int(overflow.get("ring_seconds", 20)),
         queue_max_wait_seconds=int(overflow.get("max_wait_seconds", 120)),
+        max_in_ivr=int(hotline.get("admission", {}).get("max_in_ivr", 200)),
     )
