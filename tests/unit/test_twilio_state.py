@@ -15,14 +15,14 @@ from ivr.adapters.twilio.state import (
 )
 
 SID = "CA" + "a" * 32
-STATE = CallState(SID, "+8613800000101", "+14155550100", "zh-CN", node="main", seq=3,
+STATE = CallState(SID, "+8613800000101", "+14155550100", "zh-CN", flow={"node": "main"}, seq=3,
                   trace=tuple(f"step {i}" for i in range(40)))  # fmt: skip
 
 
 def test_a_state_comes_back_as_it_went_with_the_newest_trace_lines() -> None:
     signer = StateSigner("k")
     back = signer.load(signer.dump(STATE), SID)
-    assert back.seq == 3 and back.node == "main" and back.caller == "+8613800000101"
+    assert back.seq == 3 and back.flow == {"node": "main"} and back.caller == "+8613800000101"
     assert back.trace == STATE.trace[-MAX_TRACE:]
 
 
@@ -66,6 +66,7 @@ def test_an_old_state_is_refused() -> None:
         {"uid": SID, "caller": "", "dialed": "", "language": "en", "trace": [], "evil": 1},
         {"uid": SID, "caller": "", "dialed": "", "language": "en", "trace": [], "phase": "x"},
         ["not", "a", "mapping"],
+        {"uid": SID, "caller": "", "dialed": "", "language": "en", "trace": [], "flow": [1]},
     ],
 )
 def test_signed_data_of_an_unknown_form_is_refused_not_a_crash(data: object) -> None:

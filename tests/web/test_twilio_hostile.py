@@ -114,7 +114,7 @@ def test_gather_refuses_bad_state_with_403(
 def test_a_state_signed_with_another_key_is_refused(phone: TwilioPhone) -> None:
     from ivr.adapters.twilio.state import CallState, StateSigner
 
-    state = CallState(CALL_SID, CALLER, "", "zh-CN", node="main", seq=1)
+    state = CallState(CALL_SID, CALLER, "", "zh-CN", flow={"node": "main"}, seq=1)
     forged = StateSigner("not-the-app-key").dump(state)
     _voice(phone)
     url = f"{PUBLIC}/twilio/gather?s={forged}"
@@ -246,3 +246,24 @@ def test_only_login_and_csrf_are_skipped_the_other_guards_hold(phone: TwilioPhon
         assert "frame-ancestors 'none'" in (resp.getheader("Content-Security-Policy") or "")
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        {"node": "nowhere", "language": "zh-CN"},
+        {"node": "main", "language": "zh-CN", "evil": 1},
+        {"language": "zh-CN"},
+        {"node": ["main"], "language": "zh-CN"},
+    ],
+)
+def test_a_validly_signed_state_of_an_impossible_form_is_refused(
+    phone: TwilioPhone, flow: dict[str, object]
+) -> None:
+    from ivr.adapters.twilio.state import CallState, StateSigner
+
+    _voice(phone)
+    state = CallState(CALL_SID, CALLER, "", "zh-CN", flow=flow, seq=1)
+    token = StateSigner("twilio-test").dump(state)  # the app's own key (conftest's phone)
+    url = f"{PUBLIC}/twilio/gather?s={token}"
+    assert phone.post(url, {"CallSid": CALL_SID, "Digits": "1"}).status == 403

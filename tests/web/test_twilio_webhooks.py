@@ -154,12 +154,14 @@ def test_three_invalid_keys_reach_the_operator(phone: TwilioPhone, web_runtime: 
     assert call is not None and [s.event for s in call.steps] == ["start", *["invalid"] * 3]
 
 
-def test_timeouts_count_as_failed_attempts(phone: TwilioPhone, web_runtime: Runtime) -> None:
+def test_two_silences_reach_a_person(phone: TwilioPhone, web_runtime: Runtime) -> None:
     reply = phone.call(NEW_CALLER)
     reply = phone.answer(reply)  # actionOnEmptyResult: no Digits, no SpeechResult
     assert "没有收到" in _said(reply)
     call = web_runtime.calls.get_call(CALL_SID)
     assert call is not None and call.steps[-1].event == "timeout"
+    reply = phone.answer(reply)  # the second silence: max_timeouts of menu.yaml
+    assert _dial_target(reply) == f"sip:queue-operator@{SIP}"
 
 
 def test_a_spoken_phrase_picks_its_option(phone: TwilioPhone, web_runtime: Runtime) -> None:

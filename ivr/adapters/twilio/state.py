@@ -10,6 +10,7 @@ CallSid is refused; a token replayed after its step is refused by the caller of
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -34,8 +35,7 @@ class CallState:
     dialed: str
     language: str
     phase: str = "menu"  # menu | seat | queue | callback | end
-    node: str = ""
-    attempts: int = 0
+    flow: Mapping[str, Any] = field(default_factory=dict)  # the menu's FlowState, as fields
     seq: int = 0  # menu steps recorded so far
     started: float = 0.0  # epoch seconds
     trace: tuple[str, ...] = field(default_factory=tuple)
@@ -73,6 +73,8 @@ def _from_dict(data: Any) -> CallState:
     """Our own signed data; still checked, so a key change cannot become a 500."""
     try:
         state = CallState(**{**data, "trace": tuple(str(t) for t in data["trace"])})
+        if not isinstance(state.flow, dict):
+            raise TypeError("flow is not a mapping")
     except (TypeError, KeyError) as e:
         raise StateError(f"state of an unknown form: {e}") from None
     if state.phase not in PHASES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -107,18 +107,23 @@ class TwilioVoice:
         last = max((s.seq for s in call.steps), default=0) if call is not None else -1
         if last != st.seq:  # an older step's state, used again
             raise StateError(f"state of step {st.seq} replayed (the call is at step {last})")
+        try:  # every field of the domain's FlowState, whatever it grows (timeouts...)
+            flow = FlowState(**st.flow)
+            self.deps.menu.node(flow.node)
+        except (TypeError, KeyError) as e:
+            raise StateError(f"a menu state of an unknown form: {type(e).__name__}") from None
         session = IvrSession(
             self.deps,
             CallerInfo(uid, st.caller, "", st.dialed, "", SOURCE),
-            state=FlowState(st.node, st.language, st.attempts),
+            state=flow,
             seq=st.seq,
             trace=list(st.trace),
             started_at=datetime.fromtimestamp(st.started, UTC),
         )
         key: str | None = digits or None
         if not key and speech:
-            node = self.deps.menu.node(st.node)
-            key = node.key_for_speech(st.language, speech) or NO_MATCH
+            node = self.deps.menu.node(flow.node)
+            key = node.key_for_speech(flow.language, speech) or NO_MATCH
         return self._next(session, session.on_input(key))
 
     def dial(self, token: str, uid: str, status: str, duration_seconds: int) -> str:
@@ -201,13 +206,12 @@ class TwilioVoice:
                 caller=session.caller.number,
                 dialed=session.caller.dialed,
                 language=action.language,
-                node=session.state.node,
-                attempts=session.state.attempts,
+                flow=asdict(session.state),
                 seq=session.seq,
                 started=(session.started_at or self.deps.clock()).timestamp(),
                 trace=tuple(session.trace),
             )
-            node = self.deps.menu.node(st.node)
+            node = self.deps.menu.node(session.state.node)
             return twiml.gather(
                 self._spoken(action.language, action.prompts),
                 self.settings.speech_tag(action.language),
