@@ -8,7 +8,7 @@ import signal
 import sys
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from cli.common import (
@@ -20,6 +20,10 @@ from cli.common import (
     phone_number,
     runtime,
 )
+
+if TYPE_CHECKING:
+    from ivr.dialer.twilio_worker import TwilioDialer
+    from ivr.dialer.worker import Dialer
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,11 +45,17 @@ def request_json(req: Any) -> dict[str, Any]:
 
 
 def cmd_dialer(args: argparse.Namespace) -> int:
-    """Run the callback dialer until SIGINT/SIGTERM."""
-    from ivr.bootstrap import build_dialer
+    """Run the callback dialer until SIGINT/SIGTERM: over AMI, or over Twilio's REST API."""
+    from ivr.bootstrap import build_dialer, build_twilio_dialer
 
     rt = runtime(args)
-    dialer = build_dialer(rt)
+    dialer: Dialer | TwilioDialer
+    if args.backend == "twilio":
+        dialer = build_twilio_dialer(rt)
+        where = f"Twilio Calls API (refusing {', '.join(dialer.calls.settings.refuse_prefixes)})"
+    else:
+        dialer = build_dialer(rt)
+        where = f"AMI {rt.config.ami.host}:{rt.config.ami.port}"
 
     def stop(_sig: int, _frame: object) -> None:
         dialer.stop()
@@ -54,7 +64,7 @@ def cmd_dialer(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     s = dialer.deps.settings.dialer
     print(
-        f"dialer {dialer.name}: AMI {rt.config.ami.host}:{rt.config.ami.port}, "
+        f"dialer {dialer.name}: {where}, "
         f"{s.originate_rate:g} originates/s, database {rt.config.database_url}",
         flush=True,
     )
@@ -203,7 +213,13 @@ def _action(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
 
 
 def register(add: AddCommand) -> None:
-    add("dialer", cmd_dialer, "run the callback dialer (AMI Originate, paced, restart-safe)")
+    d = add("dialer", cmd_dialer, "run the callback dialer (paced, agent first, restart-safe)")
+    d.add_argument(
+        "--backend",
+        choices=("asterisk", "twilio"),
+        default="asterisk",
+        help="asterisk: AMI Originate (default); twilio: Twilio's Calls API (twilio: section)",
+    )
     cb = _sub(
         add("callbacks", cmd_callbacks, "list, add, cancel, show callback requests"), "action"
     )

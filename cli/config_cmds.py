@@ -37,6 +37,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"  menu: {len(cfg.menu.nodes)} node(s) from {cfg.menu.start!r}; "
         f"prompts: {len(cfg.prompts)}"
     )
+    if cfg.twilio is not None:
+        from ivr.config import auth_token
+
+        t = cfg.twilio
+        token = auth_token(os.environ, cfg.data_dir)  # a token file not 0600 is refused
+        print(
+            f"  twilio: {t.base_url}/twilio/voice, numbers {', '.join(t.numbers)}, "
+            f"SIP {t.sip_domain}, dialer {'on' if t.dialer else 'off'}, "
+            f"auth token {'set' if token else 'MISSING (webhooks answer 503)'}"
+        )
     # Look ahead: this week's Monday and the weeks after it (holidays and make-up
     # days as the calendar has them).
     from ivr.adapters.clock import ENV_NOW

@@ -63,7 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     import threading
 
-    from ivr.bootstrap import build_service, start_dialer_thread
+    from ivr.bootstrap import build_service, start_dialer_threads
     from ivr.service import run_forever
     from lab.sandbox import cmd_down
     from web.server import serve
@@ -90,7 +90,7 @@ def _up(args: argparse.Namespace) -> int:
         )
         asyncio.run(
             run_forever(
-                build_service(rt), on_started=lambda: dialers.append(start_dialer_thread(rt))
+                build_service(rt), on_started=lambda: dialers.extend(start_dialer_threads(rt))
             )
         )
     finally:

@@ -6,6 +6,8 @@ module for what it runs and passes the parts down:
     build_runtime(config)      config, engine, sessions, repositories, clock (everyone)
     build_service(runtime)     the FastAGI + AMI service (`hotline up`, `hotline serve`)
     build_dialer(runtime)      the callback dialer (`hotline dialer`, `hotline up`)
+    build_twilio_dialer(rt)    its Twilio backend (`hotline dialer --backend twilio`)
+    build_twilio_voice(rt, k)  the Twilio webhooks' parts (the web app)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
 
@@ -14,6 +16,7 @@ The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -45,15 +48,23 @@ from ivr.config import (
     ENV_AMI_SECRET,
     ENV_SEAT_PASSWORD,
     CallbackSettings,
+    ConfigError,
     HotlineConfig,
+    auth_token,
     load_config,
 )
 from ivr.domain.callbacks import CallingRules
 from ivr.phone import canonical
 
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
-    from ivr.dialer.worker import Dialer
+    from twilio.http.http_client import TwilioHttpClient
+
+    from ivr.adapters.twilio.voice import TwilioVoice
+    from ivr.dialer.twilio_worker import TwilioDialer
+    from ivr.dialer.worker import Dialer, DialerDeps
     from ivr.service import HotlineService
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_DIR = "config"
 ENV_CONFIG_DIR = "HOTLINE_CONFIG"
@@ -133,8 +144,12 @@ def heavy_sessions(rt: Runtime, pool_size: int, statement_timeout: float) -> ses
 
 def with_secrets(config: HotlineConfig, env: Mapping[str, str]) -> HotlineConfig:
     """`config` with the AMI secret and the seat password: from the environment, else
-    from 0600 files in the data directory, generated on first run and reused."""
+    from 0600 files in the data directory, generated on first run and reused; and the
+    Twilio auth token (environment or its 0600 file; never generated: it is Twilio's)."""
     keep = config.data_dir / "secrets"
+    if config.twilio is not None:
+        token = auth_token(env, config.data_dir)
+        config = replace(config, twilio=replace(config.twilio, auth_token=token))
     return replace(
         config,
         ami=replace(config.ami, secret=secret(env, ENV_AMI_SECRET, keep / "ami-secret")),
@@ -199,21 +214,45 @@ def build_dialer(
     rt: Runtime, parts: CallbackParts | None = None, name: str | None = None
 ) -> Dialer:
     from ivr.dialer.link import DialerLink
-    from ivr.dialer.worker import Dialer, DialerDeps
+    from ivr.dialer.worker import Dialer
+
+    return Dialer(dialer_deps(rt, parts), DialerLink(rt.config.ami), name)
+
+
+def dialer_deps(rt: Runtime, parts: CallbackParts | None = None) -> DialerDeps:
+    """What every dialer backend shares: the ledger, its rules, the roster, presence."""
+    from ivr.dialer.worker import DialerDeps
 
     p = parts or callback_parts(rt)
-    c = rt.config
-    deps = DialerDeps(
+    return DialerDeps(
         repo=p.repo,
         intake=p.intake,
         settings=p.settings,
         rules=p.rules,
-        roster=c.roster,
-        policy=c.policy,
+        roster=rt.config.roster,
+        policy=rt.config.policy,
         presence=rt.presence_repo,
         clock=rt.clock,
     )
-    return Dialer(deps, DialerLink(c.ami), name)
+
+
+def build_twilio_dialer(
+    rt: Runtime,
+    parts: CallbackParts | None = None,
+    http: TwilioHttpClient | None = None,
+    name: str | None = None,
+) -> TwilioDialer:
+    """The dialer's Twilio backend (needs the `twilio:` section and its auth token);
+    `http` replaces the retrying HTTP client (tests point it at a stand-in server)."""
+    from ivr.adapters.twilio.calls import TwilioCalls, rest_client
+    from ivr.dialer.twilio_worker import TwilioDialer
+
+    settings = rt.config.twilio
+    if settings is None or not settings.auth_token:
+        raise ConfigError("hotline.yaml", "twilio", "the Twilio dialer needs this section and "
+                          "its auth token (HOTLINE_TWILIO_AUTH_TOKEN)")  # fmt: skip
+    calls = TwilioCalls(settings, rest_client(settings, http))
+    return TwilioDialer(dialer_deps(rt, parts), calls, name)
 
 
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
@@ -222,6 +261,49 @@ def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     thread = threading.Thread(target=dialer.run, name="callback-dialer", daemon=True)
     thread.start()
     return dialer, thread
+
+
+def start_dialer_threads(rt: Runtime) -> list[tuple[Dialer | TwilioDialer, threading.Thread]]:
+    """The Asterisk dialer, and the Twilio one beside it when `twilio.dialer` is on (it
+    leaves the numbers it refuses, +86, to the Asterisk dialer's trunk)."""
+    started: list[tuple[Dialer | TwilioDialer, threading.Thread]] = [start_dialer_thread(rt)]
+    t = rt.config.twilio
+    if t is not None and t.dialer and not t.auth_token:
+        log.warning("twilio.dialer is on but there is no auth token: only the Asterisk dialer runs")
+    if t is not None and t.dialer and t.auth_token:
+        twilio = build_twilio_dialer(rt)
+        thread = threading.Thread(target=twilio.run, name="callback-dialer-twilio", daemon=True)
+        thread.start()
+        started.append((twilio, thread))
+    return started
+
+
+# --- Twilio ------------------------------------------------------------------------------
+
+
+def build_twilio_voice(rt: Runtime, state_key: str) -> TwilioVoice | None:
+    """The Twilio webhooks' parts (None without a `twilio:` section). Events are written
+    before the answer (the next webhook checks its step against the call log), through
+    the service's spool (flock-shared): a database outage spools them, and the next
+    write replays them. `state_key` signs the state in the action URLs (the web app's)."""
+    settings = rt.config.twilio
+    if settings is None:
+        return None
+    from ivr.adapters.db.spool import SpoolingCallLog
+    from ivr.adapters.twilio.state import StateSigner
+    from ivr.adapters.twilio.voice import TwilioVoice
+
+    c = rt.config
+    return TwilioVoice(
+        deps=rt.ivr_deps(SpoolingCallLog(rt.calls, rt.spool_path)),
+        settings=settings,
+        prompts=c.prompts,
+        signer=StateSigner(state_key),
+        calls=rt.calls,
+        intake=callback_parts(rt).intake,
+        seat_agents={a.seat: a.id for a in c.roster.agents},
+        region=c.site.region or None,
+    )
 
 
 # --- the FastAGI + AMI service -------------------------------------------------------

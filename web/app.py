@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.files import secret
-from ivr.bootstrap import Runtime, build_runtime, heavy_sessions
+from ivr.bootstrap import Runtime, build_runtime, build_twilio_voice, heavy_sessions
 from web import board_data, heavy, i18n, messages
 from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
@@ -89,11 +89,13 @@ def _board(rt: Runtime, settings: WebSettings) -> dict[str, Any]:
 
 
 def _register(app: Flask) -> None:
-    from web import agent, api, auth, board, callbacks, calls, planner, reports
+    from web import agent, api, auth, board, callbacks, calls, planner, reports, twilio
 
     blueprints = (auth.bp, board.bp, agent.bp, calls.bp, callbacks.bp, reports.bp, planner.bp)
-    for bp in (*blueprints, api.bp):
+    for bp in (*blueprints, api.bp, twilio.bp):
         app.register_blueprint(bp)
+    c: WebContext = app.extensions["hotline"]
+    twilio.init_app(app, build_twilio_voice(c.runtime, app.config["SECRET_KEY"]))
 
 
 def _secret_key(rt: Runtime) -> str:
@@ -112,7 +114,9 @@ def _before() -> ResponseReturnValue | None:
             session.clear()  # ended, expired or unknown on the server
     elif "uid" in session:
         session.clear()  # a cookie from before server-side sessions
-    if request.method not in SAFE_METHODS and not csrf_ok():
+    # Twilio's webhooks carry Twilio's signature instead (web/twilio.py checks it).
+    exempt = request.blueprint == "twilio"
+    if request.method not in SAFE_METHODS and not exempt and not csrf_ok():
         if request.path.startswith("/api/"):
             return jsonify(error=gettext("CSRF token missing or wrong")), 400
         return _error_page(

@@ -4,6 +4,7 @@
     reader.py     strict YAML reading and the Cursor that names where it is
     hotline.py    hotline, calendar, seats, routing, menu and prompts files
     callbacks.py  callbacks.yaml (calling hours, dialer, retries, service rules)
+    twilio.py     the optional twilio: section of hotline.yaml and its auth token
 
 `load_config(directory)` validates everything before the first call.
 """
@@ -20,8 +21,12 @@ from ivr.config.hotline import (
     HotlineConfig,
     load_config,
 )
+from ivr.config.twilio import ENV_TWILIO_AUTH_TOKEN, TwilioSettings, auth_token
 
 __all__ = [
+    "ENV_TWILIO_AUTH_TOKEN",
+    "TwilioSettings",
+    "auth_token",
     "ENV_AMI_SECRET",
     "ENV_DATABASE_URL",
     "ENV_SEAT_PASSWORD",

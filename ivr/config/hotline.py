@@ -18,6 +18,7 @@ from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.config.twilio import TwilioSettings, parse_twilio
 from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow
 from ivr.domain.menu import (
     REQUIRED_PROMPTS,
@@ -134,6 +135,7 @@ class HotlineConfig:
     callbacks: CallbackSettings
     backup: BackupSettings
     admission: Admission = Admission()
+    twilio: TwilioSettings | None = None  # the optional twilio: section
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -414,6 +416,7 @@ def _menu(c: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...])
             max_attempts=(attempts := n.opt("max_attempts", 3).integer(1, 20)),
             reprompt=n.opt("reprompt", "").text(),
             max_timeouts=n.opt("max_timeouts", 0).integer(0, attempts),
+            phrases=_phrases(n.opt("speech", {}), options, languages),
         )
     start = c.child("start")
     if start.text() not in nodes:
@@ -423,6 +426,34 @@ def _menu(c: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...])
     if unreachable:
         raise raw.child(unreachable[0]).fail(f"menu node {unreachable[0]!r} is unreachable")
     return menu
+
+
+MAX_PHRASE_CHARS = 100  # Twilio's limit for one speech hint
+MAX_PHRASES = 500  # per node and language: Twilio's limit for the hints of one <Gather>
+
+
+def _phrases(
+    c: Cursor, options: Mapping[str, Target], languages: tuple[str, ...]
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Optional `speech:` of a menu node: {language: {key: [phrase, ...]}} (speech input)."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for lang, by_key in c.items():
+        if lang not in languages:
+            raise by_key.fail(f"language {lang!r} is not in site.languages")
+        keyed: dict[str, tuple[str, ...]] = {}
+        for key, said in by_key.items():
+            if key not in options:
+                raise said.fail(f"key {key!r} is not an option of this node")
+            items = said.seq() if isinstance(said.data, list) else [said]
+            phrases = tuple(p.text().strip() for p in items)
+            for p, text in zip(items, phrases, strict=True):
+                if not text or len(text) > MAX_PHRASE_CHARS or not text.isprintable():
+                    raise p.fail(f"a phrase is 1 to {MAX_PHRASE_CHARS} printable characters")
+            keyed[key] = phrases
+        if sum(len(p) for p in keyed.values()) > MAX_PHRASES:
+            raise by_key.fail(f"more than {MAX_PHRASES} phrases")
+        out[lang] = keyed
+    return out
 
 
 def _target(
@@ -525,6 +556,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         callbacks=callbacks,
         backup=backup,
         admission=_admission(main.opt("admission", {})),
+        twilio=parse_twilio(main.opt("twilio", None), site.languages, site.region),
     )
     for cursor in files.values():
         cursor.check_unknown()

@@ -24,6 +24,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -39,7 +40,11 @@ from ivr.dialer.pacing import TokenBucket, progressive_capacity
 from ivr.dialer.policy import free_seats, make_chooser, make_planner
 from ivr.domain.callbacks import (
     AttemptOutcome,
+    CallbackRequest,
     CallingRules,
+    Chooser,
+    ClaimDecision,
+    Skip,
     outcome_of_dial_status,
 )
 from ivr.domain.privacy import mask_number
@@ -72,6 +77,65 @@ class DialerStats:
 
 def dialer_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_due(
+    deps: DialerDeps,
+    name: str,
+    presence: Presence,
+    busy_seats: Iterable[str],
+    refusal: Callable[[str], str | None] | None = None,
+) -> list[Claim]:
+    """Claim what is due now for the free seats, paced (every backend's step 4).
+
+    `refusal(number)` is a backend's reason not to call a number: such a request is
+    left for another backend (the Twilio backend leaves +86 to the Asterisk trunk).
+    """
+    d, s = deps, deps.settings.dialer
+    now = d.clock()
+    free = free_seats(now, d.roster, d.policy, presence, busy_seats)
+    if not free:
+        return []
+    cap = progressive_capacity(len(free), s.batch_size, s.originate_rate, s.poll_seconds)
+    waiting = d.repo.waiting_callers(now - timedelta(seconds=d.policy.max_wait_seconds + 60))
+    chooser = make_chooser(now, d.rules, d.policy, free, waiting)
+    if refusal is not None:
+        chooser = _refusing(chooser, refusal)
+    return d.repo.claim_due(now, s.batch_size, name, chooser, max_dials=cap)
+
+
+def _refusing(chooser: Chooser, refusal: Callable[[str], str | None]) -> Chooser:
+    def choose(req: CallbackRequest) -> ClaimDecision:
+        reason = refusal(req.number)
+        return Skip(reason) if reason is not None else chooser(req)
+
+    return choose
+
+
+def agent_presence(repo: PresenceRepo, device_states: dict[str, str]) -> Presence:
+    """The agents' states as the routing domain reads them, with the seats' device states."""
+    states: dict[str, AgentState] = {}
+    for agent_id, rec in repo.agent_states().items():
+        try:
+            states[agent_id] = AgentState(rec.state)
+        except ValueError:
+            continue
+    return Presence(states, dict(device_states))
+
+
+def finish(
+    deps: DialerDeps, action: str, outcome: AttemptOutcome, status: str, detail: str
+) -> bool:
+    """Record an attempt's result and move its request on; False when already recorded."""
+    now = deps.clock()
+    planner = make_planner(now, deps.rules, deps.settings.retry)
+    after = deps.repo.finish_attempt(
+        action, outcome, now, planner, dial_status=status, detail=detail
+    )
+    if after is None:
+        return False
+    log.info("callback %s: %s -> %s", action, outcome.value, after.state.value)
+    return True
 
 
 class Dialer:
@@ -176,16 +240,9 @@ class Dialer:
             self._finish(event.action_id, AttemptOutcome.AGENT_UNAVAILABLE, "", event.reason)
 
     def _finish(self, action: str, outcome: AttemptOutcome, status: str, detail: str) -> None:
-        d = self.deps
-        now = d.clock()
-        planner = make_planner(now, d.rules, d.settings.retry)
-        after = d.repo.finish_attempt(
-            action, outcome, now, planner, dial_status=status, detail=detail
-        )
         self.inflight.pop(action, None)
-        if after is not None:
+        if finish(self.deps, action, outcome, status, detail):
             self.stats.results[action] = outcome.value
-            log.info("callback %s: %s -> %s", action, outcome.value, after.state.value)
 
     # --- reconcile ---------------------------------------------------------------------
 
@@ -227,24 +284,10 @@ class Dialer:
     # --- dialling -------------------------------------------------------------------------
 
     def presence(self) -> Presence:
-        states: dict[str, AgentState] = {}
-        for agent_id, rec in self.deps.presence.agent_states().items():
-            try:
-                states[agent_id] = AgentState(rec.state)
-            except ValueError:
-                continue
-        return Presence(states, dict(self.device_states))
+        return agent_presence(self.deps.presence, self.device_states)
 
     def dial_due(self) -> list[Claim]:
-        d, s = self.deps, self.deps.settings.dialer
-        now = d.clock()
-        free = free_seats(now, d.roster, d.policy, self.presence(), self.inflight.values())
-        if not free:
-            return []
-        cap = progressive_capacity(len(free), s.batch_size, s.originate_rate, s.poll_seconds)
-        waiting = d.repo.waiting_callers(now - timedelta(seconds=d.policy.max_wait_seconds + 60))
-        chooser = make_chooser(now, d.rules, d.policy, free, waiting)
-        claims = d.repo.claim_due(now, s.batch_size, self.name, chooser, max_dials=cap)
+        claims = claim_due(self.deps, self.name, self.presence(), self.inflight.values())
         for claim in claims:
             self._originate(claim)
         return claims

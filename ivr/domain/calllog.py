@@ -31,6 +31,16 @@ SOURCE_AMI = "ami"
 it fills an empty record, and a CallStarted of any other source replaces it,
 whichever lands first."""
 
+SOURCE_TWILIO = "twilio"
+"""The start recorded by Twilio's voice webhook (the IVR ran through TwiML)."""
+
+SOURCE_TWILIO_STATUS = "twilio_status"
+"""The start read off a Twilio status callback (its Timestamp less CallDuration): as weak
+as the AMI's, it gives way to the voice webhook's in either order."""
+
+WEAK_SOURCES = frozenset({SOURCE_AMI, SOURCE_TWILIO_STATUS})
+"""Starts that fill an empty record and give way to any other source."""
+
 
 @dataclass(frozen=True)
 class CallStarted:
@@ -40,7 +50,7 @@ class CallStarted:
     caller_name: str = ""
     dialed: str = ""
     channel: str = ""
-    source: str = "fastagi"  # fastagi | agi | fallback | ami (SOURCE_AMI)
+    source: str = "fastagi"  # fastagi | agi | fallback | twilio | ami, twilio_status (weak)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,36 @@ class MenuNode:
     # Silences (timeouts) before on_failure: a caller who presses nothing may not be
     # able to, and should not wait through every attempt. 0: as max_attempts.
     max_timeouts: int = 0
+    # Spoken phrases per language per key, for speech input: {"en": {"1": ("enquiry",)}}.
+    phrases: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def hints(self, language: str) -> tuple[str, ...]:
+        """Every phrase of this node in `language`, in key order (speech recognition hints)."""
+        by_key = self.phrases.get(language, {})
+        return tuple(p for key in sorted(by_key) for p in by_key[key])
+
+    def key_for_speech(self, language: str, said: str) -> str | None:
+        """The option whose phrase the caller said (the longest phrase found in what was
+        recognised, compared without case, spaces or punctuation), or None.
+
+        >>> node = MenuNode("m", "p", {}, Target(TargetKind.HANGUP),
+        ...                 phrases={"en": {"1": ("enquiry",), "2": ("complaint",)}})
+        >>> node.key_for_speech("en", "I have a Complaint."), node.key_for_speech("en", "hello")
+        ('2', None)
+        """
+        heard = _fold(said)
+        best: tuple[int, str] | None = None
+        for key, phrases in self.phrases.get(language, {}).items():
+            for phrase in phrases:
+                folded = _fold(phrase)
+                if folded and folded in heard and (best is None or len(folded) > best[0]):
+                    best = (len(folded), key)
+        return best[1] if best else None
+
+
+def _fold(text: str) -> str:
+    """Lower case, letters and digits only (any script): "Enquiry, please!" -> "enquiryplease"."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 @dataclass(frozen=True)

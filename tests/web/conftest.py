@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from twilio_phone import PUBLIC, TOKEN, TwilioPhone
 
 from ivr.bootstrap import Runtime
 from web.app import close_app, create_app
+from web.server import WebServer
 
 
 class EnglishClient(FlaskClient):
@@ -36,3 +39,19 @@ def app(web_runtime: Runtime) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def phone(web_runtime: Runtime) -> Iterator[TwilioPhone]:
+    """Twilio, posting signed webhooks over real HTTP to the app behind cheroot, which is
+    published at PUBLIC (a reverse proxy that strips its path) and reached at 127.0.0.1."""
+    cfg = web_runtime.config
+    assert cfg.twilio is not None
+    web_runtime.config = replace(cfg, twilio=replace(cfg.twilio, base_url=PUBLIC, auth_token=TOKEN))
+    app = create_app(web_runtime, secret_key="twilio-test", board_poll_seconds=0.0)
+    srv = WebServer(app, "127.0.0.1", 0).start()
+    try:
+        yield TwilioPhone(srv.port, PUBLIC, TOKEN)
+    finally:
+        srv.stop()
+        close_app(app)

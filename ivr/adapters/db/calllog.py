@@ -39,7 +39,7 @@ from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call, CallStep, NaiveDatetimeError, RoutingDecision
 from ivr.adapters.db.rollups import mark_changed
 from ivr.domain.calllog import (
-    SOURCE_AMI,
+    WEAK_SOURCES,
     CallAnswered,
     CallEnded,
     CallEvent,
@@ -291,9 +291,9 @@ class _Merge:
 
     def _started(self, call: _Row, event: CallStarted) -> None:
         if call["source"] is not None and (
-            call["source"] != SOURCE_AMI or event.source == SOURCE_AMI
+            call["source"] not in WEAK_SOURCES or event.source in WEAK_SOURCES
         ):
-            return  # first CallStarted wins; any other source over the AMI's
+            return  # first CallStarted wins; any other source over a weak one (AMI's)
         call.update(
             source=event.source,
             started_at=event.at,
