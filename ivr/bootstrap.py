@@ -32,10 +32,12 @@ from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
 from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
+from ivr.adapters.db.survey import FlagNotResolved, SqlSurveys
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
+from ivr.app.survey import Surveys
 from ivr.config import (
     ENV_AMI_SECRET,
     ENV_SEAT_PASSWORD,
@@ -197,6 +199,24 @@ def build_dialer(
     return Dialer(deps, DialerLink(c.ami), name)
 
 
+def survey_parts(rt: Runtime, log: CallLog) -> Surveys:
+    """The satisfaction survey: its policy, the store, and what "not resolved" does
+    (for now: the row's outcome and a warning; the case use case when merged)."""
+
+    def agent_of(seat: str) -> str:
+        agent = rt.config.roster.agent_by_seat(seat)
+        return agent.id if agent is not None else ""
+
+    return Surveys(
+        policy=rt.config.survey,
+        store=SqlSurveys(rt.sessions),
+        not_resolved=FlagNotResolved(),
+        call_log=log,
+        clock=rt.clock,
+        agent_of=agent_of,
+    )
+
+
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     """For `hotline up`: the dialer beside the service, stopped with `dialer.stop()`."""
     dialer = build_dialer(rt)
@@ -235,6 +255,7 @@ def build_service(
         on_decision_latency,
         callbacks=callback_parts(rt).intake,
         region=cfg.site.region or None,
+        surveys=survey_parts(rt, calllog),
     )
     return HotlineService(
         config=cfg,
