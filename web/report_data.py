@@ -10,9 +10,11 @@ from typing import Any
 from flask_babel import gettext
 from sqlalchemy.orm import Session
 
+from ivr.adapters.db.survey import survey_rows
 from ivr.bootstrap import Runtime
 from ivr.domain import metrics
 from ivr.domain.metrics import ANSWERED, Figures, ServiceTarget
+from ivr.domain.survey import SatisfactionTally, SurveyResult, tally
 from web import queries, store
 from web.params import ParamError
 from web.settings import WebSettings
@@ -109,4 +111,48 @@ def build(
         "agents": [{"agent": str(k), **figures_json(v)} for k, v in per_agent.items()],
         "branches": [{"branch": str(k), **figures_json(v)} for k, v in per_branch.items()],
         "attendance": attendance_rows,
+        "satisfaction": satisfaction(rt, s, rng),
     }
+
+
+def _span(rt: Runtime, rng: ReportRange) -> tuple[datetime, datetime]:
+    tz = rt.config.site.tz
+    start = datetime.combine(rng.first, time(0), tz)
+    return start, datetime.combine(rng.last + timedelta(days=1), time(0), tz)
+
+
+def satisfaction(rt: Runtime, s: Session, rng: ReportRange) -> dict[str, Any]:
+    """Survey figures (REQUIREMENTS §6.1) for the team, per period, agent and branch.
+
+    A survey counts in the period its survey ended; `rate` is satisfied ÷ scored."""
+    start, end = _span(rt, rng)
+    rows = survey_rows(s, start, end)
+    policy, tz = rt.config.survey, rt.config.site.tz
+
+    def grouped(key: Any) -> dict[str, SatisfactionTally]:
+        groups: dict[str, list[SurveyResult]] = {}
+        for r in rows:
+            groups.setdefault(str(key(r)), []).append(r)
+        return {
+            k: tally([(r.outcome, r.score) for r in v], policy) for k, v in sorted(groups.items())
+        }
+
+    return {
+        "scale": {"low": policy.low, "high": policy.high, "satisfied_from": policy.satisfied_from},
+        "team": _satisfaction_json(tally([(r.outcome, r.score) for r in rows], policy)),
+        "periods": [
+            {"start": k, **_satisfaction_json(v)}
+            for k, v in grouped(lambda r: metrics.period_start(r.ended_at, tz, rng.period)).items()
+        ],
+        "agents": [
+            {"agent": k, **_satisfaction_json(v)}
+            for k, v in grouped(lambda r: r.agent_id or r.seat).items()
+        ],
+        "branches": [
+            {"branch": k, **_satisfaction_json(v)} for k, v in grouped(lambda r: r.branch).items()
+        ],
+    }
+
+
+def _satisfaction_json(t: SatisfactionTally) -> dict[str, Any]:
+    return {**asdict(t), "average": t.average, "rate": t.rate}
