@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.db.models import NaiveDatetimeError
 from ivr.adapters.db.models_survey import SurveyRow
 from ivr.domain.survey import SurveyOutcome, SurveyResult
 
@@ -29,6 +30,11 @@ class SqlSurveys:
 
     def record(self, result: SurveyResult) -> bool:
         """Store a call's survey; False when the call already has one (it is kept)."""
+        for at in (result.started_at, result.ended_at):
+            if at.tzinfo is None or at.utcoffset() is None:
+                raise NaiveDatetimeError(
+                    f"survey of call {result.call_uid}: naive {at.isoformat()}"
+                )
         row = {
             "call_uid": result.call_uid,
             "branch": result.branch,
@@ -46,10 +52,9 @@ class SqlSurveys:
         with self._sessions.begin() as s:
             conn = s.connection()
             upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            done = conn.execute(
-                upsert(_SURVEYS).on_conflict_do_nothing(index_elements=["call_uid"]), row
-            )
-            return bool(done.rowcount)
+            # RETURNING, not rowcount: psycopg reports -1 for a conflict skipped.
+            stmt = upsert(_SURVEYS).on_conflict_do_nothing(index_elements=["call_uid"])
+            return conn.execute(stmt.returning(_SURVEYS.c.id), row).first() is not None
 
     def get(self, call_uid: str) -> SurveyResult | None:
         with self._sessions() as s:
