@@ -70,6 +70,11 @@ class Runtime:
     presence: DbPresence
     clock: Clock
 
+    @property
+    def surveys(self) -> SqlSurveys:
+        """The satisfaction survey's store (reads for the CLI; writes in `survey_parts`)."""
+        return SqlSurveys(self.sessions)
+
     def ivr_deps(self, log: CallLog) -> IvrDeps:
         c = self.config
         return IvrDeps(
@@ -209,7 +214,7 @@ def survey_parts(rt: Runtime, log: CallLog) -> Surveys:
 
     return Surveys(
         policy=rt.config.survey,
-        store=SqlSurveys(rt.sessions),
+        store=rt.surveys,
         not_resolved=FlagNotResolved(),
         call_log=log,
         clock=rt.clock,

@@ -7,12 +7,14 @@ seat hangs up and keys a score (or does not).
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 
 import pytest
 from e2e_stack import SUNDAY_03, WEEKDAY_10, Stack
 
+from cli.main import main
 from ivr.adapters.db.survey import SqlSurveys
 from ivr.domain.calllog import Outcome
 from ivr.domain.survey import SurveyOutcome, SurveyResult
@@ -141,3 +143,32 @@ def test_a_branch_with_the_survey_off_has_no_survey(hanging_seats: Stack) -> Non
     time.sleep(1.0)
     assert SqlSurveys(stack.runtime.sessions).get(rec.uid) is None
     assert stack.calls_from(number) == 1
+
+
+@pytest.fixture
+def no_seats(stack: Stack) -> Iterator[Stack]:
+    """The stack's seats stopped: `hotline call` brings its own on the same ports."""
+    stack.seats.stop()
+    try:
+        yield stack
+    finally:
+        stack.seats.start()
+
+
+def test_hotline_call_with_survey_prints_the_score_stored(
+    no_seats: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = no_seats
+    stack.at(WEEKDAY_10)
+    rt = stack.runtime
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", rt.engine.url.render_as_string(False))
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(rt.config.data_dir))
+    number = caller(stack)
+    argv = ["call", "--keys", "1", "--survey", "5", "--from", number, "--ring-ms", "300"]
+    assert main([*argv, "--config", str(rt.config.directory), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "answered"
+    assert out["survey"]["outcome"] == "scored" and out["survey"]["score"] == 5
+    stored = SqlSurveys(rt.sessions).get(out["call_id"])
+    assert stored is not None and stored.score == 5
+    assert out["survey"]["agent"] == stored.agent_id == out["answered_by"]["agent"]
