@@ -226,7 +226,7 @@ def document() -> dict[str, Any]:
                 }
             },
             "/api/reports": _get(
-                "Report figures per period, agent, branch, team; attendance",
+                "Report figures per period, agent, branch, team; attendance; satisfaction survey",
                 ["period", "from", "to"],
                 roles=staff,
             ),
