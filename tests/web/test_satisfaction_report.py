@@ -3,6 +3,7 @@ JSON API and on the reports page beside its chart, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -88,3 +89,15 @@ def test_an_empty_range_has_no_rate(client, web_users, login) -> None:
     sat = client.get("/api/reports?period=month").get_json()["satisfaction"]
     assert sat["team"]["offered"] == 0 and sat["team"]["rate"] is None
     assert sat["agents"] == [] and sat["periods"] == []
+
+
+def test_the_board_shows_todays_satisfaction_rate(client, web_users, login, surveyed) -> None:
+    login(client, "lead")
+    text = client.get("/board/stream?once=1").get_data(as_text=True)
+    event = next(block for block in text.split("\n\n") if block.startswith("event: board"))
+    today = json.loads(event.split("data: ", 1)[1])["today"]
+    # Today (t0's day): chen 5, 3; li 4 scored; li not resolved; the rest not scored.
+    assert today["surveys_scored"] == 3 and today["not_resolved"] == 1
+    assert today["satisfaction_rate"] == pytest.approx(2 / 3)
+    page = client.get("/board").get_data(as_text=True)
+    assert 'id="k-sat">66.7% (1)<' in page

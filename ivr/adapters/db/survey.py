@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,6 +77,22 @@ def survey_rows(s: Session, start: datetime, end: datetime) -> list[SurveyResult
         .order_by(SurveyRow.ended_at, SurveyRow.id)
     )
     return [_result(r) for r in rows]
+
+
+def day_counts(
+    s: Session, start: datetime, end: datetime, satisfied_from: int
+) -> tuple[int, int, int]:
+    """(scored, satisfied, not resolved) among surveys ended in [start, end): one
+    aggregate query, cheap enough for every board snapshot."""
+    scored = SurveyRow.outcome == SurveyOutcome.SCORED.value
+    row = s.execute(
+        select(
+            func.count(case((scored, 1))),
+            func.count(case((scored & (SurveyRow.score >= satisfied_from), 1))),
+            func.count(case((SurveyRow.outcome == SurveyOutcome.NOT_RESOLVED.value, 1))),
+        ).where(SurveyRow.ended_at >= start, SurveyRow.ended_at < end)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _result(row: SurveyRow) -> SurveyResult:
