@@ -62,8 +62,9 @@ class Surveys:
     agent_of: Callable[[str], str]  # seat -> agent id ("" when unknown)
 
     def start(self, uid: str, branch: str, seat: str, language: str) -> SurveySession | None:
-        """A survey for this answered call, or None when its branch has none (or no seat)."""
-        if not uid or not seat or not self.policy.applies_to(branch):
+        """A survey for this answered call, or None when its branch has none (or the
+        call, its branch or its seat is unknown)."""
+        if not (uid and branch and seat) or not self.policy.applies_to(branch):
             return None
         return SurveySession(self, uid, branch, seat, language)
 

@@ -272,3 +272,4 @@ def test_no_survey_for_a_branch_switched_off_or_without_a_seat() -> None:
     assert s.start("u4", "emergency", "seat3", "en") is None
     assert s.start("u5", "enquiries", "", "en") is None
     assert s.start("", "enquiries", "seat3", "en") is None
+    assert s.start("u6", "", "seat3", "en") is None
