@@ -36,6 +36,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"  menu: {len(cfg.menu.nodes)} node(s) from {cfg.menu.start!r}; "
         f"prompts: {len(cfg.prompts)}"
     )
+    sv = cfg.survey
+    if sv.enabled:
+        off = f"; off for {', '.join(sorted(sv.off_branches))}" if sv.off_branches else ""
+        not_resolved = f", not resolved {sv.not_resolved_key}" if sv.not_resolved_key else ""
+        print(f"  survey: scores {sv.low}-{sv.high}{not_resolved}{off}")
+    else:
+        print("  survey: off")
     now = datetime.now(cfg.site.tz).replace(hour=0, minute=0, second=0, microsecond=0)
     monday = now - timedelta(days=now.weekday())
     gaps = staffing_gaps(r, cfg.staffing, monday, 24 * 7)
