@@ -96,6 +96,25 @@ def rng_of(stack: Stack) -> report_data.ReportRange:
     return report_data.report_range("day", None, None, today)
 
 
+def test_a_dialled_seat_repeat_caller_gets_the_survey_too(hanging_seats: Stack) -> None:
+    """The repeat caller's seat is dialled directly (Dial with `g`, not Queue)."""
+    stack = hanging_seats
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    plan = {"survey_delay_ms": SURVEY_DELAY_MS, "hold_ms": 20000, "timeout_s": 60}
+    assert place_call("1", number, survey="5", **plan).ok
+    first = stack.call_record(number)
+    assert survey_of(stack, first.uid).score == 5
+    assert place_call("2", number, survey="3", **plan).ok
+    second = stack.call_record(number)
+    assert second.uid != first.uid and second.route_kind == "seat"
+    survey = survey_of(stack, second.uid)
+    assert survey.outcome is SurveyOutcome.SCORED and survey.score == 3
+    assert survey.seat == first.answered_seat == second.answered_seat
+    assert survey.agent_id == first.answered_agent
+    assert stack.calls_from(number) == 2
+
+
 def test_a_caller_who_hangs_up_during_the_survey_is_recorded_as_left(
     hanging_seats: Stack,
 ) -> None:
