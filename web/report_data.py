@@ -10,11 +10,11 @@ from typing import Any
 from flask_babel import gettext
 from sqlalchemy.orm import Session
 
-from ivr.adapters.db.survey import survey_rows
+from ivr.adapters.db.survey import survey_groups
 from ivr.bootstrap import Runtime
 from ivr.domain import metrics
 from ivr.domain.metrics import ANSWERED, Figures, ServiceTarget
-from ivr.domain.survey import SatisfactionTally, SurveyResult, tally
+from ivr.domain.survey import SatisfactionTally, SurveyOutcome, tally_counts
 from web import queries, store
 from web.params import ParamError
 from web.settings import WebSettings
@@ -124,32 +124,37 @@ def _span(rt: Runtime, rng: ReportRange) -> tuple[datetime, datetime]:
 def satisfaction(rt: Runtime, s: Session, rng: ReportRange) -> dict[str, Any]:
     """Survey figures (REQUIREMENTS §6.1) for the team, per period, agent and branch.
 
-    A survey counts in the period its survey ended; `rate` is satisfied ÷ scored."""
+    Counted in SQL (one GROUP BY); a survey counts in the period its survey ended;
+    `rate` is satisfied ÷ scored."""
     start, end = _span(rt, rng)
-    rows = survey_rows(s, start, end)
     policy, tz = rt.config.survey, rt.config.site.tz
+    periods = sorted(
+        {metrics.period_start(datetime.combine(d, time(12), tz), tz, rng.period) for d in rng.days}
+    )
+    starts = [max(start, datetime.combine(p, time(0), tz)) for p in periods]
+    groups = survey_groups(s, start, end, starts)
 
     def grouped(key: Any) -> dict[str, SatisfactionTally]:
-        groups: dict[str, list[SurveyResult]] = {}
-        for r in rows:
-            groups.setdefault(str(key(r)), []).append(r)
-        return {
-            k: tally([(r.outcome, r.score) for r in v], policy) for k, v in sorted(groups.items())
-        }
+        acc: dict[str, list[tuple[SurveyOutcome, int | None, int]]] = {}
+        for g in groups:
+            acc.setdefault(str(key(g)), []).append((g.outcome, g.score, g.count))
+        return {k: tally_counts(v, policy) for k, v in sorted(acc.items())}
 
     return {
         "scale": {"low": policy.low, "high": policy.high, "satisfied_from": policy.satisfied_from},
-        "team": _satisfaction_json(tally([(r.outcome, r.score) for r in rows], policy)),
+        "team": _satisfaction_json(
+            tally_counts(((g.outcome, g.score, g.count) for g in groups), policy)
+        ),
         "periods": [
             {"start": k, **_satisfaction_json(v)}
-            for k, v in grouped(lambda r: metrics.period_start(r.ended_at, tz, rng.period)).items()
+            for k, v in grouped(lambda g: periods[g.period]).items()
         ],
         "agents": [
             {"agent": k, **_satisfaction_json(v)}
-            for k, v in grouped(lambda r: r.agent_id or r.seat).items()
+            for k, v in grouped(lambda g: g.agent_id or g.seat).items()
         ],
         "branches": [
-            {"branch": k, **_satisfaction_json(v)} for k, v in grouped(lambda r: r.branch).items()
+            {"branch": k, **_satisfaction_json(v)} for k, v in grouped(lambda g: g.branch).items()
         ],
     }
 

@@ -15,6 +15,7 @@ An invalid key or a timeout is asked again until `attempts` are spent (then
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -169,7 +170,7 @@ class SatisfactionTally:
 
 
 def tally(
-    results: list[tuple[SurveyOutcome, int | None]], policy: SurveyPolicy
+    results: Iterable[tuple[SurveyOutcome, int | None]], policy: SurveyPolicy
 ) -> SatisfactionTally:
     """Count outcomes and scores.
 
@@ -178,17 +179,24 @@ def tally(
     >>> t.offered, t.scored, t.satisfied, t.average, t.rate
     (3, 2, 1, 3.5, 0.5)
     """
+    return tally_counts(((o, s, 1) for o, s in results), policy)
+
+
+def tally_counts(
+    groups: Iterable[tuple[SurveyOutcome, int | None, int]], policy: SurveyPolicy
+) -> SatisfactionTally:
+    """`tally` over (outcome, score, how many) groups, as a GROUP BY returns them."""
     offered = scored = satisfied = not_resolved = gone = no_answer = total = 0
-    for outcome, score in results:
-        offered += 1
+    for outcome, score, n in groups:
+        offered += n
         if outcome is SurveyOutcome.SCORED and score is not None:
-            scored += 1
-            total += score
-            satisfied += policy.satisfied(score)
+            scored += n
+            total += score * n
+            satisfied += n if policy.satisfied(score) else 0
         elif outcome is SurveyOutcome.NOT_RESOLVED:
-            not_resolved += 1
+            not_resolved += n
         elif outcome is SurveyOutcome.LEFT:
-            gone += 1
+            gone += n
         elif outcome is SurveyOutcome.NO_ANSWER:
-            no_answer += 1
+            no_answer += n
     return SatisfactionTally(offered, scored, satisfied, not_resolved, gone, no_answer, total)

@@ -8,10 +8,12 @@ loop) never makes a second row; the first one written stands.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Table, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,6 +79,42 @@ def survey_rows(s: Session, start: datetime, end: datetime) -> list[SurveyResult
         .order_by(SurveyRow.ended_at, SurveyRow.id)
     )
     return [_result(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class SurveyGroup:
+    """How many surveys share an agent, seat, branch, outcome, score and period."""
+
+    agent_id: str
+    seat: str
+    branch: str
+    outcome: SurveyOutcome
+    score: int | None
+    period: int  # index into the period starts given to `survey_groups`
+    count: int
+
+
+def survey_groups(
+    s: Session, start: datetime, end: datetime, period_starts: Sequence[datetime]
+) -> list[SurveyGroup]:
+    """Surveys that ended in [start, end), counted in SQL per agent, seat, branch,
+    outcome, score and period (period i runs from period_starts[i] to the next; the
+    bounds come from the caller, so periods follow the site's zone on both stores)."""
+    t = _SURVEYS.c
+    edges = list(period_starts[1:])
+    period = (
+        case(*((t.ended_at < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
+        if edges
+        else literal(0)
+    ).label("period")
+    keys = (t.agent_id, t.seat, t.branch, t.outcome, t.score, period)
+    rows = s.execute(
+        select(*keys, func.count()).where(t.ended_at >= start, t.ended_at < end).group_by(*keys)
+    )
+    outcomes = {o.value: o for o in SurveyOutcome}
+    return [
+        SurveyGroup(a, seat, b, outcomes[o], sc, int(p), int(n)) for a, seat, b, o, sc, p, n in rows
+    ]
 
 
 def day_counts(
