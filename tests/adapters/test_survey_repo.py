@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.adapters.db.base import Base
 from ivr.adapters.db.models import NaiveDatetimeError
 from ivr.adapters.db.models_survey import SurveyRow
-from ivr.adapters.db.survey import SqlSurveys
+from ivr.adapters.db.survey import SqlSurveys, day_counts, survey_groups
 from ivr.domain.survey import SurveyOutcome, SurveyResult
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -126,3 +127,31 @@ def test_the_migration_makes_the_table_the_model_describes(engine: Engine) -> No
             conn, opts={"include_object": only_surveys, "compare_type": True}
         )
         assert list(compare_metadata(ctx, Base.metadata)) == []
+
+
+def test_groups_count_per_period_bound_and_the_day_counts(
+    session_factory: sessionmaker[Session],
+) -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    day1 = datetime(2026, 11, 23, tzinfo=shanghai)
+    day2 = day1 + timedelta(days=1)
+    repo = SqlSurveys(session_factory)
+    ends = {  # uid: (end, score); 23:59:59 local on day 1 is 15:59:59 UTC
+        "g1": (day1 + timedelta(hours=10), 5),
+        "g2": (day2 - timedelta(seconds=1), 4),
+        "g3": (day2, 2),  # local midnight: day 2
+        "g4": (day2 + timedelta(hours=3), None),
+        "g5": (day1 - timedelta(seconds=1), 5),  # before the range
+    }
+    for uid, (end, score) in ends.items():
+        repo.record(result(uid, score, started_at=end - timedelta(seconds=9), ended_at=end))
+    with session_factory() as s:
+        groups = survey_groups(s, day1, day2 + timedelta(days=1), [day1, day2])
+        counts = day_counts(s, day1, day2, satisfied_from=4)
+    per_period: dict[int, int] = {}
+    for g in groups:
+        per_period[g.period] = per_period.get(g.period, 0) + g.count
+    assert per_period == {0: 2, 1: 2}
+    scored_day2 = [(g.score, g.count) for g in groups if g.period == 1 and g.score is not None]
+    assert scored_day2 == [(2, 1)]
+    assert counts == (2, 2, 0)  # scored, satisfied, not resolved on day 1
