@@ -85,6 +85,21 @@ def float_range(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def dtmf_keys(max_len: int) -> Callable[[str], str]:
+    """An argparse type: up to `max_len` phone keys (0-9, * and #)."""
+
+    def parse(text: str) -> str:
+        bad = sorted({k for k in text if k not in "0123456789*#"})
+        if bad:
+            raise argparse.ArgumentTypeError(f"{text!r}: {''.join(bad)!r} is not a phone key")
+        if len(text) > max_len:
+            raise argparse.ArgumentTypeError(f"at most {max_len} keys, got {len(text)}")
+        return text
+
+    parse.__name__ = "keys"
+    return parse
+
+
 def phone_number(text: str, option: str, region: str) -> str:
     """A number given on the command line in E.164 (national forms in `region`).
 

@@ -37,6 +37,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"  menu: {len(cfg.menu.nodes)} node(s) from {cfg.menu.start!r}; "
         f"prompts: {len(cfg.prompts)}"
     )
+    sv = cfg.survey
+    if sv.enabled:
+        off = f"; off for {', '.join(sorted(sv.off_branches))}" if sv.off_branches else ""
+        not_resolved = f", not resolved {sv.not_resolved_key}" if sv.not_resolved_key else ""
+        print(f"  survey: scores {sv.low}-{sv.high}{not_resolved}{off}")
+    else:
+        print("  survey: off")
     if cfg.twilio is not None:
         from ivr.config import auth_token
 

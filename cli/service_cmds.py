@@ -12,7 +12,17 @@ import json
 import sys
 from typing import Any
 
-from cli.common import MAX_LIMIT, AddCommand, float_range, int_range, plain, runtime
+from cli.common import (
+    MAX_LIMIT,
+    AddCommand,
+    dtmf_keys,
+    float_range,
+    int_range,
+    plain,
+    runtime,
+)
+
+SURVEY_MARGIN_MS = 1500  # after the seat's hang-up, for the survey's question to start
 
 
 def _sandbox_up(rt: Any) -> Any:
@@ -195,18 +205,25 @@ def cmd_call(args: argparse.Namespace) -> int:
         # The newest record before the call: clock-independent (the service may
         # run with HOTLINE_NOW pinned while this command does not).
         watermark = rt.calls.last_id()
-        pool = SeatPool(asterisk_settings(rt.config), ring_ms=args.ring_ms)
+        # With --survey the seats hang up after --talk-ms and the caller stays on the
+        # line: its survey keys follow the menu keys by the ring, the talk and a margin.
+        talk_ms = args.talk_ms if args.survey else None
+        hold_ms = args.hold_ms if args.hold_ms is not None else (20000 if args.survey else 3000)
+        pool = SeatPool(asterisk_settings(rt.config), ring_ms=args.ring_ms, hold_ms=talk_ms)
         with pool:
             result = place_call(
                 args.keys,
                 number,
-                hold_ms=args.hold_ms,
+                hold_ms=hold_ms,
                 timeout_s=args.timeout,
                 key_gap_ms=args.key_gap_ms,
                 sip_target=f"{rt.config.sip.host}:{rt.config.sip.port}",
                 extension=rt.config.site.hotline_extension,
+                survey=args.survey,
+                survey_delay_ms=args.ring_ms + (talk_ms or 0) + SURVEY_MARGIN_MS,
             )
             record = _wait_for_record(rt, number, watermark, time.monotonic() + 15)
+        survey = _wait_for_survey(rt, record.uid, time.monotonic() + 5) if record else None
         out = {
             "caller": number,
             "keys": args.keys,
@@ -225,6 +242,15 @@ def cmd_call(args: argparse.Namespace) -> int:
             "wait_seconds": record.wait_seconds if record else None,
             "talk_seconds": record.talk_seconds if record else None,
             "trace": list(record.decision.trace) if record and record.decision else [],
+            "survey": {
+                "outcome": survey.outcome.value,
+                "score": survey.score,
+                "keys": survey.keys,
+                "agent": survey.agent_id,
+                "branch": survey.branch,
+            }
+            if survey
+            else None,
         }
         if args.json:
             print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
@@ -233,6 +259,17 @@ def cmd_call(args: argparse.Namespace) -> int:
         return 0 if record is not None else 1
     finally:
         rt.close()
+
+
+def _wait_for_survey(rt: Any, uid: str, deadline: float) -> Any:
+    """The call's stored survey (written as the survey ends), or None: no survey."""
+    import time
+
+    while True:
+        found = rt.surveys.get(uid)
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.2)
 
 
 def _wait_for_record(rt: Any, number: str, after_id: int, deadline: float) -> Any:
@@ -261,7 +298,22 @@ def register(add: AddCommand) -> None:
     p.add_argument("--keys", default="", help="DTMF keys to press (RFC 2833)")
     p.add_argument("--from", dest="from_number", help="caller number (default: random)")
     p.add_argument(
-        "--hold-ms", type=int_range(0, 3_600_000), default=3000, help="talk time once answered"
+        "--hold-ms",
+        type=int_range(0, 3_600_000),
+        default=None,
+        help="how long the caller stays after its last key (default 3000; 20000 with --survey)",
+    )
+    p.add_argument(
+        "--survey",
+        type=dtmf_keys(8),
+        default="",
+        help="keys for the satisfaction survey after the seat hangs up (0-9, * and #)",
+    )
+    p.add_argument(
+        "--talk-ms",
+        type=int_range(500, 600_000),
+        default=2500,
+        help="with --survey: the seats hang up this long after answering",
     )
     p.add_argument("--key-gap-ms", type=int_range(100, 60_000), default=1200)
     p.add_argument(

@@ -40,10 +40,12 @@ from ivr.adapters.db.engine import (
 )
 from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
+from ivr.adapters.db.survey import FlagNotResolved, SqlSurveys
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
+from ivr.app.survey import Surveys
 from ivr.config import (
     ENV_AMI_SECRET,
     ENV_SEAT_PASSWORD,
@@ -83,6 +85,11 @@ class Runtime:
     presence_repo: PresenceRepo
     presence: DbPresence
     clock: Clock
+
+    @property
+    def surveys(self) -> SqlSurveys:
+        """The satisfaction survey's store (reads for the CLI; writes in `survey_parts`)."""
+        return SqlSurveys(self.sessions)
 
     def ivr_deps(self, log: CallLog) -> IvrDeps:
         c = self.config
@@ -255,6 +262,24 @@ def build_twilio_dialer(
     return TwilioDialer(dialer_deps(rt, parts), calls, name)
 
 
+def survey_parts(rt: Runtime, log: CallLog) -> Surveys:
+    """The satisfaction survey: its policy, the store, and what "not resolved" does
+    (for now: the row's outcome and a warning; the case use case when merged)."""
+
+    def agent_of(seat: str) -> str:
+        agent = rt.config.roster.agent_by_seat(seat)
+        return agent.id if agent is not None else ""
+
+    return Surveys(
+        policy=rt.config.survey,
+        store=rt.surveys,
+        not_resolved=FlagNotResolved(),
+        call_log=log,
+        clock=rt.clock,
+        agent_of=agent_of,
+    )
+
+
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     """For `hotline up`: the dialer beside the service, stopped with `dialer.stop()`."""
     dialer = build_dialer(rt)
@@ -336,6 +361,7 @@ def build_service(
         on_decision_latency,
         callbacks=callback_parts(rt).intake,
         region=cfg.site.region or None,
+        surveys=survey_parts(rt, calllog),
     )
     return HotlineService(
         config=cfg,

@@ -137,19 +137,32 @@ def place_call(
     extension: str = "4000",
     display: str = "",
     dtmf: DtmfMode = "rfc2833",
+    survey: str = "",
+    survey_delay_ms: int = 0,
 ) -> CallResult:
     """Place one call to `extension` at sip_target, send keys, end, report.
 
     After the ACK: wait first_key_delay_ms, send each key key_gap_ms apart, then
     hold hold_ms and hang up (BYE) unless Asterisk hangs up first. With
     hangup_after_ms the caller hangs up that long after the ACK, even mid-menu.
+    With `survey`, those keys follow survey_delay_ms after the last menu key (time
+    enough for the seat to answer and hang up), then the hold.
     """
-    plan = CallPlan(keys, first_key_delay_ms, key_gap_ms, hold_ms, hangup_after_ms, dtmf)
+    plan = CallPlan(
+        keys,
+        first_key_delay_ms,
+        key_gap_ms,
+        hold_ms,
+        hangup_after_ms,
+        dtmf,
+        survey,
+        survey_delay_ms,
+    )
     call_tag = uuid.uuid4().hex[:16]
     with tempfile.TemporaryDirectory(prefix="hotline-sipp-") as tmp:
         work = Path(tmp)
         scenario = work / "caller.xml"
-        pcaps = dtmf_pcaps(keys, work) if dtmf == "rfc2833" else []
+        pcaps = dtmf_pcaps(plan.all_keys, work) if dtmf == "rfc2833" else []
         scenario.write_text(caller_scenario(plan, extension, pcaps), encoding="utf-8")
         port = local_port or free_udp_port()
         args = [

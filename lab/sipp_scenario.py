@@ -142,15 +142,21 @@ class CallPlan:
     hold_ms: int = 2000
     hangup_after_ms: int | None = None
     dtmf: DtmfMode = "rfc2833"
+    survey: str = ""  # keys for the survey, sent survey_delay_ms after the last menu key
+    survey_delay_ms: int = 0
+
+    @property
+    def all_keys(self) -> str:
+        return self.keys + self.survey
 
 
 def caller_steps(plan: CallPlan, pcaps: Sequence[Path] = ()) -> tuple[str, int]:
     """The XML between ACK and the local BYE, and the CSeq the BYE must use.
 
     For RFC 2833, pcaps holds one file per key (see dtmf_pcaps)."""
-    check_keys(plan.keys)
-    if plan.dtmf == "rfc2833" and len(pcaps) != len(plan.keys):
-        pcaps = [PCAP_DIR / f"dtmf_2833_{PCAP_NAMES[k]}.pcap" for k in plan.keys]
+    keys = check_keys(plan.all_keys)
+    if plan.dtmf == "rfc2833" and len(pcaps) != len(keys):
+        pcaps = [PCAP_DIR / f"dtmf_2833_{PCAP_NAMES[k]}.pcap" for k in keys]
     budget = plan.hangup_after_ms
     parts: list[str] = []
     elapsed, cseq = 0, 2
@@ -165,7 +171,9 @@ def caller_steps(plan: CallPlan, pcaps: Sequence[Path] = ()) -> tuple[str, int]:
         return budget is None or elapsed < budget
 
     going = wait(plan.first_key_delay_ms)
-    for index, key in enumerate(plan.keys):
+    for index, key in enumerate(keys):
+        if index == len(plan.keys) and going:  # the seat has hung up by now: the survey
+            going = wait(plan.survey_delay_ms)
         if not going:
             break
         if plan.dtmf == "info":

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ivr.adapters.db.survey import day_counts
 from ivr.bootstrap import Runtime
 from ivr.domain.metrics import ServiceTarget, StaffingProblem, figures, staffing_now
 from ivr.domain.shifts import Agent
@@ -141,6 +142,7 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
     target = ServiceTarget(settings.sl_seconds, settings.sl_level)
     fig = figures(queries.sql_tally(s, start, end, target))
     t = fig.tally
+    scored, satisfied, not_resolved = day_counts(s, start, end, rt.config.survey.satisfied_from)
     return {
         "now": now.isoformat(),
         "open": staffing.open,
@@ -165,6 +167,9 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
             "asa_seconds": fig.asa_seconds,
             "aht_seconds": fig.aht_seconds,
             "target": {"seconds": settings.sl_seconds, "level": settings.sl_level},
+            "surveys_scored": scored,
+            "satisfaction_rate": satisfied / scored if scored else None,
+            "not_resolved": not_resolved,
         },
         "requests": [
             {

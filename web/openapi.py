@@ -243,7 +243,7 @@ def document() -> dict[str, Any]:
             },
             "/api/reports": _heavy(
                 _get(
-                    "Report figures per period, agent, branch, team; attendance",
+                    "Report figures per period, agent, branch, team; attendance; satisfaction",
                     ["period", "from", "to"],
                     roles=staff,
                 )

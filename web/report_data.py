@@ -3,7 +3,7 @@ branch and team; attendance; time away by reason)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db import rollups
 from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.db.survey import survey_groups
 from ivr.bootstrap import Runtime
 from ivr.domain import metrics
 from ivr.domain.metrics import Figures, ServiceTarget, Tally
+from ivr.domain.survey import SatisfactionTally, SurveyOutcome, tally_counts
 from web import store
 from web.params import ParamError
 from web.settings import WebSettings
@@ -95,6 +97,7 @@ def build(
         s.connection(execution_options=READ_ONLY)
         clockings = store.clockings(s, start, end)
         changes = store.state_changes(s, start, end)
+        sat = satisfaction(rt, s, rng)
     att = metrics.attendance(roster, clockings, days, now, grace)
     away = metrics.away_seconds(changes, start, min(end, now))
     attendance_rows = []
@@ -124,4 +127,53 @@ def build(
         "agents": [{"agent": str(k), **figures_json(v)} for k, v in per_agent.items()],
         "branches": [{"branch": str(k), **figures_json(v)} for k, v in per_branch.items()],
         "attendance": attendance_rows,
+        "satisfaction": sat,
     }
+
+
+def _span(rt: Runtime, rng: ReportRange) -> tuple[datetime, datetime]:
+    tz = rt.config.site.tz
+    start = datetime.combine(rng.first, time(0), tz)
+    return start, datetime.combine(rng.last + timedelta(days=1), time(0), tz)
+
+
+def satisfaction(rt: Runtime, s: Session, rng: ReportRange) -> dict[str, Any]:
+    """Survey figures (REQUIREMENTS §6.1) for the team, per period, agent and branch.
+
+    Counted in SQL (one GROUP BY); a survey counts in the period its survey ended;
+    `rate` is satisfied ÷ scored."""
+    start, end = _span(rt, rng)
+    policy, tz = rt.config.survey, rt.config.site.tz
+    periods = sorted(
+        {metrics.period_start(datetime.combine(d, time(12), tz), tz, rng.period) for d in rng.days}
+    )
+    starts = [max(start, datetime.combine(p, time(0), tz)) for p in periods]
+    groups = survey_groups(s, start, end, starts)
+
+    def grouped(key: Any) -> dict[str, SatisfactionTally]:
+        acc: dict[str, list[tuple[SurveyOutcome, int | None, int]]] = {}
+        for g in groups:
+            acc.setdefault(str(key(g)), []).append((g.outcome, g.score, g.count))
+        return {k: tally_counts(v, policy) for k, v in sorted(acc.items())}
+
+    return {
+        "scale": {"low": policy.low, "high": policy.high, "satisfied_from": policy.satisfied_from},
+        "team": _satisfaction_json(
+            tally_counts(((g.outcome, g.score, g.count) for g in groups), policy)
+        ),
+        "periods": [
+            {"start": k, **_satisfaction_json(v)}
+            for k, v in grouped(lambda g: periods[g.period]).items()
+        ],
+        "agents": [
+            {"agent": k, **_satisfaction_json(v)}
+            for k, v in grouped(lambda g: g.agent_id or g.seat).items()
+        ],
+        "branches": [
+            {"branch": k, **_satisfaction_json(v)} for k, v in grouped(lambda g: g.branch).items()
+        ],
+    }
+
+
+def _satisfaction_json(t: SatisfactionTally) -> dict[str, Any]:
+    return {**asdict(t), "average": t.average, "rate": t.rate}

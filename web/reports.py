@@ -82,7 +82,36 @@ def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
         ],
         gettext("Calls per menu branch"),
     )
-    return {"volume": volume, "agents": per_agent, "branches": per_branch}
+    return {
+        "volume": volume,
+        "agents": per_agent,
+        "branches": per_branch,
+        "satisfaction": _satisfaction_chart(rep["satisfaction"]),
+    }
+
+
+def _satisfaction_chart(sat: dict[str, Any]) -> Markup:
+    """Survey outcomes per agent (stacked) with the satisfaction rate as the line."""
+    agents = sat["agents"]
+    return bars(
+        [a["agent"] for a in agents],
+        [
+            Series(gettext("satisfied"), [a["satisfied"] for a in agents], "#2e7d32"),
+            Series(
+                gettext("not satisfied"),
+                [a["scored"] - a["satisfied"] for a in agents],
+                "#f9a825",
+            ),
+            Series(gettext("not resolved"), [a["not_resolved"] for a in agents], "#c62828"),
+            Series(
+                gettext("left or no answer"),
+                [a["left"] + a["no_answer"] for a in agents],
+                "#78909c",
+            ),
+        ],
+        gettext("Satisfaction survey per agent"),
+        line=Series(gettext("satisfaction rate"), [a["rate"] for a in agents], "#1565c0"),
+    )
 
 
 @bp.get("/reports")

@@ -18,6 +18,7 @@ from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.config.survey import parse_survey
 from ivr.config.twilio import TwilioSettings, parse_twilio
 from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow
 from ivr.domain.menu import (
@@ -29,7 +30,7 @@ from ivr.domain.menu import (
     TargetKind,
     parse_target,
 )
-from ivr.domain.routing import Branch, RouteKind, RoutingPolicy
+from ivr.domain.routing import OPERATOR_BRANCH, Branch, RouteKind, RoutingPolicy
 from ivr.domain.shifts import (
     DAY_SETS,
     Agent,
@@ -40,6 +41,8 @@ from ivr.domain.shifts import (
     Shift,
     StaffingRule,
 )
+from ivr.domain.survey import PROMPTS as SURVEY_PROMPTS
+from ivr.domain.survey import SurveyPolicy
 
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
@@ -136,6 +139,7 @@ class HotlineConfig:
     backup: BackupSettings
     admission: Admission = Admission()
     twilio: TwilioSettings | None = None  # the optional twilio: section
+    survey: SurveyPolicy = SurveyPolicy(enabled=False)
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -470,7 +474,9 @@ def _target(
     return t
 
 
-def _prompts(c: Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+def _prompts(
+    c: Cursor, menu: Menu, languages: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> dict[str, dict[str, str]]:
     prompts: dict[str, dict[str, str]] = {}
     for name, texts in c.child("prompts").items():
         prompts[name] = {lang: t.text() for lang, t in texts.items()}
@@ -479,6 +485,7 @@ def _prompts(c: Cursor, menu: Menu, languages: tuple[str, ...]) -> dict[str, dic
             raise texts.fail(f"no text for language(s) {missing}")
     needed = {n.prompt for n in menu.nodes.values()} | set(REQUIRED_PROMPTS) | set(EDGE_PROMPTS)
     needed |= {n.reprompt for n in menu.nodes.values() if n.reprompt}
+    needed |= set(extra)
     for name in sorted(needed - set(prompts)):
         raise c.child("prompts").fail(f"prompt {name!r} is used but not defined", f"prompts.{name}")
     return prompts
@@ -513,7 +520,9 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     roster = _roster(files["seats.yaml"], calendar)
     policy, staffing = _policy(files["routing.yaml"], roster, site.region)
     menu = _menu(files["menu.yaml"], policy.branches, site.languages)
-    prompts = _prompts(files["prompts.yaml"], menu, site.languages)
+    survey = parse_survey(main.opt("survey", None), (*policy.branches, OPERATOR_BRANCH))
+    survey_prompts = SURVEY_PROMPTS if survey.enabled else ()
+    prompts = _prompts(files["prompts.yaml"], menu, site.languages, survey_prompts)
     callbacks = load_callbacks_config(d, site.tz, policy.branches, site.region)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
@@ -557,6 +566,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         backup=backup,
         admission=_admission(main.opt("admission", {})),
         twilio=parse_twilio(main.opt("twilio", None), site.languages, site.region),
+        survey=survey,
     )
     for cursor in files.values():
         cursor.check_unknown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +125,25 @@ def test_hangup_mid_menu_stops_sending_keys() -> None:
     assert "dtmf_2833_1.pcap" in steps and "dtmf_2833_2.pcap" not in steps
     xml = caller_scenario(plan, "4000")
     assert "INVITE sip:4000@" in xml and "@{" not in xml
+
+
+def test_survey_keys_follow_the_menu_keys_after_their_delay() -> None:
+    plan = CallPlan("1", first_key_delay_ms=500, key_gap_ms=300, survey="4", survey_delay_ms=4300)
+    steps, _ = caller_steps(plan)
+    waits = re.findall(r'timeout="(\d+)"', steps)
+    assert waits == ["500", "300", "4300", "300", "2000"]  # delay, gap, survey delay, gap, hold
+    assert steps.index("dtmf_2833_1.pcap") < steps.index("dtmf_2833_4.pcap")
+    with pytest.raises(SippError, match="'x'"):
+        caller_steps(CallPlan("1", survey="x"))
+
+
+def test_a_hang_up_before_the_survey_sends_no_survey_key() -> None:
+    plan = CallPlan(
+        "1", first_key_delay_ms=500, survey="4", survey_delay_ms=4000, hangup_after_ms=3000
+    )
+    steps, _ = caller_steps(plan)
+    assert "dtmf_2833_4.pcap" not in steps
+    assert sum(int(t) for t in re.findall(r'timeout="(\d+)"', steps)) == 3000
 
 
 # --- real calls ------------------------------------------------------------------

@@ -72,6 +72,11 @@ def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
         (["bench", "ivr", "--rate", "nan"], "--rate"),
         (["bench", "calllog", "--calls", "-1"], "--calls"),
         (["call", "--hold-ms", "-1"], "--hold-ms"),
+        (["call", "--survey", "4x"], "--survey"),
+        (["call", "--survey", "4\r\n"], "--survey"),
+        (["call", "--survey", "123456789"], "--survey"),
+        (["call", "--talk-ms", "0"], "--talk-ms"),
+        (["call", "--talk-ms", "1e9"], "--talk-ms"),
         (["nosuch"], "invalid choice"),
     ],
 )

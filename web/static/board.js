@@ -88,6 +88,7 @@
       {level: percent.format(t.target.level), seconds: t.target.seconds});
     document.getElementById("k-offered").textContent = t.offered + " / " + t.answered;
     document.getElementById("k-abandoned").textContent = t.abandoned_in_queue + " / " + t.abandoned_in_menu;
+    document.getElementById("k-sat").textContent = pct(t.satisfaction_rate) + " (" + t.not_resolved + ")";
     document.getElementById("k-staff").textContent = snap.staffing.present.length + " / " +
       snap.staffing.scheduled.length;
     document.getElementById("k-min").textContent = fill(L.minimum,

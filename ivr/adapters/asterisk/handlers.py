@@ -17,12 +17,15 @@ from datetime import UTC, datetime
 from ivr import phone
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import AgiHangup
+from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
+from ivr.app.survey import Surveys
 from ivr.domain.callbacks import callback_number
 from ivr.domain.menu import Ask
 from ivr.domain.routing import OPERATOR_BRANCH, Decision
+from ivr.domain.survey import SurveyDone
 
 log = logging.getLogger(__name__)
 LatencySink = Callable[[float], None]
@@ -34,6 +37,7 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")  # branch / queue names
 UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,80}")  # 1732330800.2
 STATUS = re.compile(r"[A-Z]{1,20}")  # QUEUESTATUS, DIALSTATUS
 EPOCH = re.compile(r"[0-9]{1,11}")  # HOTLINE_ARRIVED: seconds, before year 5000
+SEAT_CHANNEL = re.compile(r"PJSIP/[A-Za-z0-9_-]{1,40}(?:-[0-9a-f]{8})?")  # the answering seat
 
 
 def prompt_paths(action: Ask) -> list[str]:
@@ -80,12 +84,14 @@ class Handlers:
     source: str = "fastagi"
     callbacks: CallbackRequests | None = None
     region: str | None = None  # site.region: the country of caller IDs without '+'
+    surveys: Surveys | None = None
 
     def routes(self) -> RouteTable:
         table = RouteTable()
         table.add(names.ROUTE_HOTLINE, self.hotline)
         table.add(names.ROUTE_OVERFLOW, self.overflow)
         table.add(names.ROUTE_CALLBACK, self.callback)
+        table.add(names.ROUTE_SURVEY, self.survey)
         return table
 
     async def hotline(self, agi: AgiChannel) -> None:
@@ -168,6 +174,37 @@ class Handlers:
                 (names.VAR_CALLBACK_AT, str(int(promise.due_at.timestamp()))),
             ]
         )
+
+    async def survey(self, agi: AgiChannel) -> None:
+        """The satisfaction survey, after the seat hung up on an answered call.
+
+        The branch (HOTLINE_QUEUE) decides whether there is one; the seat comes from
+        the dialplan (HOTLINE_SURVEY_SEAT). Keys go through `ask` like the menu's
+        (STREAM FILE then GET DATA for one key; '#' ends GET DATA with nothing, so
+        it counts as no key). HOTLINE_SURVEY tells the dialplan how it ended.
+        """
+        if self.surveys is None:
+            return
+        uid = await read_checked(agi, names.VAR_CALL_ID, UNIQUEID) or agi.uid
+        branch = await read_checked(agi, names.VAR_QUEUE, NAME)
+        seat = seat_of(await read_checked(agi, names.VAR_SURVEY_SEAT, SEAT_CHANNEL))
+        language = await self._language(agi)
+        session = self.surveys.start(uid, branch, seat, language)
+        if session is None:
+            return
+        action: Ask | SurveyDone = await asyncio.to_thread(session.begin)
+        try:
+            while not isinstance(action, SurveyDone):
+                digit = await agi.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
+                action = await asyncio.to_thread(session.on_input, digit)
+        except AgiHangup:
+            # Shielded: the service stopping now must not drop the record unwritten.
+            await asyncio.shield(asyncio.to_thread(session.left))
+            raise
+        except asyncio.CancelledError:  # the service stopping mid-survey: still on record
+            session.left()
+            raise
+        await agi.set_variable(names.VAR_SURVEY, action.outcome.value)
 
     def _callback_number(self, keyed: str) -> str:
         """E.164 in the site's region (phonenumbers), else the structural check alone."""

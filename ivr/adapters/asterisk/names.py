@@ -9,6 +9,7 @@ once.
 ROUTE_HOTLINE = "hotline"  # the IVR: menu, routing decision, sets the route variables
 ROUTE_OVERFLOW = "overflow"  # queue wait exceeded / nobody answered: callback or voicemail
 ROUTE_CALLBACK = "callback"  # record the callback request, tell the caller when
+ROUTE_SURVEY = "survey"  # the satisfaction survey after the seat hung up
 
 # Dialplan contexts.
 CONTEXT_INBOUND = "hotline-inbound"  # PJSIP 'anonymous' endpoint lands here
@@ -16,6 +17,9 @@ CONTEXT_FALLBACK = "hotline-fallback"  # FastAGI down or failed: never silence
 CONTEXT_ROUTE_PREFIX = "hotline-route-"  # + route kind: seat, queue, voicemail, ...
 CONTEXT_SEATS = "hotline-seats"  # context of the authenticated seat endpoints
 CONTEXT_SHED = "hotline-shed"  # over the admission limit: "all lines are busy", hang up
+# The survey after an answered call. Under the route prefix on purpose: the AMI
+# listener records the caller's Hangup only in hotline contexts (ami.translate).
+CONTEXT_SURVEY = CONTEXT_ROUTE_PREFIX + "survey"
 
 # Channel variables set by the FastAGI handler, read by the dialplan.
 VAR_CALL_ID = "HOTLINE_CALL_ID"
@@ -31,6 +35,10 @@ VAR_ARRIVED = "HOTLINE_ARRIVED"  # Unix time the call arrived (a callback keeps 
 VAR_CALLBACK_NUMBER = "HOTLINE_CALLBACK_NUMBER"  # the number the caller confirmed or keyed
 VAR_CALLBACK_AT = "HOTLINE_CALLBACK_AT"  # Unix time the callback is due; empty: refused
 VAR_CALLBACK_TZ = "HOTLINE_CALLBACK_TZ"  # the caller's time zone, for saying that time
+# The seat that answered (MEMBERINTERFACE after Queue, DIALEDPEERNAME after Dial),
+# set by the dialplan for the survey; and the survey's outcome, set by the handler.
+VAR_SURVEY_SEAT = "HOTLINE_SURVEY_SEAT"
+VAR_SURVEY = "HOTLINE_SURVEY"  # scored | not_resolved | no_answer | left | "" (none)
 # Asterisk's Unix time (with microseconds) the caller entered the hotline, set first
 # thing, before Answer. manager.conf lists it in channelvars, so every AMI event of
 # the channel carries it: with the event's Timestamp it gives the channel's age, and
