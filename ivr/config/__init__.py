@@ -4,11 +4,13 @@
     reader.py     strict YAML reading and the Cursor that names where it is
     hotline.py    hotline, calendar, seats, routing, menu and prompts files
     callbacks.py  callbacks.yaml (calling hours, dialer, retries, service rules)
+    cases.py      cases.yaml (case classes, deadline terms, escalation, follow-up callbacks)
 
 `load_config(directory)` validates everything before the first call.
 """
 
 from ivr.config.callbacks import CallbackSettings, DialerSettings, IntakeSettings
+from ivr.config.cases import CaseSettings
 from ivr.config.errors import ConfigError
 from ivr.config.hotline import (
     ENV_AMI_SECRET,
@@ -29,6 +31,7 @@ __all__ = [
     "WEB_LOCALES",
     "AmiSettings",
     "CallbackSettings",
+    "CaseSettings",
     "ConfigError",
     "DialerSettings",
     "HotlineConfig",

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ivr import phone
 from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
+from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
 from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow
@@ -119,6 +120,7 @@ class HotlineConfig:
     prompts: Mapping[str, Mapping[str, str]]
     callbacks: CallbackSettings
     backup: BackupSettings
+    cases: CaseSettings
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -442,7 +444,7 @@ EDGE_PROMPTS = (
 
 
 def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> HotlineConfig:
-    """Read and validate a config directory (callbacks.yaml included). `env` may
+    """Read and validate a config directory (callbacks.yaml and cases.yaml included). `env` may
     override the database URL and the data directory."""
     env = env or {}
     d = Path(directory)
@@ -458,6 +460,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     menu = _menu(files["menu.yaml"], policy.branches, site.languages)
     prompts = _prompts(files["prompts.yaml"], menu, site.languages)
     callbacks = load_callbacks_config(d, site.tz, policy.branches, site.region)
+    cases = load_cases_config(d, callbacks.rules)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
     url = env.get(ENV_DATABASE_URL) or file_url.text()
@@ -498,6 +501,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         prompts=prompts,
         callbacks=callbacks,
         backup=backup,
+        cases=cases,
     )
     for cursor in files.values():
         cursor.check_unknown()

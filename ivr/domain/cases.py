@@ -226,17 +226,14 @@ def _intervals(day: date, calendar: Calendar) -> Iterable[tuple[datetime, dateti
 
 @dataclass(frozen=True)
 class CaseRules:
-    """What cases.yaml says: classes, named terms, the default term per kind and
-    class, the escalation ladder and the complaint-rate target."""
+    """The rules of cases.yaml: classes, named terms, the default term per kind and
+    class, and the escalation ladder."""
 
     classes: Mapping[str, CaseClass]
     terms: Mapping[str, Term]
     defaults: Mapping[CaseKind, Mapping[str, str]]  # kind -> class (or "*") -> term name
     lead_share: float = 0.5  # at this share of the time to the deadline: the lead
-    after_hours_term: str = "departed"  # the IVR complaints key outside hours
-    complaint_rate_target: float = 0.01
     near_share: float = 0.75  # the board's "near deadline" from this share on
-    contract_horizon_months: int = 24
 
     def term_for(self, kind: CaseKind, case_class: str, named: str | None = None) -> Term:
         """The named term, else the default for the kind and class."""
