@@ -7,6 +7,7 @@ module for what it runs and passes the parts down:
     build_service(runtime)     the FastAGI + AMI service (`hotline up`, `hotline serve`)
     build_dialer(runtime)      the callback dialer (`hotline dialer`, `hotline up`)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
+    case_parts(runtime)        the case store and use cases (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
 
 The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here.
@@ -29,11 +30,13 @@ from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 from ivr.adapters.clock import clock_from_env
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.cases import CaseRepo
 from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
 from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
+from ivr.app.cases import CaseService, FollowUps
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
 from ivr.config import (
@@ -174,6 +177,36 @@ def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> Cal
         repo, rules, s.retry, s.rules, s.intake.matter, rt.clock, partial(canonical, region=region)
     )
     return CallbackParts(s, rules, repo, intake)
+
+
+@dataclass(frozen=True)
+class CaseParts:
+    repo: CaseRepo
+    service: CaseService
+
+
+def case_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> CaseParts:
+    """The case store and the use cases over it, with the callback intake for the
+    callbacks that follow from a case."""
+    c = rt.config
+    cb = callbacks or callback_parts(rt)
+    repo = CaseRepo(rt.sessions)
+    s = c.cases
+    service = CaseService(
+        store=repo,
+        rules=s.rules,
+        calendar=c.calendar,
+        clock=rt.clock,
+        callbacks=cb.intake,
+        follow_ups=FollowUps(
+            s.complaint_callback,
+            s.visitor_callback,
+            s.contract_callback,
+            s.contract_horizon_months,
+        ),
+        canonical=partial(canonical, region=c.site.region or None),
+    )
+    return CaseParts(repo, service)
 
 
 def build_dialer(
