@@ -263,10 +263,12 @@ def build_service(
     )
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
+    callbacks = callback_parts(rt)
+    cases = case_parts(rt, callbacks)
     handlers = Handlers(
         rt.ivr_deps(calllog),
         on_decision_latency,
-        callbacks=callback_parts(rt).intake,
+        callbacks=callbacks.intake,
         region=cfg.site.region or None,
     )
     return HotlineService(
@@ -278,4 +280,6 @@ def build_service(
         calllog=calllog,
         fastagi=FastAgiServer(handlers.routes(), agi.host, agi.port, limits=limits),
         sync_seconds=sync_seconds,
+        case_sweep=cases.service.sweep,
+        case_sweep_seconds=cfg.cases.sweep_seconds,
     )

@@ -30,6 +30,7 @@ class CaseSettings:
     ivr_class: str
     ivr_matter: str
     complaint_rate_target: float
+    sweep_seconds: float = 60.0
 
 
 def load_cases_config(directory: Path, service_rules: Mapping[str, ServiceRule]) -> CaseSettings:
@@ -61,6 +62,7 @@ def load_cases_config(directory: Path, service_rules: Mapping[str, ServiceRule])
         ivr_class=ivr.opt("class", next(iter(classes))).choice(tuple(classes)),
         ivr_matter=_line(ivr.opt("matter", "IVR complaint (after hours)"), 200),
         complaint_rate_target=_share(c.opt("reports", {}).opt("complaint_rate_target", 0.01)),
+        sweep_seconds=float(_bounded_int(esc.opt("sweep_seconds", 60), 1, 3600)),
     )
     c.check_unknown()
     return settings
