@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from ivr.config.reader import Cursor, read_yaml
@@ -45,7 +46,7 @@ def load_cases_config(directory: Path, service_rules: Mapping[str, ServiceRule])
         terms=terms,
         defaults=defaults,
         lead_share=_share(esc.opt("lead_at_share", 0.5)),
-        near_share=_share(esc.opt("near_share", 0.75)),
+        near=timedelta(hours=_hours(esc.opt("near_hours", 24))),
     )
     cb = c.opt("callbacks", {})
     ivr = c.opt("ivr", {})
@@ -73,6 +74,13 @@ def _line(c: Cursor, most: int) -> str:
     if not t.strip() or len(t) > most or any(ch in t for ch in "\r\n\0"):
         raise c.fail(f"must be one line of 1 to {most} characters")
     return t
+
+
+def _hours(c: Cursor) -> float:
+    h = c.number()
+    if not 0 < h <= MAX_HOURS:
+        raise c.fail(f"must be in (0, {MAX_HOURS}], got {h}")
+    return h
 
 
 def _bounded_int(c: Cursor, low: int, high: int) -> int:
@@ -116,10 +124,7 @@ def _terms(c: Cursor) -> dict[str, Term]:
         if (hours.data is None) == (days.data is None):
             raise t.fail("give hours or working_days, one of them")
         if hours.data is not None:
-            h = hours.number()
-            if not 0 < h <= MAX_HOURS:
-                raise hours.fail(f"must be in (0, {MAX_HOURS}], got {h}")
-            out[name] = Term(name, hours=h, basis=basis)
+            out[name] = Term(name, hours=_hours(hours), basis=basis)
         else:
             out[name] = Term(name, working_days=_bounded_int(days, 1, MAX_WORKING_DAYS))
     if not out:

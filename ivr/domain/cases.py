@@ -233,7 +233,7 @@ class CaseRules:
     terms: Mapping[str, Term]
     defaults: Mapping[CaseKind, Mapping[str, str]]  # kind -> class (or "*") -> term name
     lead_share: float = 0.5  # at this share of the time to the deadline: the lead
-    near_share: float = 0.75  # the board's "near deadline" from this share on
+    near: timedelta = timedelta(hours=24)  # "near deadline": due within this long
 
     def term_for(self, kind: CaseKind, case_class: str, named: str | None = None) -> Term:
         """The named term, else the default for the kind and class."""
@@ -295,17 +295,13 @@ class Urgency(StrEnum):
     DONE = "done"
 
 
-def urgency(
-    state: CaseState, opened_at: datetime, deadline: datetime, at: datetime, near_share: float
-) -> Urgency:
+def urgency(state: CaseState, deadline: datetime, at: datetime, near: timedelta) -> Urgency:
+    """Done, overdue, near (due within `near`) or on track."""
     if state in DONE_STATES:
         return Urgency.DONE
     if at >= deadline:
         return Urgency.OVERDUE
-    span = (deadline - opened_at).total_seconds()
-    if span <= 0 or (at - opened_at).total_seconds() >= near_share * span:
-        return Urgency.NEAR
-    return Urgency.ON_TRACK
+    return Urgency.NEAR if deadline - at <= near else Urgency.ON_TRACK
 
 
 # --- callbacks that follow from a case ---------------------------------------------

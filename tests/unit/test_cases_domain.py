@@ -125,11 +125,11 @@ def test_escalation_ladder_lead_at_share_then_manager_when_overdue() -> None:
 
 
 def test_urgency_for_the_board() -> None:
-    opened, deadline = sh(2026, 11, 23, 10), sh(2026, 11, 23, 14)
-    assert urgency(CaseState.OPEN, opened, deadline, sh(2026, 11, 23, 12), 0.75) is Urgency.ON_TRACK
-    assert urgency(CaseState.OPEN, opened, deadline, sh(2026, 11, 23, 13), 0.75) is Urgency.NEAR
-    assert urgency(CaseState.REOPENED, opened, deadline, deadline, 0.75) is Urgency.OVERDUE
-    assert urgency(CaseState.RESOLVED, opened, deadline, deadline, 0.75) is Urgency.DONE
+    deadline, near = sh(2026, 11, 26, 10), timedelta(hours=24)
+    assert urgency(CaseState.OPEN, deadline, sh(2026, 11, 25, 9), near) is Urgency.ON_TRACK
+    assert urgency(CaseState.OPEN, deadline, sh(2026, 11, 25, 10), near) is Urgency.NEAR
+    assert urgency(CaseState.REOPENED, deadline, deadline, near) is Urgency.OVERDUE
+    assert urgency(CaseState.RESOLVED, deadline, deadline, near) is Urgency.DONE
 
 
 # --- the state machine ----------------------------------------------------------------
