@@ -32,11 +32,11 @@ from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.cases import CaseRepo
 from ivr.adapters.db.engine import make_engine, make_session_factory, migrate
-from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
+from ivr.adapters.db.failopen import DbPresence, FailOpenCases, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
-from ivr.app.cases import CaseService, FollowUps
+from ivr.app.cases import AfterHours, CaseService, FollowUps
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
 from ivr.config import (
@@ -82,6 +82,7 @@ class Runtime:
             history=FailOpenHistory(self.calls),
             presence=self.presence,
             clock=self.clock,
+            cases=FailOpenCases(CaseRepo(self.sessions)),
         )
 
     @property
@@ -204,6 +205,7 @@ def case_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> CaseParts
             s.contract_callback,
             s.contract_horizon_months,
         ),
+        after_hours=AfterHours(s.ivr_branch, s.ivr_term, s.ivr_class, s.ivr_matter),
         canonical=partial(canonical, region=c.site.region or None),
     )
     return CaseParts(repo, service)
@@ -270,6 +272,7 @@ def build_service(
         on_decision_latency,
         callbacks=callbacks.intake,
         region=cfg.site.region or None,
+        cases=cases.service,
     )
     return HotlineService(
         config=cfg,

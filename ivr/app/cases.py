@@ -103,6 +103,14 @@ class CaseStore(Protocol):
     def escalation_due(self, at: datetime, lead_share: float, limit: int) -> list[Case]: ...
 
 
+class AfterHoursCases(Protocol):
+    """The port the IVR's callback handler uses (`CaseService.open_after_hours`)."""
+
+    def open_after_hours(
+        self, number: str, call_uid: str, branch: str, language: str
+    ) -> Opened | None: ...
+
+
 class CaseCallbacks(Protocol):
     """The part of the callback intake cases use (`CallbackIntake.request`)."""
 
@@ -133,6 +141,16 @@ class FollowUps:
 
 
 @dataclass(frozen=True)
+class AfterHours:
+    """The IVR's complaints key outside staffed hours opens a case (cases.yaml `ivr`)."""
+
+    branch: str = "complaints"
+    term: str = "departed"
+    case_class: str = "important"
+    matter: str = "IVR complaint (after hours)"
+
+
+@dataclass(frozen=True)
 class Opened:
     case: Case
     callbacks: tuple[CallbackRequest, ...]
@@ -147,6 +165,7 @@ class CaseService:
     clock: Clock
     callbacks: CaseCallbacks | None = None
     follow_ups: FollowUps = field(default_factory=FollowUps)
+    after_hours: AfterHours = field(default_factory=AfterHours)
     # The canonical form of a number (E.164 for the site's region), raising ValueError.
     canonical: Callable[[str], str] = normalise_number
 
@@ -253,6 +272,28 @@ class CaseService:
             detail = f"#{r.id} {r.matter} due {r.due_at:%Y-%m-%d %H:%M}" if r.due_at else r.matter
             self._event(case.case_no, CaseEvent(self.clock(), by, "callback", detail=detail))
         return made, refused
+
+    def open_after_hours(
+        self, number: str, call_uid: str, branch: str, language: str
+    ) -> Opened | None:
+        """The complaints key outside staffed hours: a case with the after-hours term
+        (72 h) and the complainant's callback, owned by nobody yet. None when the call
+        is not for the complaints branch or the hotline is open."""
+        a = self.after_hours
+        if branch != a.branch or self.calendar.is_open(self.clock()):
+            return None
+        return self.open(
+            number,
+            a.matter,
+            a.case_class,
+            CaseKind.COMPLAINT,
+            by="ivr",
+            call_uid=call_uid or None,
+            owner="",
+            branch=branch,
+            term=a.term,
+            language=language,
+        )
 
     # --- change ---------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ file, the item and the reason; unknown keys are refused.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,11 +30,14 @@ class CaseSettings:
     ivr_term: str
     ivr_class: str
     ivr_matter: str
+    ivr_branch: str
     complaint_rate_target: float
     sweep_seconds: float = 60.0
 
 
-def load_cases_config(directory: Path, service_rules: Mapping[str, ServiceRule]) -> CaseSettings:
+def load_cases_config(
+    directory: Path, service_rules: Mapping[str, ServiceRule], branches: Iterable[str]
+) -> CaseSettings:
     """Read and validate `directory`/cases.yaml; callback rules must exist in callbacks.yaml."""
     c = Cursor(FILE, read_yaml(Path(directory), FILE))
     classes = _classes(c.child("classes"))
@@ -62,6 +65,7 @@ def load_cases_config(directory: Path, service_rules: Mapping[str, ServiceRule])
         ivr_term=ivr_term.text(),
         ivr_class=ivr.opt("class", next(iter(classes))).choice(tuple(classes)),
         ivr_matter=_line(ivr.opt("matter", "IVR complaint (after hours)"), 200),
+        ivr_branch=ivr.opt("branch", "complaints").choice(tuple(branches)),
         complaint_rate_target=_share(c.opt("reports", {}).opt("complaint_rate_target", 0.01)),
         sweep_seconds=float(_bounded_int(esc.opt("sweep_seconds", 60), 1, 3600)),
     )

@@ -440,6 +440,8 @@ EDGE_PROMPTS = (
     "goodbye",
     "emergency",
     "closed",
+    "case_opened",  # an after-hours complaint: "your case number is", then its digits
+    *(f"digit_{d}" for d in range(10)),
 )
 
 
@@ -460,7 +462,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     menu = _menu(files["menu.yaml"], policy.branches, site.languages)
     prompts = _prompts(files["prompts.yaml"], menu, site.languages)
     callbacks = load_callbacks_config(d, site.tz, policy.branches, site.region)
-    cases = load_cases_config(d, callbacks.rules)
+    cases = load_cases_config(d, callbacks.rules, policy.branches)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
     url = env.get(ENV_DATABASE_URL) or file_url.text()

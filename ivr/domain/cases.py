@@ -146,6 +146,15 @@ def parse_case_no(text: str) -> tuple[str, int]:
     return m.group(1) + m.group(2), int(m.group(3))
 
 
+def digit_prompts(case_no: str) -> list[str]:
+    """The prompts that say a case number digit by digit (the dash is a pause).
+
+    >>> digit_prompts("202612-0007")[:3]
+    ['digit_2', 'digit_0', 'digit_2']
+    """
+    return [f"digit_{ch}" for ch in case_no if ch.isdigit() and ch.isascii()]
+
+
 # --- classes and deadlines -----------------------------------------------------------
 
 

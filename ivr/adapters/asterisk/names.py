@@ -30,6 +30,8 @@ VAR_ARRIVED = "HOTLINE_ARRIVED"  # Unix time the call arrived (a callback keeps 
 VAR_CALLBACK_NUMBER = "HOTLINE_CALLBACK_NUMBER"  # the number the caller confirmed or keyed
 VAR_CALLBACK_AT = "HOTLINE_CALLBACK_AT"  # Unix time the callback is due; empty: refused
 VAR_CALLBACK_TZ = "HOTLINE_CALLBACK_TZ"  # the caller's time zone, for saying that time
+VAR_CASE_NO = "HOTLINE_CASE_NO"  # the case an after-hours complaint opened; empty: none
+VAR_CASE_PROMPTS = "HOTLINE_CASE_PROMPTS"  # its number as digit prompts, '&'-joined for Playback
 # Asterisk's Unix time (with microseconds) the caller entered the hotline, set first
 # thing, before Answer. manager.conf lists it in channelvars, so every AMI event of
 # the channel carries it: with the event's Timestamp it gives the channel's age, and
