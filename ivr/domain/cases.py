@@ -374,3 +374,45 @@ def on_time(case: Case) -> bool | None:
     if case.done_at is None:
         return None
     return case.done_at <= case.deadline
+
+
+# --- report figures ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseTally:
+    """Complaint cases of a group: how many, and whether they were done by their deadline."""
+
+    opened: int = 0
+    done_on_time: int = 0
+    done_late: int = 0
+    open_overdue: int = 0
+    open_pending: int = 0  # still active and not yet past the deadline
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Done by the deadline ÷ cases whose deadline has come (done, or overdue)."""
+        counted = self.done_on_time + self.done_late + self.open_overdue
+        return self.done_on_time / counted if counted else None
+
+
+def tally_cases(cases: Iterable[Case], at: datetime) -> CaseTally:
+    """Count `cases` as of `at`: done on time or late, overdue, or pending."""
+    opened = on_time = late = overdue = pending = 0
+    for c in cases:
+        opened += 1
+        if c.done_at is not None and c.state in DONE_STATES:
+            if c.done_at <= c.deadline:
+                on_time += 1
+            else:
+                late += 1
+        elif at >= c.deadline:
+            overdue += 1
+        else:
+            pending += 1
+    return CaseTally(opened, on_time, late, overdue, pending)
+
+
+def complaint_rate(complaints: int, calls: int) -> float | None:
+    """Complaints ÷ calls offered (REQUIREMENTS §4: below 1 % by default)."""
+    return complaints / calls if calls else None

@@ -187,3 +187,27 @@ def test_contract_series_is_monthly_in_the_first_year_then_quarterly() -> None:
         date(2027, 10, 31),
         date(2028, 1, 31),
     ]
+
+
+def test_tally_counts_on_time_late_overdue_and_pending() -> None:
+    from ivr.domain.cases import Case, CaseKind, Escalation, complaint_rate, tally_cases
+
+    t = sh(2026, 11, 23, 10)
+
+    def case(state: CaseState, done_after: float | None, due_after: float = 72) -> Case:
+        done = t + timedelta(hours=done_after) if done_after is not None else None
+        return Case(1, "202611-0001", CaseKind.COMPLAINT, "minor", state, "+86", "m", "", "",
+                    "departed", t, t + timedelta(hours=due_after), Escalation.NONE, "", t,
+                    done_at=done)  # fmt: skip
+
+    cases = [
+        case(CaseState.CLOSED, 10),
+        case(CaseState.RESOLVED, 80),
+        case(CaseState.OPEN, None, due_after=1),
+        case(CaseState.IN_PROGRESS, None),
+    ]
+    tally = tally_cases(cases, t + timedelta(hours=2))
+    assert (tally.opened, tally.done_on_time, tally.done_late) == (4, 1, 1)
+    assert (tally.open_overdue, tally.open_pending) == (1, 1)
+    assert tally.on_time_rate == pytest.approx(1 / 3)
+    assert complaint_rate(3, 400) == 0.0075 and complaint_rate(1, 0) is None

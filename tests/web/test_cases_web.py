@@ -168,3 +168,31 @@ def test_hostile_paths_and_queries(
     assert client.get("/cases/review.csv?week=0000-W01").status_code == 400
     r = _api(client, "post", "/api/cases/202611-0001", {"state": "closed"})
     assert r.status_code == 404
+
+
+def test_reports_show_complaints_rate_on_time_and_callbacks_per_rule(
+    client: FlaskClient, web_users: dict[str, str], login: Any, web_runtime: Runtime,
+    calls: CallBuilder, t0: Any,
+) -> None:  # fmt: skip
+    from ivr.bootstrap import case_parts
+    from ivr.domain.cases import CaseState
+
+    for i in range(4):
+        calls.call(t0 - timedelta(hours=1, minutes=i), agent="chen", wait=3, talk=60)
+    svc = case_parts(web_runtime).service
+    a = svc.open("+8613800000011", "rude staff", "important", by="lead").case
+    svc.open("+8613800000012", "gas smell", "major", by="lead")
+    svc.update(a.case_no, by="chen", state=CaseState.RESOLVED)
+    login(client, "boss")
+    cases = client.get("/api/reports").get_json()["cases"]
+    assert cases["calls_offered"] == 4
+    assert cases["complaint_rate"] == 0.5 and cases["meets_target"] is False
+    assert cases["complaints"]["opened"] == 2 and cases["complaints"]["done_on_time"] == 1
+    by_class = {r["class"]: r for r in cases["by_class"]}
+    assert by_class["important"]["on_time_rate"] == 1.0
+    assert by_class["major"]["open_pending"] == 1 and by_class["minor"]["opened"] == 0
+    complaint = next(r for r in cases["callbacks"] if r["rule"] == "complaint")
+    assert complaint["pending"] == 2 and complaint["due"] == 0
+    page = client.get("/reports").get_data(as_text=True)
+    assert 'id="complaint-rate"' in page and "Complaints by class" in page
+    assert 'id="callbacks-per-rule"' in page and "Callbacks due and done per rule" in page
