@@ -211,3 +211,51 @@ def test_tally_counts_on_time_late_overdue_and_pending() -> None:
     assert (tally.open_overdue, tally.open_pending) == (1, 1)
     assert tally.on_time_rate == pytest.approx(1 / 3)
     assert complaint_rate(3, 400) == 0.0075 and complaint_rate(1, 0) is None
+
+
+# --- the IVR session routes a caller with an open case to its owner ------------------
+
+
+def test_a_caller_with_an_open_case_goes_to_its_owner_and_the_trace_says_so(
+    sample_config: object,
+) -> None:
+    from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession
+    from ivr.app.ports import NoHistory, NullCallLog, StaticPresence
+    from ivr.config import HotlineConfig
+    from ivr.domain.cases import Case, CaseKind, Escalation
+    from ivr.domain.menu import Ask
+
+    cfg = sample_config
+    assert isinstance(cfg, HotlineConfig)
+    at = sh(2026, 11, 23, 10)
+    case = Case(1, "202611-0007", CaseKind.COMPLAINT, "minor", CaseState.IN_PROGRESS,
+                "+8613800000009", "heater", "zhang", "complaints", "departed", at,
+                at + timedelta(hours=72), Escalation.NONE, "", at)  # fmt: skip
+
+    class Owners:
+        def __init__(self, case: Case | None) -> None:
+            self.case = case
+            self.asked: list[str] = []
+
+        def active_for(self, number: str) -> Case | None:
+            self.asked.append(number)
+            return self.case
+
+    def route(owners: Owners, key: str = "1") -> tuple[str, str, tuple[str, ...]]:
+        deps = IvrDeps(cfg.menu, cfg.roster, cfg.policy, "zh-CN", NullCallLog(), NoHistory(),
+                       StaticPresence(), lambda: at, owners)  # fmt: skip
+        session = IvrSession(deps, CallerInfo("u1", "+8613800000009"))
+        action = session.begin()
+        keys = iter(key)
+        while isinstance(action, Ask):
+            action = session.on_input(next(keys, None))
+        d = session.decide()
+        return d.route.kind.value, d.route.target, tuple(session.trace) + d.trace
+
+    owners = Owners(case)
+    kind, target, trace = route(owners)  # enquiries: zhang has no such skill, owns the case
+    assert (kind, target) == ("seat", "PJSIP/seat4")
+    assert "open case 202611-0007: owner zhang (first contact)" in trace
+    assert owners.asked == ["+8613800000009"]
+    kind, _, _ = route(Owners(None))
+    assert kind == "queue"
