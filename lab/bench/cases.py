@@ -27,7 +27,7 @@ from ivr.adapters.db.cases import CaseFilter, CaseRepo
 from ivr.adapters.progress import progress
 from ivr.bootstrap import build_runtime
 from ivr.domain.cases import ACTIVE_STATES, CaseKind, CaseState
-from lab.bench.calllog import _pg_database, _sqlite_ts, p95_ms
+from lab.bench.calllog import _pg_database, load_postgresql, load_sqlite, p95_ms
 
 COLUMNS = (
     "case_no", "kind", "case_class", "state", "number", "matter", "owner", "branch", "term",
@@ -81,40 +81,6 @@ def generate(
             done or at,
             done,
         )
-
-
-def load_sqlite(engine: Any, rows: Iterator[tuple[Any, ...]], batch: int = 50_000) -> None:
-    ts = {COLUMNS.index(c) for c in TIMES}
-    sql = f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("BEGIN")
-        chunk: list[tuple[Any, ...]] = []
-        for row in rows:
-            chunk.append(tuple(_sqlite_ts(v) if i in ts else v for i, v in enumerate(row)))
-            if len(chunk) >= batch:
-                cur.executemany(sql, chunk)
-                chunk.clear()
-        if chunk:
-            cur.executemany(sql, chunk)
-        cur.execute("COMMIT")
-        cur.execute("ANALYZE")
-    finally:
-        raw.close()
-
-
-def load_postgresql(url: str, rows: Iterator[tuple[Any, ...]]) -> None:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
-        with conn.cursor() as cur:
-            with cur.copy(f"COPY cases ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE cases")
 
 
 def measure(rt: Any, runs: int, seed: int = 13) -> dict[str, float]:
@@ -173,9 +139,9 @@ def bench_backend(backend: str, url: str, work: Path, n: int, config: str | None
         rows = generate(n, rt.clock(), rt.config.site.tz, agents)
         t = time.perf_counter()
         if backend == "sqlite":
-            load_sqlite(rt.engine, rows)
+            load_sqlite(rt.engine, rows, table="cases", columns=COLUMNS, times=TIMES)
         else:
-            load_postgresql(url, rows)
+            load_postgresql(url, rows, table="cases", columns=COLUMNS)
         loaded = time.perf_counter() - t
         return {**measure(rt, runs), "generate_and_load_s": round(loaded, 1)}
     finally:
