@@ -42,6 +42,7 @@ KINDS = tuple(k.value for k in CaseKind)
 STATES = tuple(s.value for s in CaseState)
 MAX_LIMIT = 500
 _WORD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_UID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # an Asterisk UNIQUEID: 1732330800.2
 _WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 
 
@@ -251,7 +252,7 @@ def open_case(source: Any) -> dict[str, Any]:
     """Open a case (an agent: from their call, owned by them; staff: for any agent)."""
     user, c = _me(), ctx()
     rules = c.runtime.config.cases.rules
-    call = params.text_param("call", 64, source=source, pattern=_WORD) or None
+    call = params.text_param("call", 64, source=source, pattern=_UID) or None
     agent = params.text_param("agent", 64, source=source, pattern=_WORD) or None
     if user.role == "agent":
         if agent not in (None, user.agent_id):
@@ -319,7 +320,7 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
             note=params.text_param("note", 4000, source=source) or None,
             summary=summary,
             owner=owner,
-            call_uid=params.text_param("call", 64, source=source, pattern=_WORD) or None,
+            call_uid=params.text_param("call", 64, source=source, pattern=_UID) or None,
         )
     except CaseTransitionError:
         raise CaseWebError(

@@ -187,11 +187,13 @@ class CaseService:
         visitor: bool = False,
         contract_start: date | None = None,
         language: str = "",
+        call_logged: bool = True,
     ) -> Opened:
         """Open a case: number, deadline, owner (the first-contact agent: given, else who
-        answered the call), the immediate escalation of a major class, the callbacks."""
+        answered the call), the immediate escalation of a major class, the callbacks.
+        `call_logged=False` links a call the call log may not hold yet (the IVR's own)."""
         now = self.clock()
-        info = self._call(call_uid)
+        info = self._call(call_uid, call_logged)
         n = self._number(number or (info.caller if info else ""))
         cls = self._class(case_class)
         t = self._term(kind, cls, term)
@@ -293,6 +295,7 @@ class CaseService:
             branch=branch,
             term=a.term,
             language=language,
+            call_logged=False,  # the call-log writer batches: the call may not be there yet
         )
 
     # --- change ---------------------------------------------------------------------
@@ -422,13 +425,13 @@ class CaseService:
     def _event(self, case_no: str, event: CaseEvent) -> None:
         self.store.change(case_no, event)
 
-    def _call(self, uid: str | None) -> CallInfo | None:
+    def _call(self, uid: str | None, required: bool = True) -> CallInfo | None:
         if not uid:
             return None
         if len(uid) > 64 or not uid.isprintable():
             raise CaseInputError("call", "not a call id")
         info = self.store.call_info(uid)
-        if info is None:
+        if info is None and required:
             raise CaseInputError("call", f"no call {uid!r} in the call log")
         return info
 

@@ -264,3 +264,23 @@ def test_hostile_input_is_refused_by_item(rt: Runtime) -> None:
             svc.open(by="x", **args)  # type: ignore[arg-type]
         assert err.value.item == item, change
     assert svc.store.search(CaseFilter()) == []
+
+
+def test_search_by_number_prefix_case_number_prefix_and_matter_word(rt: Runtime) -> None:
+    svc = case_parts(rt).service
+    a = svc.open("+8613800000021", "water leak in 12", "minor", by="x").case
+    b = svc.open("+8613900000022", "noise_100%", "minor", by="x").case
+    repo = svc.store
+    assert isinstance(repo, CaseRepo)
+
+    def found(**kw: object) -> list[str]:
+        return sorted(c.case_no for c in repo.search(CaseFilter(**kw)))  # type: ignore[arg-type]
+
+    assert found(number="+86138") == [a.case_no]
+    assert found(number="+8613") == sorted([a.case_no, b.case_no])
+    assert found(text="202611-0002") == [b.case_no]
+    assert found(text="202611") == sorted([a.case_no, b.case_no])
+    assert found(text="leak") == [a.case_no]
+    assert found(text="_100%") == [b.case_no]  # LIKE wildcards are literal
+    assert found(text="%") == [b.case_no]
+    assert found(number="+87") == []

@@ -100,7 +100,10 @@ def test_after_hours_complaint_opens_a_case_and_the_caller_hears_its_number(
     assert result.hung_up_by == "asterisk"
     rec = stack.call_record(number)
     assert rec.route_kind == "callback" and rec.branch == "complaints"
-    [case] = CaseRepo(stack.runtime.sessions).search(CaseFilter(number="+86" + number))
+    repo = CaseRepo(stack.runtime.sessions)
+    [found] = repo.search(CaseFilter(number="+86" + number))
+    case = repo.get(found.case_no)
+    assert case is not None
     assert case.calls == (rec.uid,) and case.opened_by == "ivr" and case.owner == ""
     assert case.term == "departed" and case.deadline == case.opened_at + timedelta(hours=72)
     assert case.case_no.startswith("202611-")

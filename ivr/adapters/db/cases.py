@@ -12,18 +12,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db.engine import READ_ONLY, DbError
 from ivr.adapters.db.models import Call, NaiveDatetimeError
-from ivr.adapters.db.models_cases import CaseCallRow, CaseEventRow, CaseRow, CaseSerialRow
+from ivr.adapters.db.models_cases import (
+    ACTIVE_SQL,
+    CaseCallRow,
+    CaseEventRow,
+    CaseRow,
+    CaseSerialRow,
+)
 from ivr.app.cases import CallInfo, CaseNotFoundError, NewCase
 from ivr.domain.cases import (
     ACTIVE_STATES,
@@ -38,11 +45,19 @@ from ivr.domain.cases import (
 
 _Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
+# The active-state predicate as the partial index's very text, with literals: SQLite uses
+# a partial index only for a query whose WHERE contains its predicate word for word.
+_ACTIVE_WHERE = text(ACTIVE_SQL)
+_CASE_NO_PREFIX = re.compile(r"[0-9]{1,6}(-[0-9]{0,6})?")
 
 
 def _aware(at: datetime | None, what: str) -> None:
     if at is not None and (at.tzinfo is None or at.utcoffset() is None):
         raise NaiveDatetimeError(f"{what}: naive datetime {at.isoformat()}")
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _insert(session: Session) -> Any:
@@ -241,7 +256,7 @@ class CaseRepo:
             session.connection(execution_options=READ_ONLY)
             row = session.scalars(
                 select(CaseRow)
-                .where(CaseRow.number == number, CaseRow.state.in_(_ACTIVE), CaseRow.owner != "")
+                .where(CaseRow.number == number, _ACTIVE_WHERE, CaseRow.owner != "")
                 .order_by(CaseRow.opened_at.desc(), CaseRow.id.desc())
                 .limit(1)
             ).first()
@@ -255,7 +270,7 @@ class CaseRepo:
             rows = session.scalars(
                 select(CaseRow)
                 .where(
-                    CaseRow.state.in_(_ACTIVE),
+                    _ACTIVE_WHERE,
                     CaseRow.escalation != Escalation.MANAGER.value,
                     CaseRow.opened_at <= at,
                 )
@@ -268,7 +283,7 @@ class CaseRepo:
         """Cases matching `f`, soonest deadline first for active ones, newest first else."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            q = _filtered(select(CaseRow), f)
+            q = _filtered(select(CaseRow), f, _is_sqlite(session))
             if f.overdue_at is not None or f.due_before is not None:
                 q = q.order_by(CaseRow.deadline, CaseRow.id)
             else:
@@ -281,13 +296,15 @@ class CaseRepo:
         before `near`), by class and by branch, over the cases `f` allows."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            active = CaseRow.state.in_(_ACTIVE)
+            active = _ACTIVE_WHERE
             overdue = case((CaseRow.deadline <= at, 1), else_=0)
             soon = case((and_(CaseRow.deadline > at, CaseRow.deadline <= near), 1), else_=0)
             out: dict[str, Any] = {}
             for key, col in (("by_class", CaseRow.case_class), ("by_branch", CaseRow.branch)):
                 q = _filtered(
-                    select(col, func.count(), func.sum(overdue), func.sum(soon)), f
+                    select(col, func.count(), func.sum(overdue), func.sum(soon)),
+                    f,
+                    _is_sqlite(session),
                 ).where(active)
                 out[key] = {
                     str(k): {"active": int(n), "overdue": int(o or 0), "near": int(s or 0)}
@@ -301,7 +318,7 @@ class CaseRepo:
         """Complaint cases opened in [since, until) (reports)."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            q = _filtered(select(CaseRow), f or CaseFilter()).where(
+            q = _filtered(select(CaseRow), f or CaseFilter(), _is_sqlite(session)).where(
                 CaseRow.kind == CaseKind.COMPLAINT.value,
                 CaseRow.opened_at >= since,
                 CaseRow.opened_at < until,
@@ -331,10 +348,12 @@ def _event_row(case_id: int, e: CaseEvent) -> CaseEventRow:
     )
 
 
-def _filtered(q: _Q, f: CaseFilter) -> _Q:
+def _filtered(q: _Q, f: CaseFilter, sqlite: bool = False) -> _Q:
     if f.owners is not None:
         q = q.where(CaseRow.owner.in_(sorted(f.owners)))
-    if f.states is not None:
+    if f.states is not None and f.states == ACTIVE_STATES:
+        q = q.where(_ACTIVE_WHERE)
+    elif f.states is not None:
         q = q.where(CaseRow.state.in_(sorted(s.value for s in f.states)))
     if f.case_class is not None:
         q = q.where(CaseRow.case_class == f.case_class)
@@ -343,23 +362,29 @@ def _filtered(q: _Q, f: CaseFilter) -> _Q:
     if f.kind is not None:
         q = q.where(CaseRow.kind == f.kind.value)
     if f.number:
-        q = q.where(CaseRow.number.startswith(f.number, autoescape=True))
-    if f.text:
-        q = q.where(
-            or_(
-                CaseRow.case_no.startswith(f.text, autoescape=True),
-                CaseRow.matter.contains(f.text, autoescape=True),
-            )
-        )
+        q = q.where(*_prefix(CaseRow.number, f.number, sqlite))
+    if f.text and _CASE_NO_PREFIX.fullmatch(f.text):  # a case number, or its start
+        q = q.where(*_prefix(CaseRow.case_no, f.text, sqlite))
+    elif f.text:  # a word of the matter
+        q = q.where(CaseRow.matter.contains(f.text, autoescape=True))
     if f.opened_from is not None:
         q = q.where(CaseRow.opened_at >= f.opened_from)
     if f.opened_to is not None:
         q = q.where(CaseRow.opened_at < f.opened_to)
     if f.overdue_at is not None:
-        q = q.where(CaseRow.state.in_(_ACTIVE), CaseRow.deadline <= f.overdue_at)
+        q = q.where(_ACTIVE_WHERE, CaseRow.deadline <= f.overdue_at)
     if f.due_before is not None:
-        q = q.where(CaseRow.state.in_(_ACTIVE), CaseRow.deadline <= f.due_before)
+        q = q.where(_ACTIVE_WHERE, CaseRow.deadline <= f.due_before)
     return q
+
+
+def _prefix(column: Any, prefix: str, sqlite: bool) -> tuple[Any, ...]:
+    """`column` starts with `prefix`. On SQLite as a range its index answers (SQLite's
+    LIKE is case-insensitive and never uses a plain index); on PostgreSQL as LIKE,
+    which its planner turns into an index range itself where the collation allows."""
+    if sqlite:
+        return (column >= prefix, column < prefix + "\U0010ffff")
+    return (column.startswith(prefix, autoescape=True),)
 
 
 def active_states() -> Iterable[str]:
