@@ -299,18 +299,28 @@ class CaseRepo:
             active = _ACTIVE_WHERE
             overdue = case((CaseRow.deadline <= at, 1), else_=0)
             soon = case((and_(CaseRow.deadline > at, CaseRow.deadline <= near), 1), else_=0)
-            out: dict[str, Any] = {}
-            for key, col in (("by_class", CaseRow.case_class), ("by_branch", CaseRow.branch)):
-                q = _filtered(
-                    select(col, func.count(), func.sum(overdue), func.sum(soon)),
-                    f,
-                    _is_sqlite(session),
-                ).where(active)
-                out[key] = {
-                    str(k): {"active": int(n), "overdue": int(o or 0), "near": int(s or 0)}
-                    for k, n, o, s in session.execute(q.group_by(col)).all()
-                }
-            return out
+            # One pass grouped by (class, branch), summed up both ways here: grouping by
+            # one column lets SQLite walk that column's index over every case ever opened.
+            q = _filtered(
+                select(
+                    CaseRow.case_class,
+                    CaseRow.branch,
+                    func.count(),
+                    func.sum(overdue),
+                    func.sum(soon),
+                ),
+                f,
+                _is_sqlite(session),
+            ).where(active)
+            rows = session.execute(q.group_by(CaseRow.case_class, CaseRow.branch)).all()
+            out: dict[str, dict[str, dict[str, int]]] = {"by_class": {}, "by_branch": {}}
+            for cls, branch, n, o, near_n in rows:
+                for key, name in (("by_class", str(cls)), ("by_branch", str(branch))):
+                    slot = out[key].setdefault(name, {"active": 0, "overdue": 0, "near": 0})
+                    slot["active"] += int(n)
+                    slot["overdue"] += int(o or 0)
+                    slot["near"] += int(near_n or 0)
+            return {k: dict(sorted(v.items())) for k, v in out.items()}
 
     def complaints(
         self, since: datetime, until: datetime, f: CaseFilter | None = None
