@@ -36,7 +36,14 @@ class CaseSerialRow(Base):
 class CaseRow(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("uq_cases_case_no", "case_no", unique=True),
+        # text_pattern_ops: PostgreSQL answers LIKE 'prefix%' from these indexes whatever
+        # the database's collation (equality too); SQLite searches prefixes as ranges.
+        Index(
+            "uq_cases_case_no",
+            "case_no",
+            unique=True,
+            postgresql_ops={"case_no": "text_pattern_ops"},
+        ),
         Index(
             "ix_cases_active_deadline",
             "deadline",
@@ -44,7 +51,12 @@ class CaseRow(Base):
             postgresql_where=text(ACTIVE_SQL),
         ),
         Index("ix_cases_owner_state", "owner", "state"),
-        Index("ix_cases_number_state", "number", "state"),
+        Index(
+            "ix_cases_number_state",
+            "number",
+            "state",
+            postgresql_ops={"number": "text_pattern_ops"},
+        ),
         Index("ix_cases_opened_at", "opened_at"),
         Index("ix_cases_branch_opened_at", "branch", "opened_at"),
     )

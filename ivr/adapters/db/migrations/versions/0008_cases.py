@@ -52,7 +52,14 @@ def upgrade() -> None:
         sa.Column("updated_at", _utc(), nullable=False),
         sa.Column("done_at", _utc(), nullable=True),
     )
-    op.create_index("uq_cases_case_no", "cases", ["case_no"], unique=True)
+    # text_pattern_ops: LIKE 'prefix%' from the index whatever the collation.
+    op.create_index(
+        "uq_cases_case_no",
+        "cases",
+        ["case_no"],
+        unique=True,
+        postgresql_ops={"case_no": "text_pattern_ops"},
+    )
     op.create_index(
         "ix_cases_active_deadline",
         "cases",
@@ -61,7 +68,12 @@ def upgrade() -> None:
         postgresql_where=sa.text(_ACTIVE),
     )
     op.create_index("ix_cases_owner_state", "cases", ["owner", "state"])
-    op.create_index("ix_cases_number_state", "cases", ["number", "state"])
+    op.create_index(
+        "ix_cases_number_state",
+        "cases",
+        ["number", "state"],
+        postgresql_ops={"number": "text_pattern_ops"},
+    )
     op.create_index("ix_cases_opened_at", "cases", ["opened_at"])
     op.create_index("ix_cases_branch_opened_at", "cases", ["branch", "opened_at"])
     op.create_table(
