@@ -1,4 +1,4 @@
-"""`hotline bench ivr | calllog | dialer`: benchmarks from the lab, figures as JSON.
+"""`hotline bench ivr | calllog | dialer | cases`: benchmarks from the lab, figures as JSON.
 
 One option set for all three; each option says which benchmark reads it.
 """
@@ -12,7 +12,14 @@ from cli.common import AddCommand, float_range, int_range
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.target == "calllog":
+    if args.target == "cases":
+        from lab.bench.cases import run as run_cases
+
+        result = run_cases(
+            args.cases, args.config, pg_url=args.pg_url, queries=args.queries, keep=args.keep
+        )
+        ok = bool(result["met"])
+    elif args.target == "calllog":
         from lab.bench.calllog import run
 
         result = run(
@@ -53,8 +60,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
-    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog or dialer")
-    p.add_argument("target", choices=("ivr", "calllog", "dialer"))
+    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog, dialer or cases")
+    p.add_argument("target", choices=("ivr", "calllog", "dialer", "cases"))
     p.add_argument("--json", action="store_true", help="one line of JSON")
     ivr = p.add_argument_group("ivr")
     ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
@@ -73,6 +80,8 @@ def register(add: AddCommand) -> None:
         default=None,
         help="admission limit for the run (default: admission.max_in_ivr)",
     )
+    cases = p.add_argument_group("cases (also --queries, --pg-url, --keep)")
+    cases.add_argument("--cases", type=int_range(1, 100_000_000), default=1_000_000)
     calllog = p.add_argument_group("calllog")
     calllog.add_argument("--calls", type=int_range(1, 100_000_000), default=1_000_000)
     calllog.add_argument(

@@ -128,3 +128,23 @@ def instant(text: str) -> datetime:
 def plain(obj: Any) -> Any:
     """A dataclass as a dict (for JSON output); anything else as it is."""
     return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj
+
+
+def audit_cli(rt: Runtime, action: str, target: str, detail: str) -> None:
+    """The OS user read or changed customer records: the same audit log the web app keeps."""
+    import getpass
+
+    from ivr.adapters.db.models_web import AuditEntry
+
+    with rt.sessions.begin() as s:
+        s.add(
+            AuditEntry(
+                at=rt.clock(),
+                username=getpass.getuser(),
+                role="cli",
+                action=action,
+                target=target[:200],
+                detail=detail,
+                remote_addr="",
+            )
+        )

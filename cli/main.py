@@ -11,10 +11,26 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from cli import backup_cmds, bench_cmds, callback_cmds, config_cmds, service_cmds, web_cmds
+from cli import (
+    backup_cmds,
+    bench_cmds,
+    callback_cmds,
+    case_cmds,
+    config_cmds,
+    service_cmds,
+    web_cmds,
+)
 from cli.common import Command, common_options
 
-GROUPS = (config_cmds, service_cmds, web_cmds, callback_cmds, backup_cmds, bench_cmds)
+GROUPS = (
+    config_cmds,
+    service_cmds,
+    web_cmds,
+    callback_cmds,
+    case_cmds,
+    backup_cmds,
+    bench_cmds,
+)
 
 
 def hotline_version() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from cli.common import (
     MAX_LIMIT,
     AddCommand,
+    audit_cli,
     dtmf_keys,
     float_range,
     int_range,
@@ -166,22 +167,7 @@ def _shown(rec: Any, full: bool) -> Any:
 
 def _audit_full_numbers(rt: Any, target: str, count: int) -> None:
     """The OS user read full caller numbers: the same audit log the web app keeps."""
-    import getpass
-
-    from ivr.adapters.db.models_web import AuditEntry
-
-    with rt.sessions.begin() as s:
-        s.add(
-            AuditEntry(
-                at=rt.clock(),
-                username=getpass.getuser(),
-                role="cli",
-                action="calls_read",
-                target=target[:200],
-                detail=f"full numbers, {count} call(s)",
-                remote_addr="",
-            )
-        )
+    audit_cli(rt, "calls_read", target, f"full numbers, {count} call(s)")
 
 
 def cmd_call(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ module for what it runs and passes the parts down:
     build_twilio_dialer(rt)    its Twilio backend (`hotline dialer --backend twilio`)
     build_twilio_voice(rt, k)  the Twilio webhooks' parts (the web app)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
+    case_parts(runtime)        the case store and use cases (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
 
 The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here.
@@ -32,17 +33,19 @@ from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 from ivr.adapters.clock import clock_from_env
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.cases import CaseRepo
 from ivr.adapters.db.engine import (
     make_engine,
     make_heavy_engine,
     make_session_factory,
     migrate,
 )
-from ivr.adapters.db.failopen import DbPresence, FailOpenHistory
+from ivr.adapters.db.failopen import DbPresence, FailOpenCases, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.survey import FlagNotResolved, SqlSurveys
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
+from ivr.app.cases import AfterHours, CaseService, FollowUps
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
 from ivr.app.survey import Surveys
@@ -102,6 +105,7 @@ class Runtime:
             history=FailOpenHistory(self.calls),
             presence=self.presence,
             clock=self.clock,
+            cases=FailOpenCases(CaseRepo(self.sessions)),
         )
 
     @property
@@ -217,6 +221,37 @@ def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> Cal
     return CallbackParts(s, rules, repo, intake)
 
 
+@dataclass(frozen=True)
+class CaseParts:
+    repo: CaseRepo
+    service: CaseService
+
+
+def case_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> CaseParts:
+    """The case store and the use cases over it, with the callback intake for the
+    callbacks that follow from a case."""
+    c = rt.config
+    cb = callbacks or callback_parts(rt)
+    repo = CaseRepo(rt.sessions)
+    s = c.cases
+    service = CaseService(
+        store=repo,
+        rules=s.rules,
+        calendar=c.calendar,
+        clock=rt.clock,
+        callbacks=cb.intake,
+        follow_ups=FollowUps(
+            s.complaint_callback,
+            s.visitor_callback,
+            s.contract_callback,
+            s.contract_horizon_months,
+        ),
+        after_hours=AfterHours(s.ivr_branch, s.ivr_term, s.ivr_class, s.ivr_matter),
+        canonical=partial(canonical, region=c.site.region or None),
+    )
+    return CaseParts(repo, service)
+
+
 def build_dialer(
     rt: Runtime, parts: CallbackParts | None = None, name: str | None = None
 ) -> Dialer:
@@ -262,9 +297,10 @@ def build_twilio_dialer(
     return TwilioDialer(dialer_deps(rt, parts), calls, name)
 
 
-def survey_parts(rt: Runtime, log: CallLog) -> Surveys:
+def survey_parts(rt: Runtime, log: CallLog, cases: CaseService | None = None) -> Surveys:
     """The satisfaction survey: its policy, the store, and what "not resolved" does
-    (for now: the row's outcome and a warning; the case use case when merged)."""
+    (the row's outcome, a warning, and the case linked to the call reopened or
+    escalated by the case use case)."""
 
     def agent_of(seat: str) -> str:
         agent = rt.config.roster.agent_by_seat(seat)
@@ -273,11 +309,17 @@ def survey_parts(rt: Runtime, log: CallLog) -> Surveys:
     return Surveys(
         policy=rt.config.survey,
         store=rt.surveys,
-        not_resolved=FlagNotResolved(),
+        not_resolved=FlagNotResolved(cases.not_resolved if cases is not None else None),
         call_log=log,
         clock=rt.clock,
         agent_of=agent_of,
+        case_of=(lambda uid: _case_no(cases, uid)) if cases is not None else (lambda uid: None),
     )
+
+
+def _case_no(cases: CaseService, uid: str) -> str | None:
+    case = cases.store.by_call(uid)
+    return case.case_no if case is not None else None
 
 
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
@@ -356,12 +398,15 @@ def build_service(
     )
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
+    callbacks = callback_parts(rt)
+    cases = case_parts(rt, callbacks)
     handlers = Handlers(
         rt.ivr_deps(calllog),
         on_decision_latency,
-        callbacks=callback_parts(rt).intake,
+        callbacks=callbacks.intake,
         region=cfg.site.region or None,
-        surveys=survey_parts(rt, calllog),
+        surveys=survey_parts(rt, calllog, cases.service),
+        cases=cases.service,
     )
     return HotlineService(
         config=cfg,
@@ -372,4 +417,6 @@ def build_service(
         calllog=calllog,
         fastagi=FastAgiServer(handlers.routes(), agi.host, agi.port, limits=limits),
         sync_seconds=sync_seconds,
+        case_sweep=cases.service.sweep,
+        case_sweep_seconds=cfg.cases.sweep_seconds,
     )

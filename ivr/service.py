@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKUP_POLL = 30.0  # seconds between checks whether a scheduled backup is due
 BACKUP_RETRY = 300.0  # after a failed backup
+CaseSweep = Callable[[], list[Any]]
 
 
 class HotlineService:
@@ -55,11 +56,14 @@ class HotlineService:
         calllog: BufferedCallLog,
         fastagi: FastAgiServer,
         sync_seconds: float = 2.0,
+        case_sweep: CaseSweep | None = None,
+        case_sweep_seconds: float = 60.0,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
         self.spooling, self.calllog, self.fastagi = spooling, calllog, fastagi
         self.sync_seconds = sync_seconds
+        self.case_sweep, self.case_sweep_seconds = case_sweep, case_sweep_seconds
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,
@@ -78,6 +82,8 @@ class HotlineService:
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))
         self._tasks.append(asyncio.create_task(self._backup_loop()))
+        if self.case_sweep is not None:
+            self._tasks.append(asyncio.create_task(self._case_loop(self.case_sweep)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -121,6 +127,17 @@ class HotlineService:
                 log.exception("scheduled backup failed; trying again in %.0f s", BACKUP_RETRY)
                 await asyncio.sleep(BACKUP_RETRY)
             await asyncio.sleep(BACKUP_POLL)
+
+    async def _case_loop(self, sweep: CaseSweep) -> None:
+        """Record the case escalations now due (cases.yaml `escalation`), in a thread."""
+        while True:
+            try:
+                done = await asyncio.to_thread(sweep)
+                if done:
+                    log.info("cases escalated: %s", ", ".join(f"{n} -> {e}" for n, e in done))
+            except Exception:  # the database may be away: the calls go on
+                log.exception("case escalation sweep failed; trying again")
+            await asyncio.sleep(self.case_sweep_seconds)
 
     def _on_ami_connect(self) -> None:
         self.sync_queues(force=True)

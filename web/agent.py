@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from web import board_data, messages, params, presence, queries
+from ivr.adapters.db.cases import CaseFilter
+from ivr.bootstrap import case_parts
+from ivr.domain.cases import ACTIVE_STATES
+from web import board_data, cases, messages, params, presence, queries
 from web.context import ctx, db
 from web.security import current_user, mask_number, require
 
@@ -22,11 +25,20 @@ def page() -> ResponseReturnValue:
     state = board_data.effective_states(c.runtime, now).get(user.agent_id, ("signed_out", "", None))
     s = db()
     calls, _ = queries.list_calls(s, queries.CallFilter(), user.agent_id, 1, 20)
+    active = queries.agent_active_call(s, user.agent_id, now)
+    mine = case_parts(c.runtime).repo.search(
+        CaseFilter(owners=frozenset({user.agent_id}), states=ACTIVE_STATES), limit=20
+    )
     return render_template(
         "agent.html",
         agent=c.runtime.config.roster.agent(user.agent_id),
         state=state,
-        active=queries.agent_active_call(s, user.agent_id, now),
+        active=active,
+        active_case=case_parts(c.runtime).repo.by_call(active.uid) if active else None,
+        my_cases=[cases.case_json(x, now) for x in mine],
+        case_kinds=cases.KINDS,
+        case_classes=tuple(c.runtime.config.cases.rules.classes),
+        cw=cases.WORDS,
         calls=calls,
         callbacks=queries.callbacks_due(s, user.agent_id, now),
         reasons=presence.AWAY_REASONS,

@@ -13,6 +13,7 @@ from web import (
     board_data,
     callbacks,
     calls,
+    cases,
     messages,
     params,
     planner,
@@ -190,3 +191,49 @@ def away_decide(request_id: str) -> ResponseReturnValue:
     except presence.PresenceError as e:
         return jsonify(error=messages.presence_error(e), code=e.code.value), 404
     return jsonify(done=r.done, outcome=r.outcome.value, message=messages.status(r))
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def _case_error(e: cases.CaseWebError) -> ResponseReturnValue:
+    return jsonify(error=e.message), e.status
+
+
+@bp.get("/cases")
+@require()
+def case_list() -> ResponseReturnValue:
+    return jsonify(cases.listing())
+
+
+@bp.post("/cases")
+@require()
+def case_open() -> ResponseReturnValue:
+    try:
+        return jsonify(cases.open_case(_body())), 201
+    except cases.CaseWebError as e:
+        return _case_error(e)
+
+
+@bp.get("/cases/board")
+@require(*STAFF)
+def case_board() -> ResponseReturnValue:
+    return jsonify(cases.board())
+
+
+@bp.get("/cases/<case_no>")
+@require()
+def case_detail(case_no: str) -> ResponseReturnValue:
+    try:
+        return jsonify(cases.detail(case_no))
+    except cases.CaseWebError as e:
+        return _case_error(e)
+
+
+@bp.post("/cases/<case_no>")
+@require()
+def case_change(case_no: str) -> ResponseReturnValue:
+    try:
+        return jsonify(cases.change_case(case_no, _body()))
+    except cases.CaseWebError as e:
+        return _case_error(e)

@@ -89,9 +89,11 @@ def _board(rt: Runtime, settings: WebSettings) -> dict[str, Any]:
 
 
 def _register(app: Flask) -> None:
-    from web import agent, api, auth, board, callbacks, calls, planner, reports, twilio
+    from web import agent, api, auth, board, callbacks, calls, cases, planner, reports, twilio
 
-    blueprints = (auth.bp, board.bp, agent.bp, calls.bp, callbacks.bp, reports.bp, planner.bp)
+    blueprints = (
+        auth.bp, board.bp, agent.bp, calls.bp, callbacks.bp, cases.bp, reports.bp, planner.bp
+    )  # fmt: skip
     for bp in (*blueprints, api.bp, twilio.bp):
         app.register_blueprint(bp)
     c: WebContext = app.extensions["hotline"]

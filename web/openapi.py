@@ -56,10 +56,12 @@ def _post(summary: str, body: dict[str, Any], roles: str) -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {
                 "200": {"description": "done"},
+                "201": {"description": "created"},
                 "202": {"description": "waiting for approval"},
                 "400": _ERR,
                 "401": _ERR,
                 "403": _ERR,
+                "404": _ERR,
                 "409": {"description": "refused by a rule"},
             },
         }
@@ -80,6 +82,52 @@ def _with_path(item: dict[str, Any], name: str) -> dict[str, Any]:
         op["parameters"] = [_param(name, "path"), *op.get("parameters", [])]
     return item
 
+
+_CASE_STATES = ["open", "in_progress", "waiting_customer", "resolved", "closed", "reopened"]
+_CASE_OPEN = {
+    "type": "object",
+    "required": ["matter", "class"],
+    "properties": {
+        "number": {"type": "string", "description": "E.164 or national; default: the call's"},
+        "matter": {"type": "string", "maxLength": 200},
+        "class": {"type": "string", "description": "a class of cases.yaml (major, ...)"},
+        "kind": {"enum": ["complaint", "request", "follow_up"]},
+        "call": {"type": "string", "description": "the call's unique id (linked)"},
+        "agent": {"type": "string", "description": "the owner (staff only; agents own theirs)"},
+        "term": {"type": "string", "description": "a deadline term of cases.yaml"},
+        "summary": {"type": "string", "maxLength": 4000},
+        "visitor": {"enum": ["0", "1", "true", "false"]},
+        "contract_start": {"type": "string", "format": "date"},
+    },
+}
+_CASE_CHANGE = {
+    "type": "object",
+    "properties": {
+        "state": {"enum": _CASE_STATES},
+        "note": {"type": "string", "maxLength": 4000},
+        "summary": {"type": "string", "maxLength": 4000},
+        "owner": {"type": "string"},
+        "call": {"type": "string"},
+    },
+}
+_CASE_FIELDS = (
+    ("case_no", "string"),
+    ("kind", "string"),
+    ("class", "string"),
+    ("state", "string"),
+    ("number", "string"),
+    ("matter", "string"),
+    ("owner", "string"),
+    ("branch", "string"),
+    ("term", "string"),
+    ("opened_at", "string"),
+    ("opened_by", "string"),
+    ("deadline", "string"),
+    ("done_at", ["string", "null"]),
+    ("escalation", "string"),
+    ("urgency", "string"),
+    ("calls", "array"),
+)
 
 _CALL_FILTERS = ["from", "to", "number", "agent", "branch", "outcome", "page", "per_page"]
 
@@ -203,6 +251,15 @@ def document() -> dict[str, Any]:
                         },
                     },
                 },
+                "Case": {"type": "object", "properties": {k: {"type": t} for k, t in _CASE_FIELDS}},
+                "CaseList": {
+                    "type": "object",
+                    "properties": {
+                        "at": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "cases": {"type": "array", "items": {"$ref": "#/components/schemas/Case"}},
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -287,6 +344,40 @@ def document() -> dict[str, Any]:
                 "Sign in or out (the attendance record)",
                 {"type": "object", "properties": {"kind": {"enum": ["sign_in", "sign_out"]}}},
                 "agent",
+            ),
+            "/api/cases": {
+                **_get(
+                    "Cases the user may see (agents: their own; supervisors: the team; "
+                    "managers, admins: all), soonest deadline first for active ones; no free "
+                    "text (read one case for it)",
+                    ["state", "class", "branch", "kind", "q", "view", "limit"],
+                    schema="CaseList",
+                ),
+                **_post(
+                    "Open a case (an agent: for the call in progress, owned by them). Answers "
+                    "201 with case_no, deadline and the callbacks put in the ledger",
+                    _CASE_OPEN,
+                    "any role",
+                ),
+            },
+            "/api/cases/board": _get(
+                "The case board: active cases by class and branch with overdue and near "
+                "deadline counts, and the overdue and near lists",
+                roles=staff,
+            ),
+            "/api/cases/{case_no}": _with_path(
+                {
+                    **_get(
+                        "One case with its summary, events and callbacks (the read is audited)",
+                        schema="Case",
+                    ),
+                    **_post(
+                        "Change a case: state, note, summary, owner (staff), call (link)",
+                        _CASE_CHANGE,
+                        "the case's owner, supervisors (team), managers, admins",
+                    ),
+                },
+                "case_no",
             ),
             "/api/away-requests": _get(
                 "Away requests (status: pending (default), approved, refused, cancelled or all)",

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.adapters.db import rollups
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.survey import survey_groups
-from ivr.bootstrap import Runtime
+from ivr.bootstrap import Runtime, callback_parts, case_parts
 from ivr.domain import metrics
+from ivr.domain.callbacks import callback_rate
+from ivr.domain.cases import Case, CaseTally, complaint_rate, tally_cases
 from ivr.domain.metrics import Figures, ServiceTarget, Tally
 from ivr.domain.survey import SatisfactionTally, SurveyOutcome, tally_counts
 from web import store
@@ -69,6 +71,44 @@ def figures_json(f: Figures) -> dict[str, Any]:
     }
 
 
+def _tally_json(t: CaseTally) -> dict[str, Any]:
+    return {**asdict(t), "on_time_rate": t.on_time_rate}
+
+
+def case_figures(
+    rt: Runtime, start: datetime, end: datetime, now: datetime, offered: int
+) -> dict[str, Any]:
+    """Complaints by class and branch, the complaint rate against its target, on-time
+    resolution, and callbacks due and done per service rule, for [start, end)."""
+    complaints = case_parts(rt).repo.complaints(start, end)
+    by_class: dict[str, list[Case]] = {k: [] for k in rt.config.cases.rules.classes}
+    by_branch: dict[str, list[Case]] = {}
+    for c in complaints:
+        by_class.setdefault(c.case_class, []).append(c)
+        by_branch.setdefault(c.branch or "(ivr)", []).append(c)
+    cb = callback_parts(rt)
+    rules = []
+    for name, rule in cb.settings.rules.items():
+        r = callback_rate(cb.repo.rate_items(name, start), now)  # requests made since `start`
+        rules.append({"rule": name, "kind": rule.kind.value, "target_rate": rule.target_rate,
+                      "due": r.counted, "done_on_time": r.on_time, "late_or_missed":
+                      r.late_or_missed, "pending": r.pending, "rate": r.rate})  # fmt: skip
+    target = rt.config.cases.complaint_rate_target
+    rate = complaint_rate(len(complaints), offered)
+    return {
+        "complaints": _tally_json(tally_cases(complaints, now)),
+        "calls_offered": offered,
+        "complaint_rate": rate,
+        "complaint_rate_target": target,
+        "meets_target": None if rate is None else rate < target,
+        "by_class": [{"class": k, **_tally_json(tally_cases(v, now))} for k, v in by_class.items()],
+        "by_branch": [
+            {"branch": k, **_tally_json(tally_cases(v, now))} for k, v in sorted(by_branch.items())
+        ],
+        "callbacks": rules,
+    }
+
+
 def build(
     rt: Runtime,
     settings: WebSettings,
@@ -118,6 +158,7 @@ def build(
             }
         )
     return {
+        "cases": case_figures(rt, start, end, now, team.tally.offered),
         "period": rng.period,
         "from": rng.first.isoformat(),
         "to": rng.last.isoformat(),

@@ -87,6 +87,7 @@ def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
         "agents": per_agent,
         "branches": per_branch,
         "satisfaction": _satisfaction_chart(rep["satisfaction"]),
+        **_case_charts(rep["cases"]),
     }
 
 
@@ -112,6 +113,42 @@ def _satisfaction_chart(sat: dict[str, Any]) -> Markup:
         gettext("Satisfaction survey per agent"),
         line=Series(gettext("satisfaction rate"), [a["rate"] for a in agents], "#1565c0"),
     )
+
+
+def _case_charts(cases: dict[str, Any]) -> dict[str, Markup]:
+    on_time, late = gettext("done on time"), gettext("done late")
+    overdue, pending = gettext("overdue"), gettext("pending")
+
+    def chart(rows: list[dict[str, Any]], key: str, title: str) -> Markup:
+        return bars(
+            [r[key] for r in rows],
+            [
+                Series(on_time, [r["done_on_time"] for r in rows], "#2e7d32"),
+                Series(late, [r["done_late"] for r in rows], "#f9a825"),
+                Series(overdue, [r["open_overdue"] for r in rows], "#c62828"),
+                Series(pending, [r["open_pending"] for r in rows], "#78909c"),
+            ],
+            title,
+            line=Series(
+                gettext("on-time resolution"), [r["on_time_rate"] for r in rows], "#1565c0"
+            ),
+        )
+
+    cb = cases["callbacks"]
+    return {
+        "case_classes": chart(cases["by_class"], "class", gettext("Complaints by class")),
+        "case_branches": chart(cases["by_branch"], "branch", gettext("Complaints by branch")),
+        "case_callbacks": bars(
+            [r["rule"] for r in cb],
+            [
+                Series(on_time, [r["done_on_time"] for r in cb], "#2e7d32"),
+                Series(gettext("late or missed"), [r["late_or_missed"] for r in cb], "#c62828"),
+                Series(pending, [r["pending"] for r in cb], "#78909c"),
+            ],
+            gettext("Callbacks due and done per rule"),
+            line=Series(gettext("callback rate"), [r["rate"] for r in cb], "#1565c0"),
+        ),
+    }
 
 
 @bp.get("/reports")

@@ -154,9 +154,11 @@ class CallbackIntake:
         language: str = "",
         branch: str | None = None,
         note: str = "",
+        deadline: datetime | None = None,
     ) -> Added:
         """A request under the service rule its matter names ("complaint:202611-0001"),
-        or at an explicit time (`due_at`: an agreed reply time, or an operator's)."""
+        or at an explicit time (`due_at`: an agreed reply time, or an operator's).
+        `deadline` (a case's) makes the rule's deadline earlier, never later."""
         now = self.clock()
         n = self._number(number)
         tz = self.rules.customer_tz(n)
@@ -182,7 +184,7 @@ class CallbackIntake:
                 tz=tz.key,
                 language=language,
                 branch=rule.branch if branch is None else branch,
-                deadline=schedule.deadline,
+                deadline=_earlier(schedule.deadline, deadline),
                 expires_at=max(due, now) + self.retry.expire_after,
                 note=note,
             ),
@@ -197,3 +199,7 @@ class CallbackIntake:
         except ValueError as e:
             reason = getattr(e, "reason", None) or str(e)
             raise CallbackRefusedError(f"not a callback number: {reason}") from None
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)

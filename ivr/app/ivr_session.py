@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ivr.app.ports import CallerHistory, CallLog, Clock, PresenceSource
+from ivr.app.ports import CallerHistory, CallLog, CaseOwners, Clock, PresenceSource
 from ivr.domain.calllog import CallEnded, CallStarted, MenuStep, Outcome, Routed
 from ivr.domain.menu import (
     Action,
@@ -57,6 +57,7 @@ class IvrDeps:
     history: CallerHistory
     presence: PresenceSource
     clock: Clock
+    cases: CaseOwners | None = None  # the caller's open case and its owner (first contact)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class IvrSession:
         d, target = self.deps, self.leave.target
         if target.kind in (TargetKind.ROUTE, TargetKind.OPERATOR):
             branch = target.arg if target.kind is TargetKind.ROUTE else OPERATOR_BRANCH
-            previous = d.history.previous_agent(
+            previous = self._case_owner() or d.history.previous_agent(
                 normalise_number(self.caller.number), at - d.policy.repeat_within
             )
             ctx = CallContext(self.caller.number, branch, previous, self.language)
@@ -146,6 +147,17 @@ class IvrSession:
             TargetKind.VOICEMAIL: RouteKind.VOICEMAIL,
         }.get(target.kind, RouteKind.HANGUP)
         return caller_choice(kind, self.caller.number, d.policy, f"caller chose {target}")
+
+    def _case_owner(self) -> str | None:
+        """The owner of the caller's open case: first-contact ownership by matter, ahead
+        of the agent of the last call. Traced either way."""
+        if self.deps.cases is None or not self.caller.number:
+            return None
+        case = self.deps.cases.active_for(self.caller.number)
+        if case is None or not case.owner:
+            return None
+        self.trace.append(f"open case {case.case_no}: owner {case.owner} (first contact)")
+        return case.owner
 
     def hung_up(self) -> None:
         """The caller hung up before leaving the menu."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ivr.domain.calllog import CallEvent
+from ivr.domain.cases import Case
 from ivr.domain.routing import Presence
 
 Clock = Callable[[], datetime]
@@ -22,6 +23,10 @@ class CallLog(Protocol):
 
 class CallerHistory(Protocol):
     def previous_agent(self, caller: str, since: datetime) -> str | None: ...
+
+
+class CaseOwners(Protocol):
+    def active_for(self, number: str) -> Case | None: ...
 
 
 class PresenceSource(Protocol):

@@ -60,6 +60,9 @@ class Surveys:
     call_log: CallLog
     clock: Clock
     agent_of: Callable[[str], str]  # seat -> agent id ("" when unknown)
+    # call uid -> the number of the case the call is about (None: no case, or
+    # unknown); a failure reads as None, never ending the survey.
+    case_of: Callable[[str], str | None] = lambda uid: None
 
     def start(self, uid: str, branch: str, seat: str, language: str) -> SurveySession | None:
         """A survey for this answered call, or None when its branch has none (or the
@@ -119,6 +122,7 @@ class SurveySession:
             started_at=self.started_at,
             ended_at=s.clock(),
             scale_high=s.policy.high,
+            case_uid=_case_of(s, self.uid),
         )
         self.result = result
         if not s.store.record(result):
@@ -127,3 +131,11 @@ class SurveySession:
         if done.outcome is SurveyOutcome.NOT_RESOLVED:
             s.not_resolved(self.uid)
         return result
+
+
+def _case_of(s: Surveys, uid: str) -> str | None:
+    try:
+        return s.case_of(uid)
+    except Exception:  # the score is kept without its case
+        log.exception("call %s: the case of the call could not be read", uid)
+        return None

@@ -5,11 +5,13 @@
     hotline.py    hotline, calendar, seats, routing, menu and prompts files
     callbacks.py  callbacks.yaml (calling hours, dialer, retries, service rules)
     twilio.py     the optional twilio: section of hotline.yaml and its auth token
+    cases.py      cases.yaml (case classes, deadline terms, escalation, follow-up callbacks)
 
 `load_config(directory)` validates everything before the first call.
 """
 
 from ivr.config.callbacks import CallbackSettings, DialerSettings, IntakeSettings
+from ivr.config.cases import CaseSettings
 from ivr.config.errors import ConfigError
 from ivr.config.hotline import (
     ENV_AMI_SECRET,
@@ -34,6 +36,7 @@ __all__ = [
     "WEB_LOCALES",
     "AmiSettings",
     "CallbackSettings",
+    "CaseSettings",
     "ConfigError",
     "DialerSettings",
     "HotlineConfig",

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ivr import phone
 from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
+from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
 from ivr.config.survey import parse_survey
@@ -137,6 +138,7 @@ class HotlineConfig:
     prompts: Mapping[str, Mapping[str, str]]
     callbacks: CallbackSettings
     backup: BackupSettings
+    cases: CaseSettings
     admission: Admission = Admission()
     twilio: TwilioSettings | None = None  # the optional twilio: section
     survey: SurveyPolicy = SurveyPolicy(enabled=False)
@@ -502,11 +504,13 @@ EDGE_PROMPTS = (
     "emergency",
     "closed",
     "busy",
+    "case_opened",  # an after-hours complaint: "your case number is", then its digits
+    *(f"digit_{d}" for d in range(10)),
 )
 
 
 def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> HotlineConfig:
-    """Read and validate a config directory (callbacks.yaml included). `env` may
+    """Read and validate a config directory (callbacks.yaml and cases.yaml included). `env` may
     override the database URL and the data directory."""
     env = env or {}
     d = Path(directory)
@@ -524,6 +528,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     survey_prompts = SURVEY_PROMPTS if survey.enabled else ()
     prompts = _prompts(files["prompts.yaml"], menu, site.languages, survey_prompts)
     callbacks = load_callbacks_config(d, site.tz, policy.branches, site.region)
+    cases = load_cases_config(d, callbacks.rules, policy.branches)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
     url = env.get(ENV_DATABASE_URL) or file_url.text()
@@ -567,6 +572,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         admission=_admission(main.opt("admission", {})),
         twilio=parse_twilio(main.opt("twilio", None), site.languages, site.region),
         survey=survey,
+        cases=cases,
     )
     for cursor in files.values():
         cursor.check_unknown()

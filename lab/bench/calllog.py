@@ -154,10 +154,21 @@ def _sqlite_ts(t: datetime | None) -> str | None:
     return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def load_sqlite(engine: Any, rows: Iterator[tuple[Any, ...]], batch: int = 50_000) -> None:
-    ts = {COLUMNS.index(c) for c in ("started_at", "routed_at", "answered_at", "ended_at")}
-    # column names are the constants above, never input
-    sql = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+CALL_TIMES = ("started_at", "routed_at", "answered_at", "ended_at")
+
+
+def load_sqlite(
+    engine: Any,
+    rows: Iterator[tuple[Any, ...]],
+    batch: int = 50_000,
+    table: str = "calls",
+    columns: tuple[str, ...] = COLUMNS,
+    times: tuple[str, ...] = CALL_TIMES,
+) -> None:
+    """Rows into `table` by executemany in one transaction, then ANALYZE."""
+    ts = {columns.index(c) for c in times}
+    # table and column names are constants of the benchmarks, never input
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -176,17 +187,23 @@ def load_sqlite(engine: Any, rows: Iterator[tuple[Any, ...]], batch: int = 50_00
         raw.close()
 
 
-def load_postgresql(url: str, rows: Iterator[tuple[Any, ...]]) -> None:
+def load_postgresql(
+    url: str,
+    rows: Iterator[tuple[Any, ...]],
+    table: str = "calls",
+    columns: tuple[str, ...] = COLUMNS,
+) -> None:
+    """Rows into `table` by COPY, then VACUUM ANALYZE."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
         with conn.cursor() as cur:
-            with cur.copy(f"COPY calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         conn.commit()
         conn.autocommit = True
-        conn.execute("VACUUM ANALYZE calls")
+        conn.execute(f"VACUUM ANALYZE {table}")
 
 
 def p95_ms(samples: list[float]) -> float:

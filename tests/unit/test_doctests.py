@@ -23,6 +23,7 @@ MODULES = [
     "ivr.adapters.asterisk.agi_channel",
     "ivr.adapters.asterisk.fastagi_limits",
     "ivr.phone",
+    "ivr.domain.cases",
 ]
 
 

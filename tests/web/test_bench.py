@@ -50,3 +50,26 @@ def test_bench_prints_the_required_figures() -> None:
         assert ex["parallel"] == 2 and ex["statuses"] == [200] * 2  # one per heavy slot
         assert all(mb > 0 for mb in ex["mb_each"]) and ex["slowest_s"] > 0
         assert ex["peak_rss_mb"] > 0 and b["peak_rss_mb_under_8_reports"] > 0
+
+
+def test_generated_cases_are_mostly_done_with_unique_numbers() -> None:
+    from lab.bench.cases import generate as generate_cases
+
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=TZ)
+    rows = list(generate_cases(20_000, now, TZ, ["chen", "li"]))
+    numbers = [r[0] for r in rows]
+    assert len(set(numbers)) == len(numbers)
+    active = sum(1 for r in rows if r[3] not in ("resolved", "closed"))
+    assert 0.01 < active / len(rows) < 0.05
+    assert all(r[10] <= now for r in rows)
+
+
+@pytest.mark.postgres
+def test_cases_bench_prints_board_and_search_figures() -> None:
+    from lab.bench.cases import run as run_cases
+
+    result = run_cases(3000, "config", pg_url=PG_ADMIN_URL, queries=20)
+    assert result["cases"] == 3000 and result["met"] is True
+    for backend in ("sqlite", "postgresql"):
+        assert result[backend]["board_p95_ms"] < 200
+        assert result[backend]["search_p95_ms"] < 200

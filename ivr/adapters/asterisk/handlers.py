@@ -20,9 +20,11 @@ from ivr.adapters.asterisk.agi import AgiHangup
 from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
+from ivr.app.cases import AfterHoursCases
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
 from ivr.app.survey import Surveys
 from ivr.domain.callbacks import callback_number
+from ivr.domain.cases import digit_prompts
 from ivr.domain.menu import Ask
 from ivr.domain.routing import OPERATOR_BRANCH, Decision
 from ivr.domain.survey import SurveyDone
@@ -85,6 +87,7 @@ class Handlers:
     callbacks: CallbackRequests | None = None
     region: str | None = None  # site.region: the country of caller IDs without '+'
     surveys: Surveys | None = None
+    cases: AfterHoursCases | None = None
 
     def routes(self) -> RouteTable:
         table = RouteTable()
@@ -160,6 +163,8 @@ class Handlers:
         if self.callbacks is None or not number:
             await agi.set_variable(names.VAR_CALLBACK_AT, "")
             return
+        if await self._after_hours_case(agi, number, uid, branch, language):
+            return
         source = "ivr" if branch in ("menu", OPERATOR_BRANCH) else "overflow"
         try:
             promise = await asyncio.to_thread(
@@ -205,6 +210,37 @@ class Handlers:
             session.left()
             raise
         await agi.set_variable(names.VAR_SURVEY, action.outcome.value)
+
+    async def _after_hours_case(
+        self, agi: AgiChannel, number: str, uid: str, branch: str, language: str
+    ) -> bool:
+        """The complaints key outside hours: open a case with its callback and give the
+        dialplan its number to say. False (a plain callback follows) when no case is
+        due here, or the case could not be opened or booked no callback."""
+        if self.cases is None:
+            return False
+        try:
+            opened = await asyncio.to_thread(
+                self.cases.open_after_hours, number, uid, branch, language
+            )
+        except Exception:  # the caller still gets a callback: never an error at the edge
+            log.exception("call %s: after-hours case not opened: plain callback", uid)
+            return False
+        if opened is None or not opened.callbacks:
+            return False
+        cb, case_no = opened.callbacks[0], opened.case.case_no
+        due = max(cb.due_at or self.deps.clock(), self.deps.clock())
+        sounds = [f"{names.SOUNDS_SUBDIR}/{language}/{p}" for p in digit_prompts(case_no)]
+        log.info("call %s: after-hours complaint opened case %s", uid, case_no)
+        await agi.set_variables(
+            [
+                (names.VAR_CASE_NO, case_no),
+                (names.VAR_CASE_PROMPTS, "&".join(sounds)),
+                (names.VAR_CALLBACK_TZ, cb.tz),
+                (names.VAR_CALLBACK_AT, str(int(due.timestamp()))),
+            ]
+        )
+        return True
 
     def _callback_number(self, keyed: str) -> str:
         """E.164 in the site's region (phonenumbers), else the structural check alone."""

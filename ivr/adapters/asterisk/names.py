@@ -39,6 +39,8 @@ VAR_CALLBACK_TZ = "HOTLINE_CALLBACK_TZ"  # the caller's time zone, for saying th
 # set by the dialplan for the survey; and the survey's outcome, set by the handler.
 VAR_SURVEY_SEAT = "HOTLINE_SURVEY_SEAT"
 VAR_SURVEY = "HOTLINE_SURVEY"  # scored | not_resolved | no_answer | left | "" (none)
+VAR_CASE_NO = "HOTLINE_CASE_NO"  # the case an after-hours complaint opened; empty: none
+VAR_CASE_PROMPTS = "HOTLINE_CASE_PROMPTS"  # its number as digit prompts, '&'-joined for Playback
 # Asterisk's Unix time (with microseconds) the caller entered the hotline, set first
 # thing, before Answer. manager.conf lists it in channelvars, so every AMI event of
 # the channel carries it: with the event's Timestamp it gives the channel's age, and

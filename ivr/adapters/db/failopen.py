@@ -16,7 +16,9 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.cases import CaseRepo
 from ivr.adapters.db.presence import PresenceRepo
+from ivr.domain.cases import Case
 from ivr.domain.routing import AgentState, Presence
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,26 @@ class FailOpenHistory:
             return None
         self._breaker.succeeded()
         return agent
+
+
+class FailOpenCases:
+    """The caller's open case, or None when the cases cannot be read: routing to the
+    case's owner is a preference, and the caller must be routed anyway."""
+
+    def __init__(self, repo: CaseRepo, breaker: Breaker | None = None) -> None:
+        self._repo, self._breaker = repo, breaker or Breaker()
+
+    def active_for(self, number: str) -> Case | None:
+        if not self._breaker.closed():
+            return None
+        try:
+            case = self._repo.active_for(number)
+        except SQLAlchemyError as e:
+            self._breaker.failed()
+            log.warning("cases unavailable, routing without them: %s", e)
+            return None
+        self._breaker.succeeded()
+        return case
 
 
 class DbPresence:

@@ -8,7 +8,7 @@ loop) never makes a second row; the first one written stands.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
@@ -151,10 +151,21 @@ def _result(row: SurveyRow) -> SurveyResult:
     return SurveyResult(**fields)
 
 
+@dataclass(frozen=True)
 class FlagNotResolved:
-    """The `NotResolved` port until cases exist: the survey row already says
-    `not_resolved` (the reports and the board count it); this logs a warning for
-    the supervisor, naming the call. The case use case replaces it when merged."""
+    """The `NotResolved` port: the survey row already says `not_resolved` (the
+    reports and the board count it); this logs a warning for the supervisor, naming
+    the call, then hands the call to `then` (the case use case: the case linked to
+    the call is reopened or escalated). A failure there is logged, never the
+    caller's problem."""
+
+    then: Callable[[str], object] | None = None
 
     def __call__(self, call_uid: str) -> None:
         log.warning("call %s: the caller says the matter is not resolved (survey)", call_uid)
+        if self.then is None:
+            return
+        try:
+            self.then(call_uid)
+        except Exception:  # the survey goes on: its row already says not_resolved
+            log.exception("call %s: the case could not be reopened or escalated", call_uid)

@@ -1,7 +1,7 @@
 """The satisfaction survey: surveys (one row per surveyed call).
 
 Revision ID: 0009_survey
-Revises: 0006_daily_rollups
+Revises: 0008_cases
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_survey"
-down_revision: str | None = "0006_daily_rollups"
+down_revision: str | None = "0008_cases"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
