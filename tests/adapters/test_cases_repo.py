@@ -284,3 +284,26 @@ def test_search_by_number_prefix_case_number_prefix_and_matter_word(rt: Runtime)
     assert found(text="_100%") == [b.case_no]  # LIKE wildcards are literal
     assert found(text="%") == [b.case_no]
     assert found(number="+87") == []
+
+
+def test_the_surveys_not_resolved_key_reopens_the_calls_case_and_keeps_its_number(
+    rt: Runtime, calls: CallBuilder
+) -> None:
+    from ivr.bootstrap import survey_parts
+    from ivr.domain.survey import SurveyOutcome
+
+    parts = case_parts(rt)
+    uid = calls.call(T0 - timedelta(minutes=5), agent="chen", seat="seat2", wait=3, talk=30)
+    no = parts.service.open("", "meter misread", "minor", by="chen", call_uid=uid).case.case_no
+    parts.service.close(no, by="chen")
+    surveys = survey_parts(rt, rt.calls, parts.service)
+    session = surveys.start(uid, "enquiries", "seat2", "zh-CN")
+    assert session is not None
+    session.begin()
+    session.on_input(rt.config.survey.not_resolved_key)
+    assert session.result is not None
+    assert session.result.outcome is SurveyOutcome.NOT_RESOLVED
+    assert session.result.case_uid == no
+    case = parts.service.get(no)
+    assert case is not None and case.state is CaseState.REOPENED
+    assert parts.service.store.events(no)[-1].who == "survey"
