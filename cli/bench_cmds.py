@@ -1,4 +1,4 @@
-"""`hotline bench ivr | calllog | dialer`: benchmarks from the lab, figures as JSON.
+"""`hotline bench ivr | media | calllog | dialer`: benchmarks from the lab, figures as JSON.
 
 One option set for all three; each option says which benchmark reads it.
 """
@@ -12,11 +12,23 @@ from cli.common import AddCommand, float_range, int_range
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.target == "calllog":
+    if args.target == "media":
+        from lab.bench.media import MAX_CALLS, run_media_bench
+
+        calls = 100 if args.calls is None else args.calls
+        if calls > MAX_CALLS:
+            raise ValueError(f"--calls: {calls} is over the media bench's limit {MAX_CALLS}")
+        result = run_media_bench(calls, args.config, talk_s=args.talk_seconds)
+        ok = "errors" not in result
+    elif args.target == "calllog":
         from lab.bench.calllog import run
 
         result = run(
-            args.calls, args.config, pg_url=args.pg_url, queries=args.queries, keep=args.keep
+            1_000_000 if args.calls is None else args.calls,
+            args.config,
+            pg_url=args.pg_url,
+            queries=args.queries,
+            keep=args.keep,
         )
         ok = True
     elif args.target == "dialer":
@@ -48,8 +60,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
-    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog or dialer")
-    p.add_argument("target", choices=("ivr", "calllog", "dialer"))
+    p = add("bench", cmd_bench, "run a benchmark: ivr, media, calllog or dialer")
+    p.add_argument("target", choices=("ivr", "media", "calllog", "dialer"))
     p.add_argument("--json", action="store_true", help="one line of JSON")
     ivr = p.add_argument_group("ivr")
     ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
@@ -68,8 +80,21 @@ def register(add: AddCommand) -> None:
         default=None,
         help="admission limit for the run (default: admission.max_in_ivr)",
     )
+    media = p.add_argument_group("media")
+    media.add_argument(
+        "--talk-seconds",
+        type=float_range(1, 600),
+        default=8.0,
+        help="media: how long each seat talks (RTP) once it answers",
+    )
     calllog = p.add_argument_group("calllog")
-    calllog.add_argument("--calls", type=int_range(1, 100_000_000), default=1_000_000)
+    calllog.add_argument(
+        "--calls",
+        type=int_range(1, 100_000_000),
+        default=None,
+        help="calllog: generated calls (default 1000000); media: concurrent calls"
+        " (default 100, at most 1000)",
+    )
     calllog.add_argument(
         "--queries", type=int_range(1, 100_000), default=200, help="timed runs of each query"
     )

@@ -301,6 +301,7 @@ class SeatPool(SippProcesses):
         seats: Sequence[str] | None = None,
         ring_ms: int = 200,
         hold_ms: int | None = None,
+        stream: Path | None = None,
     ) -> None:
         super().__init__()
         wanted = set(seats) if seats is not None else None
@@ -310,16 +311,21 @@ class SeatPool(SippProcesses):
         )
         self.ring_ms = ring_ms
         self.hold_ms = hold_ms
+        self.stream = stream  # an RTP pcap each seat plays from its ACK on
+        self.media_ports: dict[str, int] = {}  # seat -> its SIPp media (RTP) port
 
     def _launch(self) -> None:
         scenario = self.work_dir / "seat.xml"
-        scenario.write_text(seat_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
+        scenario.write_text(
+            seat_scenario(self.ring_ms, self.hold_ms, self.stream), encoding="utf-8"
+        )
         for seat in self.seats:
             port = self.settings.seat_port(seat)
+            self.media_ports[seat.name] = media_port = free_udp_port(pair=True)
             args = [
                 _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host,
                 "-p", str(port), "-mi", self.settings.sip_host,
-                "-mp", str(free_udp_port(pair=True)),
+                "-mp", str(media_port),
                 "-nostdin", "-trace_msg", "-message_file", str(self._log(seat.name)),
                 "-trace_stat", "-stf", str(self.work_dir / f"{seat.name}.csv"),
             ]  # fmt: skip
@@ -374,6 +380,7 @@ class LoadResult:
     failed: int
     created: int
     stats: dict[str, str]
+    media_port: int = 0  # the callers' SIPp media (RTP) port
 
 
 def stat_count(stats: dict[str, str], column: str) -> int:
@@ -413,6 +420,7 @@ def run_load(
     sip_target: str = DEFAULT_TARGET,
     max_concurrent: int = 5000,
     media: LoadMedia = "sendrecv",
+    stream: Path | None = None,
 ) -> LoadResult:
     """Drive rate calls/s for seconds. "baseline": the bare Answer/Wait/Hangup
     extension (4999, Asterisk hangs up); "hotline": the hotline extension with
@@ -420,22 +428,31 @@ def run_load(
 
     media is the callers' SDP offer: "sendrecv" (Asterisk streams its prompts
     as RTP to SIPp), "inactive" (a=inactive: no RTP either way, the prompts
-    still run on Asterisk's side) or "hold" (c=0.0.0.0 and a=inactive)."""
+    still run on Asterisk's side) or "hold" (c=0.0.0.0 and a=inactive).
+
+    With `stream` (an RTP pcap: audio, and the keys as RFC 2833 inside it) each
+    caller plays it from the ACK on instead of sending keys as SIP INFO, and
+    hangs up hold_ms after the ACK; the callers' media port is in the result."""
     total = max(1, int(rate * seconds))
     exten = extension or ("4999" if scenario == "baseline" else "4000")
-    plan = CallPlan(
-        keys if scenario == "hotline" else "",
-        first_key_delay_ms, key_gap_ms, hold_ms, None, "info",
-    )  # fmt: skip
+    if stream is None:
+        plan = CallPlan(
+            keys if scenario == "hotline" else "",
+            first_key_delay_ms, key_gap_ms, hold_ms, None, "info",
+        )  # fmt: skip
+    else:
+        plan = CallPlan("", 0, key_gap_ms, hold_ms, None, "rfc2833")
+    media_port = free_udp_port(pair=True)
     with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:
         work = Path(tmp)
-        xml = caller_scenario(plan, exten).replace("<sip:[caller]@", "<sip:[caller][call_number]@")
+        xml = caller_scenario(plan, exten, stream=stream)
+        xml = xml.replace("<sip:[caller]@", "<sip:[caller][call_number]@")
         xml = _load_sdp(xml, media)
         (work / "load.xml").write_text(xml, encoding="utf-8")
         args = [
             _sipp_binary(), "-sf", str(work / "load.xml"), "-r", f"{rate:g}", "-m", str(total),
             "-l", str(max_concurrent), "-i", "127.0.0.1", "-p", str(free_udp_port()),
-            "-mi", "127.0.0.1", "-mp", str(free_udp_port(pair=True)),
+            "-mi", "127.0.0.1", "-mp", str(media_port),
             "-key", "caller", sip_user(caller_prefix), "-key", "display", "load",
             "-nostdin", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
             # SIPp ends itself (and writes its stats) before we would kill it
@@ -450,4 +467,5 @@ def run_load(
         failed=stat_count(stats, "FailedCall(C)"),
         created=stat_count(stats, "TotalCallCreated"),
         stats=stats,
+        media_port=media_port,
     )
