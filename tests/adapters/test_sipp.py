@@ -20,6 +20,7 @@ from lab.sipp_scenario import (
     caller_steps,
     dtmf_pcaps,
     parse_message_log,
+    seat_scenario,
     sip_display,
     sip_user,
     user_of,
@@ -124,6 +125,21 @@ def test_hangup_mid_menu_stops_sending_keys() -> None:
     assert "dtmf_2833_1.pcap" in steps and "dtmf_2833_2.pcap" not in steps
     xml = caller_scenario(plan, "4000")
     assert "INVITE sip:4000@" in xml and "@{" not in xml
+
+
+def test_a_stream_starts_at_the_ack_for_callers_and_seats() -> None:
+    """`hotline bench media`: the caller's and the seat's RTP pcap play from the ACK."""
+    stream = Path("/tmp/x/stream.pcap")
+    play = f'<exec play_pcap_audio="{stream}"/>'
+    xml = caller_scenario(CallPlan("", 0, hold_ms=5000), "4000", stream=stream)
+    assert xml.index("CSeq: 1 ACK") < xml.index(play) < xml.index('timeout="5000"')
+    seat = seat_scenario(200, None, stream)
+    assert seat.count(play) == 1
+    assert seat.index('<recv request="ACK" crlf="true"/>') < seat.index(play)
+    assert seat.index(play) < seat.index('<recv request="BYE" timeout=')
+    plain = seat_scenario(200, None)
+    assert "play_pcap_audio" not in plain and "@{" not in plain
+    assert "play_pcap_audio" not in caller_scenario(CallPlan(""), "4000")
 
 
 # --- real calls ------------------------------------------------------------------
