@@ -227,11 +227,18 @@ class Direction:
     received: int = 0
     max_gap_ms: float = 0.0
     gaps_over_100ms: int = 0
+    worst_call_loss_pct: float = 0.0
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
     def add(self, expected: int, received: int, times: list[float]) -> None:
         self.calls += 1
         self.expected += expected
         self.received += received
+        if expected:
+            lost = max(0, expected - received)
+            self.worst_call_loss_pct = max(self.worst_call_loss_pct, 100 * lost / expected)
+        if times:
+            self.spans.append((times[0], times[-1]))
         gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0) * 1000
         self.max_gap_ms = max(self.max_gap_ms, gap)
         self.gaps_over_100ms += sum(
@@ -248,7 +255,19 @@ class Direction:
             "loss_pct": round(100 * lost / self.expected, 3) if self.expected else None,
             "max_gap_ms": round(self.max_gap_ms, 1),
             "gaps_over_100ms": self.gaps_over_100ms,
+            "worst_call_loss_pct": round(self.worst_call_loss_pct, 3),
+            "peak_concurrent": peak_overlap(self.spans),
         }
+
+
+def peak_overlap(spans: Iterable[tuple[float, float]]) -> int:
+    """The most spans (start, end) open at one moment."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
 
 
 def analyse(

@@ -67,3 +67,5 @@ def test_small_media_bench_counts_the_audio_both_ways() -> None:
     # The prompt played from the answer to the key: about KEY_MS at 50 packets/s.
     assert CALLS * (KEY_MS / 20 - 25) <= prompt["received"] <= CALLS * KEY_MS / 20
     assert result["caller_legs_without_key"] == 0
+    # the calls talked at the same time
+    assert to_seat["peak_concurrent"] == to_caller["peak_concurrent"] == CALLS

@@ -22,6 +22,7 @@ from lab.bench.media import (
     Stream,
     analyse,
     bench_config,
+    peak_overlap,
     read_pcap,
     rtp_packets,
     tagged,
@@ -116,6 +117,8 @@ def test_analyse_counts_each_direction_and_its_worst_gap() -> None:
     assert (to_caller["expected"], to_caller["received"]) == (48, 47)
     assert to_caller["loss_pct"] == pytest.approx(100 / 48, abs=0.001)
     assert to_caller["max_gap_ms"] == pytest.approx(40, abs=0.1)
+    assert to_caller["worst_call_loss_pct"] == pytest.approx(100 / 48, abs=0.001)
+    assert to_seat["peak_concurrent"] == to_caller["peak_concurrent"] == 1
     assert (heard["expected"], heard["received"]) == (40, 35)
     assert heard["max_gap_ms"] == pytest.approx(120, abs=0.1) and heard["gaps_over_100ms"] == 1
     assert result["sent"]["callers"] == 100 and result["sent"]["seats"] == 50
@@ -174,3 +177,10 @@ def test_bench_config_has_a_seat_per_call_open_around_the_clock(tmp_path: Path) 
     assert all("enquiries" in a.skills for a in roster.agents)
     sunday_night = datetime(2026, 10, 4, 3, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a holiday
     assert roster.calendar.is_open(sunday_night)
+
+
+def test_peak_overlap_counts_spans_open_at_once() -> None:
+    assert peak_overlap([]) == 0
+    assert peak_overlap([(0, 10), (1, 2), (3, 12), (11, 13)]) == 2
+    assert peak_overlap([(0, 1), (1, 2)]) == 1  # one ends as the next starts
+    assert peak_overlap([(0, 5)] * 100) == 100
