@@ -347,19 +347,22 @@ def bench_config(source: Path, target: Path, seats: int) -> Path:
     shutil.copytree(source, target)
     roster = yaml.safe_load((target / "seats.yaml").read_text(encoding="utf-8"))
     skills = sorted({s for a in roster["agents"] for s in a["skills"]})
-    always = {"days": "all", "hours": ["00:00-24:00"]}
+
+    def always() -> dict[str, Any]:  # a new one each time: YAML writes no aliases
+        return {"days": "all", "hours": ["00:00-24:00"]}
+
     agents = [
         {
             "id": f"m{n:03d}",
             "name": f"Media bench {n}",
             "role": "ordinary",
             "seat": f"seat{n}",
-            "skills": skills,
-            "shifts": [always],
+            "skills": list(skills),
+            "shifts": [always()],
         }
         for n in range(1, seats + 1)
     ]
-    oncall = [{"agent": a["id"], **always} for a in agents[:2]]
+    oncall = [{"agent": a["id"], **always()} for a in agents[:2]]
     roster.update(agents=agents, oncall=oncall)
     (target / "seats.yaml").write_text(yaml.safe_dump(roster), encoding="utf-8")
     calendar = yaml.safe_load((target / "calendar.yaml").read_text(encoding="utf-8"))
