@@ -24,8 +24,12 @@ relays can be told apart and counted whatever Asterisk does to sequence numbers:
   expected = the seat's slots from the first one seen to the end of its stream.
 * prompt_to_caller: on each Asterisk -> caller flow, the untagged packets
   (the prompt) before the caller's first RFC 2833 packet; expected = their span
-  at one packet per 20 ms.
-* gap: the longest time between two consecutive packets counted, in ms.
+  at one packet per 20 ms, so a prompt that stalls and runs late counts as
+  loss (Asterisk does not catch up: the caller hears a hole either way).
+* max_gap_ms: the longest time between two consecutive packets counted;
+  gaps_over_100ms how many; interval_p99_ms / interval_p999_ms the percentiles
+  of every interval between consecutive packets (20 ms when all is well).
+* peak_concurrent: the most calls whose audio in that direction flowed at once.
 * sender_gap: the longest gap in what the callers and the seats themselves sent
   (SIPp's own timing): a gap here is the rig's, not Asterisk's.
 
@@ -36,7 +40,10 @@ is the rig's and not counted). What the figures do see is every packet Asterisk
 did not relay or sent late. The capture's own drops are reported
 (`capture["dropped by kernel"]`): when not 0 the loss figures are not to be
 trusted. Asterisk CPU per call is its CPU time over the run (ramp included)
-divided by the calls.
+divided by the calls. The rig is on the same machine and says what it cost:
+`rig_cpu_s` is the CPU of the SIPp callers and seats and of tcpdump, and the
+machine's user/system CPU and load average are printed beside it (a shared
+machine's other work shows there).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import struct
@@ -57,6 +65,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lab.bench.ivr_load import Latencies
 
 PTIME_S = 0.020
 SAMPLES = 160  # 20 ms of 8 kHz
@@ -229,6 +239,7 @@ class Direction:
     gaps_over_100ms: int = 0
     worst_call_loss_pct: float = 0.0
     spans: list[tuple[float, float]] = field(default_factory=list)
+    intervals: list[float] = field(default_factory=list)
 
     def add(self, expected: int, received: int, times: list[float]) -> None:
         self.calls += 1
@@ -239,11 +250,10 @@ class Direction:
             self.worst_call_loss_pct = max(self.worst_call_loss_pct, 100 * lost / expected)
         if times:
             self.spans.append((times[0], times[-1]))
-        gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0) * 1000
-        self.max_gap_ms = max(self.max_gap_ms, gap)
-        self.gaps_over_100ms += sum(
-            1 for a, b in zip(times, times[1:], strict=False) if b - a > 0.1
-        )
+        steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        self.intervals += steps
+        self.max_gap_ms = max(self.max_gap_ms, max(steps, default=0.0) * 1000)
+        self.gaps_over_100ms += sum(1 for step in steps if step > 0.1)
 
     def figures(self) -> dict[str, Any]:
         lost = max(0, self.expected - self.received)
@@ -255,6 +265,8 @@ class Direction:
             "loss_pct": round(100 * lost / self.expected, 3) if self.expected else None,
             "max_gap_ms": round(self.max_gap_ms, 1),
             "gaps_over_100ms": self.gaps_over_100ms,
+            "interval_p99_ms": Latencies(self.intervals).percentile_ms(99),
+            "interval_p999_ms": Latencies(self.intervals).percentile_ms(99.9),
             "worst_call_loss_pct": round(self.worst_call_loss_pct, 3),
             "peak_concurrent": peak_overlap(self.spans),
         }
@@ -293,7 +305,10 @@ def analyse(
             flows.setdefault(("from_peer", p.dst, p.src), []).append(p)
     to_seat = Direction("caller -> Asterisk -> seat: caller audio relayed to the seat")
     to_caller = Direction("seat -> Asterisk -> caller: seat audio relayed to the caller")
-    prompt = Direction("Asterisk -> caller: the menu prompt before the caller's key")
+    prompt = Direction(
+        "Asterisk -> caller: the menu prompt before the caller's key;"
+        " expected at one packet per 20 ms over its span (a stall counts as loss)"
+    )
     sent_gap = 0.0
     no_key = 0
     sent = {"callers": 0, "seats": 0}
@@ -439,7 +454,7 @@ def run_media_bench(
     error goes under "errors", next to whatever was measured."""
     from ivr.bootstrap import asterisk_settings
     from ivr.bootstrap import config_dir as resolve_config_dir
-    from lab.bench.ivr_load import Monitor, _rig, wait_drained
+    from lab.bench.ivr_load import Monitor, _rig, wait_drained  # the rig of `bench ivr`
     from lab.sipp import SeatPool, run_load
 
     if not 1 <= calls <= MAX_CALLS:
@@ -459,6 +474,7 @@ def run_media_bench(
         },
     }
     errors: list[str] = []
+    result["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="hotline-media-") as tmp:
         work = Path(tmp)
         caller_packets, caller = rtp_packets(CALLER_TAG, caller_s, 440, {KEY_MS: KEY})
@@ -470,6 +486,7 @@ def run_media_bench(
         try:
             with _rig(str(cfg), 100_000, errors) as rig:
                 settings = asterisk_settings(rig.runtime.config)
+                rig_cpu0 = _children_cpu_s()
                 with SeatPool(settings, ring_ms=200, stream=work / "seat.pcap") as pool:
                     members = _wait_members(rig.sandbox, "enquiries", calls + 2)
                     result["queue_members"] = members
@@ -487,6 +504,7 @@ def run_media_bench(
                     result["left_channels"] = wait_drained(rig.sandbox)
                     seat_calls = len(pool.calls())
                     seat_ports = set(pool.media_ports.values())
+                result["rig_cpu_s"] = round(_children_cpu_s() - rig_cpu0, 2)
                 result.update(_run_figures(load, mon.figures, calls, seat_calls))
                 result["capture"] = cap.counts
                 data = (work / "run.pcap").read_bytes()
@@ -496,6 +514,12 @@ def run_media_bench(
     if errors:
         result["errors"] = errors
     return result
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's ended children (SIPp callers and seats, tcpdump)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_figures(load: Any, mon: dict[str, Any], calls: int, seat_calls: int) -> dict[str, Any]:
@@ -509,6 +533,8 @@ def _run_figures(load: Any, mon: dict[str, Any], calls: int, seat_calls: int) ->
         "asterisk_cpu_pct": mon.get("asterisk_cpu_pct"),
         "asterisk_cpu_ms_per_call": round(cpu * 1000 / calls, 1) if cpu is not None else None,
         "hotline_cpu_pct": mon.get("python_cpu_pct"),
+        "host_user_pct": mon.get("host_user_pct"),
+        "host_system_pct": mon.get("host_system_pct"),
         "host_steal_pct": mon.get("host_steal_pct"),
         "wall_s": mon.get("wall_s"),
     }

@@ -38,6 +38,8 @@ def test_small_media_bench_counts_the_audio_both_ways() -> None:
     assert result["max_channels"] == 2 * CALLS  # caller and seat legs, all at once
     assert result["capture"]["dropped by kernel"] == 0
     assert result["asterisk_cpu_ms_per_call"] > 0
+    assert result["rig_cpu_s"] > 0  # the SIPp callers and seats, and tcpdump
+    assert result["host_user_pct"] is not None and len(result["load_average_at_start"]) == 3
 
     sent = result["sent"]
     caller_slots, seat_slots = sent["caller_stream_packets"], sent["seat_stream_packets"]

@@ -119,6 +119,8 @@ def test_analyse_counts_each_direction_and_its_worst_gap() -> None:
     assert to_caller["max_gap_ms"] == pytest.approx(40, abs=0.1)
     assert to_caller["worst_call_loss_pct"] == pytest.approx(100 / 48, abs=0.001)
     assert to_seat["peak_concurrent"] == to_caller["peak_concurrent"] == 1
+    assert to_seat["interval_p99_ms"] == pytest.approx(20, abs=0.1)
+    assert heard["interval_p999_ms"] == pytest.approx(120, abs=0.1)
     assert (heard["expected"], heard["received"]) == (40, 35)
     assert heard["max_gap_ms"] == pytest.approx(120, abs=0.1) and heard["gaps_over_100ms"] == 1
     assert result["sent"]["callers"] == 100 and result["sent"]["seats"] == 50
