@@ -319,9 +319,16 @@ class SeatPool(SippProcesses):
         scenario.write_text(
             seat_scenario(self.ring_ms, self.hold_ms, self.stream), encoding="utf-8"
         )
+        taken: set[int] = set()  # SIPp binds -mp and -mp + 2: no two seats may share one
         for seat in self.seats:
             port = self.settings.seat_port(seat)
-            self.media_ports[seat.name] = media_port = free_udp_port(pair=True)
+            media_port = free_udp_port(pair=True)
+            for _ in range(50):
+                if not {media_port, media_port + 2} & taken:
+                    break
+                media_port = free_udp_port(pair=True)
+            taken |= {media_port, media_port + 2}
+            self.media_ports[seat.name] = media_port
             args = [
                 _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host,
                 "-p", str(port), "-mi", self.settings.sip_host,

@@ -142,6 +142,23 @@ def test_a_stream_starts_at_the_ack_for_callers_and_seats() -> None:
     assert "play_pcap_audio" not in caller_scenario(CallPlan(""), "4000")
 
 
+def test_seats_never_share_a_media_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIPp binds -mp and -mp + 2; with a hundred seats two random picks meet."""
+    import lab.sipp
+
+    picks = iter([40000, 40002, 40000, 39998, 40010, 40020])
+    monkeypatch.setattr(lab.sipp, "free_udp_port", lambda pair=False: next(picks))
+    spawned: list[list[str]] = []
+    monkeypatch.setattr(SeatPool, "_spawn", lambda self, name, args, where: spawned.append(args))
+    pool = SeatPool(settings_from_yaml_dir(CONFIG_DIR), seats=["seat1", "seat2", "seat3"])
+    pool.start()
+    try:
+        assert pool.media_ports == {"seat1": 40000, "seat2": 40010, "seat3": 40020}
+        assert [a[a.index("-mp") + 1] for a in spawned] == ["40000", "40010", "40020"]
+    finally:
+        pool.stop()
+
+
 # --- real calls ------------------------------------------------------------------
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (chroot)")
