@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from ivr.adapters.asterisk.errors import SippError
 from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
@@ -373,6 +373,103 @@ class SeatPool(SippProcesses):
                     return call
             time.sleep(0.1)
         raise SippError(f"no seat received a call from {caller!r} within {timeout_s:.0f} s")
+
+
+class SharedSeats(SeatPool):
+    """Seats that register (sip.seat_contacts: register), served by `processes`
+    SIPp UAS processes: seat i's Contact is the port of process i mod processes.
+
+    Queues still ring a seat in use no more (each seat is its own endpoint), but
+    a hundred seats no longer need a hundred SIPp processes, each of which polls
+    every millisecond even when idle (a bench's rig would cost more CPU than
+    the Asterisk it measures)."""
+
+    prefix = "hotline-shared-seats-"
+    what = "shared seat SIPp"
+
+    def __init__(self, settings: AsteriskSettings, *, processes: int = 4, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        if settings.seat_contacts != "register":
+            raise SippError("shared seats need sip.seat_contacts: register")
+        self.processes = max(1, min(processes, len(self.seats)))
+        self.sip_ports: list[int] = []
+
+    def _launch(self) -> None:
+        scenario = self.work_dir / "seat.xml"
+        scenario.write_text(
+            seat_scenario(self.ring_ms, self.hold_ms, self.stream), encoding="utf-8"
+        )
+        taken: set[int] = set()
+        for n in range(self.processes):
+            port = free_udp_port()
+            media_port = free_udp_port(pair=True)
+            for _ in range(50):
+                if not {port, media_port, media_port + 2} & taken:
+                    break
+                port, media_port = free_udp_port(), free_udp_port(pair=True)
+            taken |= {port, media_port, media_port + 2}
+            self.sip_ports.append(port)
+            self.media_ports[f"uas{n}"] = media_port
+            args = [
+                _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host,
+                "-p", str(port), "-mi", self.settings.sip_host, "-mp", str(media_port),
+                "-nostdin", "-trace_msg", "-message_file", str(self._log(f"uas{n}")),
+            ]  # fmt: skip
+            self._spawn(f"uas{n}", args, f"port {port}")
+        time.sleep(0.2)
+        self._register()
+
+    def _register(self) -> None:
+        password = self.settings.seat_password
+        if not password or any(c in password for c in ";[] \t\r\n"):
+            raise SippError("the seat password is empty or holds ';', brackets or spaces")
+        # SIPp expands [authentication ...] from an injection field, not with a
+        # field inside it: the whole keyword is the field.
+        lines = ["SEQUENTIAL"] + [
+            f"{seat.name};[authentication username={seat.name} password={password}];"
+            f"{self.sip_ports[i % self.processes]}"
+            for i, seat in enumerate(self.seats)
+        ]
+        work = self.work_dir
+        (work / "seats.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (work / "register.xml").write_text(
+            (SCENARIO_DIR / "register.xml").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        total = len(self.seats)
+        args = [
+            _sipp_binary(), "-sf", str(work / "register.xml"), "-inf", str(work / "seats.csv"),
+            "-m", str(total), "-r", "100", "-l", str(total), "-i", self.settings.sip_host,
+            "-p", str(free_udp_port()), "-nostdin", "-timeout", "30s", "-timeout_error",
+            "-trace_stat", "-stf", str(work / "register.csv"),
+            "-trace_msg", "-message_file", str(work / "register.log"),
+            f"{self.settings.sip_host}:{self.settings.sip_port}",
+        ]  # fmt: skip
+        proc = _run_sipp(args, work, 40)
+        done = stat_count(read_stat_csv(work / "register.csv"), "SuccessfulCall(C)")
+        if proc.returncode != 0 or done != total:
+            answers = [m.first_line for m in parse_message_log(_read(work / "register.log"))]
+            raise SippError(
+                f"{done} of {total} seats registered (sipp exit {proc.returncode}):"
+                f" {proc.stderr[-300:]} messages: {answers[:6]}"
+            )
+
+    def calls(self) -> list[SeatCall]:
+        """Every INVITE the seats have received so far, in time order (the seat is
+        the Request-URI's user)."""
+        found = []
+        for n in range(self.processes):
+            for msg in parse_message_log(_read(self._log(f"uas{n}"))):
+                if msg.received and msg.method == "INVITE":
+                    found.append(
+                        SeatCall(
+                            seat=user_of(msg.first_line),
+                            caller=user_of(msg.header("from")),
+                            display=display_of(msg.header("from")),
+                            call_id=msg.header("call-id"),
+                            at=msg.at,
+                        )
+                    )
+        return sorted(found, key=lambda c: c.at or 0.0)
 
 
 # --- load -----------------------------------------------------------------------

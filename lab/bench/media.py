@@ -4,11 +4,14 @@ N callers (one SIPp process) dial the hotline at once. Each plays one RTP
 stream from its ACK on: G.711 PCMU at 20 ms, with its menu key (1, enquiries)
 as RFC 2833 events inside the same stream `key_ms` in, during the welcome
 prompt, and hangs up after the stream. The full IVR path (FastAGI menu and
-decision, call log) routes it to the enquiries queue; a SIPp seat (one process
-per seat, SeatPool, one seat per call: queues ring a seat in use no more)
-answers and plays its own PCMU stream for `talk_s` from its ACK on. The bench
-config is the sample config with N + 2 bench agents on every skill, open and on
-shift around the clock, so no clock is pinned.
+decision, call log) routes it to the enquiries queue; a seat answers and plays
+its own PCMU stream for `talk_s` from its ACK on (lab/scenarios/seat.xml). There
+are N + 2 seats, since queues ring a seat in use no more; they register
+(sip.seat_contacts: register) and SEAT_PROCESSES SIPp processes serve them all
+(lab.sipp.SharedSeats): a SIPp process per seat polls every millisecond even
+when idle, and a hundred of them cost more CPU than the Asterisk measured. The
+bench config is the sample config with the bench agents on every skill, open
+and on shift around the clock (so no clock is pinned), and registered seats.
 
 How it is measured. `tcpdump` captures the loopback's UDP to and from
 Asterisk's RTP ports (rtp.conf) for the whole run; the pcap is parsed here.
@@ -78,6 +81,7 @@ ROUTE_BUDGET_MS = 6000  # key to seat answer, before the caller's stream ends
 RTP_RANGE = (10000, 20000)  # config/asterisk/rtp.conf
 EVENT_PACKETS, EVENT_END_REPEATS = 7, 3
 MAX_CALLS = 1000
+SEAT_PROCESSES = 4  # SIPp UAS processes the registered seats share
 _SNAPLEN = 96
 _EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 
@@ -380,6 +384,9 @@ def bench_config(source: Path, target: Path, seats: int) -> Path:
     oncall = [{"agent": a["id"], **always()} for a in agents[:2]]
     roster.update(agents=agents, oncall=oncall)
     (target / "seats.yaml").write_text(yaml.safe_dump(roster), encoding="utf-8")
+    hotline = yaml.safe_load((target / "hotline.yaml").read_text(encoding="utf-8"))
+    hotline["sip"]["seat_contacts"] = "register"  # a few SIPp processes serve them all
+    (target / "hotline.yaml").write_text(yaml.safe_dump(hotline), encoding="utf-8")
     calendar = yaml.safe_load((target / "calendar.yaml").read_text(encoding="utf-8"))
     calendar["open_hours"] = {d: ["00:00-24:00"] for d in calendar["open_hours"]}
     calendar["holidays"], calendar["makeup_days"] = [], []
@@ -455,7 +462,7 @@ def run_media_bench(
     from ivr.bootstrap import asterisk_settings
     from ivr.bootstrap import config_dir as resolve_config_dir
     from lab.bench.ivr_load import Monitor, _rig, wait_drained  # the rig of `bench ivr`
-    from lab.sipp import SeatPool, run_load
+    from lab.sipp import SharedSeats, run_load
 
     if not 1 <= calls <= MAX_CALLS:
         raise ValueError(f"calls: {calls} is not between 1 and {MAX_CALLS}")
@@ -487,7 +494,10 @@ def run_media_bench(
             with _rig(str(cfg), 100_000, errors) as rig:
                 settings = asterisk_settings(rig.runtime.config)
                 rig_cpu0 = _children_cpu_s()
-                with SeatPool(settings, ring_ms=200, stream=work / "seat.pcap") as pool:
+                seats = SharedSeats(
+                    settings, processes=SEAT_PROCESSES, ring_ms=200, stream=work / "seat.pcap"
+                )
+                with seats as pool:
                     members = _wait_members(rig.sandbox, "enquiries", calls + 2)
                     result["queue_members"] = members
                     wait_drained(rig.sandbox)

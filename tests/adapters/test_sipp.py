@@ -13,7 +13,7 @@ import pytest
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import SippError
 from ivr.adapters.asterisk.templates import AsteriskSettings, settings_from_yaml_dir
-from lab.sipp import SeatPool, place_call, run_load
+from lab.sipp import SeatPool, SharedSeats, place_call, run_load
 from lab.sipp_scenario import (
     CallPlan,
     caller_scenario,
@@ -157,6 +157,19 @@ def test_seats_never_share_a_media_port(monkeypatch: pytest.MonkeyPatch) -> None
         assert [a[a.index("-mp") + 1] for a in spawned] == ["40000", "40010", "40020"]
     finally:
         pool.stop()
+
+
+def test_shared_seats_need_registered_seats_and_a_plain_password() -> None:
+    static = settings_from_yaml_dir(CONFIG_DIR)
+    with pytest.raises(SippError, match="register"):
+        SharedSeats(static)
+    for bad in ("", "pw;x", "pw]x", "pw x", "pw\nx"):
+        seats = SharedSeats(
+            dataclasses.replace(static, seat_contacts="register", seat_password=bad), processes=2
+        )
+        with pytest.raises(SippError, match="password"):
+            seats.start()  # refused before any REGISTER is sent
+        assert seats._procs == {} and seats._tmp is None  # and what it started is stopped
 
 
 # --- real calls ------------------------------------------------------------------

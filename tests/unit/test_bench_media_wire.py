@@ -166,7 +166,7 @@ def test_untag_only_accepts_the_bench_tags(payload: bytes) -> None:
     assert found is None or (payload[:4] in (CALLER_TAG, SEAT_TAG) and len(payload) >= 8)
 
 
-def test_bench_config_has_a_seat_per_call_open_around_the_clock(tmp_path: Path) -> None:
+def test_bench_config_has_registered_seats_open_around_the_clock(tmp_path: Path) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -177,6 +177,7 @@ def test_bench_config_has_a_seat_per_call_open_around_the_clock(tmp_path: Path) 
     roster = cfg.roster
     assert len(roster.agents) == 150
     assert all("enquiries" in a.skills for a in roster.agents)
+    assert cfg.sip.seat_contacts == "register"  # served by a few shared SIPp processes
     sunday_night = datetime(2026, 10, 4, 3, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a holiday
     assert roster.calendar.is_open(sunday_night)
 
