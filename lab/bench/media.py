@@ -481,7 +481,6 @@ def run_media_bench(
         },
     }
     errors: list[str] = []
-    result["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="hotline-media-") as tmp:
         work = Path(tmp)
         caller_packets, caller = rtp_packets(CALLER_TAG, caller_s, 440, {KEY_MS: KEY})
@@ -501,6 +500,7 @@ def run_media_bench(
                     members = _wait_members(rig.sandbox, "enquiries", calls + 2)
                     result["queue_members"] = members
                     wait_drained(rig.sandbox)
+                    result["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
                     with capture(work / "run.pcap") as cap, Monitor(rig.sandbox) as mon:
                         load = run_load(
                             rate,
