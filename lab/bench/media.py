@@ -441,6 +441,27 @@ def capture(path: Path, rtp_range: tuple[int, int] = RTP_RANGE) -> Iterator[Capt
 # --- the run ----------------------------------------------------------------------
 
 
+REGISTRATIONS = "registrar/contact"  # where PJSIP keeps registered contacts (astdb)
+
+
+def forget_registrations(sandbox: Any) -> str:
+    """Remove every registered contact from the sandbox: PJSIP keeps them in the
+    astdb, across restarts, and a seat registered to a bench's SIPp would be
+    dialled by the next user of the sandbox (whose seats have static contacts)."""
+    return str(sandbox.rx(f"database deltree {REGISTRATIONS}", timeout=10))
+
+
+@contextmanager
+def _forgetting(sandbox: Any, errors: list[str]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        try:
+            forget_registrations(sandbox)
+        except Exception as exc:  # noqa: BLE001 - a bench reports every failure
+            errors.append(f"forgetting the seats' registrations: {type(exc).__name__}: {exc}")
+
+
 def _wait_members(sandbox: Any, queue: str, wanted: int, timeout_s: float = 30.0) -> int:
     """Wait until `queue` has `wanted` members (the service's queue sync adds them)."""
     deadline = time.monotonic() + timeout_s
@@ -496,7 +517,8 @@ def run_media_bench(
                 seats = SharedSeats(
                     settings, processes=SEAT_PROCESSES, ring_ms=200, stream=work / "seat.pcap"
                 )
-                with seats as pool:
+                forget_registrations(rig.sandbox)  # a crashed earlier run's, if any
+                with _forgetting(rig.sandbox, errors), seats as pool:
                     members = _wait_members(rig.sandbox, "enquiries", calls + 2)
                     result["queue_members"] = members
                     wait_drained(rig.sandbox)

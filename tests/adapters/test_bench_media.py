@@ -13,11 +13,14 @@ service on the FastAGI port and stops the sandbox Asterisk when done.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 
 import pytest
 
 from lab.bench.media import KEY_MS, run_media_bench
+from lab.sandbox import Sandbox
 
 CALLS, TALK_S = 3, 3.0
 
@@ -69,5 +72,11 @@ def test_small_media_bench_counts_the_audio_both_ways() -> None:
     # The prompt played from the answer to the key: about KEY_MS at 50 packets/s.
     assert CALLS * (KEY_MS / 20 - 25) <= prompt["received"] <= CALLS * KEY_MS / 20
     assert result["caller_legs_without_key"] == 0
+    # The seats registered for the run; none is left in the sandbox's astdb, where
+    # the next user's Asterisk would dial it.
+    astdb = Sandbox().root / "var/lib/asterisk/astdb.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{astdb}?mode=ro", uri=True)) as db:
+        left = db.execute("SELECT COUNT(*) FROM astdb WHERE key LIKE '/registrar/%'").fetchone()
+    assert left == (0,)
     # the calls talked at the same time
     assert to_seat["peak_concurrent"] == to_caller["peak_concurrent"] == CALLS
