@@ -4,7 +4,9 @@
   as RFC 2833 DTMF (pcap files shipped with sip-tester) or SIP INFO, and hangs
   up itself or answers Asterisk's BYE, whichever comes first.
 - `SeatPool` runs one SIPp UAS per seat on its static port (seat_port_base + N)
-  and tells which seat received which caller.
+  and tells which seat received which caller; `SharedSeats` has registered
+  seats (sip.seat_contacts: register) share a few SIPp processes instead, for
+  benches with a hundred seats.
 - `run_load()` drives many calls and reads SIPp's -trace_stat CSV.
 
 Scenario XML is rendered (sipp_scenario.py) from lab/scenarios/*.xml
