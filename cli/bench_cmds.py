@@ -1,4 +1,4 @@
-"""`hotline bench ivr | calllog | dialer | cases`: benchmarks from the lab, figures as JSON.
+"""`hotline bench ivr | media | calllog | dialer | cases`: benchmarks from the lab, figures as JSON.
 
 One option set for all three; each option says which benchmark reads it.
 """
@@ -19,11 +19,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.cases, args.config, pg_url=args.pg_url, queries=args.queries, keep=args.keep
         )
         ok = bool(result["met"])
+    elif args.target == "media":
+        from lab.bench.media import MAX_CALLS, run_media_bench
+
+        calls = 100 if args.calls is None else args.calls
+        if calls > MAX_CALLS:
+            raise ValueError(f"--calls: {calls} is over the media bench's limit {MAX_CALLS}")
+        result = run_media_bench(calls, args.config, talk_s=args.talk_seconds)
+        ok = "errors" not in result
     elif args.target == "calllog":
         from lab.bench.calllog import run
 
         result = run(
-            args.calls,
+            1_000_000 if args.calls is None else args.calls,
             args.config,
             pg_url=args.pg_url,
             queries=args.queries,
@@ -60,8 +68,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
-    p = add("bench", cmd_bench, "run a benchmark: ivr, calllog, dialer or cases")
-    p.add_argument("target", choices=("ivr", "calllog", "dialer", "cases"))
+    p = add("bench", cmd_bench, "run a benchmark: ivr, media, calllog, dialer or cases")
+    p.add_argument("target", choices=("ivr", "media", "calllog", "dialer", "cases"))
     p.add_argument("--json", action="store_true", help="one line of JSON")
     ivr = p.add_argument_group("ivr")
     ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
@@ -82,8 +90,21 @@ def register(add: AddCommand) -> None:
     )
     cases = p.add_argument_group("cases (also --queries, --pg-url, --keep)")
     cases.add_argument("--cases", type=int_range(1, 100_000_000), default=1_000_000)
+    media = p.add_argument_group("media")
+    media.add_argument(
+        "--talk-seconds",
+        type=float_range(1, 600),
+        default=8.0,
+        help="media: how long each seat talks (RTP) once it answers",
+    )
     calllog = p.add_argument_group("calllog")
-    calllog.add_argument("--calls", type=int_range(1, 100_000_000), default=1_000_000)
+    calllog.add_argument(
+        "--calls",
+        type=int_range(1, 100_000_000),
+        default=None,
+        help="calllog: generated calls (default 1000000); media: concurrent calls"
+        " (default 100, at most 1000)",
+    )
     calllog.add_argument(
         "--queries", type=int_range(1, 100_000), default=200, help="timed runs of each query"
     )

@@ -4,7 +4,9 @@
   as RFC 2833 DTMF (pcap files shipped with sip-tester) or SIP INFO, and hangs
   up itself or answers Asterisk's BYE, whichever comes first.
 - `SeatPool` runs one SIPp UAS per seat on its static port (seat_port_base + N)
-  and tells which seat received which caller.
+  and tells which seat received which caller; `SharedSeats` has registered
+  seats (sip.seat_contacts: register) share a few SIPp processes instead, for
+  benches with a hundred seats.
 - `run_load()` drives many calls and reads SIPp's -trace_stat CSV.
 
 Scenario XML is rendered (sipp_scenario.py) from lab/scenarios/*.xml
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from ivr.adapters.asterisk.errors import SippError
 from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
@@ -314,6 +316,7 @@ class SeatPool(SippProcesses):
         seats: Sequence[str] | None = None,
         ring_ms: int = 200,
         hold_ms: int | None = None,
+        stream: Path | None = None,
     ) -> None:
         super().__init__()
         wanted = set(seats) if seats is not None else None
@@ -323,16 +326,28 @@ class SeatPool(SippProcesses):
         )
         self.ring_ms = ring_ms
         self.hold_ms = hold_ms
+        self.stream = stream  # an RTP pcap each seat plays from its ACK on
+        self.media_ports: dict[str, int] = {}  # seat -> its SIPp media (RTP) port
 
     def _launch(self) -> None:
         scenario = self.work_dir / "seat.xml"
-        scenario.write_text(seat_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
+        scenario.write_text(
+            seat_scenario(self.ring_ms, self.hold_ms, self.stream), encoding="utf-8"
+        )
+        taken: set[int] = set()  # SIPp binds -mp and -mp + 2: no two seats may share one
         for seat in self.seats:
             port = self.settings.seat_port(seat)
+            media_port = free_udp_port(pair=True)
+            for _ in range(50):
+                if not {media_port, media_port + 2} & taken:
+                    break
+                media_port = free_udp_port(pair=True)
+            taken |= {media_port, media_port + 2}
+            self.media_ports[seat.name] = media_port
             args = [
                 _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host,
                 "-p", str(port), "-mi", self.settings.sip_host,
-                "-mp", str(free_udp_port(pair=True)),
+                "-mp", str(media_port),
                 "-nostdin", "-trace_msg", "-message_file", str(self._log(seat.name)),
                 "-trace_stat", "-stf", str(self.work_dir / f"{seat.name}.csv"),
             ]  # fmt: skip
@@ -375,6 +390,103 @@ class SeatPool(SippProcesses):
         raise SippError(f"no seat received a call from {caller!r} within {timeout_s:.0f} s")
 
 
+class SharedSeats(SeatPool):
+    """Seats that register (sip.seat_contacts: register), served by `processes`
+    SIPp UAS processes: seat i's Contact is the port of process i mod processes.
+
+    Queues still ring a seat in use no more (each seat is its own endpoint), but
+    a hundred seats no longer need a hundred SIPp processes, each of which polls
+    every millisecond even when idle (a bench's rig would cost more CPU than
+    the Asterisk it measures)."""
+
+    prefix = "hotline-shared-seats-"
+    what = "shared seat SIPp"
+
+    def __init__(self, settings: AsteriskSettings, *, processes: int = 4, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        if settings.seat_contacts != "register":
+            raise SippError("shared seats need sip.seat_contacts: register")
+        self.processes = max(1, min(processes, len(self.seats)))
+        self.sip_ports: list[int] = []
+
+    def _launch(self) -> None:
+        scenario = self.work_dir / "seat.xml"
+        scenario.write_text(
+            seat_scenario(self.ring_ms, self.hold_ms, self.stream), encoding="utf-8"
+        )
+        taken: set[int] = set()
+        for n in range(self.processes):
+            port = free_udp_port()
+            media_port = free_udp_port(pair=True)
+            for _ in range(50):
+                if not {port, media_port, media_port + 2} & taken:
+                    break
+                port, media_port = free_udp_port(), free_udp_port(pair=True)
+            taken |= {port, media_port, media_port + 2}
+            self.sip_ports.append(port)
+            self.media_ports[f"uas{n}"] = media_port
+            args = [
+                _sipp_binary(), "-sf", str(scenario), "-i", self.settings.sip_host,
+                "-p", str(port), "-mi", self.settings.sip_host, "-mp", str(media_port),
+                "-nostdin", "-trace_msg", "-message_file", str(self._log(f"uas{n}")),
+            ]  # fmt: skip
+            self._spawn(f"uas{n}", args, f"port {port}")
+        time.sleep(0.2)
+        self._register()
+
+    def _register(self) -> None:
+        password = self.settings.seat_password
+        if not password or any(c in password for c in ";[] \t\r\n"):
+            raise SippError("the seat password is empty or holds ';', brackets or spaces")
+        # SIPp expands [authentication ...] from an injection field, not with a
+        # field inside it: the whole keyword is the field.
+        lines = ["SEQUENTIAL"] + [
+            f"{seat.name};[authentication username={seat.name} password={password}];"
+            f"{self.sip_ports[i % self.processes]}"
+            for i, seat in enumerate(self.seats)
+        ]
+        work = self.work_dir
+        (work / "seats.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (work / "register.xml").write_text(
+            (SCENARIO_DIR / "register.xml").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        total = len(self.seats)
+        args = [
+            _sipp_binary(), "-sf", str(work / "register.xml"), "-inf", str(work / "seats.csv"),
+            "-m", str(total), "-r", "100", "-l", str(total), "-i", self.settings.sip_host,
+            "-p", str(free_udp_port()), "-nostdin", "-timeout", "30s", "-timeout_error",
+            "-trace_stat", "-stf", str(work / "register.csv"),
+            "-trace_msg", "-message_file", str(work / "register.log"),
+            f"{self.settings.sip_host}:{self.settings.sip_port}",
+        ]  # fmt: skip
+        proc = _run_sipp(args, work, 40)
+        done = stat_count(read_stat_csv(work / "register.csv"), "SuccessfulCall(C)")
+        if proc.returncode != 0 or done != total:
+            answers = [m.first_line for m in parse_message_log(_read(work / "register.log"))]
+            raise SippError(
+                f"{done} of {total} seats registered (sipp exit {proc.returncode}):"
+                f" {proc.stderr[-300:]} messages: {answers[:6]}"
+            )
+
+    def calls(self) -> list[SeatCall]:
+        """Every INVITE the seats have received so far, in time order (the seat is
+        the Request-URI's user)."""
+        found = []
+        for n in range(self.processes):
+            for msg in parse_message_log(_read(self._log(f"uas{n}"))):
+                if msg.received and msg.method == "INVITE":
+                    found.append(
+                        SeatCall(
+                            seat=user_of(msg.first_line),
+                            caller=user_of(msg.header("from")),
+                            display=display_of(msg.header("from")),
+                            call_id=msg.header("call-id"),
+                            at=msg.at,
+                        )
+                    )
+        return sorted(found, key=lambda c: c.at or 0.0)
+
+
 # --- load -----------------------------------------------------------------------
 
 
@@ -387,6 +499,7 @@ class LoadResult:
     failed: int
     created: int
     stats: dict[str, str]
+    media_port: int = 0  # the callers' SIPp media (RTP) port
 
 
 def stat_count(stats: dict[str, str], column: str) -> int:
@@ -426,6 +539,7 @@ def run_load(
     sip_target: str = DEFAULT_TARGET,
     max_concurrent: int = 5000,
     media: LoadMedia = "sendrecv",
+    stream: Path | None = None,
 ) -> LoadResult:
     """Drive rate calls/s for seconds. "baseline": the bare Answer/Wait/Hangup
     extension (4999, Asterisk hangs up); "hotline": the hotline extension with
@@ -433,22 +547,31 @@ def run_load(
 
     media is the callers' SDP offer: "sendrecv" (Asterisk streams its prompts
     as RTP to SIPp), "inactive" (a=inactive: no RTP either way, the prompts
-    still run on Asterisk's side) or "hold" (c=0.0.0.0 and a=inactive)."""
+    still run on Asterisk's side) or "hold" (c=0.0.0.0 and a=inactive).
+
+    With `stream` (an RTP pcap: audio, and the keys as RFC 2833 inside it) each
+    caller plays it from the ACK on instead of sending keys as SIP INFO, and
+    hangs up hold_ms after the ACK; the callers' media port is in the result."""
     total = max(1, int(rate * seconds))
     exten = extension or ("4999" if scenario == "baseline" else "4000")
-    plan = CallPlan(
-        keys if scenario == "hotline" else "",
-        first_key_delay_ms, key_gap_ms, hold_ms, None, "info",
-    )  # fmt: skip
+    if stream is None:
+        plan = CallPlan(
+            keys if scenario == "hotline" else "",
+            first_key_delay_ms, key_gap_ms, hold_ms, None, "info",
+        )  # fmt: skip
+    else:
+        plan = CallPlan("", 0, key_gap_ms, hold_ms, None, "rfc2833")
+    media_port = free_udp_port(pair=True)
     with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:
         work = Path(tmp)
-        xml = caller_scenario(plan, exten).replace("<sip:[caller]@", "<sip:[caller][call_number]@")
+        xml = caller_scenario(plan, exten, stream=stream)
+        xml = xml.replace("<sip:[caller]@", "<sip:[caller][call_number]@")
         xml = _load_sdp(xml, media)
         (work / "load.xml").write_text(xml, encoding="utf-8")
         args = [
             _sipp_binary(), "-sf", str(work / "load.xml"), "-r", f"{rate:g}", "-m", str(total),
             "-l", str(max_concurrent), "-i", "127.0.0.1", "-p", str(free_udp_port()),
-            "-mi", "127.0.0.1", "-mp", str(free_udp_port(pair=True)),
+            "-mi", "127.0.0.1", "-mp", str(media_port),
             "-key", "caller", sip_user(caller_prefix), "-key", "display", "load",
             "-nostdin", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
             # SIPp ends itself (and writes its stats) before we would kill it
@@ -463,4 +586,5 @@ def run_load(
         failed=stat_count(stats, "FailedCall(C)"),
         created=stat_count(stats, "TotalCallCreated"),
         stats=stats,
+        media_port=media_port,
     )

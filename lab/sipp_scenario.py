@@ -189,18 +189,29 @@ def caller_steps(plan: CallPlan, pcaps: Sequence[Path] = ()) -> tuple[str, int]:
     return "".join(parts), cseq
 
 
-def caller_scenario(plan: CallPlan, remote_user: str, pcaps: Sequence[Path] = ()) -> str:
+def caller_scenario(
+    plan: CallPlan, remote_user: str, pcaps: Sequence[Path] = (), stream: Path | None = None
+) -> str:
+    """The caller's XML; with `stream`, it starts playing that RTP pcap (audio, and
+    any RFC 2833 keys inside it) at the ACK, while the plan's steps run."""
     steps, bye_cseq = caller_steps(plan, pcaps)
+    if stream is not None:
+        steps = _rfc2833_key(stream) + steps
     template = (SCENARIO_DIR / "caller.xml").read_text(encoding="utf-8")
     return ConfTemplate(template).substitute(
         steps=steps, bye_cseq=str(bye_cseq), remote_user=sip_user(remote_user)
     )
 
 
-def seat_scenario(ring_ms: int, hold_ms: int | None) -> str:
+def seat_scenario(ring_ms: int, hold_ms: int | None, stream: Path | None = None) -> str:
+    """The seat's XML; with `stream`, it plays that RTP pcap from its ACK on."""
     template = (SCENARIO_DIR / "seat.xml").read_text(encoding="utf-8")
     hold = hold_ms if hold_ms is not None else 3_600_000
-    return ConfTemplate(template).substitute(ring_ms=str(max(ring_ms, 1)), hold_ms=str(hold))
+    return ConfTemplate(template).substitute(
+        ring_ms=str(max(ring_ms, 1)),
+        hold_ms=str(hold),
+        media=_rfc2833_key(stream) if stream is not None else "",
+    )
 
 
 # --- SIPp message log parsing (pure) -------------------------------------------

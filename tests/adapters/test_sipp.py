@@ -14,13 +14,14 @@ import pytest
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import SippError
 from ivr.adapters.asterisk.templates import AsteriskSettings, settings_from_yaml_dir
-from lab.sipp import SeatPool, place_call, run_load
+from lab.sipp import SeatPool, SharedSeats, place_call, run_load
 from lab.sipp_scenario import (
     CallPlan,
     caller_scenario,
     caller_steps,
     dtmf_pcaps,
     parse_message_log,
+    seat_scenario,
     sip_display,
     sip_user,
     user_of,
@@ -144,6 +145,51 @@ def test_a_hang_up_before_the_survey_sends_no_survey_key() -> None:
     steps, _ = caller_steps(plan)
     assert "dtmf_2833_4.pcap" not in steps
     assert sum(int(t) for t in re.findall(r'timeout="(\d+)"', steps)) == 3000
+
+
+def test_a_stream_starts_at_the_ack_for_callers_and_seats() -> None:
+    """`hotline bench media`: the caller's and the seat's RTP pcap play from the ACK."""
+    stream = Path("/tmp/x/stream.pcap")
+    play = f'<exec play_pcap_audio="{stream}"/>'
+    xml = caller_scenario(CallPlan("", 0, hold_ms=5000), "4000", stream=stream)
+    assert xml.index("CSeq: 1 ACK") < xml.index(play) < xml.index('timeout="5000"')
+    seat = seat_scenario(200, None, stream)
+    assert seat.count(play) == 1
+    assert seat.index('<recv request="ACK" crlf="true"/>') < seat.index(play)
+    assert seat.index(play) < seat.index('<recv request="BYE" timeout=')
+    plain = seat_scenario(200, None)
+    assert "play_pcap_audio" not in plain and "@{" not in plain
+    assert "play_pcap_audio" not in caller_scenario(CallPlan(""), "4000")
+
+
+def test_seats_never_share_a_media_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIPp binds -mp and -mp + 2; with a hundred seats two random picks meet."""
+    import lab.sipp
+
+    picks = iter([40000, 40002, 40000, 39998, 40010, 40020])
+    monkeypatch.setattr(lab.sipp, "free_udp_port", lambda pair=False: next(picks))
+    spawned: list[list[str]] = []
+    monkeypatch.setattr(SeatPool, "_spawn", lambda self, name, args, where: spawned.append(args))
+    pool = SeatPool(settings_from_yaml_dir(CONFIG_DIR), seats=["seat1", "seat2", "seat3"])
+    pool.start()
+    try:
+        assert pool.media_ports == {"seat1": 40000, "seat2": 40010, "seat3": 40020}
+        assert [a[a.index("-mp") + 1] for a in spawned] == ["40000", "40010", "40020"]
+    finally:
+        pool.stop()
+
+
+def test_shared_seats_need_registered_seats_and_a_plain_password() -> None:
+    static = settings_from_yaml_dir(CONFIG_DIR)
+    with pytest.raises(SippError, match="register"):
+        SharedSeats(static)
+    for bad in ("", "pw;x", "pw]x", "pw x", "pw\nx"):
+        seats = SharedSeats(
+            dataclasses.replace(static, seat_contacts="register", seat_password=bad), processes=2
+        )
+        with pytest.raises(SippError, match="password"):
+            seats.start()  # refused before any REGISTER is sent
+        assert seats._procs == {} and seats._tmp is None  # and what it started is stopped
 
 
 # --- real calls ------------------------------------------------------------------
