@@ -27,7 +27,9 @@ MAX_DEPTH = 32  # mappings and lists inside each other
 MAX_NODES = 200_000  # scalars, mappings and lists, aliases counted as they expand
 MAX_ALIASES = 100
 MAX_NUMBER_DIGITS = 30  # a whole number any setting could need, and then some
-_NUMBER = re.compile(r"[-+]?(0[xob])?[0-9a-fA-F_]+")
+# A plain scalar YAML reads as an integer: decimal, or 0x / 0o / 0b with their digits
+# (an identifier such as a Twilio account SID "AC0000…" is text, however long).
+_NUMBER = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)")
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -142,3 +142,14 @@ def test_any_value_in_a_section_loads_or_is_refused_by_name(
     except ConfigError as e:
         assert e.file in {p.name for p in SAMPLE.glob("*.yaml")}
         assert e.reason
+
+
+def test_a_long_identifier_of_hex_letters_is_text_not_a_number(tmp_path: Path) -> None:
+    from ivr.config.reader import read_yaml
+
+    sid = "AC" + "0" * 32
+    (tmp_path / "x.yaml").write_text(f"sid: {sid}\nn: 0x{'f' * 40}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="a number of 42 digits"):
+        read_yaml(tmp_path, "x.yaml")
+    (tmp_path / "x.yaml").write_text(f"sid: {sid}\n", encoding="utf-8")
+    assert read_yaml(tmp_path, "x.yaml") == {"sid": sid}
