@@ -193,6 +193,7 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         queue_max_wait_seconds=c.policy.max_wait_seconds,
         max_in_ivr=c.admission.max_in_ivr,
         queue_weights={name: max(0, b.priority) for name, b in c.policy.branches.items()},
+        twilio_sources=c.twilio.sip_sources if c.twilio is not None else (),
         menu_start_prompt=c.menu.node(c.menu.start).prompt,
         menu_start_timeout=c.menu.node(c.menu.start).timeout_seconds,
     )

@@ -16,13 +16,14 @@ CR/LF removed and SIP-escaped; never through a shell.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -141,8 +142,14 @@ def place_call(
     dtmf: DtmfMode = "rfc2833",
     survey: str = "",
     survey_delay_ms: int = 0,
+    local_ip: str = "127.0.0.1",
+    headers: Mapping[str, str] | None = None,
 ) -> CallResult:
     """Place one call to `extension` at sip_target, send keys, end, report.
+
+    `local_ip` is where the caller sends from (another loopback address plays a
+    peer Asterisk identifies by address, such as Twilio); `headers` are extra
+    INVITE headers (names of letters and '-', plain values).
 
     After the ACK: wait first_key_delay_ms, send each key key_gap_ms apart, then
     hold hold_ms and hang up (BYE) unless Asterisk hangs up first. With
@@ -165,11 +172,12 @@ def place_call(
         work = Path(tmp)
         scenario = work / "caller.xml"
         pcaps = dtmf_pcaps(plan.all_keys, work) if dtmf == "rfc2833" else []
-        scenario.write_text(caller_scenario(plan, extension, pcaps), encoding="utf-8")
+        xml = with_headers(caller_scenario(plan, extension, pcaps), headers or {})
+        scenario.write_text(xml, encoding="utf-8")
         port = local_port or free_udp_port()
         args = [
             _sipp_binary(), "-sf", str(scenario), "-m", "1", "-l", "1",
-            "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+            "-i", _plain_ip(local_ip), "-p", str(port), "-mi", _plain_ip(local_ip),
             "-mp", str(free_udp_port(pair=True)),
             "-key", "caller", sip_user(caller), "-key", "display", sip_display(display),
             "-cid_str", f"{call_tag}-%u@hotline",
@@ -194,6 +202,32 @@ def place_call(
         messages=tuple(messages),
         stderr=proc.stderr[-2000:],
     )
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z-]{0,63}")
+_HEADER_VALUE = re.compile(r"[A-Za-z0-9._@:+-]{0,200}")
+
+
+def with_headers(xml: str, headers: Mapping[str, str]) -> str:
+    """The caller scenario with extra headers in its INVITE (after User-Agent)."""
+    lines = []
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+            raise SippError(f"header {name[:40]!r}: not a plain SIP header for a test caller")
+        lines.append(f"      {name}: {value}\n")
+    marker = "      User-Agent: hotline-sipp-caller\n"
+    if marker not in xml:
+        raise SippError("caller scenario without its User-Agent line")
+    return xml.replace(marker, marker + "".join(lines), 1)
+
+
+def _plain_ip(ip: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise SippError(f"{ip[:40]!r} is not an IP address") from None
 
 
 def _read(path: Path) -> str:

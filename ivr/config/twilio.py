@@ -11,7 +11,12 @@ twilio:
   record_seconds: 120              # longest voicemail
   dialer: false                    # callbacks through Twilio's REST API as well
   refuse_prefixes: ["+86"]         # numbers that backend refuses (Asterisk trunk instead)
+  sip_source_ips: ["54.172.60.0/30"]  # where Twilio's SIP legs come from (its signalling IPs)
 ```
+
+With `sip_source_ips`, the hotline's Asterisk takes Twilio's <Dial><Sip> legs from
+those addresses only: `sip:queue-<branch>@` joins that branch's queue, `sip:<seat>@`
+rings that seat; any other user part is refused (404).
 
 The auth token is never in YAML: `HOTLINE_TWILIO_AUTH_TOKEN`, else the file
 `<data dir>/secrets/twilio-auth-token`, which must be mode 0600 (`auth_token`).
@@ -19,6 +24,7 @@ The auth token is never in YAML: `HOTLINE_TWILIO_AUTH_TOKEN`, else the file
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -39,6 +45,8 @@ _SID: Final = re.compile(r"AC[0-9a-f]{32}")
 _HOST: Final = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}")
 _TAG: Final = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 _PREFIX: Final = re.compile(r"\+[0-9]{1,6}")
+SIP_QUEUE_PREFIX: Final = "queue-"  # sip:queue-<branch>@<sip_domain> reaches that queue
+MAX_SOURCES: Final = 64
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,9 @@ class TwilioSettings:
     record_seconds: int = 120
     dialer: bool = False
     refuse_prefixes: tuple[str, ...] = ("+86",)
+    # Networks Twilio's SIP legs come from (CIDR): Asterisk takes <Dial><Sip> from
+    # these only. Empty: no Twilio SIP ingress is configured.
+    sip_sources: tuple[str, ...] = ()
     auth_token: str = field(default="", repr=False)  # never from YAML: bootstrap fills it in
 
     def say_tag(self, language: str) -> str:
@@ -113,7 +124,22 @@ def parse_twilio(c: Cursor, languages: tuple[str, ...], region: str) -> TwilioSe
         record_seconds=seconds,
         dialer=c.opt("dialer", False).boolean(),
         refuse_prefixes=prefixes,
+        sip_sources=_sources(c.opt("sip_source_ips", [])),
     )
+
+
+def _sources(c: Cursor) -> tuple[str, ...]:
+    """Networks in CIDR form (an address alone is its /32 or /128)."""
+    items = c.seq()
+    if len(items) > MAX_SOURCES:
+        raise c.fail(f"at most {MAX_SOURCES} networks")
+    nets = []
+    for item in items:
+        try:
+            nets.append(str(ipaddress.ip_network(item.text(), strict=False)))
+        except ValueError:
+            raise item.fail(f"{item.data!r} is not an IP network such as 54.172.60.0/30") from None
+    return tuple(nets)
 
 
 def _tags(c: Cursor, languages: tuple[str, ...]) -> dict[str, str]:

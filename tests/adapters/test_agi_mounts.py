@@ -106,14 +106,18 @@ def test_agi_script_extension_is_rendered_only_when_asked() -> None:
     text = sample(HOTLINE_DATABASE_URL="postgresql+psycopg://u@127.0.0.1:5432/db")
     inbound = text.split(f"[{names.CONTEXT_INBOUND}]")[1].split("\n[")[0]
     # account code and entry time before Answer, as for the hotline extension
+    # and admission control's count, as for the hotline extension (issue 14)
     assert (
         "exten => 4001,1,Set(CHANNEL(accountcode)=hotline-in)\n"
         " same => n,Set(HOTLINE_ENTERED=${STRFTIME(,,%s.%6q)})\n"
+        " same => n,Set(GROUP(hotline)=ivr)\n"
+        " same => n,GotoIf($[${GROUP_COUNT(ivr@hotline)} > ${HOTLINE_MAX_IN_IVR}]"
+        "?hotline-shed,s,1)\n"
         " same => n,Answer()\n"
     ) in inbound
     assert "Set(ENV(HOTLINE_DATABASE_URL)=postgresql+psycopg://u@127.0.0.1:5432/db)" in inbound
     assert f"AGI({sys.executable},{SCRIPT},{REPO / 'config'})" in inbound
-    assert "Goto(4000,decide)" in inbound and "n(decide),GotoIf(" in inbound
+    assert "Goto(4000,decide)" in inbound and "n(decide),Set(GROUP(hotline)=routed)" in inbound
 
 
 @pytest.mark.parametrize("value", ["a\nb", "${SHELL}", "x;y", "back\\slash", " edge"])

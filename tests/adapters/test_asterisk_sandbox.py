@@ -74,11 +74,14 @@ def test_a_hotline_call_is_marked_before_it_is_answered() -> None:
     """Account code and entry time come first: a caller gone during Answer's media
     wait still has them on the Hangup, which then makes the record."""
     text = render_all(sample_settings())["extensions.conf"]
+    # then admission control counts the caller in (issue 14), still before Answer
     assert (
         f"exten => 4000,1,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_INBOUND})\n"
         f" same => n,Set({names.VAR_ENTERED}=${{STRFTIME(,,%s.%6q)}})\n"
-        " same => n,Answer()\n"
+        f" same => n,Set(GROUP({names.GROUP_CATEGORY})={names.GROUP_IN_IVR})\n"
     ) in text
+    inbound = text[text.index("exten => 4000,1") :]
+    assert inbound.index("GROUP_COUNT(") < inbound.index(" same => n,Answer()\n")
     manager = render_all(sample_settings())["manager.conf"]
     assert "timestampevents = yes" in manager
     assert f"channelvars = {names.VAR_ENTERED}" in manager

@@ -73,10 +73,13 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
     if name == "DeviceStateChange":
         seat = seat_of(keys.get("Device", ""))
         return [SeatUpdate(seat, keys.get("State", ""))] if seat else []
-    if name == "AgentConnect" and linked:
-        return [CallAnswered(linked, at, seat_of(keys.get("Interface", "")))]
+    twilio = twilio_call(keys)
+    if name == "AgentConnect" and (twilio or linked):
+        return [CallAnswered(twilio or linked, at, seat_of(keys.get("Interface", "")))]
     if name == "DialEnd" and keys.get("DialStatus") == "ANSWER" and uid:
         seat = seat_of(keys.get("DestChannel", ""))
+        if seat and twilio:
+            return [CallAnswered(twilio, at, seat)]
         if seat and _is_hotline_context(keys.get("Context", "")):
             return [CallAnswered(linked or uid, at, seat)]
         return []
@@ -117,6 +120,22 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             ),
         ]
     return []
+
+
+_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+
+
+def twilio_call(keys: Mapping[str, str]) -> str:
+    """The Twilio CallSid of a leg Twilio sent (its account code, see names), or ''.
+
+    >>> twilio_call({"AccountCode": "tw-CA" + "0" * 32})[:4], twilio_call({"AccountCode": "tw-"})
+    ('CA00', '')
+    """
+    code = keys.get("AccountCode", "")
+    if not code.startswith(names.ACCOUNTCODE_TWILIO_PREFIX):
+        return ""
+    sid = code[len(names.ACCOUNTCODE_TWILIO_PREFIX) :]
+    return sid if _CALL_SID.fullmatch(sid) else ""
 
 
 def _dialed(exten: str) -> str:

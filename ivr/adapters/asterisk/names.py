@@ -16,6 +16,7 @@ CONTEXT_INBOUND = "hotline-inbound"  # PJSIP 'anonymous' endpoint lands here
 CONTEXT_FALLBACK = "hotline-fallback"  # FastAGI down or failed: never silence
 CONTEXT_ROUTE_PREFIX = "hotline-route-"  # + route kind: seat, queue, voicemail, ...
 CONTEXT_SEATS = "hotline-seats"  # context of the authenticated seat endpoints
+CONTEXT_TWILIO = "hotline-twilio"  # Twilio's <Dial><Sip> legs: sip:<seat>@ and sip:queue-<branch>@
 CONTEXT_SHED = "hotline-shed"  # over the admission limit: "all lines are busy", hang up
 # The survey after an answered call. Under the route prefix on purpose: the AMI
 # listener records the caller's Hangup only in hotline contexts (ami.translate).
@@ -62,6 +63,11 @@ ACCOUNTCODE_INBOUND = "hotline-in"
 # The account code of a call turned away by admission control (CONTEXT_SHED sets
 # it): its AMI Hangup makes a record with the outcome "shed".
 ACCOUNTCODE_SHED = "hotline-shed"
+
+# A Twilio leg (CONTEXT_TWILIO) carries its CallSid in its account code: every AMI
+# event of the channel then names the Twilio call, so the seat that answers is put
+# on that call's record (source twilio), and the leg makes no record of its own.
+ACCOUNTCODE_TWILIO_PREFIX = "tw-"
 
 # Admission control: every caller channel joins GROUP(GROUP_CATEGORY)=GROUP_IN_IVR on
 # entry and moves to GROUP_ROUTED once the IVR has decided, so Asterisk's own

@@ -11,6 +11,7 @@ generated here and inserted whole.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import secrets
 import string
@@ -25,6 +26,7 @@ from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.config.hotline import MAX_IN_IVR
 from ivr.config.hotline import MAX_PRIORITY as MAX_QUEUE_WEIGHT
+from ivr.config.twilio import SIP_QUEUE_PREFIX
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "config" / "asterisk"
 TEMPLATE_FILES = (
@@ -94,6 +96,9 @@ class AsteriskSettings:
     voicemail_max_seconds: int = 60
     max_in_ivr: int = 200  # admission control: callers in the IVR at once
     queue_weights: Mapping[str, int] = field(default_factory=dict)  # queue -> weight (>= 0)
+    # Networks Twilio's <Dial><Sip> legs come from (twilio.sip_source_ips): with any,
+    # an endpoint identified by them and the CONTEXT_TWILIO dialplan are rendered.
+    twilio_sources: tuple[str, ...] = ()
     baseline_extension: str = "4999"
     menu_bench_extension: str = "4996"  # the dialplan-only menu (benchmarks)
     menu_start_prompt: str = "welcome"  # the menu's first prompt ...
@@ -135,6 +140,11 @@ def check_settings(cfg: AsteriskSettings) -> None:
     for what in ("baseline_extension", "menu_bench_extension"):
         if not _EXTEN_RE.match(getattr(cfg, what)):
             raise TemplateError(f"{what} {getattr(cfg, what)!r} is not a dial string")
+    for net in cfg.twilio_sources:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise TemplateError(f"twilio source {net!r} is not an IP network") from None
     for queue, weight in cfg.queue_weights.items():
         if queue not in cfg.queues or not 0 <= weight <= MAX_QUEUE_WEIGHT:
             raise TemplateError(f"queue weight {queue!r}: {weight!r} is not a weight of a queue")
@@ -273,6 +283,64 @@ def agi_script_extension(cfg: AsteriskSettings) -> str:
     return "\n".join(lines)
 
 
+def twilio_sections(cfg: AsteriskSettings) -> str:
+    """The PJSIP endpoint for Twilio's SIP legs, identified by source network only."""
+    if not cfg.twilio_sources:
+        return ""
+    return "\n".join(
+        [
+            "; Twilio's <Dial><Sip> legs (hotline.yaml twilio.sip_source_ips).",
+            "[twilio]",
+            "type = endpoint",
+            # by address only: a caller naming itself "twilio" is not Twilio
+            "identify_by = ip",
+            f"context = {names.CONTEXT_TWILIO}",
+            "disallow = all",
+            "allow = ulaw,alaw",
+            "dtmf_mode = rfc4733",
+            "direct_media = no",
+            "rtp_symmetric = yes",
+            "",
+            "[twilio-identify]",
+            "type = identify",
+            "endpoint = twilio",
+            *(f"match = {net}" for net in cfg.twilio_sources),
+        ]
+    )
+
+
+def twilio_context(cfg: AsteriskSettings) -> str:
+    """Twilio's legs: sip:queue-<branch>@ joins that queue, sip:<seat>@ rings that seat.
+
+    One extension per known queue and seat, so nothing else is reachable. The account
+    code carries the Twilio CallSid (X-Twilio-CallSid, letters and digits only): the
+    AMI events of the leg then put the seat that answers on that call's record.
+    """
+    if not cfg.twilio_sources:
+        return ""
+    sid = "${FILTER(A-Za-z0-9,${PJSIP_HEADER(read,X-Twilio-CallSid)})}"
+    head = [
+        f" same => n,Set(CHANNEL(accountcode)={names.ACCOUNTCODE_TWILIO_PREFIX}{sid})",
+        f" same => n,Set({names.VAR_LANGUAGE}={cfg.default_language})",
+    ]
+    lines = [f"[{names.CONTEXT_TWILIO}]"]
+    for queue in cfg.queues:
+        lines += [
+            f"exten => {SIP_QUEUE_PREFIX}{queue},1,NoOp(Twilio leg for queue {queue})",
+            *head,
+            f" same => n,Queue({queue},r,,,{cfg.queue_max_wait_seconds})",
+            " same => n,Hangup()",
+        ]
+    for seat in cfg.seats:
+        lines += [
+            f"exten => {seat.name},1,NoOp(Twilio leg for seat {seat.name})",
+            *head,
+            f" same => n,Dial(PJSIP/{seat.name},{cfg.queue_ring_seconds})",
+            " same => n,Hangup()",
+        ]
+    return "\n".join(lines)
+
+
 def admission_gate(cfg: AsteriskSettings) -> str:
     """The dialplan lines that count the caller into the IVR and turn it away when
     more than the global `names.GLOBAL_MAX_IN_IVR` are there already (see
@@ -313,6 +381,8 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         voicemail_max_seconds=str(cfg.voicemail_max_seconds),
         max_in_ivr=str(cfg.max_in_ivr),
         admission_gate=admission_gate(cfg),
+        twilio_sections=twilio_sections(cfg),
+        twilio_context=twilio_context(cfg),
         busy_prompts="&".join(f"{names.SOUNDS_SUBDIR}/{lang}/busy" for lang in cfg.languages),
         seat_sections=pjsip_seat_sections(cfg),
         queue_sections=queue_sections(cfg),

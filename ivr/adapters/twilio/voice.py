@@ -26,7 +26,7 @@ from ivr.adapters.twilio import twiml
 from ivr.adapters.twilio.state import CallState, StateError, StateSigner
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
-from ivr.config.twilio import TwilioSettings
+from ivr.config.twilio import SIP_QUEUE_PREFIX, TwilioSettings
 from ivr.domain.callbacks import callback_number
 from ivr.domain.calllog import (
     SOURCE_TWILIO,
@@ -49,7 +49,7 @@ DIAL_STATUSES: Final = frozenset(
 )
 ANSWERED: Final = frozenset({"completed", "answered"})
 CONFIRM_SECONDS: Final = 6  # between keys of the callback number, as the dialplan's Read
-QUEUE_PREFIX: Final = "queue-"
+QUEUE_PREFIX: Final = SIP_QUEUE_PREFIX
 
 
 class CallReader(Protocol):
