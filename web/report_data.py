@@ -120,8 +120,7 @@ def build(
     today's and any changed day's recomputed first), attendance from the web tables.
     `sessions` is the heavy-request pool (`web.heavy`)."""
     tz = rt.config.site.tz
-    start = datetime.combine(rng.first, time(0), tz)
-    end = datetime.combine(rng.last + timedelta(days=1), time(0), tz)
+    start, end = _span(rt, rng)
     target = ServiceTarget(settings.sl_seconds, settings.sl_level)
     got = rollups.summary(sessions, tz, target.seconds, rng.first, rng.last)
     per_period = metrics.grouped_tallies(
