@@ -12,8 +12,11 @@ process and minute, so their ratios mean something on a shared, noisy machine:
   hangs up shortly after it (hold_ms), so the route's dialplan has started but
   the call is about as long as the baseline's.
 
-`run_ivr_bench` runs the baseline and the IVR at one rate; `find_max` steps the
-rate up for all three until each fails to sustain it (see `sustainable`).
+`run_ivr_bench` runs the baseline and the IVR at one rate; from the moment the
+IVR burst ends, probe callers dial one at a time until one is admitted and
+routed, and `ivr.recovery.recovery_s` says how long after the burst that was
+(back to normal after an overload). `find_max` steps the rate up for all three
+until each fails to sustain it (see `sustainable`).
 
 Every run is signalling only: the load callers offer `a=inactive` media
 (see sipp.run_load), so Asterisk sends no RTP to them. Each run starts from a
@@ -242,6 +245,8 @@ PATHS = ("baseline", "menu", "ivr")
 
 MENU_BENCH_EXTENSION = "4996"  # AsteriskSettings.menu_bench_extension
 DECISION_P99_TARGET_MS = 10.0
+RECOVERY_TIMEOUT_S = 30.0  # probes stop trying this long after the burst
+PROBE_GAP_S = 0.5  # between one probe call's end and the next one's start
 
 
 @dataclass
@@ -264,9 +269,13 @@ class _Rig:
     service: Any
     latencies: Latencies
 
-    def run(self, path: str, rate: float, seconds: float, load: Load) -> dict[str, Any]:
+    def run(
+        self, path: str, rate: float, seconds: float, load: Load, probe: bool = False
+    ) -> dict[str, Any]:
         """One SIPp run of `path` at `rate` for `seconds`, from a drained Asterisk:
-        throughput, failures, CPU, the cost per call and (ivr) decisions and records."""
+        throughput, failures, CPU, the cost per call and (ivr) decisions and records.
+        With `probe` (ivr), probe calls from the burst's end measure the recovery;
+        the figures of the run leave them out."""
         from lab.sipp import run_load
 
         start_channels = wait_drained(self.sandbox)
@@ -279,7 +288,12 @@ class _Rig:
             "menu": MENU_BENCH_EXTENSION,
             "ivr": self.runtime.config.site.hotline_extension,
         }[path]
-        with Monitor(self.sandbox) as mon:
+        prober = (
+            _Prober(self, str(extension), load, time.monotonic() + seconds)
+            if probe and path == "ivr"
+            else None
+        )
+        with Monitor(self.sandbox) as mon, prober or contextlib.nullcontext():
             result = run_load(
                 rate,
                 seconds,
@@ -306,14 +320,99 @@ class _Rig:
             "agi_dialogs": round((fastagi.dialogs - dialogs) / placed, 2),
         }
         if path == "ivr":
-            records = wait_records(self.runtime, self.service, result.created, before)
+            probes = prober.figures() if prober else {"placed": 0, "shed": 0}
+            records = wait_records(
+                self.runtime, self.service, result.created + probes["placed"], before
+            )
+            # the probes' records and decisions are theirs, not the run's
+            records["total"] -= probes["placed"]
+            records["completed"] = min(records["total"], records["completed"] - probes["placed"])
+            records["shed"] -= probes["shed"]
+            served = probes["placed"] - probes["shed"]
             figures["records"] = {**records, "placed": result.created}
             figures["shed"] = records["shed"]
             figures["admitted"] = result.created - records["shed"]
-            figures["p50_ms"] = self.latencies.percentile_ms(50)
-            figures["p99_ms"] = self.latencies.percentile_ms(99)
-            figures["decisions"] = len(self.latencies.samples)
+            samples = self.latencies.samples[: max(0, len(self.latencies.samples) - served)]
+            figures["p50_ms"] = Latencies(samples).percentile_ms(50)
+            figures["p99_ms"] = Latencies(samples).percentile_ms(99)
+            figures["decisions"] = len(samples)
+            if prober is not None:
+                figures["recovery"] = probes
+                if prober.errors:
+                    figures["probe_errors"] = prober.errors[:5]
         return figures
+
+
+class _Prober:
+    """Probe calls from the moment a burst ends until one is served normally.
+
+    "Back to normal" is measured, not assumed: from `at` (the burst's end, when
+    SIPp stops placing calls) one caller at a time dials the hotline with the
+    bench's key and timing, until a call is admitted and routed (its record has a
+    routing decision and is not shed). `recovery_s` is when that call started,
+    counted from the burst's end: 0 when the first probe was served.
+    """
+
+    NUMBER = "+86139990{:05d}"  # probe callers (the load's callers use other numbers)
+
+    def __init__(self, rig: _Rig, extension: str, load: Load, at: float) -> None:
+        self.rig, self.extension, self.load, self.at = rig, extension, load, at
+        self.placed = 0
+        self.shed = 0
+        self.recovery_s: float | None = None
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="bench-probe", daemon=True)
+
+    def __enter__(self) -> _Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._thread.join(RECOVERY_TIMEOUT_S + 60)
+
+    def figures(self) -> dict[str, Any]:
+        return {"recovery_s": self.recovery_s, "placed": self.placed, "shed": self.shed}
+
+    def _run(self) -> None:
+        from lab.sipp import place_call
+
+        time.sleep(max(0.0, self.at - time.monotonic()))
+        while time.monotonic() - self.at < RECOVERY_TIMEOUT_S:
+            number = self.NUMBER.format(self.placed)
+            started = time.monotonic()
+            self.placed += 1
+            try:
+                result = place_call(
+                    self.load.keys,
+                    number,
+                    hold_ms=self.load.hold_ms,
+                    first_key_delay_ms=self.load.first_key_delay_ms,
+                    extension=self.extension,
+                    timeout_s=20,
+                )
+                served, shed = self._served(number) if result.ok else (False, False)
+            except Exception as exc:  # noqa: BLE001 - a bench reports every failure
+                self.errors.append(f"probe: {type(exc).__name__}: {exc}")
+                served, shed = False, False
+            self.shed += shed
+            if served:
+                self.recovery_s = round(max(0.0, started - self.at), 3)
+                return
+            time.sleep(PROBE_GAP_S)
+
+    def _served(self, number: str) -> tuple[bool, bool]:
+        """(routed and not shed, shed) for the probe's record, once written."""
+        deadline = time.monotonic() + RECORDS_TIMEOUT_S
+        while time.monotonic() < deadline:
+            calllog = self.rig.service.service.calllog
+            if calllog is not None:
+                calllog.flush()
+            rec = self.rig.runtime.calls.latest_from(number)
+            if rec is not None and rec.ended_at is not None:
+                shed = rec.outcome.value == "shed"
+                return (not shed and rec.routed_at is not None), shed
+            time.sleep(0.2)
+        return False, False
 
 
 def _per_call_ms(cpu_s: float | None, calls: int) -> float | None:
@@ -415,7 +514,7 @@ def run_ivr_bench(
     try:
         with _rig(config_dir, max_in_ivr, errors) as rig:
             result["baseline"] = rig.run("baseline", rate, seconds, load)
-            ivr = rig.run("ivr", rate, seconds, load)
+            ivr = rig.run("ivr", rate, seconds, load, probe=True)
             result["records"] = ivr.pop("records")
             ivr["max_in_ivr"] = max_in_ivr or rig.runtime.config.admission.max_in_ivr
             result["ivr"] = ivr

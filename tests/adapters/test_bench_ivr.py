@@ -45,6 +45,9 @@ def test_small_ivr_bench_runs_every_call_through_the_ivr() -> None:
         assert run["asterisk_cpu_pct"] is not None and run["asterisk_cpu_pct"] > 0
         assert run["failed_by"] == {}
         assert run["host_steal_pct"] is not None  # a shared machine's noise, reported
+    # a probe caller dialled at the burst's end was served, and is not in the figures
+    recovery = ivr["recovery"]
+    assert recovery["recovery_s"] is not None and recovery["placed"] >= 1, recovery
 
 
 @pytest.mark.e2e
@@ -64,6 +67,10 @@ def test_over_the_admission_limit_calls_are_shed_and_every_call_has_a_record() -
     assert ivr["decisions"] == ivr["admitted"]
     assert records["total"] == records["completed"] == records["placed"] == CALLS
     assert records["shed"] == ivr["shed"]
+    # once the burst ended a probe caller got in and was routed (back to normal)
+    recovery = ivr["recovery"]
+    assert recovery["recovery_s"] is not None, recovery
+    assert recovery["placed"] == recovery["shed"] + 1
 
 
 @pytest.mark.e2e
