@@ -31,8 +31,19 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Make sure `path` exists and is 0600 (an existing file keeps its content)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    """Make sure `path` exists and is 0600 (an existing file keeps its content).
+
+    An existing file is never opened, only chmod-ed by path: closing a descriptor
+    drops every POSIX lock this process holds on the file, and the file may be a
+    SQLite database this process has open (the engine calls this for every new
+    engine). With its locks gone, another process closing the database takes
+    itself for the last connection and deletes the -wal under the open ones.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        os.chmod(path, PRIVATE_FILE)
+        return path
     try:
         os.fchmod(fd, PRIVATE_FILE)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,44 @@ def test_sqlite_writers_take_the_write_lock_at_begin(tmp_path: Path) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+_OPEN_READ_CLOSE = (
+    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+    " c.execute('SELECT count(*) FROM calls').fetchall(); c.close()"
+)
+
+
+def test_a_new_engine_keeps_the_locks_other_connections_of_this_process_hold(
+    tmp_path: Path,
+) -> None:
+    """Making an engine for a database this process already has open must not open
+    and close the database file: closing any descriptor of a file drops every POSIX
+    lock the process holds on it (SQLite's among them). Another process then takes
+    itself for the last connection, checkpoints and deletes the -wal under the open
+    connections, and new connections here fail with "disk I/O error" (seen in the
+    end-to-end tests, with the AGI script's and the dialer's processes)."""
+    path = tmp_path / "shared.db"
+    holder = make_engine(f"sqlite:///{path}")
+    try:
+        migrate(holder)
+        # an open connection reading, with a WAL in use
+        with holder.connect().execution_options(**READ_ONLY) as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM calls").scalar()
+            wal = Path(f"{path}-wal")
+            assert wal.exists()
+            make_engine(f"sqlite:///{path}").dispose()  # a second engine in this process
+            # another process opens and closes the database: it is not the last one
+            subprocess.run(
+                [sys.executable, "-c", _OPEN_READ_CLOSE, str(path)],
+                check=True,
+            )
+            assert wal.exists(), "another process deleted the -wal of an open database"
+            fresh = make_engine(f"sqlite:///{path}")
+            try:
+                with fresh.begin() as c2:
+                    assert c2.exec_driver_sql("SELECT count(*) FROM calls").scalar() == 0
+            finally:
+                fresh.dispose()
+    finally:
+        holder.dispose()
