@@ -18,11 +18,11 @@ from ivr.config.hotline import (
     ENV_DATA_DIR,
     ENV_DATABASE_URL,
     ENV_SEAT_PASSWORD,
-    WEB_LOCALES,
     AmiSettings,
     HotlineConfig,
     load_config,
 )
+from ivr.config.schema import WEB_LOCALES
 from ivr.config.twilio import ENV_TWILIO_AUTH_TOKEN, TwilioSettings, auth_token
 
 __all__ = [
