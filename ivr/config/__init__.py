@@ -2,6 +2,9 @@
 
     errors.py     ConfigError(file, item, reason): the package's one error
     reader.py     strict YAML reading and the Cursor that names where it is
+    schema.py     every file's shape as pydantic models, checked first (unknown keys
+                  refused with a suggestion); their JSON Schema for `hotline config schema`
+    shapes.py     the models' scalar types, their strict base, pydantic errors as ConfigError
     hotline.py    hotline, calendar, seats, routing, menu and prompts files
     callbacks.py  callbacks.yaml (calling hours, dialer, retries, service rules)
     twilio.py     the optional twilio: section of hotline.yaml and its auth token
