@@ -111,8 +111,8 @@ class TwilioModel(Section):
     speech_languages: dict[Text, Text] = {}
     record_seconds: int = 120
     dialer: bool = False
-    refuse_prefixes: list[Text] = ["+86"]
-    sip_source_ips: list[Text] = []
+    refuse_prefixes: list[Text] | None = ["+86"]  # null: none refused
+    sip_source_ips: list[Text] | None = None
 
 
 class ScaleModel(Section):
@@ -122,7 +122,7 @@ class ScaleModel(Section):
 
 class SurveyModel(Section):
     enabled: bool = True
-    scale: ScaleModel = ScaleModel()
+    scale: ScaleModel | None = None
     satisfied_from: int = 4
     not_resolved_key: Text = "0"
     timeout_seconds: float = 6.0

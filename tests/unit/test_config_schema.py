@@ -181,6 +181,33 @@ def test_unquoted_numbers_stay_text_where_the_loaders_accept_them(config_dir: Pa
     assert str(cfg.menu.node("main").options["3"]) == "route:repairs"
 
 
+# Values the loaders read as "none" or "the default": the models must not refuse them.
+NULLS = [
+    ("routing.yaml", [], "vip"),
+    ("routing.yaml", [], "presence"),
+    ("hotline.yaml", ["twilio"], "refuse_prefixes"),
+    ("hotline.yaml", ["survey"], "scale"),
+    ("hotline.yaml", [], "survey"),
+    ("hotline.yaml", [], "backup"),
+    ("calendar.yaml", [], "holidays"),
+    ("seats.yaml", ["agents", 0], "skills"),
+    ("callbacks.yaml", [], "do_not_call"),
+    ("callbacks.yaml", ["retry"], "busy_backoff_minutes"),
+    ("callbacks.yaml", ["calling_hours"], "timezone"),
+    ("callbacks.yaml", ["calling_hours", "weekly"], "sun"),
+    ("cases.yaml", ["classes"], "minor"),
+    ("cases.yaml", [], "escalation"),
+]
+
+
+@pytest.mark.parametrize(("file", "where", "key"), NULLS)
+def test_what_the_loaders_take_as_empty_still_loads(
+    config_dir: Path, file: str, where: list[str | int], key: str
+) -> None:
+    change(config_dir, file, where, key, None)
+    load_config(config_dir, env={})
+
+
 def test_the_models_follow_the_domain_names() -> None:
     assert set(DeadlinesModel.model_fields) == {k.value for k in CaseKind}
     assert tuple(WeekModel.model_fields) == WEEKDAYS
