@@ -134,13 +134,9 @@ def _instant_at(args: argparse.Namespace, tz: Any) -> datetime:
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:
-    from ivr.config.schema import FILES, json_schema
+    from ivr.config.schema import json_schema
 
-    if args.file is not None:
-        print(json.dumps(json_schema(args.file), ensure_ascii=False, indent=2))
-        return 0
-    every = {name: json_schema(name) for name in FILES}
-    print(json.dumps(every, ensure_ascii=False, indent=2))
+    print(json.dumps(json_schema(args.file), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -227,7 +223,7 @@ def _register_config(add: AddCommand) -> None:
     p = nested("schema", cmd_config_schema, "print the JSON Schema of the config files")
     p.add_argument(
         "--file", choices=tuple(FILES),
-        help="one file's schema (default: every file's, keyed by file name)",
+        help="one file's schema (default: the directory's, a property per file)",
     )  # fmt: skip
     p = nested("explain", cmd_config_explain, "who is on duty and where every menu key goes")
     p.add_argument("--at", type=instant, help="ISO 8601 instant (default: $HOTLINE_NOW or now)")

@@ -432,9 +432,27 @@ def check_file(name: str, data: Any) -> None:
         raise config_error(name, data, e) from None
 
 
-def json_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of one config file, for editors."""
-    schema = FILES[name].model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = name
-    return schema
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def json_schema(name: str | None = None) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one config file, for editors; without a
+    name, one schema for the whole directory: an object whose properties are the
+    file names (the models' definitions shared under `$defs`)."""
+    if name is not None:
+        schema = FILES[name].model_json_schema(by_alias=True)
+        return {"$schema": DRAFT, "title": name} | schema
+    defs: dict[str, Any] = {}
+    files: dict[str, Any] = {}
+    for file, model in FILES.items():
+        schema = model.model_json_schema(by_alias=True)
+        defs |= schema.pop("$defs", {})
+        files[file] = {"title": file} | schema
+    return {
+        "$schema": DRAFT,
+        "title": "hotline config directory",
+        "type": "object",
+        "properties": files,
+        "required": list(files),
+        "$defs": defs,
+    }

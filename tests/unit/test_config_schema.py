@@ -247,8 +247,7 @@ def test_each_files_schema_is_valid_json_schema_and_the_sample_validates(
 
 
 def test_the_schema_refuses_what_check_config_refuses(capsys: pytest.CaptureFixture[str]) -> None:
-    every = printed(capsys)
-    assert set(every) == set(FILES)
+    every = {name: printed(capsys, "--file", name) for name in FILES}
     routing = sample("routing.yaml")
     routing["branches"]["emergency"]["oncal"] = True
     errors = list(jsonschema.Draft202012Validator(every["routing.yaml"]).iter_errors(routing))
@@ -258,6 +257,16 @@ def test_the_schema_refuses_what_check_config_refuses(capsys: pytest.CaptureFixt
     assert not jsonschema.Draft202012Validator(every["seats.yaml"]).is_valid(seats)
     seats["agents"][0]["shifts"][0]["hours"] = "09:00-17:00"  # one window, not a list: fine
     jsonschema.Draft202012Validator(every["seats.yaml"]).validate(seats)
+
+
+def test_the_whole_directorys_schema_is_one_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    schema = printed(capsys)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["required"] == list(FILES)
+    directory = {name: sample(name) for name in FILES}
+    jsonschema.Draft202012Validator(schema).validate(directory)
+    directory["menu.yaml"]["nodes"]["main"]["promt"] = "welcome"
+    assert not jsonschema.Draft202012Validator(schema).is_valid(directory)
 
 
 def test_an_unknown_file_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
