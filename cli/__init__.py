@@ -2,7 +2,7 @@
 
     main.py            the parser, logging, exit codes; `hotline --version`
     common.py          what every group shares: the runtime, argument types
-    config_cmds.py     check-config, simulate
+    config_cmds.py     check-config, simulate, config schema|explain
     service_cmds.py    up, serve, asterisk, agent, calls, call
     web_cmds.py        web, users, rollups, demo
     callback_cmds.py   dialer, callbacks

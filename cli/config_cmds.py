@@ -1,4 +1,5 @@
-"""`hotline check-config` and `hotline simulate`: the configuration, no telephony."""
+"""`hotline check-config`, `hotline simulate` and `hotline config schema|explain`:
+the configuration, no telephony."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 import json
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
-from cli.common import AddCommand, config, instant, int_range, phone_number
+from cli.common import AddCommand, Command, config, instant, int_range, phone_number
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -119,6 +121,67 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant_at(args: argparse.Namespace, tz: Any) -> datetime:
+    """--at, else $HOTLINE_NOW, else now; a naive instant is in the site's zone."""
+    from ivr.adapters.clock import ENV_NOW
+
+    at: datetime | None = args.at
+    if at is None and os.environ.get(ENV_NOW):
+        at = instant(os.environ[ENV_NOW])
+    if at is None:
+        at = datetime.now(tz)
+    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    from ivr.config.schema import json_schema
+
+    print(json.dumps(json_schema(args.file), ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_config_explain(args: argparse.Namespace) -> int:
+    from ivr.app.explain import explain
+
+    cfg = config(args)
+    at = _instant_at(args, cfg.site.tz)
+    caller = phone_number(args.caller, "--caller", cfg.site.region) if args.caller else None
+    extra = {"caller": caller} if caller else {}
+    result = explain(cfg.menu, cfg.roster, cfg.policy, cfg.site.languages, at, **extra)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    for line in explain_lines(result):
+        print(line)
+    return 0
+
+
+def explain_lines(r: dict[str, Any]) -> list[str]:
+    """`hotline config explain` as text: hours, people, branches, then every key."""
+
+    def people(rows: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{p['agent']}@{p['seat']} [{', '.join(p['skills'])}]" for p in rows)
+
+    out = [f"{r['local']}: {r['hours']}"]
+    out.append(f"on duty: {people(r['on_duty']) or 'nobody'}")
+    out.append(f"on call: {people(r['on_call']) or 'nobody'}")
+    for b in r["branches"]:
+        reach = {"person": "reaches a person", "none": f"NO PERSON: {b['why']}"}.get(
+            b["reach"], f"closed: {b['reach']}"
+        )
+        rota = ", on-call rota" if b["oncall"] else ""
+        what = f"skill {b['skill']}, priority {b['priority']}{rota}"
+        out.append(f"branch {b['branch']} ({what}): {reach}")
+    for lang, rows in r["menu"].items():
+        out.append(f"menu in {lang}:")
+        for row in rows:
+            key = "no key" if row["key"] == "none" else f"key {row['key']}"
+            out.append(f"  {row['node']} {key} -> {row['target']}: {row['goes']}")
+            if row.get("why"):
+                out.append(f"      why: {'; '.join(row['why'])}")
+    return out
+
+
 def register(add: AddCommand) -> None:
     p = add("check-config", cmd_check_config, "validate the configuration and print a summary")
     p.add_argument(
@@ -136,3 +199,40 @@ def register(add: AddCommand) -> None:
     p.add_argument("--keys", default="", help="keys pressed; T = timeout")
     p.add_argument("--previous-agent", help="pretend this agent took the caller's last call")
     p.add_argument("--json", action="store_true")
+    _register_config(add)
+
+
+def _register_config(add: AddCommand) -> None:
+    """`hotline config schema|explain` (`--config` after either, as everywhere)."""
+    from ivr.config.schema import FILES
+
+    group = add(
+        "config", _no_subcommand, "the configuration's JSON Schema, or an instant explained"
+    )
+    sub = group.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+
+    def nested(name: str, func: Command, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument(
+            "--config", default=argparse.SUPPRESS,
+            help="config directory (default: $HOTLINE_CONFIG or ./config)",
+        )  # fmt: skip
+        p.set_defaults(func=func)
+        return p
+
+    p = nested("schema", cmd_config_schema, "print the JSON Schema of the config files")
+    p.add_argument(
+        "--file", choices=tuple(FILES),
+        help="one file's schema (default: the directory's, a property per file)",
+    )  # fmt: skip
+    p = nested("explain", cmd_config_explain, "who is on duty and where every menu key goes")
+    p.add_argument("--at", type=instant, help="ISO 8601 instant (default: $HOTLINE_NOW or now)")
+    p.add_argument(
+        "--caller", default="",
+        help="the calling number (default: a number shown, on no VIP list)",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true")
+
+
+def _no_subcommand(args: argparse.Namespace) -> int:  # argparse requires one first
+    return 2

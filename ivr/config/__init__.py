@@ -2,6 +2,9 @@
 
     errors.py     ConfigError(file, item, reason): the package's one error
     reader.py     strict YAML reading and the Cursor that names where it is
+    schema.py     every file's shape as pydantic models, checked first (unknown keys
+                  refused with a suggestion); their JSON Schema for `hotline config schema`
+    shapes.py     the models' scalar types, their strict base, pydantic errors as ConfigError
     hotline.py    hotline, calendar, seats, routing, menu and prompts files
     callbacks.py  callbacks.yaml (calling hours, dialer, retries, service rules)
     twilio.py     the optional twilio: section of hotline.yaml and its auth token
@@ -18,11 +21,11 @@ from ivr.config.hotline import (
     ENV_DATA_DIR,
     ENV_DATABASE_URL,
     ENV_SEAT_PASSWORD,
-    WEB_LOCALES,
     AmiSettings,
     HotlineConfig,
     load_config,
 )
+from ivr.config.schema import WEB_LOCALES
 from ivr.config.twilio import ENV_TWILIO_AUTH_TOKEN, TwilioSettings, auth_token
 
 __all__ = [

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr import phone
 from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.config.schema import check_file
 from ivr.domain.calendar import WEEKDAYS, TimeWindow
 from ivr.domain.callbacks import CallingRules, RetryPolicy, RuleKind, ServiceRule
 from ivr.domain.routing import OPERATOR_BRANCH, normalise_number
@@ -94,7 +95,9 @@ def load_callbacks_config(
     country of numbers written nationally).
     """
     d = Path(directory)
-    c = Cursor(FILE, read_yaml(d, FILE))
+    data = read_yaml(d, FILE)
+    check_file(FILE, data)
+    c = Cursor(FILE, data)
     hours = c.child("calling_hours")
     settings = CallbackSettings(
         default_tz=_tz(hours.opt("timezone", None), site_tz),

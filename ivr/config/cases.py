@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ivr.config.reader import Cursor, read_yaml
+from ivr.config.schema import check_file
 from ivr.domain.callbacks import RuleKind, ServiceRule
 from ivr.domain.cases import CaseClass, CaseKind, CaseRules, Term, TimeBasis
 
@@ -39,7 +40,9 @@ def load_cases_config(
     directory: Path, service_rules: Mapping[str, ServiceRule], branches: Iterable[str]
 ) -> CaseSettings:
     """Read and validate `directory`/cases.yaml; callback rules must exist in callbacks.yaml."""
-    c = Cursor(FILE, read_yaml(Path(directory), FILE))
+    data = read_yaml(Path(directory), FILE)
+    check_file(FILE, data)
+    c = Cursor(FILE, data)
     classes = _classes(c.child("classes"))
     terms = _terms(c.child("terms"))
     defaults = _defaults(c.child("deadlines"), classes, terms)

@@ -19,6 +19,7 @@ from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.config.schema import WEB_LOCALES, check_file
 from ivr.config.survey import parse_survey
 from ivr.config.twilio import TwilioSettings, parse_twilio
 from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow
@@ -56,10 +57,6 @@ ENV_SEAT_PASSWORD = "HOTLINE_SEAT_PASSWORD"  # noqa: S105
 class Endpoint:
     host: str
     port: int
-
-
-# The languages the web app is translated into (web/translations), as BCP 47 tags.
-WEB_LOCALES = ("zh-CN", "en")
 
 
 @dataclass(frozen=True)
@@ -516,7 +513,10 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     d = Path(directory)
     if not d.is_dir():
         raise ConfigError(str(d), "", "config directory not found")
-    raw = {name: read_yaml(d, name) for name in FILES}
+    raw = {}
+    for name in FILES:  # each file's shape (ivr.config.schema), then the meaning below
+        raw[name] = read_yaml(d, name)
+        check_file(name, raw[name])
     files = {name: Cursor(name, data) for name, data in raw.items()}
     main = files["hotline.yaml"]
     site = _site(main)

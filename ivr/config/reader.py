@@ -187,7 +187,9 @@ class _Keys:
 class Cursor:
     """A place in one file's data: reads values with their type and range, and
     remembers which keys were asked for, so that `check_unknown()` refuses a key
-    nobody reads (a misspelt `oncal:` must not silently turn into a default)."""
+    nobody reads (a misspelt `oncal:` must not silently turn into a default). The
+    models of schema.py refuse undeclared keys first; this stays as the check that
+    a key a model declares is also read."""
 
     def __init__(self, file: str, data: Any, path: str = "", keys: _Keys | None = None) -> None:
         self.file, self.data, self.path = file, data, path

@@ -43,7 +43,7 @@ def test_the_sample_loads_with_the_handbook_defaults(config_dir: Path) -> None:
         ("request: {\"*\": appeal}", "request: {huge: appeal}", "deadlines.request.huge",
          "no class"),
         ("follow_up: {\"*\": engineering}", "followup: {\"*\": engineering}",
-         "deadlines.followup", "unknown case kind"),
+         "deadlines.followup", "unknown key 'followup'; did you mean 'follow_up'?"),
         ("lead_at_share: 0.5", "lead_at_share: 1.5", "escalation.lead_at_share", "(0, 1]"),
         ("complaint: complaint ", "complaint: nosuchrule ", "callbacks.complaint", "no rule"),
         ("visitor: visitor ", "visitor: complaint ", "callbacks.visitor", "not next_day"),
