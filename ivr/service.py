@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.adapters.asterisk import ami
-from ivr.adapters.asterisk.conf_dir import reload_commands
+from ivr.adapters.asterisk.conf_dir import reload_modules
 from ivr.adapters.asterisk.fastagi import FastAgiServer, RouteTable
 from ivr.adapters.db.backup import backup_if_due
 from ivr.adapters.db.failopen import DbPresence
@@ -68,7 +68,7 @@ PrepareReload = Callable[[Path], PreparedConfig]  # raises ConfigError (file, it
 class ReloadResult:
     ok: bool
     message: str  # the refusal (file: item: reason), or what changed
-    asterisk: tuple[str, ...] = ()  # each Asterisk command run and how it went
+    asterisk: tuple[str, ...] = ()  # each Asterisk module reloaded and how it went
 
     def as_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "message": self.message, "asterisk": list(self.asterisk)}
@@ -297,16 +297,16 @@ class HotlineService:
             return ReloadResult(True, message, asterisk)
 
     def _reload_asterisk(self, written: list[str]) -> tuple[str, ...]:
-        """Make Asterisk read its changed files (AMI `Command`), one command each."""
+        """Make Asterisk read its changed files (AMI `Reload`), one module each."""
         done = []
-        for command in reload_commands(written):
-            reply = self.link.send("Command", Command=command)
+        for module in reload_modules(written):
+            reply = self.link.send("Reload", Module=module)
             if reply is None:
-                done.append(f"{command}: {NO_AMI}")
+                done.append(f"reload {module}: {NO_AMI}")
             elif reply.get("Response") == "Error":
-                done.append(f"{command}: refused: {reply.get('Message', '')}")
+                done.append(f"reload {module}: refused: {reply.get('Message', '')}")
             else:
-                done.append(f"{command}: ok")
+                done.append(f"reload {module}: ok")
         return tuple(done)
 
     def reload_soon(self) -> None:

@@ -23,7 +23,7 @@ import pytest
 from config_files import copy_sample, edit
 
 from cli.main import main
-from ivr.adapters.asterisk.conf_dir import AsteriskConfDir, reload_commands
+from ivr.adapters.asterisk.conf_dir import AsteriskConfDir, reload_modules
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.simulate import simulate
 from ivr.bootstrap import Runtime, build_runtime, build_service
@@ -106,17 +106,17 @@ def test_a_second_reload_writes_only_what_changed(running: Running) -> None:
     result = running.reload()
     assert result.ok
     assert result.message.endswith("Asterisk files written: queues.conf")
-    assert [line.split(":")[0] for line in result.asterisk] == ["queue reload all"]
+    assert [line.split(":")[0] for line in result.asterisk] == ["reload app_queue.so"]
 
 
-def test_the_reload_commands_follow_the_files_that_changed() -> None:
-    assert reload_commands([]) == []
-    assert reload_commands(["queues.conf", "extensions.conf", "pjsip_callbacks.conf"]) == [
-        "module reload res_pjsip.so",
-        "dialplan reload",
-        "queue reload all",
+def test_the_reload_modules_follow_the_files_that_changed() -> None:
+    assert reload_modules([]) == []
+    assert reload_modules(["queues.conf", "extensions.conf", "pjsip_callbacks.conf"]) == [
+        "res_pjsip.so",
+        "pbx_config.so",
+        "app_queue.so",
     ]
-    assert reload_commands(["modules.conf", "logger.conf"]) == []
+    assert reload_modules(["modules.conf", "logger.conf"]) == []
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_hotline_reload_applies_a_changed_configuration(
     edit(listening.config, "menu.yaml", '"1": route:enquiries', '"1": route:repairs')
     assert main(["reload", "--config", str(listening.config)]) == 0
     out = capsys.readouterr().out
-    assert "changed menu" in out and "asterisk: dialplan reload" in out
+    assert "changed menu" in out and "asterisk: reload pbx_config.so" in out
     assert route_of(deps_of(listening.service), "1")["target"] == "repairs"
 
 

@@ -2,9 +2,9 @@
 
 `hotline up` gives the sandbox's etc/asterisk (and its sounds); `hotline serve
 --asterisk-dir DIR` an Asterisk's own. A reload writes the files whose text changed
-(0600: they hold the AMI secret and the seat password) and names the Asterisk CLI
-commands that make Asterisk read them; calls in progress are not touched by any of
-them (queue members added over AMI are dynamic and survive `queue reload all`).
+(0600: they hold the AMI secret and the seat password) and names the Asterisk
+modules to reload so that Asterisk reads them; calls in progress are not touched by any of
+them (queue members added over AMI are dynamic and survive a reload of app_queue).
 """
 
 from __future__ import annotations
@@ -16,25 +16,28 @@ from pathlib import Path
 from ivr.adapters.asterisk.prompts import build_prompts
 from ivr.adapters.files import write_private
 
-# File -> the Asterisk command that reads it again. The other templates
-# (modules, logger, rtp, cdr) do not depend on the hotline's configuration.
-RELOAD_COMMANDS = {
-    "pjsip.conf": "module reload res_pjsip.so",
-    "pjsip_callbacks.conf": "module reload res_pjsip.so",
-    "extensions.conf": "dialplan reload",
-    "extensions_callbacks.conf": "dialplan reload",
-    "queues.conf": "queue reload all",
-    "voicemail.conf": "module reload app_voicemail.so",
-    "manager.conf": "manager reload",
+# File -> the Asterisk module that reads it again (AMI `Reload` with `Module`, the
+# same as `module reload` on the CLI; the AMI user has the `system` write class it
+# needs, not `command`). The other templates (modules, logger, rtp, cdr) do not
+# depend on the hotline's configuration. app_queue's reload keeps dynamic members
+# (the ones QueueSync adds) and the callers waiting and talking.
+RELOAD_MODULES = {
+    "pjsip.conf": "res_pjsip.so",
+    "pjsip_callbacks.conf": "res_pjsip.so",
+    "extensions.conf": "pbx_config.so",
+    "extensions_callbacks.conf": "pbx_config.so",
+    "queues.conf": "app_queue.so",
+    "voicemail.conf": "app_voicemail.so",
+    "manager.conf": "manager",
 }
 
 
-def reload_commands(changed: list[str]) -> list[str]:
-    """The Asterisk commands for these changed files, once each, in a fixed order
-    (endpoints before the dialplan that dials them, queues after both)."""
-    order = list(dict.fromkeys(RELOAD_COMMANDS.values()))
-    wanted = {RELOAD_COMMANDS[name] for name in changed if name in RELOAD_COMMANDS}
-    return [command for command in order if command in wanted]
+def reload_modules(changed: list[str]) -> list[str]:
+    """The Asterisk modules to reload for these changed files, once each, in a fixed
+    order (endpoints before the dialplan that dials them, queues after both)."""
+    order = list(dict.fromkeys(RELOAD_MODULES.values()))
+    wanted = {RELOAD_MODULES[name] for name in changed if name in RELOAD_MODULES}
+    return [module for module in order if module in wanted]
 
 
 @dataclass(frozen=True)
