@@ -109,6 +109,49 @@ def test_a_second_reload_writes_only_what_changed(running: Running) -> None:
     assert [line.split(":")[0] for line in result.asterisk] == ["reload app_queue.so"]
 
 
+class RecordingLink:
+    """An AMI link that is connected and records what it is sent."""
+
+    def __init__(self) -> None:
+        self.connected = threading.Event()
+        self.connected.set()
+        self.sent: list[tuple[str, dict[str, str]]] = []
+
+    def send(self, action: str, **fields: str) -> dict[str, str]:
+        self.sent.append((action, fields))
+        return {"Response": "Success"}
+
+
+def test_a_reload_applies_the_new_roster_to_the_queues(tmp_path: Path) -> None:
+    config = copy_sample(tmp_path / "c")
+    (tmp_path / "a").mkdir()
+    env = {"HOTLINE_DATA_DIR": str(tmp_path / "v"), "HOTLINE_NOW": MONDAY_10}
+    rt = build_runtime(config, env)
+    service = build_service(rt, asterisk=AsteriskConfDir(tmp_path / "a"))
+    link = RecordingLink()
+    service.link = service.queues.link = link  # type: ignore[assignment]
+    try:
+        first = asyncio.run(service.reload())  # the first reload writes every file
+        assert "reload app_queue.so: ok" in first.asterisk, first
+        edit(config, "seats.yaml", "seat: seat2\n    skills: [enquiries, complaints]",
+             "seat: seat2\n    skills: [enquiries]")  # fmt: skip
+        link.sent.clear()
+        result = asyncio.run(service.reload())
+    finally:
+        service.calllog.close()
+        rt.close()
+    assert result.ok and "changed roster" in result.message
+    queue_actions = {(a, f.get("Queue"), f.get("Interface")) for a, f in link.sent}
+    # chen (seat2) leaves the complaints queue and stays in enquiries; the others stay
+    # where they were; nothing is hung up.
+    assert ("QueueRemove", "complaints", "PJSIP/seat2") in queue_actions
+    assert ("QueueAdd", "complaints", "PJSIP/seat2") not in queue_actions
+    assert ("QueueAdd", "enquiries", "PJSIP/seat2") in queue_actions
+    assert ("QueueAdd", "complaints", "PJSIP/seat1") in queue_actions
+    # the roster is not in Asterisk's files: no module to reload
+    assert {a for a, _ in link.sent} == {"QueueAdd", "QueueRemove", "QueuePause"}
+
+
 def test_the_reload_modules_follow_the_files_that_changed() -> None:
     assert reload_modules([]) == []
     assert reload_modules(["queues.conf", "extensions.conf", "pjsip_callbacks.conf"]) == [
