@@ -8,8 +8,9 @@ global) from 200 to 150, so Asterisk reloads its queues and its dialplan. Both c
 stay up and end with their records; the caller in the menu keeps the menu it began
 with. The next call follows the new routing, Asterisk shows the new weight and
 limit, and a refused configuration then
-leaves everything as it was. The sample configuration is reloaded again at the end,
-so the stack is as the other tests expect it.
+leaves everything as it was. The sample configuration is reloaded again at the end
+with `hotline reload` (over the service's control socket), so the stack is as the
+other tests expect it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from config_files import copy_sample, edit
 from e2e_stack import REPO, WEEKDAY_10, Stack
 
+from cli.main import main
 from ivr.adapters.asterisk.names import GLOBAL_MAX_IN_IVR
 from ivr.domain.calllog import Outcome
 from ivr.service import ReloadResult
@@ -81,7 +83,12 @@ def changed(stack: Stack, tmp_path: Path) -> Iterator[Path]:
         assert max_in_ivr(stack) == "200"
 
 
-def test_a_reload_keeps_calls_up_and_routes_the_next_call_anew(stack: Stack, changed: Path) -> None:
+def test_a_reload_keeps_calls_up_and_routes_the_next_call_anew(
+    stack: Stack,
+    changed: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     talking, in_menu, after = caller(stack), caller(stack), caller(stack)
     assert weight(stack, "repairs") == "3" and max_in_ivr(stack) == "200"
     with ThreadPoolExecutor(2) as pool:
@@ -119,7 +126,18 @@ def test_a_reload_keeps_calls_up_and_routes_the_next_call_anew(stack: Stack, cha
     edit(changed, "menu.yaml", '"1": route:complaints', '"1": route:repairs')
     refused = reload(stack, changed)
     assert not refused.ok and "routing.yaml" in refused.message and "oncal" in refused.message
+    # ... and through the command line, which refuses it before asking the service.
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(stack.runtime.config.data_dir))
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", stack.runtime.config.database_url)
+    assert main(["reload", "--config", str(changed)]) == 2
+    assert "oncal" in capsys.readouterr().err
     again = caller(stack)
     assert place_call("1", again, hold_ms=1500, timeout_s=30).ok
     assert stack.call_record(again).branch == "complaints"
     assert weight(stack, "repairs") == "7"
+
+    # The sample again, through `hotline reload` and the service's control socket.
+    assert main(["reload", "--config", str(REPO / "config")]) == 0
+    out = capsys.readouterr().out
+    assert "changed policy, menu, admission" in out and "reload app_queue.so: ok" in out
+    assert weight(stack, "repairs") == "3" and max_in_ivr(stack) == "200"
