@@ -296,3 +296,14 @@ def test_sighup_reloads_and_the_service_keeps_running() -> None:
     fake = FakeService()
     asyncio.run(run_forever(fake))  # type: ignore[arg-type]
     assert fake.reloads == 1 and fake.stopped
+
+
+def test_what_sighup_runs_reloads_in_the_background(running: Running) -> None:
+    edit(running.config, "menu.yaml", '"1": route:enquiries', '"1": route:repairs')
+
+    async def hang_up_signal() -> None:
+        running.service.reload_soon()  # what run_forever's SIGHUP handler calls
+        await asyncio.gather(*running.service._background)
+
+    asyncio.run(hang_up_signal())
+    assert route_of(deps_of(running.service), "1")["target"] == "repairs"
