@@ -95,6 +95,9 @@ class Runtime:
     # The environment the config was read with (HOTLINE_DATA_DIR, the database URL,
     # secrets): a reload reads the config again with the same one.
     env: Mapping[str, str] = field(default_factory=dict)
+    # Called after a reload replaced `config` (the dialers in `hotline up` rebuild their
+    # dependencies over the new roster, policy and callback rules).
+    on_reload: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def surveys(self) -> SqlSurveys:
@@ -331,9 +334,20 @@ def _case_no(cases: CaseService, uid: str) -> str | None:
     return case.case_no if case is not None else None
 
 
+def follow_reloads(rt: Runtime, dialer: Dialer | TwilioDialer) -> None:
+    """A dialer in the service's process takes each reloaded configuration (its roster,
+    policy and callback rules; its pacing stays as it started)."""
+
+    def rebuild() -> None:
+        dialer.deps = dialer_deps(rt)
+
+    rt.on_reload.append(rebuild)
+
+
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     """For `hotline up`: the dialer beside the service, stopped with `dialer.stop()`."""
     dialer = build_dialer(rt)
+    follow_reloads(rt, dialer)
     thread = threading.Thread(target=dialer.run, name="callback-dialer", daemon=True)
     thread.start()
     return dialer, thread
@@ -348,6 +362,7 @@ def start_dialer_threads(rt: Runtime) -> list[tuple[Dialer | TwilioDialer, threa
         log.warning("twilio.dialer is on but there is no auth token: only the Asterisk dialer runs")
     if t is not None and t.dialer and t.auth_token:
         twilio = build_twilio_dialer(rt)
+        follow_reloads(rt, twilio)
         thread = threading.Thread(target=twilio.run, name="callback-dialer-twilio", daemon=True)
         thread.start()
         started.append((twilio, thread))
@@ -519,5 +534,10 @@ def prepare_reload(
 
     def adopt() -> None:  # the web app in `hotline up` reads rt.config per request
         rt.config = config
+        for hook in rt.on_reload:
+            try:
+                hook()
+            except Exception:  # a dialer keeps its old rules rather than stop the reload
+                log.exception("a part did not take the reloaded configuration")
 
     return PreparedConfig(config, handlers.routes(), write, adopt)

@@ -307,3 +307,16 @@ def test_what_sighup_runs_reloads_in_the_background(running: Running) -> None:
 
     asyncio.run(hang_up_signal())
     assert route_of(deps_of(running.service), "1")["target"] == "repairs"
+
+
+def test_a_dialer_beside_the_service_takes_the_reloaded_roster(running: Running) -> None:
+    from ivr.bootstrap import build_dialer, follow_reloads
+
+    dialer = build_dialer(running.rt)
+    follow_reloads(running.rt, dialer)
+    edit(running.config, "seats.yaml", "seat: seat2\n    skills: [enquiries, complaints]",
+         "seat: seat2\n    skills: [enquiries]")  # fmt: skip
+    assert running.reload().ok
+    assert dialer.deps.roster is running.service.config.roster
+    chen = dialer.deps.roster.agent("chen")
+    assert chen is not None and "complaints" not in chen.skills
