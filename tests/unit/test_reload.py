@@ -320,3 +320,19 @@ def test_a_dialer_beside_the_service_takes_the_reloaded_roster(running: Running)
     assert dialer.deps.roster is running.service.config.roster
     chen = dialer.deps.roster.agent("chen")
     assert chen is not None and "complaints" not in chen.skills
+
+
+def test_the_twilio_webhooks_in_the_same_process_take_the_reloaded_menu(
+    running: Running,
+) -> None:
+    from web.app import create_app
+    from web.twilio import EXTENSION
+
+    app = create_app(running.rt)
+    before = app.extensions[EXTENSION]
+    edit(running.config, "menu.yaml", '"1": route:enquiries', '"1": route:repairs')
+    assert running.reload().ok
+    after = app.extensions[EXTENSION]
+    assert after is not before
+    assert route_of(after.deps, "1")["target"] == "repairs"
+    assert route_of(before.deps, "1")["target"] == "enquiries"
