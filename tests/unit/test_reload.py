@@ -336,3 +336,61 @@ def test_the_twilio_webhooks_in_the_same_process_take_the_reloaded_menu(
     assert after is not before
     assert route_of(after.deps, "1")["target"] == "repairs"
     assert route_of(before.deps, "1")["target"] == "enquiries"
+
+
+# --- a real `hotline serve` process -------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Any, what: str, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_a_running_hotline_serve_reloads_on_sighup_and_on_hotline_reload(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+
+    config, data, log = copy_sample(tmp_path / "c"), tmp_path / "v", tmp_path / "serve.log"
+    edit(config, "hotline.yaml", "port: 4573", f"port: {free_port()}")
+    edit(config, "hotline.yaml", "port: 5038", f"port: {free_port()}")  # no Asterisk there
+    clean_env.setenv("HOTLINE_DATA_DIR", str(data))
+    env = {**os.environ, "HOTLINE_DATA_DIR": str(data)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--config", str(config)],
+            stdout=out, stderr=out, env=env, cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+    sock = data / "control.sock"
+    try:
+        wait_for(sock.exists, "the control socket")
+        edit(config, "menu.yaml", '"1": route:enquiries', '"1": route:repairs')
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "changed menu" in log.read_text(), "the SIGHUP reload in the log")
+        edit(config, "routing.yaml", "oncall: true", "oncal: true")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in log.read_text(), "the refusal in the log")
+        assert "oncal" in log.read_text() and proc.poll() is None  # still serving
+        edit(config, "routing.yaml", "oncal: true", "oncall: true")
+        edit(config, "menu.yaml", '"1": route:repairs', '"1": route:complaints')
+        assert main(["reload", "--config", str(config)]) == 0
+        assert "changed menu" in capsys.readouterr().out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+    assert not sock.exists()
