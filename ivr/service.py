@@ -268,10 +268,13 @@ class HotlineService:
             except ConfigError as e:
                 log.error("reload refused, the running configuration stays: %s", e)
                 return ReloadResult(False, str(e))
+            except Exception as e:  # a bug must not take the service down either
+                log.exception("reload failed, the running configuration stays")
+                return ReloadResult(False, f"the configuration could not be built: {e!r}")
             try:
                 written = await asyncio.to_thread(new.write_asterisk)
-            except OSError as e:
-                log.error("reload refused: Asterisk's files not written (%s)", e)
+            except Exception as e:  # a full disk, a prompt that cannot be spoken
+                log.exception("reload refused: Asterisk's files not written")
                 return ReloadResult(
                     False, f"Asterisk's configuration could not be written: {e}; "
                     "the running configuration stays (Asterisk has not reloaded)"
@@ -325,14 +328,12 @@ class HotlineService:
             log.warning("control socket path %s is too long: reload by SIGHUP only", path)
             return
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # left by a service that did not stop cleanly
-        old = os.umask(0o077)  # the socket is the owner's alone (the directory is 0700 too)
-        try:
-            self._control = await asyncio.start_unix_server(
-                self._on_control, path=str(path), limit=CONTROL_REQUEST_BYTES
-            )
-        finally:
-            os.umask(old)
+            path.unlink()  # left by a service that did not stop cleanly (FastAGI's port
+            # is taken before this, so a second service never gets this far)
+        self._control = await asyncio.start_unix_server(
+            self._on_control, path=str(path), limit=CONTROL_REQUEST_BYTES
+        )
+        os.chmod(path, 0o600)  # the owner's alone; the data directory is 0700 meanwhile
 
     async def _stop_control(self) -> None:
         if self._control is None:

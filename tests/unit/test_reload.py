@@ -394,3 +394,16 @@ def test_a_running_hotline_serve_reloads_on_sighup_and_on_hotline_reload(
         code = proc.wait(30)
     assert code == 0, log.read_text()
     assert not sock.exists()
+
+
+def test_asterisk_files_that_cannot_be_written_leave_the_running_config(
+    running: Running,
+) -> None:
+    routes = running.service.fastagi.routes
+    edit(running.config, "menu.yaml", '"1": route:enquiries', '"1": route:repairs')
+    running.asterisk.rmdir()  # a file where the directory was (root ignores modes)
+    running.asterisk.write_text("not a directory")
+    result = running.reload()
+    assert not result.ok and "could not be written" in result.message
+    assert running.service.fastagi.routes is routes
+    assert route_of(deps_of(running.service), "1")["target"] == "enquiries"
