@@ -11,7 +11,7 @@ module for what it runs and passes the parts down:
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     case_parts(runtime)        the case store and use cases (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
-    service_reload(rt, ...)    a changed configuration, checked and built, for the
+    prepare_reload(rt, ...)    a changed configuration, checked and built, for the
                                running service to swap in (`hotline reload`, SIGHUP)
 
 The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here.
@@ -526,7 +526,7 @@ def prepare_reload(
     if refused is not None:
         raise refused
     config = with_secrets(config, rt.env)
-    files = asterisk_files(config) if asterisk is not None else {}
+    files = asterisk_files(config)  # rendered even with nowhere to write: checked
     handlers = build_handlers(replace(rt, config=config), calllog, on_decision_latency)
 
     def write() -> list[str]:
