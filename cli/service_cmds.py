@@ -1,4 +1,4 @@
-"""`hotline up | serve | asterisk | agent | calls | call`: the running hotline.
+"""`hotline up | serve | reload | asterisk | agent | calls | call`: the running hotline.
 
 `up`, `asterisk` and `call` drive the lab's sandbox Asterisk and SIPp phones;
 `serve` runs the service against an Asterisk elsewhere.
@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from cli.common import (
     MAX_LIMIT,
     AddCommand,
     audit_cli,
+    config,
     dtmf_keys,
     float_range,
     int_range,
@@ -49,14 +53,23 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     return 0
 
 
+RELOAD_WAIT_SECONDS = 120.0  # a reload may speak new prompts before it answers
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """FastAGI + AMI listener + queue sync, until Ctrl-C."""
+    """FastAGI + AMI listener + queue sync, until Ctrl-C; SIGHUP or `hotline reload`
+    applies a changed configuration."""
+    from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
     from ivr.bootstrap import build_service
     from ivr.service import run_forever
 
+    target = AsteriskConfDir(Path(args.asterisk_dir)) if args.asterisk_dir else None
+    if target is not None and not target.directory.is_dir():
+        print(f"error: --asterisk-dir {args.asterisk_dir}: not a directory", file=sys.stderr)
+        return 2
     rt = runtime(args)
     try:
-        asyncio.run(run_forever(build_service(rt)))
+        asyncio.run(run_forever(build_service(rt, asterisk=target)))
     finally:
         rt.close()
     return 0
@@ -71,12 +84,52 @@ def cmd_up(args: argparse.Namespace) -> int:
         return _up(args)
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Check the configuration as check-config does, then ask the running service to
+    apply it (over its control socket). Exit 0 applied, 1 no service answers, 2 refused
+    (the running configuration stays)."""
+    from ivr.bootstrap import config_dir, control_socket
+
+    cfg = config(args)  # a refused configuration exits 2 here, naming file and item
+    directory = config_dir(getattr(args, "config", None), os.environ).resolve()
+    path = control_socket(cfg)
+    request = json.dumps({"command": "reload", "config": str(directory)}).encode() + b"\n"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(RELOAD_WAIT_SECONDS)
+            sock.connect(str(path))
+            sock.sendall(request)
+            reply = json.loads(sock.makefile("rb").readline() or b"null")
+    except (OSError, ValueError) as e:
+        print(
+            f"error: no hotline service answers at {path} ({e}); is `hotline up` or "
+            "`hotline serve` running with this data directory? (SIGHUP to its process "
+            "reloads too)",
+            file=sys.stderr,
+        )
+        return 1
+    if not isinstance(reply, dict):
+        print(f"error: the service at {path} gave no answer", file=sys.stderr)
+        return 1
+    for line in reply.get("asterisk", []):
+        print(f"  asterisk: {line}")
+    if reply.get("ok"):
+        print(reply.get("message", "reloaded"))
+        return 0
+    print(
+        f"reload refused: {reply.get('message')}; the running configuration stays",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def _up(args: argparse.Namespace) -> int:
     import threading
 
+    from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
     from ivr.bootstrap import build_service, start_dialer_threads
     from ivr.service import run_forever
-    from lab.sandbox import cmd_down
+    from lab.sandbox import Sandbox, cmd_down
     from web.server import serve
 
     rt = runtime(args)
@@ -99,10 +152,10 @@ def _up(args: argparse.Namespace) -> int:
             f"{cfg.web.port}/ ; database {cfg.database_url}. Ctrl-C stops everything.",
             flush=True,
         )
+        box = Sandbox()  # a reload rewrites its files and prompts, then reloads it
+        service = build_service(rt, asterisk=AsteriskConfDir(box.config_dir, box.sounds_dir))
         asyncio.run(
-            run_forever(
-                build_service(rt), on_started=lambda: dialers.extend(start_dialer_threads(rt))
-            )
+            run_forever(service, on_started=lambda: dialers.extend(start_dialer_threads(rt)))
         )
     finally:
         print("stopping ...", flush=True)
@@ -274,7 +327,13 @@ def _wait_for_record(rt: Any, number: str, after_id: int, deadline: float) -> An
 def register(add: AddCommand) -> None:
     p = add("asterisk", cmd_asterisk, "build/start/stop the sandbox Asterisk")
     p.add_argument("action", choices=("up", "down", "status"))
-    add("serve", cmd_serve, "run FastAGI, the AMI listener and queue sync (Asterisk elsewhere)")
+    p = add("serve", cmd_serve, "run FastAGI, the AMI listener and queue sync (Asterisk elsewhere)")
+    p.add_argument(
+        "--asterisk-dir",
+        help="Asterisk's config directory: a reload writes the changed rendered files "
+        "there and reloads them over AMI (default: the service's side only)",
+    )
+    add("reload", cmd_reload, "apply a changed configuration to the running service")
     add("up", cmd_up, "run the whole hotline: sandbox Asterisk, FastAGI, AMI listener")
     p = add("agent", cmd_agent, "set an agent's state")
     p.add_argument("agent")

@@ -11,6 +11,8 @@ module for what it runs and passes the parts down:
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     case_parts(runtime)        the case store and use cases (CLI, web app, service)
     asterisk_settings(config)  what the Asterisk templates need
+    prepare_reload(rt, ...)    a changed configuration, checked and built, for the
+                               running service to swap in (`hotline reload`, SIGHUP)
 
 The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here.
 """
@@ -21,7 +23,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,10 +66,12 @@ from ivr.phone import canonical
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
     from twilio.http.http_client import TwilioHttpClient
 
+    from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
+    from ivr.adapters.asterisk.handlers import Handlers
     from ivr.adapters.twilio.voice import TwilioVoice
     from ivr.dialer.twilio_worker import TwilioDialer
     from ivr.dialer.worker import Dialer, DialerDeps
-    from ivr.service import HotlineService
+    from ivr.service import HotlineService, PreparedConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,12 @@ class Runtime:
     presence_repo: PresenceRepo
     presence: DbPresence
     clock: Clock
+    # The environment the config was read with (HOTLINE_DATA_DIR, the database URL,
+    # secrets): a reload reads the config again with the same one.
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Called after a reload replaced `config` (the dialers in `hotline up` rebuild their
+    # dependencies over the new roster, policy and callback rules).
+    on_reload: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def surveys(self) -> SqlSurveys:
@@ -140,6 +150,7 @@ def build_runtime(
         presence_repo=repo,
         presence=DbPresence(repo),
         clock=clock_from_env(env),
+        env=env,
     )
 
 
@@ -323,9 +334,20 @@ def _case_no(cases: CaseService, uid: str) -> str | None:
     return case.case_no if case is not None else None
 
 
+def follow_reloads(rt: Runtime, dialer: Dialer | TwilioDialer) -> None:
+    """A dialer in the service's process takes each reloaded configuration (its roster,
+    policy and callback rules; its pacing stays as it started)."""
+
+    def rebuild() -> None:
+        dialer.deps = dialer_deps(rt)
+
+    rt.on_reload.append(rebuild)
+
+
 def start_dialer_thread(rt: Runtime) -> tuple[Dialer, threading.Thread]:
     """For `hotline up`: the dialer beside the service, stopped with `dialer.stop()`."""
     dialer = build_dialer(rt)
+    follow_reloads(rt, dialer)
     thread = threading.Thread(target=dialer.run, name="callback-dialer", daemon=True)
     thread.start()
     return dialer, thread
@@ -340,6 +362,7 @@ def start_dialer_threads(rt: Runtime) -> list[tuple[Dialer | TwilioDialer, threa
         log.warning("twilio.dialer is on but there is no auth token: only the Asterisk dialer runs")
     if t is not None and t.dialer and t.auth_token:
         twilio = build_twilio_dialer(rt)
+        follow_reloads(rt, twilio)
         thread = threading.Thread(target=twilio.run, name="callback-dialer-twilio", daemon=True)
         thread.start()
         started.append((twilio, thread))
@@ -377,16 +400,47 @@ def build_twilio_voice(rt: Runtime, state_key: str) -> TwilioVoice | None:
 # --- the FastAGI + AMI service -------------------------------------------------------
 
 
+CONTROL_SOCKET = "control.sock"  # in the data directory: `hotline reload` talks to it
+
+
+def control_socket(config: HotlineConfig) -> Path:
+    """Where the running service listens for `hotline reload` (a Unix socket; the data
+    directory is 0700, so only its owner reaches it)."""
+    return config.data_dir / CONTROL_SOCKET
+
+
+def build_handlers(
+    rt: Runtime, calllog: CallLog, on_decision_latency: Callable[[float], None] | None = None
+) -> Handlers:
+    """The FastAGI handlers over `rt.config` (the service's, and each reload's)."""
+    from ivr.adapters.asterisk.handlers import Handlers
+
+    callbacks = callback_parts(rt)
+    cases = case_parts(rt, callbacks)
+    return Handlers(
+        rt.ivr_deps(calllog),
+        on_decision_latency,
+        callbacks=callbacks.intake,
+        region=rt.config.site.region or None,
+        surveys=survey_parts(rt, calllog, cases.service),
+        cases=cases.service,
+    )
+
+
 def build_service(
     rt: Runtime,
     *,
     sync_seconds: float = 2.0,
     on_decision_latency: Callable[[float], None] | None = None,
+    asterisk: AsteriskConfDir | None = None,
 ) -> HotlineService:
-    """Every part of the service, built and not yet started (`await service.start()`)."""
+    """Every part of the service, built and not yet started (`await service.start()`).
+
+    `asterisk` is where Asterisk reads its rendered configuration (the sandbox's for
+    `hotline up`): a reload writes the changed files there and reloads them; without
+    it a reload changes the service's side only and says so."""
     from ivr.adapters.asterisk.fastagi import FastAgiServer
     from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits
-    from ivr.adapters.asterisk.handlers import Handlers
     from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
     from ivr.service import HotlineService
 
@@ -399,16 +453,7 @@ def build_service(
     )
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
-    callbacks = callback_parts(rt)
-    cases = case_parts(rt, callbacks)
-    handlers = Handlers(
-        rt.ivr_deps(calllog),
-        on_decision_latency,
-        callbacks=callbacks.intake,
-        region=cfg.site.region or None,
-        surveys=survey_parts(rt, calllog, cases.service),
-        cases=cases.service,
-    )
+    handlers = build_handlers(rt, calllog, on_decision_latency)
     return HotlineService(
         config=cfg,
         clock=rt.clock,
@@ -418,6 +463,81 @@ def build_service(
         calllog=calllog,
         fastagi=FastAgiServer(handlers.routes(), agi.host, agi.port, limits=limits),
         sync_seconds=sync_seconds,
-        case_sweep=cases.service.sweep,
+        case_sweep=lambda: case_parts(rt).service.sweep(),
         case_sweep_seconds=cfg.cases.sweep_seconds,
+        prepare_reload=partial(prepare_reload, rt, calllog, on_decision_latency, asterisk),
+        control_path=control_socket(cfg),
     )
+
+
+# --- reload ------------------------------------------------------------------------
+
+
+RESTART_REASON = "changed: this needs a restart of the service, not a reload"
+
+
+def restart_only(old: HotlineConfig, new: HotlineConfig) -> ConfigError | None:
+    """A change a reload cannot apply (the database, the data directory, the ports the
+    service and Asterisk listen on, the AMI login), named; None when there is none."""
+    checks = (
+        ("hotline.yaml", "database.url", old.database_url, new.database_url),
+        ("environment", "HOTLINE_DATA_DIR", old.data_dir, new.data_dir),
+        ("hotline.yaml", "fastagi", old.fastagi, new.fastagi),
+        ("hotline.yaml", "ami.host", old.ami.host, new.ami.host),
+        ("hotline.yaml", "ami.port", old.ami.port, new.ami.port),
+        ("hotline.yaml", "ami.username", old.ami.username, new.ami.username),
+        ("hotline.yaml", "sip.host", old.sip.host, new.sip.host),
+        ("hotline.yaml", "sip.port", old.sip.port, new.sip.port),
+        ("hotline.yaml", "web.host", old.web.host, new.web.host),
+        ("hotline.yaml", "web.port", old.web.port, new.web.port),
+    )
+    for file, item, was, now in checks:
+        if was != now:
+            return ConfigError(file, item, RESTART_REASON)
+    return None
+
+
+def asterisk_files(config: HotlineConfig) -> dict[str, str]:
+    """Every rendered Asterisk file for this configuration (callback ones included)."""
+    from ivr.adapters.asterisk.errors import TemplateError
+    from ivr.adapters.asterisk.templates import render_all
+    from ivr.dialer.asterisk_conf import with_callbacks
+
+    try:
+        return with_callbacks(render_all(asterisk_settings(config)), config.callbacks.dialer)
+    except TemplateError as e:
+        raise ConfigError("config/asterisk", "templates", str(e)) from None
+
+
+def prepare_reload(
+    rt: Runtime,
+    calllog: CallLog,
+    on_decision_latency: Callable[[float], None] | None,
+    asterisk: AsteriskConfDir | None,
+    directory: Path,
+) -> PreparedConfig:
+    """Read and validate `directory` as `check-config` does, with the runtime's
+    environment, and build what the service swaps in; nothing is touched (raises
+    ConfigError naming the file, the item and the reason)."""
+    from ivr.service import PreparedConfig
+
+    config = load_config(directory, rt.env)
+    refused = restart_only(rt.config, config)
+    if refused is not None:
+        raise refused
+    config = with_secrets(config, rt.env)
+    files = asterisk_files(config)  # rendered even with nowhere to write: checked
+    handlers = build_handlers(replace(rt, config=config), calllog, on_decision_latency)
+
+    def write() -> list[str]:
+        return asterisk.write(files, config.prompts) if asterisk is not None else []
+
+    def adopt() -> None:  # the web app in `hotline up` reads rt.config per request
+        rt.config = config
+        for hook in rt.on_reload:
+            try:
+                hook()
+            except Exception:  # a dialer keeps its old rules rather than stop the reload
+                log.exception("a part did not take the reloaded configuration")
+
+    return PreparedConfig(config, handlers.routes(), write, adopt)

@@ -4,30 +4,39 @@ One asyncio process serves every call: the FastAGI server runs the IVR and the
 routing decision, the AMI link completes call records from Asterisk's events
 (answer, hang-up, fallback) and tracks seat device states, and a periodic task
 keeps Asterisk's queue membership in step with the roster and agent states.
+
+A changed configuration is applied without a restart (`reload`): on SIGHUP, or on
+a request on the control socket (`hotline reload`, a Unix socket in the 0700 data
+directory). Calls in progress keep the IVR session they have.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.adapters.asterisk import ami
-from ivr.adapters.asterisk.fastagi import FastAgiServer
+from ivr.adapters.asterisk.conf_dir import reload_modules
+from ivr.adapters.asterisk.fastagi import FastAgiServer, RouteTable
 from ivr.adapters.db.backup import backup_if_due
 from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
 from ivr.app.ports import Clock
-from ivr.config import HotlineConfig
+from ivr.config import ConfigError, HotlineConfig
 from ivr.domain.calllog import CallAnswered, CallEvent
 from ivr.domain.routing import queue_members
 
@@ -36,6 +45,68 @@ T = TypeVar("T")
 BACKUP_POLL = 30.0  # seconds between checks whether a scheduled backup is due
 BACKUP_RETRY = 300.0  # after a failed backup
 CaseSweep = Callable[[], list[Any]]
+CONTROL_REQUEST_BYTES = 4096  # one JSON line: {"command": "reload", "config": DIR}
+CONTROL_READ_SECONDS = 5.0
+SUN_PATH_MAX = 107  # AF_UNIX path limit (108 bytes with the NUL)
+
+
+@dataclass(frozen=True)
+class PreparedConfig:
+    """A changed configuration, validated and built, nothing of it in use yet
+    (`ivr.bootstrap.prepare_reload` makes it)."""
+
+    config: HotlineConfig
+    routes: RouteTable  # the FastAGI handlers over the new menu, roster and policy
+    write_asterisk: Callable[[], list[str]]  # writes Asterisk's changed files; their names
+    adopt: Callable[[], None]  # the runtime the rest of the process reads takes it
+
+
+PrepareReload = Callable[[Path], PreparedConfig]  # raises ConfigError (file, item, reason)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    message: str  # the refusal (file: item: reason), or what changed
+    asterisk: tuple[str, ...] = ()  # each Asterisk module reloaded and how it went
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "message": self.message, "asterisk": list(self.asterisk)}
+
+
+CONFIG_PARTS = (
+    "site",
+    "calendar",
+    "roster",
+    "policy",
+    "staffing",
+    "menu",
+    "prompts",
+    "callbacks",
+    "cases",
+    "admission",
+    "survey",
+    "twilio",
+    "backup",
+    "sip",
+    "web",
+)
+NO_AMI = "AMI not connected (Asterisk reads the files when it reloads or starts)"
+
+
+def changed_parts(old: HotlineConfig, new: HotlineConfig) -> list[str]:
+    """Which parts of the configuration differ (for the log and `hotline reload`)."""
+    return [p for p in CONFIG_PARTS if not _same(getattr(old, p), getattr(new, p))]
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, field by field; a function made by `partial` (a policy's number_key) is
+    the same when it wraps the same function with the same arguments."""
+    if isinstance(a, partial) and isinstance(b, partial):
+        return (a.func, a.args, a.keywords) == (b.func, b.args, b.keywords)
+    if is_dataclass(a) and is_dataclass(b) and type(a) is type(b):
+        return all(_same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
+    return a == b
 
 
 class HotlineService:
@@ -58,6 +129,8 @@ class HotlineService:
         sync_seconds: float = 2.0,
         case_sweep: CaseSweep | None = None,
         case_sweep_seconds: float = 60.0,
+        prepare_reload: PrepareReload | None = None,
+        control_path: Path | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
@@ -73,7 +146,11 @@ class HotlineService:
             on_connect=self._on_ami_connect,
         )
         self.queues = ami.QueueSync(self.link, tuple(a.seat for a in config.roster.agents))
+        self.prepare_reload, self.control_path = prepare_reload, control_path
         self._tasks: list[asyncio.Task[None]] = []
+        self._reloading = asyncio.Lock()  # one reload at a time
+        self._control: asyncio.AbstractServer | None = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         """Replay what a database outage left in the spool, then take calls."""
@@ -84,8 +161,10 @@ class HotlineService:
         self._tasks.append(asyncio.create_task(self._backup_loop()))
         if self.case_sweep is not None:
             self._tasks.append(asyncio.create_task(self._case_loop(self.case_sweep)))
+        await self._start_control()
 
     async def stop(self) -> None:
+        await self._stop_control()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -113,9 +192,9 @@ class HotlineService:
 
     async def _backup_loop(self) -> None:
         """Make the backups config asks for (hotline.yaml `backup:`), in a thread."""
-        cfg = self.config
-        started = datetime.now(cfg.site.tz)
+        started = datetime.now(self.config.site.tz)
         while True:
+            cfg = self.config  # a reload may change the schedule
             try:
                 now = datetime.now(cfg.site.tz)
                 made = await asyncio.to_thread(
@@ -164,15 +243,145 @@ class HotlineService:
     def record(self, event: CallEvent) -> None:
         self.calllog.record(event)
 
+    # --- reload -------------------------------------------------------------------
+
+    async def reload(self, directory: Path | None = None) -> ReloadResult:
+        """Apply a changed configuration (from `directory`, else where the running one
+        came from) to the next calls, Asterisk's side included.
+
+        Everything is read, validated (as `check-config` does) and built before
+        anything is touched: a refused configuration leaves the running one in place
+        and says why. Then Asterisk's changed files are written and reloaded (new
+        queues exist before a caller is sent to them), the FastAGI route table is
+        swapped in one assignment on the event loop (a dialog already running keeps
+        its handlers, so its IVR session keeps the menu and routing it began with;
+        the call's later requests, overflow or survey, use the new ones), and the
+        queue membership is applied again for the new roster.
+        """
+        if self.prepare_reload is None:
+            return ReloadResult(False, "this service was built without a reload")
+        async with self._reloading:
+            old = self.config
+            source = Path(directory) if directory is not None else old.directory
+            try:
+                new = await asyncio.to_thread(self.prepare_reload, source)
+            except ConfigError as e:
+                log.error("reload refused, the running configuration stays: %s", e)
+                return ReloadResult(False, str(e))
+            except Exception as e:  # a bug must not take the service down either
+                log.exception("reload failed, the running configuration stays")
+                return ReloadResult(False, f"the configuration could not be built: {e!r}")
+            try:
+                written = await asyncio.to_thread(new.write_asterisk)
+            except Exception as e:  # a full disk, a prompt that cannot be spoken
+                log.exception("reload refused: Asterisk's files not written")
+                return ReloadResult(
+                    False, f"Asterisk's configuration could not be written: {e}; "
+                    "the running configuration stays (Asterisk has not reloaded)"
+                )  # fmt: skip
+            asterisk = await asyncio.to_thread(self._reload_asterisk, written)
+            self.fastagi.routes = new.routes
+            self.config = new.config
+            self.queues.seats = tuple(a.seat for a in new.config.roster.agents)
+            new.adopt()
+            try:
+                await asyncio.to_thread(self.sync_queues, True)
+            except Exception:  # the sync loop tries again in a moment
+                log.exception("queue sync after the reload failed; retrying")
+            parts = changed_parts(old, new.config)
+            message = f"reloaded {source}: " + (
+                f"changed {', '.join(parts)}" if parts else "nothing changed"
+            )
+            if written:
+                message += f"; Asterisk files written: {', '.join(written)}"
+            log.warning("%s", message)  # an operator action: logged at the default level
+            for line in asterisk:
+                log.warning("reload: %s", line)
+            return ReloadResult(True, message, asterisk)
+
+    def _reload_asterisk(self, written: list[str]) -> tuple[str, ...]:
+        """Make Asterisk read its changed files (AMI `Reload`), one module each."""
+        done = []
+        for module in reload_modules(written):
+            reply = self.link.send("Reload", Module=module)
+            if reply is None:
+                done.append(f"reload {module}: {NO_AMI}")
+            elif reply.get("Response") == "Error":
+                done.append(f"reload {module}: refused: {reply.get('Message', '')}")
+            else:
+                done.append(f"reload {module}: ok")
+        return tuple(done)
+
+    def reload_soon(self) -> None:
+        """SIGHUP: reload in the background; the log says how it went."""
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- the control socket (hotline reload) --------------------------------------
+
+    async def _start_control(self) -> None:
+        path = self.control_path
+        if path is None:
+            return
+        if len(os.fsencode(path)) > SUN_PATH_MAX:
+            log.warning("control socket path %s is too long: reload by SIGHUP only", path)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # left by a service that did not stop cleanly (FastAGI's port
+            # is taken before this, so a second service never gets this far)
+        self._control = await asyncio.start_unix_server(
+            self._on_control, path=str(path), limit=CONTROL_REQUEST_BYTES
+        )
+        os.chmod(path, 0o600)  # the owner's alone; the data directory is 0700 meanwhile
+
+    async def _stop_control(self) -> None:
+        if self._control is None:
+            return
+        self._control.close()
+        await self._control.wait_closed()
+        self._control = None
+        if self.control_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.control_path.unlink()
+
+    async def _on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request, one JSON line back: {"command": "reload", "config": DIR}."""
+        try:
+            try:
+                line = await asyncio.wait_for(reader.readline(), CONTROL_READ_SECONDS)
+                request = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("not an object")
+            except (ValueError, TimeoutError, asyncio.LimitOverrunError) as e:
+                result = ReloadResult(False, f"bad control request: {e}")
+            else:
+                result = await self._control_request(request)
+            writer.write(json.dumps(result.as_json(), ensure_ascii=False).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, OSError) as e:  # the client went away: the reload stands
+            log.info("control client gone: %s", e)
+        finally:
+            writer.close()
+
+    async def _control_request(self, request: dict[str, Any]) -> ReloadResult:
+        if request.get("command") != "reload":
+            return ReloadResult(False, f"unknown command {str(request.get('command'))[:40]!r}")
+        directory = request.get("config")
+        if directory is not None and not isinstance(directory, str):
+            return ReloadResult(False, "config: not a directory name")
+        return await self.reload(Path(directory) if directory else None)
+
 
 async def run_forever(
     service: HotlineService, on_started: Callable[[], None] | None = None
 ) -> None:
-    """Run until SIGINT/SIGTERM, then stop everything cleanly."""
+    """Run until SIGINT/SIGTERM, then stop everything cleanly; SIGHUP reloads."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.reload_soon)
     await service.start()
     if on_started is not None:
         on_started()

@@ -97,7 +97,10 @@ def _register(app: Flask) -> None:
     for bp in (*blueprints, api.bp, twilio.bp):
         app.register_blueprint(bp)
     c: WebContext = app.extensions["hotline"]
-    twilio.init_app(app, build_twilio_voice(c.runtime, app.config["SECRET_KEY"]))
+    key = app.config["SECRET_KEY"]
+    twilio.init_app(app, build_twilio_voice(c.runtime, key))
+    # A reload in this process (`hotline up`): the webhooks take the new menu and routing.
+    c.runtime.on_reload.append(lambda: twilio.use_voice(app, build_twilio_voice(c.runtime, key)))
 
 
 def _secret_key(rt: Runtime) -> str:

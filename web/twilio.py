@@ -56,6 +56,11 @@ def init_app(app: Flask, voice: TwilioVoice | None) -> None:
     app.extensions[AUDIT_LIMIT] = LoginLimiter(AUDITS_PER_MINUTE, 60.0)
 
 
+def use_voice(app: Flask, voice: TwilioVoice | None) -> None:
+    """Replace the webhooks' parts (a reload); a webhook already running keeps its own."""
+    app.extensions[EXTENSION] = voice
+
+
 def _voice() -> TwilioVoice:
     voice: TwilioVoice | None = current_app.extensions.get(EXTENSION)
     if voice is None:

@@ -9,6 +9,7 @@ adds the `#include` lines, until the lead's renderer lists them itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from ivr.adapters.asterisk.errors import TemplateError
@@ -53,6 +54,17 @@ def template_values(dialer: DialerSettings) -> dict[str, str]:
 
 def render(dialer: DialerSettings, template_dir: Path | None = None) -> dict[str, str]:
     return render_files(TEMPLATES, template_values(dialer), template_dir)
+
+
+def with_callbacks(files: Mapping[str, str], dialer: DialerSettings) -> dict[str, str]:
+    """The rendered hotline files plus the callback ones, included: what `install_into`
+    leaves in a directory, as text (a reload compares it with what is there)."""
+    out = dict(files) | render(dialer)
+    for host, included in INCLUDES.items():
+        line = f"#include {included}"
+        if host in out and line not in out[host]:
+            out[host] = out[host].rstrip("\n") + f"\n\n{line}\n"
+    return out
 
 
 def install_into(config_dir: Path, dialer: DialerSettings) -> list[Path]:

@@ -19,6 +19,7 @@ from e2e_stack import (
 )
 from tcp_proxy import CuttableProxy
 
+from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
 from ivr.bootstrap import asterisk_settings, build_runtime, build_service
 from ivr.service import ServiceThread
 from lab.provision import provision_sandbox
@@ -58,7 +59,9 @@ def stack(
             runtime.clock = clock
             settings = asterisk_settings(runtime.config)
             provision_sandbox(runtime, sandbox)
-            service = ServiceThread(build_service(runtime, sync_seconds=0.5))
+            # A reload (tests/e2e/test_reload_e2e.py) rewrites the sandbox's files.
+            conf = AsteriskConfDir(sandbox.config_dir)
+            service = ServiceThread(build_service(runtime, sync_seconds=0.5, asterisk=conf))
             service.start()
             cleanup.callback(service.stop)
             seats = SeatPool(settings, ring_ms=300)
