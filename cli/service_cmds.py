@@ -1,4 +1,4 @@
-"""`hotline up | serve | asterisk | agent | calls | call`: the running hotline.
+"""`hotline up | serve | speech | asterisk | agent | calls | call`: the running hotline.
 
 `up`, `asterisk` and `call` drive the lab's sandbox Asterisk and SIPp phones;
 `serve` runs the service against an Asterisk elsewhere.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Any
@@ -16,6 +17,7 @@ from cli.common import (
     MAX_LIMIT,
     AddCommand,
     audit_cli,
+    config,
     dtmf_keys,
     float_range,
     int_range,
@@ -59,6 +61,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(run_forever(build_service(rt)))
     finally:
         rt.close()
+    return 0
+
+
+def cmd_speech(args: argparse.Namespace) -> int:
+    """The recognition service (vosk, AudioSocket in, results to FastAGI), until Ctrl-C."""
+    from ivr.adapters.speech.service import serve_forever
+    from ivr.bootstrap import recognition_service
+
+    cfg = config(args)
+    if not cfg.speech.languages(cfg.directory):
+        raise ValueError("speech: no language has a model (hotline check-config says why)")
+    service = recognition_service(cfg)
+    print(
+        f"speech: languages {', '.join(service.models.languages)}; audio "
+        f"{cfg.speech.host}:{cfg.speech.audio_port}, control {cfg.speech.control_port}",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(service))
     return 0
 
 
@@ -275,6 +296,7 @@ def register(add: AddCommand) -> None:
     p = add("asterisk", cmd_asterisk, "build/start/stop the sandbox Asterisk")
     p.add_argument("action", choices=("up", "down", "status"))
     add("serve", cmd_serve, "run FastAGI, the AMI listener and queue sync (Asterisk elsewhere)")
+    add("speech", cmd_speech, "run the speech recognition service (vosk) for spoken options")
     add("up", cmd_up, "run the whole hotline: sandbox Asterisk, FastAGI, AMI listener")
     p = add("agent", cmd_agent, "set an agent's state")
     p.add_argument("agent")

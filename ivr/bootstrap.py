@@ -64,6 +64,8 @@ from ivr.phone import canonical
 if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neither
     from twilio.http.http_client import TwilioHttpClient
 
+    from ivr.adapters.speech.client import SpeechInput
+    from ivr.adapters.speech.service import RecognitionService
     from ivr.adapters.twilio.voice import TwilioVoice
     from ivr.dialer.twilio_worker import TwilioDialer
     from ivr.dialer.worker import Dialer, DialerDeps
@@ -106,6 +108,7 @@ class Runtime:
             presence=self.presence,
             clock=self.clock,
             cases=FailOpenCases(CaseRepo(self.sessions)),
+            speech_min_confidence=c.speech.min_confidence,
         )
 
     @property
@@ -401,6 +404,7 @@ def build_service(
     calllog = BufferedCallLog(spooling)
     callbacks = callback_parts(rt)
     cases = case_parts(rt, callbacks)
+    speech = speech_input(cfg)
     handlers = Handlers(
         rt.ivr_deps(calllog),
         on_decision_latency,
@@ -408,8 +412,9 @@ def build_service(
         region=cfg.site.region or None,
         surveys=survey_parts(rt, calllog, cases.service),
         cases=cases.service,
+        speech=speech,
     )
-    return HotlineService(
+    service = HotlineService(
         config=cfg,
         clock=rt.clock,
         presence=rt.presence,
@@ -420,4 +425,31 @@ def build_service(
         sync_seconds=sync_seconds,
         case_sweep=cases.service.sweep,
         case_sweep_seconds=cfg.cases.sweep_seconds,
+        speech=speech,
     )
+    if speech is not None:
+        speech.ami = service.link.send  # the fork and the spoken key go over AMI
+    return service
+
+
+def speech_input(cfg: HotlineConfig) -> SpeechInput | None:
+    """The FastAGI side of speech input, or None when no language has a model."""
+    from ivr.adapters.speech.client import SpeechInput
+
+    s = cfg.speech
+    languages = frozenset(s.languages(cfg.directory))
+    if not languages:
+        return None
+    return SpeechInput(s.host, s.control_port, s.audio_port, languages, s.connect_timeout_seconds)
+
+
+def recognition_service(cfg: HotlineConfig) -> RecognitionService:
+    """The recognition service (`hotline speech`): the models of every language that has one."""
+    from ivr.adapters.speech.engine import Models
+    from ivr.adapters.speech.service import RecognitionService
+
+    s = cfg.speech
+    dirs = {
+        lang: d for lang in s.languages(cfg.directory) if (d := s.model_dir(lang, cfg.directory))
+    }
+    return RecognitionService(Models(dirs), s.host, s.audio_port, s.control_port)
