@@ -118,3 +118,24 @@ def test_a_language_without_a_model_is_refused_by_name(models: Models) -> None:
 def test_a_bad_control_request_is_refused_naming_what_is_wrong(line: bytes, reason: str) -> None:
     with pytest.raises(RequestError, match=reason):
         parse_request(line)
+
+
+def test_the_speech_bench_prints_the_acceptance_figures() -> None:
+    from lab.bench.speech import run_speech_bench
+
+    result = run_speech_bench(streams=2, rounds=1)
+    assert {"rtf", "concurrent_streams", "recognised", "utterances", "decision_p95_ms"} <= set(
+        result
+    )
+    assert result["concurrent_streams"] == 2 and result["utterances"] == 2
+    assert result["recognised"] == 2  # 예약 and 불만 접수 at 80 words a minute
+    assert 0 < result["rtf"] < 1
+
+
+def test_bench_speech_refuses_zero_streams_naming_the_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cli.main import main
+
+    assert main(["bench", "speech", "--streams", "0"]) == 2
+    assert "--streams" in capsys.readouterr().err

@@ -35,7 +35,7 @@ class Models:
     def __init__(self, dirs: Mapping[str, Path]) -> None:
         from vosk import Model, SetLogLevel
 
-        SetLogLevel(-1)
+        SetLogLevel(-2)  # not even warnings: "[unk]" is missing from some models (README, Speech)
         self._models: dict[str, Any] = {}
         for language, path in dirs.items():
             started = time.perf_counter()
