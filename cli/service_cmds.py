@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
 import sys
 from typing import Any
 
@@ -110,6 +111,7 @@ def _up(args: argparse.Namespace) -> int:
         name="hotline-web",
         daemon=True,
     )
+    speech = _speech_process(cfg)
     try:
         status = _sandbox_up(rt)
         print(status.summary())
@@ -133,9 +135,22 @@ def _up(args: argparse.Namespace) -> int:
         stop_web.set()
         if web.is_alive():
             web.join(10)
+        if speech is not None:
+            speech.terminate()
+            speech.wait(10)
         cmd_down()
         rt.close()
     return 0
+
+
+def _speech_process(cfg: Any) -> subprocess.Popen[bytes] | None:
+    """`hotline speech` as a child process when a language has a model (its own
+    process: decoding never competes with FastAGI for the interpreter)."""
+    if not cfg.speech.languages(cfg.directory):
+        return None
+    command = [sys.executable, "-m", "cli.main", "speech", "--config", str(cfg.directory)]
+    print(f"speech recognition: {', '.join(cfg.speech.languages(cfg.directory))}", flush=True)
+    return subprocess.Popen(command)
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

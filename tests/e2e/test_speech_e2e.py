@@ -154,6 +154,18 @@ def spoken_call(stack: Stack, work: Path, phrase: str) -> CallRecord:
     return stack.call_record(number, timeout=30)
 
 
+def forks_left(sandbox: Sandbox, timeout_s: float = 5.0) -> list[str]:
+    """The AudioSocket (fork) channels still up after `timeout_s`: none once the
+    callers have hung up (ChanSpy's E option ends them with the spied channel)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = sandbox.rx("core show channels concise").splitlines()
+        left = [r for r in rows if r.startswith("AudioSocket/")]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
 def chosen(rec: CallRecord) -> list[tuple[str, str, str]]:
     return [(s.event, s.input, s.key) for s in rec.steps if s.event in ("key", "invalid")]
 
@@ -168,6 +180,7 @@ def test_a_spoken_phrase_routes_to_its_option(
     assert (step.input, step.key, step.phrase) == ("speech", "3", "환불")
     assert step.confidence is not None and step.confidence >= 0.5
     assert rec.decision is not None and any("speech '환불'" in t for t in rec.decision.trace)
+    assert forks_left(stack.sandbox) == []
 
 
 def test_recogniser_killed_mid_call_keys_still_route_and_a_restart_brings_speech_back(
@@ -200,3 +213,24 @@ def test_recogniser_killed_mid_call_keys_still_route_and_a_restart_brings_speech
     rec = spoken_call(stack, tmp_path, "예약")
     assert rec.branch == BRANCH_OF["1"], (rec.steps, recogniser.tail())
     assert chosen(rec) == [("key", "speech", "1")]
+    assert forks_left(stack.sandbox) == []
+
+
+def test_a_stuck_recogniser_leaves_the_keys_within_one_second(
+    speech_stack: tuple[Stack, Recogniser],
+) -> None:
+    stack, recogniser = speech_stack
+    assert recogniser.proc is not None
+    number, key_at_ms = caller(), 1500
+    recogniser.proc.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        result = place_call("1", number, first_key_delay_ms=key_at_ms, hold_ms=2000, timeout_s=40)
+    finally:
+        recogniser.proc.send_signal(signal.SIGCONT)
+    assert result.ok, result
+    rec = stack.call_record(number, timeout=30)
+    assert rec.branch == "enquiries"
+    start = next(s for s in rec.steps if s.event == "start")
+    key = next(s for s in rec.steps if s.event == "key")
+    assert key.input == "key"
+    assert (key.at - start.at).total_seconds() < key_at_ms / 1000 + 1.0, rec.steps
