@@ -43,7 +43,7 @@ from lab.sipp import SeatPool, place_call
 pytestmark = pytest.mark.e2e
 
 PHRASES = {"1": ["예약"], "2": ["불만 접수"], "3": ["환불"], "0": ["상담원"]}
-BRANCH_OF = {"1": "enquiries", "2": "complaints", "3": "repairs"}
+BRANCH_OF = {"1": "enquiries", "2": "complaints", "3": "repairs", "0": "emergency"}
 _numbers = itertools.count(1)
 
 
@@ -170,16 +170,19 @@ def chosen(rec: CallRecord) -> list[tuple[str, str, str]]:
     return [(s.event, s.input, s.key) for s in rec.steps if s.event in ("key", "invalid")]
 
 
+# "불만 접수" (two words) is left out: through the phone path it was heard as "불만"
+# at the level the caller's audio arrives, and whole at 1.5x that level (README, Speech).
+@pytest.mark.parametrize(("key", "phrase"), [("3", "환불"), ("1", "예약"), ("0", "상담원")])
 def test_a_spoken_phrase_routes_to_its_option(
-    speech_stack: tuple[Stack, Recogniser], tmp_path: Path
+    speech_stack: tuple[Stack, Recogniser], tmp_path: Path, key: str, phrase: str
 ) -> None:
-    stack, _ = speech_stack
-    rec = spoken_call(stack, tmp_path, "환불")
-    assert rec.branch == BRANCH_OF["3"], (rec.steps, speech_stack[1].tail())
+    stack, recogniser = speech_stack
+    rec = spoken_call(stack, tmp_path, phrase)
+    assert rec.branch == BRANCH_OF[key], (rec.steps, recogniser.tail())
     step = next(s for s in rec.steps if s.event == "key")
-    assert (step.input, step.key, step.phrase) == ("speech", "3", "환불")
+    assert (step.input, step.key, step.phrase) == ("speech", key, phrase)
     assert step.confidence is not None and step.confidence >= 0.5
-    assert rec.decision is not None and any("speech '환불'" in t for t in rec.decision.trace)
+    assert rec.decision is not None and any(f"speech '{phrase}'" in t for t in rec.decision.trace)
     assert forks_left(stack.sandbox) == []
 
 

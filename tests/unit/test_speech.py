@@ -213,6 +213,7 @@ class TimedAsterisk:
 
     key: str = "1"
     key_after_s: float = 0.3
+    caller_wins: bool = False  # the caller's key arrives with the injected one, first
     received: list[str] = field(default_factory=list)
     ami: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     injected: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
@@ -231,7 +232,7 @@ class TimedAsterisk:
                 digit = await asyncio.wait_for(self.injected.get(), self.key_after_s)
             except TimeoutError:
                 digit = self.key
-            return f"200 result={digit}"
+            return f"200 result={self.key if self.caller_wins else digit}"
         if line.startswith("STREAM FILE"):
             return "200 result=0 endpos=8000"  # played to the end, no key
         return "200 result=0" if line.startswith('EXEC "MSet"') else "200 result=1"
@@ -390,6 +391,21 @@ def test_below_the_confidence_floor_is_an_invalid_attempt(sample_config: Hotline
     assert steps(log)[1] == ("invalid", "speech", "", "投诉")
     assert steps(log)[2] == ("key", "key", "1", "")  # the stub hears nothing more
     assert branch(log) == "enquiries"
+
+
+def test_a_key_that_beats_the_injected_one_wins_and_the_stray_is_taken_off_the_line(
+    sample_config: HotlineConfig,
+) -> None:
+    async def run() -> tuple[ListLog, TimedAsterisk]:
+        asterisk = TimedAsterisk(key="1", key_after_s=3.0, caller_wins=True)
+        async with recogniser("answer", {"phrase": "投诉", "confidence": 0.91}) as port:
+            log, _ = await one_call(sample_config, asterisk, port)
+        return log, asterisk
+
+    log, asterisk = asyncio.run(run())
+    assert steps(log)[1] == ("key", "key", "1", "")
+    assert branch(log) == "enquiries"
+    assert 'WAIT FOR DIGIT "500"\n' in asterisk.received
 
 
 @pytest.mark.parametrize("mode", ["down", "stuck"])

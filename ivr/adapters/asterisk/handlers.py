@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from ivr import phone
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi import AgiHangup
+from ivr.adapters.asterisk.agi import AgiHangup, command
 from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.adapters.speech.client import SpeechInput, invalid_digit
@@ -33,6 +33,7 @@ from ivr.domain.survey import SurveyDone
 
 log = logging.getLogger(__name__)
 LatencySink = Callable[[float], None]
+STRAY_KEY_MS = 500  # a spoken key injected as the caller's own key won: wait it out
 
 # The forms of the channel variables the handlers read back. Our own dialplan and
 # handlers set them, but a value that does not fit is ignored, never used.
@@ -147,6 +148,9 @@ class Handlers:
                     got = await keyed
                     if got == digit:
                         return session.on_speech(heard.phrase, heard.confidence)
+                    # The caller's key came first: the spoken key is on its way
+                    # too; take it off the line before the next prompt.
+                    await agi.send(command("WAIT FOR DIGIT", STRAY_KEY_MS))
                     return session.on_input(got)
             return session.on_input(await keyed)
         finally:
