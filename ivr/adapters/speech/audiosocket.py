@@ -50,11 +50,16 @@ def call_uuid(payload: bytes) -> str:
     return str(uuid.UUID(bytes=payload))
 
 
-def uuid_of_call(uid: str) -> str:
-    """The AudioSocket UUID Asterisk is given for the call with this unique id (the
-    recogniser and the FastAGI handler derive the same one).
+def uuid_of_call(uid: str, namespace: uuid.UUID) -> str:
+    """The AudioSocket UUID of the call with this Asterisk unique id: stable for one
+    FastAGI process (its `namespace`, random at start), so every step of a call finds
+    the same audio, and not guessable by another local process that would feed
+    audio for someone else's call.
 
-    >>> uuid_of_call("1732330800.2") == uuid_of_call("1732330800.2")
+    >>> ns = uuid.uuid4()
+    >>> uuid_of_call("1732330800.2", ns) == uuid_of_call("1732330800.2", ns)
     True
+    >>> uuid_of_call("1732330800.2", ns) == uuid_of_call("1732330800.2", uuid.uuid4())
+    False
     """
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hotline-call:{uid}"))
+    return str(uuid.uuid5(namespace, f"hotline-call:{uid}"))

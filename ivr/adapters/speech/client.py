@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,7 @@ class SpeechInput:
     retry_after_s: float = 2.0
     ami: AmiSend | None = None  # set by the composition root once the AMI link exists
     _down_until: float = 0.0
+    _namespace: uuid.UUID = field(default_factory=uuid.uuid4)  # AudioSocket UUIDs
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def speaks(self, language: str) -> bool:
@@ -82,7 +84,7 @@ class SpeechInput:
         """A listening window for this step, or None (keys only) at once."""
         if not grammar or not self.speaks(language) or time.monotonic() < self._down_until:
             return None
-        call = uuid_of_call(uid)
+        call = uuid_of_call(uid, self._namespace)
         request = {"call": call, "language": language, "grammar": list(grammar)}
         writer: asyncio.StreamWriter | None = None
         try:
