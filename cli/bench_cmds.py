@@ -1,4 +1,4 @@
-"""`hotline bench ivr | media | calllog | dialer | cases`: benchmarks from the lab, figures as JSON.
+"""`hotline bench ivr | media | calllog | dialer | cases | speech`: lab benchmarks, JSON figures.
 
 One option set for all three; each option says which benchmark reads it.
 """
@@ -12,7 +12,12 @@ from cli.common import AddCommand, float_range, int_range
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.target == "cases":
+    if args.target == "speech":
+        from lab.bench.speech import run_speech_bench
+
+        result = run_speech_bench(args.streams, args.rounds)
+        ok = True
+    elif args.target == "cases":
         from lab.bench.cases import run as run_cases
 
         result = run_cases(
@@ -68,8 +73,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
-    p = add("bench", cmd_bench, "run a benchmark: ivr, media, calllog, dialer or cases")
-    p.add_argument("target", choices=("ivr", "media", "calllog", "dialer", "cases"))
+    p = add("bench", cmd_bench, "run a benchmark: ivr, media, calllog, dialer, cases or speech")
+    p.add_argument("target", choices=("ivr", "media", "calllog", "dialer", "cases", "speech"))
     p.add_argument("--json", action="store_true", help="one line of JSON")
     ivr = p.add_argument_group("ivr")
     ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
@@ -90,6 +95,13 @@ def register(add: AddCommand) -> None:
     )
     cases = p.add_argument_group("cases (also --queries, --pg-url, --keep)")
     cases.add_argument("--cases", type=int_range(1, 100_000_000), default=1_000_000)
+    speech = p.add_argument_group("speech")
+    speech.add_argument(
+        "--streams", type=int_range(1, 200), default=10, help="speech: utterances at once"
+    )
+    speech.add_argument(
+        "--rounds", type=int_range(1, 100), default=2, help="speech: batches of --streams"
+    )
     media = p.add_argument_group("media")
     media.add_argument(
         "--talk-seconds",

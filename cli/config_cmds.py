@@ -46,6 +46,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"  survey: scores {sv.low}-{sv.high}{not_resolved}{off}")
     else:
         print("  survey: off")
+    _speech_summary(cfg)
     if cfg.twilio is not None:
         from ivr.config import auth_token
 
@@ -86,6 +87,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if not gaps and not uncovered:
         print(f"  look-ahead {span}: staffing and every branch's route covered")
     return 0
+
+
+def _speech_summary(cfg: Any) -> None:
+    """Speech input: on for the languages with a model; one warning per language
+    with phrases and no model (speech off there, never an error at call time)."""
+    from ivr.config.speech import warnings
+
+    sp = cfg.speech
+    if not sp.enabled:
+        print("  speech: off")
+        return
+    on = sp.languages(cfg.directory)
+    print(
+        f"  speech: {', '.join(on) if on else 'no language with a model'}; "
+        f"recogniser {sp.host}:{sp.control_port} (audio {sp.audio_port}), "
+        f"min confidence {sp.min_confidence:g}"
+    )
+    for line in warnings(sp, cfg.menu, cfg.directory):
+        print(f"  warning: {line}")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

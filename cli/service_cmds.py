@@ -1,4 +1,4 @@
-"""`hotline up | serve | reload | asterisk | agent | calls | call`: the running hotline.
+"""`hotline up | serve | reload | speech | asterisk | agent | calls | call`: the running hotline.
 
 `up`, `asterisk` and `call` drive the lab's sandbox Asterisk and SIPp phones;
 `serve` runs the service against an Asterisk elsewhere.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(run_forever(build_service(rt, asterisk=target)))
     finally:
         rt.close()
+    return 0
+
+
+def cmd_speech(args: argparse.Namespace) -> int:
+    """The recognition service (vosk, AudioSocket in, results to FastAGI), until Ctrl-C."""
+    from ivr.adapters.speech.service import serve_forever
+    from ivr.bootstrap import recognition_service
+
+    cfg = config(args)
+    if not cfg.speech.languages(cfg.directory):
+        raise ValueError("speech: no language has a model (hotline check-config says why)")
+    service = recognition_service(cfg)
+    print(
+        f"speech: languages {', '.join(service.models.languages)}; audio "
+        f"{cfg.speech.host}:{cfg.speech.audio_port}, control {cfg.speech.control_port}",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(service))
     return 0
 
 
@@ -142,6 +163,7 @@ def _up(args: argparse.Namespace) -> int:
         name="hotline-web",
         daemon=True,
     )
+    speech = _speech_process(cfg)
     try:
         status = _sandbox_up(rt)
         print(status.summary())
@@ -165,9 +187,22 @@ def _up(args: argparse.Namespace) -> int:
         stop_web.set()
         if web.is_alive():
             web.join(10)
+        if speech is not None:
+            speech.terminate()
+            speech.wait(10)
         cmd_down()
         rt.close()
     return 0
+
+
+def _speech_process(cfg: Any) -> subprocess.Popen[bytes] | None:
+    """`hotline speech` as a child process when a language has a model (its own
+    process: decoding never competes with FastAGI for the interpreter)."""
+    if not cfg.speech.languages(cfg.directory):
+        return None
+    command = [sys.executable, "-m", "cli.main", "speech", "--config", str(cfg.directory)]
+    print(f"speech recognition: {', '.join(cfg.speech.languages(cfg.directory))}", flush=True)
+    return subprocess.Popen(command)
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -334,6 +369,7 @@ def register(add: AddCommand) -> None:
         "there and reloads them over AMI (default: the service's side only)",
     )
     add("reload", cmd_reload, "apply a changed configuration to the running service")
+    add("speech", cmd_speech, "run the speech recognition service (vosk) for spoken options")
     add("up", cmd_up, "run the whole hotline: sandbox Asterisk, FastAGI, AMI listener")
     p = add("agent", cmd_agent, "set an agent's state")
     p.add_argument("agent")

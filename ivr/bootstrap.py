@@ -68,6 +68,8 @@ if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neithe
 
     from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
     from ivr.adapters.asterisk.handlers import Handlers
+    from ivr.adapters.speech.client import SpeechInput
+    from ivr.adapters.speech.service import RecognitionService
     from ivr.adapters.twilio.voice import TwilioVoice
     from ivr.dialer.twilio_worker import TwilioDialer
     from ivr.dialer.worker import Dialer, DialerDeps
@@ -116,6 +118,7 @@ class Runtime:
             presence=self.presence,
             clock=self.clock,
             cases=FailOpenCases(CaseRepo(self.sessions)),
+            speech_min_confidence=c.speech.min_confidence,
         )
 
     @property
@@ -410,9 +413,13 @@ def control_socket(config: HotlineConfig) -> Path:
 
 
 def build_handlers(
-    rt: Runtime, calllog: CallLog, on_decision_latency: Callable[[float], None] | None = None
+    rt: Runtime,
+    calllog: CallLog,
+    on_decision_latency: Callable[[float], None] | None = None,
+    speech: SpeechInput | None = None,
 ) -> Handlers:
-    """The FastAGI handlers over `rt.config` (the service's, and each reload's)."""
+    """The FastAGI handlers over `rt.config` (the service's, and each reload's; a reload
+    keeps the running speech input: its settings take a restart)."""
     from ivr.adapters.asterisk.handlers import Handlers
 
     callbacks = callback_parts(rt)
@@ -424,6 +431,7 @@ def build_handlers(
         region=rt.config.site.region or None,
         surveys=survey_parts(rt, calllog, cases.service),
         cases=cases.service,
+        speech=speech,
     )
 
 
@@ -453,8 +461,9 @@ def build_service(
     )
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
-    handlers = build_handlers(rt, calllog, on_decision_latency)
-    return HotlineService(
+    speech = speech_input(cfg)
+    handlers = build_handlers(rt, calllog, on_decision_latency, speech)
+    service = HotlineService(
         config=cfg,
         clock=rt.clock,
         presence=rt.presence,
@@ -465,9 +474,13 @@ def build_service(
         sync_seconds=sync_seconds,
         case_sweep=lambda: case_parts(rt).service.sweep(),
         case_sweep_seconds=cfg.cases.sweep_seconds,
-        prepare_reload=partial(prepare_reload, rt, calllog, on_decision_latency, asterisk),
+        prepare_reload=partial(prepare_reload, rt, calllog, on_decision_latency, asterisk, speech),
         control_path=control_socket(cfg),
+        speech=speech,
     )
+    if speech is not None:
+        speech.ami = service.link.send  # the fork and the spoken key go over AMI
+    return service
 
 
 # --- reload ------------------------------------------------------------------------
@@ -514,6 +527,7 @@ def prepare_reload(
     calllog: CallLog,
     on_decision_latency: Callable[[float], None] | None,
     asterisk: AsteriskConfDir | None,
+    speech: SpeechInput | None,
     directory: Path,
 ) -> PreparedConfig:
     """Read and validate `directory` as `check-config` does, with the runtime's
@@ -527,7 +541,7 @@ def prepare_reload(
         raise refused
     config = with_secrets(config, rt.env)
     files = asterisk_files(config)  # rendered even with nowhere to write: checked
-    handlers = build_handlers(replace(rt, config=config), calllog, on_decision_latency)
+    handlers = build_handlers(replace(rt, config=config), calllog, on_decision_latency, speech)
 
     def write() -> list[str]:
         return asterisk.write(files, config.prompts) if asterisk is not None else []
@@ -541,3 +555,26 @@ def prepare_reload(
                 log.exception("a part did not take the reloaded configuration")
 
     return PreparedConfig(config, handlers.routes(), write, adopt)
+
+
+def speech_input(cfg: HotlineConfig) -> SpeechInput | None:
+    """The FastAGI side of speech input, or None when no language has a model."""
+    from ivr.adapters.speech.client import SpeechInput
+
+    s = cfg.speech
+    languages = frozenset(s.languages(cfg.directory))
+    if not languages:
+        return None
+    return SpeechInput(s.host, s.control_port, s.audio_port, languages, s.connect_timeout_seconds)
+
+
+def recognition_service(cfg: HotlineConfig) -> RecognitionService:
+    """The recognition service (`hotline speech`): the models of every language that has one."""
+    from ivr.adapters.speech.engine import Models
+    from ivr.adapters.speech.service import RecognitionService
+
+    s = cfg.speech
+    dirs = {
+        lang: d for lang in s.languages(cfg.directory) if (d := s.model_dir(lang, cfg.directory))
+    }
+    return RecognitionService(Models(dirs), s.host, s.audio_port, s.control_port)

@@ -35,6 +35,7 @@ from ivr.adapters.db.backup import backup_if_due
 from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
+from ivr.adapters.speech.client import SpeechInput
 from ivr.app.ports import Clock
 from ivr.config import ConfigError, HotlineConfig
 from ivr.domain.calllog import CallAnswered, CallEvent
@@ -131,12 +132,14 @@ class HotlineService:
         case_sweep_seconds: float = 60.0,
         prepare_reload: PrepareReload | None = None,
         control_path: Path | None = None,
+        speech: SpeechInput | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
         self.spooling, self.calllog, self.fastagi = spooling, calllog, fastagi
         self.sync_seconds = sync_seconds
         self.case_sweep, self.case_sweep_seconds = case_sweep, case_sweep_seconds
+        self.speech = speech
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,
@@ -171,6 +174,8 @@ class HotlineService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.fastagi.stop()
+        if self.speech is not None:
+            await self.speech.close()
         await asyncio.to_thread(self.link.stop)
         await asyncio.to_thread(self.calllog.close)
 

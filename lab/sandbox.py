@@ -114,6 +114,20 @@ def _module_running(listing: str, module: str) -> bool:
     return any(line.split()[:1] == [module] and "Running" in line for line in listing.splitlines())
 
 
+def listed_modules(modules_conf: str) -> list[str]:
+    """The modules a modules.conf loads explicitly.
+
+    >>> listed_modules("[modules]\\nload = app_dial.so  ; dial\\nnoload = x.so\\n")
+    ['app_dial.so']
+    """
+    found = []
+    for line in modules_conf.splitlines():
+        name, _, value = line.split(";", 1)[0].partition("=")
+        if name.strip() == "load" and value.strip():
+            found.append(value.strip())
+    return found
+
+
 def run(
     args: list[str], what: str, *, env: dict[str, str] | None = None, timeout: float = 900
 ) -> str:
@@ -452,6 +466,7 @@ class Sandbox:
         with self._lock():
             if self.is_running():
                 self.rx("core reload")
+                self._load_new_modules()
                 self._wait_ready(timeout)
                 return
             self._mount_proc()
@@ -465,6 +480,17 @@ class Sandbox:
             if proc.returncode != 0:
                 raise AsteriskStartError(f"chroot {self.root} asterisk exited {proc.returncode}")
             self._wait_ready(timeout)
+
+    def _load_new_modules(self) -> None:
+        """`core reload` reads modules.conf but loads nothing new: load what it lists
+        that is not running yet (a rendered config that added a module)."""
+        conf = self.root / CONFIG_DIR / "modules.conf"
+        if not conf.is_file():
+            return
+        listing = self.rx("module show")
+        for module in listed_modules(conf.read_text(encoding="utf-8")):
+            if not _module_running(listing, module):
+                self.rx(f"module load {module}")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -144,12 +144,14 @@ def place_call(
     survey_delay_ms: int = 0,
     local_ip: str = "127.0.0.1",
     headers: Mapping[str, str] | None = None,
+    stream: Path | None = None,
 ) -> CallResult:
     """Place one call to `extension` at sip_target, send keys, end, report.
 
     `local_ip` is where the caller sends from (another loopback address plays a
     peer Asterisk identifies by address, such as Twilio); `headers` are extra
-    INVITE headers (names of letters and '-', plain values).
+    INVITE headers (names of letters and '-', plain values); `stream` is an RTP
+    pcap the caller plays from its ACK on (its voice: lab/speech_audio.py).
 
     After the ACK: wait first_key_delay_ms, send each key key_gap_ms apart, then
     hold hold_ms and hang up (BYE) unless Asterisk hangs up first. With
@@ -172,7 +174,7 @@ def place_call(
         work = Path(tmp)
         scenario = work / "caller.xml"
         pcaps = dtmf_pcaps(plan.all_keys, work) if dtmf == "rfc2833" else []
-        xml = with_headers(caller_scenario(plan, extension, pcaps), headers or {})
+        xml = with_headers(caller_scenario(plan, extension, pcaps, stream), headers or {})
         scenario.write_text(xml, encoding="utf-8")
         port = local_port or free_udp_port()
         args = [

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ivr.adapters.db.speech_stats import speech_counts
 from ivr.adapters.db.survey import day_counts
 from ivr.bootstrap import Runtime
 from ivr.domain.metrics import ServiceTarget, StaffingProblem, figures, staffing_now
@@ -143,6 +144,7 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
     fig = figures(queries.sql_tally(s, start, end, target))
     t = fig.tally
     scored, satisfied, not_resolved = day_counts(s, start, end, rt.config.survey.satisfied_from)
+    spoken = speech_counts(s, start, end)
     return {
         "now": now.isoformat(),
         "open": staffing.open,
@@ -170,6 +172,9 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
             "surveys_scored": scored,
             "satisfaction_rate": satisfied / scored if scored else None,
             "not_resolved": not_resolved,
+            "menu_choices": spoken.choices,
+            "speech_share": spoken.share,  # menu choices made by speech
+            "speech_failures": spoken.failures,  # spoken attempts not understood
         },
         "requests": [
             {

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db import rollups
 from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.db.speech_stats import speech_counts
 from ivr.adapters.db.survey import survey_groups
 from ivr.bootstrap import Runtime, callback_parts, case_parts
 from ivr.domain import metrics
@@ -137,6 +138,7 @@ def build(
         clockings = store.clockings(s, start, end)
         changes = store.state_changes(s, start, end)
         sat = satisfaction(rt, s, rng)
+        spoken = speech_counts(s, start, end)
     att = metrics.attendance(roster, clockings, days, now, grace)
     away = metrics.away_seconds(changes, start, min(end, now))
     attendance_rows = []
@@ -168,6 +170,12 @@ def build(
         "branches": [{"branch": str(k), **figures_json(v)} for k, v in per_branch.items()],
         "attendance": attendance_rows,
         "satisfaction": sat,
+        "speech": {
+            "menu_choices": spoken.choices,
+            "spoken": spoken.spoken,
+            "share": spoken.share,
+            "failures": spoken.failures,
+        },
     }
 
 

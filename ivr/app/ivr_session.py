@@ -20,11 +20,13 @@ from datetime import datetime
 from ivr.app.ports import CallerHistory, CallLog, CaseOwners, Clock, PresenceSource
 from ivr.domain.calllog import CallEnded, CallStarted, MenuStep, Outcome, Routed
 from ivr.domain.menu import (
+    INPUT_SPEECH,
     Action,
     FlowState,
     Key,
     Leave,
     Menu,
+    MenuNode,
     StepRecord,
     TargetKind,
     Timeout,
@@ -43,6 +45,7 @@ from ivr.domain.routing import (
     overflow,
 )
 from ivr.domain.shifts import Roster
+from ivr.domain.speech import understand
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class IvrDeps:
     presence: PresenceSource
     clock: Clock
     cases: CaseOwners | None = None  # the caller's open case and its owner (first contact)
+    # Speech input: a recognition below this confidence is an invalid attempt.
+    speech_min_confidence: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,23 @@ class IvrSession:
         self.state, action, record = step(self.deps.menu, self.state, event)
         return self._after(action, record)
 
+    def on_speech(self, phrase: str, confidence: float) -> Action:
+        """What the recogniser heard at the current node (instead of a key)."""
+        if self.state is None or self.state.done:
+            raise RuntimeError("on_speech() outside of a running menu")
+        node = self.deps.menu.node(self.state.node)
+        floor = self.deps.speech_min_confidence
+        event = understand(node, self.state.language, phrase, confidence, floor)
+        self.state, action, record = step(self.deps.menu, self.state, event)
+        return self._after(action, record)
+
+    @property
+    def node(self) -> MenuNode | None:
+        """The node the caller is at (None before begin() or after the menu)."""
+        if self.state is None or self.state.done:
+            return None
+        return self.deps.menu.node(self.state.node)
+
     def _after(self, action: Action, record: StepRecord) -> Action:
         self.seq += 1
         self.deps.log.record(
@@ -108,9 +130,14 @@ class IvrSession:
                 record.event,
                 record.key,
                 record.detail,
+                record.input,
+                record.phrase,
+                record.confidence,
             )
         )
         what = f"key {record.key}" if record.event == "key" else record.event
+        if record.input == INPUT_SPEECH:
+            what += f" (speech {record.phrase!r} {record.confidence})"
         if record.key and record.event != "key":
             what += f" {record.key}"
         detail = f" -> {record.detail}" if record.detail else ""

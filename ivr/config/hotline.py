@@ -20,6 +20,7 @@ from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import Cursor, read_yaml, windows
 from ivr.config.schema import WEB_LOCALES, check_file
+from ivr.config.speech import SpeechSettings, parse_speech
 from ivr.config.survey import parse_survey
 from ivr.config.twilio import TwilioSettings, parse_twilio
 from ivr.domain.calendar import WEEKDAYS, Calendar, Holiday, MakeupDay, TimeWindow
@@ -139,6 +140,7 @@ class HotlineConfig:
     admission: Admission = Admission()
     twilio: TwilioSettings | None = None  # the optional twilio: section
     survey: SurveyPolicy = SurveyPolicy(enabled=False)
+    speech: SpeechSettings = SpeechSettings()  # the optional speech: section
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -572,6 +574,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         admission=_admission(main.opt("admission", {})),
         twilio=parse_twilio(main.opt("twilio", None), site.languages, site.region),
         survey=survey,
+        speech=parse_speech(main.opt("speech", None), site.languages),
         cases=cases,
     )
     for cursor in files.values():

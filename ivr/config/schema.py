@@ -130,6 +130,18 @@ class SurveyModel(Section):
     branches: dict[Text, bool] = {}
 
 
+class SpeechModel(Section):
+    enabled: bool = True
+    min_confidence: float = 0.6
+    host: Text = "127.0.0.1"
+    audio_port: int = 4580
+    control_port: int = 4581
+    connect_timeout_seconds: float = 0.3
+    models: dict[Text, Text] = Field(
+        {}, description="a vosk model directory per language, or python:<package>"
+    )
+
+
 class HotlineFile(Section):
     site: SiteModel
     database: DatabaseModel | None = None
@@ -141,6 +153,7 @@ class HotlineFile(Section):
     backup: BackupModel | None = None
     twilio: TwilioModel | None = None
     survey: SurveyModel | None = None
+    speech: SpeechModel | None = None
 
 
 # --- calendar.yaml --------------------------------------------------------------------

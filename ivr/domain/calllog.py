@@ -62,6 +62,9 @@ class MenuStep:
     event: str  # prompt | key | timeout | invalid | repeat | language
     key: str = ""
     detail: str = ""
+    input: str = ""  # key | speech: what chose (or failed to choose) at this step
+    phrase: str = ""  # speech: the phrase the recogniser heard
+    confidence: float | None = None  # speech: its confidence, 0-1
 
 
 @dataclass(frozen=True)

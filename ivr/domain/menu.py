@@ -18,6 +18,7 @@ PROMPT_TIMEOUT = "timeout"
 REQUIRED_PROMPTS: tuple[str, ...] = (PROMPT_INVALID, PROMPT_TIMEOUT)
 
 VALID_KEYS = frozenset("0123456789*#")
+INPUT_KEY, INPUT_SPEECH = "key", "speech"  # how a caller chose (StepRecord.input)
 
 
 class TargetKind(StrEnum):
@@ -152,7 +153,18 @@ class Timeout:
     pass
 
 
-Event = Start | Key | Timeout
+@dataclass(frozen=True)
+class Spoken:
+    """What the recogniser heard, already matched to an option's key (domain/speech.py);
+    `key` None: nothing the node offers, or below the confidence floor (an invalid
+    attempt, like a wrong key)."""
+
+    key: str | None
+    phrase: str
+    confidence: float
+
+
+Event = Start | Key | Timeout | Spoken
 
 
 # --- what the channel should do next -------------------------------------------
@@ -198,6 +210,9 @@ class StepRecord:
     event: str  # start | key | invalid | timeout | repeat | language | leave
     key: str = ""
     detail: str = ""
+    input: str = ""  # what the caller used: key | speech ("" for start and timeouts)
+    phrase: str = ""  # speech: what the recogniser heard
+    confidence: float | None = None  # speech: the recogniser's confidence, 0-1
 
 
 def start(menu: Menu, language: str) -> tuple[FlowState, Action, StepRecord]:
@@ -216,11 +231,27 @@ def step(menu: Menu, state: FlowState, event: Event) -> tuple[FlowState, Action,
     if isinstance(event, Timeout):
         silent = replace(state, timeouts=state.timeouts + 1)
         return _failed(menu, silent, node, PROMPT_TIMEOUT, StepRecord(node.id, "timeout"))
+    if isinstance(event, Spoken):
+        return _spoken(menu, state, node, event)
     target = node.options.get(event.digit)
     if target is None:
-        record = StepRecord(node.id, "invalid", event.digit)
+        record = StepRecord(node.id, "invalid", event.digit, input=INPUT_KEY)
         return _failed(menu, state, node, PROMPT_INVALID, record)
-    return _chosen(menu, state, node, event.digit, target)
+    new, action, record = _chosen(menu, state, node, event.digit, target)
+    return new, action, replace(record, input=INPUT_KEY)
+
+
+def _spoken(
+    menu: Menu, state: FlowState, node: MenuNode, event: Spoken
+) -> tuple[FlowState, Action, StepRecord]:
+    """A phrase counts like its key; one not understood like a wrong key."""
+    said, conf = event.phrase, event.confidence
+    target = node.options.get(event.key) if event.key else None
+    if event.key is None or target is None:
+        record = StepRecord(node.id, "invalid", "", "", INPUT_SPEECH, said, conf)
+        return _failed(menu, state, node, PROMPT_INVALID, record)
+    new, action, record = _chosen(menu, state, node, event.key, target)
+    return new, action, replace(record, input=INPUT_SPEECH, phrase=said, confidence=conf)
 
 
 def _chosen(

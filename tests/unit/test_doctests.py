@@ -24,6 +24,11 @@ MODULES = [
     "ivr.adapters.asterisk.fastagi_limits",
     "ivr.phone",
     "ivr.domain.cases",
+    "ivr.domain.speech",
+    "ivr.adapters.speech.audiosocket",
+    "ivr.adapters.speech.client",
+    "ivr.adapters.speech.service",
+    "lab.sandbox",
 ]
 
 

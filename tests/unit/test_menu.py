@@ -96,7 +96,7 @@ def test_key_leaves_with_its_target(sample: Menu, key: str, target: Target) -> N
     state, actions, records = walk(sample, [Key(key)])
     assert actions[-1] == Leave(target, "zh-CN")
     assert state.done
-    assert records[-1] == StepRecord("main", "key", key, str(target))
+    assert records[-1] == StepRecord("main", "key", key, str(target), input="key")
 
 
 def test_step_after_leaving_is_refused(sample: Menu) -> None:
@@ -175,7 +175,7 @@ def test_max_attempts_one_leaves_on_the_first_failure() -> None:
 def test_star_repeats_the_prompt_without_counting_a_failure(sample: Menu) -> None:
     state, actions, records = walk(sample, keys("7*"))
     assert actions[-1] == Ask(("welcome",), "zh-CN", 5.0)  # no apology on a repeat
-    assert records[-1] == StepRecord("main", "repeat", "*")
+    assert records[-1] == StepRecord("main", "repeat", "*", input="key")
     assert state.attempts == 1  # the earlier invalid key still counts, the repeat does not
     # Repeating many times never exhausts the attempts.
     state, actions, _ = walk(sample, keys("*" * 10))
@@ -192,7 +192,7 @@ def test_language_key_switches_following_prompts(sample: Menu) -> None:
     state, actions, records = walk(sample, keys("8"))
     assert actions[-1] == Ask(("welcome",), "en", 5.0)
     assert state.language == "en"
-    assert records[-1] == StepRecord("main", "language", "8", "en")
+    assert records[-1] == StepRecord("main", "language", "8", "en", input="key")
     _, actions, _ = walk(sample, keys("87"))
     assert actions[-1] == Ask(("invalid", "menu_short"), "en", 5.0)
     _, actions, _ = walk(sample, keys("81"))
@@ -228,7 +228,7 @@ def test_submenu_entry_resets_attempts(nested: Menu) -> None:
     state, actions, records = walk(nested, keys("71"))
     assert state == FlowState(node="billing", language="zh-CN", attempts=0)
     assert actions[-1] == Ask(("billing_menu",), "zh-CN", 8.0)  # no leftover apology
-    assert records[-1] == StepRecord("main", "key", "1", "menu:billing")
+    assert records[-1] == StepRecord("main", "key", "1", "menu:billing", input="key")
 
 
 def test_submenu_uses_its_own_attempts_and_on_failure(nested: Menu) -> None:

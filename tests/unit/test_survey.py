@@ -162,8 +162,18 @@ def test_no_survey_section_means_no_survey(config_dir: Path) -> None:
         ("attempts: 2 ", "attempts: 99 ", "survey.attempts", "1 to 5"),
         ("    emergency: false", "    nowhere: false", "survey.branches.nowhere", "branch"),
         ("    emergency: false", "    emergency: maybe", "survey.branches.emergency", "true"),
-        ("  enabled: true", "  enabled: true\n  colour: blue", "survey.colour", "unknown key"),
-        ("  enabled: true", "  enabled: yes please", "survey.enabled", "true or false"),
+        (
+            "survey:\n  enabled: true",
+            "survey:\n  enabled: true\n  colour: blue",
+            "survey.colour",
+            "unknown key",
+        ),
+        (
+            "survey:\n  enabled: true",
+            "survey:\n  enabled: yes please",
+            "survey.enabled",
+            "true or false",
+        ),
     ],
 )
 def test_bad_survey_config_is_refused_naming_the_item(

@@ -89,6 +89,7 @@
     document.getElementById("k-offered").textContent = t.offered + " / " + t.answered;
     document.getElementById("k-abandoned").textContent = t.abandoned_in_queue + " / " + t.abandoned_in_menu;
     document.getElementById("k-sat").textContent = pct(t.satisfaction_rate) + " (" + t.not_resolved + ")";
+    document.getElementById("k-speech").textContent = pct(t.speech_share) + " (" + t.speech_failures + ")";
     document.getElementById("k-staff").textContent = snap.staffing.present.length + " / " +
       snap.staffing.scheduled.length;
     document.getElementById("k-min").textContent = fill(L.minimum,

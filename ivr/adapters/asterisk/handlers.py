@@ -16,21 +16,24 @@ from datetime import UTC, datetime
 
 from ivr import phone
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi import AgiHangup
+from ivr.adapters.asterisk.agi import AgiHangup, command
 from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
+from ivr.adapters.speech.client import SpeechInput, invalid_digit
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.cases import AfterHoursCases
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
 from ivr.app.survey import Surveys
 from ivr.domain.callbacks import callback_number
 from ivr.domain.cases import digit_prompts
-from ivr.domain.menu import Ask
+from ivr.domain.menu import Action, Ask
 from ivr.domain.routing import OPERATOR_BRANCH, Decision
+from ivr.domain.speech import grammar, understand
 from ivr.domain.survey import SurveyDone
 
 log = logging.getLogger(__name__)
 LatencySink = Callable[[float], None]
+STRAY_KEY_MS = 500  # a spoken key injected as the caller's own key won: wait it out
 
 # The forms of the channel variables the handlers read back. Our own dialplan and
 # handlers set them, but a value that does not fit is ignored, never used.
@@ -88,6 +91,7 @@ class Handlers:
     region: str | None = None  # site.region: the country of caller IDs without '+'
     surveys: Surveys | None = None
     cases: AfterHoursCases | None = None
+    speech: SpeechInput | None = None  # spoken options (None: keys only)
 
     def routes(self) -> RouteTable:
         table = RouteTable()
@@ -102,9 +106,7 @@ class Handlers:
         action = session.begin()
         try:
             while isinstance(action, Ask):
-                timeout_ms = int(action.timeout_seconds * 1000)
-                digit = await agi.ask(prompt_paths(action), timeout_ms, "#" in action.keys)
-                action = session.on_input(digit)
+                action = await self._step(agi, session, action)
         except AgiHangup:
             session.hung_up()
             raise
@@ -118,6 +120,42 @@ class Handlers:
         )
         if self.on_decision_latency is not None:
             self.on_decision_latency(time.perf_counter() - started)
+
+    async def _step(self, agi: AgiChannel, session: IvrSession, action: Ask) -> Action:
+        """One menu step: the prompt and a key, as always; with speech on for the
+        language, the recogniser listens meanwhile and whichever comes first wins
+        (ivr/adapters/speech/client.py). Nothing here waits on the recogniser."""
+        timeout_ms = int(action.timeout_seconds * 1000)
+        keyed = asyncio.ensure_future(agi.ask(prompt_paths(action), timeout_ms, "#" in action.keys))
+        try:
+            node, speech, caller = session.node, self.speech, session.caller
+            window = None
+            if speech is not None and node is not None:
+                phrases = grammar(node, action.language)
+                window = await speech.open(caller.uid, caller.channel, action.language, phrases)
+            if window is None or node is None or speech is None:
+                return session.on_input(await keyed)
+            try:
+                await asyncio.wait({keyed, window.result}, return_when=asyncio.FIRST_COMPLETED)
+                heard = None if keyed.done() else window.result.result()
+            finally:
+                window.close()
+            if heard is not None:
+                floor = session.deps.speech_min_confidence
+                said = understand(node, action.language, heard.phrase, heard.confidence, floor)
+                digit = said.key or invalid_digit(action.keys)
+                if digit and await speech.inject(caller.uid, caller.channel, digit):
+                    got = await keyed
+                    if got == digit:
+                        return session.on_speech(heard.phrase, heard.confidence)
+                    # The caller's key came first: the spoken key is on its way
+                    # too; take it off the line before the next prompt.
+                    await agi.send(command("WAIT FOR DIGIT", STRAY_KEY_MS))
+                    return session.on_input(got)
+            return session.on_input(await keyed)
+        finally:
+            if not keyed.done():
+                keyed.cancel()
 
     async def overflow(self, agi: AgiChannel) -> None:
         caller = caller_from_env(agi.env, self.source, self.region)

@@ -63,6 +63,9 @@ class StepRecord:
     event: str
     key: str
     detail: str
+    input: str = ""  # key | speech ("" for timeouts and steps before speech input)
+    phrase: str = ""
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,9 @@ class _Merge:
                 "event": event.event,
                 "key": event.key,
                 "detail": event.detail,
+                "input": event.input,
+                "phrase": event.phrase,
+                "confidence": event.confidence,
             }
         )
 
@@ -468,7 +474,17 @@ def to_record(call: Call) -> CallRecord:
 
 
 def _step_record(step: CallStep) -> StepRecord:
-    return StepRecord(step.seq, step.at, step.node, step.event, step.key, step.detail)
+    return StepRecord(
+        step.seq,
+        step.at,
+        step.node,
+        step.event,
+        step.key,
+        step.detail,
+        step.input,
+        step.phrase,
+        step.confidence,
+    )
 
 
 def _decision_record(d: RoutingDecision) -> DecisionRecord:

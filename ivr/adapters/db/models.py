@@ -137,6 +137,11 @@ class CallStep(Base):
     event: Mapped[str] = mapped_column(String)
     key: Mapped[str] = mapped_column(String, default="", server_default="")
     detail: Mapped[str] = mapped_column(String, default="", server_default="")
+    # How the caller chose: key | speech ("" for timeouts); for speech, the phrase
+    # heard and the recogniser's confidence (0-1). Migration 0010_speech.
+    input: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    phrase: Mapped[str] = mapped_column(String, default="", server_default="")
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     call: Mapped[Call] = relationship(back_populates="steps")
 

@@ -1,0 +1,163 @@
+"""The FastAGI side of speech input: ask the recognition service to listen while
+the caller hears the prompt and may press a key, and turn what it heard into the
+key Asterisk is already waiting for.
+
+How a menu step runs with speech (handlers.Handlers._ask):
+
+1. `open()` connects to the service's control port and sends the call, the
+   language and the node's grammar. The whole exchange has `connect_timeout_s`
+   (0.3 s by default, at most 1 s): a service that is down, slow or stuck leaves
+   this step to the keys, and the next `retry_after_s` of steps skip it at once.
+2. When the service has no audio of the call yet, an AMI Originate (Async) starts
+   the fork: an AudioSocket channel to the service running ChanSpy on the caller's
+   channel, the caller's own audio only (option o), ending when the caller hangs
+   up (option E). The caller's channel is never bridged to the service.
+3. Meanwhile the handler runs GET DATA on the caller's channel exactly as without
+   speech. Whichever comes first wins: a key ends GET DATA (the window is closed);
+   an utterance is injected as that option's key with AMI PlayDTMF (Receive), so
+   GET DATA returns it, and the handler records it as speech with its phrase and
+   confidence. A failed injection leaves the keys; nothing waits on the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.adapters.speech.audiosocket import uuid_of_call
+from ivr.adapters.speech.engine import Heard
+
+log = logging.getLogger(__name__)
+AmiSend = Callable[..., dict[str, str] | None]
+INJECT_TIMEOUT_S = 1.0
+# A digit that is no option of the node, injected for an utterance that counts as
+# an invalid attempt ('#' would end GET DATA as "no key").
+INVALID_CANDIDATES = "0123456789*"
+
+
+def invalid_digit(keys: str) -> str | None:
+    """A key the node does not offer, to end GET DATA for a phrase not understood.
+
+    >>> invalid_digit("0123489*"), invalid_digit("0123456789*")
+    ('5', None)
+    """
+    return next((k for k in INVALID_CANDIDATES if k not in keys), None)
+
+
+@dataclass
+class Window:
+    """One open listening window; `result` resolves with an utterance (or None)."""
+
+    writer: asyncio.StreamWriter
+    result: asyncio.Task[Heard | None]
+
+    def close(self) -> None:
+        self.result.cancel()
+        self.writer.close()
+
+
+@dataclass
+class SpeechInput:
+    host: str
+    control_port: int
+    audio_port: int
+    languages: frozenset[str]
+    connect_timeout_s: float = 0.3
+    retry_after_s: float = 2.0
+    ami: AmiSend | None = None  # set by the composition root once the AMI link exists
+    _down_until: float = 0.0
+    _namespace: uuid.UUID = field(default_factory=uuid.uuid4)  # AudioSocket UUIDs
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def speaks(self, language: str) -> bool:
+        return language in self.languages and self.ami is not None
+
+    async def open(
+        self, uid: str, channel: str, language: str, grammar: Sequence[str]
+    ) -> Window | None:
+        """A listening window for this step, or None (keys only) at once."""
+        if not grammar or not self.speaks(language) or time.monotonic() < self._down_until:
+            return None
+        call = uuid_of_call(uid, self._namespace)
+        request = {"call": call, "language": language, "grammar": list(grammar)}
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                reader, writer = await asyncio.open_connection(self.host, self.control_port)
+                writer.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
+                await writer.drain()
+                first = json.loads(await reader.readline() or b"null")
+            if not isinstance(first, dict) or "error" in first:
+                raise ValueError(f"refused: {first}")
+        except (OSError, TimeoutError, ValueError) as e:
+            self._down_until = time.monotonic() + self.retry_after_s
+            log.warning("call %s: speech unavailable, keys only (%s)", uid, e or type(e).__name__)
+            if writer is not None:
+                writer.close()
+            return None
+        if not first.get("attached"):
+            self._later(self._fork(uid, call, channel))
+        return Window(writer, asyncio.create_task(_utterance(reader)))
+
+    async def inject(self, uid: str, channel: str, digit: str) -> bool:
+        """Make Asterisk take `digit` as received on the caller's channel."""
+        ami = self.ami
+        if ami is None:
+            return False
+        send = asyncio.to_thread(
+            ami, "PlayDTMF", Channel=channel, Digit=digit, Duration="100", Receive="true"
+        )
+        try:
+            response = await asyncio.wait_for(send, INJECT_TIMEOUT_S)
+        except TimeoutError:
+            response = None
+        ok = response is not None and response.get("Response") == "Success"
+        if not ok:
+            log.warning("call %s: could not pass the spoken choice on (%s)", uid, response)
+        return ok
+
+    async def _fork(self, uid: str, call: str, channel: str) -> None:
+        ami = self.ami
+        if ami is None:
+            return
+        response = await asyncio.to_thread(
+            ami,
+            "Originate",
+            Channel=f"AudioSocket/{self.host}:{self.audio_port}/{call}",
+            Application="ChanSpy",
+            Data=f"{channel},qoE",
+            Async="true",
+            Timeout="3000",
+        )
+        if not response or response.get("Response") != "Success":
+            log.warning("call %s: speech audio fork not started (%s)", uid, response)
+
+    def _later(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _utterance(reader: asyncio.StreamReader) -> Heard | None:
+    """The service's answer: an utterance, or None when it closed without one."""
+    try:
+        line = await reader.readline()
+        reply = json.loads(line) if line else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(reply, dict) or not isinstance(reply.get("phrase"), str):
+        return None
+    conf = reply.get("confidence")
+    return Heard(reply["phrase"], float(conf) if isinstance(conf, int | float) else 0.0)
