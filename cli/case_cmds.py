@@ -190,11 +190,7 @@ def _show(args: argparse.Namespace, rt: Any, parts: Any) -> int:
         }
         for e in parts.repo.events(case.case_no)
     ]
-    out["callbacks"] = [
-        request_json(r)
-        for r in parts_callbacks(rt).repo.listing(None, limit=MAX_LIMIT)
-        if r.matter.split(":", 1)[-1].split("/")[0] == case.case_no
-    ]
+    out["callbacks"] = [request_json(r) for r in parts_callbacks(rt).repo.for_case(case.case_no)]
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return 0
 

@@ -33,6 +33,7 @@ from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 from ivr.adapters.clock import clock_from_env
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.case_ledger import CaseLedger
 from ivr.adapters.db.cases import CaseRepo
 from ivr.adapters.db.engine import (
     make_engine,
@@ -215,7 +216,8 @@ def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> Cal
     s = settings or rt.config.callbacks
     rules = s.calling_rules(rt.config.calendar.holidays)
     region = rt.config.site.region or None
-    repo = CallbackRepo(rt.sessions, region)
+    # A case-born callback that ends is written on its case (cases.yaml callbacks.on_done).
+    repo = CallbackRepo(rt.sessions, region, CaseLedger(rt.config.cases.on_done))
     intake = CallbackIntake(
         repo, rules, s.retry, s.rules, s.intake.matter, rt.clock, partial(canonical, region=region)
     )

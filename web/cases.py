@@ -217,11 +217,7 @@ def detail(case_no: str) -> dict[str, Any]:
     tz = c.runtime.config.site.tz
     _audit("case_read", case.case_no)
     events = _parts().repo.events(case.case_no)
-    callbacks = [
-        r
-        for r in callback_parts(c.runtime).repo.listing(None, limit=2000)
-        if r.matter.split(":", 1)[-1].split("/")[0] == case.case_no
-    ]
+    callbacks = callback_parts(c.runtime).repo.for_case(case.case_no)
     return {
         **case_json(case, c.now(), full=True),
         "events": [

@@ -22,6 +22,7 @@ from sqlalchemy import Select, and_, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.adapters.db.case_ledger import cancel_callbacks, lock_callbacks
 from ivr.adapters.db.engine import READ_ONLY, DbError
 from ivr.adapters.db.models import Call, NaiveDatetimeError
 from ivr.adapters.db.models_cases import (
@@ -40,6 +41,7 @@ from ivr.domain.cases import (
     CaseState,
     Escalation,
     check_case_transition,
+    escalation_steps,
     format_case_no,
 )
 
@@ -85,6 +87,20 @@ def _plain(row: CaseRow, calls: Sequence[str] = ()) -> Case:
         done_at=row.done_at,
         calls=tuple(calls),
     )
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """One step of the ladder as the live pages show it."""
+
+    case_no: str
+    step: str  # lead | manager
+    at: datetime
+    owner: str
+    case_class: str
+    branch: str
+    deadline: datetime
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -174,9 +190,12 @@ class CaseRepo:
         owner: str | None = None,
         call_uid: str | None = None,
     ) -> Case:
-        """Apply one change and its event in one transaction (the row locked)."""
+        """Apply one change and its event in one transaction (the row locked). Closing
+        cancels the case's open callbacks in the same transaction (`case_ledger`)."""
         _aware(event.at, "at")
         with self._sessions.begin() as session:
+            if state is CaseState.CLOSED:
+                lock_callbacks(session, case_no)  # the ledger's lock order: callbacks, then case
             row = self._locked(session, case_no)
             if state is not None:
                 check_case_transition(CaseState(row.state), state)
@@ -197,8 +216,59 @@ class CaseRepo:
                     session.add(CaseCallRow(case_id=row.id, call_uid=call_uid, linked_at=event.at))
             row.updated_at = event.at
             session.add(_event_row(row.id, event))
+            if state is CaseState.CLOSED:
+                cancel_callbacks(session, row, event.at, event.who)
             session.flush()
             return _plain(row, self._calls(session, row.id))
+
+    def escalate(self, case_no: str, step: Escalation, event: CaseEvent) -> Case | None:
+        """Record one step of the ladder, once: with the row locked, only if the case is
+        still active and below `step`; None when another sweep (or process) got there
+        first or the case is done meanwhile."""
+        _aware(event.at, "at")
+        with self._sessions.begin() as session:
+            row = self._locked(session, case_no)
+            current = Escalation(row.escalation)
+            if CaseState(row.state) not in ACTIVE_STATES or escalation_steps(current, step) != [
+                step
+            ]:
+                return None
+            row.escalation = step.value
+            row.updated_at = event.at
+            session.add(_event_row(row.id, event))
+            session.flush()
+            return _plain(row, self._calls(session, row.id))
+
+    def escalations(self, since: datetime, owners: frozenset[str] | None = None) -> list[Escalated]:
+        """Escalation events recorded since `since` on cases still active (the live board
+        and the agent page), newest first; `owners` narrows to those agents' cases."""
+        with self._sessions() as session:
+            session.connection(execution_options=READ_ONLY)
+            q = (
+                select(CaseEventRow, CaseRow)
+                .join(CaseRow, CaseRow.id == CaseEventRow.case_id)
+                .where(
+                    CaseEventRow.action == "escalated",
+                    CaseEventRow.at >= since,
+                    _ACTIVE_WHERE,
+                )
+            )
+            if owners is not None:
+                q = q.where(CaseRow.owner.in_(sorted(owners)))
+            rows = session.execute(q.order_by(CaseEventRow.id.desc()).limit(200)).all()
+            return [
+                Escalated(
+                    c.case_no,
+                    e.detail.partition(":")[0],
+                    e.at,
+                    c.owner,
+                    c.case_class,
+                    c.branch,
+                    c.deadline,
+                    e.detail,
+                )
+                for e, c in rows
+            ]
 
     @staticmethod
     def _locked(session: Session, case_no: str) -> CaseRow:
