@@ -16,7 +16,7 @@ from ivr.adapters.db.survey import day_counts
 from ivr.bootstrap import Runtime
 from ivr.domain.metrics import ServiceTarget, StaffingProblem, figures, staffing_now
 from ivr.domain.shifts import Agent
-from web import queries, store
+from web import case_live, queries, store
 from web.security import mask_number
 from web.settings import WebSettings
 
@@ -171,6 +171,8 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
             "satisfaction_rate": satisfied / scored if scored else None,
             "not_resolved": not_resolved,
         },
+        # The case escalation ladder, as the sweep records it (lead, then manager).
+        "escalations": case_live.escalations(rt, now),
         "requests": [
             {
                 "id": r.id,

@@ -1,7 +1,9 @@
-"""Cases closed against their callbacks: an index on callback_requests (source, note).
+"""Cases closed against their callbacks, and shown live: two indexes.
 
-A case-born callback has source 'case' and the case number in its note; closing a
-case cancels its open callbacks, found through this index.
+* callback_requests (source, note): a case-born callback has source 'case' and the
+  case number in its note; closing a case cancels its open callbacks, found here;
+* case_events (action, at): the live board and the agent page read the latest
+  escalations.
 
 Revision ID: 0010_cases_close
 Revises: 0009_survey
@@ -21,10 +23,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Index the case-born callbacks by their case number."""
+    """Index the case-born callbacks by their case number, and case events by action."""
     op.create_index("ix_callback_requests_source_note", "callback_requests", ["source", "note"])
+    op.create_index("ix_case_events_action_at", "case_events", ["action", "at"])
 
 
 def downgrade() -> None:
-    """Drop the index."""
+    """Drop the indexes."""
+    op.drop_index("ix_case_events_action_at", table_name="case_events")
     op.drop_index("ix_callback_requests_source_note", table_name="callback_requests")
