@@ -10,6 +10,7 @@ module for what it runs and passes the parts down:
     build_twilio_voice(rt, k)  the Twilio webhooks' parts (the web app)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     case_parts(runtime)        the case store and use cases (CLI, web app, service)
+    visitor_parts(runtime)     visitor files and their check-out callbacks (CLI)
     asterisk_settings(config)  what the Asterisk templates need
 
 The web app (`web.app.create_app`) and the AGI script take a `Runtime` from here.
@@ -44,12 +45,14 @@ from ivr.adapters.db.engine import (
 from ivr.adapters.db.failopen import DbPresence, FailOpenCases, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.survey import FlagNotResolved, SqlSurveys
+from ivr.adapters.db.visitors import VisitorRepo
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
 from ivr.app.cases import AfterHours, CaseService, FollowUps
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
 from ivr.app.survey import Surveys
+from ivr.app.visitors import VisitorService
 from ivr.config import (
     ENV_AMI_SECRET,
     ENV_SEAT_PASSWORD,
@@ -253,6 +256,19 @@ def case_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> CaseParts
         canonical=partial(canonical, region=c.site.region or None),
     )
     return CaseParts(repo, service)
+
+
+def visitor_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> VisitorService:
+    """Visitor files, with the ledger's intake for the visitor's next-day callback."""
+    c = rt.config
+    return VisitorService(
+        store=VisitorRepo(rt.sessions),
+        calendar=c.calendar,
+        clock=rt.clock,
+        callbacks=(callbacks or callback_parts(rt)).intake,
+        rule=c.cases.visitor_callback,
+        canonical=partial(canonical, region=c.site.region or None),
+    )
 
 
 def build_dialer(

@@ -109,7 +109,7 @@ def check_case_transition(current: CaseState, target: CaseState) -> None:
 
 # --- numbers -------------------------------------------------------------------------
 
-CASE_NO = re.compile(r"(\d{4})(0[1-9]|1[0-2])-(\d{4,6})")
+CASE_NO = re.compile(r"([0-9]{4})(0[1-9]|1[0-2])-([0-9]{4,6})")  # ASCII digits only
 
 
 def case_month(at: datetime, calendar: Calendar) -> str:

@@ -5,7 +5,8 @@
   lock serialises writers on PostgreSQL; ``BEGIN IMMEDIATE`` does on SQLite) in
   the same transaction as the case's insert; a month's first case inserts the
   row with ``ON CONFLICT DO NOTHING`` and retries the update if another writer
-  got there first. ``uq_cases_case_no`` is the last line of defence.
+  got there first (`serials.next_serial`, shared with the visitor files).
+  ``uq_cases_case_no`` is the last line of defence.
 * **Every change is an event** (`case_events`): who, when, what, in the
   transaction of the change.
 """
@@ -18,12 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, case, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, and_, case, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db.case_ledger import cancel_callbacks, lock_callbacks
-from ivr.adapters.db.engine import READ_ONLY, DbError
+from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call, NaiveDatetimeError
 from ivr.adapters.db.models_cases import (
     ACTIVE_SQL,
@@ -32,6 +32,7 @@ from ivr.adapters.db.models_cases import (
     CaseRow,
     CaseSerialRow,
 )
+from ivr.adapters.db.serials import next_serial
 from ivr.app.cases import CallInfo, CaseNotFoundError, NewCase
 from ivr.domain.cases import (
     ACTIVE_STATES,
@@ -60,10 +61,6 @@ def _aware(at: datetime | None, what: str) -> None:
 
 def _is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _plain(row: CaseRow, calls: Sequence[str] = ()) -> Case:
@@ -162,22 +159,7 @@ class CaseRepo:
 
     @staticmethod
     def _next_serial(session: Session, month: str) -> int:
-        t, row = CaseSerialRow.__table__, CaseSerialRow
-        for _ in range(3):
-            bumped = session.execute(
-                update(row).where(row.month == month).values(last=row.last + 1).returning(row.last)
-            ).scalar()
-            if bumped is not None:
-                return int(bumped)
-            first = session.execute(
-                _insert(session)(t)
-                .values(month=month, last=1)
-                .on_conflict_do_nothing()
-                .returning(t.c.last)
-            ).scalar()
-            if first is not None:
-                return int(first)
-        raise DbError(f"no serial for month {month}")
+        return next_serial(session, CaseSerialRow, CaseSerialRow.month, CaseSerialRow.last, month)
 
     def change(
         self,
