@@ -45,6 +45,7 @@ from ivr.adapters.db.engine import (
 from ivr.adapters.db.failopen import DbPresence, FailOpenCases, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.survey import FlagNotResolved, SqlSurveys
+from ivr.adapters.db.survey_spool import SpoolingSurveys
 from ivr.adapters.db.visitors import VisitorRepo
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
@@ -115,6 +116,10 @@ class Runtime:
     @property
     def spool_path(self) -> Path:
         return self.config.data_dir / "spool" / "calllog.jsonl"
+
+    @property
+    def survey_spool_path(self) -> Path:
+        return self.config.data_dir / "spool" / "surveys.jsonl"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -327,7 +332,7 @@ def survey_parts(rt: Runtime, log: CallLog, cases: CaseService | None = None) ->
 
     return Surveys(
         policy=rt.config.survey,
-        store=rt.surveys,
+        store=SpoolingSurveys(rt.surveys, rt.survey_spool_path),  # an outage spools the row
         not_resolved=FlagNotResolved(cases.not_resolved if cases is not None else None),
         call_log=log,
         clock=rt.clock,
@@ -419,12 +424,13 @@ def build_service(
     calllog = BufferedCallLog(spooling)
     callbacks = callback_parts(rt)
     cases = case_parts(rt, callbacks)
+    surveys = survey_parts(rt, calllog, cases.service)
     handlers = Handlers(
         rt.ivr_deps(calllog),
         on_decision_latency,
         callbacks=callbacks.intake,
         region=cfg.site.region or None,
-        surveys=survey_parts(rt, calllog, cases.service),
+        surveys=surveys,
         cases=cases.service,
     )
     return HotlineService(
@@ -438,4 +444,5 @@ def build_service(
         sync_seconds=sync_seconds,
         case_sweep=cases.service.sweep,
         case_sweep_seconds=cfg.cases.sweep_seconds,
+        survey_replay=surveys.store.replay if isinstance(surveys.store, SpoolingSurveys) else None,
     )

@@ -58,12 +58,14 @@ class HotlineService:
         sync_seconds: float = 2.0,
         case_sweep: CaseSweep | None = None,
         case_sweep_seconds: float = 60.0,
+        survey_replay: Callable[[], object] | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
         self.spooling, self.calllog, self.fastagi = spooling, calllog, fastagi
         self.sync_seconds = sync_seconds
         self.case_sweep, self.case_sweep_seconds = case_sweep, case_sweep_seconds
+        self.survey_replay = survey_replay
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,
@@ -76,8 +78,10 @@ class HotlineService:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Replay what a database outage left in the spool, then take calls."""
+        """Replay what a database outage left in the spools, then take calls."""
         await asyncio.to_thread(self.spooling.replay)
+        if self.survey_replay is not None:
+            await asyncio.to_thread(self.survey_replay)
         await self.fastagi.start()
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))
