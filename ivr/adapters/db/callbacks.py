@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr import phone
 from ivr.adapters.db.case_ledger import CaseLedger
 from ivr.adapters.db.engine import READ_ONLY, DbError
+from ivr.adapters.db.filters import is_sqlite, starts_with
 from ivr.adapters.db.ledger_moves import move_request as _move
 from ivr.adapters.db.models import Call, NaiveDatetimeError, RoutingDecision
 from ivr.adapters.db.models_callbacks import (
@@ -621,7 +622,9 @@ class CallbackRepo:
                     CallbackRequestRow.deadline,
                     CallbackRequestRow.completed_at,
                 ).where(
-                    CallbackRequestRow.matter.like(f"{matter_prefix}:%"),
+                    *starts_with(
+                        CallbackRequestRow.matter, f"{matter_prefix}:", is_sqlite(session)
+                    ),
                     CallbackRequestRow.created_at >= since,
                 )
             ).all()

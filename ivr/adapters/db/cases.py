@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.adapters.db.case_ledger import cancel_callbacks, lock_callbacks
 from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.db.filters import is_sqlite, starts_with
 from ivr.adapters.db.models import Call, NaiveDatetimeError
 from ivr.adapters.db.models_cases import (
     ACTIVE_SQL,
@@ -57,10 +58,6 @@ _CASE_NO_PREFIX = re.compile(r"[0-9]{1,6}(-[0-9]{0,6})?")
 def _aware(at: datetime | None, what: str) -> None:
     if at is not None and (at.tzinfo is None or at.utcoffset() is None):
         raise NaiveDatetimeError(f"{what}: naive datetime {at.isoformat()}")
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def _plain(row: CaseRow, calls: Sequence[str] = ()) -> Case:
@@ -335,7 +332,7 @@ class CaseRepo:
         """Cases matching `f`, soonest deadline first for active ones, newest first else."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            q = _filtered(select(CaseRow), f, _is_sqlite(session))
+            q = _filtered(select(CaseRow), f, is_sqlite(session))
             if f.overdue_at is not None or f.due_before is not None:
                 q = q.order_by(CaseRow.deadline, CaseRow.id)
             else:
@@ -362,7 +359,7 @@ class CaseRepo:
                     func.sum(soon),
                 ),
                 f,
-                _is_sqlite(session),
+                is_sqlite(session),
             ).where(active)
             rows = session.execute(q.group_by(CaseRow.case_class, CaseRow.branch)).all()
             out: dict[str, dict[str, dict[str, int]]] = {"by_class": {}, "by_branch": {}}
@@ -380,7 +377,7 @@ class CaseRepo:
         """Complaint cases opened in [since, until) (reports)."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            q = _filtered(select(CaseRow), f or CaseFilter(), _is_sqlite(session)).where(
+            q = _filtered(select(CaseRow), f or CaseFilter(), is_sqlite(session)).where(
                 CaseRow.kind == CaseKind.COMPLAINT.value,
                 CaseRow.opened_at >= since,
                 CaseRow.opened_at < until,
@@ -424,9 +421,9 @@ def _filtered(q: _Q, f: CaseFilter, sqlite: bool = False) -> _Q:
     if f.kind is not None:
         q = q.where(CaseRow.kind == f.kind.value)
     if f.number:
-        q = q.where(*_prefix(CaseRow.number, f.number, sqlite))
+        q = q.where(*starts_with(CaseRow.number, f.number, sqlite))
     if f.text and _CASE_NO_PREFIX.fullmatch(f.text):  # a case number, or its start
-        q = q.where(*_prefix(CaseRow.case_no, f.text, sqlite))
+        q = q.where(*starts_with(CaseRow.case_no, f.text, sqlite))
     elif f.text:  # a word of the matter
         q = q.where(CaseRow.matter.contains(f.text, autoescape=True))
     if f.opened_from is not None:
@@ -438,15 +435,6 @@ def _filtered(q: _Q, f: CaseFilter, sqlite: bool = False) -> _Q:
     if f.due_before is not None:
         q = q.where(_ACTIVE_WHERE, CaseRow.deadline <= f.due_before)
     return q
-
-
-def _prefix(column: Any, prefix: str, sqlite: bool) -> tuple[Any, ...]:
-    """`column` starts with `prefix`. On SQLite as a range its index answers (SQLite's
-    LIKE is case-insensitive and never uses a plain index); on PostgreSQL as LIKE,
-    which its planner turns into an index range itself where the collation allows."""
-    if sqlite:
-        return (column >= prefix, column < prefix + "\U0010ffff")
-    return (column.startswith(prefix, autoescape=True),)
 
 
 def active_states() -> Iterable[str]:
