@@ -79,3 +79,49 @@ def test_the_pages_carry_the_live_parts(
     login(client, "lead")
     board = client.get("/board").get_data(as_text=True)
     assert 'id="escalations"' in board
+
+
+def test_the_owner_marks_a_case_callback_done_on_the_case_page(
+    app: Flask, web_users: dict[str, str], login: Any, csrf: Any, web_runtime: Runtime
+) -> None:
+    svc = case_parts(web_runtime).service
+    opened = svc.open("+8613800000034", "no hot water", "minor", by="chen", owner="chen")
+    no, [cb] = opened.case.case_no, opened.callbacks
+    other = svc.open("+8613800000035", "other", "minor", by="li", owner="li").callbacks[0]
+    client = app.test_client()
+    login(client, "chen")
+    page = client.get(f"/cases/{no}").get_data(as_text=True)
+    assert f'id="callback-done-{cb.id}"' in page
+    token = csrf(page)
+    done = f"/cases/{no}/callbacks/{cb.id}/done"
+    assert (
+        client.post(
+            f"/cases/{no}/callbacks/{other.id}/done", data={"csrf_token": token}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"/cases/{no}/callbacks/99999999999/done", data={"csrf_token": token}
+        ).status_code
+        == 404
+    )
+    assert client.post(done, data={"csrf_token": token, "outcome": "x" * 201}).status_code == 400
+    r = client.post(done, data={"csrf_token": token, "outcome": "fixed, customer happy"})
+    assert r.status_code == 302
+    case = svc.get(no)
+    assert case.state.value == "resolved"
+    [ev] = [e for e in svc.store.events(no) if e.action == "callback_done"]
+    assert (ev.who, ev.detail) == (
+        "chen",
+        f"#{cb.id} complaint:{no}: completed (fixed, customer happy)",
+    )
+    again = client.post(done, data={"csrf_token": token}, follow_redirects=True)
+    assert "can no longer be marked done" in again.get_data(as_text=True)
+    assert f'id="callback-done-{cb.id}"' not in client.get(f"/cases/{no}").get_data(as_text=True)
+
+    li = app.test_client()
+    login(li, "li")
+    page = li.get(f"/cases/{other.note}").get_data(as_text=True)
+    r = li.post(done, data={"csrf_token": csrf(page)})
+    assert r.status_code == 403  # not li's case
