@@ -207,10 +207,8 @@ class CaseRepo:
         _aware(event.at, "at")
         with self._sessions.begin() as session:
             row = self._locked(session, case_no)
-            current = Escalation(row.escalation)
-            if CaseState(row.state) not in ACTIVE_STATES or escalation_steps(current, step) != [
-                step
-            ]:
+            next_step = escalation_steps(Escalation(row.escalation), step) == [step]
+            if CaseState(row.state) not in ACTIVE_STATES or not next_step:
                 return None
             row.escalation = step.value
             row.updated_at = event.at
