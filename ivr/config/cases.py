@@ -176,12 +176,10 @@ def _rule(c: Cursor, service_rules: Mapping[str, ServiceRule], kind: RuleKind | 
     return name
 
 
-ON_DONE_STATES = (
-    CaseState.IN_PROGRESS,
-    CaseState.WAITING_CUSTOMER,
-    CaseState.RESOLVED,
-    CaseState.CLOSED,
-)
+ON_DONE_STATES = (CaseState.IN_PROGRESS, CaseState.WAITING_CUSTOMER, CaseState.RESOLVED)
+"""Where a completed callback may move its case. Not `closed`: a person closes a case
+(closing cancels the other callbacks, which the ledger's transaction must not do from
+inside a callback's own lock: the lock order is callbacks, then the case)."""
 
 
 def _on_done(c: Cursor, rules: set[str]) -> dict[str, CaseState]:

@@ -55,6 +55,8 @@ def test_the_sample_loads_with_the_handbook_defaults(config_dir: Path) -> None:
          "reports.complaint_rate_target", "number"),
         ("    complaint: resolved", "    complaint: reopened", "callbacks.on_done.complaint",
          "one of"),
+        ("    complaint: resolved", "    complaint: closed", "callbacks.on_done.complaint",
+         "one of"),
         ("    complaint: resolved", "    asap: resolved", "callbacks.on_done.asap",
          "no case callback rule"),
     ],

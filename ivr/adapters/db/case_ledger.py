@@ -68,7 +68,8 @@ class CaseLedger:
 def set_state(
     session: Session, case: CaseRow, to: CaseState, at: datetime, who: str, note: str
 ) -> None:
-    """Move a locked case row (checked), with its event; closing cancels its callbacks."""
+    """Move a locked case row (checked), with its event; closing cancels its callbacks
+    (the config never lets a callback close its case: `ON_DONE_STATES`)."""
     current = CaseState(case.state)
     check_case_transition(current, to)
     case.state = to.value
