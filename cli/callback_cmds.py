@@ -88,6 +88,7 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
             "list": _list,
             "add": _add,
             "cancel": _cancel,
+            "done": _done,
             "show": _show,
             "report": _report,
         }[args.action]
@@ -161,6 +162,19 @@ def _cancel(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     return 0
 
 
+def _done(args: argparse.Namespace, rt: Any, parts: Any) -> int:
+    """An agent reached the customer by hand: the request is completed, its case told."""
+    from ivr.adapters.db.callbacks import CallbackClosedError, CallbackNotFoundError
+
+    try:
+        req = parts.repo.complete(args.id, rt.clock(), args.by, args.outcome)
+    except (CallbackNotFoundError, CallbackClosedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(request_json(req), ensure_ascii=False) if args.json else f"done {req.id}")
+    return 0
+
+
 def _show(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     req = parts.repo.get(args.id)
     if req is None:
@@ -202,6 +216,20 @@ def _report(args: argparse.Namespace, rt: Any, parts: Any) -> int:
 # --- registration -----------------------------------------------------------------------
 
 
+def _word(value: str) -> str:
+    v = value.strip()
+    if not v or len(v) > 64 or not v.isprintable():
+        raise argparse.ArgumentTypeError("1 to 64 printable characters")
+    return v
+
+
+def _line(value: str) -> str:
+    v = value.strip()
+    if len(v) > 200 or not v.isprintable():
+        raise argparse.ArgumentTypeError("one line of at most 200 printable characters")
+    return v
+
+
 def _sub(parent: argparse.ArgumentParser, dest: str) -> Any:
     return parent.add_subparsers(dest=dest, required=True)
 
@@ -221,7 +249,8 @@ def register(add: AddCommand) -> None:
         help="asterisk: AMI Originate (default); twilio: Twilio's Calls API (twilio: section)",
     )
     cb = _sub(
-        add("callbacks", cmd_callbacks, "list, add, cancel, show callback requests"), "action"
+        add("callbacks", cmd_callbacks, "list, add, cancel, mark done, show callbacks"),
+        "action",
     )
     p = _action(cb, "list", "pending callbacks with numbers and due times")
     p.add_argument("--json", action="store_true")
@@ -243,6 +272,11 @@ def register(add: AddCommand) -> None:
     p = _action(cb, "cancel", "cancel an open callback")
     p.add_argument("id", type=int_range(1, 2**63 - 1))
     p.add_argument("--reason", default="cancelled by operator")
+    p.add_argument("--json", action="store_true")
+    p = _action(cb, "done", "mark an open callback done: the agent reached the customer")
+    p.add_argument("id", type=int_range(1, 2**63 - 1))
+    p.add_argument("--by", required=True, type=_word, help="the agent who made the call")
+    p.add_argument("--outcome", default="", type=_line, help="what came of it (one line)")
     p.add_argument("--json", action="store_true")
     p = _action(cb, "show", "one request with its attempts and history")
     p.add_argument("id", type=int_range(1, 2**63 - 1))

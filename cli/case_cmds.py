@@ -10,11 +10,11 @@ import argparse
 import getpass
 import json
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from cli.callback_cmds import request_json
-from cli.common import MAX_LIMIT, AddCommand, audit_cli, int_range, phone_number, runtime
+from cli.common import MAX_LIMIT, AddCommand, audit_cli, day, int_range, phone_number, runtime
 
 KINDS = ("complaint", "request", "follow_up")
 STATES = ("open", "in_progress", "waiting_customer", "resolved", "closed", "reopened")
@@ -54,16 +54,6 @@ def _case_no(text: str) -> str:
         return format_case_no(*parse_case_no(text))
     except CaseNumberError as e:
         raise argparse.ArgumentTypeError(f"{text[:30]!r}: {e}") from None
-
-
-def _day(text: str) -> date:
-    try:
-        value = date.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:30]!r} is not YYYY-MM-DD") from None
-    if not 1970 <= value.year <= 9998:
-        raise argparse.ArgumentTypeError(f"{text!r}: the year must be between 1970 and 9998")
-    return value
 
 
 def _who() -> str:
@@ -190,11 +180,7 @@ def _show(args: argparse.Namespace, rt: Any, parts: Any) -> int:
         }
         for e in parts.repo.events(case.case_no)
     ]
-    out["callbacks"] = [
-        request_json(r)
-        for r in parts_callbacks(rt).repo.listing(None, limit=MAX_LIMIT)
-        if r.matter.split(":", 1)[-1].split("/")[0] == case.case_no
-    ]
+    out["callbacks"] = [request_json(r) for r in parts_callbacks(rt).repo.for_case(case.case_no)]
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return 0
 
@@ -289,7 +275,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("--term", type=_text(64), help="a deadline term of cases.yaml")
     p.add_argument("--summary", type=_text(4000), default="")
     p.add_argument("--visitor", action="store_true", help="book the visitor's next-day callback")
-    p.add_argument("--contract-start", type=_day, help="YYYY-MM-DD: the contract callback series")
+    p.add_argument("--contract-start", type=day, help="YYYY-MM-DD: the contract callback series")
     p.add_argument("--json", action="store_true")
     p = _action(cs, "list", "cases, soonest first (no free text: see show)")
     p.add_argument("--owner", type=_agent)

@@ -6,8 +6,8 @@ import argparse
 import os
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ivr.bootstrap import Runtime
@@ -119,9 +119,25 @@ def instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+        raise argparse.ArgumentTypeError(f"{text[:30]!r} is not an ISO 8601 instant") from None
+    return _in_years(value, text)
+
+
+def day(text: str) -> date:
+    """An argparse type: a calendar day YYYY-MM-DD (years 1970 to 9998)."""
+    try:
+        value = date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:30]!r} is not YYYY-MM-DD") from None
+    return _in_years(value, text)
+
+
+_D = TypeVar("_D", date, datetime)
+
+
+def _in_years(value: _D, text: str) -> _D:
     if not 1970 <= value.year <= 9998:
-        raise argparse.ArgumentTypeError(f"{text!r}: the year must be between 1970 and 9998")
+        raise argparse.ArgumentTypeError(f"{text[:30]!r}: the year must be between 1970 and 9998")
     return value
 
 

@@ -18,6 +18,7 @@ from cli import (
     case_cmds,
     config_cmds,
     service_cmds,
+    visitor_cmds,
     web_cmds,
 )
 from cli.common import Command, common_options
@@ -28,6 +29,7 @@ GROUPS = (
     web_cmds,
     callback_cmds,
     case_cmds,
+    visitor_cmds,
     backup_cmds,
     bench_cmds,
 )

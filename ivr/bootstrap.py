@@ -10,6 +10,7 @@ module for what it runs and passes the parts down:
     build_twilio_voice(rt, k)  the Twilio webhooks' parts (the web app)
     callback_parts(runtime)    the callback ledger and intake (CLI, web app, service)
     case_parts(runtime)        the case store and use cases (CLI, web app, service)
+    visitor_parts(runtime)     visitor files and their check-out callbacks (CLI)
     asterisk_settings(config)  what the Asterisk templates need
     prepare_reload(rt, ...)    a changed configuration, checked and built, for the
                                running service to swap in (`hotline reload`, SIGHUP)
@@ -35,6 +36,7 @@ from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec
 from ivr.adapters.clock import clock_from_env
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.adapters.db.calllog import SqlCallLog
+from ivr.adapters.db.case_ledger import CaseLedger
 from ivr.adapters.db.cases import CaseRepo
 from ivr.adapters.db.engine import (
     make_engine,
@@ -45,12 +47,15 @@ from ivr.adapters.db.engine import (
 from ivr.adapters.db.failopen import DbPresence, FailOpenCases, FailOpenHistory
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.survey import FlagNotResolved, SqlSurveys
+from ivr.adapters.db.survey_spool import SpoolingSurveys
+from ivr.adapters.db.visitors import VisitorRepo
 from ivr.adapters.files import private_dir, secret
 from ivr.app.callbacks import CallbackIntake
 from ivr.app.cases import AfterHours, CaseService, FollowUps
 from ivr.app.ivr_session import IvrDeps
 from ivr.app.ports import CallLog, Clock
 from ivr.app.survey import Surveys
+from ivr.app.visitors import VisitorService
 from ivr.config import (
     ENV_AMI_SECRET,
     ENV_SEAT_PASSWORD,
@@ -124,6 +129,10 @@ class Runtime:
     @property
     def spool_path(self) -> Path:
         return self.config.data_dir / "spool" / "calllog.jsonl"
+
+    @property
+    def survey_spool_path(self) -> Path:
+        return self.config.data_dir / "spool" / "surveys.jsonl"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -229,7 +238,8 @@ def callback_parts(rt: Runtime, settings: CallbackSettings | None = None) -> Cal
     s = settings or rt.config.callbacks
     rules = s.calling_rules(rt.config.calendar.holidays)
     region = rt.config.site.region or None
-    repo = CallbackRepo(rt.sessions, region)
+    # A case-born callback that ends is written on its case (cases.yaml callbacks.on_done).
+    repo = CallbackRepo(rt.sessions, region, CaseLedger(rt.config.cases.on_done))
     intake = CallbackIntake(
         repo, rules, s.retry, s.rules, s.intake.matter, rt.clock, partial(canonical, region=region)
     )
@@ -265,6 +275,19 @@ def case_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> CaseParts
         canonical=partial(canonical, region=c.site.region or None),
     )
     return CaseParts(repo, service)
+
+
+def visitor_parts(rt: Runtime, callbacks: CallbackParts | None = None) -> VisitorService:
+    """Visitor files, with the ledger's intake for the visitor's next-day callback."""
+    c = rt.config
+    return VisitorService(
+        store=VisitorRepo(rt.sessions),
+        calendar=c.calendar,
+        clock=rt.clock,
+        callbacks=(callbacks or callback_parts(rt)).intake,
+        rule=c.cases.visitor_callback,
+        canonical=partial(canonical, region=c.site.region or None),
+    )
 
 
 def build_dialer(
@@ -323,7 +346,7 @@ def survey_parts(rt: Runtime, log: CallLog, cases: CaseService | None = None) ->
 
     return Surveys(
         policy=rt.config.survey,
-        store=rt.surveys,
+        store=SpoolingSurveys(rt.surveys, rt.survey_spool_path),  # an outage spools the row
         not_resolved=FlagNotResolved(cases.not_resolved if cases is not None else None),
         call_log=log,
         clock=rt.clock,
@@ -477,6 +500,11 @@ def build_service(
         prepare_reload=partial(prepare_reload, rt, calllog, on_decision_latency, asterisk, speech),
         control_path=control_socket(cfg),
         speech=speech,
+        survey_replay=(
+            handlers.surveys.store.replay
+            if handlers.surveys is not None and isinstance(handlers.surveys.store, SpoolingSurveys)
+            else None
+        ),
     )
     if speech is not None:
         speech.ami = service.link.send  # the fork and the spoken key go over AMI

@@ -133,6 +133,7 @@ class HotlineService:
         prepare_reload: PrepareReload | None = None,
         control_path: Path | None = None,
         speech: SpeechInput | None = None,
+        survey_replay: Callable[[], object] | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
@@ -140,6 +141,7 @@ class HotlineService:
         self.sync_seconds = sync_seconds
         self.case_sweep, self.case_sweep_seconds = case_sweep, case_sweep_seconds
         self.speech = speech
+        self.survey_replay = survey_replay
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,
@@ -156,8 +158,10 @@ class HotlineService:
         self._background: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        """Replay what a database outage left in the spool, then take calls."""
+        """Replay what a database outage left in the spools, then take calls."""
         await asyncio.to_thread(self.spooling.replay)
+        if self.survey_replay is not None:
+            await asyncio.to_thread(self.survey_replay)
         await self.fastagi.start()
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ivr.adapters.db.cases import CaseFilter
 from ivr.bootstrap import case_parts
 from ivr.domain.cases import ACTIVE_STATES
-from web import board_data, cases, messages, params, presence, queries
+from web import board_data, case_live, cases, live, messages, params, presence, queries
 from web.context import ctx, db
 from web.security import current_user, mask_number, require
 
@@ -45,6 +45,32 @@ def page() -> ResponseReturnValue:
         mask=mask_number,
         tz=c.runtime.config.site.tz,
         mode=c.settings.away_approval,
+        case_labels=messages.case_live_labels(),
+    )
+
+
+@bp.get("/agent/stream")
+@require("agent")
+def stream() -> ResponseReturnValue:
+    """text/event-stream of `cases` events: the agent's own active cases (ladder step,
+    urgency) and their latest escalations; ?once=1 sends the current one and closes."""
+    c = ctx()
+    user = current_user()
+    assert user is not None and user.agent_id is not None
+    rt, agent_id = c.runtime, user.agent_id
+    once = params.choice_param("once", ("0", "1"), "0") == "1"
+    gen = live.watch(
+        lambda: case_live.agent_snapshot(rt, agent_id, rt.clock()),
+        "cases",
+        c.settings.agent_poll_seconds,
+        c.settings.sse_heartbeat_seconds,
+        c.hub.stopping,
+        max_events=1 if once else None,
+    )
+    return Response(
+        gen,
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 

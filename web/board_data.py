@@ -17,7 +17,7 @@ from ivr.adapters.db.survey import day_counts
 from ivr.bootstrap import Runtime
 from ivr.domain.metrics import ServiceTarget, StaffingProblem, figures, staffing_now
 from ivr.domain.shifts import Agent
-from web import queries, store
+from web import case_live, queries, store
 from web.security import mask_number
 from web.settings import WebSettings
 
@@ -176,6 +176,8 @@ def snapshot(rt: Runtime, settings: WebSettings, s: Session, now: datetime) -> d
             "speech_share": spoken.share,  # menu choices made by speech
             "speech_failures": spoken.failures,  # spoken attempts not understood
         },
+        # The case escalation ladder, as the sweep records it (lead, then manager).
+        "escalations": case_live.escalations(rt, now),
         "requests": [
             {
                 "id": r.id,

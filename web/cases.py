@@ -24,6 +24,7 @@ from ivr.adapters.db.cases import CaseFilter
 from ivr.app.cases import CaseInputError, CaseNotFoundError
 from ivr.bootstrap import CaseParts, callback_parts, case_parts
 from ivr.domain.cases import (
+    CASE_SOURCE,
     Case,
     CaseKind,
     CaseState,
@@ -217,11 +218,7 @@ def detail(case_no: str) -> dict[str, Any]:
     tz = c.runtime.config.site.tz
     _audit("case_read", case.case_no)
     events = _parts().repo.events(case.case_no)
-    callbacks = [
-        r
-        for r in callback_parts(c.runtime).repo.listing(None, limit=2000)
-        if r.matter.split(":", 1)[-1].split("/")[0] == case.case_no
-    ]
+    callbacks = callback_parts(c.runtime).repo.for_case(case.case_no)
     return {
         **case_json(case, c.now(), full=True),
         "events": [
@@ -336,6 +333,26 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
     return case_json(changed, ctx().now(), full=True)
 
 
+def callback_done(case_no: str, callback_id: int, source: Any) -> int:
+    """An agent reached the customer of one of the case's callbacks themselves: the
+    ledger completes it and the case is told (`CallbackRepo.complete`)."""
+    from ivr.adapters.db.callbacks import CallbackClosedError
+
+    user = _me()
+    case = _visible(case_no)
+    outcome = params.text_param("outcome", 200, source=source)
+    repo = callback_parts(ctx().runtime).repo
+    req = repo.get(callback_id)
+    if req is None or req.source != CASE_SOURCE or req.note != case.case_no:
+        raise CaseWebError(404, gettext("The case has no such callback."))
+    try:
+        repo.complete(req.id, ctx().now(), user.agent_id or user.username, outcome)
+    except CallbackClosedError:
+        raise CaseWebError(409, gettext("That callback can no longer be marked done.")) from None
+    _audit("case_change", case.case_no, f"callback #{req.id} done")
+    return req.id
+
+
 # --- pages --------------------------------------------------------------------------------
 
 
@@ -399,6 +416,20 @@ def change_page(case_no: str) -> ResponseReturnValue:
             return redirect(url_for("cases.case_page", case_no=case_no))
         abort(e.status, e.message)
     flash(gettext("Case updated."), "ok")
+    return redirect(url_for("cases.case_page", case_no=case_no))
+
+
+@bp.post("/cases/<case_no>/callbacks/<int(max=2147483647):callback_id>/done")
+@require()
+def callback_done_page(case_no: str, callback_id: int) -> ResponseReturnValue:
+    try:
+        callback_done(case_no, callback_id, request.form)
+    except CaseWebError as e:
+        if e.status == 409:
+            flash(e.message, "error")
+            return redirect(url_for("cases.case_page", case_no=case_no))
+        abort(e.status, e.message)
+    flash(gettext("Callback marked done."), "ok")
     return redirect(url_for("cases.case_page", case_no=case_no))
 
 

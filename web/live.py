@@ -57,3 +57,30 @@ class BoardHub:
                 last_beat = time.monotonic()
                 yield ": keep-alive\n\n"
             self.stopping.wait(self._poll)
+
+
+def watch(
+    compute: Callable[[], dict[str, Any]],
+    event: str,
+    poll_seconds: float,
+    heartbeat: float,
+    stopping: threading.Event,
+    max_events: int | None = None,
+) -> Iterator[str]:
+    """SSE lines for one listener's own view (the agent page): `compute` every
+    `poll_seconds`, an `event` when it changed (apart from its clock), a comment as
+    heartbeat. Unlike the board's hub, nothing is shared between listeners."""
+    sent, last_key, version, last_beat = 0, None, 0, time.monotonic()
+    yield "retry: 1000\n\n"
+    while not stopping.is_set():
+        payload = compute()
+        key = json.dumps({k: v for k, v in payload.items() if k != "now"}, sort_keys=True)
+        if key != last_key:
+            last_key, version, sent = key, version + 1, sent + 1
+            yield f"event: {event}\nid: {version}\ndata: {json.dumps(payload)}\n\n"
+            if max_events is not None and sent >= max_events:
+                return
+        elif time.monotonic() - last_beat >= heartbeat:
+            last_beat = time.monotonic()
+            yield ": keep-alive\n\n"
+        stopping.wait(poll_seconds)

@@ -206,4 +206,27 @@ def board_labels() -> dict[str, Any]:
         "live": gettext("live"),
         "reconnecting": gettext("reconnecting…"),
         "vip": gettext("VIP"),
+        **case_live_labels(),
+    }
+
+
+def case_live_labels() -> dict[str, Any]:
+    """The words of the case escalation ladder on the live pages (board.js, agent.js)."""
+    return {
+        "steps": {
+            "none": gettext("none"),
+            "lead": gettext("team lead"),
+            "manager": gettext("manager"),
+        },
+        "urgency": {
+            "on_track": gettext("on track"),
+            "near": gettext("near deadline"),
+            "overdue": gettext("overdue"),
+            "done": gettext("done"),
+        },
+        "escalated": gettext(
+            "Case {case_no} escalated to the {step} (owner {owner}, due {deadline})"
+        ),
+        "no_escalations": gettext("No escalations."),
+        "nobody": gettext("nobody"),
     }

@@ -28,6 +28,7 @@ class WebSettings:
     login_window_seconds: int = 900
     board_poll_seconds: float = 0.25
     sse_heartbeat_seconds: float = 15.0
+    agent_poll_seconds: float = 2.0  # the agent page's stream (one query per agent per poll)
     secure_cookies: bool = True
     secret_key: str | None = None
     session_lifetime_seconds: int = 12 * 3600  # a sign-in ends on the server after this

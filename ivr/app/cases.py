@@ -101,6 +101,7 @@ class CaseStore(Protocol):
     def call_info(self, uid: str) -> CallInfo | None: ...
     def active_for(self, number: str) -> Case | None: ...
     def escalation_due(self, at: datetime, lead_share: float, limit: int) -> list[Case]: ...
+    def escalate(self, case_no: str, step: Escalation, event: CaseEvent) -> Case | None: ...
 
 
 class AfterHoursCases(Protocol):
@@ -383,7 +384,9 @@ class CaseService:
 
     def sweep(self, limit: int = 500) -> list[tuple[str, Escalation]]:
         """Record the escalation steps now due (at a share of the deadline the lead,
-        overdue the manager), each as an event. Returns what was escalated."""
+        overdue the manager), each as an event exactly once however many sweeps run at
+        the same time (the store records a step only over the one below it). Returns
+        what this sweep escalated."""
         now = self.clock()
         done: list[tuple[str, Escalation]] = []
         for case in self.store.escalation_due(now, self.rules.lead_share, limit):
@@ -396,11 +399,9 @@ class CaseService:
                     if step is Escalation.MANAGER
                     else f"{self.rules.lead_share:.0%} of the time used"
                 )
-                self.store.change(
-                    case.case_no,
-                    CaseEvent(now, SYSTEM, "escalated", detail=f"{step.value}: {why}"),
-                    escalation=step,
-                )
+                event = CaseEvent(now, SYSTEM, "escalated", detail=f"{step.value}: {why}")
+                if self.store.escalate(case.case_no, step, event) is None:
+                    break  # another sweep recorded it (or the case is done): once only
                 done.append((case.case_no, step))
         return done
 

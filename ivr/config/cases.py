@@ -7,14 +7,14 @@ file, the item and the reason; unknown keys are refused.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from ivr.config.reader import Cursor, read_yaml
 from ivr.config.schema import check_file
 from ivr.domain.callbacks import RuleKind, ServiceRule
-from ivr.domain.cases import CaseClass, CaseKind, CaseRules, Term, TimeBasis
+from ivr.domain.cases import CaseClass, CaseKind, CaseRules, CaseState, Term, TimeBasis
 
 FILE = "cases.yaml"
 MAX_HOURS = 24 * 366
@@ -34,6 +34,8 @@ class CaseSettings:
     ivr_branch: str
     complaint_rate_target: float
     sweep_seconds: float = 60.0
+    # callbacks.yaml rule -> the state an active case moves to when that callback is done
+    on_done: Mapping[str, CaseState] = field(default_factory=dict)
 
 
 def load_cases_config(
@@ -59,11 +61,14 @@ def load_cases_config(
     ivr_term = ivr.opt("after_hours_term", "departed")
     if ivr_term.text() not in terms:
         raise ivr_term.fail(f"no term {ivr_term.data!r} under terms")
+    complaint = _rule(cb.opt("complaint", None), service_rules, None)
+    visitor = _rule(cb.opt("visitor", None), service_rules, RuleKind.NEXT_DAY)
+    contract = _rule(cb.opt("contract", None), service_rules, RuleKind.CONTRACT)
     settings = CaseSettings(
         rules=rules,
-        complaint_callback=_rule(cb.opt("complaint", None), service_rules, None),
-        visitor_callback=_rule(cb.opt("visitor", None), service_rules, RuleKind.NEXT_DAY),
-        contract_callback=_rule(cb.opt("contract", None), service_rules, RuleKind.CONTRACT),
+        complaint_callback=complaint,
+        visitor_callback=visitor,
+        contract_callback=contract,
         contract_horizon_months=_bounded_int(cb.opt("contract_horizon_months", 24), 1, 120),
         ivr_term=ivr_term.text(),
         ivr_class=ivr.opt("class", next(iter(classes))).choice(tuple(classes)),
@@ -71,6 +76,7 @@ def load_cases_config(
         ivr_branch=ivr.opt("branch", "complaints").choice(tuple(branches)),
         complaint_rate_target=_share(c.opt("reports", {}).opt("complaint_rate_target", 0.01)),
         sweep_seconds=float(_bounded_int(esc.opt("sweep_seconds", 60), 1, 3600)),
+        on_done=_on_done(cb.opt("on_done", {}), {r for r in (complaint, visitor, contract) if r}),
     )
     c.check_unknown()
     return settings
@@ -171,3 +177,21 @@ def _rule(c: Cursor, service_rules: Mapping[str, ServiceRule], kind: RuleKind | 
     if kind is not None and rule.kind is not kind:
         raise c.fail(f"rule {name!r} is {rule.kind.value}, not {kind.value}")
     return name
+
+
+ON_DONE_STATES = (CaseState.IN_PROGRESS, CaseState.WAITING_CUSTOMER, CaseState.RESOLVED)
+"""Where a completed callback may move its case. Not `closed`: a person closes a case
+(closing cancels the other callbacks, which the ledger's transaction must not do from
+inside a callback's own lock: the lock order is callbacks, then the case)."""
+
+
+def _on_done(c: Cursor, rules: set[str]) -> dict[str, CaseState]:
+    """callbacks.on_done: {rule: state}; the rule one of those above, "" = the case stays."""
+    out: dict[str, CaseState] = {}
+    for name, state in c.items():
+        if name not in rules:
+            raise state.fail(f"no case callback rule {name!r} (use {', '.join(sorted(rules))})")
+        if state.data in (None, ""):
+            continue
+        out[name] = CaseState(state.choice(tuple(s.value for s in ON_DONE_STATES)))
+    return out

@@ -398,6 +398,9 @@ class CaseCallbacksModel(Section):
     visitor: Text | None = None
     contract: Text | None = None
     contract_horizon_months: int = 24
+    on_done: dict[Text, Text | None] = Field(
+        {}, description="callback rule -> the state its completed callback moves the case to"
+    )
 
 
 class CaseIvrModel(Section):

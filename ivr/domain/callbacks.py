@@ -7,6 +7,7 @@ A callback request is a small persisted state machine::
                      |  +-- retry <+  (no answer, busy, failed: back-off)
                      +------------+   (agent leg failed: customer never rung)
     any open state -> cancelled | expired;  dialing/retry -> failed (attempts used up)
+    requested/scheduled/retry -> completed   (an agent reached the customer by hand)
 
 Everything here is pure: the instant is an argument (`at`, aware), the
 customer's time zone is an argument, and the repository and dialer apply what
@@ -89,11 +90,11 @@ class CallbackState(StrEnum):
 
 S = CallbackState
 TRANSITIONS: Mapping[CallbackState, frozenset[CallbackState]] = {
-    S.REQUESTED: frozenset({S.SCHEDULED, S.CANCELLED, S.EXPIRED}),
-    S.SCHEDULED: frozenset({S.SCHEDULED, S.DIALING, S.CANCELLED, S.EXPIRED}),
+    S.REQUESTED: frozenset({S.SCHEDULED, S.CANCELLED, S.EXPIRED, S.COMPLETED}),
+    S.SCHEDULED: frozenset({S.SCHEDULED, S.DIALING, S.CANCELLED, S.EXPIRED, S.COMPLETED}),
     S.DIALING: frozenset({S.CONNECTED, S.RETRY, S.SCHEDULED, S.FAILED, S.CANCELLED, S.COMPLETED}),
     S.CONNECTED: frozenset({S.COMPLETED}),
-    S.RETRY: frozenset({S.DIALING, S.SCHEDULED, S.CANCELLED, S.EXPIRED}),
+    S.RETRY: frozenset({S.DIALING, S.SCHEDULED, S.CANCELLED, S.EXPIRED, S.COMPLETED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
     S.EXPIRED: frozenset(),
@@ -104,6 +105,11 @@ FINAL_STATES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 OPEN_STATES = frozenset(CallbackState) - FINAL_STATES
 DUE_STATES = frozenset({S.SCHEDULED, S.RETRY})  # what the dialer may claim
 IN_FLIGHT_STATES = frozenset({S.DIALING, S.CONNECTED})
+BY_HAND_STATES = frozenset({S.REQUESTED, S.SCHEDULED, S.RETRY})
+"""An agent may mark these done (they called the customer themselves); a request the
+dialer holds (dialing, connected) finishes through the dialer."""
+CANCELLABLE_STATES = OPEN_STATES - {S.CONNECTED}
+"""A connected call is under way with the customer: it completes, it is not cancelled."""
 
 
 def validate_machine(

@@ -109,7 +109,7 @@ def check_case_transition(current: CaseState, target: CaseState) -> None:
 
 # --- numbers -------------------------------------------------------------------------
 
-CASE_NO = re.compile(r"(\d{4})(0[1-9]|1[0-2])-(\d{4,6})")
+CASE_NO = re.compile(r"([0-9]{4})(0[1-9]|1[0-2])-([0-9]{4,6})")  # ASCII digits only
 
 
 def case_month(at: datetime, calendar: Calendar) -> str:
@@ -330,6 +330,39 @@ def contract_series(start: date, after: date, horizon_months: int) -> list[date]
         out.append(day)
         day = next_contract_date(start, day)
     return out
+
+
+CASE_SOURCE = "case"
+"""The ledger's `source` of a callback that follows from a case (its `note` is the
+case number, its matter `<rule>:<case number>[/<date>]`)."""
+
+
+def callback_rule(matter: str) -> str:
+    """The callbacks.yaml rule of a case-born callback's matter.
+
+    >>> callback_rule("contract:202612-0003/2027-01-10")
+    'contract'
+    """
+    return matter.partition(":")[0]
+
+
+def case_after_callback(
+    state: CaseState, completed: bool, on_done: CaseState | None
+) -> CaseState | None:
+    """Where a case goes when one of its callbacks ends: to `on_done` (cases.yaml
+    `callbacks.on_done` for the callback's rule) when the callback was completed,
+    the case is still active and the machine allows the move; else it stays (None).
+    A callback that failed, expired or was cancelled never moves its case: the
+    deadline and the escalation ladder deal with that.
+
+    >>> case_after_callback(CaseState.IN_PROGRESS, True, CaseState.RESOLVED)
+    <CaseState.RESOLVED: 'resolved'>
+    >>> case_after_callback(CaseState.CLOSED, True, CaseState.RESOLVED) is None
+    True
+    """
+    if not completed or on_done is None or state not in ACTIVE_STATES or on_done is state:
+        return None
+    return on_done if on_done in CASE_TRANSITIONS[state] else None
 
 
 # --- the record ----------------------------------------------------------------------

@@ -64,8 +64,12 @@ def test_open_prints_number_deadline_and_callbacks_then_the_case_moves_to_closed
     assert listed["case_no"] == "202611-0001" and "summary" not in listed
     code, out, _ = run(capsys, "cases", "show", "202611-0001")
     shown = json.loads(out)
-    assert [e["action"] for e in shown["events"]] == ["opened", "callback", "state", "state"]
-    assert [c["matter"] for c in shown["callbacks"]] == ["complaint:202611-0001"]
+    assert [e["action"] for e in shown["events"]] == [
+        "opened", "callback", "state", "state", "callback_cancelled",
+    ]  # fmt: skip
+    assert [(c["matter"], c["state"]) for c in shown["callbacks"]] == [
+        ("complaint:202611-0001", "cancelled")  # closing the case cancelled it
+    ]
 
     engine = make_engine(cli_db)
     try:
@@ -114,3 +118,33 @@ def test_hostile_arguments_exit_2_naming_the_item(
     assert code == 2, (out, err)
     assert named in err
     assert "Traceback" not in err
+
+
+def test_an_agent_marks_the_case_callback_done_and_the_case_is_resolved(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "cases", "open", "--number", "13800000009", "--matter", "cold shower",
+        "--class", "minor", "--agent", "chen", "--json",
+    )  # fmt: skip
+    assert code == 0
+    [cb] = json.loads(out)["callbacks"]
+    code, _, err = run(capsys, "callbacks", "done", str(cb["id"]), "--by", "")
+    assert code == 2 and "--by" in err
+    code, _, err = run(
+        capsys, "callbacks", "done", str(cb["id"]), "--by", "chen", "--outcome", "a\x00"
+    )
+    assert code == 2 and "--outcome" in err
+    code, out, _ = run(
+        capsys, "callbacks", "done", str(cb["id"]), "--by", "chen", "--outcome", "hot now", "--json"
+    )
+    assert code == 0 and json.loads(out)["state"] == "completed"
+    code, _, err = run(capsys, "callbacks", "done", str(cb["id"]), "--by", "chen")
+    assert code == 1 and "cannot be marked done" in err
+    code, out, _ = run(capsys, "cases", "show", "202611-0001")
+    shown = json.loads(out)
+    assert shown["state"] == "resolved"
+    done = [e for e in shown["events"] if e["action"] == "callback_done"]
+    assert [(e["who"], e["detail"]) for e in done] == [
+        ("chen", f"#{cb['id']} complaint:202611-0001: completed (hot now)")
+    ]

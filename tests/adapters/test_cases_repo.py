@@ -202,12 +202,13 @@ def test_state_changes_and_refusals_are_recorded_with_who(rt: Runtime) -> None:
     closed = svc.close(no, by="lead")
     assert closed.state is CaseState.CLOSED
     events = [(e.action, e.who, e.from_state, e.to_state) for e in svc.store.events(no)]
-    assert events[-5:] == [
+    assert events[-6:] == [
         ("state", "chen", "open", "in_progress"),
         ("note", "chen", None, None),
         ("owner", "lead", None, None),
         ("state", "zhang", "in_progress", "resolved"),
         ("state", "lead", "resolved", "closed"),
+        ("callback_cancelled", "lead", None, None),  # its complaint callback, still open
     ]
 
 

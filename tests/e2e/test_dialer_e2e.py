@@ -25,11 +25,12 @@ from e2e_stack import REPO, WEEKDAY_10, Stack
 
 from ivr.adapters.db.callbacks import CallbackRepo
 from ivr.app.callbacks import NewRequest
-from ivr.bootstrap import CallbackParts, build_dialer, callback_parts
+from ivr.bootstrap import CallbackParts, build_dialer, callback_parts, case_parts
 from ivr.config import CallbackSettings, load_config
 from ivr.dialer import asterisk_conf
 from ivr.dialer.worker import Dialer
 from ivr.domain.callbacks import CallbackRequest, CallbackState, RetryPolicy
+from ivr.domain.cases import CaseState
 from lab.sipp import place_call
 from lab.sipp_customers import BUSY, NEVER_ANSWERS, CustomerPhones
 
@@ -157,6 +158,25 @@ def test_answered_callback_moves_through_the_ledger(cb: Stack, customers: Custom
     assert customers.dial_counts()[n] == 1
     seat_call = cb.seats.wait_for_call(n)  # the agent saw the customer's number
     assert seat_call.seat == attempt.seat and "CB en complaints" in seat_call.display
+
+
+def test_a_case_callback_answered_through_asterisk_is_closed_against_its_case(
+    cb: Stack, customers: CustomerPhones
+) -> None:
+    settings = fast_settings(load_config(cb.runtime.config.directory).callbacks)
+    svc = case_parts(cb.runtime).service
+    opened = svc.open(number(cb), "hot water cold", "minor", by="chen", owner="chen")
+    no, [promise] = opened.case.case_no, opened.callbacks
+    with DialerThread(cb, settings) as d:
+        req = _settled(d.parts.repo, promise.id)
+    assert req.state is S.COMPLETED and req.matter == f"complaint:{no}"
+    [attempt] = d.parts.repo.attempts(req.id)
+    case = svc.get(no)
+    assert case.state is CaseState.RESOLVED  # cases.yaml callbacks.on_done: complaint
+    [done] = [e for e in svc.store.events(no) if e.action == "callback_done"]
+    assert done.who == attempt.agent_id and done.who
+    assert done.detail == f"#{req.id} complaint:{no}: completed (customer answered)"
+    assert case.done_at == done.at
 
 
 def test_busy_customer_is_retried_by_the_policy_then_fails(

@@ -8,7 +8,7 @@ import pytest
 from config_files import edit
 
 from ivr.config import ConfigError, load_config
-from ivr.domain.cases import CaseKind, TimeBasis
+from ivr.domain.cases import CaseKind, CaseState, TimeBasis
 
 
 def test_the_sample_loads_with_the_handbook_defaults(config_dir: Path) -> None:
@@ -27,6 +27,7 @@ def test_the_sample_loads_with_the_handbook_defaults(config_dir: Path) -> None:
         "contract",
     )
     assert cases.ivr_term == "departed" and cases.complaint_rate_target == 0.01
+    assert cases.on_done == {"complaint": CaseState.RESOLVED}  # visitor, contract: the case stays
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,12 @@ def test_the_sample_loads_with_the_handbook_defaults(config_dir: Path) -> None:
         ("class: important", "class: catastrophic", "ivr.class", ""),
         ("complaint_rate_target: 0.01", "complaint_rate_target: \"1%\"",
          "reports.complaint_rate_target", "number"),
+        ("    complaint: resolved", "    complaint: reopened", "callbacks.on_done.complaint",
+         "one of"),
+        ("    complaint: resolved", "    complaint: closed", "callbacks.on_done.complaint",
+         "one of"),
+        ("    complaint: resolved", "    asap: resolved", "callbacks.on_done.asap",
+         "no case callback rule"),
     ],
 )  # fmt: skip
 def test_a_bad_cases_file_is_refused_by_item(

@@ -73,6 +73,7 @@ UNKNOWN = [
     ("cases.yaml", ["terms", "on_site"], "hour", "terms.on_site.hour", "hours"),
     ("cases.yaml", ["deadlines"], "followup", "deadlines.followup", "follow_up"),
     ("cases.yaml", ["ivr"], "clas", "ivr.clas", "class"),
+    ("cases.yaml", ["callbacks"], "on_don", "callbacks.on_don", "on_done"),
 ]
 
 

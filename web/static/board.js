@@ -95,7 +95,27 @@
     document.getElementById("k-min").textContent = fill(L.minimum,
       {required: snap.staffing.required});
     renderRequests(snap.requests);
+    renderEscalations(snap.escalations || []);
     tick();
+  }
+
+  // The case escalation ladder (lead, then manager), newest first, as the sweep records it.
+  function escalationText(e) {
+    return "⚑ " + fill(L.escalated, {
+      case_no: e.case_no, step: word(L.steps, e.step), owner: e.owner || L.nobody,
+      deadline: (e.deadline || "").slice(0, 16).replace("T", " ")
+    });
+  }
+  function renderEscalations(list) {
+    var box = document.getElementById("escalations");
+    if (!box) { return; }
+    if (!list.length) { box.replaceChildren(el("li", "muted", L.no_escalations)); return; }
+    box.replaceChildren.apply(box, list.map(function (e) {
+      var li = el("li", "escalation step-" + e.step, escalationText(e));
+      li.setAttribute("data-case", e.case_no);
+      li.setAttribute("data-step", e.step);
+      return li;
+    }));
   }
 
   function renderRequests(reqs) {

@@ -16,7 +16,9 @@ Guarantees, each carried by the database rather than by one process's memory:
   outcome IS NULL``); a replayed AMI event changes nothing. A request that
   reached ``connected`` only ever completes: it is never dialled again.
 
-Every state change writes a `callback_events` row (the audit trail).
+Every state change writes a `callback_events` row (the audit trail). A callback
+that follows from a case and ends (completed, failed, expired, cancelled) is written
+on its case in the same transaction (`case_ledger.CaseLedger`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr import phone
+from ivr.adapters.db.case_ledger import CaseLedger
 from ivr.adapters.db.engine import READ_ONLY, DbError
+from ivr.adapters.db.filters import is_sqlite, starts_with
+from ivr.adapters.db.ledger_moves import move_request as _move
 from ivr.adapters.db.models import Call, NaiveDatetimeError, RoutingDecision
 from ivr.adapters.db.models_callbacks import (
     DUE_SQL,
@@ -41,6 +46,8 @@ from ivr.adapters.db.models_callbacks import (
 )
 from ivr.app.callbacks import Added, NewRequest
 from ivr.domain.callbacks import (
+    BY_HAND_STATES,
+    CANCELLABLE_STATES,
     COUNTED_OUTCOMES,
     DUE_STATES,
     IN_FLIGHT_STATES,
@@ -58,6 +65,7 @@ from ivr.domain.callbacks import (
     Skip,
     check_transition,
 )
+from ivr.domain.cases import CASE_SOURCE
 
 S = CallbackState
 _DUE = sorted(s.value for s in DUE_STATES)
@@ -174,20 +182,6 @@ def _attempt(row: CallbackAttemptRow) -> AttemptRecord:
     )
 
 
-def _move(
-    session: Session, row: CallbackRequestRow, to: CallbackState, at: datetime, reason: str
-) -> None:
-    """Change a request's state (checked against the domain's machine) and log it."""
-    current = CallbackState(row.state)
-    check_transition(current, to)
-    row.state, row.updated_at = to.value, at
-    session.add(
-        CallbackEventRow(
-            request_id=row.id, at=at, from_state=current.value, to_state=to.value, reason=reason
-        )
-    )
-
-
 def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -198,9 +192,21 @@ def _insert(session: Session) -> Any:
 class CallbackRepo:
     """Reads and writes the callback ledger; one transaction per call."""
 
-    def __init__(self, session_factory: sessionmaker[Session], region: str | None = None) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        region: str | None = None,
+        cases: CaseLedger | None = None,
+    ) -> None:
         self._sessions = session_factory
         self._region = region  # numbers are kept in E.164; national ones are of this region
+        self._cases = cases or CaseLedger()  # events on the case; no moves unless configured
+
+    def _ended(
+        self, session: Session, row: CallbackRequestRow, at: datetime, who: str, outcome: str
+    ) -> None:
+        """After a move: a request that reached a final state tells its case."""
+        self._cases.callback_ended(session, row, at, who, outcome)
 
     # --- requests ----------------------------------------------------------------
 
@@ -302,17 +308,55 @@ class CallbackRepo:
             ).all()
             return [_plain(r) for r in rows]
 
-    def cancel(self, request_id: int, at: datetime, reason: str = "cancelled") -> CallbackRequest:
+    def for_case(self, case_no: str) -> list[CallbackRequest]:
+        """Every callback that follows from the case (any state), oldest first."""
+        with self._sessions() as session:
+            session.connection(execution_options=READ_ONLY)
+            rows = session.scalars(
+                select(CallbackRequestRow)
+                .where(
+                    CallbackRequestRow.source == CASE_SOURCE,
+                    CallbackRequestRow.note == case_no,
+                )
+                .order_by(CallbackRequestRow.id)
+            ).all()
+            return [_plain(r) for r in rows]
+
+    def cancel(
+        self, request_id: int, at: datetime, reason: str = "cancelled", who: str = "system"
+    ) -> CallbackRequest:
         """Cancel an open request. A call already connected cannot be cancelled."""
         _require_aware(at, "at")
         with self._sessions.begin() as session:
             row = self._locked(session, request_id)
-            if CallbackState(row.state) not in OPEN_STATES or row.state == S.CONNECTED:
+            if CallbackState(row.state) not in CANCELLABLE_STATES:
                 raise CallbackClosedError(
                     f"callback {request_id} is {row.state}: it can no longer be cancelled"
                 )
             _move(session, row, S.CANCELLED, at, reason)
             row.due_at = None
+            self._ended(session, row, at, who, reason)
+            return _plain(row)
+
+    def complete(
+        self, request_id: int, at: datetime, who: str, outcome: str = ""
+    ) -> CallbackRequest:
+        """An agent reached the customer by hand: the request is completed (it counts as
+        done at `at` for the callback rate) and its case, if any, is told."""
+        _require_aware(at, "at")
+        if not who:
+            raise ValueError("who marked the callback done is missing")
+        with self._sessions.begin() as session:
+            row = self._locked(session, request_id)
+            if CallbackState(row.state) not in BY_HAND_STATES:
+                raise CallbackClosedError(
+                    f"callback {request_id} is {row.state}: it cannot be marked done by hand"
+                )
+            reason = f"done by {who}" + (f": {outcome}" if outcome else "")
+            _move(session, row, S.COMPLETED, at, reason)
+            row.due_at, row.completed_at = None, at
+            row.last_outcome = AttemptOutcome.ANSWERED.value
+            self._ended(session, row, at, who, outcome or "done by hand")
             return _plain(row)
 
     def schedule(self, request_id: int, due_at: datetime, at: datetime, reason: str) -> None:
@@ -382,6 +426,7 @@ class CallbackRepo:
                 elif isinstance(decision, Close):
                     _move(session, row, decision.state, at, decision.reason)
                     row.due_at = None
+                    self._ended(session, row, at, dialer, decision.reason)
         return claims
 
     @staticmethod
@@ -503,6 +548,7 @@ class CallbackRepo:
             row.due_at = plan.due_at
             if plan.state is S.COMPLETED:
                 row.completed_at = attempt.connected_at or at
+            self._ended(session, row, at, attempt.agent_id or attempt.dialer, plan.reason)
             return _plain(row)
 
     @staticmethod
@@ -561,6 +607,7 @@ class CallbackRepo:
             for row in rows:
                 _move(session, row, S.EXPIRED, at, "expired before it could be completed")
                 row.due_at = None
+                self._ended(session, row, at, "system", "expired")
             return len(rows)
 
     # --- reports ---------------------------------------------------------------------
@@ -575,7 +622,9 @@ class CallbackRepo:
                     CallbackRequestRow.deadline,
                     CallbackRequestRow.completed_at,
                 ).where(
-                    CallbackRequestRow.matter.like(f"{matter_prefix}:%"),
+                    *starts_with(
+                        CallbackRequestRow.matter, f"{matter_prefix}:", is_sqlite(session)
+                    ),
                     CallbackRequestRow.created_at >= since,
                 )
             ).all()

@@ -5,7 +5,8 @@
   lock serialises writers on PostgreSQL; ``BEGIN IMMEDIATE`` does on SQLite) in
   the same transaction as the case's insert; a month's first case inserts the
   row with ``ON CONFLICT DO NOTHING`` and retries the update if another writer
-  got there first. ``uq_cases_case_no`` is the last line of defence.
+  got there first (`serials.next_serial`, shared with the visitor files).
+  ``uq_cases_case_no`` is the last line of defence.
 * **Every change is an event** (`case_events`): who, when, what, in the
   transaction of the change.
 """
@@ -18,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, case, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, and_, case, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.adapters.db.engine import READ_ONLY, DbError
+from ivr.adapters.db.case_ledger import cancel_callbacks, lock_callbacks
+from ivr.adapters.db.engine import READ_ONLY
+from ivr.adapters.db.filters import is_sqlite, starts_with
 from ivr.adapters.db.models import Call, NaiveDatetimeError
 from ivr.adapters.db.models_cases import (
     ACTIVE_SQL,
@@ -31,6 +33,7 @@ from ivr.adapters.db.models_cases import (
     CaseRow,
     CaseSerialRow,
 )
+from ivr.adapters.db.serials import next_serial
 from ivr.app.cases import CallInfo, CaseNotFoundError, NewCase
 from ivr.domain.cases import (
     ACTIVE_STATES,
@@ -40,6 +43,7 @@ from ivr.domain.cases import (
     CaseState,
     Escalation,
     check_case_transition,
+    escalation_steps,
     format_case_no,
 )
 
@@ -54,14 +58,6 @@ _CASE_NO_PREFIX = re.compile(r"[0-9]{1,6}(-[0-9]{0,6})?")
 def _aware(at: datetime | None, what: str) -> None:
     if at is not None and (at.tzinfo is None or at.utcoffset() is None):
         raise NaiveDatetimeError(f"{what}: naive datetime {at.isoformat()}")
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _plain(row: CaseRow, calls: Sequence[str] = ()) -> Case:
@@ -85,6 +81,20 @@ def _plain(row: CaseRow, calls: Sequence[str] = ()) -> Case:
         done_at=row.done_at,
         calls=tuple(calls),
     )
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """One step of the ladder as the live pages show it."""
+
+    case_no: str
+    step: str  # lead | manager
+    at: datetime
+    owner: str
+    case_class: str
+    branch: str
+    deadline: datetime
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -146,22 +156,7 @@ class CaseRepo:
 
     @staticmethod
     def _next_serial(session: Session, month: str) -> int:
-        t, row = CaseSerialRow.__table__, CaseSerialRow
-        for _ in range(3):
-            bumped = session.execute(
-                update(row).where(row.month == month).values(last=row.last + 1).returning(row.last)
-            ).scalar()
-            if bumped is not None:
-                return int(bumped)
-            first = session.execute(
-                _insert(session)(t)
-                .values(month=month, last=1)
-                .on_conflict_do_nothing()
-                .returning(t.c.last)
-            ).scalar()
-            if first is not None:
-                return int(first)
-        raise DbError(f"no serial for month {month}")
+        return next_serial(session, CaseSerialRow, CaseSerialRow.month, CaseSerialRow.last, month)
 
     def change(
         self,
@@ -174,9 +169,12 @@ class CaseRepo:
         owner: str | None = None,
         call_uid: str | None = None,
     ) -> Case:
-        """Apply one change and its event in one transaction (the row locked)."""
+        """Apply one change and its event in one transaction (the row locked). Closing
+        cancels the case's open callbacks in the same transaction (`case_ledger`)."""
         _aware(event.at, "at")
         with self._sessions.begin() as session:
+            if state is CaseState.CLOSED:
+                lock_callbacks(session, case_no)  # the ledger's lock order: callbacks, then case
             row = self._locked(session, case_no)
             if state is not None:
                 check_case_transition(CaseState(row.state), state)
@@ -197,8 +195,57 @@ class CaseRepo:
                     session.add(CaseCallRow(case_id=row.id, call_uid=call_uid, linked_at=event.at))
             row.updated_at = event.at
             session.add(_event_row(row.id, event))
+            if state is CaseState.CLOSED:
+                cancel_callbacks(session, row, event.at, event.who)
             session.flush()
             return _plain(row, self._calls(session, row.id))
+
+    def escalate(self, case_no: str, step: Escalation, event: CaseEvent) -> Case | None:
+        """Record one step of the ladder, once: with the row locked, only if the case is
+        still active and below `step`; None when another sweep (or process) got there
+        first or the case is done meanwhile."""
+        _aware(event.at, "at")
+        with self._sessions.begin() as session:
+            row = self._locked(session, case_no)
+            next_step = escalation_steps(Escalation(row.escalation), step) == [step]
+            if CaseState(row.state) not in ACTIVE_STATES or not next_step:
+                return None
+            row.escalation = step.value
+            row.updated_at = event.at
+            session.add(_event_row(row.id, event))
+            session.flush()
+            return _plain(row, self._calls(session, row.id))
+
+    def escalations(self, since: datetime, owners: frozenset[str] | None = None) -> list[Escalated]:
+        """Escalation events recorded since `since` on cases still active (the live board
+        and the agent page), newest first; `owners` narrows to those agents' cases."""
+        with self._sessions() as session:
+            session.connection(execution_options=READ_ONLY)
+            q = (
+                select(CaseEventRow, CaseRow)
+                .join(CaseRow, CaseRow.id == CaseEventRow.case_id)
+                .where(
+                    CaseEventRow.action == "escalated",
+                    CaseEventRow.at >= since,
+                    _ACTIVE_WHERE,
+                )
+            )
+            if owners is not None:
+                q = q.where(CaseRow.owner.in_(sorted(owners)))
+            rows = session.execute(q.order_by(CaseEventRow.id.desc()).limit(200)).all()
+            return [
+                Escalated(
+                    c.case_no,
+                    e.detail.partition(":")[0],
+                    e.at,
+                    c.owner,
+                    c.case_class,
+                    c.branch,
+                    c.deadline,
+                    e.detail,
+                )
+                for e, c in rows
+            ]
 
     @staticmethod
     def _locked(session: Session, case_no: str) -> CaseRow:
@@ -283,7 +330,7 @@ class CaseRepo:
         """Cases matching `f`, soonest deadline first for active ones, newest first else."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            q = _filtered(select(CaseRow), f, _is_sqlite(session))
+            q = _filtered(select(CaseRow), f, is_sqlite(session))
             if f.overdue_at is not None or f.due_before is not None:
                 q = q.order_by(CaseRow.deadline, CaseRow.id)
             else:
@@ -310,7 +357,7 @@ class CaseRepo:
                     func.sum(soon),
                 ),
                 f,
-                _is_sqlite(session),
+                is_sqlite(session),
             ).where(active)
             rows = session.execute(q.group_by(CaseRow.case_class, CaseRow.branch)).all()
             out: dict[str, dict[str, dict[str, int]]] = {"by_class": {}, "by_branch": {}}
@@ -328,7 +375,7 @@ class CaseRepo:
         """Complaint cases opened in [since, until) (reports)."""
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
-            q = _filtered(select(CaseRow), f or CaseFilter(), _is_sqlite(session)).where(
+            q = _filtered(select(CaseRow), f or CaseFilter(), is_sqlite(session)).where(
                 CaseRow.kind == CaseKind.COMPLAINT.value,
                 CaseRow.opened_at >= since,
                 CaseRow.opened_at < until,
@@ -372,9 +419,9 @@ def _filtered(q: _Q, f: CaseFilter, sqlite: bool = False) -> _Q:
     if f.kind is not None:
         q = q.where(CaseRow.kind == f.kind.value)
     if f.number:
-        q = q.where(*_prefix(CaseRow.number, f.number, sqlite))
+        q = q.where(*starts_with(CaseRow.number, f.number, sqlite))
     if f.text and _CASE_NO_PREFIX.fullmatch(f.text):  # a case number, or its start
-        q = q.where(*_prefix(CaseRow.case_no, f.text, sqlite))
+        q = q.where(*starts_with(CaseRow.case_no, f.text, sqlite))
     elif f.text:  # a word of the matter
         q = q.where(CaseRow.matter.contains(f.text, autoescape=True))
     if f.opened_from is not None:
@@ -386,15 +433,6 @@ def _filtered(q: _Q, f: CaseFilter, sqlite: bool = False) -> _Q:
     if f.due_before is not None:
         q = q.where(_ACTIVE_WHERE, CaseRow.deadline <= f.due_before)
     return q
-
-
-def _prefix(column: Any, prefix: str, sqlite: bool) -> tuple[Any, ...]:
-    """`column` starts with `prefix`. On SQLite as a range its index answers (SQLite's
-    LIKE is case-insensitive and never uses a plain index); on PostgreSQL as LIKE,
-    which its planner turns into an index range itself where the collation allows."""
-    if sqlite:
-        return (column >= prefix, column < prefix + "\U0010ffff")
-    return (column.startswith(prefix, autoescape=True),)
 
 
 def active_states() -> Iterable[str]:

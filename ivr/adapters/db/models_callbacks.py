@@ -61,6 +61,8 @@ class CallbackRequestRow(Base):
             postgresql_where=text(DUE_SQL),
         ),
         Index("ix_callback_requests_matter", "matter"),
+        # A case's callbacks (source 'case', note = the case number): closing cancels them.
+        Index("ix_callback_requests_source_note", "source", "note"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

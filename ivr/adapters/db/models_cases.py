@@ -100,7 +100,11 @@ class CaseEventRow(Base):
     """Every change of a case: who, when, what (state, escalation, link, note, owner)."""
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_case_events_case", "case_id", "id"),
+        # The live pages read the latest escalations: by action, then time.
+        Index("ix_case_events_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(

@@ -42,7 +42,7 @@ from dataclasses import fields
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Union, get_args, get_origin, get_type_hints
+from typing import Any, Final, Protocol, Union, get_args, get_origin, get_type_hints
 
 from sqlalchemy import exc as sa_exc
 
@@ -91,7 +91,7 @@ def encode_event(event: CallEvent) -> str:
     so even such an event can be spooled or set aside in UTF-8, and decodes back
     to exactly the event.
     """
-    data = {f.name: _encode_value(getattr(event, f.name)) for f in fields(event)}
+    data = {f.name: encode_value(getattr(event, f.name)) for f in fields(event)}
     obj = {"type": type(event).__name__, "event": data}
     line = json.dumps(obj, ensure_ascii=False)
     try:
@@ -109,9 +109,7 @@ def decode_event(line: str) -> CallEvent:
         hints = _EVENT_HINTS[cls]
         data = obj["event"]
         kwargs = {
-            f.name: _decode_value(hints[f.name], data[f.name])
-            for f in fields(cls)
-            if f.name in data
+            f.name: decode_value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data
         }
         event: CallEvent = cls(**kwargs)
     except (ValueError, KeyError, TypeError) as err:
@@ -122,24 +120,24 @@ def decode_event(line: str) -> CallEvent:
     return event
 
 
-def _encode_value(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple):
-        return [_encode_value(v) for v in value]
+        return [encode_value(v) for v in value]
     return value
 
 
-def _decode_value(hint: Any, value: Any) -> Any:
+def decode_value(hint: Any, value: Any) -> Any:
     if value is None:
         return None
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         for arg in get_args(hint):
             if arg is not type(None):
-                return _decode_value(arg, value)
+                return decode_value(arg, value)
     if hint is datetime:
         return datetime.fromisoformat(value)
     if isinstance(hint, type) and issubclass(hint, Enum):
@@ -152,6 +150,13 @@ def _decode_value(hint: Any, value: Any) -> Any:
 # --------------------------------------------------------------------------- the spool
 
 
+class SpoolTarget(Protocol):
+    """What a spool writes to and replays into: idempotent writes of one or many records."""
+
+    def record(self, event: Any) -> object: ...
+    def record_many(self, events: Sequence[Any]) -> object: ...
+
+
 class SpoolingCallLog:
     """A call log that spools to disk whenever the database is unavailable.
 
@@ -161,14 +166,20 @@ class SpoolingCallLog:
 
     def __init__(
         self,
-        inner: SqlCallLog,
+        inner: SqlCallLog | SpoolTarget,
         spool_path: Path,
         *,
         retry_interval: float = 1.0,
         batch_size: int = 200,
         clock: Callable[[], float] = time.monotonic,
+        encode: Callable[[Any], str] = encode_event,
+        decode: Callable[[str], Any] = decode_event,
+        what: str = "call log",
     ) -> None:
         self._inner = inner
+        # The records and their lines: call events by default; the survey's rows
+        # (`survey_spool`) ride the same spool machinery with their own codec.
+        self._encode, self._decode, self._what = encode, decode, what
         self._path = Path(spool_path)
         self._replaying = self._path.with_name(self._path.name + ".replaying")
         self._rejected = self._path.with_name(self._path.name + ".rejected")
@@ -253,7 +264,7 @@ class SpoolingCallLog:
             self._write_isolating(batch, locked=locked)
         except TRANSIENT_ERRORS as err:
             # Whatever part was written is written again on replay: events are idempotent.
-            self._note_failure(err)
+            self.note_failure(err)
             if locked:
                 self._append(batch)
             else:
@@ -271,26 +282,26 @@ class SpoolingCallLog:
             raise
         except REFUSED_ERRORS as err:
             if len(batch) == 1:
-                self._reject([encode_event(batch[0])], err, locked=locked)
+                self._reject([self._encode(batch[0])], err, locked=locked)
                 return
             half = len(batch) // 2
             self._write_isolating(batch[:half], locked=locked)
             self._write_isolating(batch[half:], locked=locked)
 
     def _reject(self, lines: Sequence[str], err: Exception, *, locked: bool) -> None:
-        logger.error("call log: event refused for good, kept in %s: %s", self._rejected, err)
+        logger.error("%s: record refused for good, kept in %s: %s", self._what, self._rejected, err)
         if locked:
             _append_lines(self._rejected, lines)
             return
         with self._locked():
             _append_lines(self._rejected, lines)
 
-    def _note_failure(self, err: Exception) -> None:
+    def note_failure(self, err: Exception) -> None:
         self._failed_at = self._clock()
-        logger.warning("call log: database unavailable, spooling to %s: %s", self._path, err)
+        logger.warning("%s: database unavailable, spooling to %s: %s", self._what, self._path, err)
 
     def _append(self, events: Sequence[CallEvent]) -> None:
-        _append_lines(self._path, [encode_event(e) for e in events])
+        _append_lines(self._path, [self._encode(e) for e in events])
 
     def _replay_locked(self) -> tuple[int, bool]:
         """Replay `.replaying` then the spool; (events applied, whether all were)."""
@@ -316,7 +327,7 @@ class SpoolingCallLog:
             try:
                 applied += self._apply_lines(lines[start : start + self._batch_size])
             except TRANSIENT_ERRORS as err:
-                self._note_failure(err)
+                self.note_failure(err)
                 _write_atomically(self._replaying, lines[start:])
                 return applied, False
         self._failed_at = None
@@ -325,7 +336,7 @@ class SpoolingCallLog:
     def _apply_lines(self, lines: Sequence[str]) -> int:
         """Apply a batch in one transaction, or line by line when some line is refused."""
         try:
-            self._inner.record_many([decode_event(line) for line in lines])
+            self._inner.record_many([self._decode(line) for line in lines])
             return len(lines)
         except TRANSIENT_ERRORS:
             raise
@@ -336,7 +347,7 @@ class SpoolingCallLog:
 
     def _apply_one(self, line: str) -> int:
         try:
-            self._inner.record(decode_event(line))
+            self._inner.record(self._decode(line))
             return 1
         except TRANSIENT_ERRORS:
             raise
