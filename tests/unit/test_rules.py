@@ -3,6 +3,7 @@ branches only, the operator fallback by time of day, and day sets (issue 10, ite
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from config_files import edit
 
+from cli.main import main
 from ivr.config import ConfigError, HotlineConfig, load_config
 from ivr.domain.calendar import TimeWindow
+from ivr.domain.lookahead import coverage_gaps
 from ivr.domain.routing import (
     AgentState,
     CallContext,
@@ -350,3 +353,78 @@ def test_an_unknown_key_in_a_rule_is_refused_with_a_suggestion(config_dir: Path)
         load_config(config_dir, env={})
     assert err.value.item == "branches.repairs.rules[1].when.holidays"
     assert "did you mean 'holiday'?" in err.value.reason
+
+
+# --- check-config looks ahead through the rules (item 6 with item 2) -----------------------
+
+NATIONAL_DAY_WEEKS = datetime(2026, 9, 28, tzinfo=SHANGHAI)  # holidays 1-7 Oct
+
+
+def test_the_utility_reaches_a_person_or_says_why_not_on_purpose(cfg: HotlineConfig) -> None:
+    for start in (NATIONAL_DAY_WEEKS, datetime(2026, 11, 23, tzinfo=SHANGHAI)):
+        assert coverage_gaps(cfg.roster, cfg.policy, start, 24 * 7 * 2) == []
+
+
+def test_a_rule_naming_a_rota_with_nobody_on_call_is_a_gap_and_so_is_the_hop_to_it(
+    config_dir: Path,
+) -> None:
+    utility(config_dir)
+    edit(config_dir, "seats.yaml", 'hours: ["17:00-09:30"]}', 'hours: ["17:00-23:00"]}')
+    edit(config_dir, "routing.yaml", "target: {branch: emergency}", "target: {branch: repairs}")
+    cfg = load_config(config_dir, env={})
+    gaps = coverage_gaps(cfg.roster, cfg.policy, datetime(2026, 11, 23, tzinfo=SHANGHAI), 48)
+    assert {g.branch for g in gaps} == {"repairs", "operator"}
+    repairs = [g for g in gaps if g.branch == "repairs"]
+    assert (
+        repairs[0].start.astimezone(SHANGHAI).hour,
+        repairs[0].end.astimezone(SHANGHAI).hour,
+    ) == (0, 9)
+    assert repairs[1].start.astimezone(SHANGHAI) == MONDAY_23
+    assert repairs[0].reason == (
+        "rule 1 of repairs (rota night_crew): nobody on rota 'night_crew': overflow"
+    )
+    operator = [g for g in gaps if g.branch == "operator"]
+    assert operator[0].reason.startswith("rule 1 of operator (branch repairs): rule 1 of repairs")
+
+
+def test_a_holiday_open_for_a_branch_must_staff_it_in_its_weekday_hours(
+    config_dir: Path,
+) -> None:
+    edit(
+        config_dir, "calendar.yaml", "name: National Day}", "name: X, open_branches: [complaints]}"
+    )
+    cfg = load_config(config_dir, env={})
+    gaps = coverage_gaps(cfg.roster, cfg.policy, NATIONAL_DAY_WEEKS, 24 * 14)
+    assert {g.branch for g in gaps} == {"complaints"}
+    days = sorted({g.start.astimezone(SHANGHAI).date().isoformat() for g in gaps})
+    assert days == ["2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07"]
+    assert "skill 'complaints'" in gaps[0].reason
+
+
+def test_check_config_shows_rules_trunks_rotas_and_a_rota_gap(
+    config_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    utility(config_dir)
+    edit(config_dir, "seats.yaml", 'hours: ["17:00-09:30"]}', 'hours: ["17:00-23:00"]}')
+    monkeypatch.setenv("HOTLINE_NOW", "2026-11-25T10:00:00+08:00")
+    assert main(["check-config", "--config", str(config_dir), "--weeks", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "in rota(s) emergency, night_crew" in out
+    assert "routing rules: 4; trunks: carrier@127.0.0.1:5070" in out
+    assert "warning: branch repairs: no person in" in out
+    assert "nobody on rota 'night_crew'" in out
+
+
+def test_simulate_follows_the_rules_with_their_trace(
+    config_dir: Path, capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch
+) -> None:
+    utility(config_dir)
+    argv = ["simulate", "--config", str(config_dir), "--caller", CALLER, "--json"]
+    assert main([*argv, "--keys", "3", "--at", NATIONAL_DAY_FRI_14.isoformat()]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["route"]["kind"], r["route"]["target"]) == ("external", f"{CREW_MOBILE}@carrier")
+    assert any("rule 2 of repairs" in line for line in r["trace"])
+    assert main([*argv, "--keys", "2", "--at", NATIONAL_DAY_FRI_14.isoformat()]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["route"]["kind"] == "callback"
+    assert any("open only for emergency, repairs" in line for line in r["trace"])
