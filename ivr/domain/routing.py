@@ -32,6 +32,15 @@ class RouteKind(StrEnum):
     HANGUP = "hangup"
 
 
+# Route kinds whose caller waits for an agent of the branch (a seat or its queue).
+WAITING_ROUTE_KINDS: tuple[str, ...] = (
+    RouteKind.QUEUE.value,
+    RouteKind.SEAT.value,
+    RouteKind.EMERGENCY.value,
+    RouteKind.ROTA.value,
+)
+
+
 class AgentState(StrEnum):
     AVAILABLE = "available"
     WRAP_UP = "wrap_up"

@@ -428,3 +428,12 @@ def test_simulate_follows_the_rules_with_their_trace(
     r = json.loads(capsys.readouterr().out)
     assert r["route"]["kind"] == "callback"
     assert any("open only for emergency, repairs" in line for line in r["trace"])
+
+
+def test_a_caller_waiting_for_a_rota_is_waiting_on_the_board() -> None:
+    from types import SimpleNamespace
+
+    from web.queries import is_waiting
+
+    assert is_waiting(SimpleNamespace(answered_at=None, route_kind="rota"))  # type: ignore[arg-type]
+    assert not is_waiting(SimpleNamespace(answered_at=None, route_kind="external"))  # type: ignore[arg-type]

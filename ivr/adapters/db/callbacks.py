@@ -58,6 +58,7 @@ from ivr.domain.callbacks import (
     Skip,
     check_transition,
 )
+from ivr.domain.routing import WAITING_ROUTE_KINDS
 
 S = CallbackState
 _DUE = sorted(s.value for s in DUE_STATES)
@@ -448,7 +449,7 @@ class CallbackRepo:
                 select(Call.branch, Call.started_at).where(
                     Call.started_at >= since,
                     Call.outcome == "in_progress",
-                    Call.route_kind.in_(["queue", "seat", "emergency"]),
+                    Call.route_kind.in_(WAITING_ROUTE_KINDS),
                     Call.answered_at.is_(None),
                     Call.ended_at.is_(None),
                 )
