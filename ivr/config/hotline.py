@@ -392,7 +392,7 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
         for agent_id, shifts in per_agent.items():
             label = "on call" if name == DEFAULT_ROTA else f"on call, rota {name}"
             _check_no_overlap(shifts, f"{agent_id} ({label})")
-    return Roster(calendar, tuple(agents), tuple(oncall))
+    return Roster(calendar, tuple(agents), tuple(oncall), tuple(name for name, _ in rotas))
 
 
 def _policy(
@@ -418,7 +418,10 @@ def _policy(
         rules = _rules(b.opt("rules", []), ctx, name)
         branches[name] = replace(branches[name], rules=rules)
     _check_branch_cycles(c.child("branches"), branches)
-    operator_rules = _rules(c.opt("operator", {}).opt("rules", []), ctx, OPERATOR_BRANCH)
+    operator = c.opt("operator", {})
+    if not isinstance(operator.data, dict):
+        raise operator.fail("must be a mapping with rules:")
+    operator_rules = _rules(operator.opt("rules", []), ctx, OPERATOR_BRANCH)
     vip = c.opt("vip", {})
     overflow = c.child("overflow")
     kinds = (RouteKind.CALLBACK.value, RouteKind.VOICEMAIL.value)

@@ -179,8 +179,8 @@ def _decide(
     status = calendar.branch_status(at, call.branch)
     if not trace:
         trace.append(f"{status.local_time:%Y-%m-%d %H:%M %Z}: {status.reason}")
-    elif status.open:
-        trace.append(status.reason)
+    else:  # a {branch: ...} rule led here
+        trace.append(f"as branch {call.branch}: {status.reason}")
     branch = _branch(call.branch, policy)
     vip = policy.is_vip(call.caller)
     priority = branch.priority + (policy.vip_boost if vip else 0)

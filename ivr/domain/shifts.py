@@ -118,6 +118,7 @@ class Roster:
     calendar: Calendar
     agents: tuple[Agent, ...]
     oncall: tuple[OnCallShift, ...] = ()
+    declared_rotas: tuple[str, ...] = ()  # rota names as configured (an empty rota too)
 
     def agent(self, agent_id: str) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)
@@ -132,8 +133,8 @@ class Roster:
 
     @property
     def rotas(self) -> tuple[str, ...]:
-        """The rota names, in the order they first appear."""
-        return tuple(_unique(o.rota for o in self.oncall))
+        """The rota names, declared or with shifts, in the order they first appear."""
+        return tuple(_unique([*self.declared_rotas, *(o.rota for o in self.oncall)]))
 
     def on_call(self, at: datetime, rota: str = DEFAULT_ROTA) -> tuple[Agent, ...]:
         """Agents on `rota` at `at`, in rota order, without repeats."""

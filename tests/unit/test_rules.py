@@ -171,6 +171,7 @@ def test_the_operator_fallback_follows_the_time_of_day(cfg: HotlineConfig) -> No
     assert night.branch == "emergency" and night.queue == "emergency"
     assert trace_has(night, "rule 1 of operator: window 17:00-09:30")
     assert trace_has(night, "-> branch emergency")
+    assert trace_has(night, "as branch emergency: closed: outside opening hours")
     day = route(cfg, MONDAY_10, "operator")
     assert day.route == Route(RouteKind.QUEUE, "operator")
     assert trace_has(day, "no rule of operator holds")
@@ -437,3 +438,12 @@ def test_a_caller_waiting_for_a_rota_is_waiting_on_the_board() -> None:
 
     assert is_waiting(SimpleNamespace(answered_at=None, route_kind="rota"))  # type: ignore[arg-type]
     assert not is_waiting(SimpleNamespace(answered_at=None, route_kind="external"))  # type: ignore[arg-type]
+
+
+def test_an_empty_rota_is_known_and_its_rule_is_a_gap(config_dir: Path) -> None:
+    utility(config_dir)
+    edit(config_dir, "seats.yaml", SEATS.split("\n", 2)[2], "  night_crew: []\n")
+    cfg = load_config(config_dir, env={})
+    assert cfg.roster.rotas == ("emergency", "night_crew")
+    gaps = coverage_gaps(cfg.roster, cfg.policy, datetime(2026, 11, 23, tzinfo=SHANGHAI), 24)
+    assert {g.branch for g in gaps} == {"repairs"}
