@@ -386,8 +386,9 @@ def queue_members(
     emergency queues) and signed in; it is paused while the agent is away or in
     wrap-up. A routing rule holding now changes who that is: `queue: <skill>`
     the agents on duty with that skill, `rota: <name>` that rota's agents on
-    call. The AMI adapter makes Asterisk's queues follow this; whether the
-    phone is busy is left to Asterisk itself (ringinuse=no).
+    call, `branch: <other>` the other branch's people. The AMI adapter makes
+    Asterisk's queues follow this; whether the phone is busy is left to Asterisk
+    itself (ringinuse=no).
     """
     on_duty = roster.on_duty(at)
 
@@ -400,25 +401,26 @@ def queue_members(
                 out[a.seat] = state is not AgentState.AVAILABLE
         return out
 
-    def by_rule(rules: tuple[Rule, ...]) -> list[Agent] | None:
+    def pool(name: str, hops: int = 0) -> list[Agent]:
+        """Who answers `name`'s queue now; a {branch: other} rule: other's people
+        (the dialplan's fallback queues the operator without asking the rules)."""
+        operator = name == OPERATOR_BRANCH
+        rules = policy.operator_rules if operator else policy.branches[name].rules
         match = first_match(rules, at, roster.calendar)
-        if match is None:
-            return None
-        target = match.rule.target
-        if target.kind is TargetKind.QUEUE:
+        target = match.rule.target if match is not None else None
+        if target is not None and target.kind is TargetKind.QUEUE:
             return [a for a in on_duty if target.arg in a.skills]
-        if target.kind is TargetKind.ROTA:
+        if target is not None and target.kind is TargetKind.ROTA:
             return list(roster.on_call(at, target.arg))
-        return None
+        if target is not None and target.kind is TargetKind.BRANCH and hops < MAX_BRANCH_HOPS:
+            return pool(target.arg, hops + 1)
+        if operator:
+            return list(on_duty)
+        b = policy.branches[name]
+        skilled = [a for a in on_duty if b.skill in a.skills]
+        oncall = roster.on_call(at, b.rota) if b.oncall else ()
+        return list(oncall) + [a for a in skilled if a not in oncall]
 
-    result: dict[str, dict[str, bool]] = {}
-    for b in policy.branches.values():
-        pool = by_rule(b.rules)
-        if pool is None:
-            skilled = [a for a in on_duty if b.skill in a.skills]
-            oncall = roster.on_call(at, b.rota) if b.oncall else ()
-            pool = list(oncall) + [a for a in skilled if a not in oncall]
-        result[b.name] = members(pool)
-    operator = by_rule(policy.operator_rules)
-    result[OPERATOR_BRANCH] = members(list(on_duty) if operator is None else operator)
+    result = {name: members(pool(name)) for name in policy.branches}
+    result[OPERATOR_BRANCH] = members(pool(OPERATOR_BRANCH))
     return result

@@ -447,3 +447,10 @@ def test_an_empty_rota_is_known_and_its_rule_is_a_gap(config_dir: Path) -> None:
     assert cfg.roster.rotas == ("emergency", "night_crew")
     gaps = coverage_gaps(cfg.roster, cfg.policy, datetime(2026, 11, 23, tzinfo=SHANGHAI), 24)
     assert {g.branch for g in gaps} == {"repairs"}
+
+
+def test_the_operator_queue_follows_its_rule_to_another_branch(cfg: HotlineConfig) -> None:
+    night = queue_members(MONDAY_23, cfg.roster, cfg.policy, Presence())
+    assert night["operator"] == night["emergency"] == {"seat6": False, "seat3": False}
+    day = queue_members(MONDAY_10, cfg.roster, cfg.policy, Presence())
+    assert set(day["operator"]) == {f"seat{i}" for i in range(1, 6)}  # everyone on duty
