@@ -29,12 +29,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     )
     print(
         f"  agents: {len(r.agents)} ({', '.join(f'{a.id}@{a.seat}' for a in r.agents)}); "
-        f"on-call shifts: {len(r.oncall)}"
+        f"on-call shifts: {len(r.oncall)} in rota(s) {', '.join(r.rotas) or 'none'}"
     )
     print(
         f"  branches: {', '.join(f'{b.name}(p{b.priority})' for b in p.branches.values())}; "
         f"VIP numbers: {len(p.vip_numbers)}"
     )
+    rules = sum(len(b.rules) for b in p.branches.values()) + len(p.operator_rules)
+    if rules or cfg.trunks:
+        trunks = ", ".join(f"{n}@{t.host}:{t.port}" for n, t in cfg.trunks.items()) or "none"
+        print(f"  routing rules: {rules}; trunks: {trunks}")
     print(
         f"  menu: {len(cfg.menu.nodes)} node(s) from {cfg.menu.start!r}; "
         f"prompts: {len(cfg.prompts)}"
@@ -75,7 +79,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"first {first:%a %Y-%m-%d %H:%M} ({gaps[0].staffed} of {gaps[0].required})"
         )
     uncovered = coverage_gaps(r, p, monday, hours)
-    for branch in p.branches:
+    for branch in dict.fromkeys(g.branch for g in uncovered):
         runs = [g for g in uncovered if g.branch == branch]
         if runs:
             g = runs[0]

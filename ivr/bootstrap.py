@@ -217,6 +217,7 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         max_in_ivr=c.admission.max_in_ivr,
         queue_weights={name: max(0, b.priority) for name, b in c.policy.branches.items()},
         twilio_sources=c.twilio.sip_sources if c.twilio is not None else (),
+        trunks={name: (t.host, t.port) for name, t in c.trunks.items()},
         menu_start_prompt=c.menu.node(c.menu.start).prompt,
         menu_start_timeout=c.menu.node(c.menu.start).timeout_seconds,
     )

@@ -7,6 +7,9 @@
   and tells which seat received which caller; `SharedSeats` has registered
   seats (sip.seat_contacts: register) share a few SIPp processes instead, for
   benches with a hundred seats.
+- `Carrier` is one SIPp UAS playing the carrier behind a SIP trunk
+  (routing.yaml `trunks:`): it answers every INVITE and tells which numbers were
+  dialled through it.
 - `run_load()` drives many calls and reads SIPp's -trace_stat CSV.
 
 Scenario XML is rendered (sipp_scenario.py) from lab/scenarios/*.xml
@@ -424,6 +427,73 @@ class SeatPool(SippProcesses):
                     return call
             time.sleep(0.1)
         raise SippError(f"no seat received a call from {caller!r} within {timeout_s:.0f} s")
+
+
+@dataclass(frozen=True)
+class CarrierCall:
+    """One INVITE the carrier received: the number dialled (the Request-URI's user)."""
+
+    number: str
+    caller: str
+    call_id: str
+    at: float | None
+
+
+_REQUEST_USER = re.compile(r"^INVITE sips?:([^@;> ]+)@")
+
+
+class Carrier(SippProcesses):
+    """A SIPp UAS on `host:port` playing the carrier behind a SIP trunk: it rings for
+    `ring_ms`, answers and holds until Asterisk hangs up (or `hold_ms`).
+
+    >>> with Carrier("127.0.0.1", 5070) as carrier:        # doctest: +SKIP
+    ...     carrier.wait_for_call("+8613700000009")        # -> CarrierCall(...)
+    """
+
+    prefix = "hotline-carrier-"
+    what = "carrier SIPp"
+
+    def __init__(
+        self, host: str, port: int, *, ring_ms: int = 300, hold_ms: int | None = None
+    ) -> None:
+        super().__init__()
+        self.host, self.port = host, port
+        self.ring_ms, self.hold_ms = ring_ms, hold_ms
+
+    def _launch(self) -> None:
+        scenario = self.work_dir / "carrier.xml"
+        scenario.write_text(seat_scenario(self.ring_ms, self.hold_ms), encoding="utf-8")
+        args = [
+            _sipp_binary(), "-sf", str(scenario), "-i", self.host, "-p", str(self.port),
+            "-mi", self.host, "-mp", str(free_udp_port(pair=True)),
+            "-nostdin", "-trace_msg", "-message_file", str(self.work_dir / "carrier.log"),
+        ]  # fmt: skip
+        self._spawn("carrier", args, f"{self.host}:{self.port}")
+
+    def calls(self) -> list[CarrierCall]:
+        """Every INVITE received so far, in time order."""
+        found = []
+        for msg in parse_message_log(_read(self.work_dir / "carrier.log")):
+            if msg.received and msg.method == "INVITE":
+                match = _REQUEST_USER.match(msg.first_line)
+                found.append(
+                    CarrierCall(
+                        number=match.group(1) if match else "",
+                        caller=user_of(msg.header("from")),
+                        call_id=msg.header("call-id"),
+                        at=msg.at,
+                    )
+                )
+        return sorted(found, key=lambda c: c.at or 0.0)
+
+    def wait_for_call(self, number: str, timeout_s: float = 10.0) -> CarrierCall:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for call in self.calls():
+                if call.number == number:
+                    return call
+            time.sleep(0.1)
+        raise SippError(f"the carrier received no call to {number!r} within {timeout_s:.0f} s")
 
 
 class SharedSeats(SeatPool):

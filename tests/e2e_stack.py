@@ -9,18 +9,21 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dbs import temporary_database
 from sqlalchemy import select
 from tcp_proxy import CuttableProxy
 
+from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
 from ivr.adapters.db.calllog import CallRecord
 from ivr.adapters.db.models import Call
-from ivr.bootstrap import Runtime
+from ivr.bootstrap import Runtime, asterisk_settings, build_runtime, build_service
 from ivr.service import ServiceThread
+from lab.provision import provision_sandbox
 from lab.sandbox import Sandbox
 from lab.sipp import SeatPool
 
@@ -97,3 +100,34 @@ class Stack:
         stored = self.runtime.calls.caller_key(caller)
         with self.runtime.sessions() as s:
             return len(s.scalars(select(Call.id).where(Call.caller == stored)).all())
+
+
+@contextmanager
+def running_stack(backend: str, sandbox: Sandbox, work: Path, config_dir: Path) -> Iterator[Stack]:
+    """The whole stack on `backend` for the hotline in `config_dir`: a throw-away
+    database, the runtime with a settable clock (at WEEKDAY_10), the sandbox
+    Asterisk provisioned for it, the service in a thread and the SIPp seats."""
+    with temporary_database(backend, work) as url:
+        proxy = None
+        if backend == "postgresql":  # through a proxy the outage test can cut
+            proxy = CuttableProxy("127.0.0.1", 5432)
+            url = url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+        env = {"HOTLINE_DATABASE_URL": url, "HOTLINE_DATA_DIR": str(work)}
+        with ExitStack() as cleanup:  # whatever part started is stopped, in reverse order
+            if proxy is not None:
+                cleanup.callback(proxy.close)
+            runtime = build_runtime(str(config_dir), env)
+            cleanup.callback(runtime.close)
+            clock = SettableClock(WEEKDAY_10)
+            runtime.clock = clock
+            settings = asterisk_settings(runtime.config)
+            provision_sandbox(runtime, sandbox)
+            # A reload (tests/e2e/test_reload_e2e.py) rewrites the sandbox's files.
+            conf = AsteriskConfDir(sandbox.config_dir)
+            service = ServiceThread(build_service(runtime, sync_seconds=0.5, asterisk=conf))
+            service.start()
+            cleanup.callback(service.stop)
+            seats = SeatPool(settings, ring_ms=300)
+            seats.start()
+            cleanup.callback(seats.stop)
+            yield Stack(backend, runtime, service, seats, clock, sandbox, proxy)

@@ -22,8 +22,9 @@ from ivr.adapters.db.models_callbacks import CallbackRequestRow
 from ivr.domain.callbacks import OPEN_STATES
 from ivr.domain.calllog import Outcome
 from ivr.domain.metrics import ANSWERED, CallFact, ServiceTarget, Tally
+from ivr.domain.routing import WAITING_ROUTE_KINDS
 
-WAITING_KINDS = ("queue", "seat", "emergency")
+WAITING_KINDS = WAITING_ROUTE_KINDS
 LIVE_WINDOW = timedelta(hours=12)  # a call still open after this is a stale record
 EXPORT_CHUNK = 2000  # rows per query of a streamed export
 

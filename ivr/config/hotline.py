@@ -8,7 +8,7 @@ problem is refused with a ConfigError naming the file, the item and the reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,8 +34,11 @@ from ivr.domain.menu import (
     parse_target,
 )
 from ivr.domain.routing import OPERATOR_BRANCH, Branch, RouteKind, RoutingPolicy
+from ivr.domain.rules import BARE_TARGETS, Rule, RuleTarget, When
+from ivr.domain.rules import TargetKind as RuleKind
 from ivr.domain.shifts import (
     DAY_SETS,
+    DEFAULT_ROTA,
     Agent,
     DaySpec,
     OnCallShift,
@@ -141,6 +144,7 @@ class HotlineConfig:
     twilio: TwilioSettings | None = None  # the optional twilio: section
     survey: SurveyPolicy = SurveyPolicy(enabled=False)
     speech: SpeechSettings = SpeechSettings()  # the optional speech: section
+    trunks: Mapping[str, Endpoint] = field(default_factory=dict)  # routing.yaml trunks:
 
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
@@ -238,8 +242,11 @@ def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
         if last < first:
             raise h.child("to").fail(f"{last} is before {first}")
         name = h.opt("name", "holiday").text()
+        listed = h.opt("open_branches", None)
+        open_branches = None if listed.data is None else frozenset(b.text() for b in listed.seq())
         for i in range((last - first).days + 1):
-            holidays[first + timedelta(days=i)] = Holiday(first + timedelta(days=i), name)
+            when = first + timedelta(days=i)
+            holidays[when] = Holiday(when, name, open_branches)
     makeup: dict[date, MakeupDay] = {}
     for m in c.opt("makeup_days", []).seq():
         d = m.child("date").day()
@@ -251,13 +258,18 @@ def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
 
 
 def _days(c: Cursor) -> DaySpec:
+    """A day set: a weekday, a named set, or a list of both (their union)."""
+    known = DAY_SETS + WEEKDAYS
     if isinstance(c.data, list):
         days = [d.text() for d in c.seq()]
-        bad = [d for d in days if d not in WEEKDAYS]
+        bad = [d for d in days if d not in known]
         if bad or not days:
-            raise c.fail(f"unknown weekday(s) {bad} (use {', '.join(WEEKDAYS)})")
-        return DaySpec(weekdays=frozenset(days))
-    name = c.choice(DAY_SETS + WEEKDAYS)
+            raise c.fail(f"unknown day(s) {bad} (use {', '.join(known)})")
+        return DaySpec(
+            weekdays=frozenset(d for d in days if d in WEEKDAYS),
+            sets=frozenset(d for d in days if d in DAY_SETS),
+        )
+    name = c.choice(known)
     return DaySpec(named=name) if name in DAY_SETS else DaySpec(weekdays=frozenset([name]))
 
 
@@ -277,7 +289,9 @@ def _as_list(c: Cursor) -> list[Cursor]:
 _KINDS = ("normal", "holiday", "makeup")
 
 
-def _day_types(spec: DaySpec) -> set[tuple[int, str]]:
+def _day_types(spec: DaySpec, night: bool = False) -> set[tuple[int, str]]:
+    """The (weekday, kind) day types `spec` runs on; `night`: for a window that
+    crosses midnight (explicit weekdays then run on holidays too)."""
     every = {(d, k) for d in range(7) for k in _KINDS}
     rules: dict[str, Callable[[int, str], bool]] = {
         "all": lambda d, k: True,
@@ -285,13 +299,17 @@ def _day_types(spec: DaySpec) -> set[tuple[int, str]]:
         "closed_days": lambda d, k: k == "holiday" or (k == "normal" and d >= 5),
         "holidays": lambda d, k: k == "holiday",
         "weekends": lambda d, k: d >= 5,
+        "makeup": lambda d, k: k == "makeup",
     }
+    names = spec.sets | ({spec.named} if spec.named else set())
 
     def listed(d: int, k: str) -> bool:
+        # A holiday is a day off for a listed weekday, except for a night window.
+        if k == "holiday" and not night:
+            return False
         return WEEKDAYS[d] in spec.weekdays
 
-    rule = rules.get(spec.named, listed)
-    return {(d, k) for d, k in every if rule(d, k)}
+    return {(d, k) for d, k in every if listed(d, k) or any(rules[n](d, k) for n in names)}
 
 
 def _occupancy(shift: Shift) -> set[tuple[int, int]]:
@@ -301,7 +319,7 @@ def _occupancy(shift: Shift) -> set[tuple[int, int]]:
     if end <= start:
         end += 1440
     out: set[tuple[int, int]] = set()
-    for d in {d for d, _ in _day_types(shift.days)}:
+    for d in {d for d, _ in _day_types(shift.days, shift.window.crosses_midnight)}:
         for m in range(start, end):
             out.add(((d + m // 1440) % 7, m % 1440))
     return out
@@ -311,7 +329,8 @@ def _check_no_overlap(shifts: list[tuple[Cursor, Shift]], who: str) -> None:
     for i, (ci, si) in enumerate(shifts):
         for _cj, sj in shifts[:i]:
             if (
-                _day_types(si.days) & _day_types(sj.days)
+                _day_types(si.days, si.window.crosses_midnight)
+                & _day_types(sj.days, sj.window.crosses_midnight)
                 or si.window.crosses_midnight
                 or sj.window.crosses_midnight
             ) and _occupancy(si) & _occupancy(sj):
@@ -351,34 +370,57 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
     if len(leads) > 1:
         raise c.child("agents").fail(f"more than one team lead: {[a.id for a in leads]}")
     oncall: list[OnCallShift] = []
-    per_agent: dict[str, list[tuple[Cursor, Shift]]] = {}
-    for o in c.opt("oncall", []).seq():
-        who = o.child("agent")
-        if who.text() not in seen_ids:
-            raise who.fail(f"unknown agent {who.data!r}")
-        for cur, shift in _shifts(o):
-            per_agent.setdefault(who.text(), []).append((cur, shift))
-            oncall.append(OnCallShift(who.text(), shift))
-    for agent_id, shifts in per_agent.items():
-        _check_no_overlap(shifts, f"{agent_id} (on call)")
-    return Roster(calendar, tuple(agents), tuple(oncall))
+    rotas: list[tuple[str, Cursor]] = []
+    if "oncall" in (c.data or {}):
+        rotas.append((DEFAULT_ROTA, c.child("oncall")))
+    for name, rota in c.opt("rotas", {}).items():
+        if name == DEFAULT_ROTA and rotas:
+            raise rota.fail(f"rota {name!r} is also given as oncall: (the same rota); keep one")
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise rota.fail(f"rota name {name!r} must be letters, digits, - or _")
+        rotas.append((name, rota))
+    for name, rota in rotas:
+        per_agent: dict[str, list[tuple[Cursor, Shift]]] = {}
+        for o in rota.seq():
+            who = o.child("agent")
+            if who.text() not in seen_ids:
+                raise who.fail(f"unknown agent {who.data!r}")
+            for cur, shift in _shifts(o):
+                per_agent.setdefault(who.text(), []).append((cur, shift))
+                oncall.append(OnCallShift(who.text(), shift, name))
+        for agent_id, shifts in per_agent.items():
+            label = "on call" if name == DEFAULT_ROTA else f"on call, rota {name}"
+            _check_no_overlap(shifts, f"{agent_id} ({label})")
+    return Roster(calendar, tuple(agents), tuple(oncall), tuple(name for name, _ in rotas))
 
 
-def _policy(c: Cursor, roster: Roster, region: str) -> tuple[RoutingPolicy, StaffingRule]:
+def _policy(
+    c: Cursor, roster: Roster, region: str
+) -> tuple[RoutingPolicy, StaffingRule, dict[str, Endpoint]]:
     branches: dict[str, Branch] = {}
     skills = {s for a in roster.agents for s in a.skills}
     for name, b in c.child("branches").items():
         skill = b.child("skill").text()
         if skill not in skills:
             raise b.child("skill").fail(f"no agent in seats.yaml has skill {skill!r}")
-        branches[name] = Branch(
-            name,
-            skill,
-            b.child("priority").integer(0, MAX_PRIORITY),
-            b.opt("oncall", False).boolean(),
-        )
+        oncall = b.opt("oncall", False).boolean()
+        if oncall and DEFAULT_ROTA not in roster.rotas:
+            raise b.child("oncall").fail(
+                f"no on-call rota {DEFAULT_ROTA!r} in seats.yaml (oncall: or rotas.{DEFAULT_ROTA})"
+            )
+        branches[name] = Branch(name, skill, b.child("priority").integer(0, MAX_PRIORITY), oncall)
     if "operator" in branches:
         raise c.child("branches").fail("'operator' is reserved for the operator queue")
+    trunks = _trunks(c.opt("trunks", {}))
+    ctx = _RuleContext(skills, set(roster.rotas), set(branches), trunks, region)
+    for name, b in c.child("branches").items():
+        rules = _rules(b.opt("rules", []), ctx, name)
+        branches[name] = replace(branches[name], rules=rules)
+    _check_branch_cycles(c.child("branches"), branches)
+    operator = c.opt("operator", {})
+    if not isinstance(operator.data, dict):
+        raise operator.fail("must be a mapping with rules:")
+    operator_rules = _rules(operator.opt("rules", []), ctx, OPERATOR_BRANCH)
     vip = c.opt("vip", {})
     overflow = c.child("overflow")
     kinds = (RouteKind.CALLBACK.value, RouteKind.VOICEMAIL.value)
@@ -394,13 +436,122 @@ def _policy(c: Cursor, roster: Roster, region: str) -> tuple[RoutingPolicy, Staf
         when_no_agent=RouteKind(overflow.child("when_no_agent").choice(kinds)),
         assume_signed_in=c.opt("presence", {}).opt("assume_signed_in", True).boolean(),
         number_key=phone.keyer(region or None),
+        operator_rules=operator_rules,
     )
     rule = StaffingRule(
         staffing.child("min_on_duty_open").integer(),
         staffing.child("min_on_duty_closed").integer(),
         staffing.child("max_away").integer(),
     )
-    return policy, rule
+    return policy, rule, trunks
+
+
+TRUNK_NAME_CHARS = "letters, digits, - or _"
+
+
+def _trunks(c: Cursor) -> dict[str, Endpoint]:
+    """routing.yaml `trunks:` {name: {host, port}}: SIP trunks for external numbers."""
+    out: dict[str, Endpoint] = {}
+    for name, t in c.items():
+        if not name.replace("_", "").replace("-", "").isalnum() or not name.isascii():
+            raise t.fail(f"trunk name {name!r} must be {TRUNK_NAME_CHARS}")
+        host = t.child("host")
+        if not host.text() or any(ch in host.text() for ch in " ;,\n[]"):
+            raise host.fail(f"{host.data!r} is not a host name or address")
+        out[name] = Endpoint(host.text(), t.opt("port", 5060).integer(1, 65535))
+    return out
+
+
+@dataclass(frozen=True)
+class _RuleContext:
+    skills: set[str]
+    rotas: set[str]
+    branches: set[str]
+    trunks: Mapping[str, Endpoint]
+    region: str
+
+
+def _rules(c: Cursor, ctx: _RuleContext, owner: str) -> tuple[Rule, ...]:
+    """A branch's (or the operator's) `rules:`: [{when: {...}, target: ...}, ...]."""
+    out: list[Rule] = []
+    for r in c.seq():
+        when = r.opt("when", {})
+        if not isinstance(when.data, dict):
+            raise when.fail("must be a mapping (windows, days, holiday)")
+        win = when.opt("windows", None)
+        holiday = when.opt("holiday", None)
+        rule = Rule(
+            When(
+                days=_days(when.opt("days", "all")),
+                windows=() if win.data is None else windows(win),
+                holiday=None if holiday.data is None else holiday.boolean(),
+            ),
+            _rule_target(r.child("target"), ctx, owner),
+        )
+        out.append(rule)
+    return tuple(out)
+
+
+def _rule_target(c: Cursor, ctx: _RuleContext, owner: str) -> RuleTarget:
+    bare = tuple(k.value for k in BARE_TARGETS)
+    keyed = tuple(k.value for k in RuleKind if k not in BARE_TARGETS)
+    shape = f"{' or '.join(bare)}, or one of {{{': ..., '.join(keyed)}: ...}}"
+    if isinstance(c.data, str):
+        if c.data not in bare:
+            raise c.fail(f"{c.data!r} is not a target: use {shape}")
+        return RuleTarget(RuleKind(c.data))
+    if not isinstance(c.data, dict):
+        raise c.fail(f"must be {shape}")
+    kinds = [k for k in c.data if k in keyed]
+    if len(kinds) != 1:
+        raise c.fail(f"give exactly one of {', '.join(keyed)}")
+    kind = RuleKind(kinds[0])
+    arg = c.child(kind.value)
+    if kind is RuleKind.QUEUE and arg.text() not in ctx.skills:
+        raise arg.fail(f"no agent in seats.yaml has skill {arg.data!r}")
+    if kind is RuleKind.ROTA and arg.text() not in ctx.rotas:
+        known = ", ".join(sorted(ctx.rotas)) or "none"
+        raise arg.fail(f"no rota {arg.data!r} in seats.yaml (rotas: {known})")
+    if kind is RuleKind.BRANCH:
+        if arg.text() not in ctx.branches:
+            raise arg.fail(f"no branch {arg.data!r} in routing.yaml")
+        if arg.text() == owner:
+            raise arg.fail(f"branch {owner!r} cannot send its calls to itself")
+    if kind is not RuleKind.NUMBER:
+        return RuleTarget(kind, arg.text())
+    try:
+        number = phone.canonical(arg.text(), ctx.region)
+    except phone.NumberError as e:
+        raise arg.fail(str(e)) from None
+    trunk = c.opt("trunk", None)
+    if trunk.data is None:
+        if len(ctx.trunks) != 1:
+            raise c.fail(
+                "an external number needs a trunk: define one under trunks: "
+                "(or name it with trunk: when there are several)"
+            )
+        return RuleTarget(kind, number, next(iter(ctx.trunks)))
+    if trunk.text() not in ctx.trunks:
+        raise trunk.fail(f"no trunk {trunk.data!r} under trunks:")
+    return RuleTarget(kind, number, trunk.text())
+
+
+def _check_branch_cycles(c: Cursor, branches: Mapping[str, Branch]) -> None:
+    """Refuse {branch: ...} rules that can lead a call round in a circle."""
+    edges = {
+        name: {r.target.arg for r in b.rules if r.target.kind is RuleKind.BRANCH}
+        for name, b in branches.items()
+    }
+
+    def walk(name: str, path: tuple[str, ...]) -> None:
+        for nxt in sorted(edges[name]):
+            if nxt in path:
+                loop = " -> ".join((*path[path.index(nxt) :], nxt))
+                raise c.child(path[0]).child("rules").fail(f"branch rules go round: {loop}")
+            walk(nxt, (*path, nxt))
+
+    for name in branches:
+        walk(name, (name,))
 
 
 def _menu(c: Cursor, branches: Mapping[str, Branch], languages: tuple[str, ...]) -> Menu:
@@ -524,7 +675,8 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     site = _site(main)
     calendar = _calendar(files["calendar.yaml"], site.tz)
     roster = _roster(files["seats.yaml"], calendar)
-    policy, staffing = _policy(files["routing.yaml"], roster, site.region)
+    policy, staffing, trunks = _policy(files["routing.yaml"], roster, site.region)
+    _check_open_branches(files["calendar.yaml"], policy.branches)
     menu = _menu(files["menu.yaml"], policy.branches, site.languages)
     survey = parse_survey(main.opt("survey", None), (*policy.branches, OPERATOR_BRANCH))
     survey_prompts = SURVEY_PROMPTS if survey.enabled else ()
@@ -576,10 +728,19 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         survey=survey,
         speech=parse_speech(main.opt("speech", None), site.languages),
         cases=cases,
+        trunks=trunks,
     )
     for cursor in files.values():
         cursor.check_unknown()
     return config
+
+
+def _check_open_branches(c: Cursor, branches: Mapping[str, Branch]) -> None:
+    """A holiday's `open_branches` may name only branches of routing.yaml (or operator)."""
+    for h in c.opt("holidays", []).seq():
+        for b in h.opt("open_branches", []).seq():
+            if b.text() not in branches and b.text() != OPERATOR_BRANCH:
+                raise b.fail(f"no branch {b.data!r} in routing.yaml")
 
 
 def _no_secret(section: Cursor, key: str, env_name: str) -> None:

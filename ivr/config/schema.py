@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, ValidationError, WithJsonSchema
+from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from ivr.config.shapes import (
     WEB_LOCALES,
@@ -173,6 +174,9 @@ class HolidayModel(Section):
     date_: Day = Field(alias="date")
     to: Day | None = None
     name: Text = "holiday"
+    open_branches: list[Text] | None = Field(
+        None, description="closed all day except these branches (and operator if listed)"
+    )
 
 
 class MakeupModel(Section):
@@ -213,6 +217,9 @@ class OnCallModel(Section):
 class SeatsFile(Section):
     agents: list[AgentModel] | None
     oncall: list[OnCallModel] | None = None
+    rotas: dict[Text, list[OnCallModel] | None] | None = Field(
+        None, description="named on-call rotas (oncall: is the rota named emergency)"
+    )
 
 
 # --- routing.yaml ---------------------------------------------------------------------
@@ -220,10 +227,68 @@ class SeatsFile(Section):
 _OVERFLOW = Annotated[str, OneOf((RouteKind.CALLBACK.value, RouteKind.VOICEMAIL.value))]
 
 
+class WhenModel(Section):
+    windows: Windows | None = None
+    days: Days = "all"
+    holiday: bool | None = None
+
+
+class TargetModel(Section):
+    queue: Text | None = None
+    rota: Text | None = None
+    number: Text | None = None
+    trunk: Text | None = None
+    branch: Text | None = None
+
+
+_BARE = (RouteKind.VOICEMAIL.value, RouteKind.CALLBACK.value)
+_KEYED = tuple(TargetModel.model_fields)
+
+
+def _bare_target(value: Any) -> str:
+    if value not in _BARE:
+        raise PydanticCustomError(
+            "choice",
+            "{value} is not a target: use {bare}, or one of {{{keyed}: ...}}",
+            {"value": repr(value), "bare": " or ".join(_BARE), "keyed": ": ..., ".join(_KEYED)},
+        )
+    return str(value)
+
+
+_BARE_TARGET = Annotated[str, BeforeValidator(_bare_target), WithJsonSchema({"enum": list(_BARE)})]
+
+
+def _target_form(value: Any) -> str:
+    return "~text" if isinstance(value, str) else "~mapping"
+
+
+# voicemail | callback, or {queue|rota|number|branch: ...}; the tags ("~...") are not
+# part of an item's path in the messages (shapes._path skips them)
+_TARGET = Annotated[
+    Annotated[_BARE_TARGET, Tag("~text")] | Annotated[TargetModel, Tag("~mapping")],
+    Discriminator(_target_form),
+]
+
+
+class RouteRuleModel(Section):
+    when: WhenModel | None = None
+    target: _TARGET
+
+
 class BranchModel(Section):
     skill: Text
     priority: int
     oncall: bool = False
+    rules: list[RouteRuleModel] | None = None
+
+
+class OperatorModel(Section):
+    rules: list[RouteRuleModel] | None = None
+
+
+class TrunkModel(Section):
+    host: Text
+    port: int = 5060
 
 
 class VipModel(Section):
@@ -258,6 +323,8 @@ class RoutingFile(Section):
     repeat_caller: RepeatCallerModel
     overflow: OverflowModel
     staffing: StaffingModel
+    operator: OperatorModel | None = None
+    trunks: dict[Text, TrunkModel] | None = None
     presence: PresenceModel | None = None
 
 

@@ -104,7 +104,7 @@ Phrases = Annotated[
 ]
 Days = Annotated[Any, BeforeValidator(_days), WithJsonSchema({"anyOf": [
     {"enum": [*DAY_SETS, *WEEKDAYS]},
-    {"type": "array", "items": {"enum": list(WEEKDAYS)}, "minItems": 1},
+    {"type": "array", "items": {"enum": [*WEEKDAYS, *DAY_SETS]}, "minItems": 1},
 ]})]  # fmt: skip
 Weekday = Annotated[str, OneOf(WEEKDAYS)]
 MenuKey = Annotated[str, BeforeValidator(_text), WithJsonSchema(
@@ -172,8 +172,8 @@ def _path(data: Any, error: Any) -> str:
         loc.append(ctx["key"])
     out, here = "", data
     for part in loc:
-        if part == "[key]":
-            continue
+        if part == "[key]" or (isinstance(part, str) and part.startswith("~")):
+            continue  # a dict key's own check, or a tagged union's branch
         if isinstance(here, list) and isinstance(part, int):
             out += f"[{part}]"
             here = here[part] if 0 <= part < len(here) else None

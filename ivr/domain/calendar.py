@@ -91,8 +91,13 @@ def _parse_hhmm(part: str, whole: str) -> time:
 
 @dataclass(frozen=True)
 class Holiday:
+    """A day the hotline is closed. With `open_branches`, the listed branches keep
+    the hours of the weekday it falls on and route as usual; every other branch is
+    closed all day (`None`: no such list, routing as on any closed day)."""
+
     day: date
     name: str
+    open_branches: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,3 +167,28 @@ class Calendar:
 
     def is_open(self, at: datetime) -> bool:
         return self.status(at).open
+
+    def holiday_closes(self, at: datetime, branch: str) -> Holiday | None:
+        """The holiday of `at`'s local day when it closes `branch` (open_branches
+        without it), else None."""
+        holiday = self.holidays.get(self.local(at).date())
+        if holiday is None or holiday.open_branches is None:
+            return None
+        return None if branch in holiday.open_branches else holiday
+
+    def branch_status(self, at: datetime, branch: str) -> OpenStatus:
+        """Open or closed at `at` for one branch: as `status`, except on a holiday
+        that lists the branch in `open_branches`, which keeps its weekday's hours
+        (a window from the day before still spills over as usual)."""
+        status = self.status(at)
+        loc = status.local_time
+        holiday = self.holidays.get(loc.date())
+        if status.open or holiday is None or holiday.open_branches is None:
+            return status
+        if branch not in holiday.open_branches:
+            return status
+        for w in self.weekly.get(WEEKDAYS[loc.date().weekday()], ()):
+            if w.covers_same_day(loc.time()):
+                why = f"open: holiday ({holiday.name}) open for {branch}, window {w}"
+                return OpenStatus(True, DayKind.HOLIDAY, loc, why)
+        return status

@@ -9,6 +9,13 @@ are arguments.
   `routing.decide` looks for them); else its callers get voicemail.
 * Any other branch must reach someone with its skill on seat duty whenever the
   hotline is open; closed hours overflow on purpose (``overflow.when_closed``).
+* Routing rules (`ivr.domain.rules`) are followed as `decide` follows them: while
+  a rule holds, ``rota: X`` must have someone on rota X (whether open or not: the
+  rule asked for it), ``queue: S`` someone on duty with skill S when the branch
+  is open, ``branch: Y`` whatever Y needs then; ``number``, ``voicemail`` and
+  ``callback`` are on purpose. A holiday whose ``open_branches`` leaves a branch
+  out closes it on purpose; a listed branch is open in its weekday's hours.
+  The operator is checked while one of its rules holds.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ivr.domain.routing import RoutingPolicy
+from ivr.domain.routing import MAX_BRANCH_HOPS, OPERATOR_BRANCH, Branch, RoutingPolicy
+from ivr.domain.rules import TargetKind, first_match
 from ivr.domain.shifts import Roster
 
 
@@ -40,24 +48,68 @@ def coverage_gaps(
     origin = start.astimezone(UTC)
     instants = [origin + i * step for i in range(hours * 60 // step_minutes)]
     gaps: list[CoverageGap] = []
-    for branch in policy.branches.values():
+    names = list(policy.branches) + ([OPERATOR_BRANCH] if policy.operator_rules else [])
+    for name in names:
         run: list[datetime] = []
         reason = ""
         for at in instants:
-            skilled = any(branch.skill in a.skills for a in roster.on_duty(at))
-            if branch.oncall:
-                missing = not roster.on_call(at) and not skilled
-                why = "nobody on the on-call rota or on duty with the skill: voicemail"
-            else:
-                missing = roster.calendar.is_open(at) and not skilled
-                why = f"open, but nobody with skill {branch.skill!r} on duty: overflow"
-            if missing:
+            why = missing(name, at, roster, policy)
+            if why is not None:
                 run.append(at)
                 reason = why
                 continue
             if run:
-                gaps.append(CoverageGap(branch.name, run[0], run[-1] + step, reason))
+                gaps.append(CoverageGap(name, run[0], run[-1] + step, reason))
                 run = []
         if run:
-            gaps.append(CoverageGap(branch.name, run[0], run[-1] + step, reason))
+            gaps.append(CoverageGap(name, run[0], run[-1] + step, reason))
     return gaps
+
+
+def missing(name: str, at: datetime, roster: Roster, policy: RoutingPolicy) -> str | None:
+    """Why callers of branch `name` reach no person at `at`, or None when they do (or
+    when they go to voicemail, a callback or an outside number on purpose)."""
+    prefix = ""
+    for _ in range(MAX_BRANCH_HOPS + 1):
+        calendar = roster.calendar
+        if name != OPERATOR_BRANCH and calendar.holiday_closes(at, name) is not None:
+            return None  # closed on purpose
+        is_open = calendar.branch_status(at, name).open
+        operator = name == OPERATOR_BRANCH
+        rules = policy.operator_rules if operator else policy.branches[name].rules
+        match = first_match(rules, at, calendar)
+        if match is None:
+            return (
+                None
+                if operator
+                else _default_missing(policy.branches[name], at, roster, is_open, prefix)
+            )
+        target = match.rule.target
+        prefix += f"rule {match.index} of {name} ({target}): "
+        if target.kind is TargetKind.BRANCH:
+            name = target.arg
+            continue
+        if target.kind is TargetKind.ROTA:
+            if roster.on_call(at, target.arg):
+                return None
+            return prefix + f"nobody on rota {target.arg!r}: overflow"
+        if target.kind is TargetKind.QUEUE:
+            skilled = any(target.arg in a.skills for a in roster.on_duty(at))
+            if skilled or not is_open:
+                return None
+            return prefix + f"open, but nobody with skill {target.arg!r} on duty: overflow"
+        return None  # number, voicemail, callback: on purpose
+    return prefix + "too many branch hops: voicemail"
+
+
+def _default_missing(
+    branch: Branch, at: datetime, roster: Roster, is_open: bool, prefix: str
+) -> str | None:
+    skilled = any(branch.skill in a.skills for a in roster.on_duty(at))
+    if branch.oncall:
+        if not roster.on_call(at, branch.rota) and not skilled:
+            return prefix + "nobody on the on-call rota or on duty with the skill: voicemail"
+        return None
+    if is_open and not skilled:
+        return prefix + f"open, but nobody with skill {branch.skill!r} on duty: overflow"
+    return None

@@ -1,20 +1,24 @@
 """Where a call goes, and why: the routing decision with its trace.
 
-Precedence: emergency first (the on-call rota, 24 h), then VIP priority, then
-the repeat caller's previous agent (first-contact responsibility) when that
-agent is on duty and free, then the branch's skill queue. When nobody can take
-the call the caller is offered a callback or voicemail, never silence.
+Precedence: a holiday that closes the branch (`open_branches` without it),
+then the branch's first matching routing rule (`ivr.domain.rules`; the
+operator has rules of its own), then emergency (the on-call rota, 24 h), then
+VIP priority, then the repeat caller's previous agent (first-contact
+responsibility) when that agent is on duty and free, then the branch's skill
+queue. When nobody can take the call the caller is offered a callback or
+voicemail, never silence.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ivr.domain.shifts import Agent, Roster
+from ivr.domain.rules import Rule, TargetKind, first_match
+from ivr.domain.shifts import DEFAULT_ROTA, Agent, Roster
 
 
 class RouteKind(StrEnum):
@@ -23,7 +27,18 @@ class RouteKind(StrEnum):
     VOICEMAIL = "voicemail"
     CALLBACK = "callback"
     EMERGENCY = "emergency"
+    ROTA = "rota"  # a named on-call rota, waiting in the branch's queue
+    EXTERNAL = "external"  # a number outside the PBX; target "<number>@<trunk>"
     HANGUP = "hangup"
+
+
+# Route kinds whose caller waits for an agent of the branch (a seat or its queue).
+WAITING_ROUTE_KINDS: tuple[str, ...] = (
+    RouteKind.QUEUE.value,
+    RouteKind.SEAT.value,
+    RouteKind.EMERGENCY.value,
+    RouteKind.ROTA.value,
+)
 
 
 class AgentState(StrEnum):
@@ -69,6 +84,8 @@ class Branch:
     skill: str
     priority: int
     oncall: bool = False  # served by the on-call rota around the clock
+    rota: str = DEFAULT_ROTA  # the rota an `oncall` branch uses
+    rules: tuple[Rule, ...] = ()  # first match wins; none: the default route
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ class RoutingPolicy:
     when_closed: RouteKind = RouteKind.CALLBACK
     when_no_agent: RouteKind = RouteKind.CALLBACK
     assume_signed_in: bool = True
+    operator_rules: tuple[Rule, ...] = ()  # the operator fallback by time of day
     # How a number is compared with vip_numbers: the config loader gives the
     # canonical form for the site's region (ivr.phone.match_key).
     number_key: Callable[[str], str] = normalise_number
@@ -138,13 +156,31 @@ def is_signed_in(agent: Agent, presence: Presence, policy: RoutingPolicy) -> boo
     return presence.agent_states.get(agent.id, default) is not AgentState.SIGNED_OUT
 
 
+MAX_BRANCH_HOPS = 8  # {branch: other} rules chained; the config loader refuses cycles
+
+
 def decide(
     call: CallContext, at: datetime, roster: Roster, policy: RoutingPolicy, presence: Presence
 ) -> Decision:
     """Decide where `call` goes at `at`. Pure: every input is an argument."""
-    trace: list[str] = []
-    status = roster.calendar.status(at)
-    trace.append(f"{status.local_time:%Y-%m-%d %H:%M %Z}: {status.reason}")
+    return _decide(call, at, roster, policy, presence, [], 0)
+
+
+def _decide(
+    call: CallContext,
+    at: datetime,
+    roster: Roster,
+    policy: RoutingPolicy,
+    presence: Presence,
+    trace: list[str],
+    hops: int,
+) -> Decision:
+    calendar = roster.calendar
+    status = calendar.branch_status(at, call.branch)
+    if not trace:
+        trace.append(f"{status.local_time:%Y-%m-%d %H:%M %Z}: {status.reason}")
+    else:  # a {branch: ...} rule led here
+        trace.append(f"as branch {call.branch}: {status.reason}")
     branch = _branch(call.branch, policy)
     vip = policy.is_vip(call.caller)
     priority = branch.priority + (policy.vip_boost if vip else 0)
@@ -165,6 +201,44 @@ def decide(
             trace=tuple(trace),
         )
 
+    def nobody(fallback: RouteKind) -> Decision:
+        route = _overflow_route(fallback, call.caller)
+        if route.kind is not fallback:
+            trace.append("no caller number to call back: voicemail")
+        return done(route, route.kind)
+
+    closing = calendar.holiday_closes(at, branch.name)
+    if closing is not None:
+        listed = ", ".join(sorted(closing.open_branches or ())) or "none"
+        trace.append(
+            f"holiday {closing.name}: open only for {listed}; {branch.name} closed: "
+            f"{policy.when_closed.value}"
+        )
+        return nobody(policy.when_closed)
+
+    rules = policy.operator_rules if branch.name == OPERATOR_BRANCH else branch.rules
+    match = first_match(rules, at, calendar)
+    if match is not None:
+        trace.append(f"rule {match.index} of {branch.name}: {match.reason} -> {match.rule.target}")
+        target = match.rule.target
+        if target.kind is TargetKind.BRANCH:
+            if hops >= MAX_BRANCH_HOPS:
+                trace.append(f"more than {MAX_BRANCH_HOPS} branch hops: voicemail")
+                return nobody(RouteKind.VOICEMAIL)
+            nxt = replace(call, branch=target.arg)
+            return _decide(nxt, at, roster, policy, presence, trace, hops + 1)
+        if target.kind in (TargetKind.VOICEMAIL, TargetKind.CALLBACK):
+            return nobody(RouteKind(target.kind.value))
+        if target.kind is TargetKind.NUMBER:
+            route = Route(RouteKind.EXTERNAL, f"{target.arg}@{target.trunk}")
+            return done(route, policy.when_no_agent)
+        if target.kind is TargetKind.ROTA:
+            rota, caller, is_open = target.arg, call.caller, status.open
+            return _rota(rota, caller, at, roster, policy, presence, is_open, trace, done)
+        branch = replace(branch, skill=target.arg, oncall=False)
+    elif rules:
+        trace.append(f"no rule of {branch.name} holds: its default route")
+
     if branch.oncall:
         return done(*_emergency(branch, at, roster, policy, presence, call, trace))
 
@@ -174,7 +248,8 @@ def decide(
         trace.append(f"first-contact: back to {previous.id} at {previous.seat}")
         return done(Route(RouteKind.SEAT, f"PJSIP/{previous.seat}"), policy.when_no_agent)
 
-    skilled = [a for a in on_duty if branch.name == OPERATOR_BRANCH or branch.skill in a.skills]
+    everyone = branch.name == OPERATOR_BRANCH and match is None
+    skilled = [a for a in on_duty if everyone or branch.skill in a.skills]
     if not skilled:
         fallback = policy.when_closed if not status.open else policy.when_no_agent
         why = "closed" if not status.open else "open"
@@ -182,10 +257,7 @@ def decide(
         if branch.name == OPERATOR_BRANCH:
             fallback = RouteKind.VOICEMAIL
             trace.append("operator requested with nobody on duty: voicemail")
-        route = _overflow_route(fallback, call.caller)
-        if route.kind is not fallback:
-            trace.append("no caller number to call back: voicemail")
-        return done(route, route.kind)
+        return nobody(fallback)
 
     free = [a for a in skilled if is_free(a, presence, policy)]
     names = ", ".join(a.id for a in free) or "none"
@@ -194,6 +266,32 @@ def decide(
         trace.append(f"all busy: wait in queue up to {policy.max_wait_seconds}s")
     overflow = policy.when_no_agent
     return done(Route(RouteKind.QUEUE, branch.name), overflow)
+
+
+def _rota(
+    rota: str,
+    caller: str,
+    at: datetime,
+    roster: Roster,
+    policy: RoutingPolicy,
+    presence: Presence,
+    is_open: bool,
+    trace: list[str],
+    done: Callable[[Route, RouteKind], Decision],
+) -> Decision:
+    """A rule sent the call to a named rota: it waits in the branch's queue, whose
+    members are the rota's agents on call (`queue_members`)."""
+    team = [a for a in roster.on_call(at, rota) if is_signed_in(a, presence, policy)]
+    fallback = policy.when_no_agent if is_open else policy.when_closed
+    if not team:
+        trace.append(f"nobody on rota {rota!r} now: {fallback.value}")
+        route = _overflow_route(fallback, caller)
+        if route.kind is not fallback:
+            trace.append("no caller number to call back: voicemail")
+        return done(route, route.kind)
+    free = ", ".join(a.id for a in team if is_free(a, presence, policy)) or "none"
+    trace.append(f"rota {rota!r}: {', '.join(a.id for a in team)}; free: {free}")
+    return done(Route(RouteKind.ROTA, rota), fallback)
 
 
 def _branch(name: str, policy: RoutingPolicy) -> Branch:
@@ -235,7 +333,7 @@ def _emergency(
     trace: list[str],
 ) -> tuple[Route, RouteKind]:
     trace.append("emergency: outranks every other call")
-    oncall = [a for a in roster.on_call(at) if is_signed_in(a, presence, policy)]
+    oncall = [a for a in roster.on_call(at, branch.rota) if is_signed_in(a, presence, policy)]
     skilled = [a for a in roster.on_duty(at) if branch.skill in a.skills and a not in oncall]
     team = oncall + [a for a in skilled if is_signed_in(a, presence, policy)]
     if not team:
@@ -286,11 +384,13 @@ def queue_members(
 
     A seat is a member while its agent is on duty (the on-call rota for
     emergency queues) and signed in; it is paused while the agent is away or in
-    wrap-up. The AMI adapter makes Asterisk's queues follow this; whether the
-    phone is busy is left to Asterisk itself (ringinuse=no).
+    wrap-up. A routing rule holding now changes who that is: `queue: <skill>`
+    the agents on duty with that skill, `rota: <name>` that rota's agents on
+    call, `branch: <other>` the other branch's people. The AMI adapter makes
+    Asterisk's queues follow this; whether the phone is busy is left to Asterisk
+    itself (ringinuse=no).
     """
     on_duty = roster.on_duty(at)
-    oncall = roster.on_call(at)
 
     def members(pool: list[Agent]) -> dict[str, bool]:
         default = AgentState.AVAILABLE if policy.assume_signed_in else AgentState.SIGNED_OUT
@@ -301,10 +401,26 @@ def queue_members(
                 out[a.seat] = state is not AgentState.AVAILABLE
         return out
 
-    result: dict[str, dict[str, bool]] = {}
-    for b in policy.branches.values():
+    def pool(name: str, hops: int = 0) -> list[Agent]:
+        """Who answers `name`'s queue now; a {branch: other} rule: other's people
+        (the dialplan's fallback queues the operator without asking the rules)."""
+        operator = name == OPERATOR_BRANCH
+        rules = policy.operator_rules if operator else policy.branches[name].rules
+        match = first_match(rules, at, roster.calendar)
+        target = match.rule.target if match is not None else None
+        if target is not None and target.kind is TargetKind.QUEUE:
+            return [a for a in on_duty if target.arg in a.skills]
+        if target is not None and target.kind is TargetKind.ROTA:
+            return list(roster.on_call(at, target.arg))
+        if target is not None and target.kind is TargetKind.BRANCH and hops < MAX_BRANCH_HOPS:
+            return pool(target.arg, hops + 1)
+        if operator:
+            return list(on_duty)
+        b = policy.branches[name]
         skilled = [a for a in on_duty if b.skill in a.skills]
-        pool = list(oncall) + [a for a in skilled if a not in oncall] if b.oncall else skilled
-        result[b.name] = members(pool)
-    result[OPERATOR_BRANCH] = members(list(on_duty))
+        oncall = roster.on_call(at, b.rota) if b.oncall else ()
+        return list(oncall) + [a for a in skilled if a not in oncall]
+
+    result = {name: members(pool(name)) for name in policy.branches}
+    result[OPERATOR_BRANCH] = members(pool(OPERATOR_BRANCH))
     return result

@@ -1,4 +1,4 @@
-"""Agents, their seats and shifts, and who is on duty at a given instant.
+"""Agents, their seats and shifts, named on-call rotas, and who is on duty when.
 
 A shift belongs to the day it starts on: a night shift 22:00-06:00 on a
 workday covers 02:00 of the next morning even when that morning is a holiday.
@@ -13,7 +13,10 @@ from enum import StrEnum
 
 from ivr.domain.calendar import WEEKDAYS, Calendar, TimeWindow
 
-DAY_SETS: tuple[str, ...] = ("all", "workdays", "closed_days", "holidays", "weekends")
+DAY_SETS: tuple[str, ...] = ("all", "workdays", "closed_days", "holidays", "weekends", "makeup")
+
+# The rota the single `oncall:` list of seats.yaml names, and that `oncall: true` uses.
+DEFAULT_ROTA = "emergency"
 
 
 class Role(StrEnum):
@@ -23,33 +26,53 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class DaySpec:
-    """Which days a shift runs: a named set or explicit weekdays.
+    """Which days a shift (or a routing rule) runs: named sets and weekdays, united.
 
-    Explicit weekdays follow the calendar: a holiday is a day off, and a make-up
-    day counts as the weekday it is worked as. Only `all`, `holidays`,
-    `closed_days` and `weekends` run on holidays.
+    Named sets: `all`, `workdays` (weekdays minus holidays plus make-up days),
+    `closed_days` (not workdays), `holidays`, `weekends` (Saturday and Sunday,
+    holiday or not), `makeup` (make-up working days). Explicit weekdays follow
+    the calendar: a make-up day counts as the weekday it is worked as, and a
+    holiday is a day off for a day window, but not for a window that crosses
+    midnight (a night window starting on a holiday still runs: it covers closed
+    hours, and a holiday is closed). `[sat, sun, holidays]` mixes both.
     """
 
-    named: str = ""  # one of DAY_SETS, or "" when `weekdays` is used
+    named: str = ""  # one of DAY_SETS, or "" when only `weekdays`/`sets` are used
     weekdays: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()  # further named sets in a list, e.g. [sat, holidays]
 
-    def matches(self, day: date, calendar: Calendar) -> bool:
-        if self.named == "all":
+    def matches(self, day: date, calendar: Calendar, night: bool = False) -> bool:
+        """Whether `day` is in the set; `night`: for a window starting that day and
+        crossing midnight."""
+        names = self.sets | ({self.named} if self.named else set())
+        if any(_named_matches(n, day, calendar) for n in names):
             return True
-        if self.named == "workdays":
-            return calendar.is_workday(day)
-        if self.named == "closed_days":
-            return not calendar.is_workday(day)
-        if self.named == "holidays":
-            return day in calendar.holidays
-        if self.named == "weekends":
-            return day.weekday() >= 5
-        if day in calendar.holidays:
+        if not self.weekdays:
             return False
+        if day in calendar.holidays:
+            return night and WEEKDAYS[day.weekday()] in self.weekdays
         return calendar.weekday_rule(day) in self.weekdays
 
     def __str__(self) -> str:
-        return self.named or ",".join(d for d in WEEKDAYS if d in self.weekdays)
+        days = [d for d in WEEKDAYS if d in self.weekdays]
+        parts = ([self.named] if self.named else []) + days + sorted(self.sets)
+        return ",".join(parts)
+
+
+def _named_matches(name: str, day: date, calendar: Calendar) -> bool:
+    if name == "all":
+        return True
+    if name == "workdays":
+        return calendar.is_workday(day)
+    if name == "closed_days":
+        return not calendar.is_workday(day)
+    if name == "holidays":
+        return day in calendar.holidays
+    if name == "weekends":
+        return day.weekday() >= 5
+    if name == "makeup":
+        return day in calendar.makeup_days
+    raise ValueError(f"unknown day set {name!r}")
 
 
 @dataclass(frozen=True)
@@ -60,10 +83,11 @@ class Shift:
     def covers(self, at_local: datetime, calendar: Calendar) -> bool:
         today = at_local.date()
         now = at_local.time()
-        if self.days.matches(today, calendar) and self.window.covers_same_day(now):
+        night = self.window.crosses_midnight
+        if self.window.covers_same_day(now) and self.days.matches(today, calendar, night):
             return True
         yesterday = today - timedelta(days=1)
-        return self.days.matches(yesterday, calendar) and self.window.covers_next_day(now)
+        return self.window.covers_next_day(now) and self.days.matches(yesterday, calendar, night)
 
     def __str__(self) -> str:
         return f"{self.days} {self.window}"
@@ -83,15 +107,18 @@ class Agent:
 class OnCallShift:
     agent_id: str
     shift: Shift
+    rota: str = DEFAULT_ROTA
 
 
 @dataclass(frozen=True)
 class Roster:
-    """The agents with their seat shifts, and the emergency on-call rota."""
+    """The agents with their seat shifts, and the named on-call rotas (`oncall`: every
+    rota's shifts, each naming its rota)."""
 
     calendar: Calendar
     agents: tuple[Agent, ...]
     oncall: tuple[OnCallShift, ...] = ()
+    declared_rotas: tuple[str, ...] = ()  # rota names as configured (an empty rota too)
 
     def agent(self, agent_id: str) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)
@@ -104,15 +131,23 @@ class Roster:
         loc = self.calendar.local(at)
         return tuple(a for a in self.agents if any(s.covers(loc, self.calendar) for s in a.shifts))
 
-    def on_call(self, at: datetime) -> tuple[Agent, ...]:
-        """Agents on the emergency rota at `at`, in rota order, without repeats."""
+    @property
+    def rotas(self) -> tuple[str, ...]:
+        """The rota names, declared or with shifts, in the order they first appear."""
+        return tuple(_unique([*self.declared_rotas, *(o.rota for o in self.oncall)]))
+
+    def on_call(self, at: datetime, rota: str = DEFAULT_ROTA) -> tuple[Agent, ...]:
+        """Agents on `rota` at `at`, in rota order, without repeats."""
         loc = self.calendar.local(at)
-        ids = _unique(o.agent_id for o in self.oncall if o.shift.covers(loc, self.calendar))
+        ids = _unique(
+            o.agent_id for o in self.oncall if o.rota == rota and o.shift.covers(loc, self.calendar)
+        )
         return tuple(a for i in ids if (a := self.agent(i)) is not None)
 
     def staffed(self, at: datetime) -> tuple[Agent, ...]:
-        """Everyone answering calls at `at`: seat shifts plus the on-call rota."""
-        return tuple({a.id: a for a in self.on_duty(at) + self.on_call(at)}.values())
+        """Everyone answering calls at `at`: seat shifts plus every on-call rota."""
+        oncall = tuple(a for r in self.rotas for a in self.on_call(at, r))
+        return tuple({a.id: a for a in self.on_duty(at) + oncall}.values())
 
 
 def _unique(items: Iterable[str]) -> list[str]:

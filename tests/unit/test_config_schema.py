@@ -51,7 +51,7 @@ UNKNOWN = [
     ("hotline.yaml", ["speech"], "min_confidense", "speech.min_confidense", "min_confidence"),
     ("calendar.yaml", [], "holiday", "holiday", "holidays"),
     ("calendar.yaml", ["open_hours"], "mond", "open_hours.mond", "mon"),
-    ("calendar.yaml", ["holidays", 0], "open_branches", "holidays[0].open_branches", None),
+    ("calendar.yaml", ["holidays", 0], "open_branch", "holidays[0].open_branch", "open_branches"),
     ("calendar.yaml", ["makeup_days", 0], "work_as", "makeup_days[0].work_as", "works_as"),
     ("seats.yaml", [], "agent", "agent", "agents"),
     ("seats.yaml", ["agents", 0], "skils", "agents[0].skils", "skills"),
@@ -275,3 +275,40 @@ def test_the_whole_directorys_schema_is_one_json_schema(capsys: pytest.CaptureFi
 def test_an_unknown_file_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "schema", "--file", "nosuch.yaml"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+# The routing rules' keys (docs/ROUTING.md), misspelt where a rule, a target, a trunk
+# or a rota sits: (file, the mapping set up, its path, misspelt key, item, suggestion)
+RULE_SHAPES = [
+    ("routing.yaml", ["branches", "repairs", "rules"],
+     [{"when": {"windows": ["17:00-09:30"]}, "target": "voicemail", "targte": 1}],
+     "branches.repairs.rules[0].targte", "target"),
+    ("routing.yaml", ["branches", "repairs", "rules"],
+     [{"when": {"window": ["17:00-09:30"]}, "target": "voicemail"}],
+     "branches.repairs.rules[0].when.window", "windows"),
+    ("routing.yaml", ["branches", "repairs", "rules"],
+     [{"target": {"rotta": "night"}}],
+     "branches.repairs.rules[0].target.rotta", "rota"),
+    ("routing.yaml", ["operator"], {"rule": []}, "operator.rule", "rules"),
+    ("routing.yaml", ["trunks"], {"carrier": {"hots": "127.0.0.1"}}, "trunks.carrier.hots",
+     "host"),
+    ("seats.yaml", ["rotas"], {"night": [{"agent": "li", "days": "all", "hour": "20:00-08:00"}]},
+     "rotas.night[0].hour", "hours"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("file", "where", "value", "item", "hint"), RULE_SHAPES)
+def test_unknown_keys_in_routing_rules_rotas_and_trunks_are_refused(
+    config_dir: Path, file: str, where: list[str], value: Any, item: str, hint: str
+) -> None:
+    change(config_dir, file, where[:-1], where[-1], value)
+    err = refusal(config_dir)
+    assert (err.file, err.item) == (file, item)
+    assert f"; did you mean {hint!r}?" in err.reason
+
+
+def test_a_bare_rule_target_off_its_list_is_refused_naming_the_forms(config_dir: Path) -> None:
+    change(config_dir, "routing.yaml", ["branches", "repairs"], "rules", [{"target": "operator"}])
+    err = refusal(config_dir)
+    assert err.item == "branches.repairs.rules[0].target"
+    assert err.reason.startswith("'operator' is not a target: use voicemail or callback")

@@ -509,6 +509,25 @@ def test_overflow_route_offers_the_configured_overflow(
     assert r.trace[0] == "overflow after queue enquiries: TIMEOUT: callback"
 
 
+def test_an_overflow_after_an_outside_leg_says_which_number_went_unanswered(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    asterisk = FakeAsterisk(
+        variables={
+            "HOTLINE_QUEUE": "repairs",
+            "DIALSTATUS": "NOANSWER",
+            "HOTLINE_EXTERNAL": "+8613700000009@carrier",
+        }
+    )
+    call(routes, asterisk, env_block(agi_network_script="overflow"))
+    (r,) = calllog.of(Routed)
+    assert isinstance(r, Routed)
+    assert r.trace[0] == "overflow after external +8613700000009@carrier: NOANSWER: callback"
+    tampered = FakeAsterisk(variables={"HOTLINE_EXTERNAL": "+86 1;Dial(x)@c", "DIALSTATUS": "BUSY"})
+    call(routes, tampered, env_block(agi_network_script="overflow"))
+    assert calllog.of(Routed)[-1].trace[0].startswith("overflow after queue ")  # type: ignore[union-attr]
+
+
 # --- the route table ---------------------------------------------------------------------------
 
 

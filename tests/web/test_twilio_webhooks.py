@@ -406,3 +406,27 @@ def test_a_twilio_call_is_on_the_board_while_it_waits_and_in_today_after(
     today = board()["today"]
     assert today["offered"] == 1 and today["answered"] == 1  # type: ignore[index]
     assert board()["waiting"] == []
+
+
+@pytest.fixture
+def ruled(web_runtime: Runtime) -> None:
+    """Repairs always to the crew's mobile, enquiries always to the emergency rota."""
+    from ivr.domain.rules import Rule, RuleTarget, TargetKind, When
+
+    cfg = web_runtime.config
+    mobile = Rule(When(), RuleTarget(TargetKind.NUMBER, "+8613700000009", "carrier"))
+    rota = Rule(When(), RuleTarget(TargetKind.ROTA, "emergency"))
+    branches = dict(cfg.policy.branches)
+    branches["repairs"] = replace(branches["repairs"], rules=(mobile,))
+    branches["enquiries"] = replace(branches["enquiries"], rules=(rota,))
+    web_runtime.config = replace(cfg, policy=replace(cfg.policy, branches=branches))
+
+
+def test_an_external_target_is_dialled_as_a_number_and_a_rota_as_its_queue(
+    ruled: None, phone: TwilioPhone
+) -> None:
+    first = phone.call(NEW_CALLER)
+    assert _dial_target(phone.answer(first, Digits="3")) == "+8613700000009"
+    sid = "CA" + "1" * 32
+    again = phone.call(NEW_CALLER, sid=sid)
+    assert _dial_target(phone.answer(again, sid, Digits="1")) == f"sip:queue-enquiries@{SIP}"

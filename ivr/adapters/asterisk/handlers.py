@@ -42,6 +42,7 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")  # branch / queue names
 UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,80}")  # 1732330800.2
 STATUS = re.compile(r"[A-Z]{1,20}")  # QUEUESTATUS, DIALSTATUS
 EPOCH = re.compile(r"[0-9]{1,11}")  # HOTLINE_ARRIVED: seconds, before year 5000
+EXTERNAL = re.compile(r"\+?[0-9]{3,20}@[A-Za-z0-9_.-]{1,64}")  # the outside leg dialled
 SEAT_CHANNEL = re.compile(r"PJSIP/[A-Za-z0-9_-]{1,40}(?:-[0-9a-f]{8})?")  # the answering seat
 
 
@@ -165,12 +166,14 @@ class Handlers:
             agi, "DIALSTATUS", STATUS
         )
         uid = await read_checked(agi, names.VAR_CALL_ID, UNIQUEID) or caller.uid
+        external = await read_checked(agi, names.VAR_EXTERNAL, EXTERNAL)
+        leg = f"external {external}" if external else f"queue {branch}"
         decision = overflow_decision(
             self.deps,
             uid,
             caller.number,
             branch,
-            f"queue {branch}: {status or 'no answer'}",
+            f"{leg}: {status or 'no answer'}",
             language,
         )
         await agi.set_variables(route_variables(decision, language))

@@ -18,14 +18,21 @@ CONTEXT_ROUTE_PREFIX = "hotline-route-"  # + route kind: seat, queue, voicemail,
 CONTEXT_SEATS = "hotline-seats"  # context of the authenticated seat endpoints
 CONTEXT_TWILIO = "hotline-twilio"  # Twilio's <Dial><Sip> legs: sip:<seat>@ and sip:queue-<branch>@
 CONTEXT_SHED = "hotline-shed"  # over the admission limit: "all lines are busy", hang up
+CONTEXT_TRUNK = "hotline-trunk"  # requests a SIP trunk's endpoint is matched for: refused
+TRUNK_ENDPOINT_PREFIX = "trunk-"  # routing.yaml trunk <name> is the PJSIP endpoint trunk-<name>
 # The survey after an answered call. Under the route prefix on purpose: the AMI
 # listener records the caller's Hangup only in hotline contexts (ami.translate).
 CONTEXT_SURVEY = CONTEXT_ROUTE_PREFIX + "survey"
 
 # Channel variables set by the FastAGI handler, read by the dialplan.
 VAR_CALL_ID = "HOTLINE_CALL_ID"
-VAR_ROUTE_KIND = "HOTLINE_ROUTE_KIND"  # seat | queue | voicemail | callback | emergency | hangup
-VAR_ROUTE_TARGET = "HOTLINE_ROUTE_TARGET"  # PJSIP/<seat> for seat, queue name for queue/emergency
+# seat | queue | voicemail | callback | emergency | rota | external | hangup
+VAR_ROUTE_KIND = "HOTLINE_ROUTE_KIND"
+# PJSIP/<seat> for seat, queue name for queue/emergency, rota name for rota (the call
+# waits in HOTLINE_QUEUE), <E.164>@<trunk> for external
+VAR_ROUTE_TARGET = "HOTLINE_ROUTE_TARGET"
+# The outside leg being dialled (<E.164>@<trunk>): an overflow after it says so.
+VAR_EXTERNAL = "HOTLINE_EXTERNAL"
 VAR_QUEUE = "HOTLINE_QUEUE"  # queue to fall back to when a chosen seat does not answer
 VAR_PRIORITY = "HOTLINE_PRIORITY"  # queue priority (copied into QUEUE_PRIO by the dialplan)
 VAR_MAX_WAIT = "HOTLINE_MAX_WAIT"  # seconds in queue before overflow

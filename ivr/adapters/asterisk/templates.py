@@ -99,6 +99,9 @@ class AsteriskSettings:
     # Networks Twilio's <Dial><Sip> legs come from (twilio.sip_source_ips): with any,
     # an endpoint identified by them and the CONTEXT_TWILIO dialplan are rendered.
     twilio_sources: tuple[str, ...] = ()
+    # SIP trunks for external numbers (routing.yaml trunks): name -> (host, port),
+    # each rendered as the endpoint and aor trunk-<name>.
+    trunks: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     baseline_extension: str = "4999"
     menu_bench_extension: str = "4996"  # the dialplan-only menu (benchmarks)
     menu_start_prompt: str = "welcome"  # the menu's first prompt ...
@@ -165,6 +168,11 @@ def check_settings(cfg: AsteriskSettings) -> None:
         check_name(lang, "language")
     for host, what in ((cfg.sip_host, "sip host"), (cfg.fastagi_host, "fastagi host")):
         check_name(host, what)
+    for trunk, (host, port) in cfg.trunks.items():
+        check_name(trunk, "trunk")
+        check_name(host, f"trunk {trunk} host")
+        if not 1 <= port <= 65535:
+            raise TemplateError(f"trunk {trunk} port {port!r} is not a UDP port")
     conf_value(cfg.seat_password, "seat_password")
     conf_value(cfg.ami_secret, "ami secret")
     if cfg.agi_script is not None:
@@ -230,6 +238,23 @@ def pjsip_seat_sections(cfg: AsteriskSettings) -> str:
             f"[{seat.name}-auth]\ntype=auth\nauth_type=userpass\n"
             f"username={seat.name}\npassword={password}\n\n"
             f"[{seat.name}]\ntype=aor\n{aor}"
+        )
+    return "\n".join(blocks)
+
+
+def trunk_sections(cfg: AsteriskSettings) -> str:
+    """One endpoint and aor per SIP trunk: Dial(PJSIP/<number>@trunk-<name>) sends the
+    INVITE to sip:<number>@<host>:<port>. No identify section: the carrier's requests
+    are not taken as the trunk's (incoming calls come in as any caller's)."""
+    blocks = []
+    for trunk, (host, port) in cfg.trunks.items():
+        name = names.TRUNK_ENDPOINT_PREFIX + trunk
+        blocks.append(
+            f"; routing.yaml trunk {trunk!r}: external numbers.\n"
+            f"[{name}]\ntype=endpoint\ncontext={names.CONTEXT_TRUNK}\n"
+            "disallow=all\nallow=ulaw,alaw\ndtmf_mode=rfc4733\ndirect_media=no\n"
+            f"rtp_symmetric=yes\naors={name}\n\n"
+            f"[{name}]\ntype=aor\ncontact=sip:{host}:{port}\n"
         )
     return "\n".join(blocks)
 
@@ -385,6 +410,7 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         twilio_context=twilio_context(cfg),
         busy_prompts="&".join(f"{names.SOUNDS_SUBDIR}/{lang}/busy" for lang in cfg.languages),
         seat_sections=pjsip_seat_sections(cfg),
+        trunk_sections=trunk_sections(cfg),
         queue_sections=queue_sections(cfg),
         selftest_include=selftest_include(cfg),
         agi_script_extension=agi_script_extension(cfg),
@@ -462,6 +488,10 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         for index, agent in enumerate(seats_doc.get("agents", []), start=1)
     )
     queues = tuple(str(b) for b in routing.get("branches", {})) + (names.QUEUE_OPERATOR,)
+    trunks = {
+        str(name): (str(t.get("host", "")), int(t.get("port", 5060)))
+        for name, t in (routing.get("trunks") or {}).items()
+    }
     return AsteriskSettings(
         hotline_extension=str(site.get("hotline_extension", "4000")),
         seats=seats,
@@ -481,4 +511,5 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         queue_ring_seconds=int(overflow.get("ring_seconds", 20)),
         queue_max_wait_seconds=int(overflow.get("max_wait_seconds", 120)),
         max_in_ivr=int(hotline.get("admission", {}).get("max_in_ivr", 200)),
+        trunks=trunks,
     )

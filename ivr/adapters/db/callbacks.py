@@ -66,6 +66,7 @@ from ivr.domain.callbacks import (
     check_transition,
 )
 from ivr.domain.cases import CASE_SOURCE
+from ivr.domain.routing import WAITING_ROUTE_KINDS
 
 S = CallbackState
 _DUE = sorted(s.value for s in DUE_STATES)
@@ -493,7 +494,7 @@ class CallbackRepo:
                 select(Call.branch, Call.started_at).where(
                     Call.started_at >= since,
                     Call.outcome == "in_progress",
-                    Call.route_kind.in_(["queue", "seat", "emergency"]),
+                    Call.route_kind.in_(WAITING_ROUTE_KINDS),
                     Call.answered_at.is_(None),
                     Call.ended_at.is_(None),
                 )

@@ -241,12 +241,14 @@ class TwilioVoice:
         )
         if kind is RouteKind.SEAT and not target:
             kind, target = RouteKind.QUEUE, decision.queue  # as the dialplan: no seat, queue
+        if kind is RouteKind.EXTERNAL:  # "<E.164>@<trunk>": Twilio dials the number itself
+            kind, target = RouteKind.SEAT, target.partition("@")[0]
         if kind is RouteKind.SEAT:
             name = target.rpartition("/")[2]  # "PJSIP/seat2": the dialplan's form
             uri = name if name.startswith(twiml.E164_PREFIX) else self._sip(name)
             seat = replace(st, phase="seat", target=name)
             return self._dial(seat, uri, ("connecting",), decision.ring_seconds)
-        if kind in (RouteKind.QUEUE, RouteKind.EMERGENCY):
+        if kind in (RouteKind.QUEUE, RouteKind.EMERGENCY, RouteKind.ROTA):
             prompt = "emergency" if kind is RouteKind.EMERGENCY else "connecting"
             queue = replace(st, phase="queue", queue=decision.queue or target)
             uri = self._queue_uri(queue.queue)
