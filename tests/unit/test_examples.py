@@ -155,6 +155,32 @@ def test_every_file_is_there_and_valid_against_the_json_schema(cli: Any, config:
     assert not jsonschema.Draft202012Validator(schema).is_valid(directory)
 
 
+@pytest.mark.parametrize(
+    ("config", "weights", "trunks"),
+    [
+        (UTILITY, {"emergency": 10, "repairs": 5, "account": 1}, ["trunk-carrier"]),
+        (PROPERTY, {"desk": 2, "visitors": 4, "parcels": 3, "maintenance": 6}, []),
+    ],
+)
+def test_the_asterisk_side_renders_from_the_shared_templates(
+    config: str, weights: dict[str, int], trunks: list[str]
+) -> None:
+    """No config/asterisk/ in an example: the templates are the repository's, and they
+    render for it (a queue per branch weighted by its priority, a trunk endpoint)."""
+    from ivr.bootstrap import asterisk_files
+    from ivr.config import load_config
+
+    assert not (Path(config) / "asterisk").exists()
+    files = asterisk_files(load_config(config, env={}))
+    queues = files["queues.conf"].split("\n[")
+    for branch, weight in weights.items():
+        section = next(q for q in queues if q.startswith(f"{branch}](hotline-queue)"))
+        assert f"weight = {weight}" in section
+    assert any(q.startswith("operator](hotline-queue)") for q in queues)
+    endpoints = [line for line in files["pjsip.conf"].splitlines() if line.startswith("[trunk-")]
+    assert sorted(set(endpoints)) == [f"[{t}]" for t in trunks]
+
+
 # --- the utility: America/Chicago ---------------------------------------------------------
 
 MON_10 = "2026-12-07T10:00:00-06:00"
