@@ -184,15 +184,21 @@ def explain_lines(r: dict[str, Any]) -> list[str]:
     """`hotline config explain` as text: hours, people, branches, then every key."""
 
     def people(rows: list[dict[str, Any]]) -> str:
-        return ", ".join(f"{p['agent']}@{p['seat']} [{', '.join(p['skills'])}]" for p in rows)
+        return ", ".join(
+            f"{p['agent']}@{p['seat']} [{', '.join(p['skills'])}]"
+            + (f" on rota {p['rota']}" if "rota" in p else "")
+            for p in rows
+        )
 
     out = [f"{r['local']}: {r['hours']}"]
     out.append(f"on duty: {people(r['on_duty']) or 'nobody'}")
     out.append(f"on call: {people(r['on_call']) or 'nobody'}")
     for b in r["branches"]:
-        reach = {"person": "reaches a person", "none": f"NO PERSON: {b['why']}"}.get(
-            b["reach"], f"closed: {b['reach']}"
-        )
+        reach = {
+            "person": "reaches a person",
+            "none": f"NO PERSON: {b['why']}",
+            "external": "an outside number",
+        }.get(b["reach"], f"closed: {b['reach']}")
         rota = ", on-call rota" if b["oncall"] else ""
         what = f"skill {b['skill']}, priority {b['priority']}{rota}"
         out.append(f"branch {b['branch']} ({what}): {reach}")

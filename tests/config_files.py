@@ -9,8 +9,9 @@ SAMPLE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
 
 def copy_sample(dest: Path) -> Path:
-    """The sample config directory copied to `dest` (the Asterisk templates left out)."""
-    shutil.copytree(SAMPLE_CONFIG_DIR, dest, ignore=shutil.ignore_patterns("asterisk"))
+    """The sample config directory copied to `dest` (the Asterisk templates and the
+    example hotlines left out)."""
+    shutil.copytree(SAMPLE_CONFIG_DIR, dest, ignore=shutil.ignore_patterns("asterisk", "examples"))
     return dest
 
 

@@ -2,7 +2,9 @@
 
 Used by `hotline config explain --at ISO`. Nothing is derived here: each key is
 walked with `simulate` (the IVR session FastAGI runs), the branches' reach comes
-from `lookahead.coverage_gaps` at that instant, and the hours from the calendar.
+from `lookahead.coverage_gaps` and `routing.decide` at that instant (so a branch's
+rules count: a night rota reaches a person in closed hours), the people on call
+from every named rota, and the hours from the calendar.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import Any
 from ivr.app.simulate import simulate
 from ivr.domain.lookahead import coverage_gaps
 from ivr.domain.menu import Menu, TargetKind
-from ivr.domain.routing import RoutingPolicy
+from ivr.domain.routing import (
+    WAITING_ROUTE_KINDS,
+    CallContext,
+    Presence,
+    RouteKind,
+    RoutingPolicy,
+    decide,
+)
 from ivr.domain.shifts import Agent, Roster
 
 # The caller assumed: a number shown (so a callback can reach it) and on no VIP list.
@@ -30,8 +39,8 @@ def explain(
     at: datetime,
     caller: str = SHOWN_CALLER,
 ) -> dict[str, Any]:
-    """The hours, the people on duty and on call, each branch's reach and, per
-    language, one row per key of every reachable menu node (plus `none`)."""
+    """The hours, the people on duty and on call (each with the rota), each branch's
+    reach and, per language, one row per key of every reachable menu node (plus `none`)."""
     status = roster.calendar.status(at)
     gaps = {g.branch: g.reason for g in coverage_gaps(roster, policy, at, 1, step_minutes=60)}
     return {
@@ -41,14 +50,16 @@ def explain(
         "day": status.day_kind.value,
         "hours": status.reason,
         "on_duty": [_person(a) for a in roster.on_duty(at)],
-        "on_call": [_person(a) for a in roster.on_call(at)],
+        "on_call": [
+            _person(a) | {"rota": rota} for rota in roster.rotas for a in roster.on_call(at, rota)
+        ],
         "branches": [
             {
                 "branch": b.name,
                 "skill": b.skill,
                 "priority": b.priority,
                 "oncall": b.oncall,
-                "reach": _reach(b.name in gaps, b.oncall or status.open, policy),
+                "reach": _reach(b.name in gaps, b.name, at, roster, policy, caller),
                 "why": gaps.get(b.name, ""),
             }
             for b in policy.branches.values()
@@ -57,12 +68,16 @@ def explain(
     }
 
 
-def _reach(gap: bool, staffed: bool, policy: RoutingPolicy) -> str:
-    """`person`, `none` (a gap: lookahead's reason says what callers get), or the
-    closed-hours overflow (callback or voicemail, on purpose)."""
+def _reach(
+    gap: bool, branch: str, at: datetime, roster: Roster, policy: RoutingPolicy, caller: str
+) -> str:
+    """`person`, `none` (a gap: lookahead's reason says what callers get), `external`
+    (an outside number, a rule's target), or callback / voicemail on purpose (closed
+    hours, a holiday closing the branch, a rule)."""
     if gap:
         return "none"
-    return "person" if staffed else policy.when_closed.value
+    kind = decide(CallContext(caller, branch), at, roster, policy, Presence()).route.kind
+    return "person" if kind.value in WAITING_ROUTE_KINDS else kind.value
 
 
 def _person(a: Agent) -> dict[str, Any]:
@@ -113,7 +128,9 @@ def _walk(
     if kind == "callback":
         target = "the caller's number"
     goes = f"{kind} {target}".rstrip()
-    if kind in ("queue", "emergency"):
+    if kind in WAITING_ROUTE_KINDS:
         goes += f" (priority {r['priority']}, then {r['overflow']})"
+    elif kind == RouteKind.EXTERNAL.value:
+        goes += f" (then {r['overflow']})"
     why = [t for t in r["trace"] if not t.startswith("menu ") and not t.startswith("route: ")]
     return {"goes": goes, "route": r["route"], "branch": r["branch"], "why": why}
