@@ -151,3 +151,18 @@ def test_progress_shows_on_a_terminal_and_is_quiet_elsewhere() -> None:
         assert (("counting" in text) and ("second" in text)) is shown, text
         if not shown:
             assert text == ""
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # `hotline config explain | head -1`: the pipe is closed before the command writes.
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hotline")), "config", "explain",
+         "--config", str(REPO / "config"), "--at", "2026-12-07T10:00:00+08:00"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
