@@ -7,6 +7,7 @@ the dialplan does the dialling (config/asterisk/extensions.conf).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import time
@@ -244,8 +245,12 @@ class Handlers:
                 digit = await agi.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
                 action = await asyncio.to_thread(session.on_input, digit)
         except AgiHangup:
-            # Shielded: the service stopping now must not drop the record unwritten.
-            await asyncio.shield(asyncio.to_thread(session.left))
+            # Submitted to the thread pool at once and shielded: the service stopping
+            # now must not drop the record unwritten. (A shielded to_thread coroutine
+            # is only a task: a loop shutting down could cancel it before it started.)
+            context = contextvars.copy_context()  # the call id in the log lines
+            left = asyncio.get_running_loop().run_in_executor(None, context.run, session.left)
+            await asyncio.shield(left)
             raise
         except asyncio.CancelledError:  # the service stopping mid-survey: still on record
             session.left()
