@@ -27,6 +27,7 @@ from ivr.domain.callbacks import CANCELLABLE_STATES, FINAL_STATES, CallbackState
 from ivr.domain.cases import (
     CASE_SOURCE,
     DONE_STATES,
+    CaseEvent,
     CaseState,
     callback_rule,
     case_after_callback,
@@ -93,16 +94,19 @@ def add_event(
     to_state: str | None = None,
 ) -> None:
     case.updated_at = at
-    session.add(
-        CaseEventRow(
-            case_id=case.id,
-            at=at,
-            who=who,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            detail=detail,
-        )
+    session.add(event_row(case.id, CaseEvent(at, who, action, from_state, to_state, detail)))
+
+
+def event_row(case_id: int, e: CaseEvent) -> CaseEventRow:
+    """The row of one case event (every writer of case events builds it here)."""
+    return CaseEventRow(
+        case_id=case_id,
+        at=e.at,
+        who=e.who,
+        action=e.action,
+        from_state=e.from_state,
+        to_state=e.to_state,
+        detail=e.detail,
     )
 
 

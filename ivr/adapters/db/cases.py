@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, and_, case, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.adapters.db.case_ledger import cancel_callbacks, lock_callbacks
+from ivr.adapters.db.case_ledger import cancel_callbacks, event_row, lock_callbacks
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.filters import is_sqlite, starts_with
 from ivr.adapters.db.models import Call, NaiveDatetimeError
@@ -151,7 +151,7 @@ class CaseRepo:
                     CaseCallRow(case_id=row.id, call_uid=new.call_uid, linked_at=new.opened_at)
                 )
             for e in events:
-                session.add(_event_row(row.id, e))
+                session.add(event_row(row.id, e))
             return _plain(row, [new.call_uid] if new.call_uid else [])
 
     @staticmethod
@@ -194,7 +194,7 @@ class CaseRepo:
                 if exists is None:
                     session.add(CaseCallRow(case_id=row.id, call_uid=call_uid, linked_at=event.at))
             row.updated_at = event.at
-            session.add(_event_row(row.id, event))
+            session.add(event_row(row.id, event))
             if state is CaseState.CLOSED:
                 cancel_callbacks(session, row, event.at, event.who)
             session.flush()
@@ -212,7 +212,7 @@ class CaseRepo:
                 return None
             row.escalation = step.value
             row.updated_at = event.at
-            session.add(_event_row(row.id, event))
+            session.add(event_row(row.id, event))
             session.flush()
             return _plain(row, self._calls(session, row.id))
 
@@ -391,18 +391,6 @@ class CaseRepo:
                 .order_by(CaseCallRow.linked_at, CaseCallRow.call_uid)
             ).all()
         )
-
-
-def _event_row(case_id: int, e: CaseEvent) -> CaseEventRow:
-    return CaseEventRow(
-        case_id=case_id,
-        at=e.at,
-        who=e.who,
-        action=e.action,
-        from_state=e.from_state,
-        to_state=e.to_state,
-        detail=e.detail,
-    )
 
 
 def _filtered(q: _Q, f: CaseFilter, sqlite: bool = False) -> _Q:
