@@ -30,7 +30,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         calls = 100 if args.calls is None else args.calls
         if calls > MAX_CALLS:
             raise ValueError(f"--calls: {calls} is over the media bench's limit {MAX_CALLS}")
-        result = run_media_bench(calls, args.config, talk_s=args.talk_seconds)
+        result = run_media_bench(
+            calls, args.config, talk_s=args.talk_seconds, key_ms=round(args.menu_seconds * 1000)
+        )
         ok = "errors" not in result
     elif args.target == "calllog":
         from lab.bench.calllog import run
@@ -108,6 +110,13 @@ def register(add: AddCommand) -> None:
         type=float_range(1, 600),
         default=8.0,
         help="media: how long each seat talks (RTP) once it answers",
+    )
+    media.add_argument(
+        "--menu-seconds",
+        type=float_range(0.5, 22),
+        default=3.0,
+        help="media: how long each caller hears the welcome prompt before its key"
+        " (long: every caller in the IVR at once, as admission.max_in_ivr counts them)",
     )
     calllog = p.add_argument_group("calllog")
     calllog.add_argument(

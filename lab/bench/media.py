@@ -77,6 +77,7 @@ PT_PCMU, PT_EVENT = 0, 101
 CALLER_TAG, SEAT_TAG = b"HLcA", b"HLsE"
 KEY = "1"  # enquiries
 KEY_MS = 3000  # into the welcome prompt (24 s in zh-CN)
+MAX_KEY_MS = 22_000  # the key still falls inside the zh-CN welcome prompt
 ROUTE_BUDGET_MS = 6000  # key to seat answer, before the caller's stream ends
 RTP_RANGE = (10000, 20000)  # config/asterisk/rtp.conf
 EVENT_PACKETS, EVENT_END_REPEATS = 7, 3
@@ -475,11 +476,16 @@ def _wait_members(sandbox: Any, queue: str, wanted: int, timeout_s: float = 30.0
 
 
 def run_media_bench(
-    calls: int, config_dir: str | None = None, talk_s: float = 8.0
+    calls: int, config_dir: str | None = None, talk_s: float = 8.0, key_ms: int = KEY_MS
 ) -> dict[str, Any]:
     """N callers with audio and RFC 2833 keys through the IVR to N seats that talk
     back; the per-direction figures as a dict. Never raises for a failed run: the
-    error goes under "errors", next to whatever was measured."""
+    error goes under "errors", next to whatever was measured.
+
+    `key_ms` is how long each caller hears the welcome prompt before its key: a
+    long one (up to the 24 s prompt) keeps every caller in the IVR at once, which
+    is what the admission limit (admission.max_in_ivr) bounds; the most callers
+    that heard the prompt at once is `prompt_to_caller.peak_concurrent`."""
     from ivr.bootstrap import asterisk_settings
     from ivr.bootstrap import config_dir as resolve_config_dir
     from lab.bench.ivr_load import Monitor, _rig, wait_drained  # the rig of `bench ivr`
@@ -487,14 +493,16 @@ def run_media_bench(
 
     if not 1 <= calls <= MAX_CALLS:
         raise ValueError(f"calls: {calls} is not between 1 and {MAX_CALLS}")
-    caller_s = (KEY_MS + ROUTE_BUDGET_MS) / 1000 + talk_s
+    if not 500 <= key_ms <= MAX_KEY_MS:
+        raise ValueError(f"key_ms: {key_ms} is not between 500 and {MAX_KEY_MS}")
+    caller_s = (key_ms + ROUTE_BUDGET_MS) / 1000 + talk_s
     rate = max(10.0, calls / (caller_s / 2))  # every call starts before the first ends
     result: dict[str, Any] = {
         "calls": calls,
         "settings": {
             "codec": "PCMU (G.711 mu-law), 20 ms",
             "key": KEY,
-            "key_ms": KEY_MS,
+            "key_ms": key_ms,
             "caller_stream_s": caller_s,
             "seat_talk_s": talk_s,
             "rate_cps": rate,
@@ -504,7 +512,7 @@ def run_media_bench(
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hotline-media-") as tmp:
         work = Path(tmp)
-        caller_packets, caller = rtp_packets(CALLER_TAG, caller_s, 440, {KEY_MS: KEY})
+        caller_packets, caller = rtp_packets(CALLER_TAG, caller_s, 440, {key_ms: KEY})
         seat_packets, seat = rtp_packets(SEAT_TAG, talk_s, 620)
         write_pcap(work / "caller.pcap", caller_packets)
         write_pcap(work / "seat.pcap", seat_packets)

@@ -19,10 +19,11 @@ import sqlite3
 
 import pytest
 
-from lab.bench.media import KEY_MS, run_media_bench
+from lab.bench.media import KEY_MS, MAX_KEY_MS, run_media_bench
 from lab.sandbox import Sandbox
 
 CALLS, TALK_S = 3, 3.0
+MENU_MS = KEY_MS + 1000  # not the default: the prompt's span shows it was honoured
 
 pytestmark = [
     pytest.mark.e2e,
@@ -31,7 +32,7 @@ pytestmark = [
 
 
 def test_small_media_bench_counts_the_audio_both_ways() -> None:
-    result = run_media_bench(CALLS, talk_s=TALK_S)
+    result = run_media_bench(CALLS, talk_s=TALK_S, key_ms=MENU_MS)
 
     assert "errors" not in result, result.get("errors")
     assert result["placed"] == result["completed"] == CALLS and result["failed"] == 0
@@ -63,14 +64,16 @@ def test_small_media_bench_counts_the_audio_both_ways() -> None:
     # sent before Asterisk had bridged the call (at most a few).
     assert CALLS * (seat_slots - 10) <= to_caller["received"] <= sent["seats"]
     # The callers' audio from the bridge to their hang-up reached the seats: the
-    # key at KEY_MS, then the decision and the seat's ring (200 ms), so the
-    # bridge came at least KEY_MS + 200 ms into the caller's stream.
-    bridged_from = (KEY_MS + 200) / 1000 / 0.02
+    # key at MENU_MS, then the decision and the seat's ring (200 ms), so the
+    # bridge came at least MENU_MS + 200 ms into the caller's stream.
+    assert result["settings"]["key_ms"] == MENU_MS
+    bridged_from = (MENU_MS + 200) / 1000 / 0.02
     assert CALLS * (caller_slots - bridged_from - 150) <= to_seat["expected"]
     assert to_seat["expected"] <= CALLS * (caller_slots - bridged_from)
     assert to_seat["received"] >= to_seat["expected"] - CALLS
-    # The prompt played from the answer to the key: about KEY_MS at 50 packets/s.
-    assert CALLS * (KEY_MS / 20 - 25) <= prompt["received"] <= CALLS * KEY_MS / 20
+    # The prompt played from the answer to the key: about MENU_MS at 50 packets/s.
+    assert CALLS * (MENU_MS / 20 - 25) <= prompt["received"] <= CALLS * MENU_MS / 20
+    assert prompt["peak_concurrent"] == CALLS  # every caller in the IVR at once
     assert result["caller_legs_without_key"] == 0
     # The seats registered for the run; none is left in the sandbox's astdb, where
     # the next user's Asterisk would dial it.
@@ -80,3 +83,9 @@ def test_small_media_bench_counts_the_audio_both_ways() -> None:
     assert left == (0,)
     # the calls talked at the same time
     assert to_seat["peak_concurrent"] == to_caller["peak_concurrent"] == CALLS
+
+
+@pytest.mark.parametrize("key_ms", [0, 499, MAX_KEY_MS + 1])
+def test_a_key_time_outside_the_welcome_prompt_is_refused_before_any_call(key_ms: int) -> None:
+    with pytest.raises(ValueError, match="key_ms"):
+        run_media_bench(1, key_ms=key_ms)
