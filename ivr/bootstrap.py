@@ -215,6 +215,7 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         queue_ring_seconds=c.policy.ring_seconds,
         queue_max_wait_seconds=c.policy.max_wait_seconds,
         max_in_ivr=c.admission.max_in_ivr,
+        max_told_busy=c.admission.max_told_busy,
         queue_weights={name: max(0, b.priority) for name, b in c.policy.branches.items()},
         twilio_sources=c.twilio.sip_sources if c.twilio is not None else (),
         trunks={name: (t.host, t.port) for name, t in c.trunks.items()},

@@ -89,9 +89,14 @@ class Admission:
     """Admission control: how many callers may be in the IVR (menu and decision) at
     once. A caller over the limit hears "all lines are busy" and the call ends,
     recorded with the outcome shed; calls admitted are served normally. The default
-    comes from `hotline bench ivr` on the 2-core reference machine (README)."""
+    comes from `hotline bench media` on the 2-core reference machine (README).
+
+    `max_told_busy` callers turned away may hear the busy prompt at once; past that
+    a caller turned away is refused before answer (SIP 503, still recorded as
+    shed), so that under a storm the turning away costs Asterisk no media."""
 
     max_in_ivr: int = 200
+    max_told_busy: int = 50
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,10 @@ def _web(c: Cursor, site: Site) -> WebEndpoint:
 
 
 def _admission(c: Cursor) -> Admission:
-    return Admission(c.opt("max_in_ivr", Admission.max_in_ivr).integer(1, MAX_IN_IVR))
+    return Admission(
+        c.opt("max_in_ivr", Admission.max_in_ivr).integer(1, MAX_IN_IVR),
+        c.opt("max_told_busy", Admission.max_told_busy).integer(0, MAX_IN_IVR),
+    )
 
 
 def _fastagi(c: Cursor) -> FastAgiSettings:

@@ -68,6 +68,7 @@ class FastAgiModel(Section):
 
 class AdmissionModel(Section):
     max_in_ivr: int = 200
+    max_told_busy: int = 50
 
 
 class AmiModel(Section):

@@ -1,7 +1,8 @@
 """Admission control through the real sandbox Asterisk, on SQLite and PostgreSQL:
 a caller over the limit hears "all lines are busy", Asterisk hangs up, and the
 call has one record with the outcome shed; once a place is free, the next caller
-is served normally.
+is served normally. Past admission.max_told_busy callers hearing that prompt, the next
+is refused before answer (SIP 503) and recorded the same way.
 
 The limit is the dialplan global HOTLINE_MAX_IN_IVR (admission.max_in_ivr), set to
 1 here on the running Asterisk and put back afterwards.
@@ -76,6 +77,38 @@ def test_a_caller_over_the_limit_is_told_and_recorded_as_shed(
     rec3 = stack.call_record(third)
     assert rec3.outcome is not Outcome.SHED and rec3.route_kind is not None
     assert in_ivr(stack) == 0
+
+
+@pytest.fixture
+def told_busy_none(stack: Stack) -> Iterator[None]:
+    stack.sandbox.rx(f"dialplan set global {names.GLOBAL_MAX_TOLD_BUSY} 0")
+    try:
+        yield
+    finally:
+        told = stack.runtime.config.admission.max_told_busy
+        stack.sandbox.rx(f"dialplan set global {names.GLOBAL_MAX_TOLD_BUSY} {told}")
+
+
+def test_past_the_told_busy_limit_a_caller_is_refused_before_answer_and_recorded(
+    stack: Stack, limit_one: None, told_busy_none: None
+) -> None:
+    stack.at(WEEKDAY_10)
+    first, second = caller(stack), caller(stack)
+    with ThreadPoolExecutor(1) as pool:
+        holding = pool.submit(place_call, "", first, hangup_after_ms=6000, timeout_s=40)
+        deadline = time.monotonic() + 15
+        while in_ivr(stack) < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert in_ivr(stack) == 1
+        # Nobody may be told busy (limit 0): the INVITE is refused, never answered.
+        refused = place_call("", second, hold_ms=20000, timeout_s=40)
+        assert refused.final_status == 503, refused
+        held = holding.result()
+    assert held.hung_up_by == "caller", held
+    rec = stack.call_record(second)
+    assert rec.outcome is Outcome.SHED and rec.answered_at is None and rec.route_kind is None
+    assert rec.hangup_cause.startswith("34 ") and rec.ended_at is not None  # congestion
+    assert stack.calls_from(second) == 1
 
 
 def test_asterisk_weighs_each_branch_queue_by_its_priority(stack: Stack) -> None:

@@ -65,6 +65,57 @@ def test_a_misspelt_admission_key_is_refused(config_dir: Path) -> None:
     assert e.value.item == "admission.max_in_iv" and "max_in_ivr" in e.value.reason
 
 
+def test_by_default_fifty_callers_turned_away_may_hear_the_busy_prompt_at_once() -> None:
+    assert load_config(SAMPLE_CONFIG_DIR).admission.max_told_busy == 50
+
+
+@pytest.mark.parametrize("value", [0, 7, 100_000])
+def test_the_told_busy_limit_is_read_from_config(config_dir: Path, value: int) -> None:
+    edit(config_dir, "hotline.yaml", "max_told_busy: 50", f"max_told_busy: {value}")
+    assert load_config(config_dir).admission.max_told_busy == value
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("-1", "at least 0"),
+        ("100001", "at most 100000"),
+        ("few", "whole number"),
+        ("2.5", "whole number"),
+        ("true", "whole number"),
+        ("", "whole number"),
+    ],
+)
+def test_a_bad_told_busy_limit_is_refused_naming_the_item(
+    config_dir: Path, value: str, reason: str
+) -> None:
+    edit(config_dir, "hotline.yaml", "max_told_busy: 50", f"max_told_busy: {value}")
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir)
+    assert e.value.file == "hotline.yaml" and e.value.item == "admission.max_told_busy"
+    assert reason in e.value.reason, e.value.reason
+
+
+def test_past_the_told_busy_limit_a_caller_is_refused_before_answer() -> None:
+    conf = render_all(settings(max_told_busy=3))["extensions.conf"]
+    assert f"{names.GLOBAL_MAX_TOLD_BUSY}=3" in conf
+    shed = conf[conf.index("[hotline-shed]") :].split("\n\n")[0].splitlines()
+    join = shed.index(" same => n,Set(GROUP(hotline)=shed)")
+    gate = shed[join + 1]
+    assert gate == (
+        " same => n,GotoIf($[${GROUP_COUNT(shed@hotline)} > ${HOTLINE_MAX_TOLD_BUSY}]?refuse)"
+    )
+    assert shed.index(" same => n,Answer()") > join + 1  # refused: never answered
+    assert shed[-1] == " same => n(refuse),Hangup(34)"  # congestion: SIP 503
+    assert shed[1] == "exten => s,1,Set(CHANNEL(accountcode)=hotline-shed)"  # recorded as shed
+
+
+@pytest.mark.parametrize("limit", [-1, 100_001])
+def test_the_renderer_refuses_a_told_busy_limit_out_of_range(limit: int) -> None:
+    with pytest.raises(TemplateError, match="max_told_busy"):
+        render_all(settings(max_told_busy=limit))
+
+
 def test_the_busy_prompt_is_required(config_dir: Path) -> None:
     edit(config_dir, "prompts.yaml", "  busy:\n", "  busy_unused:\n")
     with pytest.raises(ConfigError) as e:

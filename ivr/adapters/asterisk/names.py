@@ -86,6 +86,10 @@ GROUP_ROUTED = "routed"
 # The limit itself is a dialplan global (set from admission.max_in_ivr), so an
 # operator can change it on a running Asterisk: dialplan set global <name> <n>.
 GLOBAL_MAX_IN_IVR = "HOTLINE_MAX_IN_IVR"
+# Callers turned away who still hear "all lines are busy" at once (admission.max_told_busy);
+# past it a caller turned away is refused before answer (SIP 503): no media at all.
+GLOBAL_MAX_TOLD_BUSY = "HOTLINE_MAX_TOLD_BUSY"
+GROUP_SHED = "shed"
 
 # AMI UserEvent emitted by the fallback context so the call is logged without FastAGI.
 USEREVENT_FALLBACK = "HotlineFallback"

@@ -95,6 +95,7 @@ class AsteriskSettings:
     fallback_queue_seconds: int = 20
     voicemail_max_seconds: int = 60
     max_in_ivr: int = 200  # admission control: callers in the IVR at once
+    max_told_busy: int = 50  # callers turned away who hear the busy prompt at once
     queue_weights: Mapping[str, int] = field(default_factory=dict)  # queue -> weight (>= 0)
     # Networks Twilio's <Dial><Sip> legs come from (twilio.sip_source_ips): with any,
     # an endpoint identified by them and the CONTEXT_TWILIO dialplan are rendered.
@@ -153,6 +154,10 @@ def check_settings(cfg: AsteriskSettings) -> None:
             raise TemplateError(f"queue weight {queue!r}: {weight!r} is not a weight of a queue")
     if not 1 <= cfg.max_in_ivr <= MAX_IN_IVR:
         raise TemplateError(f"max_in_ivr {cfg.max_in_ivr!r} is not between 1 and {MAX_IN_IVR}")
+    if not 0 <= cfg.max_told_busy <= MAX_IN_IVR:
+        raise TemplateError(
+            f"max_told_busy {cfg.max_told_busy!r} is not between 0 and {MAX_IN_IVR}"
+        )
     if cfg.seat_contacts not in ("static", "register"):
         raise TemplateError(f"seat_contacts {cfg.seat_contacts!r} is not 'static' or 'register'")
     for seat in cfg.seats:
@@ -405,6 +410,7 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         fallback_queue_seconds=str(cfg.fallback_queue_seconds),
         voicemail_max_seconds=str(cfg.voicemail_max_seconds),
         max_in_ivr=str(cfg.max_in_ivr),
+        max_told_busy=str(cfg.max_told_busy),
         admission_gate=admission_gate(cfg),
         twilio_sections=twilio_sections(cfg),
         twilio_context=twilio_context(cfg),
@@ -511,5 +517,6 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         queue_ring_seconds=int(overflow.get("ring_seconds", 20)),
         queue_max_wait_seconds=int(overflow.get("max_wait_seconds", 120)),
         max_in_ivr=int(hotline.get("admission", {}).get("max_in_ivr", 200)),
+        max_told_busy=int(hotline.get("admission", {}).get("max_told_busy", 50)),
         trunks=trunks,
     )
