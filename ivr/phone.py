@@ -108,15 +108,33 @@ def canonical(number: str, region: str | None = None) -> str:
     return out
 
 
-@lru_cache(maxsize=65_536)
+_PARSED_MAX = 65_536
+_parsed_cache: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+
+
 def _parsed(number: str, region: str | None) -> tuple[str, str | None]:
-    """(E.164, None), or ("", why not): refusals are cached too, since the same
-    extension or odd caller ID comes back call after call (phonenumbers' parse
-    was a tenth of the FastAGI process's CPU under load)."""
+    """(E.164, None), or ("", why not), cached. Refusals are cached too, since the
+    same extension or odd caller ID comes back call after call, and so is the
+    E.164 form of a number that parsed (it is its own canonical form, which
+    `_round_trips` checked): a call looks its caller up by that form next.
+    phonenumbers was a tenth of the FastAGI process's CPU under load. The cache
+    starts afresh when full (a plain dict: a thread may at worst parse twice)."""
+    key = (number, region)
+    hit = _parsed_cache.get(key)
+    if hit is not None:
+        return hit
     try:
-        return _canonical(number, region), None
+        out = _canonical(number, region)
     except NumberError as e:
-        return "", e.reason
+        hit = ("", e.reason)
+    else:
+        hit = (out, None)
+    if len(_parsed_cache) >= _PARSED_MAX:
+        _parsed_cache.clear()
+    _parsed_cache[key] = hit
+    if hit[1] is None and hit[0] != number:
+        _parsed_cache[(hit[0], region)] = hit
+    return hit
 
 
 def _canonical(number: str, region: str | None) -> str:

@@ -447,3 +447,20 @@ def test_time_zone_never_raises(text: str) -> None:
 
     zone = time_zone(text)
     assert zone is None or (isinstance(zone, str) and "/" in zone)
+
+
+def test_cached_answers_are_the_answers_a_fresh_parse_gives() -> None:
+    from ivr import phone
+
+    phone._parsed_cache.clear()
+    first = phone.canonical("138 0000 0107", "CN")
+    assert ("+8613800000107", "CN") in phone._parsed_cache  # the E.164 form, seeded
+    assert phone.canonical(first, "CN") == first == phone.canonical(first, "US")
+    for _ in range(2):  # a refusal, then the same refusal from the cache
+        with pytest.raises(NumberError) as e:
+            phone.canonical("0", "CN")
+        assert e.value.number == "0" and e.value.reason == "not a phone number"
+    phone._parsed_cache.clear()
+    with pytest.raises(NumberError) as fresh:
+        phone.canonical("0", "CN")
+    assert fresh.value.reason == e.value.reason

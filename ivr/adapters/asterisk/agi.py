@@ -52,6 +52,8 @@ def sanitise(value: str) -> str:
     >>> sanitise('Bob\\udcff\\x00') == 'Bob\\ufffd '
     True
     """
+    if value.isascii() and value.isprintable():
+        return value  # the usual case, and nothing either pattern could match
     return _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value))
 
 
