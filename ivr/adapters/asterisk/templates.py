@@ -24,7 +24,7 @@ import yaml
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
-from ivr.config.hotline import MAX_IN_IVR
+from ivr.config.hotline import MAX_IN_IVR, Admission
 from ivr.config.hotline import MAX_PRIORITY as MAX_QUEUE_WEIGHT
 from ivr.config.twilio import SIP_QUEUE_PREFIX
 
@@ -94,8 +94,8 @@ class AsteriskSettings:
     queue_max_wait_seconds: int = 120
     fallback_queue_seconds: int = 20
     voicemail_max_seconds: int = 60
-    max_in_ivr: int = 200  # admission control: callers in the IVR at once
-    max_told_busy: int = 50  # callers turned away who hear the busy prompt at once
+    max_in_ivr: int = Admission.max_in_ivr  # admission control: callers in the IVR at once
+    max_told_busy: int = Admission.max_told_busy  # turned away, hearing the busy prompt at once
     queue_weights: Mapping[str, int] = field(default_factory=dict)  # queue -> weight (>= 0)
     # Networks Twilio's <Dial><Sip> legs come from (twilio.sip_source_ips): with any,
     # an endpoint identified by them and the CONTEXT_TWILIO dialplan are rendered.
@@ -488,7 +488,7 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
     routing = _load_yaml(directory / "routing.yaml")
     site, sip = hotline.get("site", {}), hotline.get("sip", {})
     ami, agi = hotline.get("ami", {}), hotline.get("fastagi", {})
-    overflow = routing.get("overflow", {})
+    overflow, admission = routing.get("overflow", {}), hotline.get("admission", {})
     seats = tuple(
         SeatSpec(name=str(agent["seat"]), position=index)
         for index, agent in enumerate(seats_doc.get("agents", []), start=1)
@@ -516,7 +516,7 @@ def settings_from_yaml_dir(path: Path | str) -> AsteriskSettings:
         fastagi_port=int(agi.get("port", 4573)),
         queue_ring_seconds=int(overflow.get("ring_seconds", 20)),
         queue_max_wait_seconds=int(overflow.get("max_wait_seconds", 120)),
-        max_in_ivr=int(hotline.get("admission", {}).get("max_in_ivr", 200)),
-        max_told_busy=int(hotline.get("admission", {}).get("max_told_busy", 50)),
+        max_in_ivr=int(admission.get("max_in_ivr", Admission.max_in_ivr)),
+        max_told_busy=int(admission.get("max_told_busy", Admission.max_told_busy)),
         trunks=trunks,
     )
