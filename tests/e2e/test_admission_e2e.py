@@ -10,10 +10,12 @@ The limit is the dialplan global HOTLINE_MAX_IN_IVR (admission.max_in_ivr), set 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from e2e_stack import WEEKDAY_10, Stack
@@ -37,14 +39,31 @@ def in_ivr(stack: Stack) -> int:
     return sum(1 for r in rows if r[1:3] == [names.GROUP_IN_IVR, names.GROUP_CATEGORY])
 
 
-@pytest.fixture
-def limit_one(stack: Stack) -> Iterator[None]:
-    stack.sandbox.rx(f"dialplan set global {names.GLOBAL_MAX_IN_IVR} 1")
+@contextlib.contextmanager
+def dialplan_global(stack: Stack, name: str, value: int, configured: int) -> Iterator[None]:
+    """A dialplan global set on the running Asterisk, then put back to its configured value."""
+    stack.sandbox.rx(f"dialplan set global {name} {value}")
     try:
         yield
     finally:
-        limit = stack.runtime.config.admission.max_in_ivr
-        stack.sandbox.rx(f"dialplan set global {names.GLOBAL_MAX_IN_IVR} {limit}")
+        stack.sandbox.rx(f"dialplan set global {name} {configured}")
+
+
+@pytest.fixture
+def limit_one(stack: Stack) -> Iterator[None]:
+    configured = stack.runtime.config.admission.max_in_ivr
+    with dialplan_global(stack, names.GLOBAL_MAX_IN_IVR, 1, configured):
+        yield
+
+
+def hold_in_ivr(pool: ThreadPoolExecutor, stack: Stack, number: str, ms: int) -> Future[Any]:
+    """A caller who stays in the menu (no key) for `ms`, once Asterisk counts them in."""
+    holding = pool.submit(place_call, "", number, hangup_after_ms=ms, timeout_s=40)
+    deadline = time.monotonic() + 15
+    while in_ivr(stack) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert in_ivr(stack) == 1
+    return holding
 
 
 def test_a_caller_over_the_limit_is_told_and_recorded_as_shed(
@@ -53,12 +72,7 @@ def test_a_caller_over_the_limit_is_told_and_recorded_as_shed(
     stack.at(WEEKDAY_10)
     first, second, third = caller(stack), caller(stack), caller(stack)
     with ThreadPoolExecutor(1) as pool:
-        # The first caller stays in the menu (no key) for 8 s.
-        holding = pool.submit(place_call, "", first, hangup_after_ms=8000, timeout_s=40)
-        deadline = time.monotonic() + 15
-        while in_ivr(stack) < 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert in_ivr(stack) == 1
+        holding = hold_in_ivr(pool, stack, first, 8000)  # in the menu, no key, for 8 s
         # The second hears the busy prompt, then Asterisk hangs up on them.
         shed = place_call("", second, hold_ms=20000, timeout_s=40)
         assert shed.final_status == 200 and shed.hung_up_by == "asterisk", shed
@@ -81,12 +95,9 @@ def test_a_caller_over_the_limit_is_told_and_recorded_as_shed(
 
 @pytest.fixture
 def told_busy_none(stack: Stack) -> Iterator[None]:
-    stack.sandbox.rx(f"dialplan set global {names.GLOBAL_MAX_TOLD_BUSY} 0")
-    try:
+    configured = stack.runtime.config.admission.max_told_busy
+    with dialplan_global(stack, names.GLOBAL_MAX_TOLD_BUSY, 0, configured):
         yield
-    finally:
-        told = stack.runtime.config.admission.max_told_busy
-        stack.sandbox.rx(f"dialplan set global {names.GLOBAL_MAX_TOLD_BUSY} {told}")
 
 
 def test_past_the_told_busy_limit_a_caller_is_refused_before_answer_and_recorded(
@@ -95,11 +106,7 @@ def test_past_the_told_busy_limit_a_caller_is_refused_before_answer_and_recorded
     stack.at(WEEKDAY_10)
     first, second = caller(stack), caller(stack)
     with ThreadPoolExecutor(1) as pool:
-        holding = pool.submit(place_call, "", first, hangup_after_ms=6000, timeout_s=40)
-        deadline = time.monotonic() + 15
-        while in_ivr(stack) < 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert in_ivr(stack) == 1
+        holding = hold_in_ivr(pool, stack, first, 6000)
         # Nobody may be told busy (limit 0): the INVITE is refused, never answered.
         refused = place_call("", second, hold_ms=20000, timeout_s=40)
         assert refused.final_status == 503, refused
