@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy import event as sa_event
 
 from ivr.adapters.db.calllog import CallRecord, DecisionRecord, SqlCallLog, StepRecord
 from ivr.adapters.db.models import NaiveDatetimeError
@@ -366,3 +370,88 @@ def test_callers_are_stored_in_e164_and_found_by_any_form(session_factory) -> No
     odd = log.get_call("o-1")
     assert odd is not None and odd.caller == "138; odd"
     assert log.latest_from("+8613800000104") is None
+
+
+# --------------------------------------------------------------------------- what a batch writes
+
+
+@contextlib.contextmanager
+def _statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL text of every statement the engine runs meanwhile."""
+    seen: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    sa_event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", before)
+
+
+def _call_updates(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.startswith("UPDATE calls ")]
+
+
+def _set_columns(update_sql: str) -> set[str]:
+    assignments = update_sql.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    return {a.split("=")[0].strip() for a in assignments.split(",")}
+
+
+def test_a_batch_updates_only_the_call_columns_its_events_changed(
+    call_log: SqlCallLog, engine: Engine
+) -> None:
+    uid = "lean-1"
+    call_log.record_many(answered_call(uid)[:2])  # started, first step
+    with _statements(engine) as seen:
+        call_log.record(CallEnded(uid, at(40), hangup_cause="16"))
+    (update,) = _call_updates(seen)
+    # the end, the cause and what they change (outcome, wait); nothing the call had already
+    assert _set_columns(update) == {"ended_at", "hangup_cause", "outcome"}
+    record = call_log.get_call(uid)
+    assert record is not None
+    assert (record.caller, record.caller_name, record.source) == (
+        "13800000001",
+        "Zhang San",
+        "fastagi",
+    )
+    assert (record.ended_at, record.hangup_cause, record.outcome) == (
+        at(40),
+        "16",
+        Outcome.ABANDONED_IN_MENU,
+    )
+
+
+def test_an_event_that_changes_nothing_writes_no_call_row(
+    call_log: SqlCallLog, engine: Engine
+) -> None:
+    events = answered_call("lean-2")
+    call_log.record_many(events)
+    with _statements(engine) as seen:
+        call_log.record_many(events)  # a spool replay: every event again
+        call_log.record(CallEnded("lean-2", at(500), hangup_cause="17"))  # a later end loses
+    assert _call_updates(seen) == []
+    assert call_log.get_call("lean-2") == expected_answered("lean-2")
+
+
+def test_calls_changed_in_different_ways_in_one_batch_each_get_their_columns(
+    call_log: SqlCallLog, engine: Engine
+) -> None:
+    first, second = answered_call("lean-3"), answered_call("lean-4")
+    call_log.record_many(first[:2] + second[:4])  # lean-4 is already routed
+    with _statements(engine) as seen:
+        call_log.record_many([first[3], second[5]])  # lean-3 routed, lean-4 ended
+    shapes = sorted(sorted(_set_columns(u)) for u in _call_updates(seen))
+    assert shapes == [
+        ["branch", "language", "priority", "route_kind", "route_target", "routed_at", "vip"],
+        ["ended_at", "hangup_cause", "outcome", "wait_seconds"],
+    ]
+    lean3, lean4 = call_log.get_call("lean-3"), call_log.get_call("lean-4")
+    assert lean3 is not None and lean4 is not None
+    assert (lean3.branch, lean3.routed_at, lean3.ended_at) == ("repairs", at(7), None)
+    assert (lean4.ended_at, lean4.wait_seconds, lean4.outcome) == (
+        at(122),
+        115.0,
+        Outcome.ABANDONED_WAITING,
+    )

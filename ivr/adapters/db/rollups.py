@@ -89,11 +89,16 @@ def mark_changed(conn: Connection, started: Iterable[datetime]) -> None:
     days = sorted({t.astimezone(UTC).date() for t in started})
     if not days:
         return
-    upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = upsert(_MARKS).on_conflict_do_update(
+    conn.execute(_BUMP[conn.dialect.name == "postgresql"], [{"day": d, "gen": 1} for d in days])
+
+
+# Built once per dialect (postgresql: True), not per batch.
+_BUMP: Final = {
+    is_pg: (postgresql.insert if is_pg else sqlite.insert)(_MARKS).on_conflict_do_update(
         index_elements=["day"], set_={"gen": _MARKS.c.gen + 1}
     )
-    conn.execute(stmt, [{"day": d, "gen": 1} for d in days])
+    for is_pg in (False, True)
+}
 
 
 # --------------------------------------------------------------------------- aggregation
