@@ -455,3 +455,22 @@ def test_calls_changed_in_different_ways_in_one_batch_each_get_their_columns(
         115.0,
         Outcome.ABANDONED_WAITING,
     )
+
+
+def test_a_batch_reads_decisions_and_steps_only_for_the_calls_whose_events_need_them(
+    call_log: SqlCallLog, engine: Engine
+) -> None:
+    call_log.record_many(answered_call("lean-5")[:4])  # started, two steps, routed
+    with _statements(engine) as seen:
+        call_log.record(CallEnded("lean-5", at(60), hangup_cause="16"))
+    reads = [s for s in seen if s.startswith("SELECT")]
+    assert len(reads) == 1 and " FROM calls " in reads[0] + " ", reads
+    with _statements(engine) as seen:  # a replayed decision: its row is read, no step rows
+        call_log.record(answered_call("lean-5")[3])
+    reads = [s for s in seen if s.startswith("SELECT")]
+    assert [r for r in reads if "routing_decisions" in r] and not [
+        r for r in reads if "call_steps" in r
+    ], reads
+    record = call_log.get_call("lean-5")
+    assert record is not None and record.decision is not None
+    assert (record.ended_at, record.decision.branch, len(record.steps)) == (at(60), "repairs", 2)

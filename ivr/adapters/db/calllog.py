@@ -222,6 +222,8 @@ _DECISIONS_OF: Final = select(_DECISIONS).where(
 _STEPS_OF: Final = select(_STEPS.c.call_id, _STEPS.c.seq).where(
     _STEPS.c.call_id.in_(bindparam("ids", expanding=True))
 )
+_INSERT_STEPS: Final = insert(_STEPS)
+_INSERT_DECISIONS: Final = insert(_DECISIONS)
 
 
 def apply_events(session: Session, events: Sequence[CallEvent]) -> None:
@@ -280,13 +282,19 @@ class _Merge:
             [{"uid": uid, "started_at": first_seen[uid]} for uid in uids],
         )
         calls = {row.uid: dict(row._mapping) for row in conn.execute(_LOCK_CALLS, {"uids": uids})}
-        ids = [row["id"] for row in calls.values()]
-        decisions = {
-            row.call_id: dict(row._mapping) for row in conn.execute(_DECISIONS_OF, {"ids": ids})
-        }
-        steps: set[Any] = set()
-        if any(isinstance(e, MenuStep) for e in events):
-            steps = {(row.call_id, row.seq) for row in conn.execute(_STEPS_OF, {"ids": ids})}
+        # A call's decision and step numbers are read only when its events need them.
+        routed = sorted({calls[e.uid]["id"] for e in events if isinstance(e, Routed)})
+        stepped = sorted({calls[e.uid]["id"] for e in events if isinstance(e, MenuStep)})
+        decisions = (
+            {r.call_id: dict(r._mapping) for r in conn.execute(_DECISIONS_OF, {"ids": routed})}
+            if routed
+            else {}
+        )
+        steps: set[Any] = (
+            {(r.call_id, r.seq) for r in conn.execute(_STEPS_OF, {"ids": stepped})}
+            if stepped
+            else set()
+        )
         return cls(calls, decisions, steps)
 
     def apply(self, event: CallEvent) -> None:
@@ -399,7 +407,7 @@ class _Merge:
         for columns, rows in by_columns.items():
             conn.execute(_update_calls(columns), rows)
         if self.new_steps:
-            conn.execute(insert(_STEPS), self.new_steps)
+            conn.execute(_INSERT_STEPS, self.new_steps)
         new, changed = [], []
         for call_id in sorted(self.dirty_decisions):
             decision = self.decisions[call_id]
@@ -409,7 +417,7 @@ class _Merge:
             else:
                 changed.append({"b_id": decision["id"], **{f"b_{f}": v for f, v in fields.items()}})
         if new:
-            conn.execute(insert(_DECISIONS), new)
+            conn.execute(_INSERT_DECISIONS, new)
         if changed:
             conn.execute(_UPDATE_DECISIONS, changed)
         # last, so the counter rows stay locked for one round trip (rollups.py)
