@@ -1,4 +1,4 @@
-"""`hotline bench ivr | media | calllog | dialer | cases | speech`: lab benchmarks, JSON figures.
+"""`hotline bench ivr | media | calllog | writer | dialer | cases | speech`: lab benchmarks, JSON.
 
 One option set for all three; each option says which benchmark reads it.
 """
@@ -46,6 +46,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             reports=args.reports,
         )
         ok = True
+    elif args.target == "writer":
+        from lab.bench.writer import run as run_writer
+
+        result = run_writer(3000 if args.calls is None else args.calls, pg_url=args.pg_url)
+        ok = all(
+            result[store]["sampled_calls_whole"][0] == result[store]["sampled_calls_whole"][1]
+            for store in ("sqlite", "postgresql")
+            if store in result
+        )
     elif args.target == "dialer":
         from lab.bench.dialer import run_bench
 
@@ -75,8 +84,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
-    p = add("bench", cmd_bench, "run a benchmark: ivr, media, calllog, dialer, cases or speech")
-    p.add_argument("target", choices=("ivr", "media", "calllog", "dialer", "cases", "speech"))
+    p = add(
+        "bench", cmd_bench, "run a benchmark: ivr, media, calllog, writer, dialer, cases or speech"
+    )
+    p.add_argument(
+        "target", choices=("ivr", "media", "calllog", "writer", "dialer", "cases", "speech")
+    )
     p.add_argument("--json", action="store_true", help="one line of JSON")
     ivr = p.add_argument_group("ivr")
     ivr.add_argument("--rate", type=float_range(0.1, 2000), default=200, help="SIPp calls/s")
@@ -124,7 +137,7 @@ def register(add: AddCommand) -> None:
         type=int_range(1, 100_000_000),
         default=None,
         help="calllog: generated calls (default 1000000); media: concurrent calls"
-        " (default 100, at most 1000)",
+        " (default 100, at most 1000); writer: calls written per round (default 3000)",
     )
     calllog.add_argument(
         "--queries", type=int_range(1, 100_000), default=200, help="timed runs of each query"
@@ -135,7 +148,7 @@ def register(add: AddCommand) -> None:
     calllog.add_argument(
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
+        help="calllog, writer: admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
     )
     calllog.add_argument("--keep", action="store_true", help="keep the generated databases")
     dialer = p.add_argument_group("dialer")

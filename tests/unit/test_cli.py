@@ -71,6 +71,8 @@ def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
         (["rollups", "--sl-seconds", "inf"], "--sl-seconds"),
         (["bench", "ivr", "--rate", "nan"], "--rate"),
         (["bench", "calllog", "--calls", "-1"], "--calls"),
+        (["bench", "writer", "--calls", "0"], "--calls"),
+        (["bench", "writer", "--calls", "3k"], "--calls"),
         (["bench", "media", "--calls", "0"], "--calls"),
         (["bench", "media", "--calls", "5000"], "--calls"),
         (["bench", "media", "--calls", "1e3"], "--calls"),
