@@ -9,6 +9,7 @@ import argparse
 import json
 
 from cli.common import AddCommand, float_range, int_range
+from lab.bench import MAX_KEY_MS, MIN_KEY_MS
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -126,7 +127,7 @@ def register(add: AddCommand) -> None:
     )
     media.add_argument(
         "--menu-seconds",
-        type=float_range(0.5, 22),
+        type=float_range(MIN_KEY_MS / 1000, MAX_KEY_MS / 1000),
         default=3.0,
         help="media: how long each caller hears the welcome prompt before its key"
         " (long: every caller in the IVR at once, as admission.max_in_ivr counts them)",
