@@ -1,4 +1,4 @@
-"""`hotline bench ivr | media | calllog | writer | dialer | cases | speech`: lab benchmarks, JSON.
+"""`hotline bench ivr | media | calllog | writer | fastagi | dialer | cases | speech`: JSON figures.
 
 One option set for all three; each option says which benchmark reads it.
 """
@@ -56,6 +56,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for store in ("sqlite", "postgresql")
             if store in result
         )
+    elif args.target == "fastagi":
+        from lab.bench.fastagi import run as run_fastagi
+
+        result = run_fastagi(
+            3000 if args.calls is None else args.calls, args.concurrency, args.config
+        )
+        ok = result["service"]["records"] == result["calls"]
     elif args.target == "dialer":
         from lab.bench.dialer import run_bench
 
@@ -86,10 +93,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(add: AddCommand) -> None:
     p = add(
-        "bench", cmd_bench, "run a benchmark: ivr, media, calllog, writer, dialer, cases or speech"
+        "bench",
+        cmd_bench,
+        "run a benchmark: ivr, media, calllog, writer, fastagi, dialer, cases or speech",
     )
     p.add_argument(
-        "target", choices=("ivr", "media", "calllog", "writer", "dialer", "cases", "speech")
+        "target",
+        choices=("ivr", "media", "calllog", "writer", "fastagi", "dialer", "cases", "speech"),
     )
     p.add_argument("--json", action="store_true", help="one line of JSON")
     ivr = p.add_argument_group("ivr")
@@ -138,7 +148,8 @@ def register(add: AddCommand) -> None:
         type=int_range(1, 100_000_000),
         default=None,
         help="calllog: generated calls (default 1000000); media: concurrent calls"
-        " (default 100, at most 1000); writer: calls written per round (default 3000)",
+        " (default 100, at most 1000); writer: calls written per round, fastagi: dialogs"
+        " (default 3000 each)",
     )
     calllog.add_argument(
         "--queries", type=int_range(1, 100_000), default=200, help="timed runs of each query"
@@ -152,6 +163,10 @@ def register(add: AddCommand) -> None:
         help="calllog, writer: admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
     )
     calllog.add_argument("--keep", action="store_true", help="keep the generated databases")
+    fastagi = p.add_argument_group("fastagi (also --calls)")
+    fastagi.add_argument(
+        "--concurrency", type=int_range(1, 1000), default=20, help="fastagi: dialogs at once"
+    )
     dialer = p.add_argument_group("dialer")
     dialer.add_argument(
         "--pending", type=int_range(1, 10_000_000), default=100_000, help="pending requests"
