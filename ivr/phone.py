@@ -156,7 +156,9 @@ def _canonical(number: str, region: str | None) -> str:
     if possible != ValidationResult.IS_POSSIBLE:
         raise NumberError(number, _POSSIBLE_REASONS.get(possible, "not a possible number"))
     out = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-    if not E164.fullmatch(out) or not _round_trips(out):
+    # Given in E.164 already (a leading '+': the region plays no part), `out == text`
+    # has just been parsed and checked as `_round_trips` would parse and check it.
+    if not E164.fullmatch(out) or (out != text and not _round_trips(out)):
         # e.g. "000000086" in CN: its "E.164 form" reads back as another number
         raise NumberError(number, "no E.164 form that reads back as the same number")
     return out

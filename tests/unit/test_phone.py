@@ -464,3 +464,31 @@ def test_cached_answers_are_the_answers_a_fresh_parse_gives() -> None:
     with pytest.raises(NumberError) as fresh:
         phone.canonical("0", "CN")
     assert fresh.value.reason == e.value.reason
+
+
+def test_a_number_given_in_e164_is_parsed_once_a_national_one_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The round-trip check parses the E.164 form again; given in that form already,
+    the first parse was that check (a tenth of the FastAGI service's CPU is here)."""
+    import phonenumbers
+
+    from ivr import phone
+
+    real = phonenumbers.parse
+    seen: list[str] = []
+
+    def counting(text: str, region: str | None = None) -> phonenumbers.PhoneNumber:
+        seen.append(text)
+        return real(text, region)
+
+    monkeypatch.setattr(phonenumbers, "parse", counting)
+    phone._parsed_cache.clear()
+    assert phone.canonical("+8613800000108", "CN") == "+8613800000108"
+    assert seen == ["+8613800000108"]
+    seen.clear()
+    assert phone.canonical("13800000109", "CN") == "+8613800000109"
+    assert seen == ["13800000109", "+8613800000109"]
+    seen.clear()
+    with pytest.raises(NumberError):  # reads back as another number: refused as before
+        phone.canonical("000000086", "CN")
