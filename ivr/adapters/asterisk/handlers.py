@@ -128,13 +128,14 @@ class Handlers:
         language, the recogniser listens meanwhile and whichever comes first wins
         (ivr/adapters/speech/client.py). Nothing here waits on the recogniser."""
         timeout_ms = int(action.timeout_seconds * 1000)
-        keyed = asyncio.ensure_future(agi.ask(prompt_paths(action), timeout_ms, "#" in action.keys))
+        asked = agi.ask(prompt_paths(action), timeout_ms, "#" in action.keys)
+        node, speech, caller = session.node, self.speech, session.caller
+        phrases = grammar(node, action.language) if speech is not None and node is not None else ()
+        if speech is None or not phrases or not speech.speaks(action.language):
+            return session.on_input(await asked)  # keys only: nothing to run beside the prompt
+        keyed = asyncio.ensure_future(asked)
         try:
-            node, speech, caller = session.node, self.speech, session.caller
-            window = None
-            if speech is not None and node is not None:
-                phrases = grammar(node, action.language)
-                window = await speech.open(caller.uid, caller.channel, action.language, phrases)
+            window = await speech.open(caller.uid, caller.channel, action.language, phrases)
             if window is None or node is None or speech is None:
                 return session.on_input(await keyed)
             try:
