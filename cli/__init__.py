@@ -7,7 +7,7 @@
     web_cmds.py        web, users, rollups, demo
     callback_cmds.py   dialer, callbacks
     backup_cmds.py     backup, restore
-    bench_cmds.py      bench ivr | media | calllog | writer | dialer | cases | speech
+    bench_cmds.py      bench ivr | media | calllog | writer | fastagi | dialer | cases | speech
 
 This package sits outside the product: it may start the lab (the sandbox
 Asterisk, SIPp phones, the demo and the benchmarks); `ivr`, `web` and

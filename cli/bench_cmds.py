@@ -165,7 +165,7 @@ def register(add: AddCommand) -> None:
     calllog.add_argument("--keep", action="store_true", help="keep the generated databases")
     fastagi = p.add_argument_group("fastagi (also --calls)")
     fastagi.add_argument(
-        "--concurrency", type=int_range(1, 1000), default=20, help="fastagi: dialogs at once"
+        "--concurrency", type=int_range(1, 1000), default=200, help="fastagi: dialogs at once"
     )
     dialer = p.add_argument_group("dialer")
     dialer.add_argument(

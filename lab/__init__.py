@@ -9,8 +9,8 @@
     scenarios/          the SIPp scenario templates
     testing.py          helpers the tests share (a sandbox brought up for them)
     demo.py             synthetic traffic through the sandbox, the board alive
-    bench/              benchmarks: ivr_load.py, media.py, calllog.py, writer.py, dialer.py,
-                        cases.py, speech.py
+    bench/              benchmarks: ivr_load.py, media.py, calllog.py, writer.py, fastagi.py,
+                        dialer.py, cases.py, speech.py
 
 The product (`ivr`, `web`, `agi_scripts`) never imports this package; the
 command line (`cli`) and the tests do.

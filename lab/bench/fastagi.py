@@ -11,8 +11,11 @@ the FastAGI server, the handlers over the sample configuration (or
 database. No AMI, no Asterisk. The parent plays Asterisk's part for each call:
 it connects, sends an environment block like Asterisk's (about 20 lines, a new
 uniqueid and caller number each time), answers every command as Asterisk would
-(the key 9 to `GET DATA`, success to `EXEC MSet`) and waits for the server to
-close. `calls` dialogs run `concurrency` at a time.
+(the key 9 to `GET DATA`, `key_s` after the prompt starts, as `hotline bench
+ivr`'s callers key; success to `EXEC MSet`) and waits for the server to close.
+`calls` dialogs run `concurrency` at a time. The caller hangs up `HOLD_S` after
+its route is set: the child records that CallEnded as the AMI listener would,
+so each call's events reach the writer in three batches, as under real load.
 
 `service_cpu_ms` is the child's CPU time (event loop and call-log writer)
 divided by the calls, from the first connection until every record is written
@@ -37,6 +40,8 @@ from typing import Any
 from lab.bench.ivr_load import _cpu_seconds
 
 KEY = "9"  # what every caller presses: callback, as in `hotline bench ivr`
+KEY_S = 0.5  # the key comes this long after the prompt starts (`bench ivr`'s first key delay)
+HOLD_S = 0.3  # the caller hangs up this long after the route is set (its hold_ms)
 CALLER = "+861391{:07d}"
 FLOOR_COMMANDS = (b"GET DATA hotline/zh-CN/welcome 5000 1\n", b"EXEC MSet HOTLINE_ROUTE_KIND=x\n")
 
@@ -86,14 +91,17 @@ def _reply(command: bytes) -> bytes:
     return b"200 result=0\n"
 
 
-async def _one_call(port: int, n: int) -> int:
-    """Asterisk's side of one dialog; the commands the server sent."""
+async def _one_call(port: int, n: int, key_s: float) -> int:
+    """Asterisk's side of one dialog; the commands the server sent. The caller
+    keys `key_s` after a prompt starts."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     commands = 0
     try:
         writer.write(environment(n))
         while line := await reader.readline():
             commands += 1
+            if line.startswith((b"GET DATA", b"WAIT FOR DIGIT")):
+                await asyncio.sleep(key_s)
             writer.write(_reply(line))
     finally:
         writer.close()
@@ -101,12 +109,12 @@ async def _one_call(port: int, n: int) -> int:
     return commands
 
 
-async def _drive(port: int, calls: int, concurrency: int) -> int:
+async def _drive(port: int, calls: int, concurrency: int, key_s: float) -> int:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(n: int) -> int:
         async with gate:
-            return await _one_call(port, n)
+            return await _one_call(port, n, key_s)
 
     return sum(await asyncio.gather(*(one(n) for n in range(calls))))
 
@@ -135,23 +143,43 @@ async def _serve(kind: str, config_dir: str | None, work: str, pipe: Connection)
         pipe.send("written")
         pipe.send({"records": None})
         return
-    from ivr.adapters.asterisk.fastagi import FastAgiServer
+    from ivr.adapters.asterisk import names
+    from ivr.adapters.asterisk.fastagi import AgiChannel, FastAgiServer, RouteTable
     from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
     from ivr.bootstrap import build_handlers, build_runtime
+    from ivr.domain.calllog import CallEnded
 
     env = {"HOTLINE_DATA_DIR": work, "HOTLINE_DATABASE_URL": f"sqlite:///{work}/bench.db"}
     rt = build_runtime(config_dir, env)
     calllog = BufferedCallLog(SpoolingCallLog(rt.calls, rt.spool_path))
-    fastagi = FastAgiServer(build_handlers(rt, calllog).routes(), "127.0.0.1", 0)
+    served = build_handlers(rt, calllog).routes().get(names.ROUTE_HOTLINE)
+    assert served is not None
+
+    async def hotline(agi: AgiChannel) -> None:
+        """The route, then the caller's hang-up `HOLD_S` later, recorded as the AMI
+        listener records it (its CallEnded): a call's events span three batches."""
+        await served(agi)
+        uid = agi.uid
+        loop.call_later(HOLD_S, lambda: calllog.record(CallEnded(uid, rt.clock(), "16")))
+
+    routes = RouteTable()
+    routes.add(names.ROUTE_HOTLINE, hotline)
+    fastagi = FastAgiServer(routes, "127.0.0.1", 0, backlog=4096)
     await fastagi.start()
     pipe.send(fastagi.port)
     calls = await loop.run_in_executor(None, pipe.recv)  # the calls placed, when done
+    await asyncio.sleep(HOLD_S + 0.1)  # the last hang-ups
     await asyncio.to_thread(calllog.flush)
     pipe.send("written")  # the measured part ends here; the check below is not measured
     whole = 0
     for n in range(calls):
         rec = rt.calls.get_call(f"1733472000.{n}")
-        whole += bool(rec is not None and rec.routed_at is not None and len(rec.steps) >= 2)
+        whole += bool(
+            rec is not None
+            and rec.routed_at is not None
+            and rec.ended_at is not None
+            and len(rec.steps) >= 2
+        )
     pipe.send({"records": whole, "dialogs": fastagi.dialogs, "commands": fastagi.commands})
     await fastagi.stop()
     calllog.close()
@@ -162,7 +190,9 @@ def _child(kind: str, config_dir: str | None, work: str, pipe: Connection) -> No
     asyncio.run(_serve(kind, config_dir, work, pipe))
 
 
-def _measure(kind: str, calls: int, concurrency: int, config_dir: str | None) -> dict[str, Any]:
+def _measure(
+    kind: str, calls: int, concurrency: int, config_dir: str | None, key_s: float = 0.5
+) -> dict[str, Any]:
     """One server kind in its own process: its CPU per call, and what it reported."""
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
@@ -175,7 +205,7 @@ def _measure(kind: str, calls: int, concurrency: int, config_dir: str | None) ->
                 raise RuntimeError(f"the {kind} server did not start within 60 s")
             port = ours.recv()
             before, started = _cpu_seconds(proc.pid), time.perf_counter()
-            commands = asyncio.run(_drive(port, calls, concurrency))
+            commands = asyncio.run(_drive(port, calls, concurrency, key_s))
             ours.send(calls)
             if not ours.poll(120):
                 raise RuntimeError(f"the {kind} server did not write its records within 120 s")
@@ -197,13 +227,17 @@ def _measure(kind: str, calls: int, concurrency: int, config_dir: str | None) ->
     }
 
 
-def run(calls: int = 3000, concurrency: int = 20, config_dir: str | None = None) -> dict[str, Any]:
+def run(
+    calls: int = 3000, concurrency: int = 200, config_dir: str | None = None, key_s: float = KEY_S
+) -> dict[str, Any]:
     """The service and the floor, one after the other in this run."""
-    service = _measure("service", calls, concurrency, config_dir)
-    floor = _measure("floor", calls, concurrency, config_dir)
+    service = _measure("service", calls, concurrency, config_dir, key_s)
+    floor = _measure("floor", calls, concurrency, config_dir, key_s)
     return {
         "calls": calls,
         "concurrency": concurrency,
+        "key_s": key_s,
+        "hold_s": HOLD_S,
         "service_cpu_ms": service["cpu_ms"],
         "floor_cpu_ms": floor["cpu_ms"],
         "overhead_ratio": round(service["cpu_ms"] / floor["cpu_ms"], 2)

@@ -41,7 +41,7 @@ def test_each_command_gets_the_answer_asterisk_gives(command: bytes, result: str
 
 
 def test_a_small_run_serves_every_call_and_records_it() -> None:
-    out = run(calls=40, concurrency=5)
+    out = run(calls=40, concurrency=10, key_s=0.05)
     service, floor = out["service"], out["floor"]
     # the IVR's dialog: the key (GET DATA), then the route (MSet); a record per call
     assert service["commands_per_call"] == floor["commands_per_call"] == 2.0
