@@ -232,10 +232,12 @@ def apply_events(session: Session, events: Sequence[CallEvent]) -> None:
     A batch costs a fixed handful of statements however many events and calls
     it holds: the call rows are created (placeholders) and locked first, in uid
     order, so two processes writing overlapping batches cannot deadlock on
-    PostgreSQL; then they are read with their decisions and step numbers, the
-    events are merged in memory in order, and what changed is written back with
-    one executemany per table. (The ORM unit of work, one flush per event, cost
-    the FastAGI process more CPU than the calls themselves under load.)
+    PostgreSQL; then they are read, with the decisions of the calls routed in the
+    batch and the step numbers of those with menu steps in it; the events are
+    merged in memory in order, and what changed is written back: one executemany
+    per table, and for call rows one per set of changed columns (only those are
+    set). (The ORM unit of work, one flush per event, cost the FastAGI process
+    more CPU than the calls themselves under load.)
     """
     for event in events:
         _require_aware(event.at, event)

@@ -84,14 +84,6 @@ class Rollup:
 # --------------------------------------------------------------------------- writer side
 
 
-def mark_changed(conn: Connection, started: Iterable[datetime]) -> None:
-    """Bump the change counter of the UTC date of each `started` (the writer's hook)."""
-    days = sorted({t.astimezone(UTC).date() for t in started})
-    if not days:
-        return
-    conn.execute(_BUMP[conn.dialect.name == "postgresql"], [{"day": d, "gen": 1} for d in days])
-
-
 # Built once per dialect (postgresql: True), not per batch.
 _BUMP: Final = {
     is_pg: (postgresql.insert if is_pg else sqlite.insert)(_MARKS).on_conflict_do_update(
@@ -99,6 +91,14 @@ _BUMP: Final = {
     )
     for is_pg in (False, True)
 }
+
+
+def mark_changed(conn: Connection, started: Iterable[datetime]) -> None:
+    """Bump the change counter of the UTC date of each `started` (the writer's hook)."""
+    days = sorted({t.astimezone(UTC).date() for t in started})
+    if not days:
+        return
+    conn.execute(_BUMP[conn.dialect.name == "postgresql"], [{"day": d, "gen": 1} for d in days])
 
 
 # --------------------------------------------------------------------------- aggregation
