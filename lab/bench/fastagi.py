@@ -46,9 +46,14 @@ CALLER = "+861391{:07d}"
 FLOOR_COMMANDS = (b"GET DATA hotline/zh-CN/welcome 5000 1\n", b"EXEC MSet HOTLINE_ROUTE_KIND=x\n")
 
 
+def _uid(n: int) -> str:
+    """Call `n`'s Asterisk uniqueid."""
+    return f"1733472000.{n}"
+
+
 def environment(n: int, route: str = "hotline") -> bytes:
     """An AGI environment block as Asterisk 22 sends it for call `n`."""
-    uid = f"1733472000.{n}"
+    uid = _uid(n)
     caller = CALLER.format(n)
     lines = [
         "agi_network: yes",
@@ -173,7 +178,7 @@ async def _serve(kind: str, config_dir: str | None, work: str, pipe: Connection)
     pipe.send("written")  # the measured part ends here; the check below is not measured
     whole = 0
     for n in range(calls):
-        rec = rt.calls.get_call(f"1733472000.{n}")
+        rec = rt.calls.get_call(_uid(n))
         whole += bool(
             rec is not None
             and rec.routed_at is not None
@@ -191,7 +196,7 @@ def _child(kind: str, config_dir: str | None, work: str, pipe: Connection) -> No
 
 
 def _measure(
-    kind: str, calls: int, concurrency: int, config_dir: str | None, key_s: float = 0.5
+    kind: str, calls: int, concurrency: int, config_dir: str | None, key_s: float = KEY_S
 ) -> dict[str, Any]:
     """One server kind in its own process: its CPU per call, and what it reported."""
     ctx = multiprocessing.get_context("spawn")

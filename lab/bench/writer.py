@@ -154,8 +154,8 @@ def bench_store(url: str, calls: int, per_batch: int) -> dict[str, Any]:
             "overhead_ratio": round(best_writer / best_raw, 2) if best_raw > 0 else None,
             "writer_cpu_ms_each_round": [round(w * 1000 / calls, 4) for w in writer],
             "sampled_calls_whole": [sum(w for w, _ in whole), sum(c for _, c in whole)],
-            "events_per_call": 6,
-            "batches": len(batches(calls, per_batch)),
+            "events_per_call": round(sum(len(b) for b in work) / calls, 2),
+            "batches": len(work),
         }
     finally:
         engine.dispose()

@@ -136,7 +136,7 @@ class Handlers:
         keyed = asyncio.ensure_future(asked)
         try:
             window = await speech.open(caller.uid, caller.channel, action.language, phrases)
-            if window is None or node is None or speech is None:
+            if window is None or node is None:
                 return session.on_input(await keyed)
             try:
                 await asyncio.wait({keyed, window.result}, return_when=asyncio.FIRST_COMPLETED)

@@ -267,9 +267,9 @@ class _Merge:
         self.new_steps: list[_Row] = []
         self.dirty_calls: set[str] = set()
         self.dirty_decisions: set[int] = set()
-        # the start as read: a call that moves to another day changes both days' rollups
-        self.first_started = {uid: call["started_at"] for uid, call in calls.items()}
-        self.read = {uid: dict(call) for uid, call in calls.items()}  # to write only what changed
+        # the rows as read: only what changed is written, and a call that moves to
+        # another day changes both days' rollups
+        self.read = {uid: dict(call) for uid, call in calls.items()}
 
     @classmethod
     def load(cls, conn: Connection, events: Sequence[CallEvent]) -> _Merge:
@@ -428,7 +428,7 @@ class _Merge:
             [
                 t
                 for uid in self.dirty_calls
-                for t in (self.first_started[uid], self.calls[uid]["started_at"])
+                for t in (self.read[uid]["started_at"], self.calls[uid]["started_at"])
             ],
         )
 
