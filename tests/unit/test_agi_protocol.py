@@ -23,7 +23,7 @@ from ivr.adapters.asterisk.agi import (
     quote,
     sanitise,
 )
-from ivr.adapters.asterisk.agi_channel import AgiChannel
+from ivr.adapters.asterisk.agi_channel import AgiChannel, AgiStream
 from ivr.domain.callbacks import CallbackNumberError, callback_number
 
 # The environment block Asterisk 22 sends first on a FastAGI connection.
@@ -336,13 +336,13 @@ def test_a_command_is_one_line_and_its_arguments_round_trip(name: str, args: lis
 def test_the_channel_reads_any_bytes_as_an_environment_or_an_agi_error(
     data: bytes, limit: int
 ) -> None:
-    """The stream side: a long line (asyncio's ValueError) or an early EOF is an AgiError."""
+    """The stream side: a line over the limit or an early EOF is an AgiError."""
 
     async def read() -> dict[str, str]:
-        reader = asyncio.StreamReader(limit=limit)
-        reader.feed_data(data)
-        reader.feed_eof()
-        agi = AgiChannel(reader, writer=None, env_timeout=5)  # type: ignore[arg-type]
+        stream = AgiStream(limit)
+        stream.data_received(data)
+        stream.eof_received()
+        agi = AgiChannel(stream, env_timeout=5)
         await agi.read_env()
         return agi.env
 

@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import AgiError, AgiHangup, AgiLineTooLong, AgiTimeout, command
-from ivr.adapters.asterisk.agi_channel import KEYS, AgiChannel, Handler, RouteTable, route_name
+from ivr.adapters.asterisk.agi_channel import (
+    KEYS,
+    AgiChannel,
+    AgiStream,
+    Handler,
+    RouteTable,
+    route_name,
+)
 from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits, LogLimiter
 from ivr.adapters.log import CALL_ID
 
@@ -218,20 +225,19 @@ class FastAgiServer:
 
     async def _run(self, conn: _Conn) -> None:
         conn.started = True
+        stream = AgiStream(self.limits.max_line_bytes)
         try:
-            reader, writer = await asyncio.open_connection(
-                sock=conn.sock, limit=self.limits.max_line_bytes
-            )
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: stream, conn.sock)
         except (OSError, asyncio.CancelledError):
             self._conns.pop(id(conn), None)
+            conn.sock.close()
             return
         # The block's deadline runs from its first bytes, not from the accept: a
         # loop slow to reach a connection (a burst, a busy machine) is not the
         # peer's fault. A silent connection never gets here (the sweep closes it).
         limits = self.limits
         agi = AgiChannel(
-            reader,
-            writer,
+            stream,
             env_timeout=limits.env_timeout_seconds,
             reply_timeout=limits.reply_timeout_seconds,
         )
@@ -245,9 +251,9 @@ class FastAgiServer:
             pass
         finally:
             self._conns.pop(id(conn), None)
-            writer.close()
+            stream.close()
             with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+                await stream.wait_closed()
 
     async def serve_one(self, agi: AgiChannel) -> None:
         if await self._read_env(agi):
@@ -343,7 +349,7 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
 def _clear_route(agi: AgiChannel) -> None:
     """Write the fallback's SET VARIABLE without reading a reply."""
     with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-        agi.writer.write(command("SET VARIABLE", names.VAR_ROUTE_KIND, ""))
+        agi.stream.write(command("SET VARIABLE", names.VAR_ROUTE_KIND, ""))
 
 
 async def _to_fallback(agi: AgiChannel) -> None:
