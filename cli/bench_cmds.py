@@ -9,7 +9,7 @@ import argparse
 import json
 
 from cli.common import AddCommand, float_range, int_range
-from lab.bench import MAX_KEY_MS, MIN_KEY_MS
+from lab.bench import FIND_MAX_TRIES, MAX_KEY_MS, MIN_KEY_MS
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -79,7 +79,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from lab.bench.ivr_load import find_max
 
         result = find_max(
-            args.config, start=args.start, step=args.step, top=args.top, seconds=args.seconds
+            args.config,
+            start=args.start,
+            step=args.step,
+            top=args.top,
+            seconds=args.seconds,
+            tries=args.tries,
         )
         ok = "errors" not in result
     else:
@@ -113,6 +118,12 @@ def register(add: AddCommand) -> None:
     ivr.add_argument("--start", type=float_range(1, 2000), default=50, help="find-max: first rate")
     ivr.add_argument("--step", type=float_range(1, 1000), default=25, help="find-max: rate step")
     ivr.add_argument("--top", type=float_range(1, 2000), default=600, help="find-max: last rate")
+    ivr.add_argument(
+        "--tries",
+        type=int_range(1, 5),
+        default=FIND_MAX_TRIES,
+        help=f"find-max: runs a path gets at a rate before it fails it (default {FIND_MAX_TRIES})",
+    )
     ivr.add_argument(
         "--max-in-ivr",
         type=int_range(1, 100_000),

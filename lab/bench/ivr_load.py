@@ -40,11 +40,12 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ivr.adapters.asterisk.names import GLOBAL_MAX_IN_IVR
+from lab.bench import FIND_MAX_TRIES
 
 if TYPE_CHECKING:
     from lab.sipp import LoadMedia
@@ -537,35 +538,29 @@ def find_max(
     seconds: float = 10,
     load: Load | None = None,
     paths: tuple[str, ...] = PATHS,
+    tries: int = FIND_MAX_TRIES,
 ) -> dict[str, Any]:
     """Step the rate up for the three paths with the same callers, interleaved
     (each rate runs every path still standing, in the same minute), until a path
-    first fails to sustain it (`sustainable`). Admission control is lifted for the
-    run: the bench measures what the machine carries, not the configured limit.
+    fails to sustain a rate (`sustainable`) in `tries` runs in a row. Admission
+    control is lifted for the run: the bench measures what the machine carries,
+    not the configured limit.
 
     Reports each path's highest sustainable rate and its cost per call there,
-    `capacity_ratio` = ivr / menu and `bare_ratio` = ivr / baseline, and every step.
+    `capacity_ratio` = ivr / menu and `bare_ratio` = ivr / baseline, and every run.
     """
     load = load or Load()
-    best: dict[str, dict[str, Any] | None] = dict.fromkeys(paths)
-    steps: list[dict[str, Any]] = []
+    search = RateSearch(paths, tries)
     errors: list[str] = []
-    standing = list(paths)
     try:
         with _rig(config_dir, 100_000, errors) as rig:
             rate = start
-            while standing and rate <= top:
-                for path in list(standing):
-                    figures = rig.run(path, rate, seconds, load)
-                    ok = sustainable(path, figures)
-                    steps.append({"path": path, "rate": rate, "sustained": ok, **_brief(figures)})
-                    if ok:
-                        best[path] = {"rate": rate, **figures}
-                    else:
-                        standing.remove(path)
+            while search.standing and rate <= top:
+                search.step(rate, lambda path, r: rig.run(path, r, seconds, load))
                 rate += step
     except Exception as exc:  # noqa: BLE001 - a bench reports every failure
         errors.append(f"run: {type(exc).__name__}: {exc}")
+    best, steps, standing = search.best, search.steps, search.standing
 
     def max_cps(path: str) -> float | None:
         b = best.get(path)
@@ -582,12 +577,56 @@ def find_max(
         capacity_ratio=ratio(max_cps("ivr"), max_cps("menu")),
         bare_ratio=ratio(max_cps("ivr"), max_cps("baseline")),
         per_call={p: (best[p] or {}).get("per_call") for p in paths},
-        settings={"start": start, "step": step, "top": top, "seconds": seconds, **vars(load)},
+        settings={
+            "start": start,
+            "step": step,
+            "top": top,
+            "seconds": seconds,
+            "tries": tries,
+            **vars(load),
+        },
         steps=steps,
     )
     if errors:
         result["errors"] = errors
     return result
+
+
+@dataclass
+class RateSearch:
+    """The find-max search over the paths, one rate at a time.
+
+    A path holds a rate when one of `tries` runs in a row sustains it: on a
+    shared machine a single run can fall over for reasons of its own (a burst of
+    stolen CPU), which would end that path's search one or more steps early and
+    make the ratio a draw. Every path gets the same number of tries, and every
+    run is kept in `steps`, those that failed too.
+    """
+
+    paths: tuple[str, ...]
+    tries: int = FIND_MAX_TRIES
+    best: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    standing: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.best = dict.fromkeys(self.paths)
+        self.standing = list(self.paths)
+
+    def step(self, rate: float, run: Callable[[str, float], dict[str, Any]]) -> None:
+        """Run every path still standing at `rate`; a path that does not hold it drops out."""
+        for path in list(self.standing):
+            for attempt in range(1, self.tries + 1):
+                figures = run(path, rate)
+                ok = sustainable(path, figures)
+                self.steps.append(
+                    {"path": path, "rate": rate, "try": attempt, "sustained": ok, **_brief(figures)}
+                )
+                if ok:
+                    self.best[path] = {"rate": rate, **figures}
+                    break
+            else:
+                self.standing.remove(path)
 
 
 def _brief(figures: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from lab.bench.ivr_load import find_max, run_ivr_bench
+from lab.bench.ivr_load import RateSearch, find_max, run_ivr_bench
 
 RATE, SECONDS = 10, 3
 CALLS = RATE * SECONDS
@@ -81,8 +81,8 @@ def test_find_max_steps_the_three_paths_with_the_same_callers() -> None:
     result = find_max(start=4, step=4, top=8, seconds=2)
 
     assert "errors" not in result, result.get("errors")
-    assert [(s["path"], s["rate"]) for s in result["steps"]] == [
-        (p, r) for r in (4, 8) for p in ("baseline", "menu", "ivr")
+    assert [(s["path"], s["rate"], s["try"]) for s in result["steps"]] == [
+        (p, r, 1) for r in (4, 8) for p in ("baseline", "menu", "ivr")
     ]
     assert all(s["sustained"] for s in result["steps"]), result["steps"]
     for path in ("baseline", "menu", "ivr"):
@@ -96,3 +96,46 @@ def test_find_max_steps_the_three_paths_with_the_same_callers() -> None:
     assert per_call["ivr"]["hotline_cpu_ms"] > 0 and per_call["menu"]["asterisk_cpu_ms"] > 0
     at_max = result["ivr"]["at_max"]
     assert at_max["records"]["total"] == at_max["placed"] == 16 and at_max["shed"] == 0
+
+
+def _figures(held: bool) -> dict[str, object]:
+    """What a run of the menu path reports, holding its rate or not."""
+    return {"failed": 0 if held else 3, "placed": 40, "left_channels": 0, "completed_cps": 4.0}
+
+
+def test_a_rate_fails_a_path_only_after_every_try_fails() -> None:
+    # menu: its first run at 8/s falls over, the second holds; at 12/s both fail.
+    # bare: holds everything. A path dropped is not run again.
+    outcomes: dict[tuple[str, float], list[bool]] = {
+        ("menu", 8): [False, True],
+        ("menu", 12): [False, False],
+    }
+    runs: list[tuple[str, float]] = []
+
+    def run(path: str, rate: float) -> dict[str, object]:
+        runs.append((path, rate))
+        left = outcomes.get((path, rate))
+        return _figures(left.pop(0) if left else True)
+
+    search = RateSearch(("baseline", "menu"), tries=2)
+    for rate in (4, 8, 12, 16):
+        search.step(rate, run)
+
+    assert runs == [
+        ("baseline", 4), ("menu", 4),
+        ("baseline", 8), ("menu", 8), ("menu", 8),
+        ("baseline", 12), ("menu", 12), ("menu", 12),
+        ("baseline", 16),
+    ]  # fmt: skip
+    assert search.best["menu"] is not None and search.best["menu"]["rate"] == 8
+    assert search.best["baseline"] is not None and search.best["baseline"]["rate"] == 16
+    assert search.standing == ["baseline"]
+    menu_runs = [(s["rate"], s["try"], s["sustained"]) for s in search.steps if s["path"] == "menu"]
+    assert menu_runs == [(4, 1, True), (8, 1, False), (8, 2, True), (12, 1, False), (12, 2, False)]
+
+
+def test_with_one_try_the_first_failure_ends_a_path() -> None:
+    search = RateSearch(("menu",), tries=1)
+    search.step(4, lambda path, rate: _figures(held=False))
+    assert search.standing == [] and search.best == {"menu": None}
+    assert [s["try"] for s in search.steps] == [1]
