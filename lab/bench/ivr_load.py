@@ -422,7 +422,10 @@ def _per_call_ms(cpu_s: float | None, calls: int) -> float | None:
 
 def sustainable(path: str, figures: dict[str, Any]) -> bool:
     """Every call completed, none failed, Asterisk drained; for the IVR also every
-    record complete, none shed, and the decision p99 under the target."""
+    record complete, none shed, and the decision p99 under the target. A run that
+    ended in an error (`error`) does not hold."""
+    if "error" in figures:
+        return False
     ok = bool(
         figures["failed"] == 0
         and figures["placed"] > 0
@@ -549,14 +552,25 @@ def find_max(
     Reports each path's highest sustainable rate and its cost per call there,
     `capacity_ratio` = ivr / menu and `bare_ratio` = ivr / baseline, and every run.
     """
+    from ivr.adapters.asterisk.errors import SippError
+
     load = load or Load()
     search = RateSearch(paths, tries)
     errors: list[str] = []
     try:
         with _rig(config_dir, 100_000, errors) as rig:
+
+            def measure(path: str, rate: float) -> dict[str, Any]:
+                # SIPp not finishing is that run not holding its rate, not the end
+                # of the search for every path (the next run waits for Asterisk to drain).
+                try:
+                    return rig.run(path, rate, seconds, load)
+                except SippError as exc:
+                    return {"error": f"{type(exc).__name__}: {exc}"}
+
             rate = start
             while search.standing and rate <= top:
-                search.step(rate, lambda path, r: rig.run(path, r, seconds, load))
+                search.step(rate, measure)
                 rate += step
     except Exception as exc:  # noqa: BLE001 - a bench reports every failure
         errors.append(f"run: {type(exc).__name__}: {exc}")
@@ -631,5 +645,13 @@ class RateSearch:
 
 def _brief(figures: dict[str, Any]) -> dict[str, Any]:
     """What a step of the search shows: why it held or did not."""
-    keys = ("completed_cps", "failed", "left_channels", "p99_ms", "records", "asterisk_cpu_pct")
+    keys = (
+        "completed_cps",
+        "failed",
+        "left_channels",
+        "p99_ms",
+        "records",
+        "asterisk_cpu_pct",
+        "error",
+    )
     return {k: figures[k] for k in keys if k in figures}

@@ -139,3 +139,14 @@ def test_with_one_try_the_first_failure_ends_a_path() -> None:
     search.step(4, lambda path, rate: _figures(held=False))
     assert search.standing == [] and search.best == {"menu": None}
     assert [s["try"] for s in search.steps] == [1]
+
+
+def test_a_run_that_ended_in_an_error_does_not_hold_its_rate() -> None:
+    errors = iter([{"error": "SippError: sipp did not finish within 70 s"}, _figures(held=True)])
+    search = RateSearch(("menu",), tries=2)
+    search.step(4, lambda path, rate: next(errors))
+    assert [(s["try"], s["sustained"], s.get("error")) for s in search.steps] == [
+        (1, False, "SippError: sipp did not finish within 70 s"),
+        (2, True, None),
+    ]
+    assert search.standing == ["menu"]
