@@ -398,12 +398,14 @@ class _Stop:
     """Queue marker: the writer thread drains and exits."""
 
 
-# How long the writer lets events gather before a batch. A batch's fixed cost
-# (its transaction, a dozen statements, the wake-ups between threads) is paid
-# per batch, not per call: 200 ms cost the FastAGI process 12-15 % less CPU per
-# call than 50 ms (`hotline bench fastagi`, two pairs), and a call reaches the
-# call log and the board 150 ms later, which no one watching a board can see.
-WRITE_INTERVAL_SECONDS = 0.2
+# How long the writer lets events gather before a batch. Longer batches cost less
+# CPU per call (a batch's transaction and statements are paid per batch): 200 ms
+# took 12-15 % off the FastAGI process's CPU in `hotline bench fastagi`, but with
+# Asterisk on the same cores it was some 5 %, and the decision p99 was worse in
+# three of four pairs at 175 calls/s (a longer batch holds the GIL in longer
+# stretches while calls wait for their route). The decision's latency is what
+# bounds the IVR's capacity, so the batches stay short.
+WRITE_INTERVAL_SECONDS = 0.05
 
 
 class BufferedCallLog:
@@ -411,7 +413,7 @@ class BufferedCallLog:
 
     `record` never touches the database, so the FastAGI decision path never waits
     on it. The writer gathers events for `interval` seconds (or `max_batch`
-    events; at 200 calls/s, 200 ms is some 200 events in one transaction) and
+    events; at 200 calls/s, 50 ms is some 50 events in one transaction) and
     hands them to `log.record_many`, which spools on database failure and sets
     aside only the events the database refuses; on any other error the batch is
     spooled as it is. `close()` (also
