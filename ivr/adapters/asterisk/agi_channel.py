@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from ivr.adapters.asterisk.agi import (
     AgiHangup,
@@ -99,8 +100,7 @@ class AgiStream(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # a socket's: reads and writes
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
