@@ -619,9 +619,9 @@ class RateSearch:
 
     paths: tuple[str, ...]
     tries: int = FIND_MAX_TRIES
-    best: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    standing: list[str] = field(default_factory=list)
+    best: dict[str, dict[str, Any] | None] = field(init=False)
+    steps: list[dict[str, Any]] = field(init=False, default_factory=list)
+    standing: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.best = dict.fromkeys(self.paths)

@@ -138,16 +138,14 @@ class AgiStream(asyncio.Protocol):
         end of the stream, what is left (b"" when nothing)."""
         buf = self._buf
         end = buf.find(b"\n")
+        if (end if end >= 0 else len(buf)) > self.limit:
+            raise AgiLineTooLong(f"AGI line over the length limit ({self.limit} bytes)")
         if end < 0:
-            if len(buf) > self.limit:
-                raise AgiLineTooLong(f"AGI line over the length limit ({self.limit} bytes)")
             if self._error is not None:
                 raise self._error
             if not self._eof:
                 return None
             end = len(buf) - 1
-        elif end > self.limit:
-            raise AgiLineTooLong(f"AGI line over the length limit ({self.limit} bytes)")
         line = bytes(buf[: end + 1])
         del buf[: end + 1]
         if self._read_paused and len(buf) <= self.limit and self._transport is not None:
@@ -251,6 +249,7 @@ class AgiChannel:
         stream.arm(self.env_timeout, "AGI environment")
         try:
             while True:
+                # _readline's loop, inline: no coroutine for each of the block's lines
                 raw = stream.next_line()
                 if raw is None:
                     await stream.wait()
