@@ -507,6 +507,7 @@ def build_service(
             if handlers.surveys is not None and isinstance(handlers.surveys.store, SpoolingSurveys)
             else None
         ),
+        open_calls=rt.calls.open_on_channels,
     )
     if speech is not None:
         speech.ami = service.link.send  # the fork and the spoken key go over AMI

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -36,6 +36,7 @@ from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
 from ivr.adapters.speech.client import SpeechInput
+from ivr.app.hangups import MissedHangups
 from ivr.app.ports import Clock
 from ivr.config import ConfigError, HotlineConfig
 from ivr.domain.calllog import CallAnswered, CallEvent
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKUP_POLL = 30.0  # seconds between checks whether a scheduled backup is due
 BACKUP_RETRY = 300.0  # after a failed backup
+# A record whose channel was missing from one listing is checked again this much
+# later (its Hangup may have been on its way): ivr.app.hangups.
+HANGUP_CONFIRM_SECONDS = 5.0
 CaseSweep = Callable[[], list[Any]]
 CONTROL_REQUEST_BYTES = 4096  # one JSON line: {"command": "reload", "config": DIR}
 CONTROL_READ_SECONDS = 5.0
@@ -134,6 +138,7 @@ class HotlineService:
         control_path: Path | None = None,
         speech: SpeechInput | None = None,
         survey_replay: Callable[[], object] | None = None,
+        open_calls: Callable[[datetime], Sequence[str]] | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
@@ -151,14 +156,26 @@ class HotlineService:
             on_connect=self._on_ami_connect,
         )
         self.queues = ami.QueueSync(self.link, tuple(a.seat for a in config.roster.agents))
+        # Records whose hang-up was not heard (the AMI link was down) are ended by a
+        # sweep against Asterisk's channels (ivr.app.hangups), every ami.sweep_seconds.
+        self.hangups = (
+            MissedHangups(
+                calllog, open_calls, lambda: ami.live_channels(self.link), lambda: self.clock()
+            )
+            if open_calls is not None
+            else None
+        )
         self.prepare_reload, self.control_path = prepare_reload, control_path
         self._tasks: list[asyncio.Task[None]] = []
         self._reloading = asyncio.Lock()  # one reload at a time
         self._control: asyncio.AbstractServer | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ami_up = asyncio.Event()  # set on every AMI (re)connect: sweep the hang-ups
 
     async def start(self) -> None:
         """Replay what a database outage left in the spools, then take calls."""
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.spooling.replay)
         if self.survey_replay is not None:
             await asyncio.to_thread(self.survey_replay)
@@ -168,6 +185,8 @@ class HotlineService:
         self._tasks.append(asyncio.create_task(self._backup_loop()))
         if self.case_sweep is not None:
             self._tasks.append(asyncio.create_task(self._case_loop(self.case_sweep)))
+        if self.hangups is not None:
+            self._tasks.append(asyncio.create_task(self._hangup_loop(self.hangups)))
         await self._start_control()
 
     async def stop(self) -> None:
@@ -227,8 +246,43 @@ class HotlineService:
                 log.exception("case escalation sweep failed; trying again")
             await asyncio.sleep(self.case_sweep_seconds)
 
+    async def _hangup_loop(self, sweep: MissedHangups) -> None:
+        """End the records of calls gone without a heard hang-up: after every AMI
+        (re)connect, when events may have been lost, and every ami.sweep_seconds.
+        A record missing its channel once is checked again HANGUP_CONFIRM_SECONDS
+        later, and ended only then. Listing every channel costs Asterisk (and the
+        AMI reader) a burst of events, so it is not done more often."""
+        while True:
+            with contextlib.suppress(TimeoutError):  # a reload may change the interval
+                await asyncio.wait_for(self._ami_up.wait(), self.config.ami.sweep_seconds)
+            self._ami_up.clear()
+            await self._sweep_hangups(sweep)
+            if sweep.pending:
+                await asyncio.sleep(HANGUP_CONFIRM_SECONDS)
+                await self._sweep_hangups(sweep)
+
+    @staticmethod
+    async def _sweep_hangups(sweep: MissedHangups) -> None:
+        try:
+            ended = await asyncio.to_thread(sweep)
+        except Exception:  # the database may be away: the calls go on
+            log.exception("missed hang-up sweep failed; trying again")
+            return
+        if ended:
+            log.warning("calls ended without a heard hang-up: %s", ", ".join(ended))
+
     def _on_ami_connect(self) -> None:
+        self._refresh_seat_states()
         self.sync_queues(force=True)
+        if self._loop is not None:  # events may have been lost while the link was down
+            self._loop.call_soon_threadsafe(self._ami_up.set)
+
+    def _refresh_seat_states(self) -> None:
+        """The seats' device states as Asterisk has them now: changes made while the
+        link was down were never heard (a seat left "in use" would get no calls)."""
+        for name, keys in self.link.collect("DeviceStateList") or []:
+            if name == "DeviceStateChange":
+                self._on_ami_event(name, keys)
 
     def _on_ami_event(self, name: str, keys: dict[str, str]) -> None:
         for item in ami.translate(name, keys, self.clock()):

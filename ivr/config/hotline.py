@@ -105,6 +105,9 @@ class AmiSettings:
     port: int
     username: str
     secret: str = ""  # never from YAML: filled in by bootstrap.with_secrets
+    # Besides after every AMI (re)connect, how often the service lists Asterisk's
+    # channels to end the records of calls whose hang-up it did not hear: ivr.app.hangups.
+    sweep_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -715,6 +718,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
             ami.child("host").text(),
             ami.child("port").integer(1),
             ami.child("username").text(),
+            sweep_seconds=ami.opt("sweep_seconds", AmiSettings.sweep_seconds).integer(5, 86_400),
         ),
         sip=SipSettings(
             sip.child("host").text(),

@@ -76,6 +76,7 @@ class AmiModel(Section):
     host: Text
     port: int
     username: Text
+    sweep_seconds: int = 300
 
 
 class SipModel(Section):

@@ -41,6 +41,9 @@ as the AMI's, it gives way to the voice webhook's in either order."""
 WEAK_SOURCES = frozenset({SOURCE_AMI, SOURCE_TWILIO_STATUS})
 """Starts that fill an empty record and give way to any other source."""
 
+TWILIO_SOURCES = (SOURCE_TWILIO, SOURCE_TWILIO_STATUS)
+"""Calls that came through Twilio: their end is Twilio's to report, not Asterisk's."""
+
 
 @dataclass(frozen=True)
 class CallStarted:

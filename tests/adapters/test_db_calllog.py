@@ -474,3 +474,29 @@ def test_a_batch_reads_decisions_and_steps_only_for_the_calls_whose_events_need_
     record = call_log.get_call("lean-5")
     assert record is not None and record.decision is not None
     assert (record.ended_at, record.decision.branch, len(record.steps)) == (at(60), "repairs", 2)
+
+
+def test_open_on_channels_lists_the_unended_asterisk_calls_since_a_time(
+    call_log: SqlCallLog,
+) -> None:
+    def started(uid: str, seconds: float, channel: str, source: str) -> CallStarted:
+        return CallStarted(uid, at(seconds), "13800000001", "", "12345", channel, source)
+
+    call_log.record_many(
+        [
+            started("open.1", 10, "PJSIP/trunk-0001", "fastagi"),
+            started("open.2", 20, "PJSIP/trunk-0002", "agi"),
+            started("ended.3", 30, "PJSIP/trunk-0003", "fastagi"),
+            CallEnded("ended.3", at(40), "16"),
+            started("old.4", -3600, "PJSIP/trunk-0004", "fastagi"),  # before `since`
+            started("CA" + "0" * 32, 50, "", "twilio"),  # Twilio reports its own end
+            started("CA" + "1" * 32, 50, "PJSIP/twilio-0005", "twilio_status"),
+            # a placeholder (an event before the start): no channel known yet
+            MenuStep("placeholder.6", 1, at(60), "main", "prompt"),
+        ]
+    )
+    assert sorted(call_log.open_on_channels(at(0))) == ["open.1", "open.2"]
+    assert call_log.open_on_channels(at(15)) == ["open.2"]
+    assert sorted(call_log.open_on_channels(at(-7200))) == ["old.4", "open.1", "open.2"]
+    call_log.record(CallEnded("open.1", at(70)))
+    assert sorted(call_log.open_on_channels(at(-7200))) == ["old.4", "open.2"]

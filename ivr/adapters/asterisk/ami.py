@@ -2,17 +2,19 @@
 
 `translate()` is pure: one AMI event (name + keys) becomes call-log events and
 seat updates. `AmiLink` is the thin edge over asterisk-ami: it logs in,
-reconnects when Asterisk restarts, hands every event to a callback, and sends
-actions with every value stripped of CR/LF. `QueueSync` makes Asterisk's queue
+reconnects when Asterisk restarts, hands every event to a callback, sends
+actions with every value stripped of CR/LF, and collects the events of a list
+action (CoreShowChannels, DBGet...) by its ActionID. `QueueSync` makes Asterisk's queue
 membership and pause state follow the roster and the agents' states.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -186,6 +188,15 @@ def action_fields(fields: Mapping[str, Any]) -> dict[str, str]:
 
 
 EventSink = Callable[[str, dict[str, str]], None]
+AmiEvent = tuple[str, dict[str, str]]
+
+
+@dataclass
+class _Collector:
+    """The events of one list action, until its `...Complete` event."""
+
+    events: list[AmiEvent] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -204,6 +215,8 @@ class AmiLink:
     _thread: threading.Thread | None = None
     _lost: threading.Event = field(default_factory=threading.Event)
     connected: threading.Event = field(default_factory=threading.Event)
+    _collectors: dict[str, _Collector] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=itertools.count)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ami-link", daemon=True)
@@ -214,6 +227,11 @@ class AmiLink:
         self._drop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def reconnect(self) -> None:
+        """Drop the connection now; the link connects again by itself (to `host` and
+        `port` as they are then)."""
+        self._lost.set()
 
     def send(self, action: str, **fields: Any) -> dict[str, str] | None:
         """Send an action and wait for its response (its keys, and "Response":
@@ -232,6 +250,22 @@ class AmiLink:
         if response is None:
             return None
         return {**response.keys, "Response": response.status}
+
+    def collect(self, action: str, timeout: float = 5.0, **fields: Any) -> list[AmiEvent] | None:
+        """Send a list action and return its events (up to its `...Complete`); None
+        when not connected, refused, or not complete within `timeout` seconds. Its
+        events go here, not to `on_event`."""
+        action_id = f"hotline-list-{next(self._ids)}"
+        collector = self._collectors[action_id] = _Collector()
+        try:
+            response = self.send(action, ActionID=action_id, **fields)
+            if response is None or response.get("Response", "").lower() != "success":
+                return None
+            if not collector.done.wait(timeout):
+                return None
+            return list(collector.events)
+        finally:
+            self._collectors.pop(action_id, None)
 
     def _ping(self) -> None:
         from asterisk.ami import SimpleAction
@@ -306,9 +340,29 @@ class AmiLink:
     def _event(self, event: Any) -> None:
         try:
             keys = event_keys(event.keys)
+            action_id = keys.get("ActionID", "")
+            collector = self._collectors.get(action_id) if action_id else None
+            if collector is not None and event.name != "OriginateResponse":
+                collector.events.append((event.name, keys))
+                if event.name.endswith("Complete"):
+                    collector.done.set()
+                return
             self.on_event(event.name, keys)
         except Exception:
             log.exception("AMI event %s could not be handled", getattr(event, "name", "?"))
+
+
+def live_channels(link: AmiLink, timeout: float = 10.0) -> set[str] | None:
+    """Every uniqueid and linkedid among the channels Asterisk has now
+    (CoreShowChannels); None when AMI cannot say (down, refused, too slow)."""
+    events = link.collect("CoreShowChannels", timeout)
+    if events is None:
+        return None
+    live: set[str] = set()
+    for name, keys in events:
+        if name == "CoreShowChannel":
+            live.update(v for v in (keys.get("Uniqueid"), keys.get("Linkedid")) if v)
+    return live
 
 
 def event_keys(raw: Mapping[str, Any]) -> dict[str, str]:

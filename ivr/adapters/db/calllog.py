@@ -40,6 +40,7 @@ from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import Call, CallStep, NaiveDatetimeError, RoutingDecision
 from ivr.adapters.db.rollups import mark_changed
 from ivr.domain.calllog import (
+    TWILIO_SOURCES,
     WEAK_SOURCES,
     CallAnswered,
     CallEnded,
@@ -180,6 +181,25 @@ class SqlCallLog:
                 .limit(1)
             ).first()
         return self.get_call(uid) if uid else None
+
+    def open_on_channels(self, since: datetime) -> list[str]:
+        """The uids of the calls started at or after `since` on an Asterisk channel
+        whose end is not recorded: what the missed hang-up sweep checks against the
+        channels Asterisk still has (`ivr.app.hangups`)."""
+        with self._session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            return list(
+                session.scalars(
+                    select(Call.uid)
+                    .where(
+                        Call.started_at >= since,
+                        Call.ended_at.is_(None),
+                        Call.channel != "",
+                        Call.source.not_in(TWILIO_SOURCES),
+                    )
+                    .order_by(Call.id)
+                )
+            )
 
     def get_call(self, uid: str) -> CallRecord | None:
         """The call with Asterisk uniqueid `uid`, with its steps and decision."""
