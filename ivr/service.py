@@ -157,7 +157,8 @@ class HotlineService:
         )
         self.queues = ami.QueueSync(self.link, tuple(a.seat for a in config.roster.agents))
         # Records whose hang-up was not heard (the AMI link was down) are ended by a
-        # sweep against Asterisk's channels (ivr.app.hangups), every ami.sweep_seconds.
+        # sweep against Asterisk's channels (ivr.app.hangups): after every reconnect,
+        # and every ami.sweep_seconds.
         self.hangups = (
             MissedHangups(
                 calllog, open_calls, lambda: ami.live_channels(self.link), lambda: self.clock()
@@ -175,7 +176,7 @@ class HotlineService:
 
     async def start(self) -> None:
         """Replay what a database outage left in the spools, then take calls."""
-        self._loop = asyncio.get_running_loop()
+        self._loop, self._ami_up = asyncio.get_running_loop(), asyncio.Event()
         await asyncio.to_thread(self.spooling.replay)
         if self.survey_replay is not None:
             await asyncio.to_thread(self.survey_replay)
@@ -272,10 +273,11 @@ class HotlineService:
             log.warning("calls ended without a heard hang-up: %s", ", ".join(ended))
 
     def _on_ami_connect(self) -> None:
+        if self._loop is not None:  # events may have been lost while the link was down
+            with contextlib.suppress(RuntimeError):  # the service's loop has closed
+                self._loop.call_soon_threadsafe(self._ami_up.set)
         self._refresh_seat_states()
         self.sync_queues(force=True)
-        if self._loop is not None:  # events may have been lost while the link was down
-            self._loop.call_soon_threadsafe(self._ami_up.set)
 
     def _refresh_seat_states(self) -> None:
         """The seats' device states as Asterisk has them now: changes made while the

@@ -1,18 +1,25 @@
 """MissedHangups: records whose channels are gone unheard are ended, never a live one;
-and `ami.sweep_seconds`, how often besides every AMI reconnect."""
+`ami.sweep_seconds`; and when the service sweeps (every reconnect, every interval)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import asyncio
+import contextlib
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from config_files import SAMPLE_CONFIG_DIR, edit
+from config_files import SAMPLE_CONFIG_DIR, copy_sample, edit
 
+import ivr.service as service_module
+from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
 from ivr.app.hangups import LOOK_BACK, MISSED_CAUSE, MissedHangups
+from ivr.bootstrap import build_runtime, build_service
 from ivr.config import ConfigError, load_config
 from ivr.domain.calllog import CallEnded, CallEvent
+from ivr.service import HotlineService
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
@@ -150,3 +157,83 @@ def test_a_bad_sweep_interval_is_refused_naming_the_item(
         load_config(config_dir)
     assert e.value.file == "hotline.yaml" and e.value.item == "ami.sweep_seconds"
     assert reason in e.value.reason, e.value.reason
+
+
+# --- when the service sweeps ----------------------------------------------------------
+
+
+class CountingSweep:
+    """Stands in for MissedHangups in the service's loop: counts the listings."""
+
+    def __init__(self, pending_once: bool = False) -> None:
+        self.calls = 0
+        self.pending = pending_once
+
+    def __call__(self) -> list[str]:
+        self.calls += 1
+        if self.calls > 1:
+            self.pending = False
+        return []
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[HotlineService]:
+    config = copy_sample(tmp_path / "c")
+    rt = build_runtime(config, {"HOTLINE_DATA_DIR": str(tmp_path / "v")})
+    svc = build_service(rt, asterisk=AsteriskConfDir(tmp_path / "a"))
+    try:
+        yield svc
+    finally:
+        svc.calllog.close()
+        rt.close()
+
+
+def every(service: HotlineService, seconds: float) -> None:
+    """The interval, under the config's own floor (whole seconds, at least 5) for a
+    quick test: the service waits any number of seconds."""
+    ami = replace(service.config.ami, sweep_seconds=seconds)  # type: ignore[arg-type]
+    service.config = replace(service.config, ami=ami)
+
+
+def run_loop(service: HotlineService, sweep: CountingSweep, seconds: float,
+             during: Callable[[], None] | None = None) -> None:  # fmt: skip
+    async def go() -> None:
+        service._loop, service._ami_up = asyncio.get_running_loop(), asyncio.Event()
+        task = asyncio.create_task(service._hangup_loop(sweep))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        if during is not None:
+            await asyncio.to_thread(during)
+        await asyncio.sleep(seconds)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+
+
+def test_the_service_sweeps_every_interval(service: HotlineService) -> None:
+    assert isinstance(service.hangups, MissedHangups)
+    every(service, 0.05)
+    sweep = CountingSweep()
+    run_loop(service, sweep, 0.5)
+    assert sweep.calls >= 4
+
+
+def test_the_service_sweeps_at_once_after_an_ami_reconnect(service: HotlineService) -> None:
+    every(service, 3600)
+    sweep = CountingSweep()
+    run_loop(service, sweep, 0.3)
+    assert sweep.calls == 0  # nothing due yet
+    sweep = CountingSweep()
+    run_loop(service, sweep, 0.5, during=service._on_ami_connect)
+    assert sweep.calls == 1
+
+
+def test_a_record_missing_once_is_listed_again_soon(
+    service: HotlineService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "HANGUP_CONFIRM_SECONDS", 0.05)
+    every(service, 3600)
+    sweep = CountingSweep(pending_once=True)
+    run_loop(service, sweep, 0.5, during=service._on_ami_connect)
+    assert sweep.calls == 2  # the reconnect's listing, and the confirmation
