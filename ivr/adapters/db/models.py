@@ -11,7 +11,9 @@ Datetimes are timezone-aware and stored as UTC (`UtcDateTime`): PostgreSQL uses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -52,6 +54,24 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise NaiveDatetimeError(f"naive datetime {value.isoformat()}: give it a time zone")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, `process_bind_param` and the dialect's own DATETIME formatting
+        in one step, to the same text ("YYYY-MM-DD HH:MM:SS.ffffff", naive UTC). The
+        call-log writer binds a few datetimes for every event, and the two steps in
+        Python were a tenth of its CPU."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise NaiveDatetimeError(f"naive datetime {value.isoformat()}: give it a time zone")
+            utc = value.astimezone(UTC).replace(tzinfo=None)
+            return utc.isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Attach UTC to what SQLite returns; normalise PostgreSQL's zone to UTC."""
