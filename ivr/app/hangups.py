@@ -65,5 +65,5 @@ class MissedHangups:
         ended = sorted(missing & self._missing)
         for uid in ended:
             self.log.record(CallEnded(uid, now, MISSED_CAUSE))
-        self._missing = missing - set(ended)
+        self._missing = missing - self._missing  # missing once: checked at the next listing
         return ended

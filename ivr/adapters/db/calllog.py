@@ -190,14 +190,12 @@ class SqlCallLog:
             session.connection(execution_options=READ_ONLY)
             return list(
                 session.scalars(
-                    select(Call.uid)
-                    .where(
+                    select(Call.uid).where(
                         Call.started_at >= since,
                         Call.ended_at.is_(None),
                         Call.channel != "",
                         Call.source.not_in(TWILIO_SOURCES),
                     )
-                    .order_by(Call.id)
                 )
             )
 

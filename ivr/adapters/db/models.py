@@ -40,6 +40,13 @@ class NaiveDatetimeError(DbError, ValueError):
     """A datetime without a time zone was about to be stored."""
 
 
+def _as_utc(value: datetime) -> datetime:
+    """`value` in UTC; NaiveDatetimeError when it has no time zone."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetimeError(f"naive datetime {value.isoformat()}: give it a time zone")
+    return value.astimezone(UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware datetime, stored as UTC, loaded back as an aware UTC datetime."""
 
@@ -50,9 +57,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         """Refuse naive datetimes; convert to UTC (naive UTC for SQLite)."""
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise NaiveDatetimeError(f"naive datetime {value.isoformat()}: give it a time zone")
-        value = value.astimezone(UTC)
+        value = _as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -66,10 +71,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None or value.utcoffset() is None:
-                raise NaiveDatetimeError(f"naive datetime {value.isoformat()}: give it a time zone")
-            utc = value.astimezone(UTC).replace(tzinfo=None)
-            return utc.isoformat(" ", "microseconds")
+            return _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
         return process
 
