@@ -13,6 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from dbs import temporary_database
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from lab.sandbox import Sandbox
 from lab.sipp import SeatPool
 
 REPO = Path(__file__).resolve().parents[1]
+STAFF_PASSWORD = "correct horse battery"
 
 # Fixed instants in the sample hotline's zone (Asia/Shanghai).
 WEEKDAY_10 = "2026-11-23T10:00:00+08:00"  # Monday, open
@@ -94,6 +96,25 @@ class Stack:
                 return rec
             time.sleep(0.2)
         raise AssertionError(f"no complete call record for {caller} after {timeout}s: {rec}")
+
+    def staff_client(self, username: str, role: str, agent: str | None = None) -> Any:
+        """A web test client logged in as a new staff user (close it with
+        `web.app.close_app(client.application)`)."""
+        from web import store
+        from web.app import create_app
+
+        app = create_app(self.runtime, secret_key=f"e2e-{username}", board_poll_seconds=0.0)
+        app.config["TESTING"] = True
+        with self.runtime.sessions.begin() as s:
+            store.add_user(s, username, STAFF_PASSWORD, role, agent, self.runtime.clock())
+        client = app.test_client()
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        page = client.get("/login").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        client.post(
+            "/login", data={"username": username, "password": STAFF_PASSWORD, "csrf_token": token}
+        )
+        return client
 
     def calls_from(self, caller: str) -> int:
         """How many records the call log holds for `caller` (in any form: stored in E.164)."""

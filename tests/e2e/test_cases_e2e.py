@@ -16,30 +16,15 @@ from e2e_stack import SUNDAY_10, WEEKDAY_10, Stack
 from ivr.adapters.db.cases import CaseFilter, CaseRepo
 from ivr.bootstrap import callback_parts
 from lab.sipp import place_call
-from web import store
-from web.app import close_app, create_app
+from web.app import close_app
 
 pytestmark = pytest.mark.e2e
 
 _numbers = itertools.count(1)
-PASSWORD = "correct horse battery"
 
 
 def caller(stack: Stack) -> str:
     return f"1391{0 if stack.backend == 'sqlite' else 1}{next(_numbers):06d}"
-
-
-def _client(stack: Stack, username: str, role: str, agent: str | None) -> Any:
-    app = create_app(stack.runtime, secret_key="e2e-cases", board_poll_seconds=0.0)
-    app.config["TESTING"] = True
-    with stack.runtime.sessions.begin() as s:
-        store.add_user(s, username, PASSWORD, role, agent, stack.runtime.clock())
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    page = client.get("/login").get_data(as_text=True)
-    token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    return client
 
 
 def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
@@ -54,7 +39,7 @@ def test_case_from_an_answered_call_and_the_next_call_goes_to_its_owner(stack: S
     first = stack.call_record(number)
     assert first.answered_agent and first.branch == "complaints"
 
-    agent = _client(stack, f"e2e-{first.answered_agent}-{stack.backend}", "agent",
+    agent = stack.staff_client(f"e2e-{first.answered_agent}-{stack.backend}", "agent",
                     first.answered_agent)  # fmt: skip
     r = _post(agent, "/api/cases", {"call": first.uid, "class": "minor", "matter": "noise"})
     assert r.status_code == 201, r.get_json()
@@ -74,7 +59,7 @@ def test_case_from_an_answered_call_and_the_next_call_goes_to_its_owner(stack: S
     # owner, not to the agent of the last call.
     others = {"chen": "seat2", "zhang": "seat4"}
     owner = next(a for a in others if a != first.answered_agent)
-    lead = _client(stack, f"e2e-lead-{stack.backend}", "supervisor", "lead")
+    lead = stack.staff_client(f"e2e-lead-{stack.backend}", "supervisor", "lead")
     assert _post(lead, f"/api/cases/{no}", {"owner": owner}).status_code == 200
     assert place_call("1", number, hold_ms=1500, timeout_s=30).ok
     time.sleep(0.5)

@@ -9,8 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Unicode's bidirectional controls (embeddings, overrides, isolates, marks): in a
+# caller's name or number they can make a row of the call log read as another
+# ("Trojan Source", CVE-2021-42574), and no phone number or name needs them.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_QUOTED_PAIR = re.compile(r"\\(.)")
+_NO_NAME = frozenset({"", "unknown", "<unknown>"})
 _RESULT = re.compile(r"^200 result=(?P<result>-?[^ ]*)(?: \((?P<data>[^)]*)\))?(?P<rest>.*)$")
 
 
@@ -43,18 +49,40 @@ def sanitise(value: str) -> str:
     """Neutralise caller-controlled text before it goes near a protocol line.
 
     Control characters (CR and LF above all: they would end the AGI command and
-    start another; NUL, which PostgreSQL cannot store) become spaces, and lone
-    surrogates (bytes that were not UTF-8, decoded with surrogateescape) become
-    U+FFFD, so the value can be written anywhere as UTF-8.
+    start another; NUL, which PostgreSQL cannot store; the C1 controls) become
+    spaces, lone surrogates (bytes that were not UTF-8, decoded with
+    surrogateescape) become U+FFFD, so the value can be written anywhere as
+    UTF-8, and bidirectional controls are dropped.
 
     >>> sanitise('evil\\r\\nEXEC Dial PJSIP/x')
     'evil  EXEC Dial PJSIP/x'
-    >>> sanitise('Bob\\udcff\\x00') == 'Bob\\ufffd '
+    >>> sanitise('Bob\\udcff\\x00\\x85') == 'Bob\\ufffd  '
     True
+    >>> sanitise('\\u202eorez\\u2066 \\u5f20')
+    'orez \u5f20'
     """
     if value.isascii() and value.isprintable():
         return value  # the usual case, and nothing either pattern could match
-    return _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value))
+    return _BIDI.sub("", _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value)))
+
+
+def caller_name(value: str) -> str:
+    """The caller's name as their phone showed it, from Asterisk's CALLERID(name).
+
+    Asterisk passes a SIP display name on with its quoted-string escapes (a
+    quote as \\", a backslash as \\\\): they are undone here. Asterisk's
+    placeholders for no name ("unknown" in AGI, "<unknown>" in AMI) become "".
+    The result is `sanitise`d.
+
+    >>> caller_name('A \\\\"quoted\\\\" \\\\\\\\ name')
+    'A "quoted" \\\\ name'
+    >>> caller_name("unknown"), caller_name("<unknown>"), caller_name("Unknown Caller")
+    ('', '', 'Unknown Caller')
+    """
+    value = value.strip()
+    if value in _NO_NAME:
+        return ""
+    return sanitise(_QUOTED_PAIR.sub(r"\1", value) if "\\" in value else value).strip()
 
 
 def quote(arg: str) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi import sanitise
+from ivr.adapters.asterisk.agi import caller_name, sanitise
 from ivr.domain.calllog import (
     SOURCE_AMI,
     CallAnswered,
@@ -97,7 +97,7 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             uid,
             entered_at(keys, at),
             _known(keys.get("CallerIDNum", "")),
-            _known(keys.get("CallerIDName", "")),
+            caller_name(keys.get("CallerIDName", "")),
             _dialed(keys.get("Exten", "")),
             sanitise(keys.get("Channel", "")),
             SOURCE_AMI,
@@ -114,10 +114,10 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             CallStarted(
                 fuid,
                 at,
-                "" if caller == "<unknown>" else caller,
-                keys.get("CallerIDName", ""),
-                keys.get("Exten", ""),
-                keys.get("Channel", ""),
+                _known(caller),
+                caller_name(keys.get("CallerIDName", "")),
+                sanitise(keys.get("Exten", "")),
+                sanitise(keys.get("Channel", "")),
                 "fallback",
             ),
             Routed(

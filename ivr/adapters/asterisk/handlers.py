@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from ivr import phone
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi import AgiHangup, command
+from ivr.adapters.asterisk.agi import AgiHangup, caller_name, command
 from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.adapters.speech.client import SpeechInput, invalid_digit
@@ -59,7 +59,7 @@ def caller_from_env(env: dict[str, str], source: str, region: str | None = None)
     return CallerInfo(
         uid=env.get("agi_uniqueid", ""),
         number="" if number == "unknown" else phone.caller_key(number, region),
-        name=env.get("agi_calleridname", ""),
+        name=caller_name(env.get("agi_calleridname", "")),
         dialed=env.get("agi_extension", ""),
         channel=env.get("agi_channel", ""),
         source=source,
