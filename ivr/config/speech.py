@@ -20,6 +20,9 @@ Absent, the section means speech is off. Every value is checked here.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,9 @@ from ivr.domain.menu import Menu
 
 PACKAGE_PREFIX = "python:"
 MAX_CONNECT_TIMEOUT = 1.0  # the watchdog's promise: keys only within 1 s
+MAX_PATH_CHARS = 4096  # PATH_MAX
+PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,41 @@ def resolve_model(spec: str, config_dir: Path) -> Path | None:
 
 
 def is_model(path: Path) -> bool:
-    """A vosk model directory has its acoustic model in am/ and its config in conf/."""
-    return (path / "am").is_dir() and (path / "conf").is_dir()
+    """A vosk model directory has its acoustic model in am/ and its config in conf/
+    (the files vosk opens first; a directory it cannot read is none)."""
+    try:
+        return (path / "am" / "final.mdl").is_file() and (path / "conf" / "model.conf").is_file()
+    except OSError:  # a name too long, no permission
+        return False
+
+
+def _model_spec(c: Cursor) -> str:
+    """A model as written: `python:<package>`, or a directory path."""
+    spec = c.text()
+    if not spec or len(spec) > MAX_PATH_CHARS or not spec.isprintable():
+        raise c.fail(f"a model directory is 1 to {MAX_PATH_CHARS} printable characters")
+    if spec.startswith(PACKAGE_PREFIX) and not PACKAGE.fullmatch(spec[len(PACKAGE_PREFIX) :]):
+        raise c.fail(f"{spec!r}: {PACKAGE_PREFIX} is followed by a Python package name")
+    return spec
+
+
+def _host(c: Cursor) -> str:
+    """An IP address or a host name: it goes into AudioSocket's dial string."""
+    host = c.text()
+    if HOSTNAME.fullmatch(host):
+        return host
+    try:
+        ipaddress.ip_address(host)  # IPv6
+    except ValueError:
+        raise c.fail(f"must be an IP address or a host name, got {host!r}") from None
+    return host
+
+
+def _fraction(c: Cursor, what: str, maximum: float) -> float:
+    value = c.number()
+    if not math.isfinite(value) or value > maximum:
+        raise c.fail(f"must be {what}, got {value:g}")
+    return value
 
 
 def parse_speech(c: Cursor, languages: Iterable[str]) -> SpeechSettings:
@@ -82,25 +121,23 @@ def parse_speech(c: Cursor, languages: Iterable[str]) -> SpeechSettings:
         return SpeechSettings()
     d = SpeechSettings()
     enabled = c.opt("enabled", True).boolean()
-    conf_c = c.opt("min_confidence", d.min_confidence)
-    conf = conf_c.number()
-    if conf > 1:
-        raise conf_c.fail(f"must be 0 to 1, got {conf:g}")
-    timeout_c = c.opt("connect_timeout_seconds", d.connect_timeout_seconds)
-    timeout = timeout_c.number()
-    if timeout > MAX_CONNECT_TIMEOUT:
-        raise timeout_c.fail(f"must be at most {MAX_CONNECT_TIMEOUT:g} s, got {timeout:g}")
+    conf = _fraction(c.opt("min_confidence", d.min_confidence), "0 to 1", 1.0)
+    timeout = _fraction(
+        c.opt("connect_timeout_seconds", d.connect_timeout_seconds),
+        f"at most {MAX_CONNECT_TIMEOUT:g} s",
+        MAX_CONNECT_TIMEOUT,
+    )
     known = tuple(languages)
     models = {}
     for lang, path in c.opt("models", {}).items():
         if lang not in known:
             raise path.fail(f"unknown language {lang!r}: one of {', '.join(known)}")
-        models[lang] = path.text()
+        models[lang] = _model_spec(path)
     audio = c.opt("audio_port", d.audio_port).integer(1, 65535)
     control = c.opt("control_port", d.control_port).integer(1, 65535)
     if audio == control:
         raise c.fail(f"audio_port and control_port must differ, both {audio}")
-    host = c.opt("host", d.host).text()
+    host = _host(c.opt("host", d.host))
     return SpeechSettings(enabled, conf, host, audio, control, timeout, models)
 
 

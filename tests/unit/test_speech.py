@@ -183,6 +183,9 @@ def test_check_config_warns_once_per_language_without_a_model(
     assert "speech: no language with a model" in out
 
 
+CN_MODEL = "/var/lib/hotline/models/vosk-model-small-cn-0.22"  # the sample's, not installed
+
+
 @pytest.mark.parametrize(
     ("old", "new", "item", "reason"),
     [
@@ -191,6 +194,15 @@ def test_check_config_warns_once_per_language_without_a_model(
         ("    zh-CN: /var/lib", "    ko: /var/lib", "speech.models.ko", "unknown language 'ko'"),
         ("control_port: 4581", "control_port: 4580", "speech", "must differ"),
         ("audio_port: 4580", "audio_port: 70000", "speech.audio_port", "at most 65535"),
+        ("min_confidence: 0.6 ", "min_confidence: .nan ", "speech.min_confidence", "0 to 1"),
+        ("_seconds: 0.3", "_seconds: .nan", "speech.connect_timeout_seconds", "at most 1"),
+        (CN_MODEL, '""', "speech.models.zh-CN", "1 to"),
+        (CN_MODEL, '"/var/lib\\0/x"', "speech.models.zh-CN", "printable"),
+        ("/var/lib/hotline", "/" + "a" * 5000 + "/hotline", "speech.models.zh-CN", "1 to 4096"),
+        (CN_MODEL, "python:..x", "speech.models.zh-CN", "package name"),
+        ("  audio_port: 4580", '  host: "127.0.0.1\\r\\nAction: Originate"\n  audio_port: 4580',
+         "speech.host", "IP address or a host name"),
+        ("  audio_port: 4580", '  host: ""\n  audio_port: 4580', "speech.host", "host name"),
     ],
 )  # fmt: skip
 def test_a_bad_speech_section_is_refused_naming_the_item(
@@ -259,11 +271,15 @@ def env_block() -> bytes:
 
 @contextlib.asynccontextmanager
 async def recogniser(
-    mode: str, reply: dict[str, Any] | None = None, attached: bool = True
+    mode: str,
+    reply: dict[str, Any] | None = None,
+    attached: bool = True,
+    raw: tuple[bytes, bytes] = (b"", b""),
 ) -> AsyncIterator[int]:
     """A stub recognition service on an ephemeral port: 'answer' (attached, then
-    `reply` after 0.1 s to the first request; later ones hear nothing), 'stuck'
-    (accepts, never answers) or 'down' (closed port)."""
+    `reply` after 0.1 s to the first request; later ones hear nothing), 'raw' (the
+    two raw lines `raw`, 0.1 s apart, to every request), 'stuck' (accepts, never
+    answers) or 'down' (closed port)."""
     requests: list[dict[str, Any]] = []
     handlers: set[asyncio.Task[Any]] = set()
 
@@ -273,6 +289,13 @@ async def recogniser(
         handlers.add(task)
         try:
             line = await reader.readline()
+            if mode == "raw":
+                writer.write(raw[0])
+                await asyncio.sleep(0.1)
+                writer.write(raw[1])
+                await writer.drain()
+                await reader.read()
+                return
             requests.append(json.loads(line))
             if mode == "answer":
                 writer.write(json.dumps({"attached": attached}).encode() + b"\n")
@@ -415,13 +438,23 @@ def test_a_key_that_beats_the_injected_one_wins_and_the_stray_is_taken_off_the_l
     assert 'WAIT FOR DIGIT "500"\n' in asterisk.received
 
 
-@pytest.mark.parametrize("mode", ["down", "stuck"])
-def test_a_recogniser_down_or_stuck_leaves_the_keys_within_one_second(
+# first replies that are no answer to a request: the keys go on as with no recogniser
+NO_ANSWER = {
+    "nested": b"[" * 30000 + b"\n",  # RecursionError in the JSON parser
+    "huge number": b'{"attached": 1' + b"0" * 5000 + b"}\n",
+    "not UTF-8": b"\xff\n",
+    "not an object": b"[1]\n",
+}
+
+
+@pytest.mark.parametrize("mode", ["down", "stuck", *NO_ANSWER])
+def test_a_recogniser_down_stuck_or_garbled_leaves_the_keys_within_one_second(
     sample_config: HotlineConfig, mode: str
 ) -> None:
     async def run() -> tuple[ListLog, float]:
         asterisk = TimedAsterisk(key="1", key_after_s=0.2)
-        async with recogniser(mode) as port:
+        server = raw_recogniser(NO_ANSWER[mode]) if mode in NO_ANSWER else recogniser(mode)
+        async with server as port:
             return await one_call(sample_config, asterisk, port)
 
     log, took = asyncio.run(run())
@@ -436,3 +469,94 @@ def test_the_audiosocket_uuid_of_a_call_is_stable_and_a_uuid() -> None:
     ns = uuid.uuid4()
     assert uuid_of_call(UID, ns) == uuid_of_call(UID, ns) != uuid_of_call(UID + "1", ns)
     assert str(uuid.UUID(uuid_of_call(UID, ns))) == uuid_of_call(UID, ns)
+
+
+# --- a recogniser that answers what vosk never says: the keys route, the log stays clean ----
+
+
+def raw_recogniser(first: bytes, reply: bytes = b"") -> Any:
+    """A stub recognition service that answers every request with the raw lines
+    `first`, then (0.1 s later) `reply`, and keeps the connection until the handler
+    is done with the step."""
+    return recogniser("raw", raw=(first, reply))
+
+
+ATTACHED = b'{"attached": true}\n'
+
+
+def _said(phrase: str, conf: str = "0.9") -> bytes:
+    return f'{{"phrase": {json.dumps(phrase)}, "confidence": {conf}}}\n'.encode()
+
+
+NO_UTTERANCE = {
+    "confidence NaN": _said("投诉", "NaN"),
+    "confidence inf": _said("投诉", "Infinity"),
+    "confidence -1": _said("投诉", "-1"),
+    "confidence 2": _said("投诉", "2"),
+    "confidence true": _said("投诉", "true"),
+    "confidence 1e400": _said("投诉", "1" + "0" * 400),  # OverflowError: the fallback route
+    "not the grammar": _said("hello world"),
+    "huge phrase": _said("投诉" + "x" * 60000),
+    "control characters": _said("投诉\x00\x1b[31m"),
+    "lone surrogate": _said("\ud800投诉"),  # no database stores it
+    "nested too deep": b"[" * 30000 + b"\n",  # RecursionError: the fallback route
+    "not UTF-8": b"\xff\xfe not JSON\n",
+    "closed mid-reply": b'{"phrase": "\xe6\x8a',
+}
+
+
+@pytest.mark.parametrize("reply", NO_UTTERANCE.values(), ids=NO_UTTERANCE.keys())
+def test_a_reply_that_is_no_utterance_of_the_grammar_leaves_the_keys(
+    sample_config: HotlineConfig, reply: bytes
+) -> None:
+    async def run() -> tuple[ListLog, float, TimedAsterisk]:
+        asterisk = TimedAsterisk(key="1", key_after_s=0.4)
+        async with raw_recogniser(ATTACHED, reply) as port:
+            log, took = await one_call(sample_config, asterisk, port)
+        return log, took, asterisk
+
+    log, took, asterisk = asyncio.run(run())
+    assert steps(log)[1] == ("key", "key", "1", "")  # nothing spoken recorded; the key routed
+    assert branch(log) == "enquiries"
+    assert sum(isinstance(e, Routed) for e in log.events) == 1
+    assert asterisk.ami == []  # nothing injected
+    assert took < 2.0, took  # the key at 0.4 s routed; nothing waited for the window
+
+
+def test_a_phrase_with_line_breaks_is_stored_in_single_spaces(
+    sample_config: HotlineConfig,
+) -> None:
+    """CR/LF between the grammar's words never reach the call log (nor an AMI action)."""
+
+    async def run() -> tuple[ListLog, TimedAsterisk]:
+        asterisk = TimedAsterisk(key="3", key_after_s=3.0)
+        async with raw_recogniser(ATTACHED, _said("\r\n投诉\r\n\t投诉\r\n")) as port:
+            log, _ = await one_call(sample_config, asterisk, port)
+        return log, asterisk
+
+    log, asterisk = asyncio.run(run())
+    assert steps(log)[1] == ("key", "speech", "2", "投诉 投诉")
+    assert all("\r" not in v and "\n" not in v for _, f in asterisk.ami for v in f.values())
+
+
+def test_a_model_path_the_system_refuses_is_no_model(config_dir: Path) -> None:
+    """A path component over NAME_MAX raised OSError out of check-config."""
+    edit(config_dir, "hotline.yaml", "/var/lib/hotline", "/" + "a" * 300)
+    cfg = load_config(config_dir, env={})
+    assert cfg.speech.languages(cfg.directory) == ()
+    assert "not found" in warnings(cfg.speech, cfg.menu, cfg.directory)[1]
+
+
+def test_a_directory_that_only_looks_like_a_model_leaves_speech_off(
+    config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """am/ and conf/ without vosk's files: `hotline speech` died in vosk with a
+    traceback; now the language has no model, and the service says so and exits 2."""
+    fake = tmp_path / "fake-model"
+    (fake / "am").mkdir(parents=True)
+    (fake / "conf").mkdir()
+    edit(config_dir, "hotline.yaml", CN_MODEL, str(fake))
+    cfg = load_config(config_dir, env={})
+    assert cfg.speech.languages(cfg.directory) == ()
+    assert main(["speech", "--config", str(config_dir)]) == 2
+    assert "no language has a model" in capsys.readouterr().err

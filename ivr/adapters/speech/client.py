@@ -22,6 +22,7 @@ How a menu step runs with speech (handlers.Handlers._ask):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ INJECT_TIMEOUT_S = 1.0
 # A digit that is no option of the node, injected for an utterance that counts as
 # an invalid attempt ('#' would end GET DATA as "no key").
 INVALID_CANDIDATES = "0123456789*"
+MAX_PHRASE_CHARS = 400  # a phrase of the grammar, or two joined (the service joins a start)
 
 
 def invalid_digit(keys: str) -> str | None:
@@ -92,7 +94,7 @@ class SpeechInput:
                 reader, writer = await asyncio.open_connection(self.host, self.control_port)
                 writer.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
                 await writer.drain()
-                first = json.loads(await reader.readline() or b"null")
+                first = _json(await reader.readline())
             if not isinstance(first, dict) or "error" in first:
                 raise ValueError(f"refused: {first}")
         except (OSError, TimeoutError, ValueError) as e:
@@ -103,7 +105,7 @@ class SpeechInput:
             return None
         if not first.get("attached"):
             self._later(self._fork(uid, call, channel))
-        return Window(writer, asyncio.create_task(_utterance(reader)))
+        return Window(writer, asyncio.create_task(_utterance(reader, grammar)))
 
     async def inject(self, uid: str, channel: str, digit: str) -> bool:
         """Make Asterisk take `digit` as received on the caller's channel."""
@@ -129,7 +131,7 @@ class SpeechInput:
         response = await asyncio.to_thread(
             ami,
             "Originate",
-            Channel=f"AudioSocket/{self.host}:{self.audio_port}/{call}",
+            Channel=f"AudioSocket/{_host(self.host)}:{self.audio_port}/{call}",
             Application="ChanSpy",
             Data=f"{channel},qoE",
             Async="true",
@@ -150,14 +152,64 @@ class SpeechInput:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _utterance(reader: asyncio.StreamReader) -> Heard | None:
+async def _utterance(reader: asyncio.StreamReader, grammar: Sequence[str]) -> Heard | None:
     """The service's answer: an utterance, or None when it closed without one."""
     try:
         line = await reader.readline()
-        reply = json.loads(line) if line else None
     except (OSError, ValueError):
         return None
-    if not isinstance(reply, dict) or not isinstance(reply.get("phrase"), str):
+    heard = parse_reply(line, grammar)
+    if line and heard is None:
+        log.warning("speech: a reply that is no utterance of the grammar: %.80r", line)
+    return heard
+
+
+def parse_reply(line: bytes, grammar: Sequence[str]) -> Heard | None:
+    """The utterance of the service's reply, or None for anything else: not JSON, a
+    phrase with a word that is not the grammar's (vosk hears nothing else, so this is
+    a broken or foreign service; control characters never pass), or a confidence
+    that is not a number from 0 to 1. The phrase comes back in single spaces.
+
+    >>> parse_reply(b'{"phrase": "refund  [unk]", "confidence": 0.5}', ["refund", "[unk]"])
+    Heard(phrase='refund [unk]', confidence=0.5)
+    >>> parse_reply(b'{"phrase": "hello", "confidence": 0.9}', ["불만 접수"]) is None
+    True
+    >>> parse_reply(b'{"phrase": "[unk]", "confidence": NaN}', ["[unk]"]) is None
+    True
+    """
+    try:
+        reply = _json(line)
+    except ValueError:
         return None
-    conf = reply.get("confidence")
-    return Heard(reply["phrase"], float(conf) if isinstance(conf, int | float) else 0.0)
+    if not isinstance(reply, dict):
+        return None
+    phrase, conf = reply.get("phrase"), reply.get("confidence")
+    if not isinstance(phrase, str) or len(phrase) > MAX_PHRASE_CHARS:
+        return None
+    words = phrase.split()
+    known = {w for p in grammar for w in p.split()}
+    if not words or not all(w in known for w in words):
+        return None
+    if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf <= 1:
+        return None  # NaN fails the comparison too
+    return Heard(" ".join(words), float(conf))
+
+
+def _json(line: bytes) -> object:
+    """A JSON line (None for none); ValueError for anything else (nesting too deep too)."""
+    try:
+        return json.loads(line) if line else None
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
+def _host(host: str) -> str:
+    """`host` as the host part of a dial string ("[::1]" for an IPv6 address).
+
+    >>> _host("127.0.0.1"), _host("::1")
+    ('127.0.0.1', '[::1]')
+    """
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host

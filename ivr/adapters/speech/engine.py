@@ -15,10 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.config.errors import ConfigError
 from ivr.domain.speech import confidence
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 8000
+# Words of the decoding graph that are no words: vosk aborts the whole process
+# (an assertion in its grammar builder) when a grammar holds one.
+RESERVED_WORDS = frozenset({"<eps>"})
+
+
+def reserved(phrase: str) -> str | None:
+    """The first word of `phrase` that no grammar may hold, or None.
+
+    >>> reserved("불만 접수"), reserved("불만 <eps>"), reserved("[unk]")
+    (None, '<eps>', None)
+    """
+    return next((w for w in phrase.split() if w in RESERVED_WORDS), None)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,12 @@ class Models:
         self._models: dict[str, Any] = {}
         for language, path in dirs.items():
             started = time.perf_counter()
-            self._models[language] = Model(str(path))
+            try:
+                self._models[language] = Model(str(path))
+            except Exception as e:  # noqa: BLE001 - vosk raises a bare Exception
+                raise ConfigError(
+                    "hotline.yaml", f"speech.models.{language}", f"not a vosk model: {path} ({e})"
+                ) from None
             log.info(
                 "speech model %s from %s in %.1f s", language, path, time.perf_counter() - started
             )
@@ -51,6 +69,8 @@ class Models:
     def decoder(self, language: str, grammar: Sequence[str]) -> Decoder:
         if language not in self._models:
             raise KeyError(f"no speech model for {language!r}")
+        if word := next((w for p in grammar if (w := reserved(p))), None):
+            raise ValueError(f"the grammar holds {word!r}, which is no word")
         return Decoder(self._models[language], grammar)
 
 
