@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from web import (
     board_data,
@@ -31,8 +32,18 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else request.form.to_dict()
+    """The JSON object sent, or the form fields when the body is not JSON. A JSON body that
+    does not parse, is not an object or nests deeper than the parser's stack is a 400
+    naming `body` (not an empty form: "kind is required" would hide what was wrong)."""
+    if not request.is_json:
+        return request.form.to_dict()
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # [[[[... 64 kB deep: json's C scanner gives up, not a 500
+        data = None
+    if not isinstance(data, dict):
+        raise params.ParamError("body", gettext("must be a JSON object"))
+    return data
 
 
 @bp.get("/openapi.json")

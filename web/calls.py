@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from ivr import phone
 from ivr.adapters.db.calllog import CallRecord
@@ -61,12 +62,18 @@ def call_filter(
     if not user.is_staff:
         only = user.agent_id or ""
         if agent and agent != user.agent_id:
-            raise PermissionError(f"agent {user.agent_id} may not read calls of {agent}")
+            raise PermissionError(
+                gettext(
+                    "agent %(me)s may not read calls of %(agent)s", me=user.agent_id, agent=agent
+                )
+            )
     outcome = params.choice_param("outcome", [o.value for o in Outcome], "", source=args)
     first = params.date_param("from", source=args)
     last = params.date_param("to", source=args)
     if first is not None and last is not None and first > last:
-        raise params.ParamError("from", f"{first} is after to {last}")
+        raise params.ParamError(
+            "from", gettext("from %(start)s is after to %(end)s", start=first, end=last)
+        )
     f = queries.CallFilter(
         start=day_start(first, tz),
         end=day_start(last, tz, days_after=1),
@@ -238,8 +245,13 @@ def export() -> ResponseReturnValue:
         finally:
             done()
 
-    return Response(
+    resp = Response(
         generate(),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=calls.csv"},
     )
+    # A HEAD request closes the stream without ever starting it, so without its `finally`:
+    # the slot is freed when the response closes too (once: _Slot.free), or it would be
+    # lost for good, and after `heavy_slots` of them every report and export a 503.
+    resp.call_on_close(done)
+    return resp

@@ -307,8 +307,8 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
         raise CaseWebError(403, gettext("Only a supervisor hands a case to another agent."))
     if owner is not None and owner not in {a.id for a in ctx().runtime.config.roster.agents}:
         raise params.ParamError("owner", gettext("is not an agent of the roster"))
-    raw_summary = source.get("summary")
-    summary = params.text_param("summary", 4000, source=source) if raw_summary else None
+    # absent, empty or blank (text_param strips): the summary stays as it is
+    summary = params.text_param("summary", 4000, source=source) or None
     try:
         changed = _parts().service.update(
             case.case_no,

@@ -38,7 +38,7 @@ from flask_babel import (
 )
 
 from ivr.config import WEB_LOCALES
-from web.security import current_user
+from web.security import current_user, safe_next
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 SESSION_KEY = "locale"
@@ -120,10 +120,8 @@ def choose() -> ResponseReturnValue:
         with ctx().runtime.sessions.begin() as s:
             store.set_user_locale(s, user.id, tag)
     refresh()  # type: ignore[no-untyped-call]
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("auth.index")  # only back to a page of this site
-    return redirect(target)
+    # only back to a page of this site: "/\t/evil.example" is "//evil.example" to a browser
+    return redirect(safe_next(request.form.get("next")) or url_for("auth.index"))
 
 
 # --- locale formats (Jinja filters) ---------------------------------------------------

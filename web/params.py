@@ -190,6 +190,7 @@ def secret_param(
 
 def username_param(name: str = "username", source: Mapping[str, Any] | None = None) -> str:
     """A user name, required, in its canonical form (web.store.normalize_username)."""
+    from web.messages import user_error
     from web.store import UserError, normalize_username
 
     value = _raw(name, source)
@@ -199,8 +200,8 @@ def username_param(name: str = "username", source: Mapping[str, Any] | None = No
         raise ParamError(name, gettext("must be text"))
     try:
         return normalize_username(value[: 4 * MAX_TEXT])
-    except UserError as e:
-        raise ParamError(name, str(e)) from None
+    except UserError as e:  # its own text is the CLI's English: worded in the request's language
+        raise ParamError(name, user_error(e)) from None
 
 
 def printable(text: str, max_len: int) -> str:

@@ -333,3 +333,118 @@ def test_params_unit() -> None:
     with pytest.raises(params.ParamError):
         params.text_param("u", 5, source=src)
     assert params.printable("a\x00b\u202ec", 10) == "a?b?c"
+
+
+# --- found by fuzzing every route (JSON bodies, redirects, messages, streams) ---------
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 30_000,  # json's C scanner runs out of stack: a RecursionError, was a 500
+        '{"k":' * 10_000,
+        "[]",
+        '["sign_in"]',
+        "1",
+        '"sign_in"',
+        "null",
+        '{"kind": "sign_in"',
+        b"\xff\xfe{}",
+    ],
+)
+def test_a_json_body_that_is_no_object_is_a_400_naming_body(
+    client, web_users, login, raw: str | bytes
+) -> None:
+    login(client, "chen")
+    h = {**JSON, "X-CSRF-Token": client.get("/api/me").get_json()["csrf_token"]}
+    for path in (
+        "/api/agent/attendance",
+        "/api/agent/status",
+        "/api/cases",
+        "/api/cases/202611-0001",
+    ):
+        r = client.post(path, data=raw, headers=h)
+        assert r.status_code == 400, (path, r.status_code)
+        assert r.get_json()["param"] == "body", (path, r.get_json())
+    r = client.post("/api/agent/attendance", data="[]", headers={**h, "Accept-Language": "zh-CN"})
+    assert r.get_json()["error"] == "body: 必须是 JSON 对象"
+    # a form post is still read as a form
+    r = client.post(
+        "/api/agent/attendance",
+        data={"kind": "sign_in"},
+        headers={"X-CSRF-Token": h["X-CSRF-Token"]},
+    )
+    assert r.status_code == 200 and r.get_json()["outcome"] == "signed_in"
+
+
+def test_reversed_dates_and_another_agents_calls_are_refused_in_the_users_language(
+    client, web_users, login
+) -> None:
+    login(client, "chen")
+    zh = {"Accept-Language": "zh-CN"}
+    r = client.get("/api/calls?from=2026-12-01&to=2026-11-01", headers=zh)
+    assert r.status_code == 400 and r.get_json() == {
+        "error": "from: 开始日期 2026-12-01 晚于结束日期 2026-11-01",
+        "param": "from",
+    }
+    r = client.get("/calls?from=2026-12-01&to=2026-11-01", headers=zh)
+    assert r.status_code == 400 and "晚于结束日期" in r.get_data(as_text=True)
+    r = client.get("/api/calls?agent=li", headers=zh)
+    assert r.status_code == 403 and r.get_json()["error"] == "坐席 chen 无权查看坐席 li 的通话"
+    r = client.get("/calls?agent=li", headers=zh)
+    assert r.status_code == 403 and "无权查看坐席 li 的通话" in r.get_data(as_text=True)
+
+
+def test_a_malformed_user_name_is_named_in_the_users_language(client, web_users, csrf) -> None:
+    token = csrf(client.get("/login").get_data(as_text=True))
+    r = client.post(
+        "/login",
+        data={"username": "chen wei", "password": PASSWORD, "csrf_token": token},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "username:" in html
+    assert "a user name holds only" not in html  # the CLI's English
+    assert "用户名" in html and "chen wei" in html
+
+
+def test_a_blank_or_wrongly_typed_summary_never_wipes_the_case_text(
+    client, web_users, login
+) -> None:
+    login(client, "boss")
+    h = {"X-CSRF-Token": client.get("/api/me").get_json()["csrf_token"]}
+    body = {"number": "13800000001", "matter": "heater", "class": "important", "summary": "kept"}
+    no = client.post("/api/cases", json=body, headers=h).get_json()["case_no"]
+    for blank in ("", "   ", "\u3000"):
+        r = client.post(f"/api/cases/{no}", json={"summary": blank}, headers=h)
+        assert r.status_code == 200 and r.get_json()["summary"] == "kept", repr(blank)
+    for wrong in (0, False, [], {}, ["x"]):
+        r = client.post(f"/api/cases/{no}", json={"summary": wrong}, headers=h)
+        assert (r.status_code, r.get_json().get("param")) == (400, "summary"), wrong
+    assert client.get(f"/api/cases/{no}").get_json()["summary"] == "kept"
+    r = client.post(f"/api/cases/{no}", json={"summary": "new text"}, headers=h)
+    assert r.get_json()["summary"] == "new text"
+
+
+def test_head_on_the_export_gives_its_heavy_slot_back(web_runtime, web_users, login) -> None:
+    """A HEAD closes the streamed export without starting it: its slot was never freed,
+    and after `heavy_slots` of them every list, report and export answered 503."""
+    from web.app import close_app, create_app
+
+    app = create_app(
+        web_runtime, secret_key="k", board_poll_seconds=0.0, heavy_slots=1, heavy_wait_seconds=0.0
+    )
+    try:
+        client = app.test_client()
+        login(client, "chen")
+        for _ in range(3):
+            r = client.head("/calls/export.csv")
+            assert r.status_code == 200
+            r.close()
+        assert client.get("/api/calls").status_code == 200
+        assert client.get("/calls/export.csv").status_code == 200
+        assert client.get("/api/calls").status_code == 200
+    finally:
+        close_app(app)

@@ -133,7 +133,18 @@ def test_an_unknown_language_is_a_400_naming_it(client) -> None:
     assert r.status_code == 400  # no CSRF token
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",  # a browser drops the tab: //evil.example
+        "/\r\n/evil.example",
+        "/%2F/evil.example",
+        "/\u3000/evil.example",
+    ],
+)
 def test_the_switch_goes_back_only_to_this_site(client, target) -> None:
     page = client.get("/login").get_data(as_text=True)
     r = client.post("/language", data={"locale": "en", "next": target, "csrf_token": _token(page)})

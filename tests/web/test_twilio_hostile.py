@@ -5,6 +5,7 @@ nothing written for a refused request. Over real HTTP through cheroot."""
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -267,3 +268,35 @@ def test_a_validly_signed_state_of_an_impossible_form_is_refused(
     token = StateSigner("twilio-test").dump(state)  # the app's own key (conftest's phone)
     url = f"{PUBLIC}/twilio/gather?s={token}"
     assert phone.post(url, {"CallSid": CALL_SID, "Digits": "1"}).status == 403
+
+
+def test_a_dial_duration_longer_than_the_call_puts_the_answer_at_the_routing_not_before(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    """DialCallDuration (the seat's talk time) is counted back from now; one longer than
+    the call so far put the answer before the call began (talk time of a day)."""
+    routed = phone.post(_gather_url(phone), {"CallSid": CALL_SID, "Digits": "1"})
+    web_runtime.clock.advance(seconds=10)  # type: ignore[attr-defined]
+    fields = {"CallSid": CALL_SID, "DialCallStatus": "completed", "DialCallDuration": "86400"}
+    assert phone.post(routed.first("Dial").get("action", ""), fields).status == 200
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.answered_at is not None and call.routed_at is not None
+    assert call.started_at <= call.routed_at == call.answered_at
+
+
+def test_a_status_timestamp_before_the_call_began_does_not_end_it_before_its_start(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    """Timestamp may lie up to a day from our clock; an end before the recorded start (or
+    answer) would leave a record that ends before it begins."""
+    from email.utils import format_datetime
+
+    _voice(phone)
+    web_runtime.clock.advance(seconds=30)  # type: ignore[attr-defined]
+    early = web_runtime.clock() - timedelta(hours=12)
+    fields = {"CallSid": CALL_SID, "CallStatus": "completed", "From": CALLER, "CallDuration": "5",
+              "Timestamp": format_datetime(early)}  # fmt: skip
+    assert phone.post(f"{PUBLIC}/twilio/status", fields).status == 204
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.ended_at == call.started_at
+    assert call.source == "twilio"  # the voice webhook's start, not the status's weak one

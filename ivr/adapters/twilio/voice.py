@@ -60,6 +60,10 @@ class CallReader(Protocol):
 
 class _CallView(Protocol):
     @property
+    def started_at(self) -> datetime: ...
+    @property
+    def routed_at(self) -> datetime | None: ...
+    @property
     def answered_at(self) -> datetime | None: ...
     @property
     def steps(self) -> tuple[_StepView, ...]: ...
@@ -138,7 +142,9 @@ class TwilioVoice:
         if status in ANSWERED:
             seat = st.target if st.phase == "seat" else f"{QUEUE_PREFIX}{st.queue}"
             agent = (self.seat_agents or {}).get(st.target, "") if st.phase == "seat" else ""
-            at = now - timedelta(seconds=duration_seconds)
+            # The seat answered DialCallDuration s ago, but never before the call was routed
+            # (a duration longer than the call so far would put the answer before its start).
+            at = max(now - timedelta(seconds=duration_seconds), call.routed_at or call.started_at)
             self.deps.log.record(CallAnswered(uid, at, seat, agent))
             return twiml.say_and_hang_up(self._spoken(st.language, ()))
         if st.phase == "seat" and st.queue:
@@ -161,7 +167,17 @@ class TwilioVoice:
                 report.uid, began, report.caller, "", report.dialed, "", SOURCE_TWILIO_STATUS
             )
         )
-        self.deps.log.record(CallEnded(report.uid, report.at, report.status))
+        self.deps.log.record(CallEnded(report.uid, self._end_at(report), report.status))
+
+    def _end_at(self, report: StatusReport) -> datetime:
+        """Twilio's end of the call, but not before what the record already holds: its
+        Timestamp may be up to a day off our clock (web/twilio.py), and an end before the
+        start or the answer would corrupt the record's times."""
+        call = self.calls.get_call(report.uid)
+        if call is None:
+            return report.at
+        known = [t for t in (call.started_at, call.routed_at, call.answered_at) if t is not None]
+        return max([report.at, *known])
 
     def callback(self, token: str, uid: str, digits: str) -> str:
         """The number to call back: this one (1 or nothing) or the one keyed; the request
