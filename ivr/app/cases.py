@@ -312,8 +312,10 @@ class CaseService:
         owner: str | None = None,
         call_uid: str | None = None,
     ) -> Case:
-        """Move a case, add a note, change its text or owner, or link a call: one event each."""
+        """Move a case, add a note, change its text or owner, or link a call: one event each.
+        A call to link must be in the call log (checked before anything changes)."""
         case = self.get(case_no)
+        self._call(call_uid)
         now = self.clock()
         if state is not None and state is not case.state:
             case = self.store.change(

@@ -143,6 +143,22 @@ def test_call_ended_before_call_started_leaves_a_placeholder_then_fills_it(
     assert record.talk_seconds is None
 
 
+def test_a_start_that_lands_after_the_end_is_not_recorded_after_it(
+    call_log: SqlCallLog,
+) -> None:
+    """Two clocks (Twilio's status Timestamp, our webhook's time): the end came first,
+    with an earlier time than the start that follows. The record never ends before it
+    starts, nor answers before it."""
+    uid = "skewed"
+    call_log.record(CallEnded(uid, at(30), hangup_cause="completed"))
+    call_log.record(CallAnswered(uid, at(20), "seat1"))
+    call_log.record(CallStarted(uid, at(45), "13900000003", source="twilio"))
+    record = call_log.get_call(uid)
+    assert record is not None
+    assert (record.source, record.started_at, record.ended_at) == ("twilio", at(20), at(30))
+    assert record.talk_seconds == 10.0 and record.wait_seconds is None
+
+
 def test_hang_up_in_the_menu_is_abandoned_in_menu(call_log: SqlCallLog) -> None:
     call_log.record_many(
         [

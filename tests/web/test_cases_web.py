@@ -155,6 +155,21 @@ def test_hostile_case_input_is_400_naming_the_field(
     assert r.get_json()["param"] == param
 
 
+def test_linking_a_call_that_is_not_in_the_log_is_400_and_changes_nothing(
+    client: FlaskClient, web_users: dict[str, str], login: Any
+) -> None:
+    login(client, "lead")
+    r = _api(
+        client, "post", "/api/cases", {"class": "minor", "matter": "m", "number": "13800000001"}
+    )
+    assert r.status_code == 201, r.get_json()
+    no = r.get_json()["case_no"]
+    before = client.get(f"/api/cases/{no}").get_json()["events"]
+    r = _api(client, "post", f"/api/cases/{no}", {"call": "no-such-call", "note": "called back"})
+    assert r.status_code == 400 and r.get_json()["param"] == "call", r.get_json()
+    assert client.get(f"/api/cases/{no}").get_json()["events"] == before  # not the note either
+
+
 def test_hostile_paths_and_queries(
     client: FlaskClient, web_users: dict[str, str], login: Any
 ) -> None:

@@ -338,9 +338,12 @@ class _Merge:
             call["source"] not in WEAK_SOURCES or event.source in WEAK_SOURCES
         ):
             return  # first CallStarted wins; any other source over a weak one (AMI's)
+        # Never after what the record already holds: a start on one clock (a Twilio
+        # voice webhook on ours) can land after an end on another (its status Timestamp).
+        known = [call[f] for f in ("routed_at", "answered_at", "ended_at") if call[f] is not None]
         call.update(
             source=event.source,
-            started_at=event.at,
+            started_at=min([event.at, *known]),
             caller=event.caller,
             caller_name=event.caller_name,
             dialed=event.dialed,
