@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -15,8 +15,10 @@ from cli.common import (
     MAX_LIMIT,
     AddCommand,
     common_options,
+    day,
     instant,
     int_range,
+    nonempty,
     phone_number,
     runtime,
 )
@@ -121,7 +123,6 @@ def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     number = phone_number(args.number, "--number", rt.config.site.region)
     due = _aware(args.due, rt) if args.due else None
     event = _aware(args.event_at, rt) if args.event_at else None
-    since = date.fromisoformat(args.contract_start) if args.contract_start else None
     try:
         added = parts.intake.request(
             number,
@@ -129,7 +130,7 @@ def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
             source="cli",
             due_at=due,
             event_at=event,
-            contract_start=since,
+            contract_start=args.contract_start,
             language=args.language or rt.config.site.default_language,
             branch=args.branch,
             note=args.note,
@@ -236,7 +237,7 @@ def _sub(parent: argparse.ArgumentParser, dest: str) -> Any:
 
 def _action(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[common_options(False)])
-    p.add_argument("--config", default=argparse.SUPPRESS, help="config directory")
+    p.add_argument("--config", type=nonempty, default=argparse.SUPPRESS, help="config directory")
     return p
 
 
@@ -264,7 +265,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("--matter", default="cli", help="e.g. complaint:202611-0001 (rule: complaint)")
     p.add_argument("--due", type=instant, help="ISO 8601 (an agreed reply time)")
     p.add_argument("--event-at", type=instant, help="ISO 8601: when the matter arose (default now)")
-    p.add_argument("--contract-start", help="YYYY-MM-DD, for contract:* matters")
+    p.add_argument("--contract-start", type=day, help="YYYY-MM-DD, for contract:* matters")
     p.add_argument("--language", default="")
     p.add_argument("--branch", default=None)
     p.add_argument("--note", default="")

@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from cli.callback_cmds import request_json
-from cli.common import MAX_LIMIT, AddCommand, audit_cli, day, int_range, phone_number, runtime
+from cli.common import (
+    MAX_LIMIT,
+    AddCommand,
+    audit_cli,
+    day,
+    int_range,
+    nonempty,
+    phone_number,
+    runtime,
+)
 
 KINDS = ("complaint", "request", "follow_up")
 STATES = ("open", "in_progress", "waiting_customer", "resolved", "closed", "reopened")
@@ -239,7 +248,7 @@ def _action(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     from cli.common import common_options
 
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[common_options(False)])
-    p.add_argument("--config", default=argparse.SUPPRESS, help="config directory")
+    p.add_argument("--config", type=nonempty, default=argparse.SUPPRESS, help="config directory")
     return p
 
 

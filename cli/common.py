@@ -39,10 +39,27 @@ def common_options(defaults: bool) -> argparse.ArgumentParser:
 
 
 def runtime(args: argparse.Namespace) -> Runtime:
-    """The composition root's runtime for `--config` (or $HOTLINE_CONFIG, ./config)."""
-    from ivr.bootstrap import build_runtime
+    """The composition root's runtime for `--config` (or $HOTLINE_CONFIG, ./config).
 
-    return build_runtime(getattr(args, "config", None))
+    A database that cannot be opened (no such database, server refused, a SQLite
+    file in a missing directory) or a data directory that cannot be made is a
+    ConfigError naming the setting, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.bootstrap import build_runtime
+    from ivr.config import ENV_DATA_DIR, ENV_DATABASE_URL, ConfigError
+
+    try:
+        return build_runtime(getattr(args, "config", None))
+    except SQLAlchemyError as e:
+        where = ("environment", ENV_DATABASE_URL) if os.environ.get(ENV_DATABASE_URL) else (
+            "hotline.yaml", "database.url"
+        )  # fmt: skip
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        raise ConfigError(*where, f"cannot open the database: {reason}") from None
+    except OSError as e:  # making the data directory or its secrets/
+        reason = f"{e.filename}: {e.strerror}" if e.filename else str(e)
+        raise ConfigError("environment", ENV_DATA_DIR, f"cannot be used: {reason}") from None
 
 
 def config(args: argparse.Namespace) -> HotlineConfig:
@@ -51,6 +68,26 @@ def config(args: argparse.Namespace) -> HotlineConfig:
     from ivr.config import load_config
 
     return load_config(config_dir(getattr(args, "config", None), os.environ), os.environ)
+
+
+def nonempty(text: str) -> str:
+    """An argparse type: text that is not blank (blank would silently mean the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def pinned_now() -> datetime | None:
+    """$HOTLINE_NOW as an instant, None when unset; a bad value names the variable."""
+    from ivr.adapters.clock import ENV_NOW
+
+    text = os.environ.get(ENV_NOW)
+    if not text:
+        return None
+    try:
+        return instant(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{ENV_NOW}: {e}") from None
 
 
 def int_range(lo: int, hi: int) -> Callable[[str], int]:

@@ -9,7 +9,16 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from cli.common import AddCommand, Command, config, instant, int_range, phone_number
+from cli.common import (
+    AddCommand,
+    Command,
+    config,
+    instant,
+    int_range,
+    nonempty,
+    phone_number,
+    pinned_now,
+)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -63,10 +72,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         )
     # Look ahead: this week's Monday and the weeks after it (holidays and make-up
     # days as the calendar has them).
-    from ivr.adapters.clock import ENV_NOW
-
-    pinned = os.environ.get(ENV_NOW)  # as `simulate`: a pinned instant for tests and drills
-    today = instant(pinned).astimezone(cfg.site.tz) if pinned else datetime.now(cfg.site.tz)
+    pinned = pinned_now()  # as `simulate`: a pinned instant for tests and drills
+    today = pinned.astimezone(cfg.site.tz) if pinned else datetime.now(cfg.site.tz)
     now = today.replace(hour=0, minute=0, second=0, microsecond=0)
     monday = now - timedelta(days=now.weekday())
     hours = 24 * 7 * args.weeks
@@ -113,13 +120,10 @@ def _speech_summary(cfg: Any) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ivr.adapters.clock import ENV_NOW
     from ivr.app.simulate import simulate
 
     cfg = config(args)
-    at = args.at
-    if at is None and os.environ.get(ENV_NOW):
-        at = instant(os.environ[ENV_NOW])
+    at = args.at if args.at is not None else pinned_now()
     if at is None:
         at = datetime.now(cfg.site.tz)
     if at.tzinfo is None:
@@ -147,11 +151,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _instant_at(args: argparse.Namespace, tz: Any) -> datetime:
     """--at, else $HOTLINE_NOW, else now; a naive instant is in the site's zone."""
-    from ivr.adapters.clock import ENV_NOW
-
-    at: datetime | None = args.at
-    if at is None and os.environ.get(ENV_NOW):
-        at = instant(os.environ[ENV_NOW])
+    at: datetime | None = args.at if args.at is not None else pinned_now()
     if at is None:
         at = datetime.now(tz)
     return at.replace(tzinfo=tz) if at.tzinfo is None else at
@@ -244,7 +244,7 @@ def _register_config(add: AddCommand) -> None:
     def nested(name: str, func: Command, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument(
-            "--config", default=argparse.SUPPRESS,
+            "--config", type=nonempty, default=argparse.SUPPRESS,
             help="config directory (default: $HOTLINE_CONFIG or ./config)",
         )  # fmt: skip
         p.set_defaults(func=func)

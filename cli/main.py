@@ -22,7 +22,7 @@ from cli import (
     visitor_cmds,
     web_cmds,
 )
-from cli.common import Command, common_options
+from cli.common import Command, common_options, nonempty
 
 GROUPS = (
     config_cmds,
@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, func: Command, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, parents=[shared])
-        p.add_argument("--config", help="config directory (default: $HOTLINE_CONFIG or ./config)")
+        p.add_argument(
+            "--config", type=nonempty,
+            help="config directory (default: $HOTLINE_CONFIG or ./config)",
+        )  # fmt: skip
         p.set_defaults(func=func)
         return p
 

@@ -11,7 +11,15 @@ import sys
 from typing import Any
 
 from cli.callback_cmds import request_json
-from cli.common import AddCommand, audit_cli, common_options, day, phone_number, runtime
+from cli.common import (
+    AddCommand,
+    audit_cli,
+    common_options,
+    day,
+    nonempty,
+    phone_number,
+    runtime,
+)
 
 
 def _iso(value: Any) -> str | None:
@@ -111,7 +119,7 @@ def _line(most: int) -> Any:
 
 def _action(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[common_options(False)])
-    p.add_argument("--config", default=argparse.SUPPRESS, help="config directory")
+    p.add_argument("--config", type=nonempty, default=argparse.SUPPRESS, help="config directory")
     return p
 
 

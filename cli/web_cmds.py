@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from cli.common import AddCommand, float_range, int_range, runtime
+from cli.common import AddCommand, float_range, int_range, nonempty, runtime
 
 
 def web_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(add: AddCommand) -> None:
     p = add("web", cmd_web, "run the web side-app (board, agent page, call log, reports, API)")
     p.add_argument("--port", type=int_range(1, 65535), help="default: web.port of hotline.yaml")
-    p.add_argument("--host", help="default: web.host of hotline.yaml")
+    p.add_argument("--host", type=nonempty, help="default: web.host of hotline.yaml")
     p.add_argument(
         "--debug", action="store_true", help="werkzeug's development server instead of cheroot"
     )

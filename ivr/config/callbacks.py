@@ -192,7 +192,7 @@ def _dialer(c: Cursor) -> DialerSettings:
         caller_id=normalise_number(caller_id.text()),
         reconcile_seconds=c.opt("reconcile_seconds", 10).number(),
         trunk_host=c.opt("trunk_host", "127.0.0.1").text(),
-        trunk_port=c.opt("trunk_port", 5080).integer(1),
+        trunk_port=c.opt("trunk_port", 5080).integer(1, 65_535),
     )
 
 

@@ -8,6 +8,7 @@ path and the reason.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ MAX_DEPTH = 32  # mappings and lists inside each other
 MAX_NODES = 200_000  # scalars, mappings and lists, aliases counted as they expand
 MAX_ALIASES = 100
 MAX_NUMBER_DIGITS = 30  # a whole number any setting could need, and then some
+# The largest value any number setting takes unless it says otherwise (seconds,
+# minutes, hours, counts): past it a duration overflows a date or a timer's limit.
+MAX_SETTING = 1_000_000
 # A plain scalar YAML reads as an integer: decimal, or 0x / 0o / 0b with their digits
 # (an identifier such as a Twilio account SID "AC0000…" is text, however long).
 _NUMBER = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)")
@@ -145,6 +149,8 @@ def check_limits(name: str, text: str) -> None:
 
 def read_yaml(directory: Path, name: str) -> dict[str, Any]:
     path = directory / name
+    if path.is_dir():
+        raise ConfigError(name, "", f"a directory, not a file, in {directory}")
     if not path.is_file():
         raise ConfigError(name, "", f"file missing in {directory}")
     size = path.stat().st_size
@@ -158,8 +164,10 @@ def read_yaml(directory: Path, name: str) -> dict[str, Any]:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
         raise ConfigError(name, where, f"malformed YAML: {e.problem or e.context}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(name, "", f"malformed YAML: {e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:  # on one line: PyYAML's has several
+        raise ConfigError(name, "", f"malformed YAML: {' '.join(str(e).split())}") from None
+    except OSError as e:  # unreadable (permissions, I/O): named, never a traceback
+        raise ConfigError(name, "", f"cannot be read: {e.strerror or e}") from None
     except (ValueError, TypeError, RecursionError) as e:  # past the checks: never a traceback
         raise ConfigError(name, "", f"cannot be read: {type(e).__name__}: {e}"[:300]) from None
     if data is None:
@@ -264,20 +272,25 @@ class Cursor:
             raise self.fail(f"must be text, got {type(self.data).__name__}")
         return str(self.data)
 
-    def integer(self, minimum: int = 0, maximum: int | None = None) -> int:
+    def integer(self, minimum: int = 0, maximum: int = MAX_SETTING) -> int:
         if isinstance(self.data, bool) or not isinstance(self.data, int):
             raise self.fail(f"must be a whole number, got {self.data!r}")
         if self.data < minimum:
             raise self.fail(f"must be at least {minimum}, got {self.data}")
-        if maximum is not None and self.data > maximum:
+        if self.data > maximum:
             raise self.fail(f"must be at most {maximum}, got {self.data}")
         return self.data
 
-    def number(self) -> float:
+    def number(self, maximum: float = MAX_SETTING) -> float:
+        """A positive, finite number up to `maximum` (NaN and infinities refused)."""
         if isinstance(self.data, bool) or not isinstance(self.data, int | float):
             raise self.fail(f"must be a number, got {self.data!r}")
+        if not math.isfinite(self.data):
+            raise self.fail(f"must be a finite number, got {self.data}")
         if self.data <= 0:
             raise self.fail(f"must be positive, got {self.data}")
+        if self.data > maximum:
+            raise self.fail(f"must be at most {maximum:g}, got {self.data:g}")
         return float(self.data)
 
     def boolean(self) -> bool:

@@ -109,8 +109,10 @@ def _host(c: Cursor) -> str:
 
 
 def _fraction(c: Cursor, what: str, maximum: float) -> float:
+    if isinstance(c.data, float) and not math.isfinite(c.data):
+        raise c.fail(f"must be {what}, got {c.data:g}")  # its range, not number()'s words
     value = c.number()
-    if not math.isfinite(value) or value > maximum:
+    if value > maximum:
         raise c.fail(f"must be {what}, got {value:g}")
     return value
 

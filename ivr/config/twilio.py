@@ -184,9 +184,14 @@ def auth_token(env: Mapping[str, str], data_dir: Path) -> str:
             st = path.stat()
         except FileNotFoundError:
             return ""
+        except OSError as e:  # the data directory is a file, say: named, not a traceback
+            raise ConfigError(str(path), "", f"cannot be read: {e.strerror or e}") from None
         if stat.S_IMODE(st.st_mode) & 0o077 or st.st_uid != os.getuid():
             raise ConfigError(str(path), "", "must be mode 0600 and owned by the hotline's user")
-        value, source = path.read_text(encoding="utf-8", errors="replace").strip(), str(path)
+        try:
+            value, source = path.read_text(encoding="utf-8", errors="replace").strip(), str(path)
+        except OSError as e:
+            raise ConfigError(str(path), "", f"cannot be read: {e.strerror or e}") from None
     if not (value.isascii() and value.isprintable()) or len(value) > MAX_TOKEN_CHARS:
         raise ConfigError(
             source, "", f"the auth token must be 1 to {MAX_TOKEN_CHARS} ASCII characters"

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from ivr.adapters.asterisk.agi import sanitise
 from ivr.domain.routing import normalise_number
 
 # Names shared with extensions_callbacks.conf (rendered from these values).
@@ -28,8 +29,10 @@ ASTDB_FAMILY: Final = "hotline_cb"
 ACTION_PREFIX: Final = "hotline-cb-"
 STATUS_CONNECTED: Final = "CONNECTED"
 
-_ACTION_RE = re.compile(r"^hotline-cb-\d+-\d+$")
+_ACTION_RE = re.compile(r"hotline-cb-[0-9]+-[0-9]+")
 _LANG_RE = re.compile(r"[^A-Za-z0-9_-]")
+_WORD = re.compile(r"[^A-Za-z0-9_ -]")
+MAX_WORD = 32  # DIALSTATUS, device states and reason codes are short words
 
 
 def is_callback_action(action_id: str) -> bool:
@@ -37,8 +40,20 @@ def is_callback_action(action_id: str) -> bool:
 
     >>> is_callback_action("hotline-cb-12-3"), is_callback_action("hotline-cb-12-3\\r\\nX")
     (True, False)
+    >>> is_callback_action("hotline-cb-12-3\\n"), is_callback_action("hotline-cb-\\u0661-3")
+    (False, False)
     """
-    return bool(_ACTION_RE.match(action_id))
+    return bool(_ACTION_RE.fullmatch(action_id))
+
+
+def _word(value: str) -> str:
+    """An event's status word as the dialer keeps it: letters, digits, '_', '-' and
+    spaces only, at most MAX_WORD of them (it is stored and logged).
+
+    >>> _word("NOANSWER"), _word("BUSY\\x00\\r\\nAction: X" + "Y" * 99)
+    ('NOANSWER', 'BUSYAction XYYYYYYYYYYYYYYYYYYYY')
+    """
+    return _WORD.sub("", value)[:MAX_WORD]
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,7 @@ def parse_event(name: str, keys: dict[str, str]) -> DialerEvent | None:
     """What one AMI event means for the dialer; None when it means nothing."""
     if name == "UserEvent" and keys.get("UserEvent") == USEREVENT_CALLBACK:
         action = keys.get("Attempt", "")
-        status = keys.get("Status", "").strip().upper()
+        status = _word(keys.get("Status", "")).strip().upper()
         if not is_callback_action(action) or not status:
             return None
         if status == STATUS_CONNECTED:
@@ -132,14 +147,14 @@ def parse_event(name: str, keys: dict[str, str]) -> DialerEvent | None:
     if name == "OriginateResponse":
         action = keys.get("ActionID", "")
         if is_callback_action(action) and keys.get("Response", "").lower() == "failure":
-            reason = keys.get("Reason", "")
+            reason = _word(keys.get("Reason", ""))
             return AgentLegFailed(action, f"agent leg {_REASONS.get(reason, 'failed')} ({reason})")
         return None
     if name == "DeviceStateChange":
         device = keys.get("Device", "")
         tech, _, seat = device.partition("/")
         if tech.upper() == "PJSIP" and seat:
-            return DeviceState(seat, keys.get("State", ""))
+            return DeviceState(sanitise(seat), _word(keys.get("State", "")))
     return None
 
 

@@ -282,6 +282,29 @@ def test_fallback_user_event_with_unknown_caller() -> None:
     assert started.caller == ""
 
 
+@pytest.mark.parametrize("uid", ["", "  ", None])
+def test_fallback_user_event_without_a_uniqueid_makes_no_record(uid: str | None) -> None:
+    """A record keyed by no call would gather every such event: the Hangup, which has
+    the channel's uniqueid, makes the call's one record."""
+    keys = {k: v for k, v in fallback_event().items() if k != "Uniqueid"}
+    if uid is not None:
+        keys["Uniqueid"] = uid
+    assert translate("UserEvent", keys, AT) == []
+
+
+def test_call_ids_and_seats_from_events_are_sanitised() -> None:
+    keys = {**fallback_event(), "Uniqueid": "1732330900.9\x00\r\nX"}
+    assert {e.uid for e in translate("UserEvent", keys, AT)} == {"1732330900.9   X"}
+    connect = {"Linkedid": "1.2\x00", "Interface": "PJSIP/seat\r\n3"}
+    assert translate("AgentConnect", connect, AT) == [CallAnswered("1.2 ", AT, "seat  3")]
+    state = {"Device": "PJSIP/seat\x003", "State": "INUSE\x00"}
+    assert translate("DeviceStateChange", state, AT) == [SeatUpdate("seat 3", "INUSE ")]
+    hangup_keys = {**hangup("hotline-inbound", CALL_UID, "PJSIP/anonymous-00000003")}
+    hangup_keys["Cause-txt"] = "Normal\x00\r\nClearing"
+    ended = translate("Hangup", hangup_keys, AT)[-1]
+    assert isinstance(ended, CallEnded) and ended.hangup_cause == "16 Normal   Clearing"
+
+
 def test_other_user_events_are_ignored() -> None:
     keys = {**fallback_event(), "UserEvent": "HotlineSelftestDtmf", "Digits": "1"}
     assert translate("UserEvent", keys, AT) == []

@@ -91,6 +91,12 @@ def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
         (["call", "--talk-ms", "0"], "--talk-ms"),
         (["call", "--talk-ms", "1e9"], "--talk-ms"),
         (["nosuch"], "invalid choice"),
+        (["check-config", "--config", ""], "--config"),
+        (["calls", "--config", " "], "--config"),
+        (
+            ["callbacks", "add", "--number", "13800000001", "--contract-start", "x"],
+            "--contract-start",
+        ),
     ],
 )
 def test_out_of_range_arguments_exit_2_naming_the_option(
@@ -100,6 +106,47 @@ def test_out_of_range_arguments_exit_2_naming_the_option(
     err = capsys.readouterr().err
     assert named in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["web", "--host", ""], ["demo", "--config", ""]])
+def test_an_empty_value_is_refused_not_taken_for_the_default(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parsed only: these commands would otherwise start servers on the default."""
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(argv)
+    assert e.value.code == 2 and f"argument {argv[1]}: must not be empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "argv"),
+    [
+        ("HOTLINE_DATABASE_URL", "garbage", ["calls"]),
+        ("HOTLINE_DATABASE_URL", "mysql://x@y/z", ["calls"]),
+        ("HOTLINE_DATABASE_URL", "sqlite:////nonexistent/dir/h.db", ["calls"]),
+        ("HOTLINE_DATA_DIR", "{file}", ["calls"]),
+        ("HOTLINE_DATA_DIR", "{file}", ["check-config"]),
+        ("HOTLINE_NOW", "garbage", ["check-config"]),
+        ("HOTLINE_NOW", "2026-02-30T10:00", ["config", "explain"]),
+    ],
+)
+def test_a_bad_environment_exits_2_naming_the_variable(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    argv: list[str],
+) -> None:
+    """A database that cannot be opened, a data directory that is a file, a pinned
+    instant that is no instant: one line naming the variable, exit 2, no traceback."""
+    (tmp_path / "file").write_text("")
+    clean_env.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
+    clean_env.setenv(variable, value.format(file=tmp_path / "file"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert variable in err or (variable == "HOTLINE_DATA_DIR" and str(tmp_path / "file") in err)
+    assert "Traceback" not in err and err.count("\n") == 1
 
 
 def _json_logger(stream: io.StringIO) -> logging.Logger:

@@ -155,3 +155,135 @@ def test_a_long_identifier_of_hex_letters_is_text_not_a_number(tmp_path: Path) -
         read_yaml(tmp_path, "x.yaml")
     (tmp_path / "x.yaml").write_text(f"sid: {sid}\n", encoding="utf-8")
     assert read_yaml(tmp_path, "x.yaml") == {"sid": sid}
+
+
+# --- numbers that load but break the service later: refused by name ------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "item", "reason"),
+    [
+        (
+            "routing.yaml",
+            "within_days: 7",
+            "within_days: 10000000000000000000000",
+            "repeat_caller.within_days",
+            "at most",
+        ),
+        (
+            "routing.yaml",
+            "within_days: 7",
+            "within_days: 999999999",
+            "repeat_caller.within_days",
+            "at most",
+        ),
+        (
+            "callbacks.yaml",
+            "[10, 30, 120]",
+            "[10, 30, 1.0e+300]",
+            "retry.backoff_minutes[2]",
+            "at most",
+        ),
+        ("callbacks.yaml", "[10, 30, 120]", "[10, 30, .inf]", "retry.backoff_minutes[2]", "finite"),
+        (
+            "callbacks.yaml",
+            "expire_after_hours: 168",
+            "expire_after_hours: 99999999999999",
+            "retry.expire_after_hours",
+            "at most",
+        ),
+        (
+            "callbacks.yaml",
+            "poll_seconds: 0.5",
+            "poll_seconds: .nan",
+            "dialer.poll_seconds",
+            "finite",
+        ),
+        (
+            "callbacks.yaml",
+            "trunk_port: 5080",
+            "trunk_port: 70000",
+            "dialer.trunk_port",
+            "at most 65535",
+        ),
+        (
+            "menu.yaml",
+            "timeout_seconds: 5",
+            "timeout_seconds: .nan",
+            "nodes.main.timeout_seconds",
+            "finite",
+        ),
+        (
+            "menu.yaml",
+            "timeout_seconds: 5",
+            "timeout_seconds: .inf",
+            "nodes.main.timeout_seconds",
+            "finite",
+        ),
+        ("hotline.yaml", "port: 4573", "port: 999999999999", "fastagi.port", "at most 65535"),
+        ("hotline.yaml", "port: 5038", "port: 65536", "ami.port", "at most 65535"),
+        ("hotline.yaml", "port: 8080", "port: 80800", "web.port", "at most 65535"),
+        (
+            "hotline.yaml",
+            "env_timeout_seconds: 5",
+            "env_timeout_seconds: .inf",
+            "fastagi.env_timeout_seconds",
+            "finite",
+        ),
+        (
+            "hotline.yaml",
+            "url: sqlite:///hotline.db",
+            "url: mysql://x@y/z",
+            "database.url",
+            "SQLite or PostgreSQL",
+        ),
+        (
+            "hotline.yaml",
+            "url: sqlite:///hotline.db",
+            "url: 'postgresql://[::1'",
+            "database.url",
+            "not a database URL",
+        ),
+    ],
+)
+def test_a_number_or_url_the_service_cannot_use_is_refused_by_name(
+    config_dir: Path, name: str, old: str, new: str, item: str, reason: str
+) -> None:
+    text = (config_dir / name).read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    e = refused(config_dir, name, text.replace(old, new))
+    assert e.item == item and reason in e.reason
+
+
+def test_a_bad_database_url_in_the_environment_names_the_variable(config_dir: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={"HOTLINE_DATABASE_URL": "postgresql://u:pw@[::1/x"})
+    assert (e.value.file, e.value.item) == ("environment", "HOTLINE_DATABASE_URL")
+    assert "pw" not in str(e.value)  # a URL may hold a password: never echoed
+
+
+def test_a_nul_byte_is_refused_on_one_line(
+    config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (config_dir / "menu.yaml").write_bytes((config_dir / "menu.yaml").read_bytes() + b"\x00")
+    assert main(["check-config", "--config", str(config_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: menu.yaml: malformed YAML") and err.count("\n") == 1
+
+
+def test_a_directory_in_place_of_a_file_is_named_as_such(config_dir: Path) -> None:
+    (config_dir / "seats.yaml").unlink()
+    (config_dir / "seats.yaml").mkdir()
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={})
+    assert e.value.file == "seats.yaml" and "a directory, not a file" in e.value.reason
+
+
+def test_an_unreadable_file_is_named(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)  # root reads a mode-000 file anyway
+    with pytest.raises(ConfigError) as e:
+        read_yaml(config_dir, "routing.yaml")
+    assert e.value.file == "routing.yaml" and "Permission denied" in e.value.reason

@@ -112,6 +112,33 @@ def test_events_from_captured_ami_lines() -> None:
     assert protocol.live_accounts(channels) == {"hotline-cb-7-2"}
 
 
+@pytest.mark.parametrize(
+    "attempt", ["hotline-cb-7-2\n", "hotline-cb-\u0667-2", "hotline-cb-7-\uff12", " hotline-cb-7-2"]
+)
+def test_an_attempt_id_is_ascii_digits_without_a_trailing_newline(attempt: str) -> None:
+    user = {"UserEvent": "HotlineCallback", "Attempt": attempt, "Status": "BUSY"}
+    assert protocol.parse_event("UserEvent", user) is None
+    failed = {"Response": "Failure", "ActionID": attempt, "Reason": "3"}
+    assert protocol.parse_event("OriginateResponse", failed) is None
+    assert protocol.live_accounts([("CoreShowChannel", {"AccountCode": attempt})]) == set()
+
+
+def test_event_words_are_stripped_of_control_characters_and_bounded() -> None:
+    """What the dialer stores or logs from an event: never a NUL (PostgreSQL refuses
+    it), a line break or a megabyte."""
+    ev = protocol.parse_event
+    user = {"UserEvent": "HotlineCallback", "Attempt": "hotline-cb-7-2"}
+    ended = ev("UserEvent", user | {"Status": "busy\x00\r\nAction: X" + "Y" * 100_000})
+    assert isinstance(ended, protocol.Ended)
+    assert ended.dial_status.startswith("BUSYACTION X") and len(ended.dial_status) <= 32
+    failed = {"Response": "Failure", "ActionID": "hotline-cb-7-2", "Reason": "3\x00\n" * 9999}
+    leg = ev("OriginateResponse", failed)
+    assert isinstance(leg, protocol.AgentLegFailed)
+    assert "\x00" not in leg.reason and "\n" not in leg.reason and len(leg.reason) < 80
+    state = ev("DeviceStateChange", {"Device": "PJSIP/seat\x002", "State": "IN\r\nUSE"})
+    assert state == protocol.DeviceState("seat 2", "INUSE")
+
+
 def test_dialplan_renders_with_the_configured_trunk() -> None:
     settings = load_config(REPO / "config").callbacks
     text = render(settings.dialer)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -392,6 +393,19 @@ def test_handler_raising_clears_the_route_kind(caplog: pytest.LogCaptureFixture)
     assert any(UID in r.getMessage() and "fallback" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("uid", ["", " ", "\x00", None], ids=["empty", "blank", "nul", "absent"])
+def test_a_call_without_a_uniqueid_goes_to_the_fallback_unlogged(
+    routes: RouteTable, calllog: ListCallLog, uid: str | None
+) -> None:
+    """Records are keyed by the uniqueid: the menu's events of such calls would all
+    share one record. The dialplan's fallback records the call under its own uid."""
+    env = env_block(agi_uniqueid=uid or "")
+    if uid is None:
+        env = env.replace(b"agi_uniqueid: \n", b"")
+    assert call(routes, FakeAsterisk(keys=["1"]), env) == [FALLBACK]
+    assert calllog.events == []
+
+
 def test_error_while_deciding_falls_back(
     sample_config: HotlineConfig, calllog: ListCallLog, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -433,6 +447,25 @@ def test_dropped_connection_in_menu_is_logged_as_abandoned(
     call(routes, FakeAsterisk(keys=["X"]))
     assert [type(e) for e in calllog.events] == [CallStarted, MenuStep, CallEnded]
     assert calllog.of(CallEnded)[0].outcome is Outcome.ABANDONED_IN_MENU
+
+
+def test_a_connection_reset_in_menu_is_a_hang_up_not_an_error(
+    routes: RouteTable, calllog: ListCallLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(port: int) -> list[str]:
+        reader, writer = await _hold(port, env_block())
+        await reader.readline()  # GET DATA, answered with a reset (RST, not FIN)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+        return await _converse(port, env_block(), FakeAsterisk(keys=["1"]))
+
+    with caplog.at_level(logging.INFO):
+        after = asyncio.run(_with_server(routes, FastAgiLimits(), scenario))
+    assert set_variables(after)[-1] == ("HOTLINE_ROUTE_KIND", "queue")  # still serving
+    ended = calllog.of(CallEnded)
+    assert [(e.uid, e.outcome) for e in ended] == [(UID, Outcome.ABANDONED_IN_MENU)]
+    assert not any(r.exc_info for r in caplog.records)  # no traceback for a hang-up
 
 
 def test_dead_channel_stops_the_conversation(routes: RouteTable) -> None:

@@ -268,11 +268,16 @@ class AgiChannel:
             raise AgiHangup("the channel has hung up")
         self.sent += 1
         stream = self.stream
-        stream.write(line)
         stream.arm(self.reply_timeout, "AGI reply")
         try:
+            stream.write(line)
             await stream.drain()
             return await self._reply()
+        except (ConnectionError, OSError) as e:
+            # Reset by the peer (the channel's end of the socket went away): a hang-up,
+            # never an error of the handler.
+            self.hung_up = True
+            raise AgiHangup(f"connection lost: {e}") from None
         finally:
             stream.disarm()
 

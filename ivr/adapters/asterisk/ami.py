@@ -58,7 +58,7 @@ def seat_of(channel_or_device: str) -> str:
     tech, _, rest = channel_or_device.partition("/")
     if tech.upper() != "PJSIP" or not rest:
         return ""
-    return _CHANNEL_SUFFIX.sub("", rest)
+    return sanitise(_CHANNEL_SUFFIX.sub("", rest))
 
 
 def _is_hotline_context(context: str) -> bool:
@@ -74,10 +74,10 @@ def _entered_hotline(keys: Mapping[str, str]) -> bool:
 
 def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEvent | SeatUpdate]:
     """What one AMI event means for the call log and the seats."""
-    uid, linked = keys.get("Uniqueid", ""), keys.get("Linkedid", "")
+    uid, linked = sanitise(keys.get("Uniqueid", "")), sanitise(keys.get("Linkedid", ""))
     if name == "DeviceStateChange":
         seat = seat_of(keys.get("Device", ""))
-        return [SeatUpdate(seat, keys.get("State", ""))] if seat else []
+        return [SeatUpdate(seat, sanitise(keys.get("State", "")))] if seat else []
     twilio = twilio_call(keys)
     if name == "AgentConnect" and (twilio or linked):
         return [CallAnswered(twilio or linked, at, seat_of(keys.get("Interface", "")))]
@@ -92,7 +92,7 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
         # The Hangup alone makes the record: a caller gone before the AGI began
         # (within Answer's media wait) is logged too. Its start gives way to the
         # IVR's own CallStarted when there is one (SOURCE_AMI).
-        cause = f"{keys.get('Cause', '')} {keys.get('Cause-txt', '')}".strip()
+        cause = sanitise(f"{keys.get('Cause', '')} {keys.get('Cause-txt', '')}").strip()
         started = CallStarted(
             uid,
             entered_at(keys, at),
@@ -107,12 +107,13 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
         shed = keys.get("AccountCode") == names.ACCOUNTCODE_SHED
         return [started, CallEnded(uid, at, cause, Outcome.SHED if shed else None)]
     if name == "UserEvent" and keys.get("UserEvent") == names.USEREVENT_FALLBACK:
-        fuid = keys.get("Uniqueid", "") or uid
+        if not uid.strip():  # a record keyed by no call: the Hangup still makes this one
+            return []
         caller = keys.get("Caller", "") or keys.get("CallerIDNum", "")
         trace = ("FastAGI unavailable or failed: fallback context", "route: queue operator")
         return [
             CallStarted(
-                fuid,
+                uid,
                 at,
                 _known(caller),
                 caller_name(keys.get("CallerIDName", "")),
@@ -121,7 +122,7 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
                 "fallback",
             ),
             Routed(
-                fuid, at, names.QUEUE_OPERATOR, "queue", names.QUEUE_OPERATOR, 0, False, "", trace
+                uid, at, names.QUEUE_OPERATOR, "queue", names.QUEUE_OPERATOR, 0, False, "", trace
             ),
         ]
     return []

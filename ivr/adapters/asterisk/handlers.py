@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from ivr import phone
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi import AgiHangup, caller_name, command
+from ivr.adapters.asterisk.agi import AgiError, AgiHangup, caller_name, command
 from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.adapters.speech.client import SpeechInput, invalid_digit
@@ -104,7 +104,12 @@ class Handlers:
         return table
 
     async def hotline(self, agi: AgiChannel) -> None:
-        session = IvrSession(self.deps, caller_from_env(agi.env, self.source, self.region))
+        caller = caller_from_env(agi.env, self.source, self.region)
+        if not caller.uid.strip():
+            # Every record is keyed by the uniqueid: without one, the menu's events would
+            # join other such calls' record. The fallback context records this call.
+            raise AgiError("no agi_uniqueid in the AGI environment")
+        session = IvrSession(self.deps, caller)
         action = session.begin()
         try:
             while isinstance(action, Ask):
