@@ -7,6 +7,7 @@ problem is refused with a ConfigError naming the file, the item and the reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -82,6 +83,8 @@ class FastAgiSettings(Endpoint):
 
 MAX_PRIORITY = 1000  # a branch's priority: its callers' queue priority and its queue's weight
 MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
+MAX_PORT = 65_535
+MAX_REPEAT_DAYS = 3660  # a repeat caller is looked for this far back at most
 
 
 @dataclass(frozen=True)
@@ -210,14 +213,14 @@ def _numbers(c: Cursor, region: str) -> frozenset[str]:
 
 
 def _endpoint(c: Cursor) -> Endpoint:
-    return Endpoint(c.child("host").text(), c.child("port").integer(1))
+    return Endpoint(c.child("host").text(), c.child("port").integer(1, MAX_PORT))
 
 
 def _web(c: Cursor, site: Site) -> WebEndpoint:
     """web: host, port and locale (default: the site's language when the web has it, else en)."""
     fallback = site.default_language if site.default_language in WEB_LOCALES else "en"
     locale = c.opt("locale", fallback).choice(WEB_LOCALES)
-    return WebEndpoint(c.child("host").text(), c.child("port").integer(1), locale)
+    return WebEndpoint(c.child("host").text(), c.child("port").integer(1, MAX_PORT), locale)
 
 
 def _admission(c: Cursor) -> Admission:
@@ -231,7 +234,7 @@ def _fastagi(c: Cursor) -> FastAgiSettings:
     d = FastAgiSettings("", 0)
     return FastAgiSettings(
         c.child("host").text(),
-        c.child("port").integer(1),
+        c.child("port").integer(1, MAX_PORT),
         c.opt("max_dialogs", d.max_dialogs).integer(1),
         c.opt("env_timeout_seconds", d.env_timeout_seconds).number(),
         c.opt("reply_timeout_seconds", d.reply_timeout_seconds).number(),
@@ -440,7 +443,9 @@ def _policy(
         branches=branches,
         vip_numbers=_numbers(vip.opt("numbers", []), region),
         vip_boost=vip.opt("priority_boost", 5).integer(),
-        repeat_within=timedelta(days=c.child("repeat_caller").child("within_days").integer()),
+        repeat_within=timedelta(
+            days=c.child("repeat_caller").child("within_days").integer(0, MAX_REPEAT_DAYS)
+        ),
         max_wait_seconds=overflow.child("max_wait_seconds").integer(1),
         ring_seconds=overflow.opt("ring_seconds", 20).integer(1),
         when_closed=RouteKind(overflow.child("when_closed").choice(kinds)),
@@ -469,7 +474,7 @@ def _trunks(c: Cursor) -> dict[str, Endpoint]:
         host = t.child("host")
         if not host.text() or any(ch in host.text() for ch in " ;,\n[]"):
             raise host.fail(f"{host.data!r} is not a host name or address")
-        out[name] = Endpoint(host.text(), t.opt("port", 5060).integer(1, 65535))
+        out[name] = Endpoint(host.text(), t.opt("port", 5060).integer(1, MAX_PORT))
     return out
 
 
@@ -599,6 +604,9 @@ MAX_PHRASE_CHARS = 100  # Twilio's limit for one speech hint
 MAX_PHRASES = 500  # per node and language: Twilio's limit for the hints of one <Gather>
 
 
+_RECOGNISER_TOKEN = re.compile(r"<.*>|\[.*\]")  # vosk's <eps>, [unk]: no words to say
+
+
 def _phrases(
     c: Cursor, options: Mapping[str, Target], languages: tuple[str, ...]
 ) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -608,6 +616,7 @@ def _phrases(
         if lang not in languages:
             raise by_key.fail(f"language {lang!r} is not in site.languages")
         keyed: dict[str, tuple[str, ...]] = {}
+        owner: dict[str, str] = {}  # each phrase (as heard: casefolded, single spaces) -> key
         for key, said in by_key.items():
             if key not in options:
                 raise said.fail(f"key {key!r} is not an option of this node")
@@ -616,6 +625,11 @@ def _phrases(
             for p, text in zip(items, phrases, strict=True):
                 if not text or len(text) > MAX_PHRASE_CHARS or not text.isprintable():
                     raise p.fail(f"a phrase is 1 to {MAX_PHRASE_CHARS} printable characters")
+                heard = " ".join(text.casefold().split())
+                if any(_RECOGNISER_TOKEN.fullmatch(w) for w in heard.split()):
+                    raise p.fail(f"{text!r}: <...> and [...] are the recogniser's own tokens")
+                if owner.setdefault(heard, key) != key:
+                    raise p.fail(f"{text!r} is a phrase of key {owner[heard]!r} too")
             keyed[key] = phrases
         if sum(len(p) for p in keyed.values()) > MAX_PHRASES:
             raise by_key.fail(f"more than {MAX_PHRASES} phrases")
@@ -697,6 +711,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
     url = env.get(ENV_DATABASE_URL) or file_url.text()
+    _check_database_url(url, file_url if not env.get(ENV_DATABASE_URL) else None)
     sip = main.child("sip")
     ami = main.child("ami")
     _no_secret(ami, "secret", ENV_AMI_SECRET)
@@ -716,15 +731,15 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         fastagi=_fastagi(main.child("fastagi")),
         ami=AmiSettings(
             ami.child("host").text(),
-            ami.child("port").integer(1),
+            ami.child("port").integer(1, MAX_PORT),
             ami.child("username").text(),
             sweep_seconds=ami.opt("sweep_seconds", AmiSettings.sweep_seconds).integer(5, 86_400),
         ),
         sip=SipSettings(
             sip.child("host").text(),
-            sip.child("port").integer(1),
+            sip.child("port").integer(1, MAX_PORT),
             sip.opt("seat_contacts", "register").choice(("static", "register")),
-            sip.opt("seat_port_base", 5090).integer(1),
+            sip.opt("seat_port_base", 5090).integer(1, MAX_PORT - len(roster.agents)),
         ),
         web=_web(main.child("web"), site),
         calendar=calendar,
@@ -762,6 +777,25 @@ def _no_secret(section: Cursor, key: str, env_name: str) -> None:
             f"secrets do not belong in committed config: remove it and set {env_name}, "
             "or let the hotline generate one in the data directory (secrets/, mode 0600)"
         )
+
+
+def _check_database_url(url: str, item: Cursor | None) -> None:
+    """A SQLAlchemy URL of one of the two stores (the URL itself is never echoed: it may
+    hold a password). `item` is the YAML's; None: HOTLINE_DATABASE_URL gave it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        reason = "not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
+    else:
+        if backend in ("sqlite", "postgresql"):
+            return
+        reason = f"{backend!r}: the database is SQLite or PostgreSQL"
+    if item is None:
+        raise ConfigError("environment", ENV_DATABASE_URL, reason)
+    raise item.fail(reason)
 
 
 def _resolve_sqlite(url: str, data_dir: Path) -> str:

@@ -101,8 +101,18 @@ def _refused(config_dir: Path, file: str, old: str, new: str, item: str, reason:
             "1 to 100",
         ),  # fmt: skip
         ('"2": [complaint, complain]', '"2": {a: b}', "nodes.main.speech.en.2", "text"),
+        # vosk's own tokens: <eps> aborted the recogniser, [unk] would match any noise
+        ('"2": [complaint, complain]', '"2": ["<eps>"]', "nodes.main.speech.en.2[0]", "tokens"),
+        ('"2": [complaint, complain]', '"2": [bill, "[unk]"]', "nodes.main.speech.en.2[1]",
+         "tokens"),
+        # one phrase under two keys: the recogniser could only ever pick one
+        # (the later one is named, with the key that has it first)
+        ('"2": [complaint, complain]', '"2": [complaint, Repair]', "nodes.main.speech.en.3[0]",
+         "of key '2' too"),
+        ('"2": [complaint, complain]', '"2": [complaint, "  call   BACK "]',
+         "nodes.main.speech.en.9[0]", "of key '2' too"),
     ],
-)
+)  # fmt: skip
 def test_bad_speech_phrases_are_refused(
     config_dir: Path, old: str, new: str, item: str, reason: str
 ) -> None:
