@@ -123,11 +123,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ivr.app.simulate import simulate
 
     cfg = config(args)
-    at = args.at if args.at is not None else pinned_now()
-    if at is None:
-        at = datetime.now(cfg.site.tz)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=cfg.site.tz)
+    at = _instant_at(args, cfg.site.tz)
     caller = phone_number(args.caller, "--caller", cfg.site.region) if args.caller else ""
     result = simulate(
         cfg.menu,

@@ -273,7 +273,7 @@ class AgiChannel:
             stream.write(line)
             await stream.drain()
             return await self._reply()
-        except (ConnectionError, OSError) as e:
+        except OSError as e:  # ConnectionResetError, BrokenPipeError...
             # Reset by the peer (the channel's end of the socket went away): a hang-up,
             # never an error of the handler.
             self.hung_up = True
