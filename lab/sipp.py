@@ -57,6 +57,10 @@ DEFAULT_TARGET = "127.0.0.1:5060"
 HangupSide = Literal["asterisk", "caller", "none"]
 
 
+SIPP_BIND_ERROR = 254  # SIPp's exit status when it cannot bind a socket (-2)
+BIND_TRIES = 3
+
+
 def free_udp_port(pair: bool = False) -> int:
     """An unused local UDP port (and port+2 when pair: SIPp's media sockets)."""
     for _ in range(50):
@@ -179,19 +183,24 @@ def place_call(
         pcaps = dtmf_pcaps(plan.all_keys, work) if dtmf == "rfc2833" else []
         xml = with_headers(caller_scenario(plan, extension, pcaps, stream), headers or {})
         scenario.write_text(xml, encoding="utf-8")
-        port = local_port or free_udp_port()
-        args = [
-            _sipp_binary(), "-sf", str(scenario), "-m", "1", "-l", "1",
-            "-i", _plain_ip(local_ip), "-p", str(port), "-mi", _plain_ip(local_ip),
-            "-mp", str(free_udp_port(pair=True)),
-            "-key", "caller", sip_user(caller), "-key", "display", sip_display(display),
-            "-cid_str", f"{call_tag}-%u@hotline",
-            "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error",
-            "-trace_msg", "-message_file", str(work / "messages.log"),
-            "-trace_stat", "-stf", str(work / "stat.csv"),
-            strip_crlf(sip_target),
-        ]  # fmt: skip
-        proc = _run_sipp(args, work, timeout_s + 10)
+        for _ in range(BIND_TRIES):
+            port = local_port or free_udp_port()
+            args = [
+                _sipp_binary(), "-sf", str(scenario), "-m", "1", "-l", "1",
+                "-i", _plain_ip(local_ip), "-p", str(port), "-mi", _plain_ip(local_ip),
+                "-mp", str(free_udp_port(pair=True)),
+                "-key", "caller", sip_user(caller), "-key", "display", sip_display(display),
+                "-cid_str", f"{call_tag}-%u@hotline",
+                "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error",
+                "-trace_msg", "-message_file", str(work / "messages.log"),
+                "-trace_stat", "-stf", str(work / "stat.csv"),
+                strip_crlf(sip_target),
+            ]  # fmt: skip
+            proc = _run_sipp(args, work, timeout_s + 10)
+            # The ports were free when chosen; another process may bind one before SIPp
+            # does. SIPp then stops before sending anything: choose again.
+            if proc.returncode != SIPP_BIND_ERROR or local_port:
+                break
         messages = parse_message_log(_read(work / "messages.log"))
         stats = read_stat_csv(work / "stat.csv")
     status, answered_at = _invite_outcome(messages)

@@ -210,6 +210,40 @@ def cfg() -> Iterator[AsteriskSettings]:
 
 @pytest.mark.e2e
 @needs_root
+def test_a_caller_port_taken_before_sipp_binds_it_is_chosen_again(
+    cfg: AsteriskSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ports are free when chosen, but another process can bind one first: SIPp then
+    exits 254 before sending anything, and the call is placed again on fresh ports."""
+    import socket
+
+    import lab.sipp as sipp
+
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("127.0.0.1", 0))
+    taken = [held.getsockname()[1]]  # the first SIP port handed out: already bound
+    real = sipp.free_udp_port
+    monkeypatch.setattr(
+        sipp, "free_udp_port", lambda pair=False: taken.pop() if taken and not pair else real(pair)
+    )
+    runs: list[int] = []
+    run = sipp._run_sipp
+
+    def counted(*args: object, **kwargs: object) -> object:
+        proc = run(*args, **kwargs)  # type: ignore[arg-type]
+        runs.append(proc.returncode)
+        return proc
+
+    monkeypatch.setattr(sipp, "_run_sipp", counted)
+    with held, AmiEvents(cfg) as ami:
+        result = place_call("5#", "13800000109", extension="4998", hold_ms=8000)
+        ami.wait_for("UserEvent", lambda f: f.get("Caller") == "13800000109")
+    assert runs == [sipp.SIPP_BIND_ERROR, 0]
+    assert result.ok
+
+
+@pytest.mark.e2e
+@needs_root
 def test_rfc2833_digits_reach_asterisk(cfg: AsteriskSettings) -> None:
     caller = "13800000101"
     with AmiEvents(cfg) as ami:
