@@ -103,9 +103,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseKind
 
-    classes = tuple(rt.config.cases.rules.classes)
-    if args.case_class not in classes:
-        print(f"error: argument --class: one of {', '.join(classes)}", file=sys.stderr)
+    if not _known_class(args.case_class, rt):
         return 2
     number = phone_number(args.number, "--number", rt.config.site.region) if args.number else ""
     opened = parts.service.open(
@@ -140,10 +138,21 @@ def _open(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     return 0
 
 
+def _known_class(case_class: str, rt: Any) -> bool:
+    """Whether `case_class` is one of cases.yaml's classes; if not, says so (exit 2)."""
+    classes = tuple(rt.config.cases.rules.classes)
+    if case_class in classes:
+        return True
+    print(f"error: argument --class: one of {', '.join(classes)}", file=sys.stderr)
+    return False
+
+
 def _list(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.adapters.db.cases import CaseFilter
     from ivr.domain.cases import CaseState
 
+    if args.case_class is not None and not _known_class(args.case_class, rt):
+        return 2
     now = rt.clock()
     f = CaseFilter(
         owners=frozenset({args.owner}) if args.owner else None,

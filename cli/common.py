@@ -78,16 +78,24 @@ def nonempty(text: str) -> str:
 
 
 def pinned_now() -> datetime | None:
-    """$HOTLINE_NOW as an instant, None when unset; a bad value names the variable."""
+    """$HOTLINE_NOW as an instant, None when unset; a bad value names the variable.
+
+    It must carry a UTC offset, as the service's pinned clock requires
+    (ivr.adapters.clock): every command reads the same variable the same way."""
     from ivr.adapters.clock import ENV_NOW
 
     text = os.environ.get(ENV_NOW)
     if not text:
         return None
     try:
-        return instant(text)
+        at = instant(text)
     except argparse.ArgumentTypeError as e:
         raise argparse.ArgumentTypeError(f"{ENV_NOW}: {e}") from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{ENV_NOW}: {text!r} has no UTC offset, e.g. 2026-11-23T10:00:00+08:00"
+        )
+    return at
 
 
 def int_range(lo: int, hi: int) -> Callable[[str], int]:

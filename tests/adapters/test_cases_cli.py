@@ -109,6 +109,7 @@ def test_a_missing_case_is_exit_1(cli_db: str, capsys: pytest.CaptureFixture[str
         (["show", "202611-0001' OR 1=1"], "case_no"),
         (["update", "202611-0001", "--state", "gone"], "--state"),
         (["list", "--limit", "0"], "--limit"),
+        (["list", "--class", "unknown"], "--class"),
     ],
 )  # fmt: skip
 def test_hostile_arguments_exit_2_naming_the_item(

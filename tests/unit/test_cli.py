@@ -128,6 +128,9 @@ def test_an_empty_value_is_refused_not_taken_for_the_default(
         ("HOTLINE_DATA_DIR", "{file}", ["check-config"]),
         ("HOTLINE_NOW", "garbage", ["check-config"]),
         ("HOTLINE_NOW", "2026-02-30T10:00", ["config", "explain"]),
+        ("HOTLINE_NOW", "2026-11-23T10:00", ["config", "explain"]),
+        ("HOTLINE_NOW", "2026-11-23T10:00", ["simulate", "--caller", "13800000001"]),
+        ("HOTLINE_NOW", "2026-11-23T10:00", ["calls"]),
     ],
 )
 def test_a_bad_environment_exits_2_naming_the_variable(
