@@ -300,3 +300,31 @@ def test_a_status_timestamp_before_the_call_began_does_not_end_it_before_its_sta
     call = web_runtime.calls.get_call(CALL_SID)
     assert call is not None and call.ended_at == call.started_at
     assert call.source == "twilio"  # the voice webhook's start, not the status's weak one
+
+
+def test_a_status_timestamp_before_the_answer_ends_the_call_at_the_answer_unread(
+    phone: TwilioPhone, web_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call log keeps the times in order (the merge, not the webhook): the status
+    callback writes Twilio's Timestamp as it is, without reading the call back first."""
+    from email.utils import format_datetime
+
+    routed = phone.post(_gather_url(phone), {"CallSid": CALL_SID, "Digits": "1"})
+    web_runtime.clock.advance(seconds=40)  # type: ignore[attr-defined]
+    fields = {"CallSid": CALL_SID, "DialCallStatus": "completed", "DialCallDuration": "30"}
+    assert phone.post(routed.first("Dial").get("action", ""), fields).status == 200
+    early = web_runtime.clock() - timedelta(hours=23)
+    status = {"CallSid": CALL_SID, "CallStatus": "completed", "From": CALLER,
+              "CallDuration": "45", "Timestamp": format_datetime(early)}  # fmt: skip
+    read = web_runtime.calls.get_call
+
+    def unread(uid: str) -> None:
+        raise AssertionError(f"the status callback read call {uid} back")
+
+    with monkeypatch.context() as m:
+        m.setattr(web_runtime.calls, "get_call", unread)
+        assert phone.post(f"{PUBLIC}/twilio/status", status).status == 204
+    call = read(CALL_SID)
+    assert call is not None and call.routed_at is not None and call.answered_at is not None
+    assert call.started_at <= call.routed_at <= call.answered_at == call.ended_at
+    assert (call.outcome, call.talk_seconds) == ("answered", 0.0)

@@ -3,7 +3,8 @@
 Events (`ivr.domain.calllog`) may arrive twice (a spool replay) and out of
 order (the AMI listener's CallEnded before the FastAGI server's CallStarted).
 Each event is applied as a merge that gives the same row whatever the order
-and however many times it is applied:
+and however many times it is applied (while the clocks agree; below for when
+they do not):
 
 * the call row is created on first sight of its uid (``INSERT .. ON CONFLICT
   DO NOTHING``), then locked (``SELECT .. FOR UPDATE`` on PostgreSQL; SQLite's
@@ -20,6 +21,30 @@ and however many times it is applied:
 * outcome, wait and talk seconds are recomputed from the merged row;
 * the days the changed calls started on (before and after) are marked changed, so
   their report rollups are recomputed on the next read (`rollups.py`).
+
+The times of a row are always in order, whatever the order of the events and
+whichever clocks stamped them (FastAGI's, the AMI's, Twilio's, the dialer's)::
+
+    started_at <= routed_at (if any) <= answered_at (if any) <= ended_at (if any)
+
+One rule keeps it so, in the merge that holds the row (adapters do not clamp
+times of their own): **what the row holds stands; a newcomer gives way.** An
+event's time is moved, before it is compared with the row's, to the nearest time
+that keeps the order with the times the row already holds: a start is never
+after the routing, answer or end; a routing never before the start nor after the
+answer or end; an answer never before the start or routing nor after the end; an
+end never before the start, routing or answer. A placeholder's start (no
+CallStarted yet) is the earliest time seen, so it is before everything.
+
+So nothing moves while the clocks agree: the row is then the same in any order,
+batching and number of replays. When they disagree, the time that landed first is
+the one kept, and the later one is moved onto it, never the other way round: an
+end at 10:00:30 (a status callback's Timestamp) and then a start at 10:00:45 (our
+clock) give a call started and ended at 10:00:30; the same two in the other order
+give one started and ended at 10:00:45. A time already stored is never rewritten
+to make room (it may have been reported, and its day rolled up), and moving the
+newcomer costs a few comparisons against the row in hand, no read. The wait and
+talk seconds derived from an ordered row are never negative.
 """
 
 from __future__ import annotations
@@ -338,12 +363,9 @@ class _Merge:
             call["source"] not in WEAK_SOURCES or event.source in WEAK_SOURCES
         ):
             return  # first CallStarted wins; any other source over a weak one (AMI's)
-        # Never after what the record already holds: a start on one clock (a Twilio
-        # voice webhook on ours) can land after an end on another (its status Timestamp).
-        known = [call[f] for f in ("routed_at", "answered_at", "ended_at") if call[f] is not None]
         call.update(
             source=event.source,
-            started_at=min([event.at, *known]),
+            started_at=_in_order(call, "started_at", event.at),
             caller=event.caller,
             caller_name=event.caller_name,
             dialed=event.dialed,
@@ -371,8 +393,9 @@ class _Merge:
         )
 
     def _routed(self, call: _Row, event: Routed) -> None:
-        if call["routed_at"] is None or event.at < call["routed_at"]:
-            call["routed_at"] = event.at
+        routed_at = _in_order(call, "routed_at", event.at)
+        if call["routed_at"] is None or routed_at < call["routed_at"]:
+            call["routed_at"] = routed_at
         decision = self.decisions.get(call["id"])
         if decision is not None and decision["at"] > event.at:
             return  # a later decision is already recorded
@@ -400,15 +423,19 @@ class _Merge:
             call["language"] = event.language
 
     def _answered(self, call: _Row, event: CallAnswered) -> None:
-        if call["answered_at"] is not None and call["answered_at"] <= event.at:
+        answered_at = _in_order(call, "answered_at", event.at)
+        if call["answered_at"] is not None and call["answered_at"] <= answered_at:
             return  # the earliest answer wins
         call.update(
-            answered_at=event.at, answered_seat=event.seat, answered_agent=event.agent_id or None
+            answered_at=answered_at,
+            answered_seat=event.seat,
+            answered_agent=event.agent_id or None,
         )
 
     def _ended(self, call: _Row, event: CallEnded) -> None:
-        if call["ended_at"] is None or event.at < call["ended_at"]:
-            call["ended_at"] = event.at
+        ended_at = _in_order(call, "ended_at", event.at)
+        if call["ended_at"] is None or ended_at < call["ended_at"]:
+            call["ended_at"] = ended_at
         if not call["hangup_cause"] and event.hangup_cause:
             call["hangup_cause"] = event.hangup_cause
         if call["reported_outcome"] is None and event.outcome is not None:
@@ -452,6 +479,28 @@ class _Merge:
                 for t in (self.read[uid]["started_at"], self.calls[uid]["started_at"])
             ],
         )
+
+
+# The row's times in their order: each is never before those ahead of it in this
+# tuple, nor after those behind it.
+_TIMES: Final = ("started_at", "routed_at", "answered_at", "ended_at")
+_BEFORE: Final = {f: _TIMES[:i] for i, f in enumerate(_TIMES)}
+_AFTER: Final = {f: _TIMES[i + 1 :] for i, f in enumerate(_TIMES)}
+
+
+def _in_order(call: _Row, field: str, at: datetime) -> datetime:
+    """`at` as the row's `field`: moved, if need be, to the nearest time that keeps the
+    row in order (not before the times it holds ahead of `field`, nor after those
+    behind it); the newcomer gives way, the row's times stand (module docstring)."""
+    for f in _BEFORE[field]:
+        held = call[f]
+        if held is not None and held > at:
+            at = held
+    for f in _AFTER[field]:
+        held = call[f]
+        if held is not None and held < at:
+            at = held
+    return at
 
 
 def _update_by_id(table: Table, columns: Sequence[str]) -> Any:

@@ -60,10 +60,6 @@ class CallReader(Protocol):
 
 class _CallView(Protocol):
     @property
-    def started_at(self) -> datetime: ...
-    @property
-    def routed_at(self) -> datetime | None: ...
-    @property
     def answered_at(self) -> datetime | None: ...
     @property
     def steps(self) -> tuple[_StepView, ...]: ...
@@ -142,9 +138,9 @@ class TwilioVoice:
         if status in ANSWERED:
             seat = st.target if st.phase == "seat" else f"{QUEUE_PREFIX}{st.queue}"
             agent = (self.seat_agents or {}).get(st.target, "") if st.phase == "seat" else ""
-            # The seat answered DialCallDuration s ago, but never before the call was routed
-            # (a duration longer than the call so far would put the answer before its start).
-            at = max(now - timedelta(seconds=duration_seconds), call.routed_at or call.started_at)
+            # The seat answered DialCallDuration s ago; one longer than the call so far is
+            # recorded at the routing, not before (the call log keeps a call's times in order).
+            at = now - timedelta(seconds=duration_seconds)
             self.deps.log.record(CallAnswered(uid, at, seat, agent))
             return twiml.say_and_hang_up(self._spoken(st.language, ()))
         if st.phase == "seat" and st.queue:
@@ -158,7 +154,9 @@ class TwilioVoice:
 
     def status(self, report: StatusReport) -> None:
         """A final status ends the record, and starts it should the voice webhook be lost
-        (a weak start: the voice webhook's replaces it in either order)."""
+        (a weak start: the voice webhook's replaces it in either order). Its Timestamp may
+        be up to a day off our clock (web/twilio.py): the call log never ends a call before
+        the start, routing or answer it holds."""
         if report.status not in FINAL_STATUSES:
             return
         began = report.at - timedelta(seconds=report.duration_seconds)
@@ -167,17 +165,7 @@ class TwilioVoice:
                 report.uid, began, report.caller, "", report.dialed, "", SOURCE_TWILIO_STATUS
             )
         )
-        self.deps.log.record(CallEnded(report.uid, self._end_at(report), report.status))
-
-    def _end_at(self, report: StatusReport) -> datetime:
-        """Twilio's end of the call, but not before what the record already holds: its
-        Timestamp may be up to a day off our clock (web/twilio.py), and an end before the
-        start or the answer would corrupt the record's times."""
-        call = self.calls.get_call(report.uid)
-        if call is None:
-            return report.at
-        known = [t for t in (call.started_at, call.routed_at, call.answered_at) if t is not None]
-        return max([report.at, *known])
+        self.deps.log.record(CallEnded(report.uid, report.at, report.status))
 
     def callback(self, token: str, uid: str, digits: str) -> str:
         """The number to call back: this one (1 or nothing) or the one keyed; the request
