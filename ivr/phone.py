@@ -7,7 +7,8 @@ callback ledger. Numbers written nationally take the site's region
 other Unicode digits all come to the same string, so a listed number matches
 whatever form it arrives in. Parsing is Google's libphonenumber (`phonenumbers`).
 
-    canonical(text, region)    the E.164 form, or NumberError(reason)
+    canonical(text, region)    the E.164 form, or NumberError (a NumberProblem code, its
+                               English reason; the web words the code: web/messages.py)
     caller_key(text, region)   the E.164 form when there is one, else the text as given
                                (a caller ID is never refused: it is what Asterisk saw)
     match_key(text, region)    the E.164 form when there is one, else digits and '+'
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from enum import StrEnum
 from functools import lru_cache, partial
 
 import phonenumbers
@@ -38,28 +40,78 @@ MAX_CHARS = 64  # the longest E.164 number written with generous separators, and
 MAX_PREFIX_DIGITS = 20  # 15 in E.164, with room for an international or trunk prefix
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # the shortest real numbers (Niue, St Helena) have 7
 
-_PARSE_REASONS = {
-    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-    NumberParseException.NOT_A_NUMBER: "not a phone number",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
-    NumberParseException.TOO_SHORT_NSN: "too short",
-    NumberParseException.TOO_LONG: "too long",
+
+class NumberProblem(StrEnum):
+    """Why a text is no phone number. The code is for the web, which words it in the
+    request's language (web/messages.py); `NumberError.reason` is the English text."""
+
+    EMPTY = "empty"
+    TOO_MANY_CHARS = "too_many_chars"  # limit: MAX_CHARS
+    NOT_DIGITS = "not_digits"
+    NO_REGION = "no_region"
+    UNKNOWN_COUNTRY = "unknown_country"
+    NOT_A_NUMBER = "not_a_number"
+    TOO_SHORT_AFTER_IDD = "too_short_after_idd"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    INVALID_LENGTH = "invalid_length"
+    LOCAL_ONLY = "local_only"
+    NOT_POSSIBLE = "not_possible"
+    NO_ROUND_TRIP = "no_round_trip"
+    NO_DIGITS = "no_digits"
+    TOO_MANY_DIGITS = "too_many_digits"  # limit: MAX_PREFIX_DIGITS
+
+
+# The English reason of each code ({limit} filled in): the CLI's and the logs' text.
+REASONS: dict[NumberProblem, str] = {
+    NumberProblem.EMPTY: "empty",
+    NumberProblem.TOO_MANY_CHARS: "longer than {limit} characters",
+    NumberProblem.NOT_DIGITS: "only digits, '+' and separators are allowed",
+    NumberProblem.NO_REGION: "no country code, no site.region",
+    NumberProblem.UNKNOWN_COUNTRY: "unknown country code",
+    NumberProblem.NOT_A_NUMBER: "not a phone number",
+    NumberProblem.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberProblem.TOO_SHORT: "too short",
+    NumberProblem.TOO_LONG: "too long",
+    NumberProblem.INVALID_LENGTH: "not a possible length for its country",
+    NumberProblem.LOCAL_ONLY: "a local number without its area code",
+    NumberProblem.NOT_POSSIBLE: "not a possible number",
+    NumberProblem.NO_ROUND_TRIP: "no E.164 form that reads back as the same number",
+    NumberProblem.NO_DIGITS: "no digits",
+    NumberProblem.TOO_MANY_DIGITS: "more than {limit} digits",
 }
-_POSSIBLE_REASONS = {
-    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
-    ValidationResult.TOO_SHORT: "too short",
-    ValidationResult.TOO_LONG: "too long",
-    ValidationResult.INVALID_LENGTH: "not a possible length for its country",
-    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code",
+
+_PARSE_PROBLEMS = {
+    NumberParseException.INVALID_COUNTRY_CODE: NumberProblem.UNKNOWN_COUNTRY,
+    NumberParseException.NOT_A_NUMBER: NumberProblem.NOT_A_NUMBER,
+    NumberParseException.TOO_SHORT_AFTER_IDD: NumberProblem.TOO_SHORT_AFTER_IDD,
+    NumberParseException.TOO_SHORT_NSN: NumberProblem.TOO_SHORT,
+    NumberParseException.TOO_LONG: NumberProblem.TOO_LONG,
+}
+_POSSIBLE_PROBLEMS = {
+    ValidationResult.INVALID_COUNTRY_CODE: NumberProblem.UNKNOWN_COUNTRY,
+    ValidationResult.TOO_SHORT: NumberProblem.TOO_SHORT,
+    ValidationResult.TOO_LONG: NumberProblem.TOO_LONG,
+    ValidationResult.INVALID_LENGTH: NumberProblem.INVALID_LENGTH,
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: NumberProblem.LOCAL_ONLY,
 }
 
 
 class NumberError(ValueError):
-    """A text that is no possible phone number; `reason` says why."""
+    """A text that is no possible phone number: `code` says why (with `limit` for the
+    codes that have one), `reason` in English."""
 
-    def __init__(self, number: str, reason: str) -> None:
-        self.number, self.reason = number, reason
-        super().__init__(f"{_shown(number)} is not a phone number: {reason}")
+    def __init__(
+        self,
+        number: str,
+        code: NumberProblem,
+        *,
+        limit: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.number, self.code, self.limit = number, code, limit
+        self.reason = reason if reason is not None else REASONS[code].format(limit=limit)
+        super().__init__(f"{_shown(number)} is not a phone number: {self.reason}")
 
 
 def _shown(number: str) -> str:
@@ -102,23 +154,27 @@ def canonical(number: str, region: str | None = None) -> str:
     ...
     ivr.phone.NumberError: '13700000000' is not a phone number: no country code, no site.region
     """
-    out, reason = _parsed(number, region)
-    if reason is not None:
-        raise NumberError(number, reason)
+    out, why = _parsed(number, region)
+    if why is not None:
+        code, limit, reason = why
+        raise NumberError(number, code, limit=limit, reason=reason)
     return out
 
 
 _PARSED_MAX = 65_536
-_parsed_cache: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+_Why = tuple[NumberProblem, int | None, str]  # a refusal: code, limit, English reason
+_parsed_cache: dict[tuple[str, str | None], tuple[str, _Why | None]] = {}
 
 
-def _parsed(number: str, region: str | None) -> tuple[str, str | None]:
+def _parsed(number: str, region: str | None) -> tuple[str, _Why | None]:
     """(E.164, None), or ("", why not), cached. Refusals are cached too, since the
     same extension or odd caller ID comes back call after call, and so is the
     E.164 form of a number that parsed (it is its own canonical form, which
     `_round_trips` checked): a call looks its caller up by that form next.
     phonenumbers was a tenth of the FastAGI process's CPU under load. The cache
-    starts afresh when full (a plain dict: a thread may at worst parse twice)."""
+    starts afresh when full (a plain dict: a thread may at worst parse twice).
+    A refusal is kept as its code, limit and reason, and raised as a new NumberError
+    each time (one exception raised again and again would grow its traceback)."""
     key = (number, region)
     hit = _parsed_cache.get(key)
     if hit is not None:
@@ -126,7 +182,7 @@ def _parsed(number: str, region: str | None) -> tuple[str, str | None]:
     try:
         out = _canonical(number, region)
     except NumberError as e:
-        hit = ("", e.reason)
+        hit = ("", (e.code, e.limit, e.reason))
     else:
         hit = (out, None)
     if len(_parsed_cache) >= _PARSED_MAX:
@@ -140,27 +196,30 @@ def _parsed(number: str, region: str | None) -> tuple[str, str | None]:
 def _canonical(number: str, region: str | None) -> str:
     text = number.strip()
     if not text:
-        raise NumberError(number, "empty")
+        raise NumberError(number, NumberProblem.EMPTY)
     if len(text) > MAX_CHARS:
-        raise NumberError(number, f"longer than {MAX_CHARS} characters")
+        raise NumberError(number, NumberProblem.TOO_MANY_CHARS, limit=MAX_CHARS)
     if any(unicodedata.category(ch)[0] in "LC" for ch in text):
-        raise NumberError(number, "only digits, '+' and separators are allowed")
+        raise NumberError(number, NumberProblem.NOT_DIGITS)
     plus = text[0] in "+＋"
     if not plus and not region:
-        raise NumberError(number, "no country code, no site.region")
+        raise NumberError(number, NumberProblem.NO_REGION)
     try:
         parsed = phonenumbers.parse(text, region or None)
     except NumberParseException as e:
-        raise NumberError(number, _PARSE_REASONS.get(e.error_type, str(e))) from None
+        code = _PARSE_PROBLEMS.get(e.error_type)
+        if code is None:  # a kind of refusal newer than this table: its own English
+            raise NumberError(number, NumberProblem.NOT_A_NUMBER, reason=str(e)) from None
+        raise NumberError(number, code) from None
     possible = phonenumbers.is_possible_number_with_reason(parsed)
     if possible != ValidationResult.IS_POSSIBLE:
-        raise NumberError(number, _POSSIBLE_REASONS.get(possible, "not a possible number"))
+        raise NumberError(number, _POSSIBLE_PROBLEMS.get(possible, NumberProblem.NOT_POSSIBLE))
     out = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
     # Given in E.164 already (a leading '+': the region plays no part), `out == text`
     # has just been parsed and checked as `_round_trips` would parse and check it.
     if not E164.fullmatch(out) or (out != text and not _round_trips(out)):
         # e.g. "000000086" in CN: its "E.164 form" reads back as another number
-        raise NumberError(number, "no E.164 form that reads back as the same number")
+        raise NumberError(number, NumberProblem.NO_ROUND_TRIP)
     return out
 
 
@@ -269,12 +328,12 @@ def prefix_forms(text: str, region: str | None = None) -> tuple[str, ...]:
     ('+8613800000001', '13800000001')
     """
     if len(text.strip()) > MAX_CHARS:
-        raise NumberError(text, f"longer than {MAX_CHARS} characters")
+        raise NumberError(text, NumberProblem.TOO_MANY_CHARS, limit=MAX_CHARS)
     digits = normalise_number(text)
     if not digits.lstrip("+"):
-        raise NumberError(text, "no digits")
+        raise NumberError(text, NumberProblem.NO_DIGITS)
     if len(digits.lstrip("+")) > MAX_PREFIX_DIGITS:
-        raise NumberError(text, f"more than {MAX_PREFIX_DIGITS} digits")
+        raise NumberError(text, NumberProblem.TOO_MANY_DIGITS, limit=MAX_PREFIX_DIGITS)
     if digits.startswith("+"):
         return (digits,)
     if digits.startswith("00"):

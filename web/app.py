@@ -32,7 +32,6 @@ from web.security import SAFE_METHODS, LoginLimiter, csrf_ok, csrf_token, curren
 from web.settings import WebSettings
 
 ENV_SECRET = "HOTLINE_WEB_SECRET"  # noqa: S105 (the name of a variable)
-BAD_VALUE = "a parameter has a value out of range or of the wrong form"
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +181,10 @@ def _param_error(e: ParamError) -> ResponseReturnValue:
 
 def _value_error(e: Exception) -> ResponseReturnValue:
     log.warning("%s %s: %s: %s", request.method, request.path, type(e).__name__, e)
+    text = gettext("a parameter has a value out of range or of the wrong form")
     if request.path.startswith("/api/"):
-        return jsonify(error=BAD_VALUE, param=None), 400
-    return _error_page(400, BAD_VALUE)
+        return jsonify(error=text, param=None), 400
+    return _error_page(400, text)
 
 
 def _error_text(code: int) -> str:

@@ -24,7 +24,7 @@ from flask_babel import gettext
 from ivr import phone
 from ivr.adapters.db.calllog import CallRecord
 from ivr.domain.calllog import Outcome
-from web import params, queries, store
+from web import messages, params, queries, store
 from web.context import ctx
 from web.heavy import heavy, heavy_db, heavy_sessions, take_slot
 from web.security import CurrentUser, csv_safe, current_user, mask_number, require
@@ -91,8 +91,8 @@ def number_prefixes(text: str, region: str) -> tuple[str, ...]:
         return ()
     try:
         return phone.prefix_forms(text, region or None)
-    except phone.NumberError as e:
-        raise params.ParamError("number", e.reason) from None
+    except phone.NumberError as e:  # its reason is the CLI's English: worded from its code
+        raise params.ParamError("number", messages.number_error(e)) from None
 
 
 def _filter_or_abort(user: CurrentUser) -> tuple[queries.CallFilter, str | None]:

@@ -33,7 +33,7 @@ from ivr.domain.cases import (
     parse_case_no,
     urgency,
 )
-from web import params, store
+from web import messages, params, store
 from web.context import ctx
 from web.security import CurrentUser, csv_safe, current_user, require
 
@@ -276,8 +276,8 @@ def open_case(source: Any) -> dict[str, Any]:
             in ("1", "true"),
             contract_start=contract,
         )
-    except CaseInputError as e:
-        raise params.ParamError(e.item, e.reason) from None
+    except CaseInputError as e:  # its reason is the CLI's English: worded from its code
+        raise params.ParamError(e.item, messages.case_input(e)) from None
     case = opened.case
     _audit("case_open", case.case_no, f"{case.kind.value} {case.case_class}")
     tz = c.runtime.config.site.tz
@@ -323,8 +323,8 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
         raise CaseWebError(
             409, gettext("The case cannot go to that state from where it is.")
         ) from None
-    except CaseInputError as e:
-        raise params.ParamError(e.item, e.reason) from None
+    except CaseInputError as e:  # its reason is the CLI's English: worded from its code
+        raise params.ParamError(e.item, messages.case_input(e)) from None
     _audit(
         "case_change",
         case.case_no,

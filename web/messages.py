@@ -1,5 +1,6 @@
 """Words for the codes that the domain and the web's own modules return: staffing alarms,
-away refusals, status changes, account errors, and the board script's labels.
+away refusals, status changes, account errors, refused phone numbers and case input,
+and the board script's labels.
 
 The domain and the stores say *what* happened with a code and its numbers; this
 module says it in the request's language (web/translations).
@@ -12,8 +13,11 @@ from typing import Any
 from flask_babel import gettext, lazy_gettext
 from flask_babel.speaklater import LazyString
 
+from ivr.app.cases import CaseInput, CaseInputError
 from ivr.domain.metrics import Staffing, StaffingProblem
+from ivr.phone import NumberError, NumberProblem
 from web.presence import Outcome, PresenceError, Problem, StatusResult
+from web.security import ROLE_WORDS
 from web.store import MAX_USERNAME, MIN_PASSWORD, UserError, UserProblem
 
 STATES: dict[str, LazyString] = {
@@ -34,12 +38,7 @@ AWAY_REASONS: dict[str, LazyString] = {
     "unspecified": lazy_gettext("unspecified"),
 }
 
-ROLES: dict[str, LazyString] = {
-    "agent": lazy_gettext("agent"),
-    "supervisor": lazy_gettext("supervisor"),
-    "manager": lazy_gettext("manager"),
-    "admin": lazy_gettext("admin"),
-}
+ROLES: dict[str, LazyString] = ROLE_WORDS
 
 PERIODS: dict[str, LazyString] = {
     "day": lazy_gettext("day"),
@@ -172,6 +171,73 @@ def user_error(e: UserError) -> str:
             n=MAX_USERNAME,
         )
     return gettext("User %(user)s already exists.", user=name)
+
+
+def number_error(e: NumberError) -> str:
+    """Why a text is no phone number (ivr.phone), as the reason of a parameter."""
+    c, n = e.code, e.limit
+    if c is NumberProblem.EMPTY:
+        return gettext("empty")
+    if c is NumberProblem.TOO_MANY_CHARS:
+        return gettext("longer than %(n)s characters", n=n)
+    if c is NumberProblem.NOT_DIGITS:
+        return gettext("only digits, '+' and separators are allowed")
+    if c is NumberProblem.NO_REGION:
+        return gettext("no country code, and the hotline has no region")
+    if c is NumberProblem.UNKNOWN_COUNTRY:
+        return gettext("unknown country code")
+    if c is NumberProblem.TOO_SHORT_AFTER_IDD:
+        return gettext("too short after the international prefix")
+    if c is NumberProblem.TOO_SHORT:
+        return gettext("too short")
+    if c is NumberProblem.TOO_LONG:
+        return gettext("too long")
+    if c is NumberProblem.INVALID_LENGTH:
+        return gettext("not a possible length for its country")
+    if c is NumberProblem.LOCAL_ONLY:
+        return gettext("a local number without its area code")
+    if c is NumberProblem.NOT_POSSIBLE:
+        return gettext("not a possible number")
+    if c is NumberProblem.NO_ROUND_TRIP:
+        return gettext("no E.164 form that reads back as the same number")
+    if c is NumberProblem.NO_DIGITS:
+        return gettext("no digits")
+    if c is NumberProblem.TOO_MANY_DIGITS:
+        return gettext("more than %(n)s digits", n=n)
+    return gettext("not a phone number")  # NOT_A_NUMBER
+
+
+def case_input(e: CaseInputError) -> str:
+    """Why the cases' (or visitor files') use cases refused a value, as the reason of the
+    parameter `e.item`."""
+    c = e.code
+    if c is CaseInput.MISSING:
+        return gettext("is required")
+    if c is CaseInput.NOT_A_CALL_ID:
+        return gettext("is not a call id")
+    if c is CaseInput.UNKNOWN_CALL:
+        return gettext("no call %(uid)s in the call log", uid=repr(e.subject[:64]))
+    if c is CaseInput.NOT_ONE_OF:
+        return gettext("must be one of %(allowed)s", allowed=", ".join(e.choices))
+    if c is CaseInput.TOO_LONG:
+        return gettext("%(count)s characters: at most %(n)s", count=e.count, n=e.limit)
+    if c is CaseInput.NUL:
+        return gettext("may not contain the character %(ch)s", ch="U+0000")
+    if c is CaseInput.BAD_NUMBER:
+        if isinstance(e.cause, NumberError):
+            return number_error(e.cause)
+        return gettext("not a phone number")
+    if c is CaseInput.CONTROL_CHARACTERS:
+        return gettext("contains control characters")
+    if c is CaseInput.AFTER_TODAY:
+        return gettext("%(day)s is after today (%(today)s)", day=e.subject, today=e.day)
+    if c is CaseInput.TOO_LONG_AGO:
+        return gettext("more than %(n)s days ago", n=e.limit)
+    if c is CaseInput.NOT_A_FILE_NO:
+        return gettext("is not a visitor file number (YYYYMMDD-NNNN)")
+    if c is CaseInput.CHECKED_OUT:
+        return gettext("%(file)s checked out on %(day)s", file=e.subject, day=e.day)
+    return gettext("%(file)s is already checked out", file=e.subject)  # ALREADY_CHECKED_OUT
 
 
 def board_labels() -> dict[str, Any]:

@@ -15,12 +15,20 @@ from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from flask import abort, g, jsonify, redirect, request, session, url_for
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
+from flask_babel.speaklater import LazyString
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr import phone
 
 ROLES = ("agent", "supervisor", "manager", "admin")
+# The roles in words (web/messages.py has them as ROLES; the API's 403 names the role).
+ROLE_WORDS: dict[str, LazyString] = {
+    "agent": lazy_gettext("agent"),
+    "supervisor": lazy_gettext("supervisor"),
+    "manager": lazy_gettext("manager"),
+    "admin": lazy_gettext("admin"),
+}
 STAFF = ("supervisor", "manager", "admin")  # see every call of the team (the whole roster)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -180,7 +188,8 @@ def require(*roles: str) -> Callable[[F], F]:
                 return redirect(url_for("auth.login", next=request.full_path))
             if roles and user.role not in roles:
                 if _wants_json():
-                    msg = gettext("forbidden for role %(role)s", role=user.role)
+                    role = str(ROLE_WORDS.get(user.role, user.role))
+                    msg = gettext("forbidden for role %(role)s", role=role)
                     return jsonify(error=msg), 403
                 abort(403)
             return view(*args, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from ivr.app.callbacks import Added, CallbackRefusedError
@@ -42,12 +43,77 @@ MAX_TEXT = 4000
 SYSTEM = "system"
 
 
-class CaseInputError(CaseError, ValueError):
-    """A value a caller of the use case gave is out of its range; the message names it."""
+class CaseInput(StrEnum):
+    """Why a value given to the cases' (or visitor files') use cases was refused. The
+    web words the code with its values in the request's language (web/messages.py);
+    `CaseInputError.reason` is the English text of the CLI and the logs."""
 
-    def __init__(self, item: str, reason: str) -> None:
-        super().__init__(f"{item}: {reason}")
-        self.item, self.reason = item, reason
+    MISSING = "missing"
+    NOT_A_CALL_ID = "not_a_call_id"
+    UNKNOWN_CALL = "unknown_call"  # subject: the call id
+    NOT_ONE_OF = "not_one_of"  # choices
+    TOO_LONG = "too_long"  # count (characters given), limit
+    NUL = "nul"
+    BAD_NUMBER = "bad_number"  # cause: what `canonical` raised (ivr.phone.NumberError)
+    # visitor files (ivr.app.visitors)
+    CONTROL_CHARACTERS = "control_characters"
+    AFTER_TODAY = "after_today"  # subject: the day given, day: today
+    TOO_LONG_AGO = "too_long_ago"  # limit: days
+    NOT_A_FILE_NO = "not_a_file_no"  # cause: the VisitorNumberError
+    CHECKED_OUT = "checked_out"  # subject: the file number, day: its check-out
+    ALREADY_CHECKED_OUT = "already_checked_out"  # subject: the file number
+
+
+class CaseInputError(CaseError, ValueError):
+    """A value a caller of the use case gave is out of its range: `item` names it, `code`
+    and the values (`subject`, `count`, `limit`, `choices`, `day`, `cause`) say why,
+    `reason` says it in English; str() is "item: reason"."""
+
+    def __init__(
+        self,
+        item: str,
+        code: CaseInput,
+        *,
+        subject: str = "",
+        count: int | None = None,
+        limit: int | None = None,
+        choices: tuple[str, ...] = (),
+        day: date | None = None,
+        cause: Exception | None = None,
+    ) -> None:
+        self.item, self.code, self.subject = item, code, subject
+        self.count, self.limit, self.choices = count, limit, choices
+        self.day, self.cause = day, cause
+        self.reason = self._english()
+        super().__init__(f"{item}: {self.reason}")
+
+    def _english(self) -> str:
+        c = self.code
+        if c is CaseInput.UNKNOWN_CALL:
+            return f"no call {self.subject!r} in the call log"
+        if c is CaseInput.NOT_ONE_OF:
+            return f"one of {', '.join(self.choices)}"
+        if c is CaseInput.TOO_LONG:
+            return f"{self.count} characters: at most {self.limit}"
+        if c in (CaseInput.BAD_NUMBER, CaseInput.NOT_A_FILE_NO):
+            return getattr(self.cause, "reason", None) or str(self.cause)
+        if c is CaseInput.AFTER_TODAY:
+            return f"{self.subject} is after today ({self.day})"
+        if c is CaseInput.TOO_LONG_AGO:
+            return f"more than {self.limit} days ago"
+        if c is CaseInput.CHECKED_OUT:
+            return f"{self.subject} checked out on {self.day}"
+        if c is CaseInput.ALREADY_CHECKED_OUT:
+            return f"{self.subject} is already checked out"
+        return _PLAIN[c]
+
+
+_PLAIN = {
+    CaseInput.MISSING: "missing",
+    CaseInput.NOT_A_CALL_ID: "not a call id",
+    CaseInput.NUL: "contains a NUL character",
+    CaseInput.CONTROL_CHARACTERS: "contains control characters",
+}
 
 
 class CaseNotFoundError(CaseError, LookupError):
@@ -432,39 +498,39 @@ class CaseService:
         if not uid:
             return None
         if len(uid) > 64 or not uid.isprintable():
-            raise CaseInputError("call", "not a call id")
+            raise CaseInputError("call", CaseInput.NOT_A_CALL_ID)
         info = self.store.call_info(uid)
         if info is None and required:
-            raise CaseInputError("call", f"no call {uid!r} in the call log")
+            raise CaseInputError("call", CaseInput.UNKNOWN_CALL, subject=uid)
         return info
 
     def _number(self, number: str) -> str:
         if not number:
-            raise CaseInputError("number", "missing")
+            raise CaseInputError("number", CaseInput.MISSING)
         try:
             return self.canonical(number)
         except ValueError as e:
-            raise CaseInputError("number", getattr(e, "reason", None) or str(e)) from None
+            raise CaseInputError("number", CaseInput.BAD_NUMBER, cause=e) from None
 
     def _class(self, case_class: str) -> str:
         if case_class not in self.rules.classes:
-            raise CaseInputError("class", f"one of {', '.join(self.rules.classes)}")
+            raise CaseInputError("class", CaseInput.NOT_ONE_OF, choices=tuple(self.rules.classes))
         return case_class
 
     def _term(self, kind: CaseKind, cls: str, term: str | None) -> Term:
         if term is not None and term not in self.rules.terms:
-            raise CaseInputError("term", f"one of {', '.join(self.rules.terms)}")
+            raise CaseInputError("term", CaseInput.NOT_ONE_OF, choices=tuple(self.rules.terms))
         return self.rules.term_for(kind, cls, term)
 
 
 def _text(item: str, value: str, most: int, required: bool = False) -> str:
     v = value.strip()
     if required and not v:
-        raise CaseInputError(item, "missing")
+        raise CaseInputError(item, CaseInput.MISSING)
     if len(v) > most:
-        raise CaseInputError(item, f"{len(v)} characters: at most {most}")
+        raise CaseInputError(item, CaseInput.TOO_LONG, count=len(v), limit=most)
     if "\0" in v:
-        raise CaseInputError(item, "contains a NUL character")
+        raise CaseInputError(item, CaseInput.NUL)
     return v
 
 

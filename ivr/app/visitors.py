@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from ivr.app.callbacks import CallbackRefusedError
-from ivr.app.cases import CaseCallbacks, CaseInputError
+from ivr.app.cases import CaseCallbacks, CaseInput, CaseInputError
 from ivr.app.ports import Clock
 from ivr.domain.calendar import Calendar
 from ivr.domain.callbacks import CallbackRequest
@@ -75,9 +75,11 @@ class VisitorService:
         today = self.calendar.local(now).date()
         check_in = day or today
         if check_in > today:
-            raise VisitorInputError("check_in", f"{check_in} is after today ({today})")
+            raise VisitorInputError(
+                "check_in", CaseInput.AFTER_TODAY, subject=str(check_in), day=today
+            )
         if check_in < today - timedelta(days=PAST_DAYS):
-            raise VisitorInputError("check_in", f"more than {PAST_DAYS} days ago")
+            raise VisitorInputError("check_in", CaseInput.TOO_LONG_AGO, limit=PAST_DAYS)
         return self.store.create(
             NewVisitor(
                 check_in=check_in,
@@ -95,10 +97,12 @@ class VisitorService:
         visitor = self.get(file_no)
         now = self.clock()
         if visitor.check_out is not None:
-            raise VisitorInputError("file", f"{visitor.file_no} checked out on {visitor.check_out}")
+            raise VisitorInputError(
+                "file", CaseInput.CHECKED_OUT, subject=visitor.file_no, day=visitor.check_out
+            )
         out = self.store.check_out(visitor.file_no, self.calendar.local(now).date(), now)
         if out is None:  # another check-out got there first
-            raise VisitorInputError("file", f"{visitor.file_no} is already checked out")
+            raise VisitorInputError("file", CaseInput.ALREADY_CHECKED_OUT, subject=visitor.file_no)
         if self.callbacks is None or not self.rule:
             return CheckedOut(out, None)
         try:
@@ -117,7 +121,7 @@ class VisitorService:
         try:
             parse_visitor_no(file_no)
         except VisitorNumberError as e:
-            raise VisitorInputError("file", str(e)) from None
+            raise VisitorInputError("file", CaseInput.NOT_A_FILE_NO, cause=e) from None
         found = self.store.get(file_no.strip())
         if found is None:
             raise VisitorNotFoundError(f"no visitor file {file_no[:20]!r}")
@@ -125,17 +129,17 @@ class VisitorService:
 
     def _number(self, number: str) -> str:
         if not number:
-            raise VisitorInputError("number", "missing")
+            raise VisitorInputError("number", CaseInput.MISSING)
         try:
             return self.canonical(number)
         except ValueError as e:
-            raise VisitorInputError("number", getattr(e, "reason", None) or str(e)) from None
+            raise VisitorInputError("number", CaseInput.BAD_NUMBER, cause=e) from None
 
 
 def _text(item: str, value: str, most: int) -> str:
     v = value.strip()
     if len(v) > most:
-        raise VisitorInputError(item, f"{len(v)} characters: at most {most}")
+        raise VisitorInputError(item, CaseInput.TOO_LONG, count=len(v), limit=most)
     if not v.isprintable():
-        raise VisitorInputError(item, "contains control characters")
+        raise VisitorInputError(item, CaseInput.CONTROL_CHARACTERS)
     return v

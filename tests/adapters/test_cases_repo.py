@@ -20,10 +20,11 @@ from ivr.adapters.db.base import Base
 from ivr.adapters.db.cases import CaseFilter, CaseRepo
 from ivr.adapters.db.engine import make_engine, make_session_factory
 from ivr.adapters.db.models_cases import CASE_TABLES
-from ivr.app.cases import CaseInputError, NewCase
+from ivr.app.cases import CaseInput, CaseInputError, NewCase
 from ivr.bootstrap import Runtime, callback_parts, case_parts
 from ivr.domain.callbacks import CallbackState
 from ivr.domain.cases import CaseKind, CaseState, CaseTransitionError, Escalation
+from ivr.phone import NumberError, NumberProblem
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=SH)  # Monday 10:00
@@ -247,23 +248,37 @@ def test_the_sweep_walks_the_ladder_once(rt: Runtime) -> None:
 
 def test_hostile_input_is_refused_by_item(rt: Runtime) -> None:
     svc = case_parts(rt).service
-    cases = [
-        ({"number": "not a number"}, "number"),
-        ({"number": "1" * 300}, "number"),
-        ({"case_class": "catastrophic"}, "class"),
-        ({"matter": ""}, "matter"),
-        ({"matter": "x" * 201}, "matter"),
-        ({"matter": "a\0b"}, "matter"),
-        ({"term": "someday"}, "term"),
-        ({"call_uid": "no-such-call"}, "call"),
-        ({"call_uid": "x" * 65}, "call"),
+    bad = CaseInput.BAD_NUMBER
+    classes = ", ".join(rt.config.cases.rules.classes)
+    terms = ", ".join(rt.config.cases.rules.terms)
+    cases = [  # every refusal of the use case: the item, the code, the English reason
+        ({"number": "not a number"}, "number", bad, "only digits, '+' and separators are allowed"),
+        ({"number": "1" * 300}, "number", bad, "longer than 64 characters"),
+        ({"number": ""}, "number", CaseInput.MISSING, "missing"),
+        ({"case_class": "catastrophic"}, "class", CaseInput.NOT_ONE_OF, f"one of {classes}"),
+        ({"matter": ""}, "matter", CaseInput.MISSING, "missing"),
+        ({"matter": "x" * 201}, "matter", CaseInput.TOO_LONG, "201 characters: at most 200"),
+        ({"matter": "a\0b"}, "matter", CaseInput.NUL, "contains a NUL character"),
+        ({"term": "someday"}, "term", CaseInput.NOT_ONE_OF, f"one of {terms}"),
+        (
+            {"call_uid": "no-such-call"},
+            "call",
+            CaseInput.UNKNOWN_CALL,
+            "no call 'no-such-call' in the call log",
+        ),
+        ({"call_uid": "x" * 65}, "call", CaseInput.NOT_A_CALL_ID, "not a call id"),
     ]
-    for change, item in cases:
+    for change, item, code, reason in cases:
         args: dict[str, object] = {"number": "+8613800000008", "matter": "m", "case_class": "minor"}
         args.update(change)
         with pytest.raises(CaseInputError) as err:
             svc.open(by="x", **args)  # type: ignore[arg-type]
-        assert err.value.item == item, change
+        assert (err.value.item, err.value.code, err.value.reason) == (item, code, reason), change
+        assert str(err.value) == f"{item}: {reason}"
+    with pytest.raises(CaseInputError) as err:
+        svc.open("12", "m", "minor", by="x")
+    assert isinstance(err.value.cause, NumberError)  # the web words the number's own code
+    assert err.value.cause.code is NumberProblem.TOO_SHORT
     assert svc.store.search(CaseFilter()) == []
 
 

@@ -23,6 +23,7 @@ from ivr.adapters.db.base import Base
 from ivr.adapters.db.engine import make_engine, make_session_factory
 from ivr.adapters.db.models_visitors import VISITOR_TABLES
 from ivr.adapters.db.visitors import VisitorRepo
+from ivr.app.cases import CaseInput
 from ivr.app.visitors import VisitorInputError, VisitorNotFoundError, VisitorService
 from ivr.bootstrap import Runtime, callback_parts, visitor_parts
 from ivr.domain.callbacks import CallbackState
@@ -68,28 +69,48 @@ def test_check_out_books_the_next_day_callback_once(rt: Runtime) -> None:
     assert callback_parts(rt).repo.get(cb.id) == cb
     with pytest.raises(VisitorInputError) as err:
         svc.check_out(no, by="desk")
-    assert err.value.item == "file" and "checked out" in err.value.reason
+    assert err.value.item == "file" and err.value.code is CaseInput.CHECKED_OUT
+    assert err.value.reason == f"{no} checked out on 2026-11-23"
 
 
 def test_hostile_input_is_refused_by_item(rt: Runtime) -> None:
     svc = visitor_parts(rt)
     clock = cast(FixedClock, rt.clock)
     today = clock.at.astimezone(SH).date()
-    for kwargs, item in [
-        ({"number": "not a number"}, "number"),
-        ({"number": ""}, "number"),
-        ({"name": "x" * 101}, "name"),
-        ({"name": "a\0b"}, "name"),
-        ({"note": "line\nbreak"}, "note"),
-        ({"day": today + timedelta(days=1)}, "check_in"),
-        ({"day": today - timedelta(days=400)}, "check_in"),
+    tomorrow = today + timedelta(days=1)
+    control = "contains control characters"
+    for kwargs, item, code, reason in [
+        (
+            {"number": "not a number"},
+            "number",
+            CaseInput.BAD_NUMBER,
+            "only digits, '+' and separators are allowed",
+        ),
+        ({"number": ""}, "number", CaseInput.MISSING, "missing"),
+        ({"name": "x" * 101}, "name", CaseInput.TOO_LONG, "101 characters: at most 100"),
+        ({"name": "a\0b"}, "name", CaseInput.CONTROL_CHARACTERS, control),
+        ({"note": "line\nbreak"}, "note", CaseInput.CONTROL_CHARACTERS, control),
+        (
+            {"day": tomorrow},
+            "check_in",
+            CaseInput.AFTER_TODAY,
+            f"{tomorrow} is after today ({today})",
+        ),
+        (
+            {"day": today - timedelta(days=400)},
+            "check_in",
+            CaseInput.TOO_LONG_AGO,
+            "more than 366 days ago",
+        ),
     ]:
         args: dict[str, object] = {"number": "+8613800000055"} | kwargs
         with pytest.raises(VisitorInputError) as err:
             svc.check_in(by="desk", **args)  # type: ignore[arg-type]
-        assert err.value.item == item, kwargs
-    with pytest.raises(VisitorInputError):
+        assert (err.value.item, err.value.code, err.value.reason) == (item, code, reason), kwargs
+    with pytest.raises(VisitorInputError) as err:
         svc.get("2026-11-23")
+    assert err.value.code is CaseInput.NOT_A_FILE_NO
+    assert err.value.reason == "not of the form YYYYMMDD-NNNN"
     with pytest.raises(VisitorNotFoundError):
         svc.get("20261123-0099")
 

@@ -19,7 +19,17 @@ from ivr.app.callbacks import Added, CallbackIntake, CallbackRefusedError, NewRe
 from ivr.config import ConfigError, HotlineConfig, load_config
 from ivr.domain.callbacks import CallbackRequest, CallbackState
 from ivr.domain.routing import normalise_number
-from ivr.phone import NumberError, caller_key, canonical, match_key, prefix_forms
+from ivr.phone import (
+    MAX_CHARS,
+    MAX_PREFIX_DIGITS,
+    REASONS,
+    NumberError,
+    NumberProblem,
+    caller_key,
+    canonical,
+    match_key,
+    prefix_forms,
+)
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 DNC = "+8613700000000"  # config/callbacks.yaml do_not_call.numbers
@@ -92,11 +102,26 @@ def test_national_forms_need_a_region() -> None:
 _REGIONS = st.sampled_from(["CN", "US", "GB", "DE", "IN", "SA", None])
 
 
+def _check_code(e: NumberError) -> None:
+    """A refusal carries a known code, the limit of the codes that have one, and the
+    English reason of its code (what the CLI and the logs show)."""
+    assert isinstance(e.code, NumberProblem)
+    limits = {NumberProblem.TOO_MANY_CHARS: MAX_CHARS, NumberProblem.TOO_MANY_DIGITS: 20}
+    assert e.limit == limits.get(e.code)
+    assert e.reason == REASONS[e.code].format(limit=e.limit)
+    assert str(e).endswith(f" is not a phone number: {e.reason}")
+
+
 def _check_e164_or_number_error(text: str, region: str | None) -> None:
     try:
         out = canonical(text, region)
     except NumberError as e:
         assert e.reason
+        _check_code(e)
+        with pytest.raises(NumberError) as again:  # from the cache: the same code, anew
+            canonical(text, region)
+        assert (again.value.code, again.value.reason) == (e.code, e.reason)
+        assert again.value is not e
         return
     assert E164.fullmatch(out), out
     assert canonical(out) == out  # canonical is a fixed point, without a region too
@@ -132,6 +157,59 @@ def test_the_lenient_keys() -> None:
     assert caller_key("anonymous", "CN") == "anonymous"
     assert match_key("４０００", "CN") == "4000"
     assert normalise_number("٤٠٠٠²") == "4000"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_number_like, st.text(max_size=80)), _REGIONS)
+def test_prefix_forms_give_forms_or_a_coded_number_error(text: str, region: str | None) -> None:
+    try:
+        assert prefix_forms(text, region)
+    except NumberError as e:
+        _check_code(e)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "reason"),
+    [
+        (" ", NumberProblem.EMPTY, "empty"),
+        ("1" * 65, NumberProblem.TOO_MANY_CHARS, "longer than 64 characters"),
+        ("138abc", NumberProblem.NOT_DIGITS, "only digits, '+' and separators are allowed"),
+        ("+999 1234 5678", NumberProblem.UNKNOWN_COUNTRY, "unknown country code"),
+        ("0", NumberProblem.NOT_A_NUMBER, "not a phone number"),
+        ("00 1", NumberProblem.TOO_SHORT_AFTER_IDD, "too short after the international prefix"),
+        ("12", NumberProblem.TOO_SHORT, "too short"),
+        ("9" * 25, NumberProblem.TOO_LONG, "too long"),
+        ("+852 5555555555", NumberProblem.INVALID_LENGTH, "not a possible length for its country"),
+        ("12345", NumberProblem.LOCAL_ONLY, "a local number without its area code"),
+        (
+            "000000086",
+            NumberProblem.NO_ROUND_TRIP,
+            "no E.164 form that reads back as the same number",
+        ),
+    ],
+)
+def test_each_refusal_has_its_code_and_its_english_reason(
+    text: str, code: NumberProblem, reason: str
+) -> None:
+    with pytest.raises(NumberError) as e:
+        canonical(text, "CN")
+    assert (e.value.code, e.value.reason) == (code, reason)
+    _check_code(e.value)
+
+
+def test_the_codes_of_prefix_forms_and_of_a_missing_region() -> None:
+    with pytest.raises(NumberError) as e:
+        canonical("13700000000", None)
+    assert e.value.code is NumberProblem.NO_REGION
+    assert e.value.reason == "no country code, no site.region"
+    for text, code, reason in [
+        ("——", NumberProblem.NO_DIGITS, "no digits"),
+        ("1" * 21, NumberProblem.TOO_MANY_DIGITS, f"more than {MAX_PREFIX_DIGITS} digits"),
+        ("1" * 65, NumberProblem.TOO_MANY_CHARS, "longer than 64 characters"),
+    ]:
+        with pytest.raises(NumberError) as e:
+            prefix_forms(text, "CN")
+        assert (e.value.code, e.value.reason) == (code, reason)
 
 
 def test_prefix_forms_of_a_typed_number() -> None:
