@@ -88,7 +88,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
         try:
             return handler(args, rt, parts)
         except CaseInputError as e:
-            print(f"error: argument --{e.item}: {e.reason}", file=sys.stderr)
+            print(f"error: argument --{e.item.replace('_', '-')}: {e.reason}", file=sys.stderr)
             return 2
         except CaseNotFoundError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -237,6 +237,10 @@ def case_input(e: CaseInputError) -> str:
         return gettext("is not a visitor file number (YYYYMMDD-NNNN)")
     if c is CaseInput.CHECKED_OUT:
         return gettext("%(file)s checked out on %(day)s", file=e.subject, day=e.day)
+    if c is CaseInput.CONTRACT_AHEAD:
+        return gettext("%(day)s is more than %(n)s days after today", day=e.subject, n=e.limit)
+    if c is CaseInput.CONTRACT_OVER:
+        return gettext("its callback series (%(n)s months) ended on %(day)s", n=e.limit, day=e.day)
     return gettext("%(file)s is already checked out", file=e.subject)  # ALREADY_CHECKED_OUT
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 from ivr.app.callbacks import Added, CallbackRefusedError
 from ivr.app.ports import Clock
 from ivr.domain.calendar import Calendar
-from ivr.domain.callbacks import CallbackRequest
+from ivr.domain.callbacks import CallbackRequest, add_months
 from ivr.domain.cases import (
     ACTIVE_STATES,
     Case,
@@ -40,6 +40,7 @@ from ivr.domain.routing import normalise_number
 
 MAX_MATTER = 200
 MAX_TEXT = 4000
+MAX_CONTRACT_AHEAD_DAYS = 366  # a contract starting later than that is a mistyped year
 SYSTEM = "system"
 
 
@@ -62,6 +63,9 @@ class CaseInput(StrEnum):
     NOT_A_FILE_NO = "not_a_file_no"  # cause: the VisitorNumberError
     CHECKED_OUT = "checked_out"  # subject: the file number, day: its check-out
     ALREADY_CHECKED_OUT = "already_checked_out"  # subject: the file number
+    # a contract's start (the contract callback series)
+    CONTRACT_AHEAD = "contract_ahead"  # subject: the day given, limit: days after today
+    CONTRACT_OVER = "contract_over"  # day: the series' last day, limit: its months
 
 
 class CaseInputError(CaseError, ValueError):
@@ -105,6 +109,10 @@ class CaseInputError(CaseError, ValueError):
             return f"{self.subject} checked out on {self.day}"
         if c is CaseInput.ALREADY_CHECKED_OUT:
             return f"{self.subject} is already checked out"
+        if c is CaseInput.CONTRACT_AHEAD:
+            return f"{self.subject} is more than {self.limit} days after today"
+        if c is CaseInput.CONTRACT_OVER:
+            return f"its callback series ({self.limit} months) ended on {self.day}"
         return _PLAIN[c]
 
 
@@ -264,6 +272,8 @@ class CaseService:
         n = self._number(number or (info.caller if info else ""))
         cls = self._class(case_class)
         t = self._term(kind, cls, term)
+        if contract_start is not None:
+            self._contract(contract_start, now)
         matter = _text("matter", matter, MAX_MATTER, required=True)
         summary = _text("summary", summary, MAX_TEXT)
         who = owner if owner is not None else (info.agent if info else "")
@@ -296,6 +306,22 @@ class CaseService:
         )
         made, refused = self._follow_ups(case, visitor, contract_start, language, by)
         return Opened(self.store.get(case.case_no) or case, tuple(made), tuple(refused))
+
+    def _contract(self, start: date, now: datetime) -> None:
+        """A contract start the series can use: not more than a year ahead (a mistyped
+        year), and not so long ago that its series is over (nothing would be booked)."""
+        today = self.calendar.local(now).date()
+        if start > today + timedelta(days=MAX_CONTRACT_AHEAD_DAYS):
+            raise CaseInputError(
+                "contract_start",
+                CaseInput.CONTRACT_AHEAD,
+                subject=start.isoformat(),
+                limit=MAX_CONTRACT_AHEAD_DAYS,
+            )
+        months = self.follow_ups.contract_horizon_months
+        end = add_months(start, months)
+        if end <= today:
+            raise CaseInputError("contract_start", CaseInput.CONTRACT_OVER, day=end, limit=months)
 
     def _follow_ups(
         self, case: Case, visitor: bool, contract_start: date | None, language: str, by: str

@@ -105,6 +105,8 @@ def test_a_missing_case_is_exit_1(cli_db: str, capsys: pytest.CaptureFixture[str
         (["open", "--matter", "m", "--class", "minor", "--call", "no-such-call"], "--call"),
         (["open", "--number", "13800000009", "--matter", "m", "--class", "minor",
           "--contract-start", "0000-13-01"], "--contract-start"),
+        (["open", "--number", "13800000009", "--matter", "m", "--class", "minor",
+          "--contract-start", "2099-01-01"], "--contract-start"),
         (["show", "2026-0001"], "case_no"),
         (["show", "202611-0001' OR 1=1"], "case_no"),
         (["update", "202611-0001", "--state", "gone"], "--state"),

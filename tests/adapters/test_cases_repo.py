@@ -267,6 +267,18 @@ def test_hostile_input_is_refused_by_item(rt: Runtime) -> None:
             "no call 'no-such-call' in the call log",
         ),
         ({"call_uid": "x" * 65}, "call", CaseInput.NOT_A_CALL_ID, "not a call id"),
+        (  # today is 2026-11-23: a mistyped year
+            {"contract_start": date(2027, 11, 25)},
+            "contract_start",
+            CaseInput.CONTRACT_AHEAD,
+            "2027-11-25 is more than 366 days after today",
+        ),
+        (  # its 24 months are over: the series would book nothing
+            {"contract_start": date(2024, 11, 23)},
+            "contract_start",
+            CaseInput.CONTRACT_OVER,
+            "its callback series (24 months) ended on 2026-11-23",
+        ),
     ]
     for change, item, code, reason in cases:
         args: dict[str, object] = {"number": "+8613800000008", "matter": "m", "case_class": "minor"}
@@ -280,6 +292,19 @@ def test_hostile_input_is_refused_by_item(rt: Runtime) -> None:
     assert isinstance(err.value.cause, NumberError)  # the web words the number's own code
     assert err.value.cause.code is NumberProblem.TOO_SHORT
     assert svc.store.search(CaseFilter()) == []
+
+
+def test_a_contract_start_is_taken_up_to_a_year_ahead_and_while_its_series_lasts(
+    rt: Runtime,
+) -> None:
+    svc = case_parts(rt).service
+
+    def series(number: str, start: date) -> list[str]:
+        opened = svc.open(number, "m", "minor", CaseKind.REQUEST, by="x", contract_start=start)
+        return [c.matter.split("/")[1] for c in opened.callbacks]
+
+    assert series("+8613800000009", date(2027, 11, 24))[0] == "2027-12-24"  # a month on
+    assert series("+8613800000010", date(2024, 11, 24)) == ["2026-11-24"]  # its last day
 
 
 def test_search_by_number_prefix_case_number_prefix_and_matter_word(rt: Runtime) -> None:

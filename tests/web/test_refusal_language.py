@@ -113,6 +113,14 @@ CASE_WORDS: dict[CaseInput, tuple[str, str]] = {
         "20261123-0001 已登记离开",
         "20261123-0001 is already checked out",
     ),
+    CaseInput.CONTRACT_AHEAD: (
+        "2036-11-23 比今天晚 366 天以上",
+        "2036-11-23 is more than 366 days after today",
+    ),
+    CaseInput.CONTRACT_OVER: (
+        "其回访周期（24 个月）已于 2018-11-23 结束",
+        "its callback series (24 months) ended on 2018-11-23",
+    ),
 }
 
 
@@ -130,6 +138,8 @@ def _case_error(code: CaseInput) -> CaseInputError:
         CaseInput.NOT_A_FILE_NO: {"cause": ValueError("not of the form YYYYMMDD-NNNN")},
         CaseInput.CHECKED_OUT: {"subject": "20261123-0001", "day": day},
         CaseInput.ALREADY_CHECKED_OUT: {"subject": "20261123-0001"},
+        CaseInput.CONTRACT_AHEAD: {"subject": "2036-11-23", "limit": 366},
+        CaseInput.CONTRACT_OVER: {"day": date(2018, 11, 23), "limit": 24},
     }.get(code, {})
     return CaseInputError("item", code, **values)
 
@@ -206,7 +216,12 @@ def test_every_case_input_refusal_in_chinese_and_english(
             "call",
         ),
         CaseInput.BAD_NUMBER: ({"class": "minor", "matter": "m", "number": "12"}, "number"),
-    }
+        CaseInput.CONTRACT_AHEAD: (
+            {"class": "minor", "matter": "m", "number": "13800000001",
+             "contract_start": "2036-11-23"},
+            "contract_start",
+        ),
+    }  # fmt: skip
     for code, (body, param) in reached.items():
         for lang, words in zip((ZH, EN), CASE_WORDS[code], strict=True):
             r = _api(client, "post", "/api/cases", body, lang)
