@@ -212,6 +212,7 @@ def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:
         ami_secret=c.ami.secret,
         fastagi_host=c.fastagi.host,
         fastagi_port=c.fastagi.port,
+        fallback_journal=str(c.fallback_journal),
         queue_ring_seconds=c.policy.ring_seconds,
         queue_max_wait_seconds=c.policy.max_wait_seconds,
         max_in_ivr=c.admission.max_in_ivr,
@@ -437,6 +438,16 @@ def control_socket(config: HotlineConfig) -> Path:
     return config.data_dir / CONTROL_SOCKET
 
 
+def fallback_journal_dir(config: HotlineConfig) -> Path:
+    """The fallback journal's file, its directory made (0700) when missing: Asterisk's
+    FILE() creates the file, not the directory. An existing directory keeps its mode
+    (one shared with an Asterisk running as another user, README "Fallback journal")."""
+    path = config.fallback_journal
+    if not path.parent.is_dir():
+        private_dir(path.parent)
+    return path
+
+
 def build_handlers(
     rt: Runtime,
     calllog: CallLog,
@@ -474,6 +485,7 @@ def build_service(
     it a reload changes the service's side only and says so."""
     from ivr.adapters.asterisk.fastagi import FastAgiServer
     from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits
+    from ivr.adapters.asterisk.journal import FallbackJournal
     from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
     from ivr.service import HotlineService
 
@@ -508,6 +520,7 @@ def build_service(
             else None
         ),
         open_calls=rt.calls.open_on_channels,
+        journal=FallbackJournal(fallback_journal_dir(cfg), lambda: rt.clock(), rt.calls.get_call),
     )
     if speech is not None:
         speech.ami = service.link.send  # the fork and the spoken key go over AMI
@@ -530,6 +543,7 @@ def restart_only(old: HotlineConfig, new: HotlineConfig) -> ConfigError | None:
         ("hotline.yaml", "ami.host", old.ami.host, new.ami.host),
         ("hotline.yaml", "ami.port", old.ami.port, new.ami.port),
         ("hotline.yaml", "ami.username", old.ami.username, new.ami.username),
+        ("hotline.yaml", "ami.journal", old.fallback_journal, new.fallback_journal),
         ("hotline.yaml", "sip.host", old.sip.host, new.sip.host),
         ("hotline.yaml", "sip.port", old.sip.port, new.sip.port),
         ("hotline.yaml", "web.host", old.web.host, new.web.host),

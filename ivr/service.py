@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ivr.adapters.asterisk import ami
 from ivr.adapters.asterisk.conf_dir import reload_modules
 from ivr.adapters.asterisk.fastagi import FastAgiServer, RouteTable
+from ivr.adapters.asterisk.journal import FallbackJournal
 from ivr.adapters.db.backup import backup_if_due
 from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
@@ -139,6 +140,7 @@ class HotlineService:
         speech: SpeechInput | None = None,
         survey_replay: Callable[[], object] | None = None,
         open_calls: Callable[[datetime], Sequence[str]] | None = None,
+        journal: FallbackJournal | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
@@ -147,6 +149,7 @@ class HotlineService:
         self.case_sweep, self.case_sweep_seconds = case_sweep, case_sweep_seconds
         self.speech = speech
         self.survey_replay = survey_replay
+        self.journal = journal
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,
@@ -175,11 +178,13 @@ class HotlineService:
         self._ami_up = asyncio.Event()  # set on every AMI (re)connect: sweep the hang-ups
 
     async def start(self) -> None:
-        """Replay what a database outage left in the spools, then take calls."""
+        """Replay what a database outage left in the spools and what Asterisk's
+        fallback journaled while nobody listened, then take calls."""
         self._loop, self._ami_up = asyncio.get_running_loop(), asyncio.Event()
         await asyncio.to_thread(self.spooling.replay)
         if self.survey_replay is not None:
             await asyncio.to_thread(self.survey_replay)
+        await asyncio.to_thread(self.replay_journal)
         await self.fastagi.start()
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))
@@ -252,15 +257,39 @@ class HotlineService:
         (re)connect, when events may have been lost, and every ami.sweep_seconds.
         A record missing its channel once is checked again HANGUP_CONFIRM_SECONDS
         later, and ended only then. Listing every channel costs Asterisk (and the
-        AMI reader) a burst of events, so it is not done more often."""
+        AMI reader) a burst of events, so it is not done more often.
+
+        The fallback journal is replayed before each sweep: a fallback call whose
+        events the link missed (it was down) is then recorded with its real answer
+        and end, not ended as unheard."""
         while True:
             with contextlib.suppress(TimeoutError):  # a reload may change the interval
                 await asyncio.wait_for(self._ami_up.wait(), self.config.ami.sweep_seconds)
             self._ami_up.clear()
+            await asyncio.to_thread(self.replay_journal)
             await self._sweep_hangups(sweep)
             if sweep.pending:
                 await asyncio.sleep(HANGUP_CONFIRM_SECONDS)
+                await asyncio.to_thread(self.replay_journal)
                 await self._sweep_hangups(sweep)
+
+    def replay_journal(self) -> int:
+        """Record the calls of the fallback journal the call log lacks (journal.py):
+        through the spool, like the AMI listener's events, after those are written.
+        Never raises: a journal that could not be replayed stays for the next time."""
+        if self.journal is None:
+            return 0
+        try:
+            self.calllog.flush()  # what the listener heard is in the call log first
+            written = self.journal.replay(
+                lambda events: self.spooling.record_many([self._with_agent(e) for e in events])
+            )
+        except Exception:
+            log.exception("fallback journal not replayed; it is kept for the next try")
+            return 0
+        if written:
+            log.warning("fallback journal: %d call-log events replayed", written)
+        return written
 
     @staticmethod
     async def _sweep_hangups(sweep: MissedHangups) -> None:
@@ -480,6 +509,9 @@ class ServiceThread:
             raise RuntimeError("the hotline service could not log in to AMI")
 
     def stop(self) -> None:
+        """Stop the service and its loop; nothing when already stopped."""
+        if self.loop.is_closed():
+            return
         self.run(self.service.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

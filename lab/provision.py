@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ivr.adapters.asterisk.prompts import build_prompts
+from ivr.adapters.files import private_dir
 from ivr.bootstrap import Runtime, asterisk_settings
 from ivr.dialer import asterisk_conf
 from lab.sandbox import Sandbox, SandboxStatus
@@ -11,9 +12,12 @@ from lab.sandbox import Sandbox, SandboxStatus
 def provision_sandbox(runtime: Runtime, sandbox: Sandbox | None = None) -> SandboxStatus:
     """Bring the sandbox Asterisk up for this configuration: build the root once,
     speak the prompts, render the templates (callback dialplan and trunk
-    included) and start Asterisk, or reload it when it already runs."""
+    included) and start Asterisk, or reload it when it already runs. The fallback
+    journal's directory is shown inside the root at its own path, so Asterisk
+    (chrooted) and the service write and read the same file."""
     box = sandbox or Sandbox()
     box.build()
+    box.share(private_dir(runtime.config.fallback_journal.parent))
     build_prompts(runtime.config.prompts, box.sounds_dir)
     box.render(asterisk_settings(runtime.config))
     asterisk_conf.install_into(box.config_dir, runtime.config.callbacks.dialer)

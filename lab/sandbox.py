@@ -460,6 +460,14 @@ class Sandbox:
             with self._lock():
                 self._unbind(targets, created)
 
+    def share(self, path: Path) -> Path:
+        """Show host directory `path` inside the root at its own path, writable, until
+        `stop()` (the fallback journal's directory: Asterisk appends to it, the service
+        on the host replays it). Shown again when it already is. The caller holds
+        `exclusive()`."""
+        with self._lock():
+            return self._bind_one(Bind(Path(path), writable=True), [])
+
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
         """Start Asterisk and wait until PJSIP is up; when running, reload the configs."""
         self._require_built()

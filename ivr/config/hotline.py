@@ -84,6 +84,10 @@ class FastAgiSettings(Endpoint):
 MAX_PRIORITY = 1000  # a branch's priority: its callers' queue priority and its queue's weight
 MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
 MAX_PORT = 65_535
+# The fallback journal's path (ami.journal) goes into the dialplan as FILE()'s
+# argument: absolute, and none of ',' '(' ')' '$' '{' ';' '=' or spaces.
+JOURNAL_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+@:%-]{1,1000}$")
+DEFAULT_JOURNAL = "journal/fallback.log"  # relative to the data directory
 MAX_REPEAT_DAYS = 3660  # a repeat caller is looked for this far back at most
 
 
@@ -111,6 +115,9 @@ class AmiSettings:
     # Besides after every AMI (re)connect, how often the service lists Asterisk's
     # channels to end the records of calls whose hang-up it did not hear: ivr.app.hangups.
     sweep_seconds: int = 300
+    # The fallback journal Asterisk appends to and the service replays at start
+    # (ivr/adapters/asterisk/journal.py); None: <data dir>/journal/fallback.log.
+    journal: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,11 @@ class HotlineConfig:
     def seat_position(self, seat: str) -> int:
         """1-based position of a seat in seats.yaml (its static SIP port offset)."""
         return [a.seat for a in self.roster.agents].index(seat) + 1
+
+    @property
+    def fallback_journal(self) -> Path:
+        """The fallback journal's file (hotline.yaml ami.journal)."""
+        return self.ami.journal or self.data_dir / DEFAULT_JOURNAL
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -734,6 +746,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
             ami.child("port").integer(1, MAX_PORT),
             ami.child("username").text(),
             sweep_seconds=ami.opt("sweep_seconds", AmiSettings.sweep_seconds).integer(5, 86_400),
+            journal=_journal(ami.opt("journal", DEFAULT_JOURNAL), data_dir),
         ),
         sip=SipSettings(
             sip.child("host").text(),
@@ -768,6 +781,21 @@ def _check_open_branches(c: Cursor, branches: Mapping[str, Branch]) -> None:
         for b in h.opt("open_branches", []).seq():
             if b.text() not in branches and b.text() != OPERATOR_BRANCH:
                 raise b.fail(f"no branch {b.data!r} in routing.yaml")
+
+
+def _journal(c: Cursor, data_dir: Path) -> Path:
+    """`ami.journal`: a file path (relative to the data directory) that the dialplan
+    can take as it is, and not a directory."""
+    value = c.text()
+    path = Path(value) if value.startswith("/") else data_dir / value
+    if not JOURNAL_PATH_RE.match(str(path)) or ".." in path.parts or value.endswith("/"):
+        raise c.fail(
+            f"{value!r} is not a file path Asterisk's FILE() takes: letters, digits and "
+            "_ . / + @ : % - only (no spaces, no ..), relative to the data directory or absolute"
+        )
+    if path.is_dir():
+        raise c.fail(f"{str(path)!r} is a directory: name the journal file")
+    return path
 
 
 def _no_secret(section: Cursor, key: str, env_name: str) -> None:

@@ -77,6 +77,11 @@ class AmiModel(Section):
     port: int
     username: Text
     sweep_seconds: int = 300
+    journal: Text = Field(
+        "journal/fallback.log",
+        description="the fallback journal Asterisk appends to and the service replays "
+        "(relative to the data directory, or absolute)",
+    )
 
 
 class SipModel(Section):

@@ -30,6 +30,7 @@ from ivr.domain.calllog import (
     Outcome,
     Routed,
 )
+from ivr.domain.routing import VOICEMAIL_BOX
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,17 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             Routed(
                 uid, at, names.QUEUE_OPERATOR, "queue", names.QUEUE_OPERATOR, 0, False, "", trace
             ),
+        ]
+    if name == "UserEvent" and keys.get("UserEvent") == names.USEREVENT_FALLBACK_VOICEMAIL:
+        if not uid.strip():
+            return []
+        why = (
+            "FastAGI unavailable or failed: fallback context",
+            "operator queue: no answer",
+            "route: voicemail",
+        )
+        return [
+            Routed(uid, at, names.QUEUE_OPERATOR, "voicemail", VOICEMAIL_BOX, 0, False, "", why)
         ]
     return []
 

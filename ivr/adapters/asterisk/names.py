@@ -23,6 +23,13 @@ TRUNK_ENDPOINT_PREFIX = "trunk-"  # routing.yaml trunk <name> is the PJSIP endpo
 # The survey after an answered call. Under the route prefix on purpose: the AMI
 # listener records the caller's Hangup only in hotline contexts (ami.translate).
 CONTEXT_SURVEY = CONTEXT_ROUTE_PREFIX + "survey"
+# The fallback journal (ivr/adapters/asterisk/journal.py): the hangup handler the
+# fallback context pushes (under the route prefix, so the caller's AMI Hangup stays
+# in a hotline context whatever the handler leaves behind; a route kind is a-z
+# only, so no route can reach it), and the Gosub Queue() runs on the operator's
+# channel once it answers.
+CONTEXT_FALLBACK_END = CONTEXT_ROUTE_PREFIX + "fallback-end"
+CONTEXT_FALLBACK_ANSWERED = "hotline-fallback-answered"
 
 # Channel variables set by the FastAGI handler, read by the dialplan.
 VAR_CALL_ID = "HOTLINE_CALL_ID"
@@ -93,6 +100,18 @@ GROUP_SHED = "shed"
 
 # AMI UserEvent emitted by the fallback context so the call is logged without FastAGI.
 USEREVENT_FALLBACK = "HotlineFallback"
+# ... and when the operator queue gave up and the caller goes on to voicemail.
+USEREVENT_FALLBACK_VOICEMAIL = "HotlineFallbackVoicemail"
+
+# The fallback journal: one line per event, fields split by JOURNAL_SEPARATOR, the
+# first naming the event (ivr/adapters/asterisk/journal.py reads them back).
+JOURNAL_SEPARATOR = "|"
+JOURNAL_START = "S"  # entered the fallback context
+JOURNAL_VOICEMAIL = "V"  # the operator queue gave up: voicemail
+JOURNAL_ANSWERED = "A"  # an operator answered (on the operator's channel)
+JOURNAL_END = "E"  # the caller's channel hung up (its hangup handler)
+JOURNAL_CALLER_HUNG_UP = "caller"  # the end's hang-up side: the caller's own channel
+JOURNAL_SYSTEM_HUNG_UP = "system"  # ... anything else (the dialplan, a seat)
 
 # The only AMI events the hotline's user receives (manager.conf eventfilter, by
 # name: Asterisk matches them by hash, not regex). Everything else in the

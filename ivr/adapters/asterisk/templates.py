@@ -24,7 +24,7 @@ import yaml
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
-from ivr.config.hotline import MAX_IN_IVR, Admission
+from ivr.config.hotline import JOURNAL_PATH_RE, MAX_IN_IVR, Admission
 from ivr.config.hotline import MAX_PRIORITY as MAX_QUEUE_WEIGHT
 from ivr.config.twilio import SIP_QUEUE_PREFIX
 
@@ -93,6 +93,9 @@ class AsteriskSettings:
     queue_ring_seconds: int = 20
     queue_max_wait_seconds: int = 120
     fallback_queue_seconds: int = 20
+    # Where the fallback context appends its journal, as Asterisk sees the path
+    # (hotline.yaml ami.journal; journal.py). Asterisk must be able to create it.
+    fallback_journal: str = "/var/spool/asterisk/hotline/fallback-journal"
     voicemail_max_seconds: int = 60
     max_in_ivr: int = Admission.max_in_ivr  # admission control: callers in the IVR at once
     max_told_busy: int = Admission.max_told_busy  # turned away, hearing the busy prompt at once
@@ -180,6 +183,11 @@ def check_settings(cfg: AsteriskSettings) -> None:
             raise TemplateError(f"trunk {trunk} port {port!r} is not a UDP port")
     conf_value(cfg.seat_password, "seat_password")
     conf_value(cfg.ami_secret, "ami secret")
+    if not JOURNAL_PATH_RE.match(cfg.fallback_journal) or "/../" in cfg.fallback_journal + "/":
+        raise TemplateError(
+            f"fallback journal {cfg.fallback_journal!r} is not an absolute path of "
+            "A-Z a-z 0-9 _ . / + @ : % -"
+        )
     if cfg.agi_script is not None:
         check_agi_script(cfg.agi_script, (cfg.hotline_extension, cfg.baseline_extension))
 
@@ -371,6 +379,38 @@ def twilio_context(cfg: AsteriskSettings) -> str:
     return "\n".join(lines)
 
 
+# What the fallback journal's lines hold, as dialplan expressions: every value
+# FILTERed to its characters (and cut to a length) or base64, so nothing a caller
+# sends can break a line or a field (journal.py parses them back).
+_NOW = "${STRFTIME(,,%s.%6q)}"
+_UID = "${FILTER(-.0-9A-Za-z_,${UNIQUEID}):0:64}"
+_ENTERED = f"${{FILTER(.0-9,${{{names.VAR_ENTERED}}}):0:24}}"
+_CALLER = "${FILTER(0-9A-Za-z+*#,${CALLERID(num)}):0:64}"  # as the fallback UserEvent's
+_NAME = "${BASE64_ENCODE(${CALLERID(name):0:1024})}"
+_CHANNEL = "${FILTER(-.0-9A-Za-z_/@,${CHANNEL(name)}):0:128}"
+_LINKED = "${FILTER(-.0-9A-Za-z_,${CHANNEL(linkedid)}):0:64}"
+# In a hangup handler Asterisk has no cause yet (0 for a BYE too): the journal
+# also says who hung up (the hang-up source is the caller's own channel, or none).
+_CAUSE = "${FILTER(0-9,${HANGUPCAUSE}):0:4}"
+_SIDE = (
+    f'${{IF($["${{CHANNEL(hangupsource)}}" = "${{CHANNEL(name)}}"]'
+    f"?{names.JOURNAL_CALLER_HUNG_UP}:{names.JOURNAL_SYSTEM_HUNG_UP})}}"
+)
+JOURNAL_FIELDS = {
+    names.JOURNAL_START: (_UID, _NOW, _ENTERED, _CALLER, _NAME, _CHANNEL),
+    names.JOURNAL_VOICEMAIL: (_UID, _NOW),
+    names.JOURNAL_ANSWERED: (_LINKED, _NOW, _CHANNEL),  # on the operator's channel
+    names.JOURNAL_END: (_UID, _NOW, _ENTERED, _CAUSE, _SIDE, _CALLER),
+}
+
+
+def journal_write(cfg: AsteriskSettings, kind: str) -> str:
+    """The application that appends one journal line of `kind` (FILE in append and
+    line mode, Unix line ends: without the format FILE() refuses a new file)."""
+    line = names.JOURNAL_SEPARATOR.join((kind, *JOURNAL_FIELDS[kind]))
+    return f"Set(FILE({cfg.fallback_journal},,,al,u)={line})"
+
+
 def admission_gate(cfg: AsteriskSettings) -> str:
     """The dialplan lines that count the caller into the IVR and turn it away when
     more than the global `names.GLOBAL_MAX_IN_IVR` are there already (see
@@ -408,6 +448,10 @@ def template_values(cfg: AsteriskSettings) -> dict[str, str]:
         queue_ring_seconds=str(cfg.queue_ring_seconds),
         queue_max_wait_seconds=str(cfg.queue_max_wait_seconds),
         fallback_queue_seconds=str(cfg.fallback_queue_seconds),
+        fallback_journal_start=journal_write(cfg, names.JOURNAL_START),
+        fallback_journal_voicemail=journal_write(cfg, names.JOURNAL_VOICEMAIL),
+        fallback_journal_answered=journal_write(cfg, names.JOURNAL_ANSWERED),
+        fallback_journal_end=journal_write(cfg, names.JOURNAL_END),
         voicemail_max_seconds=str(cfg.voicemail_max_seconds),
         max_in_ivr=str(cfg.max_in_ivr),
         max_told_busy=str(cfg.max_told_busy),
