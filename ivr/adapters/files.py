@@ -51,6 +51,15 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def fsync_path(path: Path) -> None:
+    """Make `path` durable: a file's content, or a rename or unlink in a directory."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def open_private(path: Path, mode: str = "a") -> int:
     """A file descriptor on `path` opened for writing ("a" append, "w" truncate), 0600.
 

@@ -42,6 +42,7 @@ from typing import Protocol
 
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.ami import SeatUpdate, translate
+from ivr.adapters.files import fsync_path
 from ivr.domain.calllog import (
     WEAK_SOURCES,
     CallAnswered,
@@ -260,7 +261,7 @@ class FallbackJournal:
                     return written
             written += self._replay_file(taken, write)
             taken.unlink()
-            _fsync_dir(taken.parent)
+            fsync_path(taken.parent)
         return written
 
     def _replay_file(self, taken: Path, write: Write) -> int:
@@ -336,11 +337,3 @@ class _LineReader:
             if raw.strip():
                 lines.append((self._number, raw.decode("utf-8", "replace").rstrip("\r")))
         return lines
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -34,7 +34,7 @@ from ivr.adapters.db.engine import (
     normalize_url,
     sqlite_files,
 )
-from ivr.adapters.files import chmod_private, private_dir, private_file
+from ivr.adapters.files import chmod_private, fsync_path, private_dir, private_file
 from ivr.config.backup import BackupSettings
 
 SQLITE_SUFFIX: Final = ".sqlite"
@@ -77,7 +77,7 @@ def backup(url: str | URL, settings: BackupSettings, now: datetime) -> BackupRes
         else:
             raise BackupError(f"no backup method for a {backend} database")
         chmod_private(partial)
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -238,7 +238,7 @@ def restore_sqlite(path: Path, data_dir: Path, db_name: str, *, force: bool = Fa
             src.close()
         for stale in sqlite_files(target):
             stale.unlink(missing_ok=True)
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, target)
     except sqlite3.Error as e:
         raise BackupError(f"restoring {path} into {target} failed: {e}") from e
@@ -334,11 +334,3 @@ def _run(command: list[str], url: URL | None, what: str | None = None) -> str:
         detail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
         raise BackupError(f"{what or command[0]}: {detail[0]}")
     return done.stdout
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

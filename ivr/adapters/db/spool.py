@@ -48,7 +48,7 @@ from sqlalchemy import exc as sa_exc
 
 from ivr.adapters.db.calllog import SqlCallLog
 from ivr.adapters.db.engine import DbError
-from ivr.adapters.files import open_private, private_dir
+from ivr.adapters.files import fsync_path, open_private, private_dir
 from ivr.domain.calllog import CallEvent
 
 logger = logging.getLogger(__name__)
@@ -311,13 +311,13 @@ class SpoolingCallLog:
                 if not _non_empty(self._path):
                     return applied, True
                 os.replace(self._path, self._replaying)
-                _fsync_dir(self._path.parent)
+                fsync_path(self._path.parent)
             count, done = self._replay_file()
             applied += count
             if not done:
                 return applied, False
             self._replaying.unlink()
-            _fsync_dir(self._path.parent)
+            fsync_path(self._path.parent)
 
     def _replay_file(self) -> tuple[int, bool]:
         """Apply `.replaying` batch by batch; on failure keep the rest in it."""
@@ -379,16 +379,7 @@ def _write_atomically(path: Path, lines: Sequence[str]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)
 
 
 # --------------------------------------------------------------------------- write-behind
