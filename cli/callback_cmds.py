@@ -21,6 +21,7 @@ from cli.common import (
     nonempty,
     phone_number,
     runtime,
+    text_arg,
 )
 
 if TYPE_CHECKING:
@@ -121,6 +122,13 @@ def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.app.callbacks import CallbackRefusedError
 
     number = phone_number(args.number, "--number", rt.config.site.region)
+    languages, branches = rt.config.site.languages, tuple(rt.config.policy.branches)
+    if args.language and args.language not in languages:
+        print(f"error: argument --language: one of {', '.join(languages)}", file=sys.stderr)
+        return 2
+    if args.branch is not None and args.branch not in branches:
+        print(f"error: argument --branch: one of {', '.join(branches)}", file=sys.stderr)
+        return 2
     due = _aware(args.due, rt) if args.due else None
     event = _aware(args.event_at, rt) if args.event_at else None
     try:
@@ -262,17 +270,20 @@ def register(add: AddCommand) -> None:
         "--number", required=True,
         help="E.164 (+8613800000002) or national in site.region (13800000002)",
     )  # fmt: skip
-    p.add_argument("--matter", default="cli", help="e.g. complaint:202611-0001 (rule: complaint)")
+    p.add_argument(
+        "--matter", default="cli", type=text_arg(200, blank=False),
+        help="e.g. complaint:202611-0001 (rule: complaint)",
+    )  # fmt: skip
     p.add_argument("--due", type=instant, help="ISO 8601 (an agreed reply time)")
     p.add_argument("--event-at", type=instant, help="ISO 8601: when the matter arose (default now)")
     p.add_argument("--contract-start", type=day, help="YYYY-MM-DD, for contract:* matters")
-    p.add_argument("--language", default="")
-    p.add_argument("--branch", default=None)
-    p.add_argument("--note", default="")
+    p.add_argument("--language", default="", type=text_arg(16), help="default: site's default")
+    p.add_argument("--branch", default=None, type=text_arg(64), help="default: the rule's")
+    p.add_argument("--note", default="", type=text_arg(4000, lines=True))
     p.add_argument("--json", action="store_true")
     p = _action(cb, "cancel", "cancel an open callback")
     p.add_argument("id", type=int_range(1, 2**63 - 1))
-    p.add_argument("--reason", default="cancelled by operator")
+    p.add_argument("--reason", default="cancelled by operator", type=text_arg(200, blank=False))
     p.add_argument("--json", action="store_true")
     p = _action(cb, "done", "mark an open callback done: the agent reached the customer")
     p.add_argument("id", type=int_range(1, 2**63 - 1))

@@ -17,12 +17,14 @@ from cli.callback_cmds import request_json
 from cli.common import (
     MAX_LIMIT,
     AddCommand,
+    agent_id,
     audit_cli,
     day,
     int_range,
     nonempty,
     phone_number,
     runtime,
+    text_arg,
 )
 
 KINDS = ("complaint", "request", "follow_up")
@@ -103,7 +105,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseKind
 
-    if not _known_class(args.case_class, rt):
+    if not _known_class(args.case_class, rt) or not _known_agent(args.agent, "--agent", rt):
         return 2
     number = phone_number(args.number, "--number", rt.config.site.region) if args.number else ""
     opened = parts.service.open(
@@ -144,6 +146,15 @@ def _known_class(case_class: str, rt: Any) -> bool:
     if case_class in classes:
         return True
     print(f"error: argument --class: one of {', '.join(classes)}", file=sys.stderr)
+    return False
+
+
+def _known_agent(agent: str | None, option: str, rt: Any) -> bool:
+    """Whether a case's new owner is an agent of the roster (as the web app asks); if
+    not, says so (exit 2)."""
+    if agent is None or rt.config.roster.agent(agent) is not None:
+        return True
+    print(f"error: argument {option}: no agent {agent!r} in seats.yaml", file=sys.stderr)
     return False
 
 
@@ -212,6 +223,8 @@ def parts_callbacks(rt: Any) -> Any:
 def _update(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseState
 
+    if not _known_agent(args.owner, "--owner", rt):
+        return 2
     case = parts.service.update(
         args.case_no,
         by=_who(),
@@ -261,45 +274,29 @@ def _action(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     return p
 
 
-def _text(most: int) -> Any:
-    def parse(text: str) -> str:
-        if len(text) > most:
-            raise argparse.ArgumentTypeError(f"{len(text)} characters: at most {most}")
-        if "\0" in text:
-            raise argparse.ArgumentTypeError("contains a NUL character")
-        return text
-
-    parse.__name__ = "text"
-    return parse
-
-
-def _agent(text: str) -> str:
-    if not text or len(text) > 64 or not text.replace("_", "").replace("-", "").isalnum():
-        raise argparse.ArgumentTypeError(f"{text[:30]!r} is not an agent id")
-    return text
-
-
 def register(add: AddCommand) -> None:
     cs = add("cases", cmd_cases, "complaint, request and follow-up cases").add_subparsers(
         dest="action", required=True
     )
     p = _action(cs, "open", "open a case (prints its number, deadline and callbacks)")
     p.add_argument("--number", default="", help="caller's number (default: the call's caller)")
-    p.add_argument("--matter", required=True, type=_text(200), help="what it is about")
+    p.add_argument("--matter", required=True, type=text_arg(200), help="what it is about")
     p.add_argument("--class", dest="case_class", required=True, help="major | important | minor")
     p.add_argument("--kind", choices=KINDS, default="complaint")
-    p.add_argument("--call", type=_text(64), help="the call's unique id (links it; owner default)")
-    p.add_argument("--agent", type=_agent, help="the owner (first-contact agent)")
-    p.add_argument("--term", type=_text(64), help="a deadline term of cases.yaml")
-    p.add_argument("--summary", type=_text(4000), default="")
+    p.add_argument(
+        "--call", type=text_arg(64), help="the call's unique id (links it; owner default)"
+    )
+    p.add_argument("--agent", type=agent_id, help="the owner (first-contact agent)")
+    p.add_argument("--term", type=text_arg(64), help="a deadline term of cases.yaml")
+    p.add_argument("--summary", type=text_arg(4000, lines=True), default="")
     p.add_argument("--visitor", action="store_true", help="book the visitor's next-day callback")
     p.add_argument("--contract-start", type=day, help="YYYY-MM-DD: the contract callback series")
     p.add_argument("--json", action="store_true")
     p = _action(cs, "list", "cases, soonest first (no free text: see show)")
-    p.add_argument("--owner", type=_agent)
+    p.add_argument("--owner", type=agent_id)
     p.add_argument("--state", choices=STATES)
-    p.add_argument("--class", dest="case_class", type=_text(32))
-    p.add_argument("--branch", type=_text(64))
+    p.add_argument("--class", dest="case_class", type=text_arg(32))
+    p.add_argument("--branch", type=text_arg(64))
     p.add_argument("--overdue", action="store_true", help="only active cases past their deadline")
     p.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=100)
     p.add_argument("--json", action="store_true")
@@ -308,13 +305,13 @@ def register(add: AddCommand) -> None:
     p = _action(cs, "update", "move a case, add a note, change its text or owner, link a call")
     p.add_argument("case_no", type=_case_no)
     p.add_argument("--state", choices=STATES)
-    p.add_argument("--note", type=_text(4000))
-    p.add_argument("--summary", type=_text(4000))
-    p.add_argument("--owner", type=_agent)
-    p.add_argument("--call", type=_text(64))
+    p.add_argument("--note", type=text_arg(4000, lines=True))
+    p.add_argument("--summary", type=text_arg(4000, lines=True))
+    p.add_argument("--owner", type=agent_id)
+    p.add_argument("--call", type=text_arg(64))
     p.add_argument("--json", action="store_true")
     p = _action(cs, "close", "close a case")
     p.add_argument("case_no", type=_case_no)
-    p.add_argument("--note", type=_text(4000))
+    p.add_argument("--note", type=text_arg(4000, lines=True))
     p.add_argument("--json", action="store_true")
     _action(cs, "sweep", "record the escalations now due (the service does it every minute)")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from ivr.domain.text import MULTILINE, bad_character, one_line_feed
 
 if TYPE_CHECKING:
     from ivr.bootstrap import Runtime
@@ -19,13 +23,32 @@ AddCommand = Callable[[str, Command, str], argparse.ArgumentParser]
 MAX_LIMIT = 1_000_000
 
 
-def common_options(defaults: bool) -> argparse.ArgumentParser:
+MAX_MESSAGE = 400  # characters of an error message: a 100 kB argument is not echoed whole
+
+
+def clip(message: str, most: int = MAX_MESSAGE) -> str:
+    """A message cut in its middle when longer than `most`: its head names the argument,
+    its tail often lists the choices."""
+    if len(message) <= most:
+        return message
+    return f"{message[: most * 2 // 3]} ... {message[-(most // 3) :]}"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose refusals echo an overlong argument only in part (its
+    subcommands' parsers are of the same class)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(clip(message))
+
+
+def common_options(defaults: bool) -> Parser:
     """Options every subcommand takes, before or after its name.
 
     The top-level parser sets the defaults; the copies on the subcommands
     suppress theirs, so `hotline -v calls` and `hotline calls -v` both work.
     """
-    p = argparse.ArgumentParser(add_help=False)
+    p = Parser(add_help=False)
     keep = None if defaults else argparse.SUPPRESS
     p.add_argument(
         "-v", "--verbose", action="store_true", default=False if defaults else keep,
@@ -49,6 +72,7 @@ def runtime(args: argparse.Namespace) -> Runtime:
     from ivr.bootstrap import build_runtime
     from ivr.config import ENV_DATA_DIR, ENV_DATABASE_URL, ConfigError
 
+    config_directory(args)
     try:
         return build_runtime(getattr(args, "config", None))
     except SQLAlchemyError as e:
@@ -64,17 +88,80 @@ def runtime(args: argparse.Namespace) -> Runtime:
 
 def config(args: argparse.Namespace) -> HotlineConfig:
     """The validated configuration only (no database opened)."""
-    from ivr.bootstrap import config_dir
     from ivr.config import load_config
 
-    return load_config(config_dir(getattr(args, "config", None), os.environ), os.environ)
+    return load_config(config_directory(args), os.environ)
+
+
+def config_directory(args: argparse.Namespace) -> Path:
+    """`--config`, else $HOTLINE_CONFIG, else ./config; a path the system refuses to
+    look at (a name too long, a NUL in the variable) exits 2 naming where it came
+    from, before the loader meets it as an OSError."""
+    from ivr.bootstrap import ENV_CONFIG_DIR, config_dir
+
+    explicit = getattr(args, "config", None)
+    directory = config_dir(explicit, os.environ)
+    try:
+        directory.is_dir()
+    except (OSError, ValueError) as e:
+        where = "argument --config" if explicit else ENV_CONFIG_DIR
+        reason = getattr(e, "strerror", None) or str(e)
+        raise argparse.ArgumentTypeError(
+            f"{where}: {shown(str(directory), 60)} cannot be used: {reason}"
+        ) from None
+    return directory
+
+
+MAX_PATH = 4096  # PATH_MAX on Linux
+
+
+def shown(text: str, most: int = 30) -> str:
+    """A value as an error message echoes it: quoted, escaped, and cut to `most` characters."""
+    return repr(text[:most]) + ("..." if len(text) > most else "")
 
 
 def nonempty(text: str) -> str:
-    """An argparse type: text that is not blank (blank would silently mean the default)."""
+    """An argparse type: text that is not blank (blank would silently mean the default),
+    such as a path or a host: one line of printable characters, at most MAX_PATH."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
+    if len(text) > MAX_PATH:
+        raise argparse.ArgumentTypeError(f"{len(text)} characters: at most {MAX_PATH}")
+    bad = bad_character(text)
+    if bad:
+        raise argparse.ArgumentTypeError(f"may not contain the character {bad}")
     return text
+
+
+def text_arg(most: int, *, lines: bool = False, blank: bool = True) -> Callable[[str], str]:
+    """An argparse type: text of at most `most` characters without a character typed
+    text may not hold (ivr.domain.text, as the web app and the use cases ask). With
+    `lines` (a note, a summary) it may hold line feeds and tabs; a CR LF becomes a
+    line feed, a lone CR is refused (it would overwrite a line on a terminal).
+    Without `blank`, blank text is refused."""
+    allowed = MULTILINE if lines else ""
+
+    def parse(value: str) -> str:
+        if lines:
+            value = one_line_feed(value)
+        if len(value) > most:
+            raise argparse.ArgumentTypeError(f"{len(value)} characters: at most {most}")
+        bad = bad_character(value, allowed)
+        if bad:
+            raise argparse.ArgumentTypeError(f"may not contain the character {bad}")
+        if not blank and not value.strip():
+            raise argparse.ArgumentTypeError("must not be empty")
+        return value
+
+    parse.__name__ = "text"
+    return parse
+
+
+def agent_id(value: str) -> str:
+    """An argparse type: an agent id (letters and digits of any script, - and _)."""
+    if not value or len(value) > 64 or not value.replace("_", "").replace("-", "").isalnum():
+        raise argparse.ArgumentTypeError(f"{shown(value)} is not an agent id")
+    return value
 
 
 def pinned_now() -> datetime | None:
@@ -98,14 +185,18 @@ def pinned_now() -> datetime | None:
     return at
 
 
+_WHOLE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def int_range(lo: int, hi: int) -> Callable[[str], int]:
     """An argparse type: a whole number in [lo, hi] (argparse exits 2 naming the option)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        # ASCII digits only: int() would also take "９", "٣" and "1_000"
+        if not _WHOLE.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number")
+        value = int(text.strip())
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{value} is not between {lo} and {hi}")
         return value
@@ -118,25 +209,27 @@ def float_range(lo: float, hi: float) -> Callable[[str], float]:
     """An argparse type: a finite number in [lo, hi]."""
 
     def parse(text: str) -> float:
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not lo <= value <= hi:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"{text} is not between {lo:g} and {hi:g}")
+        # ASCII digits only (float() would also take "１.５"); nan and inf are out of range
+        if not _DECIMAL.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"{shown(text)} is not a number")
+        value = float(text.strip())
+        if not lo <= value <= hi:  # also refuses inf, and 1e309 (inf too)
+            raise argparse.ArgumentTypeError(f"{shown(text)} is not between {lo:g} and {hi:g}")
         return value
 
     parse.__name__ = "number"
     return parse
 
 
-def dtmf_keys(max_len: int) -> Callable[[str], str]:
-    """An argparse type: up to `max_len` phone keys (0-9, * and #)."""
+def dtmf_keys(max_len: int, also: str = "") -> Callable[[str], str]:
+    """An argparse type: up to `max_len` phone keys (0-9, * and #, and the characters
+    of `also`, such as simulate's T for a timeout)."""
+    keys = "0123456789*#" + also
 
     def parse(text: str) -> str:
-        bad = sorted({k for k in text if k not in "0123456789*#"})
+        bad = sorted({k for k in text if k not in keys})
         if bad:
-            raise argparse.ArgumentTypeError(f"{text!r}: {''.join(bad)!r} is not a phone key")
+            raise argparse.ArgumentTypeError(f"{shown(text)}: {shown(''.join(bad))} is not a key")
         if len(text) > max_len:
             raise argparse.ArgumentTypeError(f"at most {max_len} keys, got {len(text)}")
         return text

@@ -12,7 +12,9 @@ from typing import Any
 from cli.common import (
     AddCommand,
     Command,
+    agent_id,
     config,
+    dtmf_keys,
     instant,
     int_range,
     nonempty,
@@ -222,8 +224,12 @@ def register(add: AddCommand) -> None:
         "--caller", default="",
         help="the calling number, E.164 or national in site.region (default: none shown)",
     )  # fmt: skip
-    p.add_argument("--keys", default="", help="keys pressed; T = timeout")
-    p.add_argument("--previous-agent", help="pretend this agent took the caller's last call")
+    p.add_argument(
+        "--keys", default="", type=dtmf_keys(64, also="T"), help="keys pressed; T = timeout"
+    )
+    p.add_argument(
+        "--previous-agent", type=agent_id, help="pretend this agent took the caller's last call"
+    )
     p.add_argument("--json", action="store_true")
     _register_config(add)
 

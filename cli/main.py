@@ -22,7 +22,7 @@ from cli import (
     visitor_cmds,
     web_cmds,
 )
-from cli.common import Command, common_options, nonempty
+from cli.common import Command, Parser, clip, common_options, nonempty
 
 GROUPS = (
     config_cmds,
@@ -44,7 +44,7 @@ def hotline_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hotline", description=__doc__, parents=[common_options(True)],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+        print(f"config error: {clip(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except (ValueError, argparse.ArgumentTypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {clip(str(e))}", file=sys.stderr)
         return 2
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from cli.common import (
     MAX_LIMIT,
     AddCommand,
+    agent_id,
     audit_cli,
     config,
     dtmf_keys,
@@ -27,6 +28,7 @@ from cli.common import (
     int_range,
     plain,
     runtime,
+    text_arg,
 )
 
 SURVEY_MARGIN_MS = 1500  # after the seat's hang-up, for the survey's question to start
@@ -210,7 +212,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     rt = runtime(args)
     try:
         if rt.config.roster.agent(args.agent) is None:
-            print(f"error: no agent {args.agent!r} in seats.yaml", file=sys.stderr)
+            print(f"error: argument agent: no agent {args.agent!r} in seats.yaml", file=sys.stderr)
             return 2
         rt.presence_repo.set_agent_state(args.agent, args.state, args.reason, rt.clock())
         print(f"{args.agent}: {args.state}" + (f" ({args.reason})" if args.reason else ""))
@@ -372,9 +374,9 @@ def register(add: AddCommand) -> None:
     add("speech", cmd_speech, "run the speech recognition service (vosk) for spoken options")
     add("up", cmd_up, "run the whole hotline: sandbox Asterisk, FastAGI, AMI listener")
     p = add("agent", cmd_agent, "set an agent's state")
-    p.add_argument("agent")
+    p.add_argument("agent", type=agent_id)
     p.add_argument("state", choices=("available", "away", "wrap_up", "signed_out"))
-    p.add_argument("--reason", default="")
+    p.add_argument("--reason", default="", type=text_arg(200), help="e.g. why away (one line)")
     p = add("call", cmd_call, "place a real SIP call (SIPp) into the running hotline")
     p.add_argument("--keys", default="", help="DTMF keys to press (RFC 2833)")
     p.add_argument("--from", dest="from_number", help="caller number (default: random)")
@@ -403,6 +405,6 @@ def register(add: AddCommand) -> None:
     p.add_argument("--timeout", type=float_range(1, 3600), default=60.0)
     p.add_argument("--json", action="store_true")
     p = add("calls", cmd_calls, "print call records as JSON")
-    p.add_argument("--uid")
+    p.add_argument("--uid", type=text_arg(64, blank=False), help="one call by its unique id")
     p.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=10)
     p.add_argument("--full-numbers", action="store_true", help="show full caller numbers (audited)")

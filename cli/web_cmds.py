@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from cli.common import AddCommand, float_range, int_range, nonempty, runtime
+from cli.common import AddCommand, agent_id, float_range, int_range, nonempty, runtime, text_arg
 
 
 def web_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +85,9 @@ def cmd_users(args: argparse.Namespace) -> int:
     rt = runtime(args)
     try:
         if args.agent and rt.config.roster.agent(args.agent) is None:
-            print(f"error: no agent {args.agent!r} in seats.yaml", file=sys.stderr)
+            print(
+                f"error: argument --agent: no agent {args.agent!r} in seats.yaml", file=sys.stderr
+            )
             return 2
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
@@ -99,12 +101,21 @@ def cmd_users(args: argparse.Namespace) -> int:
                     at=rt.clock(),
                 )  # fmt: skip
         except store.UserError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: argument {_USER_ITEM.get(e.code, 'username')}: {e}", file=sys.stderr)
             return 2
         print(f"user {args.username} ({args.role}) added, id {uid}")
     finally:
         rt.close()
     return 0
+
+
+# Which argument a refused account names (the password comes from stdin or a prompt).
+_USER_ITEM = {
+    "bad_role": "--role",
+    "agent_needs_id": "--agent",
+    "short_password": "password",
+    "bad_password": "password",
+}
 
 
 def cmd_rollups(args: argparse.Namespace) -> int:
@@ -146,9 +157,9 @@ def register(add: AddCommand) -> None:
     add_web_options(p)
     p = add("users", cmd_users, "manage web users")
     p.add_argument("action", choices=("add",))
-    p.add_argument("username")
+    p.add_argument("username", type=text_arg(64, blank=False))
     p.add_argument("--role", required=True, choices=("agent", "supervisor", "manager", "admin"))
-    p.add_argument("--agent", help="roster agent id (required for --role agent)")
+    p.add_argument("--agent", type=agent_id, help="roster agent id (required for --role agent)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p = add("rollups", cmd_rollups, "compute the reports' daily rollups ahead (backfill)")
     p.add_argument(

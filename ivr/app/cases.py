@@ -37,6 +37,7 @@ from ivr.domain.cases import (
     higher,
 )
 from ivr.domain.routing import normalise_number
+from ivr.domain.text import MULTILINE, bad_character, one_line_feed
 
 MAX_MATTER = 200
 MAX_TEXT = 4000
@@ -275,7 +276,7 @@ class CaseService:
         if contract_start is not None:
             self._contract(contract_start, now)
         matter = _text("matter", matter, MAX_MATTER, required=True)
-        summary = _text("summary", summary, MAX_TEXT)
+        summary = _text("summary", summary, MAX_TEXT, lines=True)
         who = owner if owner is not None else (info.agent if info else "")
         deadline = deadline_for(t, now, self.calendar)
         at_once = self.rules.classes[cls].escalate_at_once
@@ -405,9 +406,14 @@ class CaseService:
         call_uid: str | None = None,
     ) -> Case:
         """Move a case, add a note, change its text or owner, or link a call: one event each.
-        A call to link must be in the call log (checked before anything changes)."""
+        The texts are checked, and a call to link must be in the call log, before
+        anything changes."""
         case = self.get(case_no)
         self._call(call_uid)
+        if note is not None:
+            note = _text("note", note, MAX_TEXT, lines=True)
+        if summary is not None:
+            summary = _text("summary", summary, MAX_TEXT, lines=True)
         now = self.clock()
         if state is not None and state is not case.state:
             case = self.store.change(
@@ -418,20 +424,18 @@ class CaseService:
                     "state",
                     case.state.value,
                     state.value,
-                    _text("note", note or "", MAX_TEXT),
+                    note or "",
                 ),
                 state=state,
             )
             note = None
         if note:
-            case = self.store.change(
-                case_no, CaseEvent(now, by, "note", detail=_text("note", note, MAX_TEXT))
-            )
+            case = self.store.change(case_no, CaseEvent(now, by, "note", detail=note))
         if summary is not None:
             case = self.store.change(
                 case_no,
                 CaseEvent(now, by, "summary", detail=f"{len(summary)} characters"),
-                summary=_text("summary", summary, MAX_TEXT),
+                summary=summary,
             )
         if owner is not None and owner != case.owner:
             case = self.store.change(
@@ -549,14 +553,19 @@ class CaseService:
         return self.rules.term_for(kind, cls, term)
 
 
-def _text(item: str, value: str, most: int, required: bool = False) -> str:
-    v = value.strip()
+def _text(item: str, value: str, most: int, required: bool = False, lines: bool = False) -> str:
+    """Typed text as stored: stripped, at most `most` characters, none that typed text
+    may not hold (ivr.domain.text; line feeds and tabs too with `lines`, a CR LF
+    becoming a line feed), whichever door it came in by."""
+    v = one_line_feed(value).strip() if lines else value.strip()
     if required and not v:
         raise CaseInputError(item, CaseInput.MISSING)
     if len(v) > most:
         raise CaseInputError(item, CaseInput.TOO_LONG, count=len(v), limit=most)
     if "\0" in v:
         raise CaseInputError(item, CaseInput.NUL)
+    if bad_character(v, MULTILINE if lines else ""):
+        raise CaseInputError(item, CaseInput.CONTROL_CHARACTERS)
     return v
 
 

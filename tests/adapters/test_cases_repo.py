@@ -259,6 +259,31 @@ def test_hostile_input_is_refused_by_item(rt: Runtime) -> None:
         ({"matter": ""}, "matter", CaseInput.MISSING, "missing"),
         ({"matter": "x" * 201}, "matter", CaseInput.TOO_LONG, "201 characters: at most 200"),
         ({"matter": "a\0b"}, "matter", CaseInput.NUL, "contains a NUL character"),
+        (
+            {"matter": "a\u202eb"},
+            "matter",
+            CaseInput.CONTROL_CHARACTERS,
+            "contains control characters",
+        ),
+        ({"matter": "a\nb"}, "matter", CaseInput.CONTROL_CHARACTERS, "contains control characters"),
+        (
+            {"matter": "a\ud800"},
+            "matter",
+            CaseInput.CONTROL_CHARACTERS,
+            "contains control characters",
+        ),
+        (
+            {"summary": "a\rb"},
+            "summary",
+            CaseInput.CONTROL_CHARACTERS,
+            "contains control characters",
+        ),
+        (
+            {"summary": "a\x1bb"},
+            "summary",
+            CaseInput.CONTROL_CHARACTERS,
+            "contains control characters",
+        ),
         ({"term": "someday"}, "term", CaseInput.NOT_ONE_OF, f"one of {terms}"),
         (
             {"call_uid": "no-such-call"},
@@ -305,6 +330,26 @@ def test_a_contract_start_is_taken_up_to_a_year_ahead_and_while_its_series_lasts
 
     assert series("+8613800000009", date(2027, 11, 24))[0] == "2027-12-24"  # a month on
     assert series("+8613800000010", date(2024, 11, 24)) == ["2026-11-24"]  # its last day
+
+
+def test_typed_text_is_checked_at_the_use_case_whatever_the_door(rt: Runtime) -> None:
+    """A summary and a note keep their lines (a CR LF as a line feed); no text keeps a
+    control, bidi or surrogate character; an update with one bad text changes nothing."""
+    svc = case_parts(rt).service
+    case = svc.open("+8613800000011", "m", "minor", by="x", summary="one\r\ntwo\tthree").case
+    assert case.summary == "one\ntwo\tthree"
+    before = svc.store.events(case.case_no)
+    for bad in (
+        {"note": "ok", "summary": "a\u202eb"},
+        {"state": CaseState.IN_PROGRESS, "note": "a\x07b"},
+    ):
+        with pytest.raises(CaseInputError) as err:
+            svc.update(case.case_no, by="x", **bad)  # type: ignore[arg-type]
+        assert err.value.code is CaseInput.CONTROL_CHARACTERS
+    assert svc.store.events(case.case_no) == before
+    assert svc.get(case.case_no).state is case.state
+    svc.update(case.case_no, by="x", note="line 1\nline 2")
+    assert svc.store.events(case.case_no)[-1].detail == "line 1\nline 2"
 
 
 def test_search_by_number_prefix_case_number_prefix_and_matter_word(rt: Runtime) -> None:

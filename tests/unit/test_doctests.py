@@ -29,6 +29,7 @@ MODULES = [
     "ivr.adapters.speech.client",
     "ivr.adapters.speech.service",
     "lab.sandbox",
+    "ivr.domain.text",
 ]
 
 

@@ -1,0 +1,47 @@
+"""The one rule for text that people type into the hotline (a case's matter and
+summary, a note, a reason, an agent's name): which characters it may hold.
+
+The web app's parameters (web/params.py), the command line's arguments
+(cli/common.py) and the use cases that store such text (ivr/app/cases.py) all ask
+`bad_character`, so a character refused at one door is refused at every door.
+Refused: control characters (NUL, CR, LF...), format characters (the
+bidirectional marks and overrides that make a line read as something else, zero
+width joiners), lone surrogates (what bytes that are not UTF-8 decode to: no
+store or terminal takes them), private-use and unassigned code points, and the
+Unicode line and paragraph separators. Free text meant to hold several lines (a
+summary, a note) may hold line feeds and tabs: `MULTILINE`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+MULTILINE: Final = "\n\t"  # what a summary or a note may hold besides
+
+
+def bad_character(text: str, allowed: str = "") -> str | None:
+    """The first character of `text` it may not hold (outside `allowed`), as U+XXXX, or None.
+
+    >>> bad_character("chen"), bad_character("a\\x00b"), bad_character("\\u202eabc")
+    (None, 'U+0000', 'U+202E')
+    >>> bad_character("line 1\\nline 2", MULTILINE), bad_character("line 1\\r\\nline 2", MULTILINE)
+    (None, 'U+000D')
+    >>> bad_character("\\u5f20\\u3000\\u4e09"), bad_character("\\ud800")
+    (None, 'U+D800')
+    """
+    for ch in text:
+        if ch not in allowed and unicodedata.category(ch) in REFUSED_CATEGORIES:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def one_line_feed(text: str) -> str:
+    """`text` with each CR LF as a line feed (what a browser's or a terminal's line
+    end becomes before `bad_character(text, MULTILINE)` is asked).
+
+    >>> one_line_feed("a\\r\\nb\\nc")
+    'a\\nb\\nc'
+    """
+    return text.replace("\r\n", "\n")
