@@ -701,7 +701,12 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     override the database URL and the data directory."""
     env = env or {}
     d = Path(directory)
-    if not d.is_dir():
+    try:
+        found = d.is_dir()
+    except (OSError, ValueError) as e:  # a name too long, a NUL: no directory at all
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ConfigError(repr(str(d)[:60]), "", f"not a usable directory name: {reason}") from None
+    if not found:
         raise ConfigError(str(d), "", "config directory not found")
     raw = {}
     for name in FILES:  # each file's shape (ivr.config.schema), then the meaning below

@@ -350,6 +350,14 @@ def test_missing_directory(tmp_path: Path) -> None:
         load_config(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("name", ["x" * 5000, "conf\0ig", "a/" + "b" * 300])
+def test_a_directory_name_the_system_refuses_is_a_config_error(name: str) -> None:
+    """Too long, a NUL, a component over NAME_MAX: a ConfigError, not an OSError."""
+    with pytest.raises(ConfigError) as info:
+        load_config(name)
+    assert "directory" in info.value.reason and len(str(info.value)) < 400  # not echoed whole
+
+
 def test_config_error_message_format() -> None:
     assert (
         str(ConfigError("seats.yaml", "agents[0].seat", "bad")) == "seats.yaml: agents[0].seat: bad"
