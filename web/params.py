@@ -88,8 +88,13 @@ def int_param(
 
 
 def id_param(name: str, value: str) -> int:
-    """A path parameter that names a row by its id."""
-    return int_param(name, 1, MAX_ID, 0, {name: value})
+    """A path parameter that names a row by its id (a blank one, /x/%20, is no id)."""
+    got = int_param(name, 1, MAX_ID, 0, {name: value})
+    if got == 0:
+        raise ParamError(
+            name, gettext("must be a whole number between %(lo)s and %(hi)s", lo=1, hi=MAX_ID)
+        )
+    return got
 
 
 def date_param(
