@@ -271,7 +271,7 @@ def open_case(source: Any) -> dict[str, Any]:
             call_uid=call,
             owner=agent,
             term=params.choice_param("term", tuple(rules.terms), "", source=source) or None,
-            summary=params.text_param("summary", 4000, source=source),
+            summary=params.text_param("summary", 4000, source=source, lines=True),
             visitor=params.choice_param("visitor", ("0", "1", "true", "false"), "0", source=source)
             in ("1", "true"),
             contract_start=contract,
@@ -308,13 +308,13 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
     if owner is not None and owner not in {a.id for a in ctx().runtime.config.roster.agents}:
         raise params.ParamError("owner", gettext("is not an agent of the roster"))
     # absent, empty or blank (text_param strips): the summary stays as it is
-    summary = params.text_param("summary", 4000, source=source) or None
+    summary = params.text_param("summary", 4000, source=source, lines=True) or None
     try:
         changed = _parts().service.update(
             case.case_no,
             by=user.username,
             state=CaseState(state) if state else None,
-            note=params.text_param("note", 4000, source=source) or None,
+            note=params.text_param("note", 4000, source=source, lines=True) or None,
             summary=summary,
             owner=owner,
             call_uid=params.text_param("call", 64, source=source, pattern=_UID) or None,

@@ -26,17 +26,14 @@ from typing import Any
 from flask import request
 from flask_babel import gettext
 
+from ivr.domain.text import MULTILINE, bad_character, one_line_feed
+
 MAX_ID = 2**31 - 1  # an Integer primary key on PostgreSQL (int4)
 MIN_DATE = date(1970, 1, 1)
 MAX_DATE = date(2999, 12, 31)
 MAX_TEXT = 256
 
 _INT_RE = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: int() would take "١٢"
-# Unicode categories refused in text: controls (NUL, tab, CR, LF...), format characters
-# (RTL/LTR marks and overrides, zero-width joiners), lone surrogates, private use,
-# unassigned code points, and line/paragraph separators.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
 
 class ParamError(ValueError):
     """A request parameter that is missing, of the wrong type or out of range."""
@@ -53,18 +50,6 @@ def _raw(name: str, source: Mapping[str, Any] | None) -> Any:
     if isinstance(value, str):
         value = value.strip()
     return None if value is None or value == "" else value
-
-
-def bad_character(text: str) -> str | None:
-    """A description of the first character text may not hold, or None.
-
-    >>> bad_character("chen"), bad_character("a\\x00b"), bad_character("\\u202eabc")
-    (None, 'U+0000', 'U+202E')
-    """
-    for ch in text:
-        if unicodedata.category(ch) in _REFUSED_CATEGORIES:
-            return f"U+{ord(ch):04X}"
-    return None
 
 
 def int_param(
@@ -151,20 +136,31 @@ def text_param(
     default: str = "",
     source: Mapping[str, Any] | None = None,
     pattern: re.Pattern[str] | None = None,
+    lines: bool = False,
 ) -> str:
-    """Text of at most `max_len` characters, without control or format characters."""
+    """Text of at most `max_len` characters, without a character typed text may not
+    hold (ivr.domain.text); with `lines` (a summary, a note) line feeds and tabs
+    too, a CR LF (a browser's line end) becoming a line feed."""
     value = _raw(name, source)
     if value is None:
         return default
     if not isinstance(value, str):
         raise ParamError(name, gettext("must be text"))
-    return check_text(name, value, max_len, pattern)
+    return check_text(name, value, max_len, pattern, lines)
 
 
-def check_text(name: str, value: str, max_len: int, pattern: re.Pattern[str] | None = None) -> str:
+def check_text(
+    name: str,
+    value: str,
+    max_len: int,
+    pattern: re.Pattern[str] | None = None,
+    lines: bool = False,
+) -> str:
+    if lines:
+        value = one_line_feed(value)
     if len(value) > max_len:
         raise ParamError(name, gettext("must be at most %(n)s characters", n=max_len))
-    bad = bad_character(value)
+    bad = bad_character(value, MULTILINE if lines else "")
     if bad is not None:
         raise ParamError(name, gettext("may not contain the character %(ch)s", ch=bad))
     if pattern is not None and not pattern.fullmatch(value):

@@ -14,7 +14,6 @@ MODULES = [
     "ivr.domain.routing",
     "ivr.adapters.asterisk.agi",
     "ivr.adapters.asterisk.ami",
-    "web.params",
     "web.security",
     "web.store",
     "ivr.domain.metrics",

@@ -141,6 +141,11 @@ def test_openapi_documents_the_case_api(client: FlaskClient) -> None:
         ({"class": "minor", "matter": "m", "call": "../../etc"}, "call"),
         ({"class": "minor", "matter": "m", "call": "no-such-call"}, "call"),
         ({"class": "minor", "matter": "a\u202eb", "number": "13800000001"}, "matter"),
+        ({"class": "minor", "matter": "a\nb", "number": "13800000001"}, "matter"),
+        ({"class": "minor", "matter": "m", "number": "13800000001", "summary": "a\u202eb"},
+         "summary"),
+        ({"class": "minor", "matter": "m", "number": "13800000001", "summary": "a\rb"},
+         "summary"),
         ({"class": "minor", "matter": "m", "number": "13800000001",
           "contract_start": "2026-02-30"}, "contract_start"),
         ({"class": ["minor"], "matter": "m", "number": "13800000001"}, "class"),
@@ -168,6 +173,23 @@ def test_linking_a_call_that_is_not_in_the_log_is_400_and_changes_nothing(
     r = _api(client, "post", f"/api/cases/{no}", {"call": "no-such-call", "note": "called back"})
     assert r.status_code == 400 and r.get_json()["param"] == "call", r.get_json()
     assert client.get(f"/api/cases/{no}").get_json()["events"] == before  # not the note either
+
+
+def test_a_summary_and_a_note_keep_their_lines(
+    client: FlaskClient, web_users: dict[str, str], login: Any
+) -> None:
+    """As the command line and the use case take them (ivr.domain.text): line feeds
+    and tabs stay, a browser's CR LF becomes a line feed; the case page shows them."""
+    login(client, "lead")
+    body = {"class": "minor", "matter": "m", "number": "13800000001", "summary": "a\r\nb\tc"}
+    r = _api(client, "post", "/api/cases", body)
+    assert r.status_code == 201, r.get_json()
+    no = r.get_json()["case_no"]
+    r = _api(client, "post", f"/api/cases/{no}", {"note": "called\r\nno answer"})
+    assert r.status_code == 200, r.get_json()
+    got = client.get(f"/api/cases/{no}").get_json()
+    assert got["summary"] == "a\nb\tc"
+    assert got["events"][-1]["detail"] == "called\nno answer"
 
 
 def test_hostile_paths_and_queries(
