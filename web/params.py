@@ -35,6 +35,7 @@ MAX_TEXT = 256
 
 _INT_RE = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: int() would take "١٢"
 
+
 class ParamError(ValueError):
     """A request parameter that is missing, of the wrong type or out of range."""
 
