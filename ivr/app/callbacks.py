@@ -28,6 +28,7 @@ from ivr.domain.callbacks import (
     schedule_for,
 )
 from ivr.domain.routing import normalise_number
+from ivr.domain.text import MULTILINE, bad_character
 
 
 class CallbackRefusedError(ValueError):
@@ -159,6 +160,14 @@ class CallbackIntake:
         """A request under the service rule its matter names ("complaint:202611-0001"),
         or at an explicit time (`due_at`: an agreed reply time, or an operator's).
         `deadline` (a case's) makes the rule's deadline earlier, never later."""
+        for item, text, allowed in (
+            ("matter", matter, ""),
+            ("language", language, ""),
+            ("branch", branch or "", ""),
+            ("note", note, MULTILINE),
+        ):
+            if bad := bad_character(text, allowed):  # whichever door it came in by
+                raise ValueError(f"{item}: may not contain the character {bad}")
         now = self.clock()
         n = self._number(number)
         tz = self.rules.customer_tz(n)

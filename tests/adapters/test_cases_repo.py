@@ -393,3 +393,28 @@ def test_the_surveys_not_resolved_key_reopens_the_calls_case_and_keeps_its_numbe
     case = parts.service.get(no)
     assert case is not None and case.state is CaseState.REOPENED
     assert parts.service.store.events(no)[-1].who == "survey"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("matter", "complaint\u202e:x"),
+        ("matter", "a\nb"),
+        ("note", "a\rb"),
+        ("note", "\ud800"),
+        ("language", "zh\x00"),
+        ("branch", "sales\x1b"),
+    ],
+)
+def test_the_callback_intake_refuses_typed_text_it_may_not_hold(
+    rt: Runtime, field: str, value: str
+) -> None:
+    """Whichever door a request comes in by (web, CLI, a case, the IVR), its texts are
+    checked by the one rule (ivr.domain.text) before anything is stored."""
+    intake = callback_parts(rt).intake
+    args: dict[str, object] = {"matter": "cli", "note": "line 1\nline 2"}
+    args[field] = value
+    matter = args.pop("matter")
+    with pytest.raises(ValueError, match=f"^{field}: may not contain the character U\\+"):
+        intake.request("+8613800000031", matter, **args)  # type: ignore[arg-type]
+    assert callback_parts(rt).repo.listing(states=list(CallbackState)) == []
