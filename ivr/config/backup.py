@@ -19,6 +19,8 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from ivr.domain.text import bad_character
+
 MAX_KEEP: Final = 1000
 MIN_EVERY: Final = timedelta(minutes=1)
 MAX_EVERY: Final = timedelta(days=7)  # REQUIREMENTS §6: at least weekly
@@ -77,7 +79,7 @@ def parse_backup(raw: Any, data_dir: Path) -> BackupSettings:
 
 
 def _directory(value: Any, data_dir: Path) -> Path:
-    if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > 4096:
+    if not isinstance(value, str) or not value.strip() or bad_character(value) or len(value) > 4096:
         raise BackupConfigError("directory", f"must be a path, got {value!r}")
     path = Path(value)
     return path if path.is_absolute() else data_dir / path

@@ -23,6 +23,7 @@ from ivr.domain.routing import OPERATOR_BRANCH, normalise_number
 
 FILE = "callbacks.yaml"
 DEFAULT_IVR_MATTER = "ivr"
+MAX_MATTER = 64  # the matter of caller-initiated requests: a word, as the web shows it
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def load_callbacks_config(
 def _zone(c: Cursor) -> ZoneInfo:
     try:
         return ZoneInfo(c.text())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
         raise c.fail(f"unknown time zone {c.data!r}") from None
 
 
@@ -141,7 +142,8 @@ def _weekly(c: Cursor) -> dict[str, tuple[TimeWindow, ...]]:
     for day, day_windows in c.items():
         if day not in WEEKDAYS:
             raise day_windows.fail(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
-        weekly[day] = windows(day_windows) if day_windows.data else ()
+        # [] or nothing: no window that day (a 0 or "" is not a window: refused)
+        weekly[day] = () if day_windows.data in (None, []) else windows(day_windows)
     if not any(weekly.values()):
         raise c.fail("no calling window at all: the dialer could never call")
     return weekly
@@ -159,11 +161,14 @@ def _dnc(c: Cursor, directory: Path, region: str) -> frozenset[str]:
     if file.data is not None:
         path = directory / file.text()
         try:
+            if not path.is_file():  # a directory, a FIFO, /dev/zero: never read
+                raise file.fail(f"{str(path)!r} is not a file")
             lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise file.fail(f"cannot read {path}: {e.strerror}") from None
         except UnicodeDecodeError:
             raise file.fail(f"{path} is not UTF-8 text") from None
+        except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+            reason = getattr(e, "strerror", None) or e
+            raise file.fail(f"cannot read {str(path)!r}: {reason}") from None
         for i, line in enumerate(lines, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -191,7 +196,7 @@ def _dialer(c: Cursor) -> DialerSettings:
         customer_dial=dial.text(),
         caller_id=normalise_number(caller_id.text()),
         reconcile_seconds=c.opt("reconcile_seconds", 10).number(),
-        trunk_host=c.opt("trunk_host", "127.0.0.1").text(),
+        trunk_host=c.opt("trunk_host", "127.0.0.1").host(),
         trunk_port=c.opt("trunk_port", 5080).integer(1, 65_535),
     )
 
@@ -213,7 +218,7 @@ def _retry(c: Cursor) -> RetryPolicy:
 
 def _intake(c: Cursor) -> IntakeSettings:
     matter = c.opt("matter", DEFAULT_IVR_MATTER)
-    if not matter.text() or ":" in matter.text():
+    if ":" in matter.line(MAX_MATTER):
         raise matter.fail("must be a plain word without ':'")
     return IntakeSettings(
         matter=matter.text(),
@@ -236,7 +241,7 @@ def _rules(c: Cursor, branches: frozenset[str]) -> dict[str, ServiceRule]:
         if kind is RuleKind.WITHIN_DAYS and days.integer(1) < 1:
             raise days.fail("within_days needs days >= 1")
         branch = r.opt("branch", "")
-        if (branch.data or "") not in branches:
+        if branch.data is not None and branch.text() not in branches:  # 0 is no branch
             raise branch.fail(f"no branch {branch.data!r} in routing.yaml")
         rate = r.opt("target_rate", 1.0)
         if isinstance(rate.data, bool) or not isinstance(rate.data, int | float):

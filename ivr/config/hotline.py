@@ -19,7 +19,7 @@ from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
-from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.config.reader import NAME, NAME_RULE, Cursor, read_yaml, windows
 from ivr.config.schema import WEB_LOCALES, check_file
 from ivr.config.speech import SpeechSettings, parse_speech
 from ivr.config.survey import parse_survey
@@ -89,6 +89,8 @@ MAX_PORT = 65_535
 JOURNAL_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+@:%-]{1,1000}$")
 DEFAULT_JOURNAL = "journal/fallback.log"  # relative to the data directory
 MAX_REPEAT_DAYS = 3660  # a repeat caller is looked for this far back at most
+MAX_AGENT_ID = 64  # an agent's id or a skill: one line
+MAX_PROMPT_CHARS = 4096  # Twilio's limit for the text of one <Say>
 
 
 @dataclass(frozen=True)
@@ -188,18 +190,18 @@ def _site(c: Cursor) -> Site:
     tzc = s.child("timezone")
     try:
         tz = ZoneInfo(tzc.text())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
         raise tzc.fail(f"unknown time zone {tzc.data!r}") from None
-    languages = tuple(x.text() for x in s.child("languages").seq())
+    languages = tuple(x.name() for x in s.child("languages").seq())
     if not languages:
         raise s.child("languages").fail("at least one language is needed")
     default = s.child("default_language")
     if default.text() not in languages:
         raise default.fail(f"{default.data!r} is not in languages {list(languages)}")
     ext = s.child("hotline_extension")
-    if not ext.text().isdigit():
-        raise ext.fail(f"{ext.data!r} must be digits")
-    return Site(s.child("name").text(), tz, default.text(), languages, ext.text(), _region(s))
+    if not (ext.text().isdigit() and ext.text().isascii()):  # not fullwidth: a dial string
+        raise ext.fail(f"{ext.data!r} must be digits 0-9")
+    return Site(s.child("name").line(), tz, default.text(), languages, ext.text(), _region(s))
 
 
 def _region(site: Cursor) -> str:
@@ -232,7 +234,7 @@ def _web(c: Cursor, site: Site) -> WebEndpoint:
     """web: host, port and locale (default: the site's language when the web has it, else en)."""
     fallback = site.default_language if site.default_language in WEB_LOCALES else "en"
     locale = c.opt("locale", fallback).choice(WEB_LOCALES)
-    return WebEndpoint(c.child("host").text(), c.child("port").integer(1, MAX_PORT), locale)
+    return WebEndpoint(c.child("host").host(), c.child("port").integer(1, MAX_PORT), locale)
 
 
 def _admission(c: Cursor) -> Admission:
@@ -245,7 +247,7 @@ def _admission(c: Cursor) -> Admission:
 def _fastagi(c: Cursor) -> FastAgiSettings:
     d = FastAgiSettings("", 0)
     return FastAgiSettings(
-        c.child("host").text(),
+        c.child("host").host(),
         c.child("port").integer(1, MAX_PORT),
         c.opt("max_dialogs", d.max_dialogs).integer(1),
         c.opt("env_timeout_seconds", d.env_timeout_seconds).number(),
@@ -267,7 +269,7 @@ def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
         last = h.opt("to", first).day()
         if last < first:
             raise h.child("to").fail(f"{last} is before {first}")
-        name = h.opt("name", "holiday").text()
+        name = h.opt("name", "holiday").line()
         listed = h.opt("open_branches", None)
         open_branches = None if listed.data is None else frozenset(b.text() for b in listed.seq())
         for i in range((last - first).days + 1):
@@ -279,7 +281,7 @@ def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
         if d in holidays:
             raise m.child("date").fail(f"{d} is also a holiday")
         works_as = m.child("works_as").choice(WEEKDAYS)
-        makeup[d] = MakeupDay(d, works_as, m.opt("name", "make-up day").text())
+        makeup[d] = MakeupDay(d, works_as, m.opt("name", "make-up day").line())
     return Calendar(tz, weekly, holidays, makeup)
 
 
@@ -368,14 +370,12 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
     seen_ids: set[str] = set()
     seen_seats: set[str] = set()
     for a in c.child("agents").seq():
-        aid = a.child("id").text()
+        aid = a.child("id").line(MAX_AGENT_ID)
         if aid in seen_ids:
             raise a.child("id").fail(f"duplicate agent id {aid!r}")
-        seat = a.child("seat").text()
+        seat = a.child("seat").name()  # a PJSIP endpoint and SIP user
         if seat in seen_seats:
             raise a.child("seat").fail(f"seat {seat!r} is given to two agents")
-        if not seat.replace("_", "").replace("-", "").isalnum():
-            raise a.child("seat").fail(f"seat name {seat!r} must be letters, digits, - or _")
         seen_ids.add(aid)
         seen_seats.add(seat)
         shifts = [s for sc in a.opt("shifts", []).seq() for s in _shifts(sc)]
@@ -383,10 +383,10 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
         agents.append(
             Agent(
                 id=aid,
-                name=a.opt("name", aid).text(),
+                name=a.opt("name", aid).line(),
                 role=Role(a.opt("role", "ordinary").choice(tuple(r.value for r in Role))),
                 seat=seat,
-                skills=frozenset(s.text() for s in a.opt("skills", []).seq()),
+                skills=frozenset(s.line(MAX_AGENT_ID) for s in a.opt("skills", []).seq()),
                 shifts=tuple(s for _, s in shifts),
             )
         )
@@ -426,6 +426,8 @@ def _policy(
     branches: dict[str, Branch] = {}
     skills = {s for a in roster.agents for s in a.skills}
     for name, b in c.child("branches").items():
+        if not NAME.fullmatch(name):  # its queue's name in Asterisk
+            raise b.fail(f"branch name {name!r} is not {NAME_RULE}")
         skill = b.child("skill").text()
         if skill not in skills:
             raise b.child("skill").fail(f"no agent in seats.yaml has skill {skill!r}")
@@ -668,7 +670,14 @@ def _prompts(
 ) -> dict[str, dict[str, str]]:
     prompts: dict[str, dict[str, str]] = {}
     for name, texts in c.child("prompts").items():
-        prompts[name] = {lang: t.text() for lang, t in texts.items()}
+        if not NAME.fullmatch(name):  # a sound file's name: hotline/<language>/<name>
+            raise texts.fail(f"prompt name {name!r} is not {NAME_RULE}")
+        prompts[name] = {}
+        for lang, t in texts.items():
+            if lang not in languages:
+                raise t.fail(f"language {lang!r} is not in site.languages")
+            # spoken (espeak-ng) and sent to Twilio's <Say>: line feeds only
+            prompts[name][lang] = t.line(MAX_PROMPT_CHARS, allowed="\n")
         missing = [lang for lang in languages if lang not in prompts[name]]
         if missing:
             raise texts.fail(f"no text for language(s) {missing}")
@@ -747,14 +756,14 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         data_dir=data_dir,
         fastagi=_fastagi(main.child("fastagi")),
         ami=AmiSettings(
-            ami.child("host").text(),
+            ami.child("host").host(),
             ami.child("port").integer(1, MAX_PORT),
-            ami.child("username").text(),
+            ami.child("username").name(),  # a section of manager.conf
             sweep_seconds=ami.opt("sweep_seconds", AmiSettings.sweep_seconds).integer(5, 86_400),
             journal=_journal(ami.opt("journal", DEFAULT_JOURNAL), data_dir),
         ),
         sip=SipSettings(
-            sip.child("host").text(),
+            sip.child("host").host(),
             sip.child("port").integer(1, MAX_PORT),
             sip.opt("seat_contacts", "register").choice(("static", "register")),
             sip.opt("seat_port_base", 5090).integer(1, MAX_PORT - len(roster.agents)),
@@ -793,7 +802,8 @@ def _journal(c: Cursor, data_dir: Path) -> Path:
     can take as it is, and not a directory."""
     value = c.text()
     path = Path(value) if value.startswith("/") else data_dir / value
-    if not JOURNAL_PATH_RE.match(str(path)) or ".." in path.parts or value.endswith("/"):
+    bad = ".." in path.parts or value.endswith("/") or not value.strip()
+    if bad or not JOURNAL_PATH_RE.match(str(path)):
         raise c.fail(
             f"{value!r} is not a file path Asterisk's FILE() takes: letters, digits and "
             "_ . / + @ : % - only (no spaces, no ..), relative to the data directory or absolute"

@@ -8,6 +8,7 @@ path and the reason.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import re
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import yaml
 
 from ivr.config.errors import ConfigError
 from ivr.domain.calendar import TimeWindow, parse_window
+from ivr.domain.text import bad_character
 
 # --- YAML read within limits, duplicate keys refused -------------------------
 
@@ -33,6 +35,12 @@ MAX_NUMBER_DIGITS = 30  # a whole number any setting could need, and then some
 MAX_SETTING = 1_000_000
 # A plain scalar YAML reads as an integer: decimal, or 0x / 0o / 0b with their digits
 # (an identifier such as a Twilio account SID "AC0000…" is text, however long).
+# A name Asterisk takes as a section, a queue, a SIP user part (seats, branches, the AMI
+# user): the rule of ivr/adapters/asterisk/templates.py, checked here before the first call.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+NAME_RULE = "a plain name: A-Z a-z 0-9 _ . -, at most 64, starting with a letter or digit"
+HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+MAX_LINE = 200  # a name shown to people (the site, an agent, a holiday)
 _NUMBER = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)")
 
 
@@ -305,6 +313,36 @@ class Cursor:
             return date.fromisoformat(str(self.data))
         except ValueError:
             raise self.fail(f"{self.data!r} is not a date (YYYY-MM-DD)") from None
+
+    def line(self, most: int = MAX_LINE, allowed: str = "") -> str:
+        """Text shown to people or spoken: 1 to `most` characters, not blank, none that
+        the one text rule refuses (control and format characters: NUL, CR, LF, the
+        bidirectional overrides; `allowed` may let some through, e.g. a line feed)."""
+        value = self.text()
+        bad = bad_character(value, allowed)
+        if bad is not None:
+            raise self.fail(f"holds the character {bad}: not allowed here")
+        if not value.strip() or len(value) > most:
+            raise self.fail(f"must be 1 to {most} characters, not blank")
+        return value
+
+    def name(self) -> str:
+        """A name Asterisk takes as it is (NAME)."""
+        value = self.text()
+        if not NAME.fullmatch(value):
+            raise self.fail(f"{value!r} is not {NAME_RULE}")
+        return value
+
+    def host(self) -> str:
+        """An IP address or a host name (it goes into a bind address or a dial string)."""
+        value = self.text()
+        if HOSTNAME.fullmatch(value):
+            return value
+        try:
+            ipaddress.ip_address(value)  # IPv6
+        except ValueError:
+            raise self.fail(f"must be an IP address or a host name, got {value!r}") from None
+        return value
 
     def choice(self, options: tuple[str, ...]) -> str:
         value = self.text()

@@ -29,6 +29,7 @@ MODULES = [
     "ivr.adapters.speech.service",
     "lab.sandbox",
     "ivr.domain.text",
+    "ivr.config.errors",
 ]
 
 
