@@ -509,14 +509,10 @@ class ServiceThread:
             raise RuntimeError("the hotline service could not log in to AMI")
 
     def stop(self) -> None:
-        """Stop the service and its loop; nothing when already stopped. The loop's
-        worker threads (a queue sync, a journal replay or a sweep still running when
-        their task was cancelled) are waited for, as asyncio.run waits for them: none
-        outlives the service holding a database connection of the runtime's pool."""
+        """Stop the service and its loop; nothing when already stopped."""
         if self.loop.is_closed():
             return
         self.run(self.service.stop())
-        self.run(self.loop.shutdown_default_executor())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
