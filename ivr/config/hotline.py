@@ -86,7 +86,7 @@ MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
 MAX_PORT = 65_535
 # The fallback journal's path (ami.journal) goes into the dialplan as FILE()'s
 # argument: absolute, and none of ',' '(' ')' '$' '{' ';' '=' or spaces.
-JOURNAL_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+@:%-]{1,1000}$")
+JOURNAL_PATH_RE = re.compile(r"/[A-Za-z0-9_./+@:%-]{1,1000}")  # the whole path
 DEFAULT_JOURNAL = "journal/fallback.log"  # relative to the data directory
 MAX_REPEAT_DAYS = 3660  # a repeat caller is looked for this far back at most
 MAX_AGENT_ID = 64  # an agent's id or a skill: one line
@@ -803,7 +803,7 @@ def _journal(c: Cursor, data_dir: Path) -> Path:
     value = c.text()
     path = Path(value) if value.startswith("/") else data_dir / value
     bad = ".." in path.parts or value.endswith("/") or not value.strip()
-    if bad or not JOURNAL_PATH_RE.match(str(path)):
+    if bad or not JOURNAL_PATH_RE.fullmatch(str(path)):
         raise c.fail(
             f"{value!r} is not a file path Asterisk's FILE() takes: letters, digits and "
             "_ . / + @ : % - only (no spaces, no ..), relative to the data directory or absolute"

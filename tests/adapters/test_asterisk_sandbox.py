@@ -106,6 +106,8 @@ def test_values_with_line_breaks_are_refused() -> None:
         render_all(sample_settings(seat_password="x\n[evil]"))
     with pytest.raises(TemplateError, match="seat"):
         render_all(sample_settings(seats=(SeatSpec("seat 1", 1),)))
+    with pytest.raises(TemplateError, match="seat"):  # the whole name: not a line end after it
+        render_all(sample_settings(seats=(SeatSpec("seat1\n", 1),)))
 
 
 def test_template_leaves_asterisk_variables_alone() -> None:

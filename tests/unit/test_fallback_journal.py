@@ -191,7 +191,9 @@ def test_only_the_fallback_writes_the_journal() -> None:
     assert f",,{names.CONTEXT_FALLBACK_ANSWERED})" in by_context[names.CONTEXT_FALLBACK]
 
 
-@pytest.mark.parametrize("path", ["relative/x", "/a b", "/a,b", "/a)b", "/${X}", "/a/../b", "/a;b"])
+@pytest.mark.parametrize(
+    "path", ["relative/x", "/a b", "/a,b", "/a)b", "/${X}", "/a/../b", "/a;b", "/a/b\n"]
+)
 def test_a_journal_path_the_dialplan_would_mangle_is_refused(path: str) -> None:
     from ivr.adapters.asterisk.errors import TemplateError
 
@@ -364,8 +366,10 @@ def test_the_journal_is_read_from_config(config_dir: Path, tmp_path: Path, value
 
 
 @pytest.mark.parametrize(
-    "value", ["'/a b.log'", "'x,y'", "'x)'", "'${EVIL}'", "'../up.log'", "'a;b'", "'x/'", "[a, b]"]
-)
+    "value",
+    ["'/a b.log'", "'x,y'", "'x)'", "'${EVIL}'", "'../up.log'", "'a;b'", "'x/'", "[a, b]",
+     '"/tmp/j.log\\n"'],  # a line end: $ matches before it, the whole path must match
+)  # fmt: skip
 def test_a_journal_path_is_refused_naming_the_item(
     config_dir: Path, tmp_path: Path, value: str
 ) -> None:

@@ -26,6 +26,7 @@ from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.config.hotline import JOURNAL_PATH_RE, MAX_IN_IVR, Admission
 from ivr.config.hotline import MAX_PRIORITY as MAX_QUEUE_WEIGHT
+from ivr.config.reader import NAME
 from ivr.config.twilio import SIP_QUEUE_PREFIX
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "config" / "asterisk"
@@ -41,7 +42,6 @@ TEMPLATE_FILES = (
     "extensions.conf",
 )
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EXTEN_RE = re.compile(r"^[0-9*#+]{1,32}$")
 _AGI_ARG_RE = re.compile(r"^[A-Za-z0-9_./+@:=%-]+$")  # no ',' (AGI splits on it), no '$', ...
 _ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -135,7 +135,7 @@ def conf_value(value: str, what: str) -> str:
 
 def check_name(value: str, what: str) -> str:
     """A seat, queue or user name usable as a section name and SIP user part."""
-    if not _NAME_RE.match(value):
+    if not NAME.fullmatch(value):
         raise TemplateError(f"{what} {value!r} is not a plain name ([A-Za-z0-9_.-], max 64)")
     return value
 
@@ -183,7 +183,7 @@ def check_settings(cfg: AsteriskSettings) -> None:
             raise TemplateError(f"trunk {trunk} port {port!r} is not a UDP port")
     conf_value(cfg.seat_password, "seat_password")
     conf_value(cfg.ami_secret, "ami secret")
-    if not JOURNAL_PATH_RE.match(cfg.fallback_journal) or "/../" in cfg.fallback_journal + "/":
+    if not JOURNAL_PATH_RE.fullmatch(cfg.fallback_journal) or "/../" in cfg.fallback_journal + "/":
         raise TemplateError(
             f"fallback journal {cfg.fallback_journal!r} is not an absolute path of "
             "A-Z a-z 0-9 _ . / + @ : % -"
