@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ivr import phone
 from ivr.config.reader import Cursor, read_yaml, windows
@@ -116,16 +116,9 @@ def load_callbacks_config(
     return settings
 
 
-def _zone(c: Cursor) -> ZoneInfo:
-    try:
-        return ZoneInfo(c.text())
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
-        raise c.fail(f"unknown time zone {c.data!r}") from None
-
-
 def _tz(c: Cursor, site_tz: ZoneInfo) -> ZoneInfo:
     """The configured default, else the site's time zone."""
-    return _zone(c) if c.data is not None else site_tz
+    return c.zone() if c.data is not None else site_tz
 
 
 def _prefixes(c: Cursor) -> dict[str, ZoneInfo]:
@@ -133,7 +126,7 @@ def _prefixes(c: Cursor) -> dict[str, ZoneInfo]:
     for prefix, zone in c.items():
         if not prefix.startswith("+") or not prefix[1:].isdigit():
             raise zone.fail(f"prefix {prefix!r} must be '+' and digits (E.164)")
-        out[prefix] = _zone(zone)
+        out[prefix] = zone.zone()
     return out
 
 

@@ -72,7 +72,7 @@ def load_cases_config(
         contract_horizon_months=_bounded_int(cb.opt("contract_horizon_months", 24), 1, 120),
         ivr_term=ivr_term.text(),
         ivr_class=ivr.opt("class", next(iter(classes))).choice(tuple(classes)),
-        ivr_matter=_line(ivr.opt("matter", "IVR complaint (after hours)"), 200),
+        ivr_matter=ivr.opt("matter", "IVR complaint (after hours)").line(200),
         ivr_branch=ivr.opt("branch", "complaints").choice(tuple(branches)),
         complaint_rate_target=_share(c.opt("reports", {}).opt("complaint_rate_target", 0.01)),
         sweep_seconds=float(_bounded_int(esc.opt("sweep_seconds", 60), 1, 3600)),
@@ -80,10 +80,6 @@ def load_cases_config(
     )
     c.check_unknown()
     return settings
-
-
-def _line(c: Cursor, most: int) -> str:
-    return c.line(most)  # one line: no CR, LF, NUL, nor a bidirectional override
 
 
 def _hours(c: Cursor) -> float:
@@ -116,7 +112,7 @@ def _classes(c: Cursor) -> dict[str, CaseClass]:
             raise k.fail(f"class name {name!r} must be a plain word (letters, digits, _)")
         out[name] = CaseClass(
             name,
-            _line(k.opt("definition", name), 500),
+            k.opt("definition", name).line(500),
             k.opt("escalate_at_once", False).boolean(),
         )
     if not out:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ivr import phone
 from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
@@ -187,11 +187,7 @@ class HotlineConfig:
 
 def _site(c: Cursor) -> Site:
     s = c.child("site")
-    tzc = s.child("timezone")
-    try:
-        tz = ZoneInfo(tzc.text())
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
-        raise tzc.fail(f"unknown time zone {tzc.data!r}") from None
+    tz = s.child("timezone").zone()
     languages = tuple(x.name() for x in s.child("languages").seq())
     if not languages:
         raise s.child("languages").fail("at least one language is needed")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -313,6 +314,13 @@ class Cursor:
             return date.fromisoformat(str(self.data))
         except ValueError:
             raise self.fail(f"{self.data!r} is not a date (YYYY-MM-DD)") from None
+
+    def zone(self) -> ZoneInfo:
+        """An IANA time zone (Asia/Shanghai)."""
+        try:
+            return ZoneInfo(self.text())
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+            raise self.fail(f"unknown time zone {self.data!r}") from None
 
     def line(self, most: int = MAX_LINE, allowed: str = "") -> str:
         """Text shown to people or spoken: 1 to `most` characters, not blank, none that
