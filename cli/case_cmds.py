@@ -21,6 +21,7 @@ from cli.common import (
     audit_cli,
     day,
     int_range,
+    known_agent,
     nonempty,
     phone_number,
     runtime,
@@ -105,7 +106,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseKind
 
-    if not _known_class(args.case_class, rt) or not _known_agent(args.agent, "--agent", rt):
+    if not known_agent(rt, args.agent, "--agent"):  # the class: the use case's own check
         return 2
     number = phone_number(args.number, "--number", rt.config.site.region) if args.number else ""
     opened = parts.service.open(
@@ -146,15 +147,6 @@ def _known_class(case_class: str, rt: Any) -> bool:
     if case_class in classes:
         return True
     print(f"error: argument --class: one of {', '.join(classes)}", file=sys.stderr)
-    return False
-
-
-def _known_agent(agent: str | None, option: str, rt: Any) -> bool:
-    """Whether a case's new owner is an agent of the roster (as the web app asks); if
-    not, says so (exit 2)."""
-    if agent is None or rt.config.roster.agent(agent) is not None:
-        return True
-    print(f"error: argument {option}: no agent {agent!r} in seats.yaml", file=sys.stderr)
     return False
 
 
@@ -223,7 +215,7 @@ def parts_callbacks(rt: Any) -> Any:
 def _update(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseState
 
-    if not _known_agent(args.owner, "--owner", rt):
+    if not known_agent(rt, args.owner, "--owner"):
         return 2
     case = parts.service.update(
         args.case_no,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -162,6 +163,15 @@ def agent_id(value: str) -> str:
     if not value or len(value) > 64 or not value.replace("_", "").replace("-", "").isalnum():
         raise argparse.ArgumentTypeError(f"{shown(value)} is not an agent id")
     return value
+
+
+def known_agent(rt: Runtime, agent: str | None, item: str) -> bool:
+    """Whether `agent` (None: not given) is an agent of the roster; if not, says so,
+    naming the argument `item` (the caller exits 2)."""
+    if agent is None or rt.config.roster.agent(agent) is not None:
+        return True
+    print(f"error: argument {item}: no agent {agent!r} in seats.yaml", file=sys.stderr)
+    return False
 
 
 def pinned_now() -> datetime | None:

@@ -26,6 +26,7 @@ from cli.common import (
     dtmf_keys,
     float_range,
     int_range,
+    known_agent,
     plain,
     runtime,
     text_arg,
@@ -211,8 +212,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """Set an agent's state (sign in/out, away with a reason) from the command line."""
     rt = runtime(args)
     try:
-        if rt.config.roster.agent(args.agent) is None:
-            print(f"error: argument agent: no agent {args.agent!r} in seats.yaml", file=sys.stderr)
+        if not known_agent(rt, args.agent, "agent"):
             return 2
         rt.presence_repo.set_agent_state(args.agent, args.state, args.reason, rt.clock())
         print(f"{args.agent}: {args.state}" + (f" ({args.reason})" if args.reason else ""))

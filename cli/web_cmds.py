@@ -8,7 +8,16 @@ import sys
 import threading
 from typing import Any
 
-from cli.common import AddCommand, agent_id, float_range, int_range, nonempty, runtime, text_arg
+from cli.common import (
+    AddCommand,
+    agent_id,
+    float_range,
+    int_range,
+    known_agent,
+    nonempty,
+    runtime,
+    text_arg,
+)
 
 
 def web_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,10 +93,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     rt = runtime(args)
     try:
-        if args.agent and rt.config.roster.agent(args.agent) is None:
-            print(
-                f"error: argument --agent: no agent {args.agent!r} in seats.yaml", file=sys.stderr
-            )
+        if not known_agent(rt, args.agent or None, "--agent"):
             return 2
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
