@@ -438,7 +438,7 @@ def control_socket(config: HotlineConfig) -> Path:
     return config.data_dir / CONTROL_SOCKET
 
 
-def fallback_journal_dir(config: HotlineConfig) -> Path:
+def fallback_journal_file(config: HotlineConfig) -> Path:
     """The fallback journal's file, its directory made (0700) when missing: Asterisk's
     FILE() creates the file, not the directory. An existing directory keeps its mode
     (one shared with an Asterisk running as another user, README "Fallback journal")."""
@@ -520,7 +520,7 @@ def build_service(
             else None
         ),
         open_calls=rt.calls.open_on_channels,
-        journal=FallbackJournal(fallback_journal_dir(cfg), lambda: rt.clock(), rt.calls.get_call),
+        journal=FallbackJournal(fallback_journal_file(cfg), lambda: rt.clock(), rt.calls.get_call),
     )
     if speech is not None:
         speech.ami = service.link.send  # the fork and the spoken key go over AMI

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ivr.adapters.asterisk.prompts import build_prompts
-from ivr.adapters.files import private_dir
-from ivr.bootstrap import Runtime, asterisk_settings
+from ivr.bootstrap import Runtime, asterisk_settings, fallback_journal_file
 from ivr.dialer import asterisk_conf
 from lab.sandbox import Sandbox, SandboxStatus
 
@@ -17,7 +16,7 @@ def provision_sandbox(runtime: Runtime, sandbox: Sandbox | None = None) -> Sandb
     (chrooted) and the service write and read the same file."""
     box = sandbox or Sandbox()
     box.build()
-    box.share(private_dir(runtime.config.fallback_journal.parent))
+    box.share(fallback_journal_file(runtime.config).parent)
     build_prompts(runtime.config.prompts, box.sounds_dir)
     box.render(asterisk_settings(runtime.config))
     asterisk_conf.install_into(box.config_dir, runtime.config.callbacks.dialer)
