@@ -276,8 +276,10 @@ class HotlineService:
     def replay_journal(self) -> int:
         """Record the calls of the fallback journal the call log lacks (journal.py):
         through the spool, like the AMI listener's events, after those are written.
-        Never raises: a journal that could not be replayed stays for the next time."""
-        if self.journal is None:
+        Never raises: a journal that could not be replayed stays for the next time.
+        Without a journal (the rule) nothing is done: the call log is not flushed,
+        which under traffic would wait for the writer at every sweep."""
+        if self.journal is None or not self.journal.waiting:
             return 0
         try:
             self.calllog.flush()  # what the listener heard is in the call log first

@@ -334,6 +334,29 @@ def test_no_journal_is_nothing_to_do(tmp_path: Path) -> None:
     assert recorder.batches == []
 
 
+def test_the_service_flushes_the_call_log_only_when_there_is_a_journal(tmp_path: Path) -> None:
+    """The replay runs before every sweep; without a journal (the rule) it must not
+    wait for the call-log writer, which under traffic is always busy."""
+    from types import SimpleNamespace
+
+    from ivr.service import HotlineService
+
+    flushed: list[bool] = []
+    recorder = Recorder()
+    service = SimpleNamespace(
+        journal=journal_at(tmp_path),
+        calllog=SimpleNamespace(flush=lambda: flushed.append(True)),
+        spooling=SimpleNamespace(record_many=recorder),
+        _with_agent=lambda e: e,
+    )
+    assert HotlineService.replay_journal(service) == 0  # type: ignore[arg-type]
+    assert flushed == [] and not service.journal.waiting
+    service.journal.path.write_text(START + "\n", encoding="utf-8")
+    assert service.journal.waiting
+    assert HotlineService.replay_journal(service) > 0  # type: ignore[arg-type]
+    assert flushed == [True] and not service.journal.waiting
+
+
 def test_a_call_already_complete_is_not_written(tmp_path: Path) -> None:
     journal = journal_at(tmp_path, Known(answered_at=AT, ended_at=AT))
     journal.path.write_text("\n".join((START, ANSWERED, END)) + "\n", encoding="utf-8")

@@ -247,6 +247,11 @@ class FallbackJournal:
         """Where a replay moves the journal to read it (left there if it failed)."""
         return self.path.with_name(self.path.name + ".replaying")
 
+    @property
+    def waiting(self) -> bool:
+        """Whether there is anything to replay (the journal, or what a failed replay left)."""
+        return self.path.exists() or self.replaying_path.exists()
+
     def replay(self, write: Write) -> int:
         """Write what the journal adds to the call log with `write` (the call log's
         `record_many`), then remove what was read; returns how many events were
