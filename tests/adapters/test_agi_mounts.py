@@ -133,3 +133,27 @@ def test_agi_script_extension_must_be_free() -> None:
     spec = agi_script_extension(settings.hotline_extension, REPO / "config", {})
     with pytest.raises(TemplateError):
         render_all(dataclasses.replace(settings, agi_script=spec))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hotline_extension": "4000\n"},
+        {"baseline_extension": "4099\n"},
+        {"agi_script": ("4001\n", ("/bin/agi",), {})},
+        {"agi_script": ("4001", ("/bin/agi\n",), {})},
+        {"agi_script": ("4001", ("/bin/agi",), {"HOTLINE_X\n": "1"})},
+    ],
+)
+def test_a_trailing_line_end_in_a_rendered_name_is_refused(change: dict[str, object]) -> None:
+    """Dial strings, AGI arguments and environment names must match whole: '$' also
+    matches before a final line end, which would split a dialplan line."""
+    from ivr.adapters.asterisk.templates import AgiScriptExtension
+
+    settings = settings_from_yaml_dir(REPO / "config")
+    spec = change.pop("agi_script", None)
+    if spec is not None:
+        extension, command, env = spec  # type: ignore[misc]
+        change["agi_script"] = AgiScriptExtension(extension, command, env)
+    with pytest.raises(TemplateError):
+        render_all(dataclasses.replace(settings, **change))  # type: ignore[arg-type]

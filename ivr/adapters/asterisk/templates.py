@@ -42,9 +42,9 @@ TEMPLATE_FILES = (
     "extensions.conf",
 )
 
-_EXTEN_RE = re.compile(r"^[0-9*#+]{1,32}$")
-_AGI_ARG_RE = re.compile(r"^[A-Za-z0-9_./+@:=%-]+$")  # no ',' (AGI splits on it), no '$', ...
-_ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_EXTEN_RE = re.compile(r"[0-9*#+]{1,32}")
+_AGI_ARG_RE = re.compile(r"[A-Za-z0-9_./+@:=%-]+")  # no ',' (AGI splits on it), no '$', ...
+_ENV_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _ENV_VALUE_BAD = re.compile(r"[\r\n$\\;]")  # line breaks, expansion, escapes, comments
 
 
@@ -142,10 +142,10 @@ def check_name(value: str, what: str) -> str:
 
 def check_settings(cfg: AsteriskSettings) -> None:
     """Refuse settings that would render a broken or injectable configuration."""
-    if not _EXTEN_RE.match(cfg.hotline_extension):
+    if not _EXTEN_RE.fullmatch(cfg.hotline_extension):
         raise TemplateError(f"hotline_extension {cfg.hotline_extension!r} is not a dial string")
     for what in ("baseline_extension", "menu_bench_extension"):
-        if not _EXTEN_RE.match(getattr(cfg, what)):
+        if not _EXTEN_RE.fullmatch(getattr(cfg, what)):
             raise TemplateError(f"{what} {getattr(cfg, what)!r} is not a dial string")
     for net in cfg.twilio_sources:
         try:
@@ -194,15 +194,15 @@ def check_settings(cfg: AsteriskSettings) -> None:
 
 def check_agi_script(spec: AgiScriptExtension, taken: tuple[str, ...]) -> None:
     """The AGI-script extension: a free dial string, plain absolute command, safe env."""
-    if not _EXTEN_RE.match(spec.extension) or spec.extension in taken:
+    if not _EXTEN_RE.fullmatch(spec.extension) or spec.extension in taken:
         raise TemplateError(f"agi_script extension {spec.extension!r} is not a free dial string")
     if not spec.command or not spec.command[0].startswith("/"):
         raise TemplateError(f"agi_script command {spec.command!r} needs an absolute program")
     for arg in spec.command:
-        if not _AGI_ARG_RE.match(arg):
+        if not _AGI_ARG_RE.fullmatch(arg):
             raise TemplateError(f"agi_script argument {arg!r} has characters AGI() would mangle")
     for name, value in spec.env.items():
-        if not _ENV_NAME_RE.match(name):
+        if not _ENV_NAME_RE.fullmatch(name):
             raise TemplateError(f"agi_script environment name {name!r} is not A-Z0-9_")
         if _ENV_VALUE_BAD.search(value) or value != value.strip():
             raise TemplateError(f"agi_script {name} has a line break, $, \\, ; or edge spaces")
