@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -54,6 +55,10 @@ CaseSweep = Callable[[], list[Any]]
 CONTROL_REQUEST_BYTES = 4096  # one JSON line: {"command": "reload", "config": DIR}
 CONTROL_READ_SECONDS = 5.0
 SUN_PATH_MAX = 107  # AF_UNIX path limit (108 bytes with the NUL)
+# How long stop() waits for the background work in flight (a sweep, a queue sync, a
+# backup) once the AMI link is closed; what is still running then is left, logged.
+STOP_WORK_SECONDS = 15.0
+WORK_THREADS = 6  # the loops (sync, backup, cases, hang-ups) and a reload at once
 
 
 @dataclass(frozen=True)
@@ -176,15 +181,17 @@ class HotlineService:
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ami_up = asyncio.Event()  # set on every AMI (re)connect: sweep the hang-ups
+        self._pool: ThreadPoolExecutor | None = None  # the background work's threads
 
     async def start(self) -> None:
         """Replay what a database outage left in the spools and what Asterisk's
         fallback journaled while nobody listened, then take calls."""
         self._loop, self._ami_up = asyncio.get_running_loop(), asyncio.Event()
-        await asyncio.to_thread(self.spooling.replay)
+        self._pool = ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="hotline-work")
+        await self._work(self.spooling.replay)
         if self.survey_replay is not None:
-            await asyncio.to_thread(self.survey_replay)
-        await asyncio.to_thread(self.replay_journal)
+            await self._work(self.survey_replay)
+        await self._work(self.replay_journal)
         await self.fastagi.start()
         self.link.start()
         self._tasks.append(asyncio.create_task(self._sync_loop()))
@@ -196,17 +203,47 @@ class HotlineService:
         await self._start_control()
 
     async def stop(self) -> None:
+        """Stop taking calls and end the background work before returning: the loops
+        (and a reload in progress) are cancelled, the AMI link is closed (an AMI wait in
+        flight returns within the client's timeout, nothing new is sent), the thread
+        work already running is waited for, then the call log writes what is queued.
+        Nothing of the service touches the database after this returns."""
         await self._stop_control()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._tasks.clear()
         await self.fastagi.stop()
         if self.speech is not None:
             await self.speech.close()
         await asyncio.to_thread(self.link.stop)
+        await self._end_work()
         await asyncio.to_thread(self.calllog.close)
+
+    async def _work(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the service's own threads, which stop() waits for (a
+        thread of the loop's default pool would outlive the service). A service not
+        started (its parts driven alone, as in a reload's tests) uses the loop's."""
+        if self._pool is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
+
+    async def _end_work(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)  # nothing queued starts
+        try:
+            async with asyncio.timeout(STOP_WORK_SECONDS):
+                await asyncio.to_thread(pool.shutdown)  # the work in flight ends
+        except TimeoutError:
+            log.warning(
+                "stopping: background work still running after %.0f s; not waiting longer",
+                STOP_WORK_SECONDS,
+            )
 
     def sync_queues(self, force: bool = False) -> bool:
         """Apply the roster and agent states to Asterisk's queues now."""
@@ -219,7 +256,7 @@ class HotlineService:
     async def _sync_loop(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.sync_queues)
+                await self._work(self.sync_queues)
             except Exception:
                 log.exception("queue sync failed; retrying")
             await asyncio.sleep(self.sync_seconds)
@@ -231,9 +268,7 @@ class HotlineService:
             cfg = self.config  # a reload may change the schedule
             try:
                 now = datetime.now(cfg.site.tz)
-                made = await asyncio.to_thread(
-                    backup_if_due, cfg.database_url, cfg.backup, now, started
-                )
+                made = await self._work(backup_if_due, cfg.database_url, cfg.backup, now, started)
                 if made is not None:
                     log.info("backup written: %s (%d bytes)", made.path, made.size)
             except Exception:  # a full disk or a missing pg_dump must not stop the calls
@@ -245,7 +280,7 @@ class HotlineService:
         """Record the case escalations now due (cases.yaml `escalation`), in a thread."""
         while True:
             try:
-                done = await asyncio.to_thread(sweep)
+                done = await self._work(sweep)
                 if done:
                     log.info("cases escalated: %s", ", ".join(f"{n} -> {e}" for n, e in done))
             except Exception:  # the database may be away: the calls go on
@@ -263,14 +298,17 @@ class HotlineService:
         events the link missed (it was down) is then recorded with its real answer
         and end, not ended as unheard."""
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for returns the awaited result
+            # when a cancel meets it (the loop then went on, past the service's stop).
             with contextlib.suppress(TimeoutError):  # a reload may change the interval
-                await asyncio.wait_for(self._ami_up.wait(), self.config.ami.sweep_seconds)
+                async with asyncio.timeout(self.config.ami.sweep_seconds):
+                    await self._ami_up.wait()
             self._ami_up.clear()
-            await asyncio.to_thread(self.replay_journal)
+            await self._work(self.replay_journal)
             await self._sweep_hangups(sweep)
             if sweep.pending:
                 await asyncio.sleep(HANGUP_CONFIRM_SECONDS)
-                await asyncio.to_thread(self.replay_journal)
+                await self._work(self.replay_journal)
                 await self._sweep_hangups(sweep)
 
     def replay_journal(self) -> int:
@@ -293,10 +331,9 @@ class HotlineService:
             log.warning("fallback journal: %d call-log events replayed", written)
         return written
 
-    @staticmethod
-    async def _sweep_hangups(sweep: MissedHangups) -> None:
+    async def _sweep_hangups(self, sweep: MissedHangups) -> None:
         try:
-            ended = await asyncio.to_thread(sweep)
+            ended = await self._work(sweep)
         except Exception:  # the database may be away: the calls go on
             log.exception("missed hang-up sweep failed; trying again")
             return
@@ -360,7 +397,7 @@ class HotlineService:
             old = self.config
             source = Path(directory) if directory is not None else old.directory
             try:
-                new = await asyncio.to_thread(self.prepare_reload, source)
+                new = await self._work(self.prepare_reload, source)
             except ConfigError as e:
                 log.error("reload refused, the running configuration stays: %s", e)
                 return ReloadResult(False, str(e))
@@ -368,20 +405,20 @@ class HotlineService:
                 log.exception("reload failed, the running configuration stays")
                 return ReloadResult(False, f"the configuration could not be built: {e!r}")
             try:
-                written = await asyncio.to_thread(new.write_asterisk)
+                written = await self._work(new.write_asterisk)
             except Exception as e:  # a full disk, a prompt that cannot be spoken
                 log.exception("reload refused: Asterisk's files not written")
                 return ReloadResult(
                     False, f"Asterisk's configuration could not be written: {e}; "
                     "the running configuration stays (Asterisk has not reloaded)"
                 )  # fmt: skip
-            asterisk = await asyncio.to_thread(self._reload_asterisk, written)
+            asterisk = await self._work(self._reload_asterisk, written)
             self.fastagi.routes = new.routes
             self.config = new.config
             self.queues.seats = tuple(a.seat for a in new.config.roster.agents)
             new.adopt()
             try:
-                await asyncio.to_thread(self.sync_queues, True)
+                await self._work(self.sync_queues, True)
             except Exception:  # the sync loop tries again in a moment
                 log.exception("queue sync after the reload failed; retrying")
             parts = changed_parts(old, new.config)
@@ -445,7 +482,8 @@ class HotlineService:
         """One request, one JSON line back: {"command": "reload", "config": DIR}."""
         try:
             try:
-                line = await asyncio.wait_for(reader.readline(), CONTROL_READ_SECONDS)
+                async with asyncio.timeout(CONTROL_READ_SECONDS):
+                    line = await reader.readline()
                 request = json.loads(line)
                 if not isinstance(request, dict):
                     raise ValueError("not an object")
@@ -514,7 +552,7 @@ class ServiceThread:
         """Stop the service and its loop; nothing when already stopped."""
         if self.loop.is_closed():
             return
-        self.run(self.service.stop())
+        self.run(self.service.stop(), timeout=60)  # the AMI link's and the work's bounds
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()

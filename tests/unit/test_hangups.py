@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -237,3 +240,53 @@ def test_a_record_missing_once_is_listed_again_soon(
     sweep = CountingSweep(pending_once=True)
     run_loop(service, sweep, 0.5, during=service._on_ami_connect)
     assert sweep.calls == 2  # the reconnect's listing, and the confirmation
+
+
+@pytest.mark.parametrize("turns", range(6))
+def test_the_sweep_loop_ends_when_stopped_as_the_link_comes_up(
+    service: HotlineService, turns: int
+) -> None:
+    """A stop that lands while a reconnect wakes the loop still ends it. (Python
+    3.11's wait_for returns the awaited result instead of raising when the cancel
+    and the result meet: the loop went on to wait out a whole sweep interval, and
+    the service's stop with it.)"""
+    every(service, 3600)
+    sweep = CountingSweep()
+
+    async def go() -> bool:
+        service._loop, service._ami_up = asyncio.get_running_loop(), asyncio.Event()
+        task = asyncio.create_task(service._hangup_loop(sweep))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)  # waiting for the link to come up
+        service._ami_up.set()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=2)
+        return bool(done)
+
+    assert asyncio.run(go()), "the loop went on after it was cancelled"
+
+
+def test_stop_returns_only_once_the_thread_work_in_flight_has_ended(
+    service: HotlineService,
+) -> None:
+    """A sweep running in a thread when the service stops is waited for: nothing of
+    the service may touch the database once stop() has returned (the runtime closes
+    its pools next; a thread still holding a connection then leaked it)."""
+    started, ended = threading.Event(), threading.Event()
+
+    def slow_sweep() -> list[str]:
+        started.set()
+        time.sleep(0.5)
+        ended.set()
+        return []
+
+    async def go() -> bool:
+        service._loop = asyncio.get_running_loop()
+        service._pool = ThreadPoolExecutor(2)  # as start() makes it
+        service._tasks.append(asyncio.create_task(service._case_loop(slow_sweep)))
+        await asyncio.to_thread(started.wait, 5)
+        await service.stop()
+        return ended.is_set()
+
+    assert asyncio.run(go()), "stop() returned while the sweep's thread still ran"

@@ -10,9 +10,11 @@ membership and pause state follow the roster and the agents' states.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ HOTLINE_ACCOUNTCODES = (names.ACCOUNTCODE_INBOUND, names.ACCOUNTCODE_SHED)
 
 
 AMI_READ_BUFFER = 16 * 1024
+STOP_JOIN_SECONDS = 10.0  # AmiLink.stop's wait for each of its threads
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,7 @@ class _Collector:
 
     events: list[AmiEvent] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
+    lost: bool = False  # the connection dropped before `...Complete`: the list is partial
 
 
 @dataclass
@@ -226,6 +230,7 @@ class AmiLink:
     _client: Any = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _on_connect_thread: threading.Thread | None = None
     _lost: threading.Event = field(default_factory=threading.Event)
     connected: threading.Event = field(default_factory=threading.Event)
     _collectors: dict[str, _Collector] = field(default_factory=dict)
@@ -236,10 +241,14 @@ class AmiLink:
         self._thread.start()
 
     def stop(self) -> None:
+        """Close the connection and end the link's threads (an action in flight
+        returns None within the client's timeout; nothing new is sent)."""
         self._stop.set()
         self._drop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._thread is not None:  # a login in flight ends within the client's timeout
+            self._thread.join(timeout=STOP_JOIN_SECONDS)
+        if self._on_connect_thread is not None:  # read after: the login may have made it
+            self._on_connect_thread.join(timeout=STOP_JOIN_SECONDS)
 
     def reconnect(self) -> None:
         """Drop the connection now; the link connects again by itself (to `host` and
@@ -274,7 +283,7 @@ class AmiLink:
             response = self.send(action, ActionID=action_id, **fields)
             if response is None or response.get("Response", "").lower() != "success":
                 return None
-            if not collector.done.wait(timeout):
+            if not collector.done.wait(timeout) or collector.lost:
                 return None
             return list(collector.events)
         finally:
@@ -321,7 +330,7 @@ class AmiLink:
             address=self.host, port=self.port, timeout=5, buffer_size=AMI_READ_BUFFER
         )
         self._lost.clear()
-        client.add_listener(on_disconnect=lambda source, error=None: self._lost.set())
+        client.add_listener(on_disconnect=lambda source, error=None: self._disconnected(source))
         client.add_event_listener(lambda event, **_: self._event(event))
         try:
             response = client.login(username=self.username, secret=self.secret).response
@@ -334,18 +343,34 @@ class AmiLink:
         self._client = client
         self.connected.set()
         log.info("AMI connected to %s:%s", self.host, self.port)
-        if self.on_connect is not None:
-            threading.Thread(target=self.on_connect, name="ami-on-connect", daemon=True).start()
+        if self.on_connect is not None and not self._stop.is_set():
+            thread = threading.Thread(target=self.on_connect, name="ami-on-connect", daemon=True)
+            self._on_connect_thread = thread
+            thread.start()
 
     def _alive(self) -> bool:
         client = self._client
         return client is not None and not client.finished.is_set() and not self._lost.is_set()
 
+    def _disconnected(self, client: Any = None) -> None:
+        """A connection ended (its reader saw it, or it was dropped): the lists in
+        flight end here, partial. A late word from a connection already replaced
+        does not touch the new one."""
+        current = self._client
+        if client is not None and current is not None and client is not current:
+            return
+        self._lost.set()
+        for collector in list(self._collectors.values()):
+            collector.lost = True
+            collector.done.set()
+
     def _drop(self) -> None:
         self.connected.clear()
+        self._disconnected()
         client, self._client = self._client, None
         if client is not None:
             try:
+                _shutdown_socket(client)  # wakes its reader now (close alone does not)
                 client.disconnect()
             except Exception:  # noqa: BLE001 - already gone
                 log.debug("AMI disconnect failed", exc_info=True)
@@ -398,6 +423,16 @@ def _close_socket(client: Any) -> None:
     sock = getattr(client, "_socket", None)
     if sock is not None:
         sock.close()
+
+
+def _shutdown_socket(client: Any) -> None:
+    """End asterisk-ami's connection both ways: its reader, blocked in recv(), returns
+    at once (a close() from another thread leaves it blocked up to the socket's
+    timeout)."""
+    sock = getattr(client, "_socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # not connected, or already closed
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass

@@ -112,11 +112,11 @@ class SpeechInput:
         ami = self.ami
         if ami is None:
             return False
-        send = asyncio.to_thread(
-            ami, "PlayDTMF", Channel=channel, Digit=digit, Duration="100", Receive="true"
-        )
-        try:
-            response = await asyncio.wait_for(send, INJECT_TIMEOUT_S)
+        try:  # asyncio.timeout: 3.11's wait_for can swallow a cancel (the call's end)
+            async with asyncio.timeout(INJECT_TIMEOUT_S):
+                response = await asyncio.to_thread(
+                    ami, "PlayDTMF", Channel=channel, Digit=digit, Duration="100", Receive="true"
+                )
         except TimeoutError:
             response = None
         ok = response is not None and response.get("Response") == "Success"

@@ -240,7 +240,8 @@ class RecognitionService:
         call = ""
         try:
             try:
-                line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT_S)
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):  # (not wait_for: see client)
+                    line = await reader.readline()
             except ValueError:  # no end of line within the reader's limit
                 raise RequestError("request too long") from None
             if len(line) > MAX_REQUEST_BYTES:

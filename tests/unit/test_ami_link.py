@@ -1,0 +1,164 @@
+"""AmiLink's list actions and its stop, against a small AMI server on loopback that
+answers as Asterisk does (the greeting, then CRLF-separated packs) and can drop the
+connection in the middle of a list.
+
+A list cut short by a dropped connection must not pass for the whole list: the
+missed hang-up sweep would end the records of live calls missing from it. And the
+link's stop must end its threads, a list in flight included, within its bounds.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ivr.adapters.asterisk.ami import AmiLink, live_channels
+
+
+class ListServer:
+    """Logs anyone in; answers CoreShowChannels with `channels` events and then,
+    if `complete`, the Complete event, else holds or drops (`drop`)."""
+
+    def __init__(self, channels: int, *, complete: bool, drop: bool = False) -> None:
+        self.channels, self.complete, self.drop = channels, complete, drop
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.listing = threading.Event()  # a list has been asked for
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/9.0.0\r\n")
+        data = b""
+        with conn:
+            while True:
+                try:
+                    chunk = conn.recv(4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    pack, data = data.split(b"\r\n\r\n", 1)
+                    if not self._answer(conn, dict(_fields(pack))):
+                        return
+
+    def _answer(self, conn: socket.socket, action: dict[str, str]) -> bool:
+        aid = action.get("ActionID", "")
+        name = action.get("Action", "").lower()
+        if name != "coreshowchannels":
+            conn.sendall(f"Response: Success\r\nActionID: {aid}\r\n\r\n".encode())
+            return True
+        out = f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n\r\n"
+        for n in range(self.channels):
+            out += (
+                f"Event: CoreShowChannel\r\nActionID: {aid}\r\n"
+                f"Uniqueid: 1700000000.{n}\r\nLinkedid: 1700000000.{n}\r\n\r\n"
+            )
+        if self.complete:
+            out += f"Event: CoreShowChannelsComplete\r\nActionID: {aid}\r\n\r\n"
+        conn.sendall(out.encode())
+        self.listing.set()
+        if self.drop:
+            time.sleep(0.2)  # the events are read first
+            conn.shutdown(socket.SHUT_RDWR)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def _fields(pack: bytes) -> Iterator[tuple[str, str]]:
+    for line in pack.decode().split("\r\n"):
+        key, _, value = line.partition(":")
+        yield key.strip(), value.strip()
+
+
+def link_to(server: ListServer) -> AmiLink:
+    link = AmiLink("127.0.0.1", server.port, "u", "s", on_event=lambda *_: None)
+    link.retry_seconds = 30  # no reconnect within a test
+    link.start()
+    assert link.connected.wait(5)
+    return link
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ListServer]]:
+    made: list[ListServer] = []
+    yield made
+    for server in made:
+        server.close()
+
+
+def test_a_complete_list_is_returned(servers: list[ListServer]) -> None:
+    servers.append(server := ListServer(3, complete=True))
+    link = link_to(server)
+    try:
+        live = live_channels(link, timeout=5)
+    finally:
+        link.stop()
+    assert live == {f"1700000000.{n}" for n in range(3)}
+
+
+def test_a_list_cut_by_a_dropped_connection_is_none_not_partial(
+    servers: list[ListServer],
+) -> None:
+    servers.append(server := ListServer(3, complete=False, drop=True))
+    link = link_to(server)
+    started = time.monotonic()
+    try:
+        live = live_channels(link, timeout=8)
+    finally:
+        link.stop()
+    assert live is None  # not the three channels heard before the drop
+    assert time.monotonic() - started < 6, "the drop should end the wait, not the timeout"
+
+
+def test_stop_ends_a_list_in_flight_and_the_link_threads(servers: list[ListServer]) -> None:
+    servers.append(server := ListServer(2, complete=False))  # never completes
+    link = link_to(server)
+    result: list[object] = []
+    asker = threading.Thread(target=lambda: result.append(live_channels(link, timeout=30)))
+    asker.start()
+    assert server.listing.wait(5)
+    started = time.monotonic()
+    link.stop()
+    asker.join(10)
+    assert not asker.is_alive() and result == [None]
+    assert time.monotonic() - started < 9
+    assert link._thread is not None and not link._thread.is_alive()
+
+
+def test_stop_waits_for_the_on_connect_work(servers: list[ListServer]) -> None:
+    servers.append(server := ListServer(0, complete=True))
+    done = threading.Event()
+
+    def on_connect() -> None:
+        time.sleep(0.5)
+        done.set()
+
+    link = AmiLink("127.0.0.1", server.port, "u", "s", on_event=lambda *_: None,
+                   on_connect=on_connect)  # fmt: skip
+    link.start()
+    assert link.connected.wait(5)
+    link.stop()
+    assert done.is_set(), "stop returned while the on-connect work still ran"
