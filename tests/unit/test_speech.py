@@ -560,3 +560,42 @@ def test_a_directory_that_only_looks_like_a_model_leaves_speech_off(
     assert cfg.speech.languages(cfg.directory) == ()
     assert main(["speech", "--config", str(config_dir)]) == 2
     assert "no language has a model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("first_reply", ["grammar refused by the model: x", "busy"])
+def test_a_refused_request_turns_off_only_its_grammar_a_busy_service_every_one(
+    first_reply: str,
+) -> None:
+    """The service refusing one step's grammar (a word its model lacks) leaves the
+    keys for that step alone; the other steps still listen. "busy" (no room) and a
+    service away put speech off for every call for a moment."""
+
+    async def run() -> tuple[bool, bool, bool]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = json.loads(await reader.readline())
+            if "坏" in request["grammar"]:
+                writer.write(json.dumps({"error": first_reply}).encode() + b"\n")
+            else:
+                writer.write(b'{"attached": true}\n')
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        speech = SpeechInput("127.0.0.1", port, 4580, frozenset({"zh-CN"}), 0.3,
+                             ami=lambda *a, **k: None)  # fmt: skip
+        try:
+            bad = await speech.open("u1", "PJSIP/x", "zh-CN", ["坏", "[unk]"])
+            good = await speech.open("u2", "PJSIP/x", "zh-CN", ["好", "[unk]"])
+            again = await speech.open("u3", "PJSIP/x", "zh-CN", ["坏", "[unk]"])
+            for window in (bad, good, again):
+                if window is not None:
+                    window.close()
+            return bad is None, good is not None, again is None
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    bad_refused, good_listens, bad_not_asked_again = asyncio.run(run())
+    assert bad_refused and bad_not_asked_again
+    assert good_listens is (first_reply != "busy")

@@ -40,6 +40,8 @@ INJECT_TIMEOUT_S = 1.0
 # A digit that is no option of the node, injected for an utterance that counts as
 # an invalid attempt ('#' would end GET DATA as "no key").
 INVALID_CANDIDATES = "0123456789*"
+BUSY = "busy"  # the service's answer when it has no room (speech/service.py)
+MAX_REFUSED = 256  # refused (language, grammar) pairs remembered at once
 MAX_PHRASE_CHARS = 400  # a phrase of the grammar, or two joined (the service joins a start)
 
 
@@ -73,7 +75,10 @@ class SpeechInput:
     connect_timeout_s: float = 0.3
     retry_after_s: float = 2.0
     ami: AmiSend | None = None  # set by the composition root once the AMI link exists
-    _down_until: float = 0.0
+    _down_until: float = 0.0  # the service is away or full: keys only for every call
+    # A request the service refused (a grammar its model cannot take): keys only for
+    # that language and grammar, the other steps and languages still listen.
+    _refused_until: dict[tuple[str, tuple[str, ...]], float] = field(default_factory=dict)
     _namespace: uuid.UUID = field(default_factory=uuid.uuid4)  # AudioSocket UUIDs
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -84,7 +89,11 @@ class SpeechInput:
         self, uid: str, channel: str, language: str, grammar: Sequence[str]
     ) -> Window | None:
         """A listening window for this step, or None (keys only) at once."""
-        if not grammar or not self.speaks(language) or time.monotonic() < self._down_until:
+        now = time.monotonic()
+        key = (language, tuple(grammar))
+        if not grammar or not self.speaks(language) or now < self._down_until:
+            return None
+        if now < self._refused_until.get(key, 0.0):
             return None
         call = uuid_of_call(uid, self._namespace)
         request = {"call": call, "language": language, "grammar": list(grammar)}
@@ -95,10 +104,17 @@ class SpeechInput:
                 writer.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
                 await writer.drain()
                 first = _json(await reader.readline())
+            if isinstance(first, dict) and first.get("error") not in (None, BUSY):
+                raise _Refused(f"refused: {first}")
             if not isinstance(first, dict) or "error" in first:
                 raise ValueError(f"refused: {first}")
         except (OSError, TimeoutError, ValueError) as e:
-            self._down_until = time.monotonic() + self.retry_after_s
+            if isinstance(e, _Refused):
+                if len(self._refused_until) >= MAX_REFUSED:
+                    self._refused_until.clear()
+                self._refused_until[key] = time.monotonic() + self.retry_after_s
+            else:
+                self._down_until = time.monotonic() + self.retry_after_s
             log.warning("call %s: speech unavailable, keys only (%s)", uid, e or type(e).__name__)
             if writer is not None:
                 writer.close()
@@ -193,6 +209,10 @@ def parse_reply(line: bytes, grammar: Sequence[str]) -> Heard | None:
     if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf <= 1:
         return None  # NaN fails the comparison too
     return Heard(" ".join(words), float(conf))
+
+
+class _Refused(ValueError):
+    """The service refused this request (its grammar or language), not every request."""
 
 
 def _json(line: bytes) -> object:
