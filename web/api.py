@@ -31,12 +31,22 @@ from web.security import STAFF, csrf_token, current_user, mask_number, require
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _body() -> dict[str, Any]:
-    """The JSON object sent, or the form fields when the body is not JSON. A JSON body that
+    """The JSON object sent, or the form fields when the body is a form. A JSON body that
     does not parse, is not an object or nests deeper than the parser's stack is a 400
-    naming `body` (not an empty form: "kind is required" would hide what was wrong)."""
+    naming `body`, and so is a body of another type (text/plain, a multipart without its
+    boundary): werkzeug reads no field from it, and "kind is required" would hide what
+    was wrong. A request without a body or a Content-Type has no fields."""
     if not request.is_json:
-        return request.form.to_dict()
+        multipart = request.mimetype == "multipart/form-data"
+        if multipart and not request.mimetype_params.get("boundary"):
+            raise params.ParamError("body", gettext("must be a JSON object"))
+        if request.mimetype in FORMS or (not request.mimetype and not request.content_length):
+            return request.form.to_dict()
+        raise params.ParamError("body", gettext("must be a JSON object"))
     try:
         data = request.get_json(silent=True)
     except RecursionError:  # [[[[... 64 kB deep: json's C scanner gives up, not a 500

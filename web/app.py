@@ -16,10 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, jsonify, request, session
+from flask import Flask, current_app, g, jsonify, request, session
+from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import BadHost, ClientDisconnected
 
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.files import secret
@@ -28,7 +30,14 @@ from web import board_data, heavy, i18n, messages
 from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
 from web.params import ParamError
-from web.security import SAFE_METHODS, LoginLimiter, csrf_ok, csrf_token, current_user
+from web.security import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    LoginLimiter,
+    csrf_ok,
+    csrf_token,
+    current_user,
+)
 from web.settings import WebSettings
 
 ENV_SECRET = "HOTLINE_WEB_SECRET"  # noqa: S105 (the name of a variable)
@@ -75,6 +84,9 @@ def create_app(
     # a statement cut off by the heavy pool's timeout, or a database too busy to answer
     app.register_error_handler(OperationalError, _db_unavailable)
     app.register_error_handler(ParamError, _param_error)
+    # werkzeug's own 400s for a part of the request that is not a field: named like one
+    app.register_error_handler(BadHost, _bad_host)
+    app.register_error_handler(ClientDisconnected, _cut_short)
     # A value that slipped past the parsers of web.params is still the client's fault:
     for exc in (ValueError, OverflowError):
         app.register_error_handler(exc, _value_error)
@@ -122,7 +134,7 @@ def _before() -> ResponseReturnValue | None:
     exempt = request.blueprint == "twilio"
     if request.method not in SAFE_METHODS and not exempt and not csrf_ok():
         if request.path.startswith("/api/"):
-            return jsonify(error=gettext("CSRF token missing or wrong")), 400
+            return jsonify(error=gettext("CSRF token missing or wrong"), param=CSRF_HEADER), 400
         return _error_page(
             400, gettext("The form's security token is missing or expired: reload it.")
         )
@@ -179,6 +191,17 @@ def _param_error(e: ParamError) -> ResponseReturnValue:
     return _error_page(400, e.message)
 
 
+def _bad_host(_e: BadHost) -> ResponseReturnValue:
+    """A Host header that is no host name (an empty label, one over 63 characters):
+    werkzeug refuses it before routing."""
+    return _param_error(ParamError("Host", gettext("The request was not understood.")))
+
+
+def _cut_short(_e: ClientDisconnected) -> ResponseReturnValue:
+    """A body shorter than its Content-Length (the client stopped sending)."""
+    return _param_error(ParamError("body", gettext("The request was not understood.")))
+
+
 def _value_error(e: Exception) -> ResponseReturnValue:
     log.warning("%s %s: %s: %s", request.method, request.path, type(e).__name__, e)
     text = gettext("a parameter has a value out of range or of the wrong form")
@@ -205,6 +228,7 @@ def _error_text(code: int) -> str:
 def _error_page(code: int, text: str, headers: dict[str, str] | None = None) -> ResponseReturnValue:
     from flask import render_template
 
+    _urls_without_host()
     titles = {
         400: gettext("Bad request"),
         401: gettext("Not signed in"),
@@ -218,6 +242,17 @@ def _error_page(code: int, text: str, headers: dict[str, str] | None = None) -> 
     }
     title = titles.get(code, gettext("Error"))
     return render_template("error.html", code=code, title=title, text=text), code, headers or {}
+
+
+def _urls_without_host() -> None:
+    """Let the page build its links when werkzeug refused the Host header (BadHost):
+    Flask then has no URL adapter for the request and `url_for` in the template would
+    fail, a 500 instead of the 400. The links are paths, whatever the host, so the
+    routes are bound to a neutral name; the request itself stays refused."""
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = current_app.url_map.bind(
+            "localhost", script_name=request.root_path or "/", url_scheme=request.scheme
+        )
 
 
 def close_app(app: Flask) -> None:

@@ -358,14 +358,14 @@ class Fuzzer:
 # --- the fixtures ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(app: Flask, web_users: dict[str, str], web_runtime: Runtime, calls, t0) -> dict[str, str]:
-    """Real rows for the path parameters: a call, a case with a callback, a user (li)."""
+def make_world(rt: Runtime, calls: Any, t0: Any) -> dict[str, str]:
+    """Real rows for the path parameters: a call, a case with a callback, a user (li);
+    also used by tests/web/test_request_fuzz.py, on two stores built alike."""
     uid = calls.call(t0, wait=5, talk=60, agent="chen", seat="seat2")
-    opened = case_parts(web_runtime).service.open(
+    opened = case_parts(rt).service.open(
         "+8613800000034", "no hot water", "minor", by="chen", owner="chen"
     )
-    with web_runtime.sessions() as s:
+    with rt.sessions() as s:
         li = s.execute(text("SELECT id FROM users WHERE username = 'li'")).scalar_one()
     return {
         "uid": uid,
@@ -375,6 +375,11 @@ def world(app: Flask, web_users: dict[str, str], web_runtime: Runtime, calls, t0
         "request_id": "1",
         "filename": "app.css",
     }
+
+
+@pytest.fixture
+def world(app: Flask, web_users: dict[str, str], web_runtime: Runtime, calls, t0) -> dict[str, str]:
+    return make_world(web_runtime, calls, t0)
 
 
 @pytest.fixture
