@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ivr import phone
-from ivr.config.reader import Cursor, read_yaml, windows
+from ivr.config.reader import MAX_NAME, Cursor, is_word, read_yaml, windows
 from ivr.config.schema import check_file
 from ivr.domain.calendar import WEEKDAYS, TimeWindow
 from ivr.domain.callbacks import CallingRules, RetryPolicy, RuleKind, ServiceRule
@@ -24,6 +24,8 @@ from ivr.domain.routing import OPERATOR_BRANCH, normalise_number
 FILE = "callbacks.yaml"
 DEFAULT_IVR_MATTER = "ivr"
 MAX_MATTER = 64  # the matter of caller-initiated requests: a word, as the web shows it
+MAX_E164_DIGITS = 15  # the longest number, and so the longest prefix of one
+WORD_RULE = f"a plain word: 1 to {MAX_NAME} letters, digits, - or _ (A-Z a-z 0-9)"
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,11 @@ def _tz(c: Cursor, site_tz: ZoneInfo) -> ZoneInfo:
 def _prefixes(c: Cursor) -> dict[str, ZoneInfo]:
     out: dict[str, ZoneInfo] = {}
     for prefix, zone in c.items():
-        if not prefix.startswith("+") or not prefix[1:].isdigit():
+        digits = prefix[1:]  # ASCII: a number's digits are never fullwidth ones
+        if not prefix.startswith("+") or not (digits.isdigit() and digits.isascii()):
             raise zone.fail(f"prefix {prefix!r} must be '+' and digits (E.164)")
+        if len(digits) > MAX_E164_DIGITS:
+            raise zone.fail(f"prefix {prefix!r} is longer than a number ({MAX_E164_DIGITS} digits)")
         out[prefix] = zone.zone()
     return out
 
@@ -227,8 +232,8 @@ def _rules(c: Cursor, branches: frozenset[str]) -> dict[str, ServiceRule]:
     out: dict[str, ServiceRule] = {}
     kinds = tuple(k.value for k in RuleKind)
     for name, r in c.items():
-        if not name or ":" in name:
-            raise r.fail(f"rule name {name!r} must be a plain word")
+        if not is_word(name):  # a matter's prefix ("complaint:202611-0001"): no ':'
+            raise r.fail(f"rule name {name!r} must be {WORD_RULE}")
         kind = RuleKind(r.child("kind").choice(kinds))
         days = r.opt("days", 0)
         if kind is RuleKind.WITHIN_DAYS and days.integer(1) < 1:

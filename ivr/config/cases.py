@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from ivr.config.reader import Cursor, read_yaml
+from ivr.config.reader import MAX_NAME, Cursor, is_word, read_yaml
 from ivr.config.schema import check_file
 from ivr.domain.callbacks import RuleKind, ServiceRule
 from ivr.domain.cases import CaseClass, CaseKind, CaseRules, CaseState, Term, TimeBasis
@@ -123,8 +123,10 @@ def _classes(c: Cursor) -> dict[str, CaseClass]:
 def _terms(c: Cursor) -> dict[str, Term]:
     out: dict[str, Term] = {}
     for name, t in c.items():
-        if not name.replace("_", "").isalnum() or not name.isascii():
-            raise t.fail(f"term name {name!r} must be a plain word")
+        if not is_word(name, "_"):
+            raise t.fail(
+                f"term name {name!r} must be a plain word (letters, digits, _), at most {MAX_NAME}"
+            )
         hours, days = t.opt("hours", None), t.opt("working_days", None)
         basis = TimeBasis(t.opt("time", "calendar").choice(tuple(b.value for b in TimeBasis)))
         if (hours.data is None) == (days.data is None):

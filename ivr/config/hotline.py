@@ -19,7 +19,7 @@ from ivr.config.backup import BackupConfigError, BackupSettings, parse_backup
 from ivr.config.callbacks import CallbackSettings, load_callbacks_config
 from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
-from ivr.config.reader import NAME, NAME_RULE, Cursor, read_yaml, windows
+from ivr.config.reader import MAX_NAME, NAME, NAME_RULE, Cursor, is_word, read_yaml, windows
 from ivr.config.schema import WEB_LOCALES, check_file
 from ivr.config.speech import SpeechSettings, parse_speech
 from ivr.config.survey import parse_survey
@@ -398,8 +398,8 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
     for name, rota in c.opt("rotas", {}).items():
         if name == DEFAULT_ROTA and rotas:
             raise rota.fail(f"rota {name!r} is also given as oncall: (the same rota); keep one")
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise rota.fail(f"rota name {name!r} must be letters, digits, - or _")
+        if not is_word(name, ascii_only=False):
+            raise rota.fail(f"rota name {name!r} must be 1 to {MAX_NAME} letters, digits, - or _")
         rotas.append((name, rota))
     for name, rota in rotas:
         per_agent: dict[str, list[tuple[Cursor, Shift]]] = {}
@@ -472,14 +472,14 @@ def _policy(
     return policy, rule, trunks
 
 
-TRUNK_NAME_CHARS = "letters, digits, - or _"
+TRUNK_NAME_CHARS = f"1 to {MAX_NAME} letters, digits, - or _, starting with a letter or digit"
 
 
 def _trunks(c: Cursor) -> dict[str, Endpoint]:
     """routing.yaml `trunks:` {name: {host, port}}: SIP trunks for external numbers."""
     out: dict[str, Endpoint] = {}
     for name, t in c.items():
-        if not name.replace("_", "").replace("-", "").isalnum() or not name.isascii():
+        if not is_word(name) or not NAME.fullmatch(name):  # its endpoint: trunk-<name>
             raise t.fail(f"trunk name {name!r} must be {TRUNK_NAME_CHARS}")
         host = t.child("host")
         if not host.text() or any(ch in host.text() for ch in " ;,\n[]"):

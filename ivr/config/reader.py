@@ -40,6 +40,7 @@ MAX_SETTING = 1_000_000
 # user): the rule of ivr/adapters/asterisk/templates.py, checked here before the first call.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 NAME_RULE = "a plain name: A-Z a-z 0-9 _ . -, at most 64, starting with a letter or digit"
+MAX_NAME = 64  # any name a file gives its own things (a rota, a term, a rule): NAME's bound
 HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 MAX_LINE = 200  # a name shown to people (the site, an agent, a holiday)
 _NUMBER = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)")
@@ -50,14 +51,16 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    first_line: dict[Any, int] = {}
+    """A mapping whose keys differ as text: the loaders read every key as text, so
+    `0:` beside `"0":` (or `true:` beside `"True":`) is one key written twice."""
+    first_line: dict[str, int] = {}
     for key_node, _ in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
                 None, None, "a key must be plain text, not a list or a mapping",
                 key_node.start_mark,
             )  # fmt: skip
-        key = loader.construct_object(key_node, deep=deep)
+        key = str(loader.construct_object(key_node, deep=deep))
         if key in first_line:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -184,6 +187,23 @@ def read_yaml(directory: Path, name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(name, "", "the top level must be a mapping")
     return data
+
+
+def is_word(name: str, extra: str = "_-", ascii_only: bool = True) -> bool:
+    """`name` is a plain word: 1 to MAX_NAME letters, digits and characters of `extra`,
+    at least one letter or digit, and ASCII unless `ascii_only` is false (a rota
+    may be named in the site's script). Nothing blank, no control or format
+    character (NUL, CR, a bidirectional override), no 100 kB name.
+
+    >>> is_word("night_crew"), is_word("a b"), is_word("x" * 65), is_word("\u00e9t\u00e9")
+    (True, False, False, False)
+    >>> is_word("\u00e9t\u00e9", ascii_only=False), is_word("-"), is_word("a\\x00b")
+    (True, False, False)
+    """
+    bare = name
+    for ch in extra:
+        bare = bare.replace(ch, "")
+    return len(name) <= MAX_NAME and bare.isalnum() and (name.isascii() or not ascii_only)
 
 
 # --- a small cursor that knows where it is ------------------------------------

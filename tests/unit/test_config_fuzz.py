@@ -40,7 +40,29 @@ RELATED: the item names the change when
  (c) the change is under hotline.yaml `site:` (time zone, region, languages: every
      file is read with them), when any item of any file may be the one refused.
 
-The defects this found are pinned in `test_a_defect_found_stays_fixed`.
+Keys used as names (every mapping key: branch, rota, trunk, case class, term, rule,
+prompt, menu node and option names, languages, weekdays...) are attacked the same way
+by `test_every_key_loads_sanely_or_is_refused_by_name`, generic over the files as
+well: every key of every mapping (the top level's too) is renamed, one at a time, to
+one of KEY_VALUES: "", " ", 100 000 x's, text holding NUL, CR LF, U+202E, fullwidth
+digits, the YAML keys 0, true and null (non-text keys), "a b", "a,b", "${X}" and
+"../x"; and every mapping's first item is copied besides under one of them (a new
+name that nothing refers to: renamed, a rota or a term that a rule refers to only
+leaves the rule dangling, and the name's own check is never reached). A key equal
+as text to a sibling's (0 beside "0") is skipped: a mapping cannot hold a name twice
+(test_config_keys.py has that case). One value per key, round-robin from an offset
+seeded by the file's path as above: about 1 650 loads (under half the time the
+values take), each class reaching every file. The verdict is the same; for RELATED
+the change is both the old key's path and the new key's, and (b) counts an item
+that names the old key, or held it (a `route:<branch>`, a `{rota: <name>}`,
+`start:`, an `open_branches` list: a rename leaves these dangling). Accepted, the
+configuration must besides be sane in its names: every key of every mapping (text, a
+date, an enum), and every field holding a name (NAME_FIELDS: ids, seats, skills,
+rotas, languages), not blank, without spaces around it, free of the refused
+characters, at most MAX_NAME characters.
+
+The defects both found are pinned in `test_a_defect_found_stays_fixed` (a file under
+config/examples/ named by its path below config/).
 """
 
 from __future__ import annotations
@@ -52,7 +74,7 @@ import random
 import re
 import shutil
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any
@@ -98,6 +120,29 @@ VALUES: dict[str, Any] = {
     "500 deep": DEEP,
     "bad date": "2026-02-30",
 }
+KEY_VALUES: dict[str, Any] = {
+    "empty": "",
+    "space": " ",
+    "100 kB": HUGE,
+    "NUL": "a\0b",
+    "CR LF": "a\r\nb",
+    "bidi": "\u202eab",
+    "fullwidth": "\uff11\uff12",
+    "zero": 0,
+    "true": True,
+    "null": None,
+    "a b": "a b",
+    "a,b": "a,b",
+    "${X}": "${X}",
+    "../x": "../x",
+}
+KEY = "key "  # Case.value of a renamed key: "key " + a name of KEY_VALUES
+COPY = "copy "  # Case.value of a mapping's first item copied under COPY + a KEY_VALUES name
+MAX_NAME = 64  # the longest name (NAME's; an agent id's)
+# Fields of the loaded configuration that hold a name (besides every mapping's keys).
+NAME_FIELDS = frozenset(
+    {"id", "seat", "skill", "skills", "rota", "rotas", "agent", "languages", "default_language"}
+)
 Path_ = tuple[str | int, ...]
 
 
@@ -145,12 +190,36 @@ def scalars(data: Any) -> Iterator[str]:
         yield str(data)
 
 
-def mutated_text(original: Any, path: Path_, value: Any, unknown: bool) -> str:
+def mappings(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, dict[Any, Any]]]:
+    """Every mapping, the top level's included, parents first."""
+    if isinstance(data, dict):
+        yield path, data
+    if isinstance(data, dict | list):
+        for k, v in data.items() if isinstance(data, dict) else enumerate(data):
+            yield from mappings(v, (*path, k))
+
+
+def renamed(mapping: dict[Any, Any], old: Any, new: Any) -> dict[Any, Any]:
+    """`mapping` with its key `old` named `new`, in the same place."""
+    return {(new if k == old else k): v for k, v in mapping.items()}
+
+
+def mutated_text(original: Any, path: Path_, value: str) -> str:
+    """The file's text with the node at `path` attacked by `value` (a Case's value)."""
     data = copy.deepcopy(original)
-    if unknown:
+    if value == "unknown key":
         at(data, path)[UNKNOWN_KEY] = 1
+    elif value.startswith(KEY):
+        new = renamed(at(data, path[:-1]), path[-1], KEY_VALUES[value[len(KEY) :]])
+        if len(path) == 1:
+            data = new
+        else:
+            at(data, path[:-2])[path[-2]] = new
+    elif value.startswith(COPY):
+        parent = at(data, path[:-1])
+        parent[KEY_VALUES[value[len(COPY) :]]] = copy.deepcopy(parent[path[-1]])
     else:
-        at(data, path[:-1])[path[-1]] = value
+        at(data, path[:-1])[path[-1]] = VALUES[value]
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1 << 20)
     return text.replace(DEEP, "[" * 500 + "]" * 500)
 
@@ -162,10 +231,26 @@ def mutated_text(original: Any, path: Path_, value: Any, unknown: bool) -> str:
 class Case:
     file: str
     path: Path_
-    value: str  # a key of VALUES, or "unknown key"
+    value: str  # a key of VALUES, "unknown key", or KEY or COPY + a key of KEY_VALUES
 
     def __str__(self) -> str:
+        if self.value.startswith(KEY):
+            return f"{self.file}: key {item_of(self.path)} renamed {self.value[len(KEY) :]}"
+        if self.value.startswith(COPY):
+            return f"{self.file}: {item_of(self.path)} copied as {self.value[len(COPY) :]}"
         return f"{self.file}: {item_of(self.path)} = {self.value}"
+
+    @property
+    def keyed(self) -> bool:
+        """A key renamed, or an item copied under a new key."""
+        return self.value.startswith((KEY, COPY))
+
+    @property
+    def new(self) -> Any:
+        """The value or the key written in."""
+        if self.keyed:
+            return KEY_VALUES[self.value.split(" ", 1)[1]]
+        return VALUES.get(self.value)
 
 
 def sample(directory: Path) -> list[Case]:
@@ -183,6 +268,25 @@ def sample(directory: Path) -> list[Case]:
     return out
 
 
+def sample_keys(directory: Path) -> list[Case]:
+    """Every key of every mapping renamed to one of KEY_VALUES, and every mapping's
+    first item copied under one (round-robin as above)."""
+    names = list(KEY_VALUES)
+    out = []
+    for file in sorted(p.name for p in directory.glob("*.yaml")):
+        data = yaml.safe_load((directory / file).read_text(encoding="utf-8"))
+        rng = random.Random(f"{directory.relative_to(CONFIG.parent)}/{file} keys")
+        i = rng.randrange(len(names))
+        for path, mapping in mappings(data):
+            for n, key in enumerate(mapping):
+                for kind in (KEY, COPY) if n == 0 else (KEY,):
+                    name = names[i % len(names)]
+                    i += 1
+                    if str(KEY_VALUES[name]) not in map(str, mapping):  # a sibling's: none
+                        out.append(Case(file, (*path, key), kind + name))
+    return out
+
+
 # --- the verdict ------------------------------------------------------------------------
 
 
@@ -194,7 +298,7 @@ def walk(value: Any, where: str = "config") -> Iterator[tuple[str, Any]]:
     elif isinstance(value, Mapping):
         for k, v in value.items():
             yield from walk(k, f"{where}[key]")
-            yield from walk(v, f"{where}[{k!r}]")
+            yield from walk(v, f"{where}[{k!r:.40}]")
     elif isinstance(value, tuple | list | frozenset | set):
         for i, v in enumerate(value):
             yield from walk(v, f"{where}[{i}]")
@@ -204,9 +308,30 @@ def walk(value: Any, where: str = "config") -> Iterator[tuple[str, Any]]:
         yield where, value
 
 
+def bad_name(v: Any) -> str | None:
+    """Why `v`, a name (a mapping's key, an id, a skill...), is none, or None."""
+    if isinstance(v, date | Enum):  # holidays by date, deadlines by case kind
+        return None
+    if not isinstance(v, str):
+        return f"{v!r} ({type(v).__name__}) is not text"
+    bad = bad_character(v)
+    if bad is not None:
+        return f"holds {bad}: {v[:40]!r}"
+    if not v.strip() or v != v.strip():
+        return f"{v[:40]!r} is blank or has spaces around it"
+    if len(v) > MAX_NAME:
+        return f"{len(v)} characters: {v[:40]!r}..."
+    return None
+
+
 def insane(cfg: HotlineConfig) -> str | None:
     """Why an accepted configuration is not sane, or None."""
     for where, v in walk(cfg):
+        field_name = re.sub(r"(\[[^]]*\])+$", "", where).rsplit(".", 1)[-1]
+        if where.endswith("[key]") or field_name in NAME_FIELDS:
+            problem = bad_name(v)
+            if problem is not None:
+                return f"{where[:200]}: name {problem}"
         if isinstance(v, Enum):
             v = v.value
         if isinstance(v, bool):
@@ -218,39 +343,71 @@ def insane(cfg: HotlineConfig) -> str | None:
         if isinstance(v, timedelta) and v < timedelta(0):
             return f"{where} = {v}: negative"
         if isinstance(v, str):
-            allowed = "\n" if where.startswith("config.prompts[") else ""
+            text = where.startswith("config.prompts[") and not where.endswith("[key]")
+            allowed = "\n" if text else ""
             bad = bad_character(v, allowed)
             if bad is not None:
-                return f"{where} holds {bad}: {v[:40]!r}"
+                return f"{where[:200]} holds {bad}: {v[:40]!r}"
             if len(v) >= len(HUGE):
-                return f"{where}: {len(v)} characters"
+                return f"{where[:200]}: {len(v)} characters"
     ext = cfg.site.hotline_extension
     if not (ext.isascii() and ext.isdigit()):
         return f"site.hotline_extension {ext!r} is not a dial string"
     return None
 
 
+def near(changed: Path_, item: list[str]) -> bool:
+    """(a) of RELATED: `item` is `changed`, an ancestor, a descendant or a near relative."""
+    parts = [one_line(str(p)) for p in changed]
+    common = 0
+    for a, b in zip(parts, item, strict=False):
+        if a != b:
+            break
+        common += 1
+    return common in (len(parts), len(item)) or common >= len(parts) - 2
+
+
+def held_at(data: Any, item: list[str]) -> Any:
+    """The original value at an error's item (menu keys are text "1", list indexes
+    numbers), or None."""
+    for part in item:
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def refers_to(value: Any, name: str) -> bool:
+    """`value` names `name`: itself, `route:<name>` and the like, or a list holding it."""
+    if isinstance(value, list):
+        return any(refers_to(v, name) for v in value)
+    return isinstance(value, str) and (value == name or value.endswith(f":{name}"))
+
+
 def related(case: Case, e: ConfigError, originals: Mapping[str, Any]) -> bool:
     """RELATED of the module's docstring."""
-    changed = [str(p) for p in case.path]
     item = parts_of(e.item)
-    if e.file == case.file:  # (a)
-        common = 0
-        for a, b in zip(changed, item, strict=False):
-            if a != b:
-                break
-            common += 1
-        if common in (len(changed), len(item)) or common >= len(changed) - 2:
+    if case.keyed:  # a rename or a copy: the old key's path, the new one's
+        old = str(case.path[-1])
+        if e.file == case.file and (
+            near(case.path, item) or near((*case.path[:-1], str(case.new)), item)
+        ):
             return True
+        if old in item or refers_to(held_at(originals[e.file], item), old):  # (b)
+            return True
+        return case.file == "hotline.yaml" and case.path[0] == "site"  # (c)
+    changed = [str(p) for p in case.path]
+    if e.file == case.file and near(case.path, item):  # (a)
+        return True
     held = set(scalars(at(originals[case.file], case.path)))  # (b)
     if held & set(item):
         return True
-    try:
-        if str(at(originals[e.file], tuple(int(p) if p.isdigit() else p for p in item))) in held:
-            return True
-    except (KeyError, IndexError, TypeError):
-        pass
-    new = VALUES.get(case.value)
+    if str(held_at(originals[e.file], item)) in held:  # a value held where the item is
+        return True
+    new = case.new
     if isinstance(new, str | int | float) and one_line(str(new))[:40] in e.item:
         return True
     return case.file == "hotline.yaml" and changed[0] == "site"  # (c)
@@ -259,8 +416,7 @@ def related(case: Case, e: ConfigError, originals: Mapping[str, Any]) -> bool:
 def verdict(directory: Path, work: Path, case: Case, originals: Mapping[str, Any]) -> str | None:
     """What is wrong with loading `case` (written into `work`, a copy of `directory`)."""
     original = (directory / case.file).read_text(encoding="utf-8")
-    unknown = case.value == "unknown key"
-    text = mutated_text(originals[case.file], case.path, VALUES.get(case.value), unknown)
+    text = mutated_text(originals[case.file], case.path, case.value)
     (work / case.file).write_text(text, encoding="utf-8")
     try:
         cfg = load_config(work, env={})
@@ -325,6 +481,22 @@ def test_every_setting_loads_sanely_or_is_refused_by_name(directory: Path, tmp_p
     assert not problems, f"{len(problems)} of {len(cases)}:\n" + "\n".join(problems[:30])
 
 
+@pytest.mark.usefixtures("parse_once")
+@pytest.mark.parametrize("directory", DIRS, ids=lambda d: d.relative_to(CONFIG.parent).as_posix())
+def test_every_key_loads_sanely_or_is_refused_by_name(directory: Path, tmp_path: Path) -> None:
+    work, originals = copy_of(directory, tmp_path / "config")
+    cases = sample_keys(directory)
+    assert {c.file for c in cases} == set(originals)
+    for file in originals:  # each key class reaches every file
+        assert {c.new for c in cases if c.file == file} >= set(KEY_VALUES.values()), file
+    problems = []
+    for case in cases:
+        problem = verdict(directory, work, case, originals)
+        if problem:
+            problems.append(f"{case}: {problem}")
+    assert not problems, f"{len(problems)} of {len(cases)}:\n" + "\n".join(problems[:60])
+
+
 # --- the defects found, each pinned ---------------------------------------------------------
 
 DEFECTS = [
@@ -373,16 +545,28 @@ DEFECTS = [
     ("callbacks.yaml", ("calling_hours", "weekly", "mon"), "zero"),
     ("callbacks.yaml", ("calling_hours", "weekly", "mon"), "empty"),
     ("callbacks.yaml", ("rules", "visitor", "branch"), "zero"),
+    # keys: accepted, a callback rule named blank, 100 kB, or holding NUL, CR LF or U+202E
+    ("callbacks.yaml", ("rules", "reply"), KEY + "space"),
+    ("callbacks.yaml", ("rules", "reply"), KEY + "100 kB"),
+    ("callbacks.yaml", ("rules", "reply"), KEY + "NUL"),
+    ("callbacks.yaml", ("rules", "reply"), KEY + "CR LF"),
+    ("callbacks.yaml", ("rules", "reply"), KEY + "bidi"),
+    # keys: accepted, a deadline term, a rota and a trunk named with 100 000 characters
+    ("cases.yaml", ("terms", "on_site"), COPY + "100 kB"),
+    ("examples/property/seats.yaml", ("rotas", "concierge"), COPY + "100 kB"),
+    ("examples/utility/routing.yaml", ("trunks", "carrier"), COPY + "100 kB"),
 ]
 
 
 @pytest.mark.usefixtures("parse_once")
 @pytest.mark.parametrize(("file", "path", "value"), DEFECTS, ids=lambda x: str(x))
 def test_a_defect_found_stays_fixed(tmp_path: Path, file: str, path: Path_, value: str) -> None:
-    work, originals = copy_of(CONFIG, tmp_path / "config")
+    directory = (CONFIG / file).parent  # config/, or one of config/examples/
+    file = Path(file).name
+    work, originals = copy_of(directory, tmp_path / "config")
     case = Case(file, path, value)
-    assert verdict(CONFIG, work, case, originals) is None
-    text = mutated_text(originals[file], path, VALUES.get(value), value == "unknown key")
+    assert verdict(directory, work, case, originals) is None
+    text = mutated_text(originals[file], path, value)
     (work / file).write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as e:  # each of these is refused, by name
         load_config(work, env={})
