@@ -41,10 +41,11 @@ def _body() -> dict[str, Any]:
     boundary): werkzeug reads no field from it, and "kind is required" would hide what
     was wrong. A request without a body or a Content-Type has no fields."""
     if not request.is_json:
-        multipart = request.mimetype == "multipart/form-data"
-        if multipart and not request.mimetype_params.get("boundary"):
-            raise params.ParamError("body", gettext("must be a JSON object"))
-        if request.mimetype in FORMS or (not request.mimetype and not request.content_length):
+        form = request.mimetype in FORMS and (
+            request.mimetype != "multipart/form-data"
+            or bool(request.mimetype_params.get("boundary"))
+        )
+        if form or (not request.mimetype and not request.content_length):
             return request.form.to_dict()
         raise params.ParamError("body", gettext("must be a JSON object"))
     try:

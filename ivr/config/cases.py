@@ -19,6 +19,7 @@ from ivr.domain.cases import CaseClass, CaseKind, CaseRules, CaseState, Term, Ti
 FILE = "cases.yaml"
 MAX_HOURS = 24 * 366
 MAX_WORKING_DAYS = 250
+MAX_CLASS_NAME = 32  # a case class: a word shown in lists and numbers
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _share(c: Cursor) -> float:
 def _classes(c: Cursor) -> dict[str, CaseClass]:
     out: dict[str, CaseClass] = {}
     for name, k in c.items():
-        if not name.replace("_", "").isalnum() or len(name) > 32 or not name.isascii():
+        if not is_word(name, "_", most=MAX_CLASS_NAME):
             raise k.fail(f"class name {name!r} must be a plain word (letters, digits, _)")
         out[name] = CaseClass(
             name,

@@ -479,7 +479,7 @@ def _trunks(c: Cursor) -> dict[str, Endpoint]:
     """routing.yaml `trunks:` {name: {host, port}}: SIP trunks for external numbers."""
     out: dict[str, Endpoint] = {}
     for name, t in c.items():
-        if not is_word(name) or not NAME.fullmatch(name):  # its endpoint: trunk-<name>
+        if not NAME.fullmatch(name) or "." in name:  # its endpoint: trunk-<name>
             raise t.fail(f"trunk name {name!r} must be {TRUNK_NAME_CHARS}")
         host = t.child("host")
         if not host.text() or any(ch in host.text() for ch in " ;,\n[]"):

@@ -189,8 +189,8 @@ def read_yaml(directory: Path, name: str) -> dict[str, Any]:
     return data
 
 
-def is_word(name: str, extra: str = "_-", ascii_only: bool = True) -> bool:
-    """`name` is a plain word: 1 to MAX_NAME letters, digits and characters of `extra`,
+def is_word(name: str, extra: str = "_-", ascii_only: bool = True, most: int = MAX_NAME) -> bool:
+    """`name` is a plain word: 1 to `most` letters, digits and characters of `extra`,
     at least one letter or digit, and ASCII unless `ascii_only` is false (a rota
     may be named in the site's script). Nothing blank, no control or format
     character (NUL, CR, a bidirectional override), no 100 kB name.
@@ -203,7 +203,7 @@ def is_word(name: str, extra: str = "_-", ascii_only: bool = True) -> bool:
     bare = name
     for ch in extra:
         bare = bare.replace(ch, "")
-    return len(name) <= MAX_NAME and bare.isalnum() and (name.isascii() or not ascii_only)
+    return len(name) <= most and bare.isalnum() and (name.isascii() or not ascii_only)
 
 
 # --- a small cursor that knows where it is ------------------------------------
