@@ -123,6 +123,8 @@ def _before() -> ResponseReturnValue | None:
     g.user = None
     if request.endpoint == "static":
         return None
+    if "_flashes" in session and not _flash_list(session["_flashes"]):
+        session.pop("_flashes")  # signed with our key, but not Flask's list: not shown
     token = session.get(SESSION_KEY)
     if isinstance(token, str):
         g.user = session_user(token)
@@ -139,6 +141,14 @@ def _before() -> ResponseReturnValue | None:
             400, gettext("The form's security token is missing or expired: reload it.")
         )
     return None
+
+
+def _flash_list(value: Any) -> bool:
+    """Whether `value` is Flask's list of flashed messages: (category, text) pairs."""
+    return isinstance(value, list) and all(
+        isinstance(f, list | tuple) and len(f) == 2 and all(isinstance(x, str) for x in f)
+        for f in value
+    )
 
 
 def _headers(resp: Any) -> Any:
@@ -194,12 +204,12 @@ def _param_error(e: ParamError) -> ResponseReturnValue:
 def _bad_host(_e: BadHost) -> ResponseReturnValue:
     """A Host header that is no host name (an empty label, one over 63 characters):
     werkzeug refuses it before routing."""
-    return _param_error(ParamError("Host", gettext("The request was not understood.")))
+    return _param_error(ParamError("Host", gettext("is not a host name")))
 
 
 def _cut_short(_e: ClientDisconnected) -> ResponseReturnValue:
     """A body shorter than its Content-Length (the client stopped sending)."""
-    return _param_error(ParamError("body", gettext("The request was not understood.")))
+    return _param_error(ParamError("body", gettext("ended before the length it announced")))
 
 
 def _value_error(e: Exception) -> ResponseReturnValue:

@@ -262,3 +262,31 @@ def test_store_ends_sessions_on_password_change(web_runtime, web_users) -> None:
         assert store.set_password(s, uid, "another long password", at)
     with web_runtime.sessions() as s:
         assert store.check_session(s, token, at, life, touch) is None
+
+
+# A cookie signed with the site's own key (only its holder can make one) whose flash
+# list is not Flask's list of (category, text) pairs: the pages still render, and the
+# bad list is dropped rather than shown.
+@pytest.mark.parametrize(
+    "flashes",
+    [5, "text", None, {"a": 1}, [1, 2], [["ok"]], [["ok", "a", "b"]], [[1, 2]], [None], ["ab"]],
+)
+def test_a_signed_cookie_with_a_malformed_flash_list_is_no_500(
+    client, web_users, login, flashes
+) -> None:
+    login(client, "root")
+    for page in ("/login", "/calls"):
+        with client.session_transaction() as sess:
+            sess["_flashes"] = flashes
+        r = client.get(page)
+        assert r.status_code in (200, 302), (page, flashes, r.status_code)
+        with client.session_transaction() as sess:
+            assert "_flashes" not in sess  # dropped, not kept for the next page
+    assert client.get("/api/me").status_code == 200  # still signed in
+
+
+def test_a_well_formed_flash_list_is_still_shown(client, web_users, login) -> None:
+    login(client, "root")
+    with client.session_transaction() as sess:
+        sess["_flashes"] = [("ok", "saved-marker")]
+    assert "saved-marker" in client.get("/calls").get_data(as_text=True)
