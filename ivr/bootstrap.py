@@ -75,6 +75,7 @@ if TYPE_CHECKING:  # built on demand: the AGI script and the web app need neithe
     from ivr.adapters.asterisk.handlers import Handlers
     from ivr.adapters.speech.client import SpeechInput
     from ivr.adapters.speech.service import RecognitionService
+    from ivr.adapters.threads import WorkThreads
     from ivr.adapters.twilio.voice import TwilioVoice
     from ivr.dialer.twilio_worker import TwilioDialer
     from ivr.dialer.worker import Dialer, DialerDeps
@@ -453,10 +454,13 @@ def build_handlers(
     calllog: CallLog,
     on_decision_latency: Callable[[float], None] | None = None,
     speech: SpeechInput | None = None,
+    threads: WorkThreads | None = None,
 ) -> Handlers:
     """The FastAGI handlers over `rt.config` (the service's, and each reload's; a reload
-    keeps the running speech input: its settings take a restart)."""
+    keeps the running speech input: its settings take a restart). Their blocking work
+    runs on `threads`, the service's call threads (none: the loop's default pool)."""
     from ivr.adapters.asterisk.handlers import Handlers
+    from ivr.adapters.threads import WorkThreads
 
     callbacks = callback_parts(rt)
     cases = case_parts(rt, callbacks)
@@ -468,6 +472,7 @@ def build_handlers(
         surveys=survey_parts(rt, calllog, cases.service),
         cases=cases.service,
         speech=speech,
+        threads=threads or WorkThreads(),
     )
 
 
@@ -487,6 +492,7 @@ def build_service(
     from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits
     from ivr.adapters.asterisk.journal import FallbackJournal
     from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
+    from ivr.adapters.threads import WorkThreads
     from ivr.service import HotlineService
 
     cfg, agi = rt.config, rt.config.fastagi
@@ -498,8 +504,11 @@ def build_service(
     )
     spooling = SpoolingCallLog(rt.calls, rt.spool_path)
     calllog = BufferedCallLog(spooling)
-    speech = speech_input(cfg)
-    handlers = build_handlers(rt, calllog, on_decision_latency, speech)
+    # The handlers' and the speech client's blocking work: the service starts these
+    # threads and its stop() waits for them before the call log closes.
+    threads = WorkThreads(name="hotline-call")
+    speech = speech_input(cfg, threads)
+    handlers = build_handlers(rt, calllog, on_decision_latency, speech, threads)
     service = HotlineService(
         config=cfg,
         clock=rt.clock,
@@ -511,7 +520,9 @@ def build_service(
         sync_seconds=sync_seconds,
         case_sweep=lambda: case_parts(rt).service.sweep(),
         case_sweep_seconds=cfg.cases.sweep_seconds,
-        prepare_reload=partial(prepare_reload, rt, calllog, on_decision_latency, asterisk, speech),
+        prepare_reload=partial(
+            prepare_reload, rt, calllog, on_decision_latency, asterisk, speech, threads
+        ),
         control_path=control_socket(cfg),
         speech=speech,
         survey_replay=(
@@ -521,6 +532,7 @@ def build_service(
         ),
         open_calls=rt.calls.open_on_channels,
         journal=FallbackJournal(fallback_journal_file(cfg), lambda: rt.clock(), rt.calls.get_call),
+        call_threads=threads,
     )
     if speech is not None:
         speech.ami = service.link.send  # the fork and the spoken key go over AMI
@@ -573,6 +585,7 @@ def prepare_reload(
     on_decision_latency: Callable[[float], None] | None,
     asterisk: AsteriskConfDir | None,
     speech: SpeechInput | None,
+    threads: WorkThreads,
     directory: Path,
 ) -> PreparedConfig:
     """Read and validate `directory` as `check-config` does, with the runtime's
@@ -586,7 +599,9 @@ def prepare_reload(
         raise refused
     config = with_secrets(config, rt.env)
     files = asterisk_files(config)  # rendered even with nowhere to write: checked
-    handlers = build_handlers(replace(rt, config=config), calllog, on_decision_latency, speech)
+    handlers = build_handlers(
+        replace(rt, config=config), calllog, on_decision_latency, speech, threads
+    )
 
     def write() -> list[str]:
         return asterisk.write(files, config.prompts) if asterisk is not None else []
@@ -602,15 +617,24 @@ def prepare_reload(
     return PreparedConfig(config, handlers.routes(), write, adopt)
 
 
-def speech_input(cfg: HotlineConfig) -> SpeechInput | None:
-    """The FastAGI side of speech input, or None when no language has a model."""
+def speech_input(cfg: HotlineConfig, threads: WorkThreads | None = None) -> SpeechInput | None:
+    """The FastAGI side of speech input, or None when no language has a model; its AMI
+    actions run on `threads` (the service's call threads; none: the loop's pool)."""
     from ivr.adapters.speech.client import SpeechInput
+    from ivr.adapters.threads import WorkThreads
 
     s = cfg.speech
     languages = frozenset(s.languages(cfg.directory))
     if not languages:
         return None
-    return SpeechInput(s.host, s.control_port, s.audio_port, languages, s.connect_timeout_seconds)
+    return SpeechInput(
+        s.host,
+        s.control_port,
+        s.audio_port,
+        languages,
+        s.connect_timeout_seconds,
+        threads=threads or WorkThreads(),
+    )
 
 
 def recognition_service(cfg: HotlineConfig) -> RecognitionService:

@@ -20,7 +20,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -38,6 +37,7 @@ from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
 from ivr.adapters.speech.client import SpeechInput
+from ivr.adapters.threads import WorkThreads
 from ivr.app.hangups import MissedHangups
 from ivr.app.ports import Clock
 from ivr.config import ConfigError, HotlineConfig
@@ -55,8 +55,9 @@ CaseSweep = Callable[[], list[Any]]
 CONTROL_REQUEST_BYTES = 4096  # one JSON line: {"command": "reload", "config": DIR}
 CONTROL_READ_SECONDS = 5.0
 SUN_PATH_MAX = 107  # AF_UNIX path limit (108 bytes with the NUL)
-# How long stop() waits for the background work in flight (a sweep, a queue sync, a
-# backup) once the AMI link is closed; what is still running then is left, logged.
+# How long stop() waits for the thread work in flight (a sweep, a queue sync, a backup,
+# a FastAGI handler's database write) once the AMI link is closed; what is still
+# running then is left, logged.
 STOP_WORK_SECONDS = 15.0
 WORK_THREADS = 6  # the loops (sync, backup, cases, hang-ups) and a reload at once
 
@@ -146,6 +147,7 @@ class HotlineService:
         survey_replay: Callable[[], object] | None = None,
         open_calls: Callable[[datetime], Sequence[str]] | None = None,
         journal: FallbackJournal | None = None,
+        call_threads: WorkThreads | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.presence, self.presence_repo = presence, presence_repo
@@ -155,6 +157,9 @@ class HotlineService:
         self.speech = speech
         self.survey_replay = survey_replay
         self.journal = journal
+        # The FastAGI handlers' and the speech client's blocking work (the composition
+        # root hands them the same threads): stop() waits for it as for its own.
+        self.call_threads = call_threads or WorkThreads(name="hotline-call")
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,
@@ -181,13 +186,14 @@ class HotlineService:
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ami_up = asyncio.Event()  # set on every AMI (re)connect: sweep the hang-ups
-        self._pool: ThreadPoolExecutor | None = None  # the background work's threads
+        self._threads = WorkThreads(WORK_THREADS, "hotline-work")  # the loops' thread work
 
     async def start(self) -> None:
         """Replay what a database outage left in the spools and what Asterisk's
         fallback journaled while nobody listened, then take calls."""
         self._loop, self._ami_up = asyncio.get_running_loop(), asyncio.Event()
-        self._pool = ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="hotline-work")
+        self._threads.start()
+        self.call_threads.start()
         await self._work(self.spooling.replay)
         if self.survey_replay is not None:
             await self._work(self.survey_replay)
@@ -206,8 +212,9 @@ class HotlineService:
         """Stop taking calls and end the background work before returning: the loops
         (and a reload in progress) are cancelled, the AMI link is closed (an AMI wait in
         flight returns within the client's timeout, nothing new is sent), the thread
-        work already running is waited for, then the call log writes what is queued.
-        Nothing of the service touches the database after this returns."""
+        work already running (the FastAGI handlers' too) is waited for, then the call
+        log writes what is queued. Nothing of the service touches the database after
+        this returns."""
         await self._stop_control()
         tasks = [*self._tasks, *self._background]
         for task in tasks:
@@ -227,21 +234,18 @@ class HotlineService:
         """Run `fn(*args)` on the service's own threads, which stop() waits for (a
         thread of the loop's default pool would outlive the service). A service not
         started (its parts driven alone, as in a reload's tests) uses the loop's."""
-        if self._pool is None:
-            return await asyncio.to_thread(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
+        return await self._threads.run(fn, *args)
 
     async def _end_work(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        pool.shutdown(wait=False, cancel_futures=True)  # nothing queued starts
+        """Wait for the thread work in flight, both pools at once, within one bound. A
+        background job queued never starts; a handler's queued write still runs (a
+        survey's `left` must not be dropped)."""
         try:
             async with asyncio.timeout(STOP_WORK_SECONDS):
-                await asyncio.to_thread(pool.shutdown)  # the work in flight ends
+                await asyncio.gather(self._threads.stop(drop_queued=True), self.call_threads.stop())
         except TimeoutError:
             log.warning(
-                "stopping: background work still running after %.0f s; not waiting longer",
+                "stopping: thread work still running after %.0f s; not waiting longer",
                 STOP_WORK_SECONDS,
             )
 

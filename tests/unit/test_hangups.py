@@ -8,7 +8,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -283,7 +282,7 @@ def test_stop_returns_only_once_the_thread_work_in_flight_has_ended(
 
     async def go() -> bool:
         service._loop = asyncio.get_running_loop()
-        service._pool = ThreadPoolExecutor(2)  # as start() makes it
+        service._threads.start()  # as start() does
         service._tasks.append(asyncio.create_task(service._case_loop(slow_sweep)))
         await asyncio.to_thread(started.wait, 5)
         await service.stop()

@@ -7,12 +7,11 @@ the dialplan does the dialling (config/asterisk/extensions.conf).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ivr import phone
@@ -21,6 +20,7 @@ from ivr.adapters.asterisk.agi import AgiError, AgiHangup, caller_name, command
 from ivr.adapters.asterisk.ami import seat_of
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.adapters.speech.client import SpeechInput, invalid_digit
+from ivr.adapters.threads import WorkThreads
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.cases import AfterHoursCases
 from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
@@ -94,6 +94,9 @@ class Handlers:
     surveys: Surveys | None = None
     cases: AfterHoursCases | None = None
     speech: SpeechInput | None = None  # spoken options (None: keys only)
+    # Where the blocking work (the database) runs: the service's, which its stop()
+    # waits for (not started: the loop's default pool).
+    threads: WorkThreads = field(default_factory=WorkThreads)
 
     def routes(self) -> RouteTable:
         table = RouteTable()
@@ -215,7 +218,7 @@ class Handlers:
             return
         source = "ivr" if branch in ("menu", OPERATOR_BRANCH) else "overflow"
         try:
-            promise = await asyncio.to_thread(
+            promise = await self.threads.run(
                 self.callbacks.request_from_ivr, number, language, branch, at, None, uid, source
             )
         except CallbackRefusedError:
@@ -245,18 +248,16 @@ class Handlers:
         session = self.surveys.start(uid, branch, seat, language)
         if session is None:
             return
-        action: Ask | SurveyDone = await asyncio.to_thread(session.begin)
+        action: Ask | SurveyDone = await self.threads.run(session.begin)
         try:
             while not isinstance(action, SurveyDone):
                 digit = await agi.ask(prompt_paths(action), int(action.timeout_seconds * 1000))
-                action = await asyncio.to_thread(session.on_input, digit)
+                action = await self.threads.run(session.on_input, digit)
         except AgiHangup:
-            # Submitted to the thread pool at once and shielded: the service stopping
-            # now must not drop the record unwritten. (A shielded to_thread coroutine
-            # is only a task: a loop shutting down could cancel it before it started.)
-            context = contextvars.copy_context()  # the call id in the log lines
-            left = asyncio.get_running_loop().run_in_executor(None, context.run, session.left)
-            await asyncio.shield(left)
+            # Submitted to the threads at once and shielded: the service stopping now
+            # must not drop the record unwritten (its stop() waits for it). A shielded
+            # coroutine would only be a task: cancelled before it started, nothing ran.
+            await asyncio.shield(self.threads.run(session.left))
             raise
         except asyncio.CancelledError:  # the service stopping mid-survey: still on record
             session.left()
@@ -272,7 +273,7 @@ class Handlers:
         if self.cases is None:
             return False
         try:
-            opened = await asyncio.to_thread(
+            opened = await self.threads.run(
                 self.cases.open_after_hours, number, uid, branch, language
             )
         except Exception:  # the caller still gets a callback: never an error at the edge

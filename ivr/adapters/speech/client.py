@@ -33,6 +33,7 @@ from typing import Any
 
 from ivr.adapters.speech.audiosocket import uuid_of_call
 from ivr.adapters.speech.engine import Heard
+from ivr.adapters.threads import WorkThreads
 
 log = logging.getLogger(__name__)
 AmiSend = Callable[..., dict[str, str] | None]
@@ -75,6 +76,8 @@ class SpeechInput:
     connect_timeout_s: float = 0.3
     retry_after_s: float = 2.0
     ami: AmiSend | None = None  # set by the composition root once the AMI link exists
+    # Where the AMI actions run: the service's, which its stop() waits for.
+    threads: WorkThreads = field(default_factory=WorkThreads)
     _down_until: float = 0.0  # the service is away or full: keys only for every call
     # A request the service refused (a grammar its model cannot take): keys only for
     # that language and grammar, the other steps and languages still listen.
@@ -130,7 +133,7 @@ class SpeechInput:
             return False
         try:  # asyncio.timeout: 3.11's wait_for can swallow a cancel (the call's end)
             async with asyncio.timeout(INJECT_TIMEOUT_S):
-                response = await asyncio.to_thread(
+                response = await self.threads.run(
                     ami, "PlayDTMF", Channel=channel, Digit=digit, Duration="100", Receive="true"
                 )
         except TimeoutError:
@@ -144,7 +147,7 @@ class SpeechInput:
         ami = self.ami
         if ami is None:
             return
-        response = await asyncio.to_thread(
+        response = await self.threads.run(
             ami,
             "Originate",
             Channel=f"AudioSocket/{_host(self.host)}:{self.audio_port}/{call}",
