@@ -8,11 +8,26 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.common import AddCommand, float_range, int_range
+from cli.common import AddCommand, config, database_url, float_range, int_range
 from lab.bench import FIND_MAX_TRIES, MAX_KEY_MS, MIN_KEY_MS
+
+# The benches that read the configuration (--config): it is checked before anything
+# starts, so a missing or broken one exits 2 naming it, not a run with "errors".
+READS_CONFIG = frozenset({"ivr", "media", "calllog", "fastagi", "dialer", "cases"})
+USES_POSTGRESQL = frozenset({"calllog", "writer", "cases"})  # --pg-url ('' skips it)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "ivr" and args.find_max and args.top < args.start:
+        raise argparse.ArgumentTypeError(
+            f"argument --top: {args.top:g} is below --start {args.start:g}: no rate to run"
+        )
+    if args.target in READS_CONFIG:
+        config(args)
+    if args.target in USES_POSTGRESQL and args.pg_url:
+        _answers(args.pg_url, "--pg-url")
+    if args.target == "dialer" and args.database_url:
+        _answers(args.database_url, "--database-url")
     if args.target == "speech":
         from lab.bench.speech import run_speech_bench
 
@@ -91,9 +106,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from lab.bench.ivr_load import run_ivr_bench
 
         result = run_ivr_bench(args.rate, args.seconds, args.config, max_in_ivr=args.max_in_ivr)
-        ok = True
+        ok = "errors" not in result
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0 if ok else 1
+
+
+def _answers(url: str, option: str) -> None:
+    """The database at `url` can be opened, before a run of minutes meets it: else
+    exit 2 naming the option (the reason, as the driver words it, never the URL)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.adapters.db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        raise argparse.ArgumentTypeError(
+            f"argument {option}: cannot open the database: {reason}"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def register(add: AddCommand) -> None:
@@ -170,6 +205,7 @@ def register(add: AddCommand) -> None:
     )
     calllog.add_argument(
         "--pg-url",
+        type=database_url("postgresql", skip=True),
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="calllog, writer: admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
     )
@@ -188,5 +224,10 @@ def register(add: AddCommand) -> None:
     dialer.add_argument(
         "--originate-rate", type=float_range(0.1, 1000), default=None, help="override the rate"
     )
-    dialer.add_argument("--database-url", default=None, help="default: a temporary SQLite")
+    dialer.add_argument(
+        "--database-url",
+        type=database_url("sqlite", "postgresql"),
+        default=None,
+        help="default: a temporary SQLite",
+    )
     dialer.add_argument("--no-sandbox", action="store_true", help="query benchmark only")

@@ -231,6 +231,24 @@ def float_range(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def database_url(*stores: str, skip: bool = False) -> Callable[[str], str]:
+    """An argparse type: a SQLAlchemy URL of one of `stores` (sqlite, postgresql), or ""
+    when `skip` (the benches: no PostgreSQL run). The refusal never echoes the URL: it
+    may hold a password."""
+    from ivr.config.hotline import database_url_problem
+
+    def parse(text: str) -> str:
+        if skip and text == "":
+            return text
+        problem = database_url_problem(text, stores)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem + ("; '' skips it" if skip else ""))
+        return text
+
+    parse.__name__ = "database URL"
+    return parse
+
+
 def dtmf_keys(max_len: int, also: str = "") -> Callable[[str], str]:
     """An argparse type: up to `max_len` phone keys (0-9, * and #, and the characters
     of `also`, such as simulate's T for a timeout)."""

@@ -821,20 +821,41 @@ def _no_secret(section: Cursor, key: str, env_name: str) -> None:
 def _check_database_url(url: str, item: Cursor | None) -> None:
     """A SQLAlchemy URL of one of the two stores (the URL itself is never echoed: it may
     hold a password). `item` is the YAML's; None: HOTLINE_DATABASE_URL gave it."""
+    reason = database_url_problem(url)
+    if reason is None:
+        return
+    if item is None:
+        raise ConfigError("environment", ENV_DATABASE_URL, reason)
+    raise item.fail(reason)
+
+
+STORES = ("sqlite", "postgresql")
+
+
+def database_url_problem(url: str, stores: tuple[str, ...] = STORES) -> str | None:
+    """Why `url` is no SQLAlchemy URL of one of `stores` (None: it is one). The reason
+    never quotes the URL: it may hold a password.
+
+    >>> database_url_problem("sqlite:///x.db"), database_url_problem("postgresql://u@h/db")
+    (None, None)
+    >>> database_url_problem("mysql://u@h/db")
+    "'mysql': the database is SQLite or PostgreSQL"
+    >>> database_url_problem("sqlite:///x.db", ("postgresql",))
+    "'sqlite': the database is PostgreSQL"
+    >>> database_url_problem("x")
+    'not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)'
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         backend = make_url(url).get_backend_name()
     except (ArgumentError, ValueError):
-        reason = "not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
-    else:
-        if backend in ("sqlite", "postgresql"):
-            return
-        reason = f"{backend!r}: the database is SQLite or PostgreSQL"
-    if item is None:
-        raise ConfigError("environment", ENV_DATABASE_URL, reason)
-    raise item.fail(reason)
+        return "not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
+    if backend in stores:
+        return None
+    names = " or ".join({"sqlite": "SQLite", "postgresql": "PostgreSQL"}[s] for s in stores)
+    return f"{backend[:20]!r}: the database is {names}"
 
 
 def _resolve_sqlite(url: str, data_dir: Path) -> str:

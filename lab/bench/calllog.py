@@ -196,7 +196,7 @@ def load_postgresql(
     """Rows into `table` by COPY, then VACUUM ANALYZE."""
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+    with psycopg.connect(_libpq(url)) as conn:
         with conn.cursor() as cur:
             with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
@@ -465,19 +465,30 @@ def measure_reports(rt: Any, runs: int, me_samples: int = 200) -> dict[str, Any]
         close_app(app)
 
 
+def _libpq(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL (postgresql+psycopg://... too) as libpq takes it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @contextmanager
 def _pg_database(admin_url: str, keep: bool) -> Iterator[str]:
+    """A new database on the server of `admin_url` (its SQLAlchemy URL), dropped after
+    unless `keep`."""
     import psycopg
     from psycopg import sql
+    from sqlalchemy.engine import make_url
 
     name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    admin = _libpq(admin_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         if not keep:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
+            with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )

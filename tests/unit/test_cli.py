@@ -84,6 +84,21 @@ def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
         (["bench", "media", "--menu-seconds", "23"], "--menu-seconds"),
         (["bench", "media", "--menu-seconds", "0.1"], "--menu-seconds"),
         (["bench", "media", "--menu-seconds", "inf"], "--menu-seconds"),
+        (["bench", "writer", "--pg-url", "x"], "--pg-url"),
+        (["bench", "writer", "--pg-url", "sqlite:///x.db"], "--pg-url"),
+        (
+            ["bench", "cases", "--pg-url", "postgresql://u@127.0.0.1:1/x", "--cases", "5"],
+            "--pg-url",
+        ),
+        (
+            ["bench", "calllog", "--pg-url", "postgresql://u@127.0.0.1:1/x", "--calls", "5"],
+            "--pg-url",
+        ),
+        (["bench", "dialer", "--database-url", "mysql://u@h/db"], "--database-url"),
+        (["bench", "dialer", "--database-url", "sqlite:////no/such/dir/x.db"], "--database-url"),
+        (["bench", "ivr", "--find-max", "--start", "100", "--top", "75"], "--top"),
+        (["bench", "ivr", "--config", "/no/such/hotline-config"], "/no/such/hotline-config"),
+        (["bench", "media", "--config", "/no/such/hotline-config"], "/no/such/hotline-config"),
         (["call", "--hold-ms", "-1"], "--hold-ms"),
         (["call", "--survey", "4x"], "--survey"),
         (["call", "--survey", "4\r\n"], "--survey"),
@@ -106,6 +121,23 @@ def test_out_of_range_arguments_exit_2_naming_the_option(
     err = capsys.readouterr().err
     assert named in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "writer", "--pg-url", "mysql://u:Secret-pw-1@h/db"],
+        ["bench", "writer", "--pg-url", "postgresql://u:Secret-pw-1@127.0.0.1:1/x"],
+        ["bench", "dialer", "--database-url", "postgresql://u:Secret-pw-1@127.0.0.1:1/x"],
+    ],
+)
+def test_a_refused_database_url_is_never_echoed(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It may hold a password: the refusal names the option and the reason only."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert argv[2] in err and "Secret-pw-1" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv", [["web", "--host", ""], ["demo", "--config", ""]])
