@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 not found / failed, 2 bad input or configuration
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ivr.adapters.asterisk.errors import AsteriskError
     from ivr.adapters.log import configure_logging
     from ivr.config import ConfigError
 
@@ -91,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, argparse.ArgumentTypeError) as e:
         print(f"error: {clip(str(e))}", file=sys.stderr)
         return 2
+    except (AsteriskError, OSError) as e:
+        # what the machine refused (a port in use, the sandbox held, SIPp not starting):
+        # said in one line, the traceback only with -v
+        logging.getLogger("hotline").debug("failed", exc_info=True)
+        print(f"error: {clip(' '.join(str(e).split()))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

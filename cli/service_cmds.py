@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,8 +28,10 @@ from cli.common import (
     float_range,
     int_range,
     known_agent,
+    nonempty,
     plain,
     runtime,
+    shown,
     text_arg,
 )
 
@@ -44,6 +47,7 @@ def _sandbox_up(rt: Any) -> Any:
 def cmd_asterisk(args: argparse.Namespace) -> int:
     from lab.sandbox import cmd_down, cmd_status
 
+    config(args)  # --config is checked for every action, never silently ignored
     if args.action == "up":
         rt = runtime(args)
         try:
@@ -104,6 +108,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     the web app, and the callback dialer. Ctrl-C stops them all."""
     from lab.sandbox import Sandbox
 
+    config(args)  # a refused configuration exits 2 before the sandbox is touched
     with Sandbox().exclusive(timeout_s=5):
         return _up(args)
 
@@ -361,12 +366,24 @@ def _wait_for_record(rt: Any, number: str, after_id: int, deadline: float) -> An
     return record
 
 
+CALLER_NUMBER = re.compile(r"\+?[0-9]{1,20}")
+
+
+def caller_number(text: str) -> str:
+    """An argparse type: the number a test call sends as its caller ID (digits, an
+    optional leading +). Hostile caller IDs are sent by the e2e tests through lab.sipp."""
+    if not CALLER_NUMBER.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{shown(text)}: digits with an optional leading +")
+    return text
+
+
 def register(add: AddCommand) -> None:
     p = add("asterisk", cmd_asterisk, "build/start/stop the sandbox Asterisk")
     p.add_argument("action", choices=("up", "down", "status"))
     p = add("serve", cmd_serve, "run FastAGI, the AMI listener and queue sync (Asterisk elsewhere)")
     p.add_argument(
         "--asterisk-dir",
+        type=nonempty,
         help="Asterisk's config directory: a reload writes the changed rendered files "
         "there and reloads them over AMI (default: the service's side only)",
     )
@@ -378,8 +395,10 @@ def register(add: AddCommand) -> None:
     p.add_argument("state", choices=("available", "away", "wrap_up", "signed_out"))
     p.add_argument("--reason", default="", type=text_arg(200), help="e.g. why away (one line)")
     p = add("call", cmd_call, "place a real SIP call (SIPp) into the running hotline")
-    p.add_argument("--keys", default="", help="DTMF keys to press (RFC 2833)")
-    p.add_argument("--from", dest="from_number", help="caller number (default: random)")
+    p.add_argument("--keys", default="", type=dtmf_keys(64), help="DTMF keys to press (RFC 2833)")
+    p.add_argument(
+        "--from", dest="from_number", type=caller_number, help="caller number (default: random)"
+    )
     p.add_argument(
         "--hold-ms",
         type=int_range(0, 3_600_000),

@@ -11,6 +11,7 @@ from typing import Any
 from cli.common import (
     AddCommand,
     agent_id,
+    config,
     float_range,
     int_range,
     known_agent,
@@ -150,6 +151,7 @@ def cmd_rollups(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from lab.demo import run_demo
 
+    config(args)  # a refused configuration exits 2 before the sandbox is touched
     return run_demo(args.config, args.minutes, args.rate, args.port, web_options(args))
 
 

@@ -520,10 +520,10 @@ async def run_forever(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, service.reload_soon)
-    await service.start()
-    if on_started is not None:
-        on_started()
     try:
+        await service.start()  # a start that fails half way (a port in use) stops too
+        if on_started is not None:
+            on_started()
         await stop.wait()
     finally:
         await service.stop()

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
 import subprocess
 import sys
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from config_files import copy_sample, edit
 
 from cli.main import build_parser, main
 from ivr.adapters.log import CALL_ID, CallIdFilter, JsonFormatter
@@ -99,6 +102,15 @@ def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
         (["bench", "ivr", "--find-max", "--start", "100", "--top", "75"], "--top"),
         (["bench", "ivr", "--config", "/no/such/hotline-config"], "/no/such/hotline-config"),
         (["bench", "media", "--config", "/no/such/hotline-config"], "/no/such/hotline-config"),
+        (["call", "--from", "1\r\n2"], "--from"),
+        (["call", "--from", ""], "--from"),
+        (["call", "--from", "1" * 21], "--from"),
+        (["call", "--keys", "1x"], "--keys"),
+        (["serve", "--asterisk-dir", ""], "--asterisk-dir"),
+        # checked before the sandbox is touched (up and demo would start it)
+        (["up", "--config", "/no/such/hotline-config"], "/no/such/hotline-config"),
+        (["demo", "--config", "/no/such/hotline-config"], "/no/such/hotline-config"),
+        (["asterisk", "--config", "/no/such/hotline-config", "status"], "/no/such/hotline-config"),
         (["call", "--hold-ms", "-1"], "--hold-ms"),
         (["call", "--survey", "4x"], "--survey"),
         (["call", "--survey", "4\r\n"], "--survey"),
@@ -256,3 +268,24 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_port_in_use_is_one_line_and_exit_1_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the machine refuses (here FastAGI's port, taken by another process) is said in
+    one line naming it, exit 1: it is no bad input, and no traceback either."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = edit(copy_sample(tmp_path / "config"), "hotline.yaml", "port: 4573", f"port: {port}")
+        monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
+        assert main(["serve", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Address already in use" in err and str(port) in err
+    assert len(err.strip().splitlines()) == 1
+    # what the half-started service had started is stopped: the call-log writer, the pools
+    left = [t.name for t in threading.enumerate() if t.name.startswith(("hotline", "calllog"))]
+    assert left == []
