@@ -491,11 +491,15 @@ class HotlineService:
                 request = json.loads(line)
                 if not isinstance(request, dict):
                     raise ValueError("not an object")
+            except RecursionError:  # nested deeper than the JSON parser goes
+                result = ReloadResult(False, "bad control request: nested too deep")
             except (ValueError, TimeoutError, asyncio.LimitOverrunError) as e:
                 result = ReloadResult(False, f"bad control request: {e}")
             else:
                 result = await self._control_request(request)
-            writer.write(json.dumps(result.as_json(), ensure_ascii=False).encode() + b"\n")
+            # a lone surrogate (from a path in the request) goes back escaped
+            reply = json.dumps(result.as_json(), ensure_ascii=False)
+            writer.write(reply.encode("utf-8", "backslashreplace") + b"\n")
             await writer.drain()
         except (ConnectionError, OSError) as e:  # the client went away: the reload stands
             log.info("control client gone: %s", e)

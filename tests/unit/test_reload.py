@@ -252,12 +252,31 @@ def test_a_bad_control_request_is_answered_not_obeyed(listening: Running) -> Non
     import json
     import socket
 
-    for request in (b"not json\n", b'{"command": "stop"}\n', b'["reload"]\n'):
+    hostile = (
+        b"not json\n",
+        b'{"command": "stop"}\n',
+        b'["reload"]\n',
+        b"[" * 2000 + b"]" * 2000 + b"\n",  # deeper than the JSON parser's recursion
+        b'{"command": "reload", "config": "' + b"[" * 1500 + b'"}\n',
+        b'{"command": "reload", "config": "a\\u0000b"}\n',  # a NUL in the path
+        b'{"command": "reload", "config": "/no/such/dir"}\n',
+        b'{"command": "reload", "config": "' + b"x" * 300 + b'"}\n',  # a name too long
+        b'{"command": "reload", "config": 5}\n',
+        b'{"command": "reload", "config": ["x"]}\n',
+        b'{"command": ["reload"]}\n',
+        b'{"command": "reload", "config": "\xff\xfe"}\n',  # not UTF-8
+        b'{"command": "reload", "config": "\\ud800"}\n',  # a lone surrogate
+        b"x" * 5000 + b"\n",  # over the request limit
+        b"\n",
+    )
+    for request in hostile:
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(10)
             s.connect(str(listening.data / "control.sock"))
             s.sendall(request)
-            reply = json.loads(s.makefile("rb").readline())
+            raw = s.makefile("rb").readline()
+        assert raw.endswith(b"\n"), (request[:60], raw)
+        reply = json.loads(raw)
         assert reply["ok"] is False and reply["message"], request
 
 
