@@ -121,7 +121,17 @@ def test_every_event_type_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["not json", '{"type": "Nope", "event": {}}', '{"type": "CallEnded"}']
+    "line",
+    [
+        "not json",
+        '{"type": "Nope", "event": {}}',
+        '{"type": "CallEnded"}',
+        "[1]",
+        '"text"',
+        '{"type": ["CallEnded"], "event": {}}',
+        '{"type": "CallEnded", "event": []}',
+        "[" * 5000 + "]" * 5000,  # deeper than the JSON parser goes
+    ],
 )
 def test_a_line_that_is_not_an_event_is_refused(line: str) -> None:
     with pytest.raises(SpoolFormatError):

@@ -61,7 +61,14 @@ def test_a_survey_round_trips_through_json() -> None:
         survey("c", None, SurveyOutcome.NOT_RESOLVED),
     ):
         assert decode_survey(encode_survey(r)) == r
-    for line in ("", "{}", '{"type": "CallStarted", "event": {}}', '{"type": "SurveyResult"}'):
+    deep = "[" * 5000 + "]" * 5000  # deeper than the JSON parser goes
+    for line in (
+        "",
+        "{}",
+        '{"type": "CallStarted", "event": {}}',
+        '{"type": "SurveyResult"}',
+        deep,
+    ):
         with pytest.raises(SpoolFormatError):
             decode_survey(line)
 

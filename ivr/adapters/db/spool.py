@@ -112,7 +112,7 @@ def decode_event(line: str) -> CallEvent:
             f.name: decode_value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data
         }
         event: CallEvent = cls(**kwargs)
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         # Not the line itself: it may hold a caller number, and this message is logged.
         raise SpoolFormatError(
             f"spool line of {len(line)} characters is not a call event ({type(err).__name__})"

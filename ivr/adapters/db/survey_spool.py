@@ -53,7 +53,7 @@ def decode_survey(line: str) -> SurveyResult:
             if f.name in data
         }
         return SurveyResult(**kwargs)
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise SpoolFormatError(
             f"spool line of {len(line)} characters is not a survey ({type(err).__name__})"
         ) from err
