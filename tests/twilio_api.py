@@ -31,6 +31,9 @@ class Outcome:
 @dataclass
 class FakeCallsApi:
     errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # answered first
+    # answered before those, body as is (not JSON-encoded); status 0: the connection is
+    # closed without an answer
+    raw: list[tuple[int, bytes]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)  # one per created call, in order
     created: list[dict[str, str]] = field(default_factory=list)  # the form of each POST
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
@@ -106,8 +109,19 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode() if length else ""
         form = {k: v[0] for k, v in parse_qs(body).items()}
         self.api.auth.append(self.headers.get("Authorization", ""))
+        with self.api._lock:
+            raw = self.api.raw.pop(0) if self.api.raw else None
+        if raw is not None:
+            self.api.requests.append((method, self.path))
+            if raw[0] == 0:
+                self.close_connection = True  # no status line: the client sees a reset
+                return
+            self._send(raw[0], raw[1], {})
+            return
         code, payload, headers = self.api.respond(method, self.path, form)
-        data = json.dumps(payload).encode()
+        self._send(code, json.dumps(payload).encode(), headers)
+
+    def _send(self, code: int, data: bytes, headers: dict[str, str]) -> None:
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

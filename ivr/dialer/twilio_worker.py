@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from ivr.adapters.twilio.calls import CallbackCall, CallRefusedError, TwilioCalls, TwilioCallsError
 from ivr.dialer.intake import CallLogIntake
 from ivr.dialer.pacing import TokenBucket
-from ivr.dialer.worker import DialerDeps, agent_presence, claim_due, dialer_id, finish
+from ivr.dialer.worker import (
+    DialerDeps,
+    TurnGuard,
+    agent_presence,
+    claim_due,
+    dialer_id,
+    finish,
+)
 from ivr.domain.callbacks import AttemptOutcome
 from ivr.domain.privacy import mask_number
 from ivr.domain.routing import Presence
@@ -57,8 +64,11 @@ class TwilioDialer:
         self._started = False
 
     def run(self) -> None:
+        """Until `stop()`; a failed turn is logged and the next one tries again."""
+        guard = TurnGuard("twilio dialer")
         while not self._stop.is_set():
-            self.step()
+            with guard:
+                self.step()
             self._stop.wait(self.deps.settings.dialer.poll_seconds)
 
     def stop(self) -> None:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import TracebackType
 
 from ivr.adapters.db.callbacks import CallbackRepo, Claim
 from ivr.adapters.db.presence import PresenceRepo
@@ -138,6 +139,47 @@ def finish(
     return True
 
 
+class TurnGuard:
+    """Around each turn of a dialer's loop: an exception is logged, not raised, so the
+    loop goes on (the thread would otherwise end, and with it all dialling). The first
+    failure is logged with its traceback, then one line a minute while turns keep
+    failing, and the recovery once one succeeds."""
+
+    QUIET_SECONDS = 60.0
+
+    def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name, self.clock = name, clock
+        self.failing = 0  # turns failed in a row
+        self._said = -self.QUIET_SECONDS
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None:
+            if self.failing:
+                log.warning("%s: a turn succeeded again after %d failed", self.name, self.failing)
+            self.failing = 0
+            return False
+        if not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt, SystemExit: not ours to swallow
+        self.failing += 1
+        now = self.clock()
+        if self.failing == 1:
+            log.exception("%s: a turn failed; the next one tries again", self.name)
+            self._said = now
+        elif now - self._said >= self.QUIET_SECONDS:
+            log.warning("%s: turns still failing (%d in a row): %s", self.name, self.failing,
+                        " ".join(str(exc).split())[:200])  # fmt: skip
+            self._said = now
+        return True
+
+
 class Dialer:
     def __init__(self, deps: DialerDeps, link: DialerLink, name: str | None = None) -> None:
         self.deps = deps
@@ -159,11 +201,15 @@ class Dialer:
     # --- running ------------------------------------------------------------------
 
     def run(self) -> None:
-        """Until `stop()`: the loop described in the module docstring."""
+        """Until `stop()`: the loop described in the module docstring. A turn that fails
+        (the database away, a bug) is logged and the next one tries again: callbacks
+        never stop being dialled for one bad minute."""
         self.link.start()
+        guard = TurnGuard("dialer")
         try:
             while not self._stop.is_set():
-                self.step()
+                with guard:
+                    self.step()
                 self._wait_events(self.deps.settings.dialer.poll_seconds)
         finally:
             self.link.stop()

@@ -6,10 +6,12 @@ unanswered, a 429 and a 503 retried, a 500 on create not retried (no double call
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from twilio_api import ACCOUNT, FakeCallsApi, Outcome, fake_calls_api
 
 from ivr.adapters.twilio.calls import (
@@ -217,3 +219,71 @@ def test_a_429_on_every_try_gives_up_without_a_call(rt: Runtime, api: FakeCallsA
     assert api.created == [] and [m for m, _ in api.requests] == ["POST"] * 4
     (attempt,) = callback_parts(rt).repo.attempts(rid)
     assert attempt.outcome == "agent_unavailable" and "HTTP 429" in attempt.detail
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (201, b"<html><body>Service Unavailable</body></html>"),  # no JSON
+        (201, b'{"sid": "CA0123'),  # cut short
+        (201, b"[]"),  # JSON, not an object
+        (201, b'{"status": "queued"}'),  # no SID
+        (201, b'{"sid": 5, "status": "queued"}'),
+        (201, b'{"sid": "CA/../../Accounts", "status": "queued"}'),  # not a call SID
+        (0, b""),  # the connection closed without an answer
+    ],
+)
+def test_a_create_answered_with_no_call_fails_the_attempt_and_the_request_stays_due(
+    rt: Runtime, api: FakeCallsApi, answer: tuple[int, bytes]
+) -> None:
+    """Whatever comes back that names no call, the attempt ends (as after a 500: not
+    counted, the request due again) and nothing is left in flight to poll for ever."""
+    api.raw = [answer]
+    rid = _request(rt, ABROAD)
+    dialer = _dialer(rt, api, [])
+    dialer.step()
+    assert [m for m, _ in api.requests] == ["POST"] and dialer.inflight == {}
+    state, last = _state(rt, rid)
+    assert last == "agent_unavailable" and state is CallbackState.SCHEDULED
+    (attempt,) = callback_parts(rt).repo.attempts(rid)
+    assert "Calls API" in attempt.detail and attempt.counted is False
+
+
+def test_a_reading_answered_with_garbage_keeps_the_call_in_flight_until_it_reads(
+    rt: Runtime, api: FakeCallsApi
+) -> None:
+    rid = _request(rt, ABROAD)
+    dialer = _dialer(rt, api, [])
+    dialer.step()  # placed
+    api.raw = [(200, b"not json"), (0, b"")]
+    dialer.step()  # no JSON: still in flight
+    dialer.step()  # no answer at all: still in flight
+    assert len(dialer.inflight) == 1
+    dialer.step()  # read
+    assert dialer.inflight == {} and _state(rt, rid) == (CallbackState.COMPLETED, "answered")
+
+
+def test_a_failed_turn_is_logged_and_the_loop_goes_on(
+    rt: Runtime, api: FakeCallsApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database away for a turn (here: the first turn raises) must not end the
+    dialer's thread, and with it every callback."""
+    rid = _request(rt, ABROAD)
+    dialer = _dialer(rt, api, [])
+    real, turns = dialer.step, []
+
+    def step() -> None:
+        turns.append(1)
+        if len(turns) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+        real()
+        if dialer.inflight == {} and _state(rt, rid)[0] is CallbackState.COMPLETED:
+            dialer.stop()
+
+    dialer.step = step  # type: ignore[method-assign]
+    thread = threading.Thread(target=dialer.run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and len(turns) >= 3
+    assert _state(rt, rid) == (CallbackState.COMPLETED, "answered")
+    assert "twilio dialer: a turn failed" in caplog.text

@@ -3,9 +3,13 @@ the chooser's decisions at fixed instants, and callbacks.yaml validation."""
 
 from __future__ import annotations
 
+import queue
 import shutil
+import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +19,7 @@ from ivr.dialer import protocol
 from ivr.dialer.asterisk_conf import render
 from ivr.dialer.pacing import TokenBucket, progressive_capacity
 from ivr.dialer.policy import FreeSeat, make_chooser, skill_for
+from ivr.dialer.worker import Dialer, TurnGuard
 from ivr.domain.calendar import parse_window
 from ivr.domain.callbacks import (
     CallbackRequest,
@@ -269,3 +274,61 @@ def test_bad_callbacks_config_names_file_item_and_reason(
 def test_utc_instants_work_too() -> None:
     choose = make_chooser(MON_10.astimezone(UTC), RULES, POLICY, SEATS, [])
     assert choose(req()) == Dial("seat2", "chen")
+
+
+# --- a failed turn of the loop --------------------------------------------------------
+
+
+def test_the_turn_guard_logs_the_first_failure_then_one_line_a_minute_then_the_recovery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    guard = TurnGuard("dialer", clock=lambda: now[0])
+    caplog.set_level("WARNING")
+    for t in (0.0, 1.0, 30.0, 61.0, 62.0):
+        now[0] = t
+        with guard:
+            raise OSError(f"the database went away at {t}")
+    assert guard.failing == 5
+    failed = [r for r in caplog.records if "turn" in r.getMessage()]
+    assert [r.exc_info is not None for r in failed] == [True, False]  # 0 s, then 61 s
+    assert "at 61.0" in failed[1].getMessage() and "(4 in a row)" in failed[1].getMessage()
+    with guard:
+        pass
+    assert guard.failing == 0 and "succeeded again after 5 failed" in caplog.text
+    with pytest.raises(KeyboardInterrupt), guard:
+        raise KeyboardInterrupt  # not swallowed: the loop must be stoppable
+
+
+def test_a_failed_turn_of_the_asterisk_dialer_does_not_end_its_loop() -> None:
+    """The Asterisk dialer's loop goes on after a turn that raises (the database away),
+    as the Twilio dialer's does (test_twilio_dialer)."""
+
+    class Link:
+        events: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
+        started = stopped = False
+
+        def start(self) -> None:
+            self.started = True
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    settings = load_config(REPO / "config").callbacks
+    settings = replace(settings, dialer=replace(settings.dialer, poll_seconds=0.01))
+    deps = SimpleNamespace(settings=settings, repo=None, intake=None)
+    link = Link()
+    dialer = Dialer(deps, link)  # type: ignore[arg-type]
+    turns: list[int] = []
+
+    def step() -> None:
+        turns.append(1)
+        if len(turns) < 3:
+            raise RuntimeError("the database went away")
+        dialer.stop()
+
+    dialer.step = step  # type: ignore[method-assign]
+    thread = threading.Thread(target=dialer.run, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and len(turns) == 3 and link.started and link.stopped

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -46,6 +48,18 @@ CUSTOMER_LEG: Final = {
     "canceled": AttemptOutcome.NO_ANSWER,  # the agent gave up while the customer rang
 }
 MAX_RETRY_AFTER: Final = 30.0
+
+
+# What else a request can end in: the connection refused, reset or timed out
+# (requests), or an answer that is no JSON, or not the object the package expects.
+UNANSWERED: Final = (RequestException, ValueError, KeyError, TypeError, AttributeError)
+CALL_SID: Final = re.compile(r"CA[0-9a-f]{32}")
+
+
+def _said(e: BaseException) -> str:
+    """An exception as one bounded line of an attempt's detail."""
+    text = " ".join(str(e).split())[:200]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 class TwilioCallsError(Exception):
@@ -130,18 +144,23 @@ class TwilioCalls:
         reason = self.settings.refusal(call.number)
         if reason is not None:
             raise CallRefusedError(reason)
+        twiml = self.agent_first_twiml(call.number, call.customer_ring_seconds)
         try:
             created = self.client.calls.create(
                 to=f"sip:{call.seat}@{self.settings.sip_domain}",
                 from_=self.settings.numbers[0],
-                twiml=self.agent_first_twiml(call.number, call.customer_ring_seconds),
+                twiml=twiml,
                 timeout=call.agent_ring_seconds,
             )
         except TwilioRestException as e:
             raise TwilioCallsError(f"Calls API: HTTP {e.status}: {e.msg}", e.status) from None
-        except TwilioException as e:
-            raise TwilioCallsError(f"Calls API: {e}") from None
-        return str(created.sid)
+        except (TwilioException, *UNANSWERED) as e:
+            raise TwilioCallsError(f"Calls API: {_said(e)}") from None
+        sid = getattr(created, "sid", None)
+        if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
+            # a 2xx without a call to follow: as a failed create (never polled for ever)
+            raise TwilioCallsError("Calls API: the answer names no call (no call SID)")
+        return sid
 
     def outcome(self, sid: str) -> AttemptOutcome | None:
         """How the attempt ended, or None while it runs."""
@@ -154,8 +173,8 @@ class TwilioCalls:
             legs = self.client.calls.list(parent_call_sid=sid, limit=5)
         except TwilioRestException as e:
             raise TwilioCallsError(f"Calls API: HTTP {e.status}: {e.msg}", e.status) from None
-        except TwilioException as e:
-            raise TwilioCallsError(f"Calls API: {e}") from None
+        except (TwilioException, *UNANSWERED) as e:
+            raise TwilioCallsError(f"Calls API: {_said(e)}") from None
         if not legs:
             return AttemptOutcome.AGENT_UNAVAILABLE  # the agent hung up before the customer rang
         return CUSTOMER_LEG.get(str(legs[0].status), AttemptOutcome.FAILED)
