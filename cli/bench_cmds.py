@@ -8,7 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.common import AddCommand, config, database_url, float_range, int_range
+from cli.common import (
+    AddCommand,
+    config,
+    database_url,
+    driver_reason,
+    float_range,
+    int_range,
+)
 from lab.bench import FIND_MAX_TRIES, MAX_KEY_MS, MIN_KEY_MS
 
 # The benches that read the configuration (--config): it is checked before anything
@@ -123,9 +130,8 @@ def _answers(url: str, option: str) -> None:
         with engine.connect():
             pass
     except SQLAlchemyError as e:
-        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
         raise argparse.ArgumentTypeError(
-            f"argument {option}: cannot open the database: {reason}"
+            f"argument {option}: cannot open the database: {driver_reason(e)}"
         ) from None
     finally:
         engine.dispose()

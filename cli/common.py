@@ -80,11 +80,16 @@ def runtime(args: argparse.Namespace) -> Runtime:
         where = ("environment", ENV_DATABASE_URL) if os.environ.get(ENV_DATABASE_URL) else (
             "hotline.yaml", "database.url"
         )  # fmt: skip
-        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
-        raise ConfigError(*where, f"cannot open the database: {reason}") from None
+        raise ConfigError(*where, f"cannot open the database: {driver_reason(e)}") from None
     except OSError as e:  # making the data directory or its secrets/
         reason = f"{e.filename}: {e.strerror}" if e.filename else str(e)
         raise ConfigError("environment", ENV_DATA_DIR, f"cannot be used: {reason}") from None
+
+
+def driver_reason(e: BaseException) -> str:
+    """Why the database driver refused, in one bounded line (SQLAlchemy's wrapper and its
+    statement left out: the driver's own words, which never hold the password)."""
+    return " ".join(str(getattr(e, "orig", None) or e).split())[:300]
 
 
 def config(args: argparse.Namespace) -> HotlineConfig:
