@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -59,13 +61,18 @@ def stream() -> ResponseReturnValue:
     assert user is not None and user.agent_id is not None
     rt, agent_id = c.runtime, user.agent_id
     once = params.choice_param("once", ("0", "1"), "0") == "1"
+
+    def compute() -> dict[str, Any]:
+        return case_live.agent_snapshot(rt, agent_id, rt.clock())
+
     gen = live.watch(
-        lambda: case_live.agent_snapshot(rt, agent_id, rt.clock()),
+        compute,
         "cases",
         c.settings.agent_poll_seconds,
         c.settings.sse_heartbeat_seconds,
         c.hub.stopping,
         max_events=1 if once else None,
+        first=compute(),  # here, not in the stream: the database away is this view's 503
     )
     return Response(
         gen,

@@ -192,7 +192,7 @@ def _error(e: Any) -> ResponseReturnValue:
 
 def _db_unavailable(e: OperationalError) -> ResponseReturnValue:
     log.warning("%s %s: database unavailable or too slow: %s", request.method, request.path, e.orig)
-    return _error(heavy.too_slow())
+    return _error(heavy.too_slow() if heavy.timed_out(e) else heavy.unavailable())
 
 
 def _param_error(e: ParamError) -> ResponseReturnValue:

@@ -25,6 +25,7 @@ def stream() -> ResponseReturnValue:
     """text/event-stream of `board` events; ?once=1 sends the current one and closes."""
     c = ctx()
     once = params.choice_param("once", ("0", "1"), "0") == "1"
+    c.hub.current()  # here, not in the stream: the database away is this view's 503
     gen = c.hub.stream(c.settings.sse_heartbeat_seconds, max_events=1 if once else None)
     return Response(
         gen,

@@ -89,6 +89,21 @@ def too_slow() -> ServiceUnavailable:
     )
 
 
+def unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        gettext("The database is not answering: retry in %(n)s seconds.", n=RETRY_AFTER_SECONDS),
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
+def timed_out(error: Exception) -> bool:
+    """Whether a database error is a statement cut off at its time limit (PostgreSQL's
+    statement_timeout: SQLSTATE 57014; SQLite: the engine's interrupt), rather than a
+    database that is away or refusing."""
+    orig = getattr(error, "orig", None)
+    return getattr(orig, "sqlstate", None) == "57014" or str(orig) == "interrupted"
+
+
 def heavy(view: F) -> F:
     """Run `view` in a heavy slot, or refuse with 503 + Retry-After when none frees in time."""
 

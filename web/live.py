@@ -3,15 +3,27 @@
 One `BoardHub` per app computes the board snapshot at most every
 `poll_seconds` however many browsers listen; each stream sends an event when
 the snapshot (apart from its clock) changed, and a comment line as heartbeat.
+
+A stream outlives the database going away: a snapshot that cannot be computed is a
+comment (`: unavailable`) instead of an event, the stream goes on polling, and the
+next snapshot after the database is back is sent as usual. (A stream cut off there
+would leave a supervisor's board frozen until the browser reconnected.) A stream
+that cannot compute its first snapshot is refused with the view's 503 instead: the
+views compute it before the response starts (`BoardHub.current`, `first`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = ": unavailable\n\n"  # an SSE comment: the browser keeps the stream
+UNAVAILABLE_RETRY_SECONDS = 1.0  # the next try after a snapshot that failed
 
 
 class BoardHub:
@@ -46,7 +58,13 @@ class BoardHub:
         sent, last_version, last_beat = 0, -1, time.monotonic()
         yield "retry: 1000\n\n"
         while not self.stopping.is_set():
-            version, payload = self.current()
+            try:
+                version, payload = self.current()
+            except Exception:  # the database away: say so, keep the stream, poll on
+                log.warning("board stream: snapshot unavailable", exc_info=True)
+                yield UNAVAILABLE
+                self.stopping.wait(max(self._poll, UNAVAILABLE_RETRY_SECONDS))
+                continue
             if version != last_version:
                 last_version = version
                 sent += 1
@@ -66,14 +84,22 @@ def watch(
     heartbeat: float,
     stopping: threading.Event,
     max_events: int | None = None,
+    first: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """SSE lines for one listener's own view (the agent page): `compute` every
     `poll_seconds`, an `event` when it changed (apart from its clock), a comment as
-    heartbeat. Unlike the board's hub, nothing is shared between listeners."""
+    heartbeat. Unlike the board's hub, nothing is shared between listeners. `first`:
+    the first snapshot, computed by the view before the response started."""
     sent, last_key, version, last_beat = 0, None, 0, time.monotonic()
     yield "retry: 1000\n\n"
     while not stopping.is_set():
-        payload = compute()
+        try:
+            payload, first = (first, None) if first is not None else (compute(), None)
+        except Exception:  # the database away: say so, keep the stream, poll on
+            log.warning("%s stream: snapshot unavailable", event, exc_info=True)
+            yield UNAVAILABLE
+            stopping.wait(max(poll_seconds, UNAVAILABLE_RETRY_SECONDS))
+            continue
         key = json.dumps({k: v for k, v in payload.items() if k != "now"}, sort_keys=True)
         if key != last_key:
             last_key, version, sent = key, version + 1, sent + 1
