@@ -25,11 +25,18 @@ class EnglishClient(FlaskClient):
         self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
 
-@pytest.fixture
-def app(web_runtime: Runtime) -> Iterator[Flask]:
-    app = create_app(web_runtime, secret_key="test-secret", board_poll_seconds=0.0)
+def make_app(rt: Runtime, **options: Any) -> Flask:
+    """The app over `rt` as the tests build it: the board computed at every read, an
+    English browser; `options` are WebSettings fields."""
+    app = create_app(rt, secret_key="test-secret", board_poll_seconds=0.0, **options)
     app.config["TESTING"] = True
     app.test_client_class = EnglishClient
+    return app
+
+
+@pytest.fixture
+def app(web_runtime: Runtime) -> Iterator[Flask]:
+    app = make_app(web_runtime)
     try:
         yield app
     finally:

@@ -23,10 +23,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ivr.bootstrap import Runtime
-from web.app import close_app, create_app
+from web.app import close_app
 from web.live import UNAVAILABLE
 
-from .conftest import EnglishClient
+from .conftest import make_app
 
 
 @pytest.fixture
@@ -36,15 +36,7 @@ def web_backend() -> str:
 
 @pytest.fixture
 def app(web_runtime: Runtime) -> Iterator[Flask]:
-    app = create_app(
-        web_runtime,
-        secret_key="test-secret",
-        board_poll_seconds=0.0,
-        agent_poll_seconds=0.01,
-        sse_heartbeat_seconds=0.01,
-    )
-    app.config["TESTING"] = True
-    app.test_client_class = EnglishClient
+    app = make_app(web_runtime, agent_poll_seconds=0.01, sse_heartbeat_seconds=0.01)
     try:
         yield app
     finally:

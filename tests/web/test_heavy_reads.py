@@ -23,10 +23,10 @@ from ivr.domain import metrics
 from ivr.domain.metrics import ANSWERED, ServiceTarget
 from lab.bench import calllog as bench
 from web import heavy, queries
-from web.app import close_app, create_app
+from web.app import close_app
 from web.report_data import figures_json
 
-from .conftest import EnglishClient
+from .conftest import make_app
 
 
 def bulk(rt: Runtime, n: int) -> None:
@@ -39,13 +39,6 @@ def bulk(rt: Runtime, n: int) -> None:
     else:
         url = normalize_url(rt.config.database_url).render_as_string(hide_password=False)
         bench.load_postgresql(url, rows)
-
-
-def make_app(rt: Runtime, **options: Any) -> Flask:
-    app = create_app(rt, secret_key="k", board_poll_seconds=0.0, **options)
-    app.config["TESTING"] = True
-    app.test_client_class = EnglishClient
-    return app
 
 
 @pytest.fixture
