@@ -7,7 +7,11 @@ refuses new connections and its sessions are ended (`ALLOW_CONNECTIONS false`,
   the database is back, without a restart.
 - A live stream open when the database goes (the supervisors' board, the agent's
   cases) is not cut: it says `: unavailable` and goes on, and polls on to the next
-  snapshot once the database is back. (SQLite has no server to go away: a file.)
+  snapshot once the database is back.
+- A call through Twilio's webhooks meanwhile is served (menu, key, route) and, once
+  the database is back, recorded once from the spool.
+
+(SQLite has no server to go away: it is a file.)
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from twilio_phone import PUBLIC, TwilioPhone
 
 from ivr.bootstrap import Runtime
 from web.app import close_app
@@ -138,3 +143,33 @@ def test_a_stream_open_when_the_database_goes_is_not_cut_and_goes_on_after(
         assert UNAVAILABLE not in back[-1:]
     finally:
         r.close()
+
+
+def test_a_twilio_call_while_the_database_is_away_is_served_and_recorded_once_after(
+    phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    """Twilio's webhooks never answer a caller with an error: with the database away the
+    menu still plays and the key still routes (the operator, when the routing cannot
+    read what it needs), the call's events are spooled, and once the database is back
+    the next write replays them: one record, ended."""
+    sid = "CA" + "7" * 32
+    with database_away(web_runtime):
+        menu = phone.call("+8613800000101", sid)
+        assert menu.status == 200 and menu.xml.find("Gather") is not None, menu.body
+        routed = phone.answer(menu, sid, Digits="1")
+        assert routed.status == 200 and routed.xml.find("Dial") is not None, routed.body
+        end = {
+            "CallSid": sid, "CallStatus": "completed", "From": "+8613800000101",
+            "To": "+14155550100", "CallDuration": "30",
+            "Timestamp": "Mon, 23 Nov 2026 10:00:30 +0800",
+        }  # fmt: skip
+        assert phone.post(f"{PUBLIC}/twilio/status", end).status == 204
+    assert web_runtime.spool_path.exists()
+    time.sleep(1.1)  # the spool's back-off after a failure (its retry interval, 1 s)
+    other = {**end, "CallSid": "CA" + "8" * 32}
+    assert phone.post(f"{PUBLIC}/twilio/status", other).status == 204  # replays the first
+    record = web_runtime.calls.get_call(sid)
+    assert record is not None and record.ended_at is not None and record.source == "twilio"
+    with web_runtime.sessions() as s:
+        count = s.execute(text("SELECT COUNT(*) FROM calls WHERE uid = :u"), {"u": sid}).scalar()
+    assert count == 1
