@@ -107,10 +107,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Everything on the embedded default: sandbox Asterisk, FastAGI, AMI listener,
     the web app, and the callback dialer. Ctrl-C stops them all."""
     from lab.sandbox import Sandbox
+    from web.app import create_app
+    from web.server import WebServer
 
-    config(args)  # a refused configuration exits 2 before the sandbox is touched
-    with Sandbox().exclusive(timeout_s=5):
-        return _up(args)
+    # Before the sandbox is touched: a refused configuration exits 2, and the web app's
+    # port is bound (one in use is said at once, not by a web thread dying later).
+    rt = runtime(args)
+    try:
+        web = WebServer(create_app(rt), rt.config.web.host, rt.config.web.port)
+    except BaseException:
+        rt.close()
+        raise
+    try:
+        with Sandbox().exclusive(timeout_s=5):
+            return _up(rt, web)
+    finally:
+        web.stop()
+        rt.close()
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -152,25 +165,16 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return 2
 
 
-def _up(args: argparse.Namespace) -> int:
+def _up(rt: Any, web: Any) -> int:
     import threading
 
     from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
     from ivr.bootstrap import build_service, start_dialer_threads
     from ivr.service import run_forever
     from lab.sandbox import Sandbox, cmd_down
-    from web.server import serve
 
-    rt = runtime(args)
     cfg = rt.config
-    stop_web = threading.Event()
     dialers: list[tuple[Any, threading.Thread]] = []
-    web = threading.Thread(
-        target=serve,
-        args=(rt, cfg.web.host, cfg.web.port, stop_web),
-        name="hotline-web",
-        daemon=True,
-    )
     speech = _speech_process(cfg)
     try:
         status = _sandbox_up(rt)
@@ -192,14 +196,10 @@ def _up(args: argparse.Namespace) -> int:
         for dialer, thread in dialers:
             dialer.stop()
             thread.join(10)
-        stop_web.set()
-        if web.is_alive():
-            web.join(10)
         if speech is not None:
             speech.terminate()
             speech.wait(10)
         cmd_down()
-        rt.close()
     return 0
 
 

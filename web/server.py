@@ -33,9 +33,22 @@ class _Server(Protocol):
     def stop(self) -> None: ...
 
 
+class _CherootServer(wsgi.Server):
+    """cheroot's server, closing the socket it made when binding it fails (a port in
+    use): cheroot leaves that socket to the garbage collector."""
+
+    @staticmethod
+    def bind_socket(socket_: Any, bind_addr: Any) -> Any:
+        try:
+            return wsgi.Server.bind_socket(socket_, bind_addr)  # type: ignore[no-untyped-call]
+        except OSError:
+            socket_.close()
+            raise
+
+
 class _Cheroot:
     def __init__(self, app: Flask, host: str, port: int, threads: int) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="hotline")
+        self._server = _CherootServer((host, port), app, numthreads=threads, server_name="hotline")
         self._server.prepare()  # binds now, so the port is known (port 0: any free one)
         self.port = int(self._server.bind_addr[1])
 
@@ -94,7 +107,8 @@ class WebServer:
     def stop(self) -> None:
         self.app.extensions["hotline"].hub.stopping.set()  # event streams end first
         self._impl.stop()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started (`hotline up` binds before it starts)
+            self._thread.join(timeout=10)
         self.app.extensions[heavy.EXTENSION].close()  # the heavy-request pool's connections
 
 

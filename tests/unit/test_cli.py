@@ -289,3 +289,26 @@ def test_a_port_in_use_is_one_line_and_exit_1_not_a_traceback(
     # what the half-started service had started is stopped: the call-log writer, the pools
     left = [t.name for t in threading.enumerate() if t.name.startswith(("hotline", "calllog"))]
     assert left == []
+
+
+def test_hotline_up_with_its_web_port_taken_says_so_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web app's port is bound first: taken, `up` exits 1 in one line before the
+    sandbox Asterisk starts (it used to start everything, the web thread dying with a
+    traceback while `up` printed the web address)."""
+    import cli.service_cmds
+
+    started: list[str] = []
+    monkeypatch.setattr(cli.service_cmds, "_sandbox_up", lambda rt: started.append("sandbox"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = edit(copy_sample(tmp_path / "config"), "hotline.yaml", "port: 8080", f"port: {port}")
+        monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
+        assert main(["up", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(port) in err and "in use" in err
+    assert started == []
