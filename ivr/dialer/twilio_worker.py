@@ -99,6 +99,9 @@ class TwilioDialer:
             try:
                 outcome = self.calls.outcome(sid)
             except TwilioCallsError as e:
+                if e.status == 404:  # Twilio has no such call (any more): it cannot end
+                    self._finish(action, AttemptOutcome.UNKNOWN, f"twilio {sid}: {e}")
+                    continue
                 log.warning("callback %s: cannot read call %s: %s", action, sid, e)
                 continue
             if outcome is not None:

@@ -287,3 +287,17 @@ def test_a_failed_turn_is_logged_and_the_loop_goes_on(
     assert not thread.is_alive() and len(turns) >= 3
     assert _state(rt, rid) == (CallbackState.COMPLETED, "answered")
     assert "twilio dialer: a turn failed" in caplog.text
+
+
+def test_a_call_twilio_no_longer_knows_is_finished_as_unknown_not_polled_for_ever(
+    rt: Runtime, api: FakeCallsApi
+) -> None:
+    rid = _request(rt, ABROAD)
+    dialer = _dialer(rt, api, [])
+    dialer.step()  # placed
+    assert len(dialer.inflight) == 1
+    api.calls.clear()  # a 404 for it from now on
+    dialer.step()
+    assert dialer.inflight == {}
+    (attempt,) = callback_parts(rt).repo.attempts(rid)
+    assert attempt.outcome == "unknown" and "HTTP 404" in attempt.detail
