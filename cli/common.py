@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ivr.domain.text import MULTILINE, bad_character, one_line_feed
+from ivr.domain.text import MULTILINE, bad_character, one_line_feed, squeezed
 
 if TYPE_CHECKING:
     from ivr.bootstrap import Runtime
@@ -89,7 +89,7 @@ def runtime(args: argparse.Namespace) -> Runtime:
 def driver_reason(e: BaseException) -> str:
     """Why the database driver refused, in one bounded line (SQLAlchemy's wrapper and its
     statement left out: the driver's own words, which never hold the password)."""
-    return " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+    return squeezed(str(getattr(e, "orig", None) or e), 300)
 
 
 def config(args: argparse.Namespace) -> HotlineConfig:

@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ivr.adapters.asterisk.errors import AsteriskError
     from ivr.adapters.log import configure_logging
     from ivr.config import ConfigError
+    from ivr.domain.text import squeezed
 
     try:
         args = build_parser().parse_args(argv)
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # what the machine refused (a port in use, the sandbox held, SIPp not starting):
         # said in one line, the traceback only with -v
         logging.getLogger("hotline").debug("failed", exc_info=True)
-        print(f"error: {clip(' '.join(str(e).split()))}", file=sys.stderr)
+        print(f"error: {clip(squeezed(str(e)))}", file=sys.stderr)
         return 1
 
 

@@ -51,6 +51,7 @@ from ivr.domain.callbacks import (
 from ivr.domain.privacy import mask_number
 from ivr.domain.routing import AgentState, Presence, RoutingPolicy
 from ivr.domain.shifts import Roster
+from ivr.domain.text import squeezed
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,10 @@ class TurnGuard:
             log.exception("%s: a turn failed; the next one tries again", self.name)
             self._said = now
         elif now - self._said >= self.QUIET_SECONDS:
-            log.warning("%s: turns still failing (%d in a row): %s", self.name, self.failing,
-                        " ".join(str(exc).split())[:200])  # fmt: skip
+            log.warning(
+                "%s: turns still failing (%d in a row): %s",
+                self.name, self.failing, squeezed(str(exc), 200),
+            )  # fmt: skip
             self._said = now
         return True
 

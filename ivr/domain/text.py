@@ -45,3 +45,14 @@ def one_line_feed(text: str) -> str:
     'a\\nb\\nc'
     """
     return text.replace("\r\n", "\n")
+
+
+def squeezed(text: str, most: int | None = None) -> str:
+    """`text` on one line, for a log line or an error message: every run of white space
+    (line ends, tabs) as one space, cut to `most` characters when given.
+
+    >>> squeezed("connection failed:\\n\\tIs the server running?"), squeezed("abcdef", 3)
+    ('connection failed: Is the server running?', 'abc')
+    """
+    flat = " ".join(text.split())
+    return flat if most is None else flat[:most]

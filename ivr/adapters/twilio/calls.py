@@ -35,6 +35,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.config.twilio import TwilioSettings
 from ivr.domain.callbacks import AttemptOutcome
+from ivr.domain.text import squeezed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ CALL_SID: Final = re.compile(r"CA[0-9a-f]{32}")
 
 def _said(e: BaseException) -> str:
     """An exception as one bounded line of an attempt's detail."""
-    text = " ".join(str(e).split())[:200]
+    text = squeezed(str(e), 200)
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
