@@ -3,6 +3,7 @@ and arguments refused with exit 2 naming the option."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -270,18 +272,28 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+@contextlib.contextmanager
+def port_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> Iterator[tuple[Path, int]]:
+    """(a copy of the sample config whose hotline.yaml `setting`, "port: N", names a
+    port another socket listens on, that port), with a throw-away data directory."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = edit(copy_sample(tmp_path / "config"), "hotline.yaml", setting, f"port: {port}")
+        monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
+        yield cfg, port
+
+
 def test_a_port_in_use_is_one_line_and_exit_1_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the machine refuses (here FastAGI's port, taken by another process) is said in
     one line naming it, exit 1: it is no bad input, and no traceback either."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        cfg = edit(copy_sample(tmp_path / "config"), "hotline.yaml", "port: 4573", f"port: {port}")
-        monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
+    with port_taken(tmp_path, monkeypatch, "port: 4573") as (cfg, port):
         assert main(["serve", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Address already in use" in err and str(port) in err
@@ -301,13 +313,7 @@ def test_hotline_up_with_its_web_port_taken_says_so_before_starting_anything(
 
     started: list[str] = []
     monkeypatch.setattr(cli.service_cmds, "_sandbox_up", lambda rt: started.append("sandbox"))
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        cfg = edit(copy_sample(tmp_path / "config"), "hotline.yaml", "port: 8080", f"port: {port}")
-        monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
+    with port_taken(tmp_path, monkeypatch, "port: 8080") as (cfg, port):
         assert main(["up", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(port) in err and "in use" in err
