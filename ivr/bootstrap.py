@@ -492,7 +492,7 @@ def build_service(
     from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits
     from ivr.adapters.asterisk.journal import FallbackJournal
     from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
-    from ivr.adapters.threads import WorkThreads
+    from ivr.adapters.threads import CALL_THREADS, WorkThreads
     from ivr.service import HotlineService
 
     cfg, agi = rt.config, rt.config.fastagi
@@ -506,7 +506,7 @@ def build_service(
     calllog = BufferedCallLog(spooling)
     # The handlers' and the speech client's blocking work: the service starts these
     # threads and its stop() waits for them before the call log closes.
-    threads = WorkThreads(name="hotline-call")
+    threads = WorkThreads(name=CALL_THREADS)
     speech = speech_input(cfg, threads)
     handlers = build_handlers(rt, calllog, on_decision_latency, speech, threads)
     service = HotlineService(

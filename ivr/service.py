@@ -37,7 +37,7 @@ from ivr.adapters.db.failopen import DbPresence
 from ivr.adapters.db.presence import PresenceRepo
 from ivr.adapters.db.spool import BufferedCallLog, SpoolingCallLog
 from ivr.adapters.speech.client import SpeechInput
-from ivr.adapters.threads import WorkThreads
+from ivr.adapters.threads import CALL_THREADS, WorkThreads
 from ivr.app.hangups import MissedHangups
 from ivr.app.ports import Clock
 from ivr.config import ConfigError, HotlineConfig
@@ -159,7 +159,7 @@ class HotlineService:
         self.journal = journal
         # The FastAGI handlers' and the speech client's blocking work (the composition
         # root hands them the same threads): stop() waits for it as for its own.
-        self.call_threads = call_threads or WorkThreads(name="hotline-call")
+        self.call_threads = call_threads or WorkThreads(name=CALL_THREADS)
         self.link = ami.AmiLink(
             config.ami.host,
             config.ami.port,

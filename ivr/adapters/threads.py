@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+CALL_THREADS = "hotline-call"  # the name of the FastAGI handlers' and speech client's threads
 
 
 class WorkThreads:
