@@ -551,12 +551,16 @@ class SharedSeats(SeatPool):
 
     def _register(self) -> None:
         password = self.settings.seat_password
-        if not password or any(c in password for c in ";[] \t\r\n"):
-            raise SippError("the seat password is empty or holds ';', brackets or spaces")
+        if not password or any(c in password for c in ';[]"\\ \t\r\n'):
+            raise SippError(
+                "the seat password is empty or holds ';', brackets, quotes, backslashes or spaces"
+            )
         # SIPp expands [authentication ...] from an injection field, not with a
-        # field inside it: the whole keyword is the field.
+        # field inside it: the whole keyword is the field. Values are quoted: SIPp
+        # reads an unquoted one that starts with 0x as hex (one generated password
+        # in 4,096 did, and no seat registered).
         lines = ["SEQUENTIAL"] + [
-            f"{seat.name};[authentication username={seat.name} password={password}];"
+            f'{seat.name};[authentication username="{seat.name}" password="{password}"];'
             f"{self.sip_ports[i % self.processes]}"
             for i, seat in enumerate(self.seats)
         ]

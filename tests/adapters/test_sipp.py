@@ -183,7 +183,7 @@ def test_shared_seats_need_registered_seats_and_a_plain_password() -> None:
     static = settings_from_yaml_dir(CONFIG_DIR)
     with pytest.raises(SippError, match="register"):
         SharedSeats(static)
-    for bad in ("", "pw;x", "pw]x", "pw x", "pw\nx"):
+    for bad in ("", "pw;x", "pw]x", "pw x", "pw\nx", 'pw"x', "pw\\x"):
         seats = SharedSeats(
             dataclasses.replace(static, seat_contacts="register", seat_password=bad), processes=2
         )
