@@ -13,13 +13,18 @@ Numbers this backend refuses (+86 by default) are never claimed by it: they stay
 due for the Asterisk dialer, which rings them through the trunk. Attempts left
 open by a previous run of this backend (its SIDs were in memory) are finished as
 `unknown` at start: the ledger's retry rules then decide, as for a lost AMI call.
+So is an attempt whose end Twilio has not told (its answers unreadable, or a
+status that never turns final) by the time the call has surely ended: its agent
+ring, Twilio's time limit sent with the call, and a few minutes (`over_after`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.adapters.twilio.calls import CallbackCall, CallRefusedError, TwilioCalls, TwilioCallsError
@@ -50,13 +55,21 @@ class TwilioDialerStats:
 
 
 class TwilioDialer:
-    def __init__(self, deps: DialerDeps, calls: TwilioCalls, name: str | None = None) -> None:
+    def __init__(
+        self,
+        deps: DialerDeps,
+        calls: TwilioCalls,
+        name: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.deps = deps
+        self.monotonic = monotonic
         self.calls = calls
         self.name = name or f"{NAME_PREFIX}{dialer_id()}"
         s = deps.settings.dialer
         self.bucket = TokenBucket(s.originate_rate, s.burst)
         self.inflight: dict[str, tuple[str, str]] = {}  # action id -> (call SID, seat)
+        self.over_at: dict[str, float] = {}  # action id -> when its call has surely ended
         self.stats = TwilioDialerStats()
         self.calllog = CallLogIntake(deps.repo, deps.intake, deps.settings.intake)
         self._last_intake = 0.0
@@ -103,9 +116,13 @@ class TwilioDialer:
                     self._finish(action, AttemptOutcome.UNKNOWN, f"twilio {sid}: {e}")
                     continue
                 log.warning("callback %s: cannot read call %s: %s", action, sid, e)
-                continue
+                outcome = None
             if outcome is not None:
                 self._finish(action, outcome, f"twilio {sid}")
+            elif self.monotonic() >= self.over_at.get(action, math.inf):
+                self._finish(
+                    action, AttemptOutcome.UNKNOWN, f"twilio {sid}: no end read by its time limit"
+                )
 
     def _place(self, action: str, seat: str, number: str) -> None:
         s = self.deps.settings.dialer
@@ -122,6 +139,7 @@ class TwilioDialer:
             self._finish(action, AttemptOutcome.AGENT_UNAVAILABLE, f"twilio: {e}")
             return
         self.inflight[action] = (sid, seat)
+        self.over_at[action] = self.monotonic() + call.over_after()
         self.stats.placed.append(action)
         self.deps.repo.mark_sent(action, self.deps.clock())
         log.info("callback %s: Twilio call %s ringing %s for %s", action, sid, seat,
@@ -129,6 +147,7 @@ class TwilioDialer:
 
     def _finish(self, action: str, outcome: AttemptOutcome, detail: str) -> None:
         self.inflight.pop(action, None)
+        self.over_at.pop(action, None)
         if finish(self.deps, action, outcome, "", detail):
             self.stats.results[action] = outcome.value
 

@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from twilio_api import ACCOUNT, FakeCallsApi, Outcome, fake_calls_api
 
 from ivr.adapters.twilio.calls import (
+    SETTLE_SECONDS,
+    TIME_LIMIT_SECONDS,
     CallbackCall,
     CallRefusedError,
     RetryingHttpClient,
@@ -78,6 +80,7 @@ def test_created_and_answered_agent_first(rt: Runtime, api: FakeCallsApi) -> Non
     (form,) = api.created
     assert form["To"].startswith("sip:seat") and form["To"].endswith("@pbx.example.com")
     assert form["From"] == "+14155550100" and form["Timeout"] == "15"
+    assert form["TimeLimit"] == str(TIME_LIMIT_SECONDS)  # what bounds an unread call
     assert f"<Number>{ABROAD}</Number>" in form["Twiml"] and 'timeout="25"' in form["Twiml"]
     assert api.auth[0].startswith("Basic ")  # the account SID and the token
     assert dialer.inflight == {}
@@ -301,3 +304,38 @@ def test_a_call_twilio_no_longer_knows_is_finished_as_unknown_not_polled_for_eve
     assert dialer.inflight == {}
     (attempt,) = callback_parts(rt).repo.attempts(rid)
     assert attempt.outcome == "unknown" and "HTTP 404" in attempt.detail
+
+
+@pytest.mark.parametrize("unread", ["unreadable", "never final"])
+def test_a_call_whose_end_is_never_read_is_unknown_once_twilio_has_surely_ended_it(
+    rt: Runtime, api: FakeCallsApi, unread: str
+) -> None:
+    """Reads that keep failing (not a 404), or a status that never turns final, held
+    the seat busy for this dialer for ever. Twilio ends the call by its time limit
+    (sent with it): past that, the rings and a few minutes, the attempt is unknown,
+    the seat is free and the ledger's retry rules decide."""
+    if unread == "never final":
+        api.outcomes = [Outcome(agent="in-progress")]
+    rid = _request(rt, ABROAD)
+    sleeps: list[float] = []
+    dialer = _dialer(rt, api, sleeps)
+    now = [1000.0]
+    dialer.monotonic = lambda: now[0]
+    dialer.step()  # placed
+    assert len(dialer.inflight) == 1
+    ring = rt.config.callbacks.dialer
+    over = ring.agent_ring_seconds + ring.customer_ring_seconds + TIME_LIMIT_SECONDS
+    for at in (1.0, over, over + SETTLE_SECONDS - 1):  # the call may still be on
+        now[0] = 1000.0 + at
+        if unread == "unreadable":
+            api.raw = [(502, b"<html>bad gateway</html>")] * 4  # each try of one read
+        dialer.step()
+        assert len(dialer.inflight) == 1, at
+    assert callback_parts(rt).repo.attempts(rid)[0].outcome is None
+    now[0] = 1000.0 + over + SETTLE_SECONDS
+    if unread == "unreadable":
+        api.raw = [(502, b"<html>bad gateway</html>")] * 4
+    dialer.step()
+    assert dialer.inflight == {} and dialer.over_at == {}
+    (attempt,) = callback_parts(rt).repo.attempts(rid)
+    assert attempt.outcome == "unknown" and "time limit" in attempt.detail

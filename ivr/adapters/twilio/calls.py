@@ -49,6 +49,11 @@ CUSTOMER_LEG: Final = {
     "canceled": AttemptOutcome.NO_ANSWER,  # the agent gave up while the customer rang
 }
 MAX_RETRY_AFTER: Final = 30.0
+# The longest a created call may last, sent with it (Twilio's own default
+# TimeLimit, said explicitly): past it Twilio has ended the call, so an attempt
+# whose end could not be read by then is over (see CallbackCall.over_after).
+TIME_LIMIT_SECONDS: Final = 4 * 3600
+SETTLE_SECONDS: Final = 300  # for Twilio to report a call it has ended
 
 
 # What else a request can end in: the connection refused, reset or timed out
@@ -128,6 +133,13 @@ class CallbackCall:
     agent_ring_seconds: int
     customer_ring_seconds: int
 
+    def over_after(self) -> float:
+        """Seconds after its creation by which Twilio has surely ended the call: the
+        agent's ring, then the call's time limit (the customer's leg ends with it),
+        and time for Twilio to say so. An end still unread by then is unknown."""
+        rings = self.agent_ring_seconds + self.customer_ring_seconds
+        return rings + TIME_LIMIT_SECONDS + SETTLE_SECONDS
+
 
 class TwilioCalls:
     def __init__(self, settings: TwilioSettings, client: Client) -> None:
@@ -152,6 +164,7 @@ class TwilioCalls:
                 from_=self.settings.numbers[0],
                 twiml=twiml,
                 timeout=call.agent_ring_seconds,
+                time_limit=TIME_LIMIT_SECONDS,
             )
         except TwilioRestException as e:
             raise TwilioCallsError(f"Calls API: HTTP {e.status}: {e.msg}", e.status) from None
