@@ -109,14 +109,18 @@ def _demo(
     settings = asterisk_settings(rt.config)
     sandbox = Sandbox()
     service = seats = web = None
+    provisioned = False
     try:
+        # Bound before the sandbox starts: a port in use is said at once (exit 1).
+        port = port or rt.config.web.port
+        web = WebServer(create_app(rt, **web_options), rt.config.web.host, port)
+        provisioned = True
         print(provision_sandbox(rt, sandbox).summary(), flush=True)
         service = ServiceThread(build_service(rt, sync_seconds=1.0))
         service.start()
         seats = SeatPool(settings, ring_ms=1500)
         seats.start()
-        port = port or rt.config.web.port
-        web = WebServer(create_app(rt, **web_options), rt.config.web.host, port).start()
+        web.start()
         print(f"board: {web.url}/board — {ensure_demo_user(rt)}", flush=True)
         threading.Thread(target=_breaks, args=(rt, rng, stop), daemon=True).start()
         deadline = time.monotonic() + minutes * 60
@@ -142,6 +146,7 @@ def _demo(
             web.stop()
         if service is not None:
             service.stop()
-        cmd_down()
+        if provisioned:
+            cmd_down()
         rt.close()
     return 0
