@@ -64,6 +64,7 @@ from ivr.config import (
     HotlineConfig,
     auth_token,
     load_config,
+    secret_problem,
 )
 from ivr.domain.callbacks import CallingRules
 from ivr.phone import canonical
@@ -187,11 +188,21 @@ def with_secrets(config: HotlineConfig, env: Mapping[str, str]) -> HotlineConfig
         config = replace(config, twilio=replace(config.twilio, auth_token=token))
     return replace(
         config,
-        ami=replace(config.ami, secret=secret(env, ENV_AMI_SECRET, keep / "ami-secret")),
+        ami=replace(config.ami, secret=_secret(env, ENV_AMI_SECRET, keep / "ami-secret")),
         sip=replace(
-            config.sip, seat_password=secret(env, ENV_SEAT_PASSWORD, keep / "seat-password")
+            config.sip, seat_password=_secret(env, ENV_SEAT_PASSWORD, keep / "seat-password")
         ),
     )
+
+
+def _secret(env: Mapping[str, str], name: str, path: Path) -> str:
+    """The secret from `name` or `path` (see `secret`); one that could not go into
+    Asterisk's configuration (a file edited by hand, say) is refused, never quoted."""
+    value = secret(env, name, path)
+    reason = secret_problem(value)
+    if reason is not None:
+        raise ConfigError("environment" if env.get(name, "").strip() else str(path), "", reason)
+    return value
 
 
 def asterisk_settings(config: HotlineConfig) -> AsteriskSettings:

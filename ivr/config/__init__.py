@@ -24,6 +24,7 @@ from ivr.config.hotline import (
     AmiSettings,
     HotlineConfig,
     load_config,
+    secret_problem,
 )
 from ivr.config.schema import WEB_LOCALES
 from ivr.config.twilio import ENV_TWILIO_AUTH_TOKEN, TwilioSettings, auth_token
@@ -32,6 +33,7 @@ __all__ = [
     "ENV_TWILIO_AUTH_TOKEN",
     "TwilioSettings",
     "auth_token",
+    "secret_problem",
     "ENV_AMI_SECRET",
     "ENV_DATABASE_URL",
     "ENV_SEAT_PASSWORD",

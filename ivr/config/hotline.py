@@ -738,6 +738,10 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     ami = main.child("ami")
     _no_secret(ami, "secret", ENV_AMI_SECRET)
     _no_secret(sip, "seat_password", ENV_SEAT_PASSWORD)
+    for name in (ENV_AMI_SECRET, ENV_SEAT_PASSWORD):
+        given = env.get(name, "").strip()  # empty: generated in the data directory
+        if given and (reason := secret_problem(given)) is not None:
+            raise ConfigError("environment", name, reason)
     backup_section = main.opt("backup", None)
     try:
         backup = parse_backup(backup_section.data, data_dir)  # refuses unknown keys itself
@@ -816,6 +820,24 @@ def _no_secret(section: Cursor, key: str, env_name: str) -> None:
             f"secrets do not belong in committed config: remove it and set {env_name}, "
             "or let the hotline generate one in the data directory (secrets/, mode 0600)"
         )
+
+
+MAX_SECRET_CHARS = 128
+
+
+def secret_problem(value: str) -> str | None:
+    """Why `value` cannot be the AMI secret or the seat password (None: it can). Each
+    goes into a line of Asterisk's configuration and of a protocol (AMI's Login, SIP
+    digest): a line break, a control character or a space would end or split it.
+    The reason never quotes the value.
+
+    >>> secret_problem("Zz09-_.~!"), secret_problem("a\\r\\nAction: Originate")
+    (None, 'must be 1 to 128 printable ASCII characters, no spaces')
+    """
+    if 0 < len(value) <= MAX_SECRET_CHARS and value.isascii() and value.isprintable():
+        if " " not in value:
+            return None
+    return f"must be 1 to {MAX_SECRET_CHARS} printable ASCII characters, no spaces"
 
 
 def _check_database_url(url: str, item: Cursor | None) -> None:

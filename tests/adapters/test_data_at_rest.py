@@ -203,3 +203,53 @@ def test_an_emptied_secret_file_is_refused_with_its_path(tmp_path: Path) -> None
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(ValueError, match=str(path)):
         file_secret(path)
+
+
+HOSTILE_SECRETS = [
+    "a\r\nAction: Originate",  # a second AMI action, or a second .conf line
+    "a\nsecret=known",
+    "tab\there",
+    "inner space",
+    "nul\x00byte",
+    "ünïcode",
+    "\u202eoverride",
+    "x" * 129,
+]
+
+
+@pytest.mark.parametrize("name", ["HOTLINE_AMI_SECRET", "HOTLINE_SEAT_PASSWORD"])
+@pytest.mark.parametrize("value", HOSTILE_SECRETS)
+def test_a_secret_from_the_environment_that_asterisk_cannot_take_is_refused_unquoted(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    """It goes into manager.conf or pjsip.conf and into AMI's Login: refused when the
+    configuration is read (check-config too), naming the variable, never quoting it.
+    It used to pass every check and fail when Asterisk's files were rendered, with
+    the secret in the error."""
+    env = {"HOTLINE_DATA_DIR": str(tmp_path), name: value}
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIG, env=env)
+    assert (err.value.file, err.value.item) == ("environment", name)
+    assert value.strip() not in str(err.value) and "printable ASCII" in err.value.reason
+    with pytest.raises(ConfigError):
+        build_runtime(str(CONFIG), env, migrate_db=False)
+
+
+@pytest.mark.parametrize("value", HOSTILE_SECRETS)
+def test_a_kept_secret_file_edited_into_what_asterisk_cannot_take_is_refused_with_its_path(
+    tmp_path: Path, value: str
+) -> None:
+    path = tmp_path / "secrets" / "seat-password"
+    file_secret(path)
+    path.write_text(value + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        build_runtime(str(CONFIG), {"HOTLINE_DATA_DIR": str(tmp_path)}, migrate_db=False)
+    assert err.value.file == str(path) and value.strip() not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["Zz09-_.~!@#$%^&*()+=;:,<>?/|'\"`{}[]\\", "0", "x" * 128])
+def test_any_printable_ascii_secret_without_spaces_is_taken(tmp_path: Path, value: str) -> None:
+    env = {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_AMI_SECRET": value}
+    rt = build_runtime(str(CONFIG), {**env, "HOTLINE_SEAT_PASSWORD": value}, migrate_db=False)
+    rt.close()
+    assert rt.config.ami.secret == rt.config.sip.seat_password == value
