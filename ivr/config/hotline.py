@@ -803,6 +803,15 @@ def _journal(c: Cursor, data_dir: Path) -> Path:
     value = c.text()
     path = Path(value) if value.startswith("/") else data_dir / value
     bad = ".." in path.parts or value.endswith("/") or not value.strip()
+    if not bad and not JOURNAL_PATH_RE.fullmatch(str(path)):
+        if JOURNAL_PATH_RE.fullmatch(f"/{value}") and not value.startswith("/"):
+            raise ConfigError(  # the value is fine: the data directory under it is not
+                "environment",
+                ENV_DATA_DIR,
+                f"the data directory {_shown(data_dir)} holds the fallback journal "
+                "(ami.journal), so Asterisk's FILE() must take its path: letters, digits "
+                "and _ . / + @ : % - only (no spaces)",
+            )
     if bad or not JOURNAL_PATH_RE.fullmatch(str(path)):
         raise c.fail(
             f"{value!r} is not a file path Asterisk's FILE() takes: letters, digits and "
@@ -811,6 +820,12 @@ def _journal(c: Cursor, data_dir: Path) -> Path:
     if path.is_dir():
         raise c.fail(f"{str(path)!r} is a directory: name the journal file")
     return path
+
+
+def _shown(path: Path, limit: int = 80) -> str:
+    """A path for a message: quoted, cut, control characters escaped."""
+    text = repr(str(path))
+    return text if len(text) <= limit else f"{text[: limit - 5]}...'"
 
 
 def _no_secret(section: Cursor, key: str, env_name: str) -> None:

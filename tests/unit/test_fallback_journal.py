@@ -406,6 +406,33 @@ def test_a_journal_path_is_refused_naming_the_item(
     assert e.value.file == "hotline.yaml" and e.value.item == "ami.journal", e.value
 
 
+@pytest.mark.parametrize("name", ["d x", "d;x", "d\x01x", " ", "d,x", "d)x", "目录"])
+def test_a_data_directory_the_journal_cannot_lie_in_is_refused_naming_the_variable(
+    tmp_path: Path, name: str
+) -> None:
+    """The journal's default path is fine; HOTLINE_DATA_DIR put it where FILE() cannot
+    go. The error used to blame hotline.yaml's ami.journal, which nobody had written."""
+    from config_files import SAMPLE_CONFIG_DIR
+
+    from ivr.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as e:
+        load_config(SAMPLE_CONFIG_DIR, {"HOTLINE_DATA_DIR": str(tmp_path / name)})
+    assert (e.value.file, e.value.item) == ("environment", "HOTLINE_DATA_DIR"), e.value
+    assert "\x01" not in str(e.value)  # shown escaped
+    assert "data directory" in e.value.reason and "FILE()" in e.value.reason
+
+
+def test_an_absolute_journal_needs_no_such_data_directory(config_dir: Path, tmp_path: Path) -> None:
+    from config_files import edit
+
+    from ivr.config import load_config
+
+    edit(config_dir, "hotline.yaml", "journal: journal/fallback.log", "journal: /var/j.log")
+    config = load_config(config_dir, {"HOTLINE_DATA_DIR": str(tmp_path / "d x")})
+    assert config.fallback_journal == Path("/var/j.log")
+
+
 def test_a_directory_is_no_journal(config_dir: Path, tmp_path: Path) -> None:
     from config_files import edit
 
