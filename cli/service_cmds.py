@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.common import (
     MAX_LIMIT,
@@ -35,10 +35,16 @@ from cli.common import (
     text_arg,
 )
 
+if TYPE_CHECKING:  # imported when used: the CLI starts without them
+    from ivr.bootstrap import Runtime
+    from ivr.config import HotlineConfig
+    from lab.sandbox import SandboxStatus
+    from web.server import WebServer
+
 SURVEY_MARGIN_MS = 1500  # after the seat's hang-up, for the survey's question to start
 
 
-def _sandbox_up(rt: Any) -> Any:
+def _sandbox_up(rt: Runtime) -> SandboxStatus:
     from lab.provision import provision_sandbox
 
     return provision_sandbox(rt)
@@ -165,7 +171,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return 2
 
 
-def _up(rt: Any, web: Any) -> int:
+def _up(rt: Runtime, web: WebServer) -> int:
     import threading
 
     from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
@@ -203,7 +209,7 @@ def _up(rt: Any, web: Any) -> int:
     return 0
 
 
-def _speech_process(cfg: Any) -> subprocess.Popen[bytes] | None:
+def _speech_process(cfg: HotlineConfig) -> subprocess.Popen[bytes] | None:
     """`hotline speech` as a child process when a language has a model (its own
     process: decoding never competes with FastAGI for the interpreter)."""
     if not cfg.speech.languages(cfg.directory):
