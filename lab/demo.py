@@ -15,11 +15,14 @@ import secrets
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivr.adapters.clock import pinned_clock
 from ivr.bootstrap import Runtime, asterisk_settings, build_runtime, build_service
 from lab.provision import provision_sandbox
+
+if TYPE_CHECKING:
+    from web.server import WebServer
 
 KEYS = (("1", 0.45), ("2", 0.2), ("3", 0.25), ("0", 0.03), ("", 0.07))  # "" hangs up in menu
 MAX_CALLERS = 12
@@ -84,37 +87,40 @@ def run_demo(
 ) -> int:
     """Calls at `rate` per minute for `minutes`, the board on `port`, until done or Ctrl-C."""
     from lab.sandbox import Sandbox
-
-    with Sandbox().exclusive(timeout_s=10):
-        return _demo(config, minutes, rate, port, web_options)
-
-
-def _demo(
-    config: str | None, minutes: float, rate: float, port: int | None, web_options: dict[str, Any]
-) -> int:
-    from ivr.service import ServiceThread
-    from lab.sandbox import Sandbox, cmd_down
-    from lab.sipp import SeatPool
     from web.app import create_app
     from web.server import WebServer
 
     rt = build_runtime(config)
-    at = demo_instant(rt)
-    if at is not None:
-        rt.clock = pinned_clock(at)
-        print(f"closed now: the hotline's clock is pinned to {at.isoformat()}", flush=True)
+    try:
+        at = demo_instant(rt)
+        if at is not None:
+            rt.clock = pinned_clock(at)
+            print(f"closed now: the hotline's clock is pinned to {at.isoformat()}", flush=True)
+        # Bound before the sandbox is touched, as by `hotline up`: a port in use is
+        # said at once (exit 1), and no Asterisk is started or stopped.
+        app = create_app(rt, **web_options)
+        web = WebServer(app, rt.config.web.host, port or rt.config.web.port)
+        try:
+            with Sandbox().exclusive(timeout_s=10):
+                return _demo(rt, web, minutes, rate)
+        finally:
+            web.stop()
+    finally:
+        rt.close()
+
+
+def _demo(rt: Runtime, web: WebServer, minutes: float, rate: float) -> int:
+    from ivr.service import ServiceThread
+    from lab.sandbox import Sandbox, cmd_down
+    from lab.sipp import SeatPool
+
     stop = threading.Event()
     rng = random.Random()
     callers: list[threading.Thread] = []
     settings = asterisk_settings(rt.config)
     sandbox = Sandbox()
-    service = seats = web = None
-    provisioned = False
+    service = seats = None
     try:
-        # Bound before the sandbox starts: a port in use is said at once (exit 1).
-        port = port or rt.config.web.port
-        web = WebServer(create_app(rt, **web_options), rt.config.web.host, port)
-        provisioned = True
         print(provision_sandbox(rt, sandbox).summary(), flush=True)
         service = ServiceThread(build_service(rt, sync_seconds=1.0))
         service.start()
@@ -142,11 +148,7 @@ def _demo(
             t.join(timeout=5)
         if seats is not None:
             seats.stop()
-        if web is not None:
-            web.stop()
         if service is not None:
             service.stop()
-        if provisioned:
-            cmd_down()
-        rt.close()
+        cmd_down()
     return 0

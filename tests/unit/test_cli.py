@@ -323,13 +323,20 @@ def test_hotline_up_with_its_web_port_taken_says_so_before_starting_anything(
 def test_hotline_demo_with_its_web_port_taken_says_so_before_starting_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As `up`: the demo's web port is bound before the sandbox Asterisk is touched."""
+    """As `up`: the demo's web port is bound before the sandbox (its lock included)
+    is touched."""
     import lab.demo
     import lab.sandbox
 
     touched: list[str] = []
     monkeypatch.setattr(lab.demo, "provision_sandbox", lambda *a: touched.append("provision"))
     monkeypatch.setattr(lab.sandbox, "cmd_down", lambda *a: touched.append("down"))
+
+    def exclusive(*args: object, **kwargs: object) -> None:
+        touched.append("lock")
+        raise AssertionError("the sandbox's lock taken before the web port was bound")
+
+    monkeypatch.setattr(lab.sandbox.Sandbox, "exclusive", exclusive)
     with port_taken(tmp_path, monkeypatch, "port: 8080") as (cfg, port):
         assert main(["demo", "--config", str(cfg), "--minutes", "0.1"]) == 1
     err = capsys.readouterr().err
