@@ -73,10 +73,14 @@ def int_param(
     return value
 
 
+_ID_RE = re.compile(r"[0-9]{1,19}")  # a row's id as written: no sign, no spaces
+
+
 def id_param(name: str, value: str) -> int:
-    """A path parameter that names a row by its id (a blank one, /x/%20, is no id)."""
-    got = int_param(name, 1, MAX_ID, 0, {name: value})
-    if got == 0:
+    """A path parameter that names a row by its id: its digits, nothing else (a blank
+    one, /x/%20, is no id; nor is /x/+1, another name for row 1)."""
+    got = int(value) if _ID_RE.fullmatch(value) else 0
+    if not 1 <= got <= MAX_ID:
         raise ParamError(
             name, gettext("must be a whole number between %(lo)s and %(hi)s", lo=1, hi=MAX_ID)
         )

@@ -487,6 +487,14 @@ def test_a_new_route_is_fuzzed_and_its_failures_reported(
         # a blank path id was read as "absent", id 0: a 404 "No pending away request 0."
         ("/api/away-requests/%20", "request_id"),
         ("/api/away-requests/%09", "request_id"),
+        # a sign, or spaces around the digits: another name for the same row
+        ("/api/away-requests/+1", "request_id"),
+        ("/api/away-requests/%2B1", "request_id"),
+        ("/api/away-requests/-0", "request_id"),
+        ("/api/away-requests/%201", "request_id"),
+        ("/api/away-requests/1%20", "request_id"),
+        ("/api/away-requests/0", "request_id"),
+        ("/api/away-requests/2147483648", "request_id"),
     ],
 )
 def test_found_by_fuzzing(client, web_users, login, path: str, param: str) -> None:
