@@ -19,11 +19,19 @@ from typing import Any
 
 import pytest
 from dbs import BACKENDS, temporary_database
+from hypothesis import settings as hypothesis_settings
 
 from ivr.bootstrap import Runtime, build_runtime
 from ivr.domain.calllog import CallAnswered, CallEnded, CallStarted, MenuStep, Routed
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Property tests draw the same examples on every run (each test's own seed) and are
+# not timed: the suite passes or fails the same way from any clone, every time.
+# HYPOTHESIS_PROFILE=explore draws new examples, to look for defects.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile("explore", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 MONDAY_10 = datetime.fromisoformat("2026-11-23T10:00:00+08:00")  # open, everybody on shift
 PASSWORD = "correct horse battery"
 CHROMIUM = "/usr/bin/chromium"
