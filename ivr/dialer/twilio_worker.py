@@ -14,8 +14,8 @@ due for the Asterisk dialer, which rings them through the trunk. Attempts left
 open by a previous run of this backend (its SIDs were in memory) are finished as
 `unknown` at start: the ledger's retry rules then decide, as for a lost AMI call.
 So is an attempt whose end Twilio has not told (its answers unreadable, or a
-status that never turns final) by the time the call has surely ended: its agent
-ring, Twilio's time limit sent with the call, and a few minutes (`over_after`).
+status that never turns final) by the time the call has surely ended: its rings,
+Twilio's time limit sent with the call, and a few minutes (`over_after`).
 """
 
 from __future__ import annotations

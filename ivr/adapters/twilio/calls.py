@@ -134,9 +134,10 @@ class CallbackCall:
     customer_ring_seconds: int
 
     def over_after(self) -> float:
-        """Seconds after its creation by which Twilio has surely ended the call: the
-        agent's ring, then the call's time limit (the customer's leg ends with it),
-        and time for Twilio to say so. An end still unread by then is unknown."""
+        """Seconds after its creation by which Twilio has surely ended the call: both
+        rings (generously: the customer's rings inside the call's time), the call's
+        time limit (the customer's leg ends with it), and time for Twilio to say so.
+        An end still unread by then is unknown."""
         rings = self.agent_ring_seconds + self.customer_ring_seconds
         return rings + TIME_LIMIT_SECONDS + SETTLE_SECONDS
 
