@@ -307,16 +307,24 @@ class SippProcesses:
         return Path(self._tmp.name)
 
     def start(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix=self.prefix)
-        try:
-            self._launch()
-            time.sleep(0.2)
-            dead = [name for name, proc in self._procs.items() if proc.poll() is not None]
-            if dead:
+        """Launch; a process that could not bind a port chosen free (another process
+        took it first: SIPp exits 254 at once) has everything launched again on ports
+        chosen again, up to BIND_TRIES times, as `place_call` does."""
+        for attempt in range(1, BIND_TRIES + 1):
+            self._tmp = tempfile.TemporaryDirectory(prefix=self.prefix)
+            try:
+                self._launch()
+                time.sleep(0.2)
+                dead = {n: p.returncode for n, p in self._procs.items() if p.poll() is not None}
+                if not dead:
+                    return
+                if attempt < BIND_TRIES and set(dead.values()) == {SIPP_BIND_ERROR}:
+                    self.stop()
+                    continue
                 raise SippError(f"{self.what} exited at start: {', '.join(dead)} (port in use?)")
-        except BaseException:
-            self.stop()
-            raise
+            except BaseException:
+                self.stop()
+                raise
 
     def _launch(self) -> None:
         raise NotImplementedError
@@ -530,6 +538,7 @@ class SharedSeats(SeatPool):
             seat_scenario(self.ring_ms, self.hold_ms, self.stream), encoding="utf-8"
         )
         taken: set[int] = set()
+        self.sip_ports = []  # chosen again when a start is tried again
         for n in range(self.processes):
             port = free_udp_port()
             media_port = free_udp_port(pair=True)

@@ -192,6 +192,47 @@ def test_shared_seats_need_registered_seats_and_a_plain_password() -> None:
         assert seats._procs == {} and seats._tmp is None  # and what it started is stopped
 
 
+@pytest.mark.parametrize("pool", ["static", "shared"])
+def test_a_seat_port_taken_before_sipp_binds_it_is_chosen_again(
+    monkeypatch: pytest.MonkeyPatch, pool: str
+) -> None:
+    """A port is free when chosen, but another process can bind it before the seat's
+    SIPp does: SIPp exits 254 at once, and the seats used to fail to start ("port in
+    use?"). They are launched again on ports chosen again. Real SIPp processes; no
+    Asterisk needed (a shared pool registers nowhere here)."""
+    import socket
+
+    import lab.sipp as sipp
+
+    settings = sample_settings(seat_port_base=sipp.free_udp_port() - 1, seat_contacts="register")
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("127.0.0.1", 0))
+    taken = [held.getsockname()[1]]  # the first media port handed out: already bound
+    real = sipp.free_udp_port
+    monkeypatch.setattr(
+        sipp, "free_udp_port", lambda pair=False: taken.pop() if taken and pair else real(pair)
+    )
+    if pool == "static":
+        seats: SeatPool = SeatPool(settings, seats=["seat1"])
+    else:
+        seats = SharedSeats(settings, processes=1, seats=["seat1"])
+        monkeypatch.setattr(seats, "_register", lambda: None)
+    launched: list[int] = []
+    launch = seats._launch
+
+    def counted() -> None:
+        launched.append(1)
+        launch()
+
+    monkeypatch.setattr(seats, "_launch", counted)
+    with held, seats:
+        assert len(launched) == 2  # the first launch lost its port
+        assert held.getsockname()[1] not in seats.media_ports.values()
+        assert all(proc.poll() is None for proc in seats._procs.values())
+        if isinstance(seats, SharedSeats):  # the contact registered is the live process's
+            assert len(seats.sip_ports) == 1
+
+
 # --- real calls ------------------------------------------------------------------
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (chroot)")
