@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -183,12 +183,12 @@ def place_call(
         pcaps = dtmf_pcaps(plan.all_keys, work) if dtmf == "rfc2833" else []
         xml = with_headers(caller_scenario(plan, extension, pcaps, stream), headers or {})
         scenario.write_text(xml, encoding="utf-8")
-        for _ in range(BIND_TRIES):
-            port = local_port or free_udp_port()
-            args = [
+
+        def args() -> list[str]:
+            return [
                 _sipp_binary(), "-sf", str(scenario), "-m", "1", "-l", "1",
-                "-i", _plain_ip(local_ip), "-p", str(port), "-mi", _plain_ip(local_ip),
-                "-mp", str(free_udp_port(pair=True)),
+                "-i", _plain_ip(local_ip), "-p", str(local_port or free_udp_port()),
+                "-mi", _plain_ip(local_ip), "-mp", str(free_udp_port(pair=True)),
                 "-key", "caller", sip_user(caller), "-key", "display", sip_display(display),
                 "-cid_str", f"{call_tag}-%u@hotline",
                 "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error",
@@ -196,11 +196,8 @@ def place_call(
                 "-trace_stat", "-stf", str(work / "stat.csv"),
                 strip_crlf(sip_target),
             ]  # fmt: skip
-            proc = _run_sipp(args, work, timeout_s + 10)
-            # The ports were free when chosen; another process may bind one before SIPp
-            # does. SIPp then stops before sending anything: choose again.
-            if proc.returncode != SIPP_BIND_ERROR or local_port:
-                break
+
+        proc = _run_sipp_on_free_ports(args, work, timeout_s + 10, tries=1 if local_port else None)
         messages = parse_message_log(_read(work / "messages.log"))
         stats = read_stat_csv(work / "stat.csv")
     status, answered_at = _invite_outcome(messages)
@@ -261,6 +258,19 @@ def _run_sipp(args: list[str], cwd: Path, timeout_s: float) -> subprocess.Comple
         raise SippError(f"sipp did not finish within {timeout_s:.0f} s: {' '.join(args)}") from exc
     except OSError as exc:
         raise SippError(f"cannot run sipp: {exc}") from exc
+
+
+def _run_sipp_on_free_ports(
+    args: Callable[[], list[str]], cwd: Path, timeout_s: float, tries: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run SIPp with `args()`, which chooses its ports. They were free when chosen, but
+    another process may bind one before SIPp does: SIPp then exits SIPP_BIND_ERROR
+    before sending anything, and runs again on ports chosen again (BIND_TRIES in all)."""
+    for _ in range(tries or BIND_TRIES):
+        proc = _run_sipp(args(), cwd, timeout_s)
+        if proc.returncode != SIPP_BIND_ERROR:
+            break
+    return proc
 
 
 # --- seats -------------------------------------------------------------------------
@@ -579,15 +589,20 @@ class SharedSeats(SeatPool):
             (SCENARIO_DIR / "register.xml").read_text(encoding="utf-8"), encoding="utf-8"
         )
         total = len(self.seats)
-        args = [
-            _sipp_binary(), "-sf", str(work / "register.xml"), "-inf", str(work / "seats.csv"),
-            "-m", str(total), "-r", "100", "-l", str(total), "-i", self.settings.sip_host,
-            "-p", str(free_udp_port()), "-nostdin", "-timeout", "30s", "-timeout_error",
-            "-trace_stat", "-stf", str(work / "register.csv"),
-            "-trace_msg", "-message_file", str(work / "register.log"),
-            f"{self.settings.sip_host}:{self.settings.sip_port}",
-        ]  # fmt: skip
-        proc = _run_sipp(args, work, 40)
+        settings = self.settings
+
+        def args() -> list[str]:
+            return [
+                _sipp_binary(), "-sf", str(work / "register.xml"),
+                "-inf", str(work / "seats.csv"), "-m", str(total), "-r", "100",
+                "-l", str(total), "-i", settings.sip_host, "-p", str(free_udp_port()),
+                "-nostdin", "-timeout", "30s", "-timeout_error",
+                "-trace_stat", "-stf", str(work / "register.csv"),
+                "-trace_msg", "-message_file", str(work / "register.log"),
+                f"{settings.sip_host}:{settings.sip_port}",
+            ]  # fmt: skip
+
+        proc = _run_sipp_on_free_ports(args, work, 40)
         done = stat_count(read_stat_csv(work / "register.csv"), "SuccessfulCall(C)")
         if proc.returncode != 0 or done != total:
             answers = [m.first_line for m in parse_message_log(_read(work / "register.log"))]
@@ -689,24 +704,29 @@ def run_load(
         )  # fmt: skip
     else:
         plan = CallPlan("", 0, key_gap_ms, hold_ms, None, "rfc2833")
-    media_port = free_udp_port(pair=True)
+    media_ports: list[int] = []
     with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:
         work = Path(tmp)
         xml = caller_scenario(plan, exten, stream=stream)
         xml = xml.replace("<sip:[caller]@", "<sip:[caller][call_number]@")
         xml = _load_sdp(xml, media)
         (work / "load.xml").write_text(xml, encoding="utf-8")
-        args = [
-            _sipp_binary(), "-sf", str(work / "load.xml"), "-r", f"{rate:g}", "-m", str(total),
-            "-l", str(max_concurrent), "-i", "127.0.0.1", "-p", str(free_udp_port()),
-            "-mi", "127.0.0.1", "-mp", str(media_port),
-            "-key", "caller", sip_user(caller_prefix), "-key", "display", "load",
-            "-nostdin", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
-            # SIPp ends itself (and writes its stats) before we would kill it
-            "-timeout", f"{int(seconds + hold_ms / 1000 + 45)}s",
-            strip_crlf(sip_target),
-        ]  # fmt: skip
-        proc = _run_sipp(args, work, seconds + hold_ms / 1000 + 60)
+
+        def args() -> list[str]:
+            media_ports.append(free_udp_port(pair=True))
+            return [
+                _sipp_binary(), "-sf", str(work / "load.xml"), "-r", f"{rate:g}",
+                "-m", str(total), "-l", str(max_concurrent),
+                "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                "-mi", "127.0.0.1", "-mp", str(media_ports[-1]),
+                "-key", "caller", sip_user(caller_prefix), "-key", "display", "load",
+                "-nostdin", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
+                # SIPp ends itself (and writes its stats) before we would kill it
+                "-timeout", f"{int(seconds + hold_ms / 1000 + 45)}s",
+                strip_crlf(sip_target),
+            ]  # fmt: skip
+
+        proc = _run_sipp_on_free_ports(args, work, seconds + hold_ms / 1000 + 60)
         stats = read_stat_csv(work / "stat.csv")
     return LoadResult(
         exit_code=proc.returncode,
@@ -714,5 +734,5 @@ def run_load(
         failed=stat_count(stats, "FailedCall(C)"),
         created=stat_count(stats, "TotalCallCreated"),
         stats=stats,
-        media_port=media_port,
+        media_port=media_ports[-1],
     )

@@ -233,6 +233,30 @@ def test_a_seat_port_taken_before_sipp_binds_it_is_chosen_again(
             assert len(seats.sip_ports) == 1
 
 
+def test_a_sipp_run_whose_port_was_taken_runs_again_on_ports_chosen_again(
+    tmp_path: Path,
+) -> None:
+    """What place_call, run_load and the seats' registration share: a run whose port was
+    taken (exit 254, nothing sent) runs again with its arguments built again."""
+    import socket
+
+    import lab.sipp as sipp
+
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("127.0.0.1", 0))
+    ports = [held.getsockname()[1], sipp.free_udp_port()]
+    built: list[int] = []
+
+    def args() -> list[str]:
+        built.append(ports[len(built)])
+        return ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(built[-1]),
+                "-nostdin", "-timeout", "1s", "-m", "1"]  # fmt: skip
+
+    with held:
+        proc = sipp._run_sipp_on_free_ports(args, tmp_path, 20)
+    assert built == ports and proc.returncode != sipp.SIPP_BIND_ERROR
+
+
 # --- real calls ------------------------------------------------------------------
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (chroot)")
