@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import signal
 import threading
 import time
 from datetime import datetime, timedelta
@@ -142,13 +143,20 @@ def _demo(rt: Runtime, web: WebServer, minutes: float, rate: float) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
-        print("stopping the demo ...", flush=True)
-        for t in callers:
-            t.join(timeout=5)
-        if seats is not None:
-            seats.stop()
-        if service is not None:
-            service.stop()
-        cmd_down()
+        # Every part is stopped, each within its own bound: a second Ctrl-C must not
+        # leave Asterisk, the seats or the service's loops running.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            stop.set()
+            print("stopping the demo ...", flush=True)
+            if seats is not None:
+                seats.stop()
+            if service is not None:
+                service.stop()
+            cmd_down()  # Asterisk hangs up the calls in progress: their callers end
+            deadline = time.monotonic() + 10
+            for t in callers:
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return 0
