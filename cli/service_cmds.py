@@ -176,7 +176,7 @@ def _up(rt: Runtime, web: WebServer) -> int:
 
     from ivr.adapters.asterisk.conf_dir import AsteriskConfDir
     from ivr.bootstrap import build_service, start_dialer_threads
-    from ivr.service import run_forever
+    from ivr.service import interrupts_ignored, run_forever
     from lab.sandbox import Sandbox, cmd_down
 
     cfg = rt.config
@@ -198,14 +198,15 @@ def _up(rt: Runtime, web: WebServer) -> int:
             run_forever(service, on_started=lambda: dialers.extend(start_dialer_threads(rt)))
         )
     finally:
-        print("stopping ...", flush=True)
-        for dialer, thread in dialers:
-            dialer.stop()
-            thread.join(10)
-        if speech is not None:
-            speech.terminate()
-            speech.wait(10)
-        cmd_down()
+        with interrupts_ignored():  # a second Ctrl-C must not leave Asterisk running
+            print("stopping ...", flush=True)
+            for dialer, thread in dialers:
+                dialer.stop()
+                thread.join(10)
+            if speech is not None:
+                speech.terminate()
+                speech.wait(10)
+            cmd_down()
     return 0
 
 

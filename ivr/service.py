@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -531,6 +531,18 @@ async def run_forever(
         await stop.wait()
     finally:
         await service.stop()
+
+
+@contextlib.contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """Ctrl-C ignored for a while, then as before: for a stop whose parts each have
+    their own bound, which a second Ctrl-C must not cut half way (Asterisk, seats or
+    the service's loops left running, the process never exiting). Main thread only."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class ServiceThread:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import signal
 import threading
 import time
 from datetime import datetime, timedelta
@@ -111,7 +110,7 @@ def run_demo(
 
 
 def _demo(rt: Runtime, web: WebServer, minutes: float, rate: float) -> int:
-    from ivr.service import ServiceThread
+    from ivr.service import ServiceThread, interrupts_ignored
     from lab.sandbox import Sandbox, cmd_down
     from lab.sipp import SeatPool
 
@@ -143,10 +142,7 @@ def _demo(rt: Runtime, web: WebServer, minutes: float, rate: float) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        # Every part is stopped, each within its own bound: a second Ctrl-C must not
-        # leave Asterisk, the seats or the service's loops running.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
+        with interrupts_ignored():
             stop.set()
             print("stopping the demo ...", flush=True)
             if seats is not None:
@@ -157,6 +153,4 @@ def _demo(rt: Runtime, web: WebServer, minutes: float, rate: float) -> int:
             deadline = time.monotonic() + 10
             for t in callers:
                 t.join(timeout=max(0.0, deadline - time.monotonic()))
-        finally:
-            signal.signal(signal.SIGINT, previous)
     return 0
