@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import AddCommand, clip, config, nonempty, shown
+from cli.common import AddCommand, clip, config, nonempty
+from ivr.domain.text import shown
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ivr.domain.text import MULTILINE, bad_character, one_line_feed, squeezed
+from ivr.domain.text import MULTILINE, bad_character, one_line_feed, shown, squeezed
 
 if TYPE_CHECKING:
     from ivr.bootstrap import Runtime
@@ -119,11 +119,6 @@ def config_directory(args: argparse.Namespace) -> Path:
 
 
 MAX_PATH = 4096  # PATH_MAX on Linux
-
-
-def shown(text: str, most: int = 30) -> str:
-    """A value as an error message echoes it: quoted, escaped, and cut to `most` characters."""
-    return repr(text[:most]) + ("..." if len(text) > most else "")
 
 
 def nonempty(text: str) -> str:

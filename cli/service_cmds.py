@@ -31,9 +31,9 @@ from cli.common import (
     nonempty,
     plain,
     runtime,
-    shown,
     text_arg,
 )
+from ivr.domain.text import shown
 
 if TYPE_CHECKING:  # imported when used: the CLI starts without them
     from ivr.bootstrap import Runtime

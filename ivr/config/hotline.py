@@ -21,6 +21,7 @@ from ivr.config.cases import CaseSettings, load_cases_config
 from ivr.config.errors import ConfigError
 from ivr.config.reader import MAX_NAME, NAME, NAME_RULE, Cursor, is_word, read_yaml, windows
 from ivr.config.schema import WEB_LOCALES, check_file
+from ivr.config.shapes import secret_reason
 from ivr.config.speech import SpeechSettings, parse_speech
 from ivr.config.survey import parse_survey
 from ivr.config.twilio import TwilioSettings, parse_twilio
@@ -50,6 +51,7 @@ from ivr.domain.shifts import (
 )
 from ivr.domain.survey import PROMPTS as SURVEY_PROMPTS
 from ivr.domain.survey import SurveyPolicy
+from ivr.domain.text import shown
 
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
@@ -803,16 +805,16 @@ def _journal(c: Cursor, data_dir: Path) -> Path:
     value = c.text()
     path = Path(value) if value.startswith("/") else data_dir / value
     bad = ".." in path.parts or value.endswith("/") or not value.strip()
-    if not bad and not JOURNAL_PATH_RE.fullmatch(str(path)):
-        if JOURNAL_PATH_RE.fullmatch(f"/{value}") and not value.startswith("/"):
-            raise ConfigError(  # the value is fine: the data directory under it is not
-                "environment",
-                ENV_DATA_DIR,
-                f"the data directory {_shown(data_dir)} holds the fallback journal "
-                "(ami.journal), so Asterisk's FILE() must take its path: letters, digits "
-                "and _ . / + @ : % - only (no spaces)",
-            )
-    if bad or not JOURNAL_PATH_RE.fullmatch(str(path)):
+    fits = JOURNAL_PATH_RE.fullmatch(str(path))
+    if not (bad or fits or value.startswith("/")) and JOURNAL_PATH_RE.fullmatch(f"/{value}"):
+        raise ConfigError(  # the value is fine: the data directory under it is not
+            "environment",
+            ENV_DATA_DIR,
+            f"the data directory {shown(str(data_dir), 80)} holds the fallback journal "
+            "(ami.journal), so Asterisk's FILE() must take its path: letters, digits "
+            "and _ . / + @ : % - only (no spaces)",
+        )
+    if bad or not fits:
         raise c.fail(
             f"{value!r} is not a file path Asterisk's FILE() takes: letters, digits and "
             "_ . / + @ : % - only (no spaces, no ..), relative to the data directory or absolute"
@@ -822,19 +824,10 @@ def _journal(c: Cursor, data_dir: Path) -> Path:
     return path
 
 
-def _shown(path: Path, limit: int = 80) -> str:
-    """A path for a message: quoted, cut, control characters escaped."""
-    text = repr(str(path))
-    return text if len(text) <= limit else f"{text[: limit - 5]}...'"
-
-
 def _no_secret(section: Cursor, key: str, env_name: str) -> None:
     """Secrets never come from committed config: refuse one found there."""
     if isinstance(section.data, dict) and key in section.data:
-        raise section.child(key).fail(
-            f"secrets do not belong in committed config: remove it and set {env_name}, "
-            "or let the hotline generate one in the data directory (secrets/, mode 0600)"
-        )
+        raise section.child(key).fail(secret_reason(env_name))
 
 
 MAX_SECRET_CHARS = 128

@@ -56,3 +56,13 @@ def squeezed(text: str, most: int | None = None) -> str:
     """
     flat = " ".join(text.split())
     return flat if most is None else flat[:most]
+
+
+def shown(text: str, most: int = 30) -> str:
+    r"""A value as an error message echoes it: quoted, escaped (control characters
+    too), and cut to `most` characters.
+
+    >>> shown("/tmp/d\x01x"), shown("abcdef", 3)
+    ("'/tmp/d\\x01x'", "'abc'...")
+    """
+    return repr(text[:most]) + ("..." if len(text) > most else "")
