@@ -29,14 +29,16 @@ MAX_CALLERS = 12
 
 
 def demo_instant(rt: Runtime) -> datetime | None:
-    """The next weekday 10:00 when the hotline is closed now, else None (real time)."""
+    """When the hotline is closed now, the next 10:00 (local) still ahead at which it
+    is open, today's included (after midnight that is this morning's); else None
+    (real time)."""
     now = rt.clock()
     if rt.config.calendar.is_open(now):
         return None
     local = now.astimezone(rt.config.site.tz).replace(hour=10, minute=0, second=0, microsecond=0)
-    for i in range(1, 15):
+    for i in range(15):
         candidate = local + timedelta(days=i)
-        if rt.config.calendar.is_open(candidate):
+        if candidate > now and rt.config.calendar.is_open(candidate):
             return candidate
     return None
 

@@ -112,3 +112,11 @@ def test_demo_pins_the_clock_to_open_hours_when_closed(web_runtime, t0) -> None:
     web_runtime.clock.at = t0.replace(hour=22)
     at = demo_instant(web_runtime)
     assert at is not None and at.isoformat() == "2026-11-24T10:00:00+08:00"
+    # after midnight: this morning's 10:00, not tomorrow's
+    web_runtime.clock.at = t0.replace(day=24, hour=2)
+    at = demo_instant(web_runtime)
+    assert at is not None and at.isoformat() == "2026-11-24T10:00:00+08:00"
+    # at lunch (closed 11:30-13:00): today's 10:00 is past, so tomorrow's
+    web_runtime.clock.at = t0.replace(hour=12)
+    at = demo_instant(web_runtime)
+    assert at is not None and at.isoformat() == "2026-11-24T10:00:00+08:00"
