@@ -26,6 +26,7 @@ from werkzeug.exceptions import BadHost, ClientDisconnected
 from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.files import secret
 from ivr.bootstrap import Runtime, build_runtime, build_twilio_voice, heavy_sessions
+from ivr.config import ENV_WEB_SECRET, ConfigError, web_secret_problem
 from web import board_data, heavy, i18n, messages
 from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
@@ -39,8 +40,6 @@ from web.security import (
     current_user,
 )
 from web.settings import WebSettings
-
-ENV_SECRET = "HOTLINE_WEB_SECRET"  # noqa: S105 (the name of a variable)
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +114,12 @@ def _register(app: Flask) -> None:
 
 
 def _secret_key(rt: Runtime) -> str:
-    """HOTLINE_WEB_SECRET, else a random key kept in the data directory (mode 0600)."""
-    return secret(os.environ, ENV_SECRET, rt.config.data_dir / "web-secret.key", nbytes=48)
+    """HOTLINE_WEB_SECRET, else a random key kept in the data directory (mode 0600).
+    The variable is checked when the config is read; again here, for a runtime built
+    from another environment than this process's."""
+    if (reason := web_secret_problem(os.environ.get(ENV_WEB_SECRET, "").strip())) is not None:
+        raise ConfigError("environment", ENV_WEB_SECRET, reason)
+    return secret(os.environ, ENV_WEB_SECRET, rt.config.data_dir / "web-secret.key", nbytes=48)
 
 
 def _before() -> ResponseReturnValue | None:

@@ -21,10 +21,12 @@ from ivr.config.hotline import (
     ENV_DATA_DIR,
     ENV_DATABASE_URL,
     ENV_SEAT_PASSWORD,
+    ENV_WEB_SECRET,
     AmiSettings,
     HotlineConfig,
     load_config,
     secret_problem,
+    web_secret_problem,
 )
 from ivr.config.schema import WEB_LOCALES
 from ivr.config.twilio import ENV_TWILIO_AUTH_TOKEN, TwilioSettings, auth_token
@@ -34,6 +36,8 @@ __all__ = [
     "TwilioSettings",
     "auth_token",
     "secret_problem",
+    "web_secret_problem",
+    "ENV_WEB_SECRET",
     "ENV_AMI_SECRET",
     "ENV_DATABASE_URL",
     "ENV_SEAT_PASSWORD",

@@ -58,6 +58,7 @@ ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
 ENV_DATA_DIR = "HOTLINE_DATA_DIR"
 ENV_AMI_SECRET = "HOTLINE_AMI_SECRET"  # noqa: S105 (the variable's name, not a secret)
 ENV_SEAT_PASSWORD = "HOTLINE_SEAT_PASSWORD"  # noqa: S105
+ENV_WEB_SECRET = "HOTLINE_WEB_SECRET"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -744,6 +745,8 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         given = env.get(name, "").strip()  # empty: generated in the data directory
         if given and (reason := secret_problem(given)) is not None:
             raise ConfigError("environment", name, reason)
+    if (reason := web_secret_problem(env.get(ENV_WEB_SECRET, "").strip())) is not None:
+        raise ConfigError("environment", ENV_WEB_SECRET, reason)
     backup_section = main.opt("backup", None)
     try:
         backup = parse_backup(backup_section.data, data_dir)  # refuses unknown keys itself
@@ -846,6 +849,28 @@ def secret_problem(value: str) -> str | None:
         if " " not in value:
             return None
     return f"must be 1 to {MAX_SECRET_CHARS} printable ASCII characters, no spaces"
+
+
+MIN_WEB_SECRET_CHARS = 32
+
+
+def web_secret_problem(value: str) -> str | None:
+    """Why `value` cannot be the web app's key (None: it can; empty: one is generated
+    in the data directory). The key signs the session cookie and the Twilio calls'
+    state: a short one could be found by trying keys offline against one signed
+    value. The reason never quotes the value.
+
+    >>> web_secret_problem(""), web_secret_problem("k" * 32)
+    (None, None)
+    >>> web_secret_problem("hunter2")[:31]
+    'must be at least 32 characters '
+    """
+    if not value or len(value) >= MIN_WEB_SECRET_CHARS:
+        return None
+    return (
+        f"must be at least {MIN_WEB_SECRET_CHARS} characters"
+        ' (python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
+    )
 
 
 def _check_database_url(url: str, item: Cursor | None) -> None:

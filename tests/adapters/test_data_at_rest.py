@@ -253,3 +253,42 @@ def test_any_printable_ascii_secret_without_spaces_is_taken(tmp_path: Path, valu
     rt = build_runtime(str(CONFIG), {**env, "HOTLINE_SEAT_PASSWORD": value}, migrate_db=False)
     rt.close()
     assert rt.config.ami.secret == rt.config.sip.seat_password == value
+
+
+@pytest.mark.parametrize("value", ["Q", "hunter2", "x" * 31, "  short-with-spaces-around  "])
+def test_a_short_web_secret_from_the_environment_is_refused_unquoted(
+    tmp_path: Path, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOTLINE_WEB_SECRET signs the session cookie and the Twilio calls' state: a
+    short key could be found offline from one signed value. Refused when the
+    configuration is read (check-config too), and by the web app for a runtime built
+    from another environment; naming the variable, never quoting it."""
+    env = {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_WEB_SECRET": value}
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIG, env=env)
+    assert (err.value.file, err.value.item) == ("environment", "HOTLINE_WEB_SECRET")
+    assert value.strip() not in str(err.value) and "at least 32" in err.value.reason
+    rt = build_runtime(str(CONFIG), {"HOTLINE_DATA_DIR": str(tmp_path)}, migrate_db=False)
+    rt.close()
+    monkeypatch.setenv("HOTLINE_WEB_SECRET", value)
+    with pytest.raises(ConfigError) as err:
+        _secret_key(rt)
+    assert err.value.item == "HOTLINE_WEB_SECRET" and value.strip() not in str(err.value)
+    assert not (tmp_path / "web-secret.key").exists()
+
+
+@pytest.mark.parametrize("value", ["x" * 32, "密" * 32, "", "   "])
+def test_a_long_enough_or_empty_web_secret_is_taken(
+    tmp_path: Path, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """32 characters or more is taken as given; empty (or blank) means a key generated
+    in the data directory, as for the other secrets."""
+    env = {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_WEB_SECRET": value}
+    rt = build_runtime(str(CONFIG), env, migrate_db=False)
+    rt.close()
+    monkeypatch.setenv("HOTLINE_WEB_SECRET", value)
+    key = _secret_key(rt)
+    if value.strip():
+        assert key == value and not (tmp_path / "web-secret.key").exists()
+    else:
+        assert len(key) >= 32 and (tmp_path / "web-secret.key").exists()
