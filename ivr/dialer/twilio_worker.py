@@ -21,7 +21,6 @@ Twilio's time limit sent with the call, and a few minutes (`over_after`).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +46,15 @@ log = logging.getLogger(__name__)
 NAME_PREFIX = "twilio:"
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A call this dialer created and has not yet seen end."""
+
+    sid: str  # Twilio's call SID
+    seat: str
+    over_at: float  # monotonic: by then the call has surely ended (CallbackCall.over_after)
+
+
 @dataclass
 class TwilioDialerStats:
     placed: list[str] = field(default_factory=list)  # action ids
@@ -68,8 +76,7 @@ class TwilioDialer:
         self.name = name or f"{NAME_PREFIX}{dialer_id()}"
         s = deps.settings.dialer
         self.bucket = TokenBucket(s.originate_rate, s.burst)
-        self.inflight: dict[str, tuple[str, str]] = {}  # action id -> (call SID, seat)
-        self.over_at: dict[str, float] = {}  # action id -> when its call has surely ended
+        self.inflight: dict[str, InFlight] = {}  # action id -> its call
         self.stats = TwilioDialerStats()
         self.calllog = CallLogIntake(deps.repo, deps.intake, deps.settings.intake)
         self._last_intake = 0.0
@@ -108,7 +115,8 @@ class TwilioDialer:
                 self._finish(attempt.action_id, AttemptOutcome.UNKNOWN, "lost on restart")
 
     def poll(self) -> None:
-        for action, (sid, _seat) in list(self.inflight.items()):
+        for action, call in list(self.inflight.items()):
+            sid = call.sid
             try:
                 outcome = self.calls.outcome(sid)
             except TwilioCallsError as e:
@@ -119,7 +127,7 @@ class TwilioDialer:
                 outcome = None
             if outcome is not None:
                 self._finish(action, outcome, f"twilio {sid}")
-            elif self.monotonic() >= self.over_at.get(action, math.inf):
+            elif self.monotonic() >= call.over_at:
                 self._finish(
                     action, AttemptOutcome.UNKNOWN, f"twilio {sid}: no end read by its time limit"
                 )
@@ -138,8 +146,7 @@ class TwilioDialer:
         except TwilioCallsError as e:
             self._finish(action, AttemptOutcome.AGENT_UNAVAILABLE, f"twilio: {e}")
             return
-        self.inflight[action] = (sid, seat)
-        self.over_at[action] = self.monotonic() + call.over_after()
+        self.inflight[action] = InFlight(sid, seat, self.monotonic() + call.over_after())
         self.stats.placed.append(action)
         self.deps.repo.mark_sent(action, self.deps.clock())
         log.info("callback %s: Twilio call %s ringing %s for %s", action, sid, seat,
@@ -147,12 +154,11 @@ class TwilioDialer:
 
     def _finish(self, action: str, outcome: AttemptOutcome, detail: str) -> None:
         self.inflight.pop(action, None)
-        self.over_at.pop(action, None)
         if finish(self.deps, action, outcome, "", detail):
             self.stats.results[action] = outcome.value
 
     def _busy(self) -> list[str]:
-        return [seat for _sid, seat in self.inflight.values()]
+        return [call.seat for call in self.inflight.values()]
 
     def _presence(self) -> Presence:
         return agent_presence(self.deps.presence, {})  # no AMI: no device states here
