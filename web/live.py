@@ -46,7 +46,7 @@ class BoardHub:
         with self._lock:
             if not self._payload or time.monotonic() - self._at >= self._poll:
                 payload = self._compute()
-                key = json.dumps({k: v for k, v in payload.items() if k != "now"}, sort_keys=True)
+                key = _content_key(payload)
                 if key != self._key:
                     self._version += 1
                     self._key = key
@@ -55,26 +55,7 @@ class BoardHub:
 
     def stream(self, heartbeat: float, max_events: int | None = None) -> Iterator[str]:
         """SSE lines: one `board` event per change, a comment every `heartbeat` s."""
-        sent, last_version, last_beat = 0, -1, time.monotonic()
-        yield "retry: 1000\n\n"
-        while not self.stopping.is_set():
-            try:
-                version, payload = self.current()
-            except Exception:  # the database away: say so, keep the stream, poll on
-                log.warning("board stream: snapshot unavailable", exc_info=True)
-                yield UNAVAILABLE
-                self.stopping.wait(max(self._poll, UNAVAILABLE_RETRY_SECONDS))
-                continue
-            if version != last_version:
-                last_version = version
-                sent += 1
-                yield f"event: board\nid: {version}\ndata: {json.dumps(payload)}\n\n"
-                if max_events is not None and sent >= max_events:
-                    return
-            elif time.monotonic() - last_beat >= heartbeat:
-                last_beat = time.monotonic()
-                yield ": keep-alive\n\n"
-            self.stopping.wait(self._poll)
+        return _events(self.current, "board", self._poll, heartbeat, self.stopping, max_events)
 
 
 def watch(
@@ -90,19 +71,48 @@ def watch(
     `poll_seconds`, an `event` when it changed (apart from its clock), a comment as
     heartbeat. Unlike the board's hub, nothing is shared between listeners. `first`:
     the first snapshot, computed by the view before the response started."""
-    sent, last_key, version, last_beat = 0, None, 0, time.monotonic()
+    last_key: str | None = None
+    version = 0
+
+    def snapshot() -> tuple[int, dict[str, Any]]:
+        nonlocal first, last_key, version
+        payload, first = (first, None) if first is not None else (compute(), None)
+        key = _content_key(payload)
+        if key != last_key:
+            last_key, version = key, version + 1
+        return version, payload
+
+    return _events(snapshot, event, poll_seconds, heartbeat, stopping, max_events)
+
+
+def _content_key(payload: dict[str, Any]) -> str:
+    """What a snapshot says, apart from its clock: equal keys, no event."""
+    return json.dumps({k: v for k, v in payload.items() if k != "now"}, sort_keys=True)
+
+
+def _events(
+    snapshot: Callable[[], tuple[int, dict[str, Any]]],
+    event: str,
+    poll_seconds: float,
+    heartbeat: float,
+    stopping: threading.Event,
+    max_events: int | None,
+) -> Iterator[str]:
+    """The SSE lines of one stream: `snapshot()` gives (version, payload) every
+    `poll_seconds`; an `event` when the version changed, a comment as heartbeat, and
+    `UNAVAILABLE` (then a retry) when the snapshot could not be computed."""
+    sent, last_version, last_beat = 0, -1, time.monotonic()
     yield "retry: 1000\n\n"
     while not stopping.is_set():
         try:
-            payload, first = (first, None) if first is not None else (compute(), None)
+            version, payload = snapshot()
         except Exception:  # the database away: say so, keep the stream, poll on
             log.warning("%s stream: snapshot unavailable", event, exc_info=True)
             yield UNAVAILABLE
             stopping.wait(max(poll_seconds, UNAVAILABLE_RETRY_SECONDS))
             continue
-        key = json.dumps({k: v for k, v in payload.items() if k != "now"}, sort_keys=True)
-        if key != last_key:
-            last_key, version, sent = key, version + 1, sent + 1
+        if version != last_version:
+            last_version, sent = version, sent + 1
             yield f"event: {event}\nid: {version}\ndata: {json.dumps(payload)}\n\n"
             if max_events is not None and sent >= max_events:
                 return
