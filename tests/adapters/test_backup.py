@@ -321,6 +321,29 @@ def test_restore_sqlite_refuses_a_dump_kind_mismatch(tmp_path: Path) -> None:
         restore_sqlite(dump, tmp_path / "fresh", "hotline.db")
 
 
+def test_restore_refuses_what_is_not_a_regular_file_without_blocking(tmp_path: Path) -> None:
+    """A FIFO blocked the first read for ever (no writer comes); a device, a directory:
+    each is refused at once, exit 2 naming the argument."""
+    fifo = tmp_path / "copy.fifo"
+    os.mkfifo(fifo)
+    done: list[int] = []
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        t = threading.Thread(
+            target=lambda p=path: done.append(
+                main(["restore", str(p), "--data-dir", str(tmp_path / "new")])
+            ),
+            daemon=True,
+        )
+        t.start()
+        t.join(10)
+        if t.is_alive():  # unblock the thread before failing
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            raise AssertionError(f"restore {path} blocked")
+    assert done == [2, 2, 2]
+    with pytest.raises(BackupError, match="not a regular file"):
+        check_backup(fifo)
+
+
 # --- configuration --------------------------------------------------------------------
 
 

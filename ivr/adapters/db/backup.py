@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -145,8 +146,11 @@ def _backup_sqlite(source: Path, target: Path) -> None:
 
 
 def backup_kind(path: Path) -> str:
-    """ "sqlite" or "postgresql" from the file's first bytes; BackupError if neither."""
+    """ "sqlite" or "postgresql" from the file's first bytes; BackupError if neither.
+    Only a regular file: a FIFO would block the read for ever, a device never end."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise BackupError(f"{path}: not a regular file")
         with open(path, "rb") as f:
             head = f.read(len(_SQLITE_MAGIC))
     except FileNotFoundError:
