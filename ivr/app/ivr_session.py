@@ -164,9 +164,7 @@ class IvrSession:
         d, target = self.deps, self.leave.target
         if target.kind in (TargetKind.ROUTE, TargetKind.OPERATOR):
             branch = target.arg if target.kind is TargetKind.ROUTE else OPERATOR_BRANCH
-            previous = self._case_owner() or d.history.previous_agent(
-                normalise_number(self.caller.number), at - d.policy.repeat_within
-            )
+            previous = self._case_owner() or self._previous_agent(at)
             ctx = CallContext(self.caller.number, branch, previous, self.language)
             return decide(ctx, at, d.roster, d.policy, d.presence.snapshot())
         kind = {
@@ -174,6 +172,15 @@ class IvrSession:
             TargetKind.VOICEMAIL: RouteKind.VOICEMAIL,
         }.get(target.kind, RouteKind.HANGUP)
         return caller_choice(kind, self.caller.number, d.policy, f"caller chose {target}")
+
+    def _previous_agent(self, at: datetime) -> str | None:
+        """Who answered this caller within the repeat window. A caller without a
+        number (withheld: "", "anonymous", "Restricted"...) is nobody's repeat
+        caller: looked up, every such call would be one caller's."""
+        number = normalise_number(self.caller.number)
+        if not number.lstrip("+"):
+            return None
+        return self.deps.history.previous_agent(number, at - self.deps.policy.repeat_within)
 
     def _case_owner(self) -> str | None:
         """The owner of the caller's open case: first-contact ownership by matter, ahead

@@ -286,6 +286,16 @@ def test_previous_agent_is_the_latest_answer_since(call_log: SqlCallLog) -> None
     assert call_log.previous_agent("nobody", since=at(-10)) is None
 
 
+def test_no_number_has_no_previous_agent(call_log: SqlCallLog) -> None:
+    """Callers without a number are stored as '' or as Asterisk named them: not one caller."""
+    for uid, caller in [("w1", ""), ("w2", "anonymous")]:
+        call_log.record_many(
+            [CallStarted(uid, at(0), caller), CallAnswered(uid, at(10), "seat", "agent-" + uid)]
+        )
+    for caller in ["", "anonymous", "Restricted", "+"]:
+        assert call_log.previous_agent(caller, since=at(-10)) is None, caller
+
+
 def test_unknown_call_is_none(call_log: SqlCallLog) -> None:
     assert call_log.get_call("nope") is None
 

@@ -15,7 +15,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -1038,3 +1038,41 @@ def test_a_menu_without_hash_keeps_one_round_trip_a_prompt(routes: RouteTable) -
     lines = call(routes, FakeAsterisk(keys=["1"]))
     assert lines[0].startswith('GET DATA "hotline/zh-CN/welcome"')
     assert not any(line.startswith("WAIT FOR DIGIT") for line in lines)
+
+
+class EveryonesHistory:
+    """A call history that answers for any number, as the call log does for the
+    number no-number callers share (''): who answered the last such call."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def previous_agent(self, caller: str, since: datetime) -> str | None:
+        self.asked.append(caller)
+        return "chen"  # on duty at seat2 on Monday 10:00
+
+
+@pytest.mark.parametrize(
+    "callerid", ["unknown", "", "anonymous", "Anonymous", "Restricted", "<unknown>", "+"]
+)
+def test_a_caller_without_a_number_is_nobodys_repeat_caller(
+    sample_config: HotlineConfig, calllog: ListCallLog, callerid: str
+) -> None:
+    history = EveryonesHistory()
+    h = handlers(sample_config, calllog)
+    h.deps = replace(h.deps, history=history)
+    lines = call(h.routes(), FakeAsterisk(keys=["1"]), env_block(agi_callerid=callerid))
+    assert dict(set_variables(lines[1:]))["HOTLINE_ROUTE_KIND"] == "queue"
+    assert history.asked == []
+    assert not any("first-contact" in t for t in calllog.of(Routed)[0].trace)
+
+
+def test_a_caller_with_a_number_is_still_a_repeat_caller(
+    sample_config: HotlineConfig, calllog: ListCallLog
+) -> None:
+    history = EveryonesHistory()
+    h = handlers(sample_config, calllog)
+    h.deps = replace(h.deps, history=history)
+    lines = call(h.routes(), FakeAsterisk(keys=["1"]))
+    assert set_variables(lines[1:])[-1] == ("HOTLINE_ROUTE_KIND", "seat")
+    assert history.asked == [CALLER]
