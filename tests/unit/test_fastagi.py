@@ -809,6 +809,48 @@ def test_an_oversized_environment_line_closes_the_connection_quietly(
     assert not any(r.exc_info for r in caplog.records)
 
 
+@pytest.mark.parametrize("value", [b"", b"v" * 4000], ids=["many-lines", "many-bytes"])
+def test_an_environment_that_never_ends_is_closed_without_keeping_it(
+    routes: RouteTable, caplog: pytest.LogCaptureFixture, value: bytes
+) -> None:
+    """Lines under the limit, no blank line: the block is refused once it is longer than
+    any Asterisk sends, not held until its deadline with every line kept."""
+
+    async def scenario(port: int) -> tuple[bytes, float, list[str]]:
+        start = time.monotonic()
+        reader, writer = await _hold(port)
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            while not reader.at_eof() and time.monotonic() - start < 3:
+                writer.write(b"".join(b"k%d: %s\n" % (sent + i, value) for i in range(50)))
+                sent += 50
+                await writer.drain()
+                await asyncio.sleep(0)
+        try:
+            data, closed = await _until_closed(reader)
+        except ConnectionResetError:  # closed with our lines unread: a reset
+            data, closed = b"", time.monotonic()
+        _close(writer)
+        return data, closed - start, await _converse(port, env_block(), FakeAsterisk(keys=["1"]))
+
+    with caplog.at_level(logging.INFO):
+        data, took, after = asyncio.run(
+            _with_server(routes, FastAgiLimits(env_timeout_seconds=5), scenario)
+        )
+    assert data == b"" and took < 2.0  # closed long before the 5 s deadline
+    assert set_variables(after)[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+    assert any("AGI environment over 256 lines" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_an_environment_with_as_many_arguments_as_asterisk_passes_is_read(
+    routes: RouteTable,
+) -> None:
+    args = {f"agi_arg_{n}": "a" * 40 for n in range(1, 128)}  # Asterisk's MAX_ARGS - 1
+    lines = call(routes, FakeAsterisk(keys=["1"]), env_block(**args))
+    assert set_variables(lines[1:])[-1] == ("HOTLINE_ROUTE_KIND", "queue")
+
+
 def test_a_garbled_reply_ends_the_dialog_in_the_fallback(
     routes: RouteTable, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from ivr.adapters.asterisk.agi import (
+    AgiError,
     AgiHangup,
     AgiLineTooLong,
     AgiResult,
@@ -41,6 +42,12 @@ Handler = Callable[["AgiChannel"], Awaitable[None]]
 KEYS = "0123456789*#"  # escape digits: any key interrupts a prompt
 # What MSet takes verbatim: it splits on ',' and '=' and strips quotes and backslashes.
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@+-]*")
+# The environment block's bounds: Asterisk sends two dozen lines (and an agi_arg_N
+# line per argument, at most 127), well under 8 KiB. Lines alone are bounded by the
+# stream's limit; without these, a peer could send lines until the block's deadline
+# and the environment would keep them all.
+MAX_ENV_LINES = 256
+ENV_LIMIT_LINES = 8  # the block's bytes: at most this many times the line limit
 
 
 class RouteTable:
@@ -247,6 +254,7 @@ class AgiChannel:
     async def read_env(self) -> None:
         stream = self.stream
         stream.arm(self.env_timeout, "AGI environment")
+        lines, size, max_size = 0, 0, ENV_LIMIT_LINES * stream.limit
         try:
             while True:
                 # _readline's loop, inline: no coroutine for each of the block's lines
@@ -256,6 +264,11 @@ class AgiChannel:
                     continue
                 if not raw:
                     raise AgiHangup("connection closed before the environment was sent")
+                lines, size = lines + 1, size + len(raw)
+                if lines > MAX_ENV_LINES or size > max_size:
+                    raise AgiError(
+                        f"AGI environment over {MAX_ENV_LINES} lines or {max_size} bytes"
+                    )
                 item = parse_env_line(raw.decode("utf-8", "replace"))
                 if item is None:
                     return
