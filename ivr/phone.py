@@ -10,7 +10,8 @@ whatever form it arrives in. Parsing is Google's libphonenumber (`phonenumbers`)
     canonical(text, region)    the E.164 form, or NumberError (a NumberProblem code, its
                                English reason; the web words the code: web/messages.py)
     caller_key(text, region)   the E.164 form when there is one, else the text as given
-                               (a caller ID is never refused: it is what Asterisk saw)
+                               (a caller ID is never refused: it is what Asterisk saw),
+                               cut to MAX_CALLER_CHARS
     match_key(text, region)    the E.164 form when there is one, else digits and '+'
                                (how lists compare numbers: total, never raises)
     prefix_forms(text, region) the stored prefixes a typed (partial) number stands for
@@ -37,6 +38,9 @@ from ivr.domain.privacy import mask_number
 from ivr.domain.routing import normalise_number
 
 MAX_CHARS = 64  # the longest E.164 number written with generous separators, and more
+# The longest caller ID stored as given (one that is no number): SIP lets a caller
+# send kilobytes, and PostgreSQL cannot index a caller over some 2,700 bytes.
+MAX_CALLER_CHARS = 128
 MAX_PREFIX_DIGITS = 20  # 15 in E.164, with room for an international or trunk prefix
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # the shortest real numbers (Niue, St Helena) have 7
 
@@ -237,15 +241,18 @@ def _round_trips(e164: str) -> bool:
 
 
 def caller_key(number: str, region: str | None = None) -> str:
-    """How a caller number is stored: E.164 when it parses, else the text as given.
+    """How a caller number is stored: E.164 when it parses, else the text as given,
+    cut to its first MAX_CALLER_CHARS characters.
 
     >>> caller_key("13800000103", "CN"), caller_key("4000", "CN"), caller_key("", "CN")
     ('+8613800000103', '4000', '')
+    >>> len(caller_key("x" * 5000, "CN"))
+    128
     """
     try:
         return canonical(number, region)
     except NumberError:
-        return number
+        return number[:MAX_CALLER_CHARS]
 
 
 def match_key(number: str, region: str | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import random
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -294,6 +295,22 @@ def test_no_number_has_no_previous_agent(call_log: SqlCallLog) -> None:
         )
     for caller in ["", "anonymous", "Restricted", "+"]:
         assert call_log.previous_agent(caller, since=at(-10)) is None, caller
+
+
+@pytest.mark.parametrize("alphabet", ["0123456789abcdefXYZ", "张王李赵😀0123"])
+def test_a_caller_id_of_kilobytes_gets_its_record(call_log: SqlCallLog, alphabet: str) -> None:
+    """SIP lets a caller send a caller ID of kilobytes; PostgreSQL cannot index one over
+    some 2,700 bytes. It is stored cut, and the call has its whole record."""
+    rng = random.Random(7)
+    caller = "".join(rng.choice(alphabet) for _ in range(7000))
+    call_log.record_many(
+        [CallStarted("long", at(0), caller, source="ami"), CallEnded("long", at(5))]
+    )
+    record = call_log.get_call("long")
+    assert record is not None and record.source == "ami" and record.ended_at == at(5)
+    assert record.caller == caller[:128]
+    call_log.record_many([CallAnswered("long", at(2), "seat", "agent-l")])
+    assert call_log.previous_agent(caller, since=at(-10)) == "agent-l"
 
 
 def test_unknown_call_is_none(call_log: SqlCallLog) -> None:
