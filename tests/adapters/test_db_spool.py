@@ -279,6 +279,27 @@ def test_a_line_the_database_refuses_for_good_is_set_aside_not_lost(
     assert not log.pending()
 
 
+@pytest.mark.parametrize("good_calls", [0, 1], ids=["alone", "after-a-full-batch"])
+def test_a_refused_line_alone_in_its_batch_is_set_aside_not_raised(
+    call_log: SqlCallLog, spool_path: Path, good_calls: int
+) -> None:
+    """The replay's last batch may hold one line: refused, it is rejected like any other,
+    and the spool does not stop there (every later event would wait behind it)."""
+    spool_path.parent.mkdir(parents=True)
+    good = [encode_event(e) for n in range(good_calls) for e in call_events(f"g{n}")]
+    naive = encode_event(CallEnded("bad", datetime(2025, 3, 14, 10, 0)))
+    spool_path.write_text("\n".join([*good, naive]) + "\n", "utf-8")
+
+    log = SpoolingCallLog(call_log, spool_path, batch_size=5)  # a call's 5 events a batch
+    assert log.replay() == len(good)
+    assert spool_lines(spool_path.with_name(spool_path.name + ".rejected")) == [naive]
+    assert not log.pending()
+    for n in range(good_calls):
+        assert_complete(call_log, f"g{n}")
+    log.record_many(call_events("next"))  # straight to the database
+    assert_complete(call_log, "next")
+
+
 # --------------------------------------------------------------------------- write-behind
 
 

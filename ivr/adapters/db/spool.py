@@ -341,8 +341,7 @@ class SpoolingCallLog:
         except TRANSIENT_ERRORS:
             raise
         except REFUSED_ERRORS:  # SpoolFormatError is a DbError
-            if len(lines) == 1:
-                raise
+            pass  # one by one: the refused line is set aside, the others applied
         return sum(self._apply_one(line) for line in lines)
 
     def _apply_one(self, line: str) -> int:
