@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -382,6 +383,45 @@ def test_a_nul_in_text_is_stored_or_rejected_alone(
         assert record is not None and record.caller_name == "Zhao\x00Liu"
         assert not rejected.exists()
     assert not pending_lines(spool_path)
+
+
+def test_an_event_over_a_postgresql_limit_is_rejected_alone_not_spooled_for_ever(
+    call_log: SqlCallLog, spool_path: Path, db_url: str
+) -> None:
+    """A call id too long to index is a ProgramLimitExceeded on PostgreSQL, an
+    OperationalError: not an outage, since it fails again at every replay."""
+    rng = random.Random(3)
+    uid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(7000))
+    bad = CallStarted(uid, at(0), "13800000009", "Zhao", "12345")
+    with BufferedCallLog(SpoolingCallLog(call_log, spool_path), interval=0.5) as buffered:
+        buffered.record_many([*call_events("l1"), bad, *call_events("l2")])  # one batch
+        buffered.flush()
+        buffered.record_many(call_events("l3"))
+    for n in (1, 2, 3):
+        assert_complete(call_log, f"l{n}")
+    assert not pending_lines(spool_path)
+    rejected = spool_path.with_name(spool_path.name + ".rejected")
+    if db_url.startswith("postgresql"):
+        assert [decode_event(line) for line in spool_lines(rejected)] == [bad]
+    else:
+        assert call_log.get_call(uid) is not None and not rejected.exists()
+
+
+def test_a_spooled_event_over_a_postgresql_limit_does_not_hold_the_replay(
+    call_log: SqlCallLog, spool_path: Path, db_url: str
+) -> None:
+    spool_path.parent.mkdir(parents=True)
+    rng = random.Random(5)
+    uid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(7000))
+    bad = encode_event(CallEnded(uid, at(5)))
+    good = [encode_event(e) for e in call_events("r1")]
+    spool_path.write_text("\n".join([*good[:2], bad, *good[2:]]) + "\n", "utf-8")
+    log = SpoolingCallLog(call_log, spool_path)
+    log.replay()
+    assert_complete(call_log, "r1")
+    assert not log.pending()
+    rejected = spool_path.with_name(spool_path.name + ".rejected")
+    assert spool_lines(rejected) == ([bad] if db_url.startswith("postgresql") else [])
 
 
 def test_an_event_with_a_lone_surrogate_round_trips_through_json() -> None:

@@ -71,6 +71,20 @@ REFUSED_ERRORS: Final = (sa_exc.SQLAlchemyError, DbError, ValueError)
 good, e.g. a naive datetime, a NUL in text on PostgreSQL, a lone surrogate that no
 driver can encode (UnicodeEncodeError is a ValueError). Only that event is rejected."""
 
+# PostgreSQL's "program limit exceeded" (SQLSTATE class 54: an index row over its
+# maximum, too many columns or arguments) comes as an OperationalError, but from the
+# data: the same event fails again at every replay, so it is refused, not waited out.
+_LIMIT_SQLSTATE_CLASS = "54"
+
+
+def outage(err: BaseException) -> bool:
+    """Whether a database error means "unavailable, try later": one of TRANSIENT_ERRORS
+    that is not a program limit (those are refusals of the event itself)."""
+    if not isinstance(err, TRANSIENT_ERRORS):
+        return False
+    sqlstate = getattr(getattr(err, "orig", None), "sqlstate", None)
+    return not (isinstance(sqlstate, str) and sqlstate.startswith(_LIMIT_SQLSTATE_CLASS))
+
 
 class SpoolFormatError(DbError):
     """A spool line is not a call event this version understands."""
@@ -278,9 +292,9 @@ class SpoolingCallLog:
         Costs two transactions per level only for a batch that holds a refused event."""
         try:
             self._inner.record_many(batch)
-        except TRANSIENT_ERRORS:
-            raise
         except REFUSED_ERRORS as err:
+            if outage(err):
+                raise
             if len(batch) == 1:
                 self._reject([self._encode(batch[0])], err, locked=locked)
                 return
@@ -338,19 +352,19 @@ class SpoolingCallLog:
         try:
             self._inner.record_many([self._decode(line) for line in lines])
             return len(lines)
-        except TRANSIENT_ERRORS:
-            raise
-        except REFUSED_ERRORS:  # SpoolFormatError is a DbError
-            pass  # one by one: the refused line is set aside, the others applied
+        except REFUSED_ERRORS as err:  # SpoolFormatError is a DbError
+            if outage(err):
+                raise
+            # one by one: the refused line is set aside, the others applied
         return sum(self._apply_one(line) for line in lines)
 
     def _apply_one(self, line: str) -> int:
         try:
             self._inner.record(self._decode(line))
             return 1
-        except TRANSIENT_ERRORS:
-            raise
         except REFUSED_ERRORS as err:
+            if outage(err):
+                raise
             self._reject([line], err, locked=True)
             return 0
 
