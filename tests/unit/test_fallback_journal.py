@@ -276,6 +276,29 @@ def test_replay_writes_the_good_lines_and_names_each_bad_one(
     assert not journal.path.exists() and not journal.replaying_path.exists()
 
 
+@pytest.mark.parametrize("ahead", [timedelta(days=400), timedelta(0)], ids=["ahead", "level"])
+def test_a_time_at_the_end_of_the_calendar_is_skipped_not_the_whole_journal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, ahead: timedelta
+) -> None:
+    """The last second of year 9999 fits the line's form; on a hotline clock set ahead
+    (HOTLINE_NOW) it has no place: that line is skipped, the others replayed."""
+    journal = FallbackJournal(
+        tmp_path / "fallback.log",
+        clock=lambda: datetime.now(UTC) + ahead,
+        known=lambda uid: None,
+    )
+    journal.path.write_text(f"{START}\nV|1796614831.9|253402300799.5\n{END}\n", "utf-8")
+    recorder = Recorder()
+    with caplog.at_level(logging.WARNING):
+        journal.replay(recorder)
+    assert {e.uid for e in recorder.events} >= {UID}
+    assert any(isinstance(e, CallEnded) and e.uid == UID for e in recorder.events)
+    assert not journal.waiting
+    if ahead:
+        assert any("line 2 skipped" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+
+
 def test_a_line_written_into_the_renamed_file_is_not_lost(tmp_path: Path) -> None:
     """Asterisk opened the journal just before the replay renamed it and writes its
     line a moment later: the replay reads the file again after writing."""

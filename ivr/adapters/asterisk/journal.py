@@ -177,9 +177,12 @@ def _ami_event(kind: str, f: dict[str, str]) -> AmiEvent:
 def call_events(line: JournalLine, offset: timedelta) -> list[CallEvent]:
     """The call-log events of a line, through the AMI path's own translation; its
     time moved onto the hotline's clock by `offset` (the hotline's clock less the
-    system's, both read now)."""
+    system's, both read now). JournalLineError when the time has no place there."""
     name, keys = line.event
-    at = datetime.fromtimestamp(line.at, UTC) + offset
+    try:
+        at = datetime.fromtimestamp(line.at, UTC) + offset
+    except OverflowError:  # a time at the end of the calendar, on a clock set ahead
+        raise JournalLineError("field at is out of range on the hotline's clock") from None
     return [e for e in translate(name, keys, at) if not isinstance(e, SeatUpdate)]
 
 
@@ -286,10 +289,11 @@ class FallbackJournal:
         for number, text in lines:
             try:
                 line = parse_line(text)
+                events = call_events(line, offset)
             except JournalLineError as e:
                 log.warning("fallback journal %s: line %d skipped: %s", taken, number, e)
                 continue
-            by_call.setdefault(line.uid, []).extend(call_events(line, offset))
+            by_call.setdefault(line.uid, []).extend(events)
         written = 0
         batch: list[CallEvent] = []
         for uid, events in by_call.items():
