@@ -406,6 +406,28 @@ def test_a_call_without_a_uniqueid_goes_to_the_fallback_unlogged(
     assert calllog.events == []
 
 
+@pytest.mark.parametrize("uid", ["", " ", "\x00", None], ids=["empty", "blank", "nul", "absent"])
+def test_an_overflow_without_a_call_id_falls_back_unlogged(
+    routes: RouteTable, calllog: ListCallLog, uid: str | None
+) -> None:
+    """As for the menu: without HOTLINE_CALL_ID or agi_uniqueid, the overflow's Routed
+    would join every such call's record. The dialplan's preset overflow serves it."""
+    env = env_block(agi_network_script="overflow", agi_uniqueid=uid or "")
+    if uid is None:
+        env = env.replace(b"agi_uniqueid: \n", b"")
+    asterisk = FakeAsterisk(variables={"HOTLINE_QUEUE": "enquiries", "QUEUESTATUS": "TIMEOUT"})
+    assert call(routes, asterisk, env)[-1] == FALLBACK
+    assert calllog.events == []
+
+
+def test_an_overflow_keeps_its_call_id_from_the_dialplan(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    asterisk = FakeAsterisk(variables={"HOTLINE_QUEUE": "enquiries", "HOTLINE_CALL_ID": UID})
+    call(routes, asterisk, env_block(agi_network_script="overflow", agi_uniqueid=""))
+    assert [e.uid for e in calllog.of(Routed)] == [UID]
+
+
 def test_error_while_deciding_falls_back(
     sample_config: HotlineConfig, calllog: ListCallLog, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -176,6 +176,8 @@ class Handlers:
             agi, "DIALSTATUS", STATUS
         )
         uid = await read_checked(agi, names.VAR_CALL_ID, UNIQUEID) or caller.uid
+        if not uid.strip():  # as in hotline(): its Routed would join other such calls'
+            raise AgiError("no call id (HOTLINE_CALL_ID, agi_uniqueid): the preset overflow")
         external = await read_checked(agi, names.VAR_EXTERNAL, EXTERNAL)
         leg = f"external {external}" if external else f"queue {branch}"
         decision = overflow_decision(
