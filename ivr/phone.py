@@ -43,6 +43,12 @@ MAX_CHARS = 64  # the longest E.164 number written with generous separators, and
 MAX_CALLER_CHARS = 128
 MAX_PREFIX_DIGITS = 20  # 15 in E.164, with room for an international or trunk prefix
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # the shortest real numbers (Niue, St Helena) have 7
+# What a written number may hold besides its digits (of any script) and spaces: one
+# leading '+', and the separators written between groups (dashes too). Anything else
+# (an extension's '#', ';', ',' or '~', a '*', a symbol) is refused: libphonenumber
+# would drop it, or the digits after it, without a word.
+_PLUS = "+\uff0b"
+_SEPARATORS = frozenset("./()[]\uff0e\uff0f\uff08\uff09\uff3b\uff3d\u2212")
 
 
 class NumberProblem(StrEnum):
@@ -203,9 +209,9 @@ def _canonical(number: str, region: str | None) -> str:
         raise NumberError(number, NumberProblem.EMPTY)
     if len(text) > MAX_CHARS:
         raise NumberError(number, NumberProblem.TOO_MANY_CHARS, limit=MAX_CHARS)
-    if any(unicodedata.category(ch)[0] in "LC" for ch in text):
+    if not _written(text):
         raise NumberError(number, NumberProblem.NOT_DIGITS)
-    plus = text[0] in "+＋"
+    plus = text[0] in _PLUS
     if not plus and not region:
         raise NumberError(number, NumberProblem.NO_REGION)
     try:
@@ -225,6 +231,23 @@ def _canonical(number: str, region: str | None) -> str:
         # e.g. "000000086" in CN: its "E.164 form" reads back as another number
         raise NumberError(number, NumberProblem.NO_ROUND_TRIP)
     return out
+
+
+def _written(text: str) -> bool:
+    """Digits (of any script), spaces and separators, with at most one '+', before the
+    first digit.
+
+    >>> _written("(+86) 138-0000-0001"), _written("13800000001#5"), _written("86+138")
+    (True, False, False)
+    """
+    pluses = [i for i, ch in enumerate(text) if ch in _PLUS]
+    if pluses and (len(pluses) > 1 or not all(map(_separator, text[: pluses[0]]))):
+        return False
+    return all(ch.isdecimal() or _separator(ch) for ch in text if ch not in _PLUS)
+
+
+def _separator(ch: str) -> bool:
+    return ch in _SEPARATORS or unicodedata.category(ch) in ("Zs", "Pd")
 
 
 def _round_trips(e164: str) -> bool:

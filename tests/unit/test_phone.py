@@ -93,6 +93,47 @@ def test_impossible_numbers_are_refused_with_a_reason(text: str, reason: str) ->
     assert "is not a phone number" in str(e.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13700000000#12",  # extensions: libphonenumber dropped them, a main number came out
+        "+8613700000000;ext=12",
+        "13700000000,12",
+        "13700000000~12",
+        "13700000000＃12",
+        "137*0000*0000",  # a star: dropped, or joined to the digits
+        "13700000000*5",
+        "13700000000😀",  # symbols and punctuation after the number: dropped
+        "13700000000!",
+        "13700000000@",
+        "137_0000_0000",
+        "++8613700000000",  # '+' in odd places
+        "86+13700000000",
+        "+86 137+0000+0000",
+    ],
+)
+def test_a_number_with_anything_but_digits_and_separators_is_refused(text: str) -> None:
+    with pytest.raises(NumberError) as e:
+        canonical(text, "CN")
+    assert e.value.code is NumberProblem.NOT_DIGITS
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "e164"),
+    [
+        ("(+86) 137 0000 0000", "CN", DNC),
+        ("+86 (0) 137-0000-0000", "CN", DNC),
+        ("+86–137–0000–0000", "CN", DNC),  # en dashes
+        ("１３７－００００－００００", "CN", DNC),
+        ("+86 137\u00a00000\u30000000", "CN", DNC),
+        ("030/12345678", "DE", "+493012345678"),
+        ("+1 [212] 555.0100", "US", "+12125550100"),
+    ],
+)
+def test_separators_of_written_numbers_are_accepted(text: str, region: str, e164: str) -> None:
+    assert canonical(text, region) == e164
+
+
 def test_national_forms_need_a_region() -> None:
     with pytest.raises(NumberError, match="site.region"):
         canonical("13700000000", None)
