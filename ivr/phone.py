@@ -172,6 +172,9 @@ def canonical(number: str, region: str | None = None) -> str:
 
 
 _PARSED_MAX = 65_536
+# Texts longer than this are answered without being kept: a caller ID of kilobytes
+# (SIP allows it) from call after call must not fill the cache with kilobyte keys.
+_CACHED_CHARS = 2 * MAX_CHARS
 _Why = tuple[NumberProblem, int | None, str]  # a refusal: code, limit, English reason
 _parsed_cache: dict[tuple[str, str | None], tuple[str, _Why | None]] = {}
 
@@ -195,6 +198,8 @@ def _parsed(number: str, region: str | None) -> tuple[str, _Why | None]:
         hit = ("", (e.code, e.limit, e.reason))
     else:
         hit = (out, None)
+    if len(number) > _CACHED_CHARS:
+        return hit
     if len(_parsed_cache) >= _PARSED_MAX:
         _parsed_cache.clear()
     _parsed_cache[key] = hit

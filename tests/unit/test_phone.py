@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli.main import main
+from ivr import phone
 from ivr.adapters.asterisk.handlers import caller_from_env
 from ivr.app.callbacks import Added, CallbackIntake, CallbackRefusedError, NewRequest
 from ivr.config import ConfigError, HotlineConfig, load_config
@@ -132,6 +133,21 @@ def test_a_number_with_anything_but_digits_and_separators_is_refused(text: str) 
 )
 def test_separators_of_written_numbers_are_accepted(text: str, region: str, e164: str) -> None:
     assert canonical(text, region) == e164
+
+
+def test_long_texts_are_answered_but_not_kept() -> None:
+    """Call after call with a caller ID of kilobytes: the parse cache keeps none of them
+    (65,536 such keys of 8 KB were half a gigabyte)."""
+    before = dict(phone._parsed_cache)
+    for n in range(200):
+        text = f"{n:08d}" + "1" * 8000
+        with pytest.raises(NumberError):
+            canonical(text, "CN")
+        assert caller_key(text, "CN") == text[:128]
+    kept = set(phone._parsed_cache) - set(before)
+    assert not any(len(number) > 2 * MAX_CHARS for number, _ in kept)
+    assert canonical(" +86 137 0000 0000 ", "CN") == DNC  # ordinary ones still are
+    assert (" +86 137 0000 0000 ", "CN") in phone._parsed_cache
 
 
 def test_national_forms_need_a_region() -> None:
