@@ -13,10 +13,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ivr.adapters.asterisk.ami import AmiLink, live_channels
+from ivr.adapters.asterisk.ami import AmiLink, live_channels, translate
+from ivr.domain.calllog import CallStarted
 
 
 class ListServer:
@@ -162,3 +164,56 @@ def test_stop_waits_for_the_on_connect_work(servers: list[ListServer]) -> None:
     assert link.connected.wait(5)
     link.stop()
     assert done.is_set(), "stop returned while the on-connect work still ran"
+
+
+HANGUP = (
+    "Event: Hangup\r\nPrivilege: call,all\r\nTimestamp: 1795312805.250000\r\n"
+    "Channel: PJSIP/anonymous-00000007\r\nCallerIDNum: 13800000001\r\n"
+    "CallerIDName: {name}\r\nAccountCode: hotline-in\r\nContext: hotline-inbound\r\n"
+    "Exten: 4000\r\nUniqueid: 1795312800.7\r\nLinkedid: 1795312800.7\r\n"
+    "ChanVariable: HOTLINE_ENTERED=1795312804.950000\r\nCause: 16\r\n"
+    "Cause-txt: Normal Clearing\r\n\r\n"
+)
+
+
+class EventServer(ListServer):
+    """Sends one event as soon as the link has logged in."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        super().__init__(0, complete=True)
+
+    def _answer(self, conn: socket.socket, action: dict[str, str]) -> bool:
+        super()._answer(conn, action)
+        if action.get("Action", "").lower() == "login":
+            conn.sendall(self.event.encode())
+        return True
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e"])
+def test_a_caller_name_with_a_line_separator_reaches_the_record_whole(
+    servers: list[ListServer], sep: str
+) -> None:
+    """str.splitlines breaks at these too: the name was cut there, and its rest became
+    headers of their own (here a Timestamp and a CallerIDNum before the real ones)."""
+    name = f"Bob{sep}Timestamp: 1{sep}CallerIDNum: 999{sep}Lee"
+    heard: list[tuple[str, dict[str, str]]] = []
+    servers.append(server := EventServer(HANGUP.format(name=name)))
+    link = AmiLink("127.0.0.1", server.port, "u", "s", on_event=lambda n, k: heard.append((n, k)))
+    link.retry_seconds = 30
+    link.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        link.stop()
+    ((event, keys),) = heard
+    assert event == "Hangup" and keys["CallerIDName"] == name
+    assert keys["Timestamp"] == "1795312805.250000" and keys["CallerIDNum"] == "13800000001"
+    assert keys["ChanVariable(HOTLINE_ENTERED)"] == "1795312804.950000"
+    at = datetime(2026, 11, 23, 2, 0, 5, tzinfo=UTC)
+    started = translate(event, keys, at)[0]
+    assert isinstance(started, CallStarted) and started.caller == "13800000001"
+    assert started.caller_name.startswith("Bob") and started.caller_name.endswith("Lee")
+    assert started.at == at - timedelta(seconds=0.3)

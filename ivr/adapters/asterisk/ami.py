@@ -11,6 +11,7 @@ membership and pause state follow the roster and the agents' states.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import re
@@ -322,11 +323,9 @@ class AmiLink:
             self._drop()
 
     def _connect(self) -> None:
-        from asterisk.ami import AMIClient
-
         # 16 KiB reads: asterisk-ami's default (1 KiB) costs a recv() per event or two,
         # which under load was a visible share of the service's CPU.
-        client = AMIClient(
+        client = _client_class()(
             address=self.host, port=self.port, timeout=5, buffer_size=AMI_READ_BUFFER
         )
         self._lost.clear()
@@ -388,6 +387,54 @@ class AmiLink:
             self.on_event(event.name, keys)
         except Exception:
             log.exception("AMI event %s could not be handled", getattr(event, "name", "?"))
+
+
+@functools.cache
+def _client_class() -> Any:
+    """asterisk-ami's AMIClient, with events read at their CRLF line ends only.
+
+    Its Event.read splits a pack with str.splitlines, which also breaks at characters
+    a caller's name may hold (U+2028, U+0085, form feed, U+001C-U+001E...): the name
+    was cut there, and what followed became a key of its own ("Timestamp: ...",
+    "CallerIDNum: ..." before the real one). Such characters stay in the value, and
+    `sanitise` turns the controls among them into spaces.
+    """
+    from asterisk.ami import AMIClient, Event, Response
+
+    class Client(AMIClient):  # type: ignore[misc]
+        def fire_recv_pack(self, pack: str) -> None:
+            if Event.match(pack) and not Response.match(pack):
+                self.fire_recv_event(read_event(pack))
+            else:
+                super().fire_recv_pack(pack)
+
+    return Client
+
+
+def read_event(pack: str) -> Any:
+    """One AMI event pack (lines ending CRLF) as an asterisk-ami Event; a line without
+    its ': ' is no header and is left out, as asterisk-ami does.
+
+    >>> e = read_event("Event: Hangup\\r\\nCallerIDName: A\\u2028B\\x85C\\r\\nUniqueid: 1.2")
+    >>> e.name, e.keys
+    ('Hangup', {'CallerIDName': 'A\\u2028B\\x85C', 'Uniqueid': '1.2'})
+    """
+    from asterisk.ami import Event
+
+    first, *lines = pack.split("\r\n")
+    name = first.partition(": ")[2]
+    keys: dict[str, Any] = {}
+    for line in lines:
+        key, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        parser = Event.parsers.get(key)
+        if parser is None:
+            keys[key] = value
+            continue
+        with contextlib.suppress(Exception):  # asterisk-ami skips what its parser refuses
+            parser(name, keys)(key, value)
+    return Event(name, keys)
 
 
 def live_channels(link: AmiLink, timeout: float = 10.0) -> set[str] | None:
