@@ -66,8 +66,9 @@ class Surveys:
 
     def start(self, uid: str, branch: str, seat: str, language: str) -> SurveySession | None:
         """A survey for this answered call, or None when its branch has none (or the
-        call, its branch or its seat is unknown)."""
-        if not (uid and branch and seat) or not self.policy.applies_to(branch):
+        call, its branch or its seat is unknown: a blank uid is no call's, and its
+        CallEnded would make a record of one)."""
+        if not (uid.strip() and branch and seat) or not self.policy.applies_to(branch):
             return None
         return SurveySession(self, uid, branch, seat, language)
 

@@ -35,7 +35,7 @@ class Store:
 
 
 def survey_call(
-    cfg: HotlineConfig, asterisk: FakeAsterisk
+    cfg: HotlineConfig, asterisk: FakeAsterisk, **env: str
 ) -> tuple[list[str], Store, ListCallLog, list[str]]:
     log, store, flagged = ListCallLog(), Store(), []
     h = handlers(cfg, log)
@@ -45,7 +45,7 @@ def survey_call(
         return agent.id if agent else ""
 
     h.surveys = Surveys(cfg.survey, store, flagged.append, log, lambda: MONDAY_10, agent_of)
-    lines = call(h.routes(), asterisk, env_block(agi_network_script="survey"))
+    lines = call(h.routes(), asterisk, env_block(agi_network_script="survey", **env))
     return lines, store, log, flagged
 
 
@@ -144,6 +144,17 @@ def test_hostile_channel_variables_mean_no_survey(
 ) -> None:
     lines, store, _, _ = survey_call(sample_config, FakeAsterisk(keys=["5"], variables=variables))
     assert store.rows == []
+    assert not any(line.startswith("GET DATA") for line in lines)
+
+
+@pytest.mark.parametrize("uid", ["", " ", "\x00"], ids=["empty", "blank", "nul"])
+def test_a_survey_without_a_call_id_makes_no_record(sample_config: HotlineConfig, uid: str) -> None:
+    """Neither HOTLINE_CALL_ID nor agi_uniqueid: the survey's CallEnded and its row would
+    be keyed by no call (as the menu's events would: the hotline route refuses it)."""
+    variables = {k: v for k, v in answered().items() if k != "HOTLINE_CALL_ID"}
+    asterisk = FakeAsterisk(keys=["5"], variables=variables)
+    lines, store, log, _ = survey_call(sample_config, asterisk, agi_uniqueid=uid)
+    assert store.rows == [] and log.events == []
     assert not any(line.startswith("GET DATA") for line in lines)
 
 
