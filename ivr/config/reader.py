@@ -46,8 +46,20 @@ MAX_LINE = 200  # a name shown to people (the site, an agent, a holiday)
 _NUMBER = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)")
 
 
+# A plain scalar YAML 1.1 reads as a number but whose digits would then change: an
+# octal (0400 is 256, 01012345670 is 136956856), a sign '+' dropped (+8613800000001),
+# a base-60 number (12:30 is 750). Phone numbers, extensions and times are written so;
+# the loaders read each as the text it is (a setting wanting a number then refuses it).
+_ALTERED_NUMBER = re.compile(r"\+.*|-?0[0-9_].*|.*:.*")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
 class _StrictLoader(yaml.SafeLoader):
-    pass
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        if tag in _NUMBER_TAGS and implicit[0] and _ALTERED_NUMBER.fullmatch(value):
+            return yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
+        return tag
 
 
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -155,6 +156,63 @@ def test_a_long_identifier_of_hex_letters_is_text_not_a_number(tmp_path: Path) -
         read_yaml(tmp_path, "x.yaml")
     (tmp_path / "x.yaml").write_text(f"sid: {sid}\n", encoding="utf-8")
     assert read_yaml(tmp_path, "x.yaml") == {"sid": sid}
+
+
+def test_numbers_yaml_would_alter_are_read_as_the_text_written(tmp_path: Path) -> None:
+    """YAML 1.1 reads 0400 as octal 256, +86138... without its '+' and 12:30 as 750:
+    an extension, a phone number or a time silently became another one."""
+    (tmp_path / "x.yaml").write_text(
+        "a: [0400, 01012345670, +8613800000001, +86, 12:30, 1:30.5, -0123, 00.5]\n"
+        "b: [0, 14, -5, 0.5, 0x10, 1_000, 1.0e+3]\n+1808: x\n",
+        encoding="utf-8",
+    )
+    data = read_yaml(tmp_path, "x.yaml")
+    assert data["a"] == [
+        "0400", "01012345670", "+8613800000001", "+86", "12:30", "1:30.5", "-0123", "00.5"
+    ]  # fmt: skip
+    assert data["b"] == [0, 14, -5, 0.5, 16, 1000, 1000.0]
+    assert data["+1808"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "read"),
+    [
+        (  # a do-not-call number written nationally: was +86136956856, someone else
+            "callbacks.yaml", 'numbers: ["+8613700000000"]', "numbers: [01012345670]",
+            lambda c: c.callbacks.do_not_call == {"+861012345670"},
+        ),
+        (  # a foreign do-not-call number: was +8612125550100 (site.region CN)
+            "callbacks.yaml", 'numbers: ["+8613700000000"]', "numbers: [+12125550100]",
+            lambda c: c.callbacks.do_not_call == {"+12125550100"},
+        ),
+        (  # the Twilio caller ID: was +8614155550100
+            "hotline.yaml", 'numbers: ["+14155550100"]', "numbers: [+14155550100]",
+            lambda c: c.twilio.numbers == ("+14155550100",),
+        ),
+        (  # the extension that reaches the IVR: was 256
+            "hotline.yaml", 'hotline_extension: "4000"', "hotline_extension: 0400",
+            lambda c: c.site.hotline_extension == "0400",
+        ),
+        (  # was refused as 750
+            "hotline.yaml", "every: 24h", "daily: 12:30",
+            lambda c: str(c.backup.daily) == "12:30:00",
+        ),
+    ],
+)  # fmt: skip
+def test_an_unquoted_number_keeps_its_digits(
+    config_dir: Path, name: str, old: str, new: str, read: Any
+) -> None:
+    path = config_dir / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    assert read(load_config(config_dir, env={}))
+
+
+def test_a_setting_written_with_a_leading_zero_is_refused_by_name(config_dir: Path) -> None:
+    text = (config_dir / "hotline.yaml").read_text(encoding="utf-8")
+    e = refused(config_dir, "hotline.yaml", text.replace("keep: 14 ", "keep: 014 ", 1))
+    assert e.item == "backup.keep" and "'014'" in e.reason
 
 
 # --- numbers that load but break the service later: refused by name ------------------
