@@ -94,6 +94,11 @@ DEFAULT_JOURNAL = "journal/fallback.log"  # relative to the data directory
 MAX_REPEAT_DAYS = 3660  # a repeat caller is looked for this far back at most
 MAX_AGENT_ID = 64  # an agent's id or a skill: one line
 MAX_PROMPT_CHARS = 4096  # Twilio's limit for the text of one <Say>
+# One holiday (`date:` to `to:`) spans at most a year: a longer one is a typo of the
+# year (2062 for 2026) that would close the hotline for decades. And all of them
+# together at most this many days, so a calendar is built in well under a second.
+MAX_HOLIDAY_DAYS = 366
+MAX_HOLIDAYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,13 @@ def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
         last = h.opt("to", first).day()
         if last < first:
             raise h.child("to").fail(f"{last} is before {first}")
+        if (last - first).days >= MAX_HOLIDAY_DAYS:
+            days = (last - first).days + 1
+            raise h.child("to").fail(
+                f"a holiday of {days} days ({first} to {last}): at most {MAX_HOLIDAY_DAYS}"
+            )
+        if len(holidays) + (last - first).days >= MAX_HOLIDAYS:
+            raise h.fail(f"more than {MAX_HOLIDAYS} holiday days in all")
         name = h.opt("name", "holiday").line()
         listed = h.opt("open_branches", None)
         open_branches = None if listed.data is None else frozenset(b.text() for b in listed.seq())

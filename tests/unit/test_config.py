@@ -186,6 +186,20 @@ BROKEN = {
         "holidays[2].to",
         "2026-05-01 is before 2026-05-05",
     ),
+    "holiday-of-decades": Broken(  # a typo of the year: closed for 36 years, 8 s to load
+        "calendar.yaml",
+        "{date: 2026-10-01, to: 2026-10-07",
+        "{date: 2026-10-01, to: 2062-10-07",
+        "holidays[3].to",
+        "a holiday of 13156 days (2026-10-01 to 2062-10-07): at most 366",
+    ),
+    "holiday-to-the-end-of-time": Broken(
+        "calendar.yaml",
+        "{date: 2026-10-01, to: 2026-10-07",
+        "{date: 2026-10-01, to: 9999-12-31",
+        "holidays[3].to",
+        "at most 366",
+    ),
     "bad-menu-key": Broken(
         "menu.yaml",
         '"9": callback',

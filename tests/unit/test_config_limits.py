@@ -345,3 +345,15 @@ def test_an_unreadable_file_is_named(config_dir: Path, monkeypatch: pytest.Monke
     with pytest.raises(ConfigError) as e:
         read_yaml(config_dir, "routing.yaml")
     assert e.value.file == "routing.yaml" and "Permission denied" in e.value.reason
+
+
+def test_holidays_of_more_days_than_any_calendar_needs_are_refused_quickly(
+    config_dir: Path,
+) -> None:
+    """Each holiday spans at most a year, but many could still fill millions of days."""
+    text = (config_dir / "calendar.yaml").read_text(encoding="utf-8")
+    years = "".join(
+        f"  - {{date: {y}-01-01, to: {y}-12-31, name: closed}}\n" for y in range(2030, 2060)
+    )
+    e = refused(config_dir, "calendar.yaml", text.replace("holidays:\n", f"holidays:\n{years}", 1))
+    assert e.item == "holidays[27]" and "more than 10000 holiday days" in e.reason
