@@ -285,12 +285,16 @@ def _calendar(c: Cursor, tz: ZoneInfo) -> Calendar:
         open_branches = None if listed.data is None else frozenset(b.text() for b in listed.seq())
         for i in range((last - first).days + 1):
             when = first + timedelta(days=i)
+            if when in holidays:  # which name, which open branches: one of them lost
+                raise h.child("date").fail(f"{when} is already the holiday {holidays[when].name!r}")
             holidays[when] = Holiday(when, name, open_branches)
     makeup: dict[date, MakeupDay] = {}
     for m in c.opt("makeup_days", []).seq():
         d = m.child("date").day()
         if d in holidays:
             raise m.child("date").fail(f"{d} is also a holiday")
+        if d in makeup:
+            raise m.child("date").fail(f"{d} is already a make-up day")
         works_as = m.child("works_as").choice(WEEKDAYS)
         makeup[d] = MakeupDay(d, works_as, m.opt("name", "make-up day").line())
     return Calendar(tz, weekly, holidays, makeup)

@@ -200,6 +200,22 @@ BROKEN = {
         "holidays[3].to",
         "at most 366",
     ),
+    "holidays-overlap": Broken(  # 10-03 lost the open branches of National Day
+        "calendar.yaml",
+        "  - {date: 2026-10-01, to: 2026-10-07, name: National Day}\n",
+        "  - {date: 2026-10-01, to: 2026-10-07, name: National Day, open_branches: [emergency]}\n"
+        "  - {date: 2026-10-03, name: Other}\n",
+        "holidays[4].date",
+        "2026-10-03 is already the holiday 'National Day'",
+    ),
+    "makeup-day-twice": Broken(  # works as fri, then as mon: the first one lost
+        "calendar.yaml",
+        "  - {date: 2026-10-10, works_as: fri, name: National Day make-up day}\n",
+        "  - {date: 2026-10-10, works_as: fri, name: National Day make-up day}\n"
+        "  - {date: 2026-10-10, works_as: mon}\n",
+        "makeup_days[1].date",
+        "2026-10-10 is already a make-up day",
+    ),
     "bad-menu-key": Broken(
         "menu.yaml",
         '"9": callback',
