@@ -71,18 +71,23 @@ def parse_window(text: str) -> TimeWindow:
     parts = text.split("-")
     if len(parts) != 2:
         raise ValueError(f"{text!r} is not of the form HH:MM-HH:MM")
-    start, end = (_parse_hhmm(p.strip(), text) for p in parts)
+    start = _parse_hhmm(parts[0].strip(), text)
+    end = _parse_hhmm(parts[1].strip(), text, end=True)
     if start == end and parts[1].strip() != "24:00":
         raise ValueError(f"{text!r} is empty: start equals end")
     return TimeWindow(start, end)
 
 
-def _parse_hhmm(part: str, whole: str) -> time:
+def _parse_hhmm(part: str, whole: str, end: bool = False) -> time:
     pieces = part.split(":")
     if len(pieces) != 2 or not all(p.isdigit() for p in pieces):
         raise ValueError(f"{whole!r}: {part!r} is not HH:MM")
     hour, minute = int(pieces[0]), int(pieces[1])
     if hour == 24 and minute == 0:  # only meaningful as an end: the day's end
+        if not end:  # as a start it would be this day's 00:00: the night before, not after
+            raise ValueError(
+                f"{whole!r}: 24:00 is the day's end; a window from midnight starts 00:00"
+            )
         return time(0, 0)
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise ValueError(f"{whole!r}: {part!r} is not a valid time of day")

@@ -263,6 +263,9 @@ def test_parse_window_reads_start_and_end() -> None:
         ("ab:cd-10:00", "'ab:cd' is not HH:MM"),
         ("0900-1000", "'0900' is not HH:MM"),
         ("", "not of the form"),
+        # was this day's 00:00-06:00 (the night before), not the night after
+        ("24:00-06:00", "24:00 is the day's end"),
+        ("24:00-24:00", "24:00 is the day's end"),
     ],
 )
 def test_parse_window_errors_name_the_problem(text: str, message: str) -> None:
