@@ -408,13 +408,17 @@ def test_a_twilio_call_is_on_the_board_while_it_waits_and_in_today_after(
     assert board()["waiting"] == []
 
 
+CREW_MOBILE = "+13125550147"  # not under refuse_prefixes (+86)
+
+
 @pytest.fixture
-def ruled(web_runtime: Runtime) -> None:
+def ruled(web_runtime: Runtime, request: pytest.FixtureRequest) -> None:
     """Repairs always to the crew's mobile, enquiries always to the emergency rota."""
     from ivr.domain.rules import Rule, RuleTarget, TargetKind, When
 
     cfg = web_runtime.config
-    mobile = Rule(When(), RuleTarget(TargetKind.NUMBER, "+8613700000009", "carrier"))
+    number = getattr(request, "param", CREW_MOBILE)
+    mobile = Rule(When(), RuleTarget(TargetKind.NUMBER, number, "carrier"))
     rota = Rule(When(), RuleTarget(TargetKind.ROTA, "emergency"))
     branches = dict(cfg.policy.branches)
     branches["repairs"] = replace(branches["repairs"], rules=(mobile,))
@@ -426,7 +430,20 @@ def test_an_external_target_is_dialled_as_a_number_and_a_rota_as_its_queue(
     ruled: None, phone: TwilioPhone
 ) -> None:
     first = phone.call(NEW_CALLER)
-    assert _dial_target(phone.answer(first, Digits="3")) == "+8613700000009"
+    assert _dial_target(phone.answer(first, Digits="3")) == CREW_MOBILE
     sid = "CA" + "1" * 32
     again = phone.call(NEW_CALLER, sid=sid)
     assert _dial_target(phone.answer(again, sid, Digits="1")) == f"sip:queue-enquiries@{SIP}"
+
+
+def test_an_external_number_not_answered_goes_to_the_overflow_not_the_branch_queue(
+    ruled: None, phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    """As the dialplan's external context: the rule routed the call away from the
+    branch's queue, so a mobile that does not answer leads to the overflow."""
+    dialled = phone.answer(phone.call(NEW_CALLER), Digits="3")
+    assert _dial_target(dialled) == CREW_MOBILE
+    after = phone.answer(dialled, DialCallStatus="no-answer", DialCallDuration="0")
+    assert after.xml.find("Dial") is None, after.body  # was <Dial><Sip>sip:queue-repairs@
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.route_kind == "callback"

@@ -246,7 +246,7 @@ class TwilioVoice:
         if kind is RouteKind.SEAT and not target:
             kind, target = RouteKind.QUEUE, decision.queue  # as the dialplan: no seat, queue
         if kind is RouteKind.EXTERNAL:  # "<E.164>@<trunk>": Twilio dials the number itself
-            kind, target = RouteKind.SEAT, target.partition("@")[0]
+            return self._external(st, target.partition("@")[0], decision.ring_seconds)
         if kind is RouteKind.SEAT:
             name = target.rpartition("/")[2]  # "PJSIP/seat2": the dialplan's form
             uri = name if name.startswith(twiml.E164_PREFIX) else self._sip(name)
@@ -267,6 +267,12 @@ class TwilioVoice:
         if kind in (RouteKind.CALLBACK, RouteKind.VOICEMAIL):
             return self._voicemail(st)
         return twiml.say_and_hang_up(self._spoken(st.language, ("goodbye",)))
+
+    def _external(self, st: CallState, number: str, ring_seconds: int) -> str:
+        """An outside number, as the dialplan's external context: not answered, the
+        overflow (never the branch's queue, which the rule routed away from)."""
+        outside = replace(st, phase="seat", target=number, queue="")
+        return self._dial(outside, number, ("connecting",), ring_seconds)
 
     def _voicemail(self, st: CallState) -> str:
         return twiml.record(
