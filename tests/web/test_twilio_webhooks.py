@@ -447,3 +447,16 @@ def test_an_external_number_not_answered_goes_to_the_overflow_not_the_branch_que
     assert after.xml.find("Dial") is None, after.body  # was <Dial><Sip>sip:queue-repairs@
     call = web_runtime.calls.get_call(CALL_SID)
     assert call is not None and call.route_kind == "callback"
+
+
+@pytest.mark.parametrize("ruled", ["+8613700000009"], indirect=True)
+def test_an_external_number_twilio_will_not_call_is_not_dialled(
+    ruled: None, phone: TwilioPhone, web_runtime: Runtime
+) -> None:
+    """+86 is under refuse_prefixes (Twilio stopped calls to Mainland China): the
+    overflow at once, as a Dial that failed, instead of a <Dial><Number> Twilio refuses."""
+    reply = phone.answer(phone.call(NEW_CALLER), Digits="3")
+    assert reply.xml.find("Dial") is None, reply.body
+    assert reply.xml.find("Gather") is not None  # when_no_agent: callback, offered
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.route_kind == "callback"

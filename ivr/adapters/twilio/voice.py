@@ -270,9 +270,18 @@ class TwilioVoice:
 
     def _external(self, st: CallState, number: str, ring_seconds: int) -> str:
         """An outside number, as the dialplan's external context: not answered, the
-        overflow (never the branch's queue, which the rule routed away from)."""
-        outside = replace(st, phase="seat", target=number, queue="")
-        return self._dial(outside, number, ("connecting",), ring_seconds)
+        overflow (never the branch's queue, which the rule routed away from); a number
+        Twilio will not call (`refuse_prefixes`) goes there at once."""
+        refused = self.settings.refusal(number)
+        if refused is None:
+            outside = replace(st, phase="seat", target=number, queue="")
+            return self._dial(outside, number, ("connecting",), ring_seconds)
+        log.warning("call %s: external number refused (%s): the overflow", st.uid, refused)
+        decision = overflow_decision(
+            self.deps, st.uid, st.caller, st.branch or OPERATOR_BRANCH,
+            f"external number not dialled: {refused}", st.language,
+        )  # fmt: skip
+        return self._route(st, decision)
 
     def _voicemail(self, st: CallState) -> str:
         return twiml.record(
