@@ -64,7 +64,8 @@ class _StrictLoader(yaml.SafeLoader):
 
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     """A mapping whose keys differ as text: the loaders read every key as text, so
-    `0:` beside `"0":` (or `true:` beside `"True":`) is one key written twice."""
+    `0:` beside `"0":` (or `true:` beside `"True":`) is one key written twice. A merge
+    key (`<<: *defaults`, once) is YAML's own: the keys written beside it override its keys."""
     first_line: dict[str, int] = {}
     for key_node, _ in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
@@ -72,7 +73,10 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
                 None, None, "a key must be plain text, not a list or a mapping",
                 key_node.start_mark,
             )  # fmt: skip
-        key = str(loader.construct_object(key_node, deep=deep))
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: merged below
+            key = "<<"  # (SafeConstructor), its keys overridden by those written here
+        else:
+            key = str(loader.construct_object(key_node, deep=deep))
         if key in first_line:
             raise yaml.constructor.ConstructorError(
                 None,

@@ -92,6 +92,33 @@ def test_anchors_and_aliases_within_limits_still_work(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
+def test_merge_keys_merge_and_the_keys_beside_them_override(config_dir: Path) -> None:
+    """`<<: *night` was refused as malformed YAML ("could not determine a constructor
+    for the tag 'tag:yaml.org,2002:merge'"): the duplicate-key check met it first."""
+    path = config_dir / "seats.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = (
+        '  - {agent: zhao, days: all, hours: ["20:00-08:00"]}\n'
+        '  - {agent: li, days: all, hours: ["20:00-08:00"]}\n'
+    )
+    assert old in text
+    new = (
+        '  - &night {agent: zhao, days: all, hours: ["20:00-08:00"]}\n  - {<<: *night, agent: li}\n'
+    )
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    night = [
+        (o.agent_id, str(o.shift.window)) for o in load_config(config_dir, env={}).roster.oncall
+    ]
+    assert ("li", "20:00-08:00") in night and ("zhao", "20:00-08:00") in night
+    (tmp := config_dir / "x.yaml").write_text(
+        "a: &a {k: 1}\nb: {<<: *a, <<: *a}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="duplicate key '<<'"):
+        read_yaml(tmp.parent, tmp.name)
+    tmp.write_text("a: &a {k: 1, j: 2}\nb: {<<: *a, k: 3}\n", encoding="utf-8")
+    assert read_yaml(tmp.parent, tmp.name)["b"] == {"k": 3, "j": 2}
+
+
 def test_the_shipped_config_is_within_every_limit() -> None:
     for path in SAMPLE.glob("*.yaml"):
         check_limits(path.name, path.read_text(encoding="utf-8"))
