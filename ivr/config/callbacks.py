@@ -161,7 +161,8 @@ def _dnc(c: Cursor, directory: Path, region: str) -> frozenset[str]:
         try:
             if not path.is_file():  # a directory, a FIFO, /dev/zero: never read
                 raise file.fail(f"{str(path)!r} is not a file")
-            lines = path.read_text(encoding="utf-8").splitlines()
+            # utf-8-sig: a list saved "UTF-8 with BOM" (a spreadsheet's export), as YAML is read
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
         except UnicodeDecodeError:
             raise file.fail(f"{path} is not UTF-8 text") from None
         except (OSError, ValueError) as e:  # ValueError: a NUL in the name

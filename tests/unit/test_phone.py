@@ -463,6 +463,14 @@ def test_do_not_call_file_in_any_form_and_a_bad_line_named(config_dir: Path) -> 
     assert "line 2: '12' is not a phone number" in e.value.reason
 
 
+def test_a_do_not_call_file_saved_with_a_byte_order_mark_is_read(config_dir: Path) -> None:
+    """Its first line was refused ('\\ufeff13900000009' is not a phone number)."""
+    (config_dir / "dnc.txt").write_text("\ufeff13900000009\r\n13900000010\r\n", encoding="utf-8")
+    edit(config_dir, "callbacks.yaml", "file: null", "file: dnc.txt")
+    rules = load_config(config_dir, env={}).callbacks.calling_rules()
+    assert rules.blocked("+8613900000009") and rules.blocked("+8613900000010")
+
+
 def test_without_a_region_national_list_entries_are_refused(config_dir: Path) -> None:
     edit(config_dir, "hotline.yaml", "  region: CN\n", "")
     with pytest.raises(ConfigError) as e:
