@@ -8,6 +8,7 @@ path and the reason.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import math
 import re
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 
@@ -52,6 +53,14 @@ _NUMBER = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)"
 # the loaders read each as the text it is (a setting wanting a number then refuses it).
 _ALTERED_NUMBER = re.compile(r"\+.*|-?0[0-9_].*|.*:.*")
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+_NOT_ZONES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -352,11 +361,18 @@ class Cursor:
             raise self.fail(f"{self.data!r} is not a date (YYYY-MM-DD)") from None
 
     def zone(self) -> ZoneInfo:
-        """An IANA time zone (Asia/Shanghai)."""
+        """An IANA time zone (Asia/Shanghai). Not a file of the zone directory that is
+        none: `localtime` (this machine's zone: the config would mean another time on
+        another machine), `Factory`, `posixrules`, the `right/` (leap seconds) and
+        `posix/` copies."""
+        key = self.text()
         try:
-            return ZoneInfo(self.text())
+            zone = ZoneInfo(key)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             raise self.fail(f"unknown time zone {self.data!r}") from None
+        if key in _NOT_ZONES or key not in _zones():
+            raise self.fail(f"{key!r} is not an IANA time zone such as Asia/Shanghai")
+        return zone
 
     def line(self, most: int = MAX_LINE, allowed: str = "") -> str:
         """Text shown to people or spoken: 1 to `most` characters, not blank, none that

@@ -137,6 +137,18 @@ BROKEN = {
         "site.timezone",
         "unknown time zone",
     ),
+    # files of the zone directory that are no zone: this machine's zone (the config
+    # would mean another hour elsewhere), the leap-second and POSIX copies
+    **{
+        f"not-a-zone-{key}": Broken(
+            "hotline.yaml",
+            "timezone: Asia/Shanghai",
+            f"timezone: {key}",
+            "site.timezone",
+            "time zone",
+        )
+        for key in ("localtime", "Factory", "posixrules", "right/Asia/Shanghai", "posix/UTC")
+    },  # fmt: skip
     "malformed-yaml": Broken(
         "seats.yaml",
         "skills: [enquiries, complaints, repairs]",
