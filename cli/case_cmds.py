@@ -106,7 +106,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseKind
 
-    if not known_agent(rt, args.agent, "--agent"):  # the class: the use case's own check
+    if not known_agent(rt.config, args.agent, "--agent"):  # the class: the use case's own check
         return 2
     number = phone_number(args.number, "--number", rt.config.site.region) if args.number else ""
     opened = parts.service.open(
@@ -215,7 +215,7 @@ def parts_callbacks(rt: Any) -> Any:
 def _update(args: argparse.Namespace, rt: Any, parts: Any) -> int:
     from ivr.domain.cases import CaseState
 
-    if not known_agent(rt, args.owner, "--owner"):
+    if not known_agent(rt.config, args.owner, "--owner"):
         return 2
     case = parts.service.update(
         args.case_no,

@@ -165,10 +165,10 @@ def agent_id(value: str) -> str:
     return value
 
 
-def known_agent(rt: Runtime, agent: str | None, item: str) -> bool:
+def known_agent(cfg: HotlineConfig, agent: str | None, item: str) -> bool:
     """Whether `agent` (None: not given) is an agent of the roster; if not, says so,
     naming the argument `item` (the caller exits 2)."""
-    if agent is None or rt.config.roster.agent(agent) is not None:
+    if agent is None or cfg.roster.agent(agent) is not None:
         return True
     print(f"error: argument {item}: no agent {agent!r} in seats.yaml", file=sys.stderr)
     return False

@@ -17,6 +17,7 @@ from cli.common import (
     dtmf_keys,
     instant,
     int_range,
+    known_agent,
     nonempty,
     phone_number,
     pinned_now,
@@ -125,6 +126,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ivr.app.simulate import simulate
 
     cfg = config(args)
+    if not known_agent(cfg, args.previous_agent, "--previous-agent"):
+        return 2  # a typo would simulate a caller whose agent is never on duty
     at = _instant_at(args, cfg.site.tz)
     caller = phone_number(args.caller, "--caller", cfg.site.region) if args.caller else ""
     result = simulate(

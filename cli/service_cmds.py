@@ -224,7 +224,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """Set an agent's state (sign in/out, away with a reason) from the command line."""
     rt = runtime(args)
     try:
-        if not known_agent(rt, args.agent, "agent"):
+        if not known_agent(rt.config, args.agent, "agent"):
             return 2
         rt.presence_repo.set_agent_state(args.agent, args.state, args.reason, rt.clock())
         print(f"{args.agent}: {args.state}" + (f" ({args.reason})" if args.reason else ""))

@@ -94,7 +94,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     rt = runtime(args)
     try:
-        if not known_agent(rt, args.agent or None, "--agent"):
+        if not known_agent(rt.config, args.agent or None, "--agent"):
             return 2
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")

@@ -137,6 +137,16 @@ def test_previous_agent_takes_the_repeat_caller(run: Any) -> None:
     assert r["queue"] == "enquiries"
 
 
+def test_an_unknown_previous_agent_exits_2_naming_the_argument(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo ("chne") used to simulate an agent never on duty, with exit 0."""
+    argv = ["simulate", "--config", "config", "--at", MONDAY_10, "--caller", CALLER]
+    assert main([*argv, "--keys", "1", "--previous-agent", "chne"]) == 2
+    err = capsys.readouterr().err
+    assert "--previous-agent" in err and "no agent 'chne' in seats.yaml" in err
+
+
 def test_local_time_without_offset_is_in_the_site_time_zone(run: Any) -> None:
     # 10:00 with no offset means 10:00 Shanghai (open), not 10:00 UTC (18:00, closed).
     r = run("2026-11-23T10:00", "1")
