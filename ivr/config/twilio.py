@@ -47,6 +47,9 @@ _TAG: Final = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 _PREFIX: Final = re.compile(r"\+[0-9]{1,6}")
 SIP_QUEUE_PREFIX: Final = "queue-"  # sip:queue-<branch>@<sip_domain> reaches that queue
 MAX_SOURCES: Final = 64
+# The widest network `sip_source_ips` may list (IPv4, IPv6): Twilio's signalling ranges
+# are far narrower, and a wider one lets unauthenticated SIP from anywhere in.
+WIDEST_SOURCE: Final = {4: 8, 6: 32}
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,15 @@ def _sources(c: Cursor) -> tuple[str, ...]:
     nets = []
     for item in items:
         try:
-            nets.append(str(ipaddress.ip_network(item.text(), strict=False)))
+            net = ipaddress.ip_network(item.text(), strict=False)
         except ValueError:
             raise item.fail(f"{item.data!r} is not an IP network such as 54.172.60.0/30") from None
+        widest = WIDEST_SOURCE[net.version]
+        if net.prefixlen < widest:  # 0.0.0.0/0: anyone on the Internet rings seats and queues
+            raise item.fail(
+                f"{net} is wider than /{widest}: list Twilio's signalling networks only"
+            )
+        nets.append(str(net))
     return tuple(nets)
 
 

@@ -88,6 +88,20 @@ def test_a_bad_network_is_refused_naming_it(config_dir: Path, bad: str) -> None:
     assert e.value.item == "twilio.sip_source_ips[0]" and "IP network" in e.value.reason
 
 
+@pytest.mark.parametrize("wide", ["0.0.0.0/0", "::/0", "54.0.0.0/7", "2600::/31"])
+def test_a_network_wider_than_twilios_is_refused_naming_it(config_dir: Path, wide: str) -> None:
+    """0.0.0.0/0 was accepted: Asterisk took unauthenticated SIP from anywhere into the
+    queues and seats."""
+    with pytest.raises(ConfigError) as e:
+        load_config(with_sources(config_dir, f'["54.172.60.0/30", "{wide}"]'))
+    assert e.value.item == "twilio.sip_source_ips[1]" and "wider than" in e.value.reason
+
+
+def test_networks_up_to_the_widest_are_taken(config_dir: Path) -> None:
+    cfg = load_config(with_sources(config_dir, '["54.0.0.0/8", "2600::/32"]'))
+    assert cfg.twilio is not None and cfg.twilio.sip_sources == ("54.0.0.0/8", "2600::/32")
+
+
 def test_the_renderer_refuses_a_bad_network() -> None:
     with pytest.raises(TemplateError, match="IP network"):
         render_all(settings(twilio_sources=("10.0.0.0/8\nmatch = 0.0.0.0/0",)))
