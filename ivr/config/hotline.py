@@ -33,6 +33,7 @@ from ivr.domain.menu import (
     MenuNode,
     Target,
     TargetKind,
+    fold_phrase,
     parse_target,
 )
 from ivr.domain.routing import OPERATOR_BRANCH, Branch, RouteKind, RoutingPolicy
@@ -645,7 +646,7 @@ def _phrases(
         if lang not in languages:
             raise by_key.fail(f"language {lang!r} is not in site.languages")
         keyed: dict[str, tuple[str, ...]] = {}
-        owner: dict[str, str] = {}  # each phrase (as heard: casefolded, single spaces) -> key
+        owner: dict[str, str] = {}  # each phrase (as matched: fold_phrase) -> key
         for key, said in by_key.items():
             if key not in options:
                 raise said.fail(f"key {key!r} is not an option of this node")
@@ -657,8 +658,15 @@ def _phrases(
                 heard = " ".join(text.casefold().split())
                 if any(_RECOGNISER_TOKEN.fullmatch(w) for w in heard.split()):
                     raise p.fail(f"{text!r}: <...> and [...] are the recogniser's own tokens")
-                if owner.setdefault(heard, key) != key:
-                    raise p.fail(f"{text!r} is a phrase of key {owner[heard]!r} too")
+                # as a recognised phrase is matched: without case, spaces or punctuation
+                folded = fold_phrase(text)
+                if not folded:
+                    raise p.fail(f"{text!r} has no letter or digit: nothing said could match it")
+                if owner.setdefault(folded, key) != key:
+                    raise p.fail(
+                        f"{text!r} is a phrase of key {owner[folded]!r} too "
+                        "(compared without case, spaces or punctuation)"
+                    )
             keyed[key] = phrases
         if sum(len(p) for p in keyed.values()) > MAX_PHRASES:
             raise by_key.fail(f"more than {MAX_PHRASES} phrases")

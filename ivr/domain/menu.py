@@ -96,17 +96,17 @@ class MenuNode:
         >>> node.key_for_speech("en", "I have a Complaint."), node.key_for_speech("en", "hello")
         ('2', None)
         """
-        heard = _fold(said)
+        heard = fold_phrase(said)
         best: tuple[int, str] | None = None
         for key, phrases in self.phrases.get(language, {}).items():
             for phrase in phrases:
-                folded = _fold(phrase)
+                folded = fold_phrase(phrase)
                 if folded and folded in heard and (best is None or len(folded) > best[0]):
                     best = (len(folded), key)
         return best[1] if best else None
 
 
-def _fold(text: str) -> str:
+def fold_phrase(text: str) -> str:
     """Lower case, letters and digits only (any script): "Enquiry, please!" -> "enquiryplease"."""
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 

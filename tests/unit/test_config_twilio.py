@@ -111,6 +111,13 @@ def _refused(config_dir: Path, file: str, old: str, new: str, item: str, reason:
          "of key '2' too"),
         ('"2": [complaint, complain]', '"2": [complaint, "  call   BACK "]',
          "nodes.main.speech.en.9[0]", "of key '2' too"),
+        # the same phrase as matched (without case, spaces or punctuation): "call-back"
+        # took every "call back" said, key 9's phrase never chosen
+        ('"2": [complaint, complain]', '"2": [complaint, "Call-Back!"]',
+         "nodes.main.speech.en.9[0]", "of key '2' too"),
+        # no letter or digit: nothing said could ever match it
+        ('"2": [complaint, complain]', '"2": [complaint, "?!"]', "nodes.main.speech.en.2[1]",
+         "no letter or digit"),
     ],
 )  # fmt: skip
 def test_bad_speech_phrases_are_refused(
