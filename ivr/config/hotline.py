@@ -813,9 +813,36 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
         cases=cases,
         trunks=trunks,
     )
+    _check_listeners(config)
     for cursor in files.values():
         cursor.check_unknown()
     return config
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "::")  # a listener there takes the port on every address
+
+
+def _check_listeners(cfg: HotlineConfig) -> None:
+    """The TCP listeners of one machine (FastAGI, Asterisk's AMI, the web app, the speech
+    service when on) on one port: only one could bind it, the others would fail at start."""
+    listeners = [
+        ("fastagi.port", cfg.fastagi.host, cfg.fastagi.port),
+        ("ami.port", cfg.ami.host, cfg.ami.port),
+        ("web.port", cfg.web.host, cfg.web.port),
+    ]
+    if cfg.speech.enabled:
+        listeners += [
+            ("speech.audio_port", cfg.speech.host, cfg.speech.audio_port),
+            ("speech.control_port", cfg.speech.host, cfg.speech.control_port),
+        ]
+    for i, (item, host, port) in enumerate(listeners):
+        for other, other_host, other_port in listeners[:i]:
+            shared = host == other_host or host in WILDCARD_HOSTS or other_host in WILDCARD_HOSTS
+            if port == other_port and shared:
+                raise ConfigError(
+                    "hotline.yaml", item, f"port {port} is also {other}'s on {other_host}: "
+                    "two listeners cannot share one",
+                )  # fmt: skip
 
 
 def _check_open_branches(c: Cursor, branches: Mapping[str, Branch]) -> None:

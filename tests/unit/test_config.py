@@ -228,6 +228,20 @@ BROKEN = {
         "makeup_days[1].date",
         "2026-10-10 is already a make-up day",
     ),
+    "web-on-fastagi-port": Broken(  # accepted: `hotline up` then failed binding the web
+        "hotline.yaml",
+        "port: 8080",
+        "port: 4573",
+        "web.port",
+        "port 4573 is also fastagi.port's on 127.0.0.1",
+    ),
+    "speech-on-web-port": Broken(
+        "hotline.yaml",
+        "audio_port: 4580",
+        "audio_port: 8080",
+        "speech.audio_port",
+        "port 8080 is also web.port's",
+    ),
     "bad-menu-key": Broken(
         "menu.yaml",
         '"9": callback',
