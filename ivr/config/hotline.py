@@ -85,6 +85,11 @@ class FastAgiSettings(Endpoint):
     max_line_bytes: int = 8192  # a longer line ends that dialog in the fallback
 
 
+# The hotline's extension: a dial string of the rendered dialplan (templates._EXTEN_RE),
+# and none of the extensions config/asterisk/extensions.conf has in the same contexts:
+# the benchmarks' baseline (4999) and dialplan-only menu (4996), the self-test's probes.
+MAX_EXTENSION_DIGITS = 32
+RESERVED_EXTENSIONS = ("4996", "4997", "4998", "4999")
 MAX_PRIORITY = 1000  # a branch's priority: its callers' queue priority and its queue's weight
 MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
 MAX_PORT = 65_535
@@ -206,6 +211,13 @@ def _site(c: Cursor) -> Site:
     ext = s.child("hotline_extension")
     if not (ext.text().isdigit() and ext.text().isascii()):  # not fullwidth: a dial string
         raise ext.fail(f"{ext.data!r} must be digits 0-9")
+    if len(ext.text()) > MAX_EXTENSION_DIGITS:  # the dialplan's renderer refuses it at start
+        raise ext.fail(f"{len(ext.text())} digits: at most {MAX_EXTENSION_DIGITS}")
+    if ext.text() in RESERVED_EXTENSIONS:
+        raise ext.fail(
+            f"{ext.text()} is an extension of the dialplan's own (benchmarks, self-test: "
+            f"{', '.join(RESERVED_EXTENSIONS)})"
+        )
     return Site(s.child("name").line(), tz, default.text(), languages, ext.text(), _region(s))
 
 

@@ -242,6 +242,20 @@ BROKEN = {
         "speech.audio_port",
         "port 8080 is also web.port's",
     ),
+    "extension-too-long": Broken(  # accepted; the dialplan's renderer refused it at start
+        "hotline.yaml",
+        'hotline_extension: "4000"',
+        f'hotline_extension: "{"4" * 33}"',
+        "site.hotline_extension",
+        "33 digits: at most 32",
+    ),
+    "extension-of-the-baseline": Broken(  # two `exten => 4999,1` in one context
+        "hotline.yaml",
+        'hotline_extension: "4000"',
+        'hotline_extension: "4999"',
+        "site.hotline_extension",
+        "an extension of the dialplan's own",
+    ),
     "bad-menu-key": Broken(
         "menu.yaml",
         '"9": callback',
