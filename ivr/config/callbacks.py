@@ -8,6 +8,7 @@ calendar.yaml from the validated hotline configuration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -25,6 +26,8 @@ FILE = "callbacks.yaml"
 DEFAULT_IVR_MATTER = "ivr"
 MAX_MATTER = 64  # the matter of caller-initiated requests: a word, as the web shows it
 MAX_E164_DIGITS = 15  # the longest number, and so the longest prefix of one
+# The customer's dial string, as the callbacks' dialplan takes it (ivr/dialer/asterisk_conf.py).
+_DIAL = re.compile(r"[A-Za-z0-9/@._{}+-]+")
 WORD_RULE = f"a plain word: 1 to {MAX_NAME} letters, digits, - or _ (A-Z a-z 0-9)"
 
 
@@ -180,8 +183,9 @@ def _dnc(c: Cursor, directory: Path, region: str) -> frozenset[str]:
 
 def _dialer(c: Cursor) -> DialerSettings:
     dial = c.opt("customer_dial", DialerSettings.customer_dial)
-    if "{number}" not in dial.text() or "\n" in dial.text():
-        raise dial.fail("must contain {number} and be one line")
+    if "{number}" not in dial.text() or not _DIAL.fullmatch(dial.text()):
+        # as the callbacks' dialplan takes it (ivr/dialer/asterisk_conf.py)
+        raise dial.fail("must contain {number} and only A-Z a-z 0-9 / @ . _ + - besides")
     caller_id = c.opt("caller_id", DialerSettings.caller_id)
     if not normalise_number(caller_id.text()):
         raise caller_id.fail(f"{caller_id.data!r} has no digits")
@@ -195,9 +199,17 @@ def _dialer(c: Cursor) -> DialerSettings:
         customer_dial=dial.text(),
         caller_id=normalise_number(caller_id.text()),
         reconcile_seconds=c.opt("reconcile_seconds", 10).number(),
-        trunk_host=c.opt("trunk_host", "127.0.0.1").host(),
+        trunk_host=_trunk_host(c.opt("trunk_host", "127.0.0.1")),
         trunk_port=c.opt("trunk_port", 5080).integer(1, 65_535),
     )
+
+
+def _trunk_host(c: Cursor) -> str:
+    """The customer trunk's host, as the callbacks' pjsip.conf takes it (no '_')."""
+    host = c.asterisk_host()
+    if "_" in host:
+        raise c.fail(f"{host!r} is not a host name: no '_'")
+    return host
 
 
 def _retry(c: Cursor) -> RetryPolicy:

@@ -264,7 +264,7 @@ def _admission(c: Cursor) -> Admission:
 def _fastagi(c: Cursor) -> FastAgiSettings:
     d = FastAgiSettings("", 0)
     return FastAgiSettings(
-        c.child("host").host(),
+        c.child("host").asterisk_host(),  # also the AGI URL of the dialplan
         c.child("port").integer(1, MAX_PORT),
         c.opt("max_dialogs", d.max_dialogs).integer(1),
         c.opt("env_timeout_seconds", d.env_timeout_seconds).number(),
@@ -513,10 +513,8 @@ def _trunks(c: Cursor) -> dict[str, Endpoint]:
     for name, t in c.items():
         if not NAME.fullmatch(name) or "." in name:  # its endpoint: trunk-<name>
             raise t.fail(f"trunk name {name!r} must be {TRUNK_NAME_CHARS}")
-        host = t.child("host")
-        if not host.text() or any(ch in host.text() for ch in " ;,\n[]"):
-            raise host.fail(f"{host.data!r} is not a host name or address")
-        out[name] = Endpoint(host.text(), t.opt("port", 5060).integer(1, MAX_PORT))
+        host = t.child("host").asterisk_host()  # its endpoint's contact in pjsip.conf
+        out[name] = Endpoint(host, t.opt("port", 5060).integer(1, MAX_PORT))
     return out
 
 
@@ -804,7 +802,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
             journal=_journal(ami.opt("journal", DEFAULT_JOURNAL), data_dir),
         ),
         sip=SipSettings(
-            sip.child("host").host(),
+            sip.child("host").asterisk_host(),
             sip.child("port").integer(1, MAX_PORT),
             sip.opt("seat_contacts", "register").choice(("static", "register")),
             sip.opt("seat_port_base", 5090).integer(1, MAX_PORT - len(roster.agents)),

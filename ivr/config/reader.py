@@ -404,6 +404,18 @@ class Cursor:
             raise self.fail(f"must be an IP address or a host name, got {value!r}") from None
         return value
 
+    def asterisk_host(self) -> str:
+        """A host written into Asterisk's config (a bind address, the AGI URL, a trunk's
+        contact): an IPv4 address or a host name of NAME's characters, as the renderer
+        (ivr/adapters/asterisk/templates.py) takes it; an IPv6 address would need brackets."""
+        value = self.text()
+        if not NAME.fullmatch(value):
+            raise self.fail(
+                f"{value!r} is not a host Asterisk's config takes: an IPv4 address or a "
+                "host name of A-Z a-z 0-9 _ . -, at most 64"
+            )
+        return value
+
     def choice(self, options: tuple[str, ...]) -> str:
         value = self.text()
         if value not in options:
