@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ivr import phone
@@ -53,6 +54,9 @@ from ivr.domain.shifts import (
 from ivr.domain.survey import PROMPTS as SURVEY_PROMPTS
 from ivr.domain.survey import SurveyPolicy
 from ivr.domain.text import shown
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 FILES = ("hotline.yaml", "calendar.yaml", "seats.yaml", "routing.yaml", "menu.yaml", "prompts.yaml")
 ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
@@ -960,18 +964,28 @@ def database_url_problem(url: str, stores: tuple[str, ...] = STORES) -> str | No
     "'sqlite': the database is PostgreSQL"
     >>> database_url_problem("x")
     'not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)'
+    >>> database_url_problem("sqlite:///:memory:")
+    'an in-memory SQLite database keeps nothing once the process ends: name a file'
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        backend = make_url(url).get_backend_name()
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
     except (ArgumentError, ValueError):
         return "not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
+    if backend == "sqlite" and backend in stores and _in_memory(parsed):
+        return "an in-memory SQLite database keeps nothing once the process ends: name a file"
     if backend in stores:
         return None
     names = " or ".join({"sqlite": "SQLite", "postgresql": "PostgreSQL"}[s] for s in stores)
     return f"{backend[:20]!r}: the database is {names}"
+
+
+def _in_memory(url: URL) -> bool:
+    """`sqlite://`, `sqlite:///:memory:`, or a URI database opened with mode=memory."""
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
 def _resolve_sqlite(url: str, data_dir: Path) -> str:

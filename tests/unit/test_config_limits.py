@@ -347,6 +347,23 @@ def test_a_bad_database_url_in_the_environment_names_the_variable(config_dir: Pa
     assert "pw" not in str(e.value)  # a URL may hold a password: never echoed
 
 
+@pytest.mark.parametrize(
+    "url", ["sqlite:///:memory:", "sqlite://", "sqlite:///file:x?mode=memory&uri=true"]
+)
+def test_an_in_memory_database_is_refused_it_would_keep_nothing(config_dir: Path, url: str) -> None:
+    """Every command 'succeeded' against it ("callback 1 added") and kept nothing."""
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={"HOTLINE_DATABASE_URL": url})
+    assert (e.value.file, e.value.item) == ("environment", "HOTLINE_DATABASE_URL")
+    assert "in-memory" in e.value.reason
+    path = config_dir / "hotline.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("url: sqlite:///hotline.db", f'url: "{url}"'), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={})
+    assert (e.value.file, e.value.item) == ("hotline.yaml", "database.url")
+
+
 def test_a_nul_byte_is_refused_on_one_line(
     config_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
