@@ -8,6 +8,7 @@ problem is refused with a ConfigError naming the file, the item and the reason.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -772,6 +773,7 @@ def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> 
     callbacks = load_callbacks_config(d, site.tz, policy.branches, site.region)
     cases = load_cases_config(d, callbacks.rules, policy.branches)
     data_dir = Path(env.get(ENV_DATA_DIR) or "var").resolve()
+    _check_data_dir(data_dir)
     file_url = main.opt("database", {}).opt("url", None)  # asked even when env overrides
     url = env.get(ENV_DATABASE_URL) or file_url.text()
     _check_database_url(url, file_url if not env.get(ENV_DATABASE_URL) else None)
@@ -865,6 +867,24 @@ def _check_open_branches(c: Cursor, branches: Mapping[str, Branch]) -> None:
         for b in h.opt("open_branches", []).seq():
             if b.text() not in branches and b.text() != OPERATOR_BRANCH:
                 raise b.fail(f"no branch {b.data!r} in routing.yaml")
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """Refuse a data directory the hotline must not make 0700 (bootstrap.private_dir):
+    the file system's root, or a directory shared by every user (world-writable or
+    sticky: /tmp, /var/tmp, /dev/shm), which every command would lock the others out of."""
+    try:
+        mode = data_dir.stat().st_mode
+    except OSError:  # not there yet (made 0700 when first used) or not usable: named then
+        return
+    if data_dir == Path(data_dir.anchor) or mode & (stat.S_ISVTX | stat.S_IWOTH):
+        raise ConfigError(
+            "environment",
+            ENV_DATA_DIR,
+            f"{shown(str(data_dir), 80)} is the root or a directory shared by every user "
+            f"(mode {stat.S_IMODE(mode):o}): the hotline makes its data directory 0700; "
+            "name a directory of its own",
+        )
 
 
 def _journal(c: Cursor, data_dir: Path) -> Path:

@@ -364,6 +364,21 @@ def test_an_in_memory_database_is_refused_it_would_keep_nothing(config_dir: Path
     assert (e.value.file, e.value.item) == ("hotline.yaml", "database.url")
 
 
+def test_a_shared_data_directory_is_refused_not_made_0700(config_dir: Path, tmp_path: Path) -> None:
+    """HOTLINE_DATA_DIR=/tmp: `hotline callbacks list` made /tmp 0700 (every other user
+    locked out); a sticky or world-writable directory, or the root, is refused."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    for where in (shared, Path("/")):
+        with pytest.raises(ConfigError) as e:
+            load_config(config_dir, env={"HOTLINE_DATA_DIR": str(where)})
+        assert (e.value.file, e.value.item) == ("environment", "HOTLINE_DATA_DIR")
+        assert "shared by every user" in e.value.reason
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    load_config(config_dir, env={"HOTLINE_DATA_DIR": str(tmp_path / "own")})  # not there yet
+
+
 def test_a_nul_byte_is_refused_on_one_line(
     config_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
