@@ -869,6 +869,20 @@ def _check_open_branches(c: Cursor, branches: Mapping[str, Branch]) -> None:
                 raise b.fail(f"no branch {b.data!r} in routing.yaml")
 
 
+# Directories of the system that a data directory must not be (it is made 0700): the
+# top-level ones of the Filesystem Hierarchy Standard and the shared ones below them.
+SYSTEM_DIRS = frozenset(
+    {
+        *(f"/{d}" for d in (
+            "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "media", "mnt",
+            "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var",
+        )),
+        *(f"/usr/{d}" for d in ("bin", "lib", "local", "sbin", "share")),
+        *(f"/var/{d}" for d in ("cache", "lib", "local", "log", "opt", "spool", "tmp")),
+    }
+)  # fmt: skip
+
+
 def _check_data_dir(data_dir: Path) -> None:
     """Refuse a data directory the hotline must not make 0700 (bootstrap.private_dir):
     the file system's root, or a directory shared by every user (world-writable or
@@ -877,6 +891,14 @@ def _check_data_dir(data_dir: Path) -> None:
         mode = data_dir.stat().st_mode
     except OSError:  # not there yet (made 0700 when first used) or not usable: named then
         return
+    if str(data_dir) in SYSTEM_DIRS:  # ./var run from / (a service without a working dir)
+        raise ConfigError(
+            "environment",
+            ENV_DATA_DIR,
+            f"{shown(str(data_dir), 80)} is a directory of the system: the hotline makes its "
+            "data directory 0700; set HOTLINE_DATA_DIR to a directory of its own "
+            "(the default ./var is relative to the working directory)",
+        )
     if data_dir == Path(data_dir.anchor) or mode & (stat.S_ISVTX | stat.S_IWOTH):
         raise ConfigError(
             "environment",

@@ -379,6 +379,16 @@ def test_a_shared_data_directory_is_refused_not_made_0700(config_dir: Path, tmp_
     load_config(config_dir, env={"HOTLINE_DATA_DIR": str(tmp_path / "own")})  # not there yet
 
 
+@pytest.mark.parametrize("where", ["/var", "/etc", "/var/lib", "/usr"])
+def test_a_system_directory_as_data_directory_is_refused(config_dir: Path, where: str) -> None:
+    """With HOTLINE_DATA_DIR unset, a service run from / (systemd's default working
+    directory) took ./var, that is /var, and made it 0700."""
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={"HOTLINE_DATA_DIR": where})
+    assert (e.value.file, e.value.item) == ("environment", "HOTLINE_DATA_DIR")
+    assert "a directory of the system" in e.value.reason
+
+
 def test_a_nul_byte_is_refused_on_one_line(
     config_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
