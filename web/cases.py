@@ -34,6 +34,7 @@ from ivr.domain.cases import (
     urgency,
 )
 from web import messages, params, store
+from web.calls import visible as call_visible
 from web.context import ctx
 from web.security import CurrentUser, csv_safe, current_user, require
 
@@ -144,6 +145,17 @@ def _visible(case_no: str) -> Case:
     return case
 
 
+def _linkable(user: CurrentUser, call: str | None) -> str | None:
+    """A call `user` may link to a case: an agent only one they answered (the call log's
+    rule, web.calls.visible), or its caller's full number would be theirs through the
+    case. A call not in the log is the use case's to refuse (400 naming `call`)."""
+    if call is not None and not user.is_staff:
+        rec = ctx().runtime.calls.get_call(call)
+        if rec is not None and not call_visible(user, rec):
+            raise CaseWebError(403, gettext("An agent links only calls they answered."))
+    return call
+
+
 def listing(source: Any = None) -> dict[str, Any]:
     """Cases the user may see, filtered (`state`, `class`, `branch`, `kind`, `q`, `view`)."""
     user, c = _me(), ctx()
@@ -249,7 +261,7 @@ def open_case(source: Any) -> dict[str, Any]:
     """Open a case (an agent: from their call, owned by them; staff: for any agent)."""
     user, c = _me(), ctx()
     rules = c.runtime.config.cases.rules
-    call = params.text_param("call", 64, source=source, pattern=_UID) or None
+    call = _linkable(user, params.text_param("call", 64, source=source, pattern=_UID) or None)
     agent = params.text_param("agent", 64, source=source, pattern=_WORD) or None
     if user.role == "agent":
         if agent not in (None, user.agent_id):
@@ -307,6 +319,7 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
         raise CaseWebError(403, gettext("Only a supervisor hands a case to another agent."))
     if owner is not None and owner not in {a.id for a in ctx().runtime.config.roster.agents}:
         raise params.ParamError("owner", gettext("is not an agent of the roster"))
+    call = _linkable(user, params.text_param("call", 64, source=source, pattern=_UID) or None)
     # absent, empty or blank (text_param strips): the summary stays as it is
     summary = params.text_param("summary", 4000, source=source, lines=True) or None
     try:
@@ -317,7 +330,7 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
             note=params.text_param("note", 4000, source=source, lines=True) or None,
             summary=summary,
             owner=owner,
-            call_uid=params.text_param("call", 64, source=source, pattern=_UID) or None,
+            call_uid=call,
         )
     except CaseTransitionError:
         raise CaseWebError(

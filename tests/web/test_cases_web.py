@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.adapters.db.models_web import AuditEntry
-from ivr.bootstrap import Runtime
+from ivr.bootstrap import Runtime, case_parts
 
 
 def _api(client: FlaskClient, method: str, path: str, body: Any = None) -> Any:
@@ -175,6 +175,36 @@ def test_linking_a_call_that_is_not_in_the_log_is_400_and_changes_nothing(
     assert client.get(f"/api/cases/{no}").get_json()["events"] == before  # not the note either
 
 
+def test_an_agent_links_no_call_of_another_agent(
+    app: Any, web_users: dict[str, str], login: Any, web_runtime: Runtime, calls: CallBuilder,
+    t0: Any, live_call: str,
+) -> None:  # fmt: skip
+    """chen's call in progress is not li's to see (its detail is a 404 to li): li can
+    neither open a case from it, which would show li its caller's full number, nor link it
+    to a case of li's own. Nothing is stored."""
+    li = app.test_client()
+    login(li, "li")
+    assert li.get(f"/api/calls/{live_call}").status_code == 404
+    r = _api(li, "post", "/api/cases", {"call": live_call, "class": "minor", "matter": "m"})
+    assert r.status_code == 403, r.get_json()
+    assert "+8613800000009" not in r.get_data(as_text=True)
+    own = calls.call(t0 - timedelta(minutes=30), caller="13800000017", agent="li", wait=3, talk=9)
+    r = _api(li, "post", "/api/cases", {"call": own, "class": "minor", "matter": "m"})
+    assert r.status_code == 201, r.get_json()  # a call li answered: li's to link
+    no = r.get_json()["case_no"]
+    before = li.get(f"/api/cases/{no}").get_json()
+    r = _api(li, "post", f"/api/cases/{no}", {"call": live_call, "note": "same matter"})
+    assert r.status_code == 403, r.get_json()
+    after = li.get(f"/api/cases/{no}").get_json()
+    assert (after["calls"], after["events"]) == (before["calls"], before["events"])
+    assert [c["case_no"] for c in li.get("/api/cases").get_json()["cases"]] == [no]
+    assert case_parts(web_runtime).repo.by_call(live_call) is None
+    lead = app.test_client()
+    login(lead, "lead")  # staff see every call: they link any
+    r = _api(lead, "post", f"/api/cases/{no}", {"call": live_call})
+    assert r.status_code == 200 and live_call in r.get_json()["calls"], r.get_json()
+
+
 def test_a_summary_and_a_note_keep_their_lines(
     client: FlaskClient, web_users: dict[str, str], login: Any
 ) -> None:
@@ -211,7 +241,6 @@ def test_reports_show_complaints_rate_on_time_and_callbacks_per_rule(
     client: FlaskClient, web_users: dict[str, str], login: Any, web_runtime: Runtime,
     calls: CallBuilder, t0: Any,
 ) -> None:  # fmt: skip
-    from ivr.bootstrap import case_parts
     from ivr.domain.cases import CaseState
 
     for i in range(4):
