@@ -82,6 +82,8 @@ def sign(rt: Runtime, user: CurrentUser, kind: str) -> StatusResult:
     now = rt.clock()
     with rt.sessions.begin() as s:
         store.record_clocking(s, user.agent_id, kind, now, user.id)
+        if kind == "sign_out":
+            store.cancel_away_requests(s, user.agent_id, now)
     _apply(rt, user, user.agent_id, "available" if kind == "sign_in" else "signed_out", "")
     return StatusResult(True, Outcome.SIGNED_IN if kind == "sign_in" else Outcome.SIGNED_OUT)
 
@@ -118,13 +120,19 @@ def set_status(
 def decide(rt: Runtime, user: CurrentUser, request_id: int, approve: bool) -> StatusResult:
     """A supervisor approves or refuses a pending away request."""
     now = rt.clock()
+    # an agent signed out since asking (`hotline agent A signed_out` too) is away from nothing
+    gone = frozenset(
+        a for a, (state, _, _) in board_data.effective_states(rt, now).items()
+        if state == "signed_out"
+    )  # fmt: skip
     with rt.sessions.begin() as s:
-        row = store.decide_away_request(s, request_id, approve, user.username, now)
-        if row is None:
-            raise PresenceError(Problem.NO_PENDING_REQUEST, str(request_id))
-        store.audit(
-            s, "away_" + row.status, user=user, target=row.agent_id, detail=row.reason, at=now
-        )
+        row = store.decide_away_request(s, request_id, approve, user.username, now, gone)
+        if row is not None:
+            store.audit(
+                s, "away_" + row.status, user=user, target=row.agent_id, detail=row.reason, at=now
+            )
+    if row is None:
+        raise PresenceError(Problem.NO_PENDING_REQUEST, str(request_id))
     if approve:
         _apply(rt, user, row.agent_id, "away", row.reason)
     return StatusResult(

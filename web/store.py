@@ -347,12 +347,18 @@ class AwayRequestRow:
     decided_by: str | None
 
 
-def add_away_request(s: Session, agent_id: str, reason: str, why: str, at: datetime) -> int:
+def cancel_away_requests(s: Session, agent_id: str, at: datetime) -> None:
+    """End the agent's pending away requests (a new request replaces them; signing out
+    ends them: a signed-out agent has nothing to be approved)."""
     s.execute(
         update(AwayRequest)
         .where(AwayRequest.agent_id == agent_id, AwayRequest.status == "pending")
         .values(status="cancelled", decided_at=at)
     )
+
+
+def add_away_request(s: Session, agent_id: str, reason: str, why: str, at: datetime) -> int:
+    cancel_away_requests(s, agent_id, at)
     req = AwayRequest(
         agent_id=agent_id, reason=reason, why_needed=why, requested_at=at, status="pending"
     )
@@ -374,10 +380,20 @@ def away_requests(s: Session, status: str | None = "pending") -> list[AwayReques
 
 
 def decide_away_request(
-    s: Session, request_id: int, approve: bool, by: str, at: datetime
+    s: Session,
+    request_id: int,
+    approve: bool,
+    by: str,
+    at: datetime,
+    signed_out: frozenset[str] = frozenset(),
 ) -> AwayRequestRow | None:
+    """Approve or refuse a pending request; None when there is none of that id. The request
+    of an agent in `signed_out` (signed out since asking) is cancelled instead."""
     req = s.get(AwayRequest, request_id)
     if req is None or req.status != "pending":
+        return None
+    if req.agent_id in signed_out:
+        req.status, req.decided_at = "cancelled", at
         return None
     req.status = "approved" if approve else "refused"
     req.decided_by, req.decided_at = by, at

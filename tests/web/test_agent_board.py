@@ -105,6 +105,38 @@ def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users,
         close_app(app)
 
 
+@pytest.mark.parametrize("how", ["web", "cli"])
+def test_an_away_request_ends_when_its_agent_signs_out(web_runtime, web_users, login, how) -> None:
+    """A request still pending when its agent signs out (on the agent page, or from the
+    command line: hotline agent A signed_out) is over: approving it later put a signed-out agent
+    "away" on the board and in the presence the router reads."""
+    app = create_app(web_runtime, secret_key="k", away_approval="lead")
+    try:
+        agent, lead = app.test_client(), app.test_client()
+        _sign_in_everyone(web_runtime)
+        login(agent, "chen")
+        r = _api(agent, "post", "/api/agent/status", {"state": "away", "reason": "training"})
+        assert r.status_code == 202
+        rid = r.get_json()["request_id"]
+        if how == "web":
+            assert (
+                _api(agent, "post", "/api/agent/attendance", {"kind": "sign_out"}).status_code
+                == 200
+            )
+        else:
+            web_runtime.presence_repo.set_agent_state("chen", "signed_out", "", web_runtime.clock())
+        login(lead, "lead")
+        r = _api(lead, "post", f"/api/away-requests/{rid}", {"decision": "approve"})
+        assert r.status_code == 404, r.get_json()
+        assert web_runtime.presence_repo.agent_states()["chen"].state == "signed_out"
+        assert _seat(lead, "chen")[0]["state"] == "signed_out"
+        assert lead.get("/api/away-requests").get_json()["requests"] == []
+        gone = lead.get("/api/away-requests?status=cancelled").get_json()["requests"]
+        assert [(x["id"], x["agent_id"]) for x in gone] == [(rid, "chen")]
+    finally:
+        close_app(app)
+
+
 def test_nobody_signs_in_for_someone_else(client, web_users, login) -> None:
     login(client, "lead")  # a supervisor: no agent page, no agent API
     assert _api(client, "post", "/api/agent/attendance", {"kind": "sign_in"}).status_code == 403
