@@ -388,21 +388,22 @@ def decide_away_request(
     signed_out: frozenset[str] = frozenset(),
 ) -> AwayRequestRow | None:
     """Approve or refuse a pending request; None when there is none of that id. The request
-    of an agent in `signed_out` (signed out since asking) is cancelled instead."""
+    of an agent in `signed_out` (signed out since asking) is cancelled instead. Decided
+    once: the update takes the row only while it is still pending, so of two supervisors
+    answering at the same moment the second finds it decided (None)."""
     req = s.get(AwayRequest, request_id)
     if req is None or req.status != "pending":
         return None
-    if req.agent_id in signed_out:
-        req.status, req.decided_at = "cancelled", at
+    gone = req.agent_id in signed_out
+    status = "cancelled" if gone else ("approved" if approve else "refused")
+    taken = s.execute(
+        update(AwayRequest)
+        .where(AwayRequest.id == request_id, AwayRequest.status == "pending")
+        .values(status=status, decided_by=None if gone else by, decided_at=at)
+        .execution_options(synchronize_session="fetch")
+    )
+    if getattr(taken, "rowcount", 0) != 1 or gone:
         return None
-    req.status = "approved" if approve else "refused"
-    req.decided_by, req.decided_at = by, at
     return AwayRequestRow(
-        req.id,
-        req.agent_id,
-        req.reason,
-        req.why_needed,
-        req.requested_at,
-        req.status,
-        req.decided_by,
+        req.id, req.agent_id, req.reason, req.why_needed, req.requested_at, status, by
     )

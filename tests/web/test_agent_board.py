@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -135,6 +137,40 @@ def test_an_away_request_ends_when_its_agent_signs_out(web_runtime, web_users, l
         assert [(x["id"], x["agent_id"]) for x in gone] == [(rid, "chen")]
     finally:
         close_app(app)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("web_backend", ["postgresql"])  # SQLite's BEGIN IMMEDIATE serialises
+def test_two_leads_deciding_one_request_at_once_decide_it_once(web_runtime, t0) -> None:
+    """Two supervisors answer the same request at the same moment (one approves, one
+    refuses): the second, whose read saw it pending before the first committed, decided
+    it too, so the first put the agent away while the record said refused. Now the one
+    that comes second finds it decided: no second decision (a 404 on the board)."""
+    from web import store
+
+    with web_runtime.sessions.begin() as s:
+        rid = store.add_away_request(s, "chen", "meal", "would_understaff:3:4", t0)
+    first = web_runtime.sessions()
+    first.begin()
+    assert store.decide_away_request(first, rid, True, "lead", t0) is not None
+    first.flush()  # the row is the first's until it commits
+    got: list[object] = []
+
+    def second() -> None:
+        with web_runtime.sessions.begin() as s:
+            got.append(store.decide_away_request(s, rid, False, "root", t0))
+
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(0.5)  # the second has read the request as pending and waits for the row
+    first.commit()
+    first.close()
+    t.join(10)
+    assert got == [None]
+    with web_runtime.sessions() as s:
+        assert [(r.status, r.decided_by) for r in store.away_requests(s, None)] == [
+            ("approved", "lead")
+        ]
 
 
 def test_nobody_signs_in_for_someone_else(client, web_users, login) -> None:
