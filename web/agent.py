@@ -11,7 +11,7 @@ from ivr.adapters.db.cases import CaseFilter
 from ivr.bootstrap import case_parts
 from ivr.domain.cases import ACTIVE_STATES
 from web import board_data, case_live, cases, live, messages, params, presence, queries
-from web.context import ctx, db
+from web.context import ctx, db, session_alive
 from web.security import current_user, mask_number, require
 
 bp = Blueprint("agent", __name__)
@@ -73,6 +73,8 @@ def stream() -> ResponseReturnValue:
         c.hub.stopping,
         max_events=1 if once else None,
         first=compute(),  # here, not in the stream: the database away is this view's 503
+        alive=session_alive(),
+        alive_every=c.settings.sse_session_seconds,
     )
     return Response(
         gen,

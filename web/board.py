@@ -6,7 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from web import messages, params, presence
-from web.context import ctx
+from web.context import ctx, session_alive
 from web.security import STAFF, current_user, require
 
 bp = Blueprint("board", __name__)
@@ -26,7 +26,12 @@ def stream() -> ResponseReturnValue:
     c = ctx()
     once = params.choice_param("once", ("0", "1"), "0") == "1"
     c.hub.current()  # here, not in the stream: the database away is this view's 503
-    gen = c.hub.stream(c.settings.sse_heartbeat_seconds, max_events=1 if once else None)
+    gen = c.hub.stream(
+        c.settings.sse_heartbeat_seconds,
+        max_events=1 if once else None,
+        alive=session_alive(),
+        alive_every=c.settings.sse_session_seconds,
+    )
     return Response(
         gen,
         mimetype="text/event-stream",

@@ -6,11 +6,13 @@ imports the blueprints): the arrows point one way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, session
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.adapters.db.engine import READ_ONLY
@@ -65,6 +67,28 @@ def session_user(token: str) -> Any:
         with c.runtime.sessions.begin() as s:
             store.touch_session(s, token, now)
     return check.user
+
+
+def session_alive() -> Callable[[], bool]:
+    """For a response that outlives its request (a live stream): whether the request's
+    session is still live, asked in its own database session. The database away is no
+    answer (True): the stream is kept, as web.live keeps it then."""
+    c = ctx()
+    token = session.get(SESSION_KEY)
+    st = c.settings
+    lifetime = timedelta(seconds=st.session_lifetime_seconds)
+    touch = timedelta(seconds=st.session_touch_seconds)
+
+    def alive() -> bool:
+        if not isinstance(token, str):
+            return False
+        try:
+            with c.runtime.sessions() as s:
+                return store.check_session(s, token, c.now(), lifetime, touch) is not None
+        except SQLAlchemyError:
+            return True
+
+    return alive
 
 
 def start_session(user_id: int) -> None:

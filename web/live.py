@@ -10,6 +10,10 @@ next snapshot after the database is back is sent as usual. (A stream cut off the
 would leave a supervisor's board frozen until the browser reconnected.) A stream
 that cannot compute its first snapshot is refused with the view's 503 instead: the
 views compute it before the response starts (`BoardHub.current`, `first`).
+
+A stream does not outlive its session: every `alive_every` s it asks `alive`
+(web.context.session_alive) and ends when the session has (signed out, deactivated,
+a new password, past its lifetime), as every other request of that cookie would.
 """
 
 from __future__ import annotations
@@ -24,6 +28,21 @@ from typing import Any
 log = logging.getLogger(__name__)
 UNAVAILABLE = ": unavailable\n\n"  # an SSE comment: the browser keeps the stream
 UNAVAILABLE_RETRY_SECONDS = 1.0  # the next try after a snapshot that failed
+
+
+def _ended(alive: Callable[[], bool] | None, every: float) -> Callable[[], bool]:
+    """`ended()`: whether `alive` answered no, asked at most every `every` s (the
+    request has just checked the session; None: the stream never ends this way)."""
+    last = time.monotonic()
+
+    def ended() -> bool:
+        nonlocal last
+        if alive is None or time.monotonic() - last < every:
+            return False
+        last = time.monotonic()
+        return not alive()
+
+    return ended
 
 
 class BoardHub:
@@ -53,9 +72,19 @@ class BoardHub:
                 self._payload, self._at = payload, time.monotonic()
             return self._version, self._payload
 
-    def stream(self, heartbeat: float, max_events: int | None = None) -> Iterator[str]:
-        """SSE lines: one `board` event per change, a comment every `heartbeat` s."""
-        return _events(self.current, "board", self._poll, heartbeat, self.stopping, max_events)
+    def stream(
+        self,
+        heartbeat: float,
+        max_events: int | None = None,
+        alive: Callable[[], bool] | None = None,
+        alive_every: float = 5.0,
+    ) -> Iterator[str]:
+        """SSE lines: one `board` event per change, a comment every `heartbeat` s; the
+        end once `alive` says the session has ended."""
+        ended = _ended(alive, alive_every)
+        return _events(
+            self.current, "board", self._poll, heartbeat, self.stopping, max_events, ended
+        )
 
 
 def watch(
@@ -66,11 +95,14 @@ def watch(
     stopping: threading.Event,
     max_events: int | None = None,
     first: dict[str, Any] | None = None,
+    alive: Callable[[], bool] | None = None,
+    alive_every: float = 5.0,
 ) -> Iterator[str]:
     """SSE lines for one listener's own view (the agent page): `compute` every
     `poll_seconds`, an `event` when it changed (apart from its clock), a comment as
     heartbeat. Unlike the board's hub, nothing is shared between listeners. `first`:
-    the first snapshot, computed by the view before the response started."""
+    the first snapshot, computed by the view before the response started; `alive`: as
+    for `BoardHub.stream`."""
     last_key: str | None = None
     version = 0
 
@@ -82,7 +114,8 @@ def watch(
             last_key, version = key, version + 1
         return version, payload
 
-    return _events(snapshot, event, poll_seconds, heartbeat, stopping, max_events)
+    ended = _ended(alive, alive_every)
+    return _events(snapshot, event, poll_seconds, heartbeat, stopping, max_events, ended)
 
 
 def _content_key(payload: dict[str, Any]) -> str:
@@ -97,13 +130,15 @@ def _events(
     heartbeat: float,
     stopping: threading.Event,
     max_events: int | None,
+    ended: Callable[[], bool],
 ) -> Iterator[str]:
     """The SSE lines of one stream: `snapshot()` gives (version, payload) every
     `poll_seconds`; an `event` when the version changed, a comment as heartbeat, and
-    `UNAVAILABLE` (then a retry) when the snapshot could not be computed."""
+    `UNAVAILABLE` (then a retry) when the snapshot could not be computed; the end when
+    `stopping` is set or `ended()` says so."""
     sent, last_version, last_beat = 0, -1, time.monotonic()
     yield "retry: 1000\n\n"
-    while not stopping.is_set():
+    while not stopping.is_set() and not ended():
         try:
             version, payload = snapshot()
         except Exception:  # the database away: say so, keep the stream, poll on

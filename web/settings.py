@@ -29,6 +29,7 @@ class WebSettings:
     board_poll_seconds: float = 0.25
     sse_heartbeat_seconds: float = 15.0
     agent_poll_seconds: float = 2.0  # the agent page's stream (one query per agent per poll)
+    sse_session_seconds: float = 5.0  # an open stream checks its session is still live
     secure_cookies: bool = True
     secret_key: str | None = None
     session_lifetime_seconds: int = 12 * 3600  # a sign-in ends on the server after this

@@ -16,6 +16,8 @@ from ivr.adapters.db.models_web import User, WebSession
 from web import store
 from web.app import close_app, create_app
 
+from .conftest import make_app
+
 PASSWORD = "correct horse battery"
 COOKIE = "hotline_session"
 
@@ -290,3 +292,50 @@ def test_a_well_formed_flash_list_is_still_shown(client, web_users, login) -> No
     with client.session_transaction() as sess:
         sess["_flashes"] = [("ok", "saved-marker")]
     assert "saved-marker" in client.get("/calls").get_data(as_text=True)
+
+
+def _read_until_end(response, seconds: float) -> tuple[bool, str]:
+    """(whether the stream ended within `seconds`, what it sent meanwhile)."""
+    import time
+
+    chunks, deadline = iter(response.response), time.monotonic() + seconds
+    sent = []
+    while time.monotonic() < deadline:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return True, "".join(sent)
+        sent.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+    response.close()
+    return False, "".join(sent)
+
+
+@pytest.mark.parametrize("path, user", [("/board/stream", "lead"), ("/agent/stream", "chen")])
+@pytest.mark.parametrize("end", ["sign_out", "deactivate"])
+def test_an_open_live_stream_ends_with_its_session(
+    web_runtime, web_users, login, path, user, end
+) -> None:
+    """A board or agent stream opened before the session ended (a copied cookie signed
+    out, an account deactivated) went on sending live data for as long as the connection
+    stayed open; it now ends within a check of its session."""
+    app = make_app(
+        web_runtime, sse_heartbeat_seconds=0.05, agent_poll_seconds=0.05, sse_session_seconds=0.1
+    )
+    try:
+        client = app.test_client()
+        login(client, user)
+        r = client.get(path, buffered=False)
+        assert r.status_code == 200 and r.mimetype == "text/event-stream"
+        ended, sent = _read_until_end(r, 0.5)
+        assert not ended and "event: " in sent  # live while the session is
+        r.close()
+        r = _copy_cookie(app, client).get(path, buffered=False)
+        if end == "sign_out":
+            client.post("/logout", data={"csrf_token": _token(client)})
+        else:
+            with web_runtime.sessions.begin() as s:
+                store.set_active(s, _user_id(web_runtime, user), False, web_runtime.clock())
+        ended, _ = _read_until_end(r, 5.0)
+        assert ended
+    finally:
+        close_app(app)
