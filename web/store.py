@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.adapters.db.models_web import (
@@ -114,8 +115,9 @@ def add_user(
             f"user {username!r}: an agent account needs --agent ID",
         )
     _check_password(username, password)
+    exists = UserError(UserProblem.EXISTS, username, f"user {username!r} already exists")
     if s.scalars(select(User.id).where(func.lower(User.username) == username)).first():
-        raise UserError(UserProblem.EXISTS, username, f"user {username!r} already exists")
+        raise exists
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -125,7 +127,10 @@ def add_user(
         created_at=at,
     )
     s.add(user)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:  # the same name added at the same moment (uq_users_username)
+        raise exists from None
     return user.id
 
 

@@ -339,3 +339,41 @@ def test_an_open_live_stream_ends_with_its_session(
         assert ended
     finally:
         close_app(app)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("web_backend", ["postgresql"])  # SQLite's BEGIN IMMEDIATE serialises
+def test_one_name_added_twice_at_once_is_refused_as_existing(web_runtime) -> None:
+    """Two admins (or one form sent twice) add the same name at the same moment: both
+    found it free, and the second's insert broke the unique index, a 500. It is now the
+    refusal a name already taken gets (UserError EXISTS: the users page says so)."""
+    import threading
+    import time
+
+    at = web_runtime.clock()
+    first = web_runtime.sessions()
+    first.begin()
+    store.add_user(first, "dora", PASSWORD, "manager", None, at)  # inserted, not committed
+    got: list[object] = []
+
+    def second() -> None:
+        try:
+            with web_runtime.sessions.begin() as s:
+                got.append(store.add_user(s, "dora", PASSWORD, "manager", None, at))
+        except Exception as e:  # noqa: BLE001 (what the view would have met)
+            got.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(0.5)  # the second found the name free and waits on the unique index
+    first.commit()
+    first.close()
+    t.join(10)
+    assert len(got) == 1 and isinstance(got[0], store.UserError), got
+    assert got[0].code is store.UserProblem.EXISTS
+    assert [u.username for u in _users(web_runtime)] == ["dora"]
+
+
+def _users(rt):
+    with rt.sessions() as s:
+        return list(s.scalars(select(User)))
