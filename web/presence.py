@@ -8,6 +8,7 @@ nobody signs in or out for someone else.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -56,6 +57,9 @@ class Outcome(StrEnum):
     REQUEST_REFUSED = "request_refused"  # subject: the agent of the request
 
 
+_STAFFING = threading.Lock()  # a status change's staffing check and the change, together
+
+
 @dataclass(frozen=True)
 class StatusResult:
     done: bool  # the state was changed
@@ -97,19 +101,23 @@ def set_status(
         raise PresenceError(Problem.NOT_AN_AGENT, user.username)
     if state not in STATUSES:
         raise PresenceError(Problem.UNKNOWN_STATUS, state)
-    now = rt.clock()
-    states = {k: v[0] for k, v in board_data.effective_states(rt, now).items()}
-    if states.get(agent_id) == "signed_out":
-        raise PresenceError(Problem.SIGNED_OUT)
-    if state != "away":
-        _apply(rt, user, agent_id, state, "")
-        return StatusResult(True, Outcome.STATUS_SET, state)
-    if reason not in AWAY_REASONS:
-        raise PresenceError(Problem.UNKNOWN_REASON, reason)
-    why = away_refusal(rt.config.roster, rt.config.staffing, states, agent_id, now, "signed_out")
-    if why is None:
-        _apply(rt, user, agent_id, "away", reason)
-        return StatusResult(True, Outcome.AWAY, reason)
+    # One change at a time: two agents going away at once would each be checked against
+    # the states before the other's change, and together break the rule each kept.
+    with _STAFFING:
+        now = rt.clock()
+        states = {k: v[0] for k, v in board_data.effective_states(rt, now).items()}
+        if states.get(agent_id) == "signed_out":
+            raise PresenceError(Problem.SIGNED_OUT)
+        if state != "away":
+            _apply(rt, user, agent_id, state, "")
+            return StatusResult(True, Outcome.STATUS_SET, state)
+        if reason not in AWAY_REASONS:
+            raise PresenceError(Problem.UNKNOWN_REASON, reason)
+        roster, staffing = rt.config.roster, rt.config.staffing
+        why = away_refusal(roster, staffing, states, agent_id, now, "signed_out")
+        if why is None:
+            _apply(rt, user, agent_id, "away", reason)
+            return StatusResult(True, Outcome.AWAY, reason)
     if settings.away_approval == "refuse":
         return StatusResult(False, Outcome.REFUSED, reason, why)
     with rt.sessions.begin() as s:

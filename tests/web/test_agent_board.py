@@ -252,3 +252,50 @@ def test_calls_shed_by_admission_control_raise_an_overload_alarm(
     assert sorted(c["uid"] for c in listed["calls"]) == ["shed-1", "shed-2", "shed-old"]
     page = client.get("/calls?outcome=shed")
     assert page.status_code == 200 and "turned away: lines busy" in page.get_data(as_text=True)
+
+
+def test_two_agents_going_away_at_once_cannot_both_break_the_staffing_rule(
+    app, web_users, login, web_runtime, t0, monkeypatch
+) -> None:
+    """Five ordinary agents present, a minimum of four: one of them may go away, not two.
+    Two agents asking at the same moment both read five present and both went away (the
+    check and the change were apart); now the second is checked against the first's
+    change and refused."""
+    from web import presence
+
+    web_runtime.clock.at = t0.replace(hour=14)  # zhao on shift too: 5 ordinary present
+    _sign_in_everyone(web_runtime, ("lead", "chen", "li", "zhang", "liu", "zhao"))
+    both_checked = threading.Barrier(2, timeout=1.0)
+    check = presence.away_refusal
+
+    def slow_check(*args, **kwargs):
+        why = check(*args, **kwargs)
+        try:
+            both_checked.wait()  # the other request checks before this one changes anything
+        except threading.BrokenBarrierError:
+            pass  # the other could not check meanwhile: the checks are one at a time
+        return why
+
+    monkeypatch.setattr(presence, "away_refusal", slow_check)
+    clients = {a: app.test_client() for a in ("chen", "li")}
+    for name, client in clients.items():
+        login(client, name)
+    tokens = {a: c.get("/api/me").get_json()["csrf_token"] for a, c in clients.items()}
+    codes: dict[str, int] = {}
+
+    def go_away(name: str) -> None:
+        r = clients[name].post(
+            "/api/agent/status",
+            json={"state": "away", "reason": "meal"},
+            headers={"X-CSRF-Token": tokens[name]},
+        )
+        codes[name] = r.status_code
+
+    threads = [threading.Thread(target=go_away, args=(a,)) for a in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(codes.values()) == [200, 409], codes
+    states = web_runtime.presence_repo.agent_states()
+    assert sorted(states[a].state for a in clients) == ["available", "away"]
