@@ -205,6 +205,42 @@ def test_an_agent_links_no_call_of_another_agent(
     assert r.status_code == 200 and live_call in r.get_json()["calls"], r.get_json()
 
 
+def test_a_state_change_records_the_state_it_moved_the_case_from(
+    app: Any, web_users: dict[str, str], login: Any, monkeypatch: Any
+) -> None:
+    """The lead resolves a case that chen moved to in progress a moment before the lead's
+    request read it (as open): the transition is checked against the stored state, and so
+    is now the history, which said open -> resolved, hiding chen's step."""
+    from dataclasses import replace
+
+    from ivr.app.cases import CaseService
+    from ivr.domain.cases import CaseState
+
+    lead, chen = app.test_client(), app.test_client()
+    login(lead, "lead")
+    login(chen, "chen")
+    body = {"class": "minor", "matter": "m", "number": "13800000001", "agent": "chen"}
+    no = _api(lead, "post", "/api/cases", body).get_json()["case_no"]
+    token = lead.get("/api/me").get_json()["csrf_token"]
+    get = CaseService.get
+    stale = replace(get(case_parts_of(app).service, no), state=CaseState.OPEN)
+    assert _api(chen, "post", f"/api/cases/{no}", {"state": "in_progress"}).status_code == 200
+    monkeypatch.setattr(CaseService, "get", lambda self, case_no: stale)  # the lead's read
+    r = lead.post(f"/api/cases/{no}", json={"state": "resolved"}, headers={"X-CSRF-Token": token})
+    monkeypatch.setattr(CaseService, "get", get)
+    assert r.status_code == 200, r.get_json()
+    moves = [
+        (e["from"], e["to"])
+        for e in lead.get(f"/api/cases/{no}").get_json()["events"]
+        if e["action"] == "state"
+    ]
+    assert moves == [("open", "in_progress"), ("in_progress", "resolved")]
+
+
+def case_parts_of(app: Any) -> Any:
+    return case_parts(app.extensions["hotline"].runtime)
+
+
 def test_a_summary_and_a_note_keep_their_lines(
     client: FlaskClient, web_users: dict[str, str], login: Any
 ) -> None:

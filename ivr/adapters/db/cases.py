@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -178,6 +178,8 @@ class CaseRepo:
             row = self._locked(session, case_no)
             if state is not None:
                 check_case_transition(CaseState(row.state), state)
+                # from where the case is, as locked here: the caller read it before
+                event = replace(event, from_state=row.state)
                 row.state = state.value
                 if state in (CaseState.RESOLVED, CaseState.CLOSED) and row.done_at is None:
                     row.done_at = event.at
