@@ -92,9 +92,13 @@ def session_alive() -> Callable[[], bool]:
 
 
 def start_session(user_id: int) -> None:
-    """Sign `user_id` in: a fresh cookie (no fixation) naming a new server-side session."""
+    """Sign `user_id` in: a fresh cookie (no fixation) naming a new server-side session.
+    The session this browser had ends (a shared desk: the one before did not sign out)."""
     c = ctx()
+    before = session.get(SESSION_KEY)
     with c.runtime.sessions.begin() as s:
+        if isinstance(before, str):
+            store.end_session(s, before, c.now(), "signed_in_again")
         token = store.start_session(s, user_id, c.now())
     session.clear()
     session.permanent = True

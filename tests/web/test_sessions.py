@@ -377,3 +377,20 @@ def test_one_name_added_twice_at_once_is_refused_as_existing(web_runtime) -> Non
 def _users(rt):
     with rt.sessions() as s:
         return list(s.scalars(select(User)))
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(
+    app, client, web_users, login, web_runtime
+) -> None:
+    """A supervisor leaves a shared desk signed in and an agent signs in on the same
+    browser: the supervisor's session went on living on the server for the rest of its
+    12 hours, so a copy of that cookie still read the board. Signing in now ends it."""
+    login(client, "lead")
+    thief = _copy_cookie(app, client)
+    assert thief.get("/api/me").get_json()["username"] == "lead"
+    login(client, "chen")
+    assert client.get("/api/me").get_json()["username"] == "chen"
+    assert thief.get("/api/me").status_code == 401
+    assert thief.get("/board").status_code == 302
+    ended = [(s.user_id, s.end_reason) for s in _sessions(web_runtime) if s.ended_at is not None]
+    assert ended == [(_user_id(web_runtime, "lead"), "signed_in_again")]
