@@ -26,7 +26,13 @@ from flask_babel import gettext
 from ivr import phone
 from ivr.adapters.twilio import signature
 from ivr.adapters.twilio.state import StateError
-from ivr.adapters.twilio.voice import CALL_STATUSES, DIAL_STATUSES, StatusReport, TwilioVoice
+from ivr.adapters.twilio.voice import (
+    CALL_STATUSES,
+    DIAL_STATUSES,
+    StatusReport,
+    TwilioVoice,
+    twilio_caller,
+)
 from ivr.domain.menu import VALID_KEYS
 from web import store
 from web.auth import remote_addr
@@ -115,8 +121,9 @@ def _missing(name: str) -> str:
 
 
 def _number(name: str) -> str:
-    """A caller or called number: E.164 when it parses, else as given (anonymous, client:...)."""
-    text = text_param(name, MAX_NUMBER, source=request.form)
+    """A caller or called number: E.164 when it parses, else as given (anonymous, client:...);
+    a withheld caller ID Twilio spelt in digits (+266696687) is its word."""
+    text = twilio_caller(text_param(name, MAX_NUMBER, source=request.form))
     region = ctx().runtime.config.site.region or None
     return phone.caller_key(text, region) if text else ""
 

@@ -87,6 +87,24 @@ def test_a_repeat_caller_is_dialled_to_the_seat_of_the_previous_agent(
     assert call.answered_seat == "queue-enquiries"
 
 
+@pytest.mark.parametrize(
+    ("spelled", "word"),
+    [("+266696687", "anonymous"), ("+7378742833", "restricted"), ("+86282452253", "unavailable")],
+)
+def test_a_withheld_caller_id_twilio_spells_in_digits_is_nobodys_repeat_caller(
+    phone: TwilioPhone, web_runtime: Runtime, calls: CallBuilder, spelled: str, word: str
+) -> None:
+    """Twilio gives a withheld caller ID as its word on the keypad (ANONYMOUS is
+    266696687). Taken for a number, every withheld caller was the caller chen answered
+    yesterday, and went to chen's seat; now the word, and the queue."""
+    calls.call(MONDAY_10 - timedelta(days=1), caller=spelled, agent="chen", seat="seat2",
+               wait=5, talk=60)  # fmt: skip
+    routed = phone.answer(phone.call(spelled), Digits="1")
+    assert _dial_target(routed) == f"sip:queue-enquiries@{SIP}"
+    call = web_runtime.calls.get_call(CALL_SID)
+    assert call is not None and call.caller == word
+
+
 def test_a_seat_that_answers_is_recorded_with_its_agent(
     phone: TwilioPhone, web_runtime: Runtime, calls: CallBuilder
 ) -> None:
