@@ -131,6 +131,10 @@ def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
         return 2
     due = _aware(args.due, rt) if args.due else None
     event = _aware(args.event_at, rt) if args.event_at else None
+    if event is not None and event > rt.clock() + EVENT_AHEAD:
+        print("error: argument --event-at: later than now: the matter has not arisen yet",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         added = parts.intake.request(
             number,
@@ -153,6 +157,9 @@ def _add(args: argparse.Namespace, rt: Any, parts: Any) -> int:
         verb = "added" if added.created else "already open"
         print(f"callback {out['id']} {verb}: {out['number']} due {out['due_local']}")
     return 0
+
+
+EVENT_AHEAD = timedelta(minutes=5)  # clocks of two machines may differ that much
 
 
 def _aware(value: datetime, rt: Any) -> datetime:

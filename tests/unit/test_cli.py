@@ -137,6 +137,23 @@ def test_out_of_range_arguments_exit_2_naming_the_option(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("at", ["9998-12-31T23:59:59+00:00", "2027-06-01T10:00:00+08:00"])
+def test_a_callback_for_a_matter_that_has_not_arisen_yet_exits_2(
+    at: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--event-at is when the matter arose: a later one made a request due in the year
+    9999 (--due is how a time ahead is agreed). Nothing is stored."""
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HOTLINE_NOW", "2026-11-23T10:00:00+08:00")
+    argv = ["callbacks", "add", "--number", "13800000001", "--matter", "complaint:x"]
+    assert main([*argv, "--event-at", at]) == 2
+    err = capsys.readouterr().err
+    assert "--event-at" in err and "Traceback" not in err
+    assert main(["callbacks", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main([*argv, "--event-at", "2026-11-23T09:00:00+08:00"]) == 0
+
+
 @pytest.mark.parametrize(
     "argv",
     [
