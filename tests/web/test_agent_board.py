@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -77,7 +80,10 @@ def test_away_allowed_then_at_most_n_away(client, web_users, login, web_runtime,
     assert r.status_code == 400
 
 
-def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users, login) -> None:
+@contextmanager
+def _training_request_pending(web_runtime, login) -> Iterator[tuple[Any, Any, int]]:
+    """An app where going away waits for the lead, and chen's request (training) pending:
+    (chen's client, the lead's client, not signed in yet, the request's id)."""
     app = create_app(web_runtime, secret_key="k", away_approval="lead")
     try:
         agent, lead = app.test_client(), app.test_client()
@@ -85,7 +91,13 @@ def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users,
         login(agent, "chen")
         r = _api(agent, "post", "/api/agent/status", {"state": "away", "reason": "training"})
         assert r.status_code == 202
-        rid = r.get_json()["request_id"]
+        yield agent, lead, r.get_json()["request_id"]
+    finally:
+        close_app(app)
+
+
+def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users, login) -> None:
+    with _training_request_pending(web_runtime, login) as (agent, lead, rid):
         login(lead, "lead")
         pending = lead.get("/api/away-requests").get_json()["requests"]
         assert [p["id"] for p in pending] == [rid]
@@ -103,8 +115,6 @@ def test_away_request_waits_for_the_lead_when_configured(web_runtime, web_users,
             _api(lead, "post", f"/api/away-requests/{rid}", {"decision": "refuse"}).status_code
             == 404
         )  # already decided
-    finally:
-        close_app(app)
 
 
 @pytest.mark.parametrize("how", ["web", "cli"])
@@ -112,14 +122,7 @@ def test_an_away_request_ends_when_its_agent_signs_out(web_runtime, web_users, l
     """A request still pending when its agent signs out (on the agent page, or from the
     command line: hotline agent A signed_out) is over: approving it later put a signed-out agent
     "away" on the board and in the presence the router reads."""
-    app = create_app(web_runtime, secret_key="k", away_approval="lead")
-    try:
-        agent, lead = app.test_client(), app.test_client()
-        _sign_in_everyone(web_runtime)
-        login(agent, "chen")
-        r = _api(agent, "post", "/api/agent/status", {"state": "away", "reason": "training"})
-        assert r.status_code == 202
-        rid = r.get_json()["request_id"]
+    with _training_request_pending(web_runtime, login) as (agent, lead, rid):
         if how == "web":
             assert (
                 _api(agent, "post", "/api/agent/attendance", {"kind": "sign_out"}).status_code
@@ -135,8 +138,6 @@ def test_an_away_request_ends_when_its_agent_signs_out(web_runtime, web_users, l
         assert lead.get("/api/away-requests").get_json()["requests"] == []
         gone = lead.get("/api/away-requests?status=cancelled").get_json()["requests"]
         assert [(x["id"], x["agent_id"]) for x in gone] == [(rid, "chen")]
-    finally:
-        close_app(app)
 
 
 @pytest.mark.postgres
