@@ -41,6 +41,7 @@ from ivr.domain.routing import (
     RoutingPolicy,
     caller_choice,
     decide,
+    has_number,
     normalise_number,
     overflow,
 )
@@ -177,10 +178,10 @@ class IvrSession:
         """Who answered this caller within the repeat window. A caller without a
         number (withheld: "", "anonymous", "Restricted"...) is nobody's repeat
         caller: looked up, every such call would be one caller's."""
-        number = normalise_number(self.caller.number)
-        if not number.lstrip("+"):
+        if not has_number(self.caller.number):
             return None
-        return self.deps.history.previous_agent(number, at - self.deps.policy.repeat_within)
+        since = at - self.deps.policy.repeat_within
+        return self.deps.history.previous_agent(normalise_number(self.caller.number), since)
 
     def _case_owner(self) -> str | None:
         """The owner of the caller's open case: first-contact ownership by matter, ahead

@@ -74,6 +74,16 @@ def normalise_number(number: str) -> str:
     return ("+" + digits) if s[:1] in ("+", "\uff0b") else digits
 
 
+def has_number(caller: str) -> bool:
+    """Whether `caller` holds a number at all: a withheld one ("", "anonymous",
+    "Restricted", "<unknown>", "+") is no one's, never a repeat caller nor a callback.
+
+    >>> has_number("+86 138"), has_number("anonymous"), has_number("+")
+    (True, False, False)
+    """
+    return bool(normalise_number(caller).lstrip("+"))
+
+
 def _decimal(ch: str) -> int | None:
     return unicodedata.decimal(ch, None)
 
@@ -346,9 +356,8 @@ def _emergency(
 
 def _overflow_route(kind: RouteKind, caller: str) -> Route:
     """Callback to the caller's number, or voicemail (also when the number is withheld)."""
-    number = normalise_number(caller)
-    if kind is RouteKind.CALLBACK and number.lstrip("+"):
-        return Route(RouteKind.CALLBACK, number)
+    if kind is RouteKind.CALLBACK and has_number(caller):
+        return Route(RouteKind.CALLBACK, normalise_number(caller))
     return Route(RouteKind.VOICEMAIL, VOICEMAIL_BOX)
 
 

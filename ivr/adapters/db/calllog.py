@@ -76,7 +76,7 @@ from ivr.domain.calllog import (
     Routed,
     derive_outcome,
 )
-from ivr.domain.routing import normalise_number
+from ivr.domain.routing import has_number
 
 # --------------------------------------------------------------------------- read models
 
@@ -177,7 +177,7 @@ class SqlCallLog:
     def previous_agent(self, caller: str, since: datetime) -> str | None:
         """The agent who most recently answered `caller` at or after `since`, if any
         (None for no number: the calls without one are not one caller's)."""
-        if not normalise_number(caller).lstrip("+"):
+        if not has_number(caller):
             return None
         with self._session_factory() as session:
             session.connection(execution_options=READ_ONLY)
