@@ -108,6 +108,18 @@ def test_invalid_keys_three_times_go_to_voicemail_when_closed(stack: Stack) -> N
     assert rec.outcome is Outcome.VOICEMAIL
 
 
+def test_a_hash_key_is_a_wrong_key_not_a_silence(stack: Stack) -> None:
+    # Asterisk's GET DATA ends on '#' with nothing read; the menu takes it for the
+    # key it is: the wrong-key apology, and the call log says '#'
+    stack.at(WEEKDAY_10)
+    number = caller(stack)
+    result = place_call("#1", number, key_gap_ms=1200, hold_ms=1500, timeout_s=40)
+    assert result.ok, result
+    rec = stack.call_record(number)
+    assert [(s.event, s.key) for s in rec.steps] == [("start", ""), ("invalid", "#"), ("key", "1")]
+    assert rec.route_kind == "queue" and rec.route_target == "enquiries"
+
+
 def test_fastagi_down_fallback_still_serves_and_logs(stack: Stack) -> None:
     stack.at(WEEKDAY_10)
     number = caller(stack)

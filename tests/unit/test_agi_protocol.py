@@ -180,6 +180,7 @@ def test_error_hierarchy() -> None:
         ("200 result=#", "#"),
         ("200 result= (timeout)", None),
         ("200 result=3 (timeout)", "3"),
+        ("200 result=", "#"),  # '#' pressed first: GET DATA's end of input, no "(timeout)"
     ],
 )
 def test_digit_from_get_data(line: str, digit: str | None) -> None:

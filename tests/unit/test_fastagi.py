@@ -92,7 +92,8 @@ def unquote(arg: str) -> str:
 class FakeAsterisk:
     """Answers command lines like Asterisk 22. GET DATA takes the next of `keys`:
     a digit, 'T' (timeout), 'H' (the caller hangs up) or 'X' (the connection
-    drops). STREAM FILE plays to the end unless `during_stream` has a key for it.
+    drops); '#' comes back as Asterisk answers it, an empty result. STREAM FILE
+    plays to the end unless `during_stream` has a key for it.
     A file in `missing` cannot be played: result=-1 on a live channel."""
 
     keys: list[str] = field(default_factory=list)
@@ -126,6 +127,8 @@ class FakeAsterisk:
                 return ["HANGUP", "200 result=-1"]
             if key == "X":
                 return None
+            if key == "#":  # '#' ends GET DATA's input: an empty result, no "(timeout)"
+                return ["200 result="]
             return [f"200 result={key}"]
         if line.startswith("SET VARIABLE"):
             self.variables.update(set_variables([line]))
@@ -305,6 +308,19 @@ def test_failures_replay_the_apology_and_reach_the_operator(
         "invalid",
         "timeout",
     ]
+
+
+def test_a_hash_key_pressed_at_a_menu_is_a_wrong_key_not_a_silence(
+    routes: RouteTable, calllog: ListCallLog
+) -> None:
+    # GET DATA ends on '#' with nothing read: the caller pressed a key the menu does
+    # not offer. They hear the wrong-key apology, not the no-input one, and the call
+    # log says which key it was.
+    lines = call(routes, FakeAsterisk(keys=["#", "1"]))
+    assert lines[1] == 'STREAM FILE "hotline/zh-CN/invalid" "0123456789*#"\n'
+    steps = calllog.of(MenuStep)
+    assert [(s.event, s.key) for s in steps] == [("start", ""), ("invalid", "#"), ("key", "1")]
+    assert ("HOTLINE_ROUTE_TARGET", "enquiries") in set_variables(lines)
 
 
 def test_english_prompts_after_language_key(routes: RouteTable) -> None:
@@ -1086,18 +1102,19 @@ def test_no_full_caller_number_in_the_log_of_fastagi_calls(
 def test_hash_as_an_option_is_a_key_not_the_end_of_input(
     config_dir: Path, calllog: ListCallLog
 ) -> None:
-    # GET DATA would take '#' for the end of input: a menu offering '#' plays its
-    # prompt with STREAM FILE and waits with WAIT FOR DIGIT.
+    # GET DATA takes '#' for the end of input and answers it, pressed first, with an
+    # empty result (no "(timeout)"): a menu offering '#' routes it, in one round trip.
     edit(config_dir, "menu.yaml", '"*": repeat', '"*": repeat\n      "#": route:repairs')
     routes = handlers(load_config(config_dir, env={}), calllog).routes()
     lines = call(routes, FakeAsterisk(keys=["#"]))
-    assert lines[:2] == [
-        'STREAM FILE "hotline/zh-CN/welcome" "0123456789*#"\n',
-        'WAIT FOR DIGIT "5000"\n',
-    ]
+    assert lines[0] == 'GET DATA "hotline/zh-CN/welcome" "5000" "1"\n'
     assert ("HOTLINE_ROUTE_TARGET", "repairs") in set_variables(lines)
     steps = calllog.of(MenuStep)
     assert [s.event for s in steps] == ["start", "key"] and steps[-1].key == "#"
+    # and a silence is still a silence
+    calllog.events.clear()
+    lines = call(routes, FakeAsterisk(keys=["T", "#"]))
+    assert [s.event for s in calllog.of(MenuStep)] == ["start", "timeout", "key"]
 
 
 def test_a_menu_without_hash_keeps_one_round_trip_a_prompt(routes: RouteTable) -> None:

@@ -18,6 +18,7 @@ _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _NO_NAME = frozenset({"", "unknown", "<unknown>"})
 _RESULT = re.compile(r"^200 result=(?P<result>-?[^ ]*)(?: \((?P<data>[^)]*)\))?(?P<rest>.*)$")
+HASH_KEY = "#"  # GET DATA's end of input
 
 
 class AgiError(Exception):
@@ -183,14 +184,22 @@ def parse_result(line: str) -> AgiResult:
 def digit_from_get_data(res: AgiResult) -> str | None:
     """GET DATA with max 1 digit: the key pressed, or None on timeout.
 
+    GET DATA takes '#' for the end of input, so a caller who presses '#' before any
+    digit gets an empty result, and no "(timeout)" after it (res_agi.c answers
+    AST_GETDATA_EMPTY_END_TERMINATED so): that is the key '#', not a silence.
+
     >>> digit_from_get_data(parse_result("200 result=1"))
     '1'
     >>> digit_from_get_data(parse_result("200 result= (timeout)")) is None
     True
     >>> digit_from_get_data(parse_result("200 result=3 (timeout)"))
     '3'
+    >>> digit_from_get_data(parse_result("200 result="))
+    '#'
     """
-    return res.result[:1] or None
+    if res.result:
+        return res.result[:1]
+    return None if res.timed_out else HASH_KEY
 
 
 def digit_from_wait(res: AgiResult) -> str | None:

@@ -353,23 +353,21 @@ class AgiChannel:
         res = await self.send(command("GET VARIABLE", name))
         return res.data if res.result == "1" else ""
 
-    async def ask(self, prompts: list[str], timeout_ms: int, hash_key: bool = False) -> str | None:
+    async def ask(self, prompts: list[str], timeout_ms: int) -> str | None:
         """Play the prompts, any key interrupting; then wait for one key. None on timeout.
 
         AGI's GET DATA takes one file (it does not split '&' lists), so the
-        leading prompts are played with STREAM FILE and the last with GET DATA.
-        GET DATA takes '#' for the end of input, not a key: when '#' is an option
-        (`hash_key`) the last prompt too is a STREAM FILE, then WAIT FOR DIGIT (one
-        round trip more). A prompt that cannot be played does not end the call: it
-        counts as silence, and the flow carries on.
+        leading prompts are played with STREAM FILE and the last with GET DATA: one
+        round trip a prompt. GET DATA takes '#' for the end of input; pressed first,
+        it comes back as an empty result without "(timeout)", read as the key '#'
+        (`digit_from_get_data`). A prompt that cannot be played does not end the
+        call: it counts as silence, and the flow carries on.
         """
-        for prompt in prompts if hash_key else prompts[:-1]:
+        for prompt in prompts[:-1]:
             res = await self._unless_missing(command("STREAM FILE", prompt, KEYS))
             digit = digit_from_wait(res) if res is not None else None
             if digit:
                 return digit
-        if hash_key:
-            return digit_from_wait(await self.send(command("WAIT FOR DIGIT", timeout_ms)))
         res = await self._unless_missing(command("GET DATA", prompts[-1], timeout_ms, 1))
         return digit_from_get_data(res) if res is not None else None
 

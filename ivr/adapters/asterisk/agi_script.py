@@ -44,23 +44,19 @@ class PystChannel:
         # sanitise: control characters, and lone surrogates should any get through
         self.env: dict[str, str] = {k: sanitise(str(v)) for k, v in agi.env.items()}
 
-    def ask(self, prompts: list[str], timeout_ms: int, hash_key: bool = False) -> str | None:
-        """Twin of fastagi.AgiChannel.ask: STREAM FILE the leading prompts, GET DATA the
-        last; when '#' is an option, STREAM FILE them all, then WAIT FOR DIGIT."""
-        for prompt in prompts if hash_key else prompts[:-1]:
+    def ask(self, prompts: list[str], timeout_ms: int) -> str | None:
+        """Twin of fastagi.AgiChannel.ask: play the prompts, any key interrupting, then
+        wait for one key. STREAM FILE them all, then WAIT FOR DIGIT, never GET DATA:
+        GET DATA answers a '#' pressed first with an empty result, and pyst2 reads
+        that as it reads a timeout (the channel's one extra round trip is nothing
+        beside this process's start-up)."""
+        for prompt in prompts:
             result = self._unless_missing("STREAM FILE", quote(prompt), quote(KEYS))
             code = int(result["result"][0] or 0) if result else 0
             if code > 0:
                 return chr(code)
-        if hash_key:
-            code = int(
-                dict(self.agi.execute("WAIT FOR DIGIT", quote(str(timeout_ms))))["result"][0]
-            )
-            return chr(code) if code > 0 else None
-        result = self._unless_missing(
-            "GET DATA", quote(prompts[-1]), quote(str(timeout_ms)), quote("1")
-        )
-        return (str(result["result"][0])[:1] or None) if result else None
+        code = int(dict(self.agi.execute("WAIT FOR DIGIT", quote(str(timeout_ms))))["result"][0])
+        return chr(code) if code > 0 else None
 
     def _unless_missing(self, *command: str) -> dict[str, Any] | None:
         """Run a playback command; None when it failed on a live channel (missing file)."""
@@ -96,7 +92,7 @@ def run_hotline(channel: PystChannel, deps: Any, region: str | None = None) -> N
         channel.set_variable(names.VAR_CALL_ID, session.caller.uid)
         while isinstance(action, Ask):
             timeout_ms = int(action.timeout_seconds * 1000)
-            digit = channel.ask(prompt_paths(action), timeout_ms, "#" in action.keys)
+            digit = channel.ask(prompt_paths(action), timeout_ms)
             action = session.on_input(digit)
     except AGIHangup:
         session.hung_up()

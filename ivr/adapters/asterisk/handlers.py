@@ -136,7 +136,7 @@ class Handlers:
         language, the recogniser listens meanwhile and whichever comes first wins
         (ivr/adapters/speech/client.py). Nothing here waits on the recogniser."""
         timeout_ms = int(action.timeout_seconds * 1000)
-        asked = agi.ask(prompt_paths(action), timeout_ms, "#" in action.keys)
+        asked = agi.ask(prompt_paths(action), timeout_ms)
         node, speech, caller = session.node, self.speech, session.caller
         phrases = grammar(node, action.language) if speech is not None and node is not None else ()
         if speech is None or not phrases or not speech.speaks(action.language):

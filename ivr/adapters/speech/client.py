@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 AmiSend = Callable[..., dict[str, str] | None]
 INJECT_TIMEOUT_S = 1.0
 # A digit that is no option of the node, injected for an utterance that counts as
-# an invalid attempt ('#' would end GET DATA as "no key").
+# an invalid attempt ('#' is left out: GET DATA takes it for the end of input).
 INVALID_CANDIDATES = "0123456789*"
 BUSY = "busy"  # the service's answer when it has no room (speech/service.py)
 MAX_REFUSED = 256  # refused (language, grammar) pairs remembered at once
