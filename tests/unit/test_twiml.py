@@ -15,18 +15,19 @@ SAY = twiml.Spoken(("您好，欢迎致电。", "请按1"), "zh-CN")
 URL = "https://hotline.example.com/twilio/gather?s=abc.def-ghi_"
 
 
-def test_gather_with_speech_and_star_keeps_finish_on_key_empty() -> None:
-    root = check_twiml(twiml.gather(SAY, "cmn-Hans-CN", URL, 5.0, ("1", "*"), ("咨询", "投诉")))
+def test_gather_with_speech_keeps_finish_on_key_empty() -> None:
+    root = check_twiml(twiml.gather(SAY, "cmn-Hans-CN", URL, 5.0, ("咨询", "投诉")))
     g = root.find("Gather")
     assert g is not None and g.get("finishOnKey") == "" and g.get("input") == "speech dtmf"
     assert g.get("numDigits") == "1" and g.get("timeout") == "5" and g.get("hints") == "咨询, 投诉"
     assert [s.text for s in g.iter("Say")] == list(SAY.texts)
 
 
-def test_gather_without_hash_or_star_keeps_hash_and_has_no_empty_hints() -> None:
-    root = check_twiml(twiml.gather(SAY, "en-US", URL, 0.4, ("1", "2"), ()))
+def test_gather_takes_hash_as_a_key_and_has_no_empty_hints() -> None:
+    # with Twilio's default finishOnKey '#' a caller's '#' would post as no input
+    root = check_twiml(twiml.gather(SAY, "en-US", URL, 0.4, ()))
     g = root.find("Gather")
-    assert g is not None and g.get("finishOnKey") == "#" and "hints" not in g.attrib
+    assert g is not None and g.get("finishOnKey") == "" and "hints" not in g.attrib
     assert g.get("timeout") == "1"  # at least a second
 
 

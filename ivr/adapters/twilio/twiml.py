@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
-FINISH_KEYS = ("#", "*")
 E164_PREFIX = "+"
 
 
@@ -36,12 +35,13 @@ def gather(
     speech_tag: str,
     action_url: str,
     timeout_seconds: float,
-    keys: Sequence[str],
     hints: Sequence[str],
 ) -> str:
     """One menu question: the prompts, then one key or a phrase; no input posts anyway.
 
-    `finishOnKey` is empty when '#' or '*' is an option (else Twilio would swallow it).
+    `finishOnKey` is empty: one key ends the question, whichever it is, and '#' is a
+    key like any other (an option, or a wrong key), as on the Asterisk path; with
+    Twilio's default '#' it would post as no input at all.
     """
     r = VoiceResponse()
     g = r.gather(
@@ -53,7 +53,7 @@ def gather(
         speech_timeout="auto",
         language=speech_tag,
         action_on_empty_result=True,
-        finish_on_key="" if any(k in FINISH_KEYS for k in keys) else "#",
+        finish_on_key="",
         hints=", ".join(hints) if hints else None,
     )
     _say(g, spoken)

@@ -246,7 +246,6 @@ class TwilioVoice:
                 self.settings.speech_tag(action.language),
                 self._url("gather", st),
                 action.timeout_seconds,
-                tuple(node.options),
                 node.hints(action.language),
             )
         decision = session.decide()
