@@ -18,6 +18,7 @@ from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.errors import TemplateError
 from ivr.adapters.asterisk.prompts import load_prompts_yaml
 from ivr.adapters.asterisk.templates import (
+    AgiScriptExtension,
     AsteriskSettings,
     ConfTemplate,
     SeatSpec,
@@ -148,6 +149,52 @@ def test_cdr_engine_is_off(live: tuple[Sandbox, AsteriskSettings]) -> None:
     box, _ = live
     status = box.rx("cdr show status")
     assert re.search(r"Logging:\s+Disabled", status), status
+
+
+# An application at a priority (`exten => 4000,1,Answer()`, `same => n(x),Set(`) and
+# a function anywhere (`${FILTER(`, `Set(CHANNEL(accountcode)=`).
+_APPLICATION = re.compile(r"^\s*(?:exten\s*=>\s*[^,]+|same\s*=>)\s*[^,]*,\s*([A-Za-z]\w*)\(", re.M)
+_FUNCTION = re.compile(r"(?:\$\{|\bSet\(|\bExecIf\()([A-Z][A-Z0-9_]*)\(")
+
+
+def _dialplans(cfg: AsteriskSettings) -> str:
+    """Every dialplan the hotline renders, with every optional part on: the self-test
+    seats, the process-per-call AGI script, Twilio's legs, trunks and the callbacks'."""
+    from ivr.config.hotline import load_config
+    from ivr.dialer.asterisk_conf import render as render_callbacks
+
+    full = dataclasses.replace(
+        cfg,
+        agi_script=AgiScriptExtension("4001", ("/usr/bin/true",)),
+        twilio_sources=("127.0.0.2/32",),
+        trunks={"carrier": ("127.0.0.1", 5070)},
+    )
+    files = render_all(full) | render_callbacks(load_config(CONFIG_DIR, env={}).callbacks.dialer)
+    return "\n".join(text for name, text in files.items() if name.startswith("extensions"))
+
+
+def test_the_rendered_dialplans_name_their_applications_and_functions() -> None:
+    text = _dialplans(sample_settings(selftest_extensions=True))
+    apps, functions = set(_APPLICATION.findall(text)), set(_FUNCTION.findall(text))
+    # the parse finds what the dialplan is made of (else the live check checks nothing)
+    assert {"Answer", "AGI", "Queue", "Read", "SayUnixTime", "VoiceMail"} <= apps
+    assert {"FILTER", "CHANNEL", "GROUP", "IF", "STRFTIME", "FILE"} <= functions
+
+
+@pytest.mark.e2e
+@needs_root
+def test_every_application_and_function_of_the_dialplans_is_loaded(
+    live: tuple[Sandbox, AsteriskSettings],
+) -> None:
+    """modules.conf loads an explicit list (autoload=no): an application missing from it
+    is found only when a caller reaches it, and the call ends there (SayUnixTime, the
+    callback's due time, was missing, and the caller never heard it or goodbye)."""
+    box, cfg = live
+    text = _dialplans(cfg)
+    loaded_apps = set(re.findall(r"^\s*(\w+):", box.rx("core show applications"), re.M))
+    loaded_functions = set(re.findall(r"^\s*([A-Z]\w*)\s", box.rx("core show functions"), re.M))
+    assert set(_APPLICATION.findall(text)) - loaded_apps == set()
+    assert set(_FUNCTION.findall(text)) - loaded_functions == set()
 
 
 @pytest.mark.e2e
