@@ -238,8 +238,8 @@ class Handlers:
 
         The branch (HOTLINE_QUEUE) decides whether there is one; the seat comes from
         the dialplan (HOTLINE_SURVEY_SEAT). Keys go through `ask` like the menu's
-        (STREAM FILE then GET DATA for one key; '#' ends GET DATA with nothing, so
-        it counts as no key). HOTLINE_SURVEY tells the dialplan how it ended.
+        (STREAM FILE then GET DATA for one key; '#' is a key off the scale, like
+        '*'). HOTLINE_SURVEY tells the dialplan how it ended.
         """
         if self.surveys is None:
             return
