@@ -239,6 +239,20 @@ def _word(value: str) -> str:
     return v
 
 
+def _matter(value: str) -> str:
+    """A callback's matter: typed text, and a rule and a reference on both sides of
+    a ':' (ivr.domain.callbacks.callback_matter)."""
+    from ivr.domain.callbacks import MatterError, callback_matter
+
+    try:
+        return callback_matter(_matter_text(value))
+    except MatterError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_matter_text = text_arg(200, blank=False)
+
+
 def _line(value: str) -> str:
     v = value.strip()
     if len(v) > 200 or not v.isprintable():
@@ -278,7 +292,7 @@ def register(add: AddCommand) -> None:
         help="E.164 (+8613800000002) or national in site.region (13800000002)",
     )  # fmt: skip
     p.add_argument(
-        "--matter", default="cli", type=text_arg(200, blank=False),
+        "--matter", default="cli", type=_matter,
         help="e.g. complaint:202611-0001 (rule: complaint)",
     )  # fmt: skip
     p.add_argument("--due", type=instant, help="ISO 8601 (an agreed reply time)")

@@ -22,6 +22,7 @@ from ivr.domain.callbacks import (
     RetryPolicy,
     RuleKind,
     ServiceRule,
+    callback_matter,
     callback_number,
     eligibility,
     next_allowed,
@@ -168,6 +169,10 @@ class CallbackIntake:
         ):
             if bad := bad_character(text, allowed):  # whichever door it came in by
                 raise ValueError(f"{item}: may not contain the character {bad}")
+        try:
+            callback_matter(matter)  # ":" or "complaint:" named no rule or no reference
+        except ValueError as e:
+            raise ValueError(f"matter: {e}") from None
         now = self.clock()
         n = self._number(number)
         tz = self.rules.customer_tz(n)

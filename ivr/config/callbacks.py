@@ -19,7 +19,13 @@ from ivr import phone
 from ivr.config.reader import MAX_NAME, Cursor, is_word, read_yaml, windows
 from ivr.config.schema import check_file
 from ivr.domain.calendar import WEEKDAYS, TimeWindow
-from ivr.domain.callbacks import CallingRules, RetryPolicy, RuleKind, ServiceRule
+from ivr.domain.callbacks import (
+    CallingRules,
+    RetryPolicy,
+    RuleKind,
+    ServiceRule,
+    callback_matter,
+)
 from ivr.domain.routing import OPERATOR_BRANCH, normalise_number
 
 FILE = "callbacks.yaml"
@@ -231,6 +237,8 @@ def _intake(c: Cursor) -> IntakeSettings:
     matter = c.opt("matter", DEFAULT_IVR_MATTER)
     if ":" in matter.line(MAX_MATTER):
         raise matter.fail("must be a plain word without ':'")
+    with matter.reason():  # no spaces at its ends: as every other door takes a matter
+        callback_matter(matter.text())
     return IntakeSettings(
         matter=matter.text(),
         voicemail_callbacks=c.opt("voicemail_callbacks", True).boolean(),

@@ -378,6 +378,47 @@ class RuleKind(StrEnum):
     AGREED = "agreed"  # an agent's promised reply time
 
 
+class MatterError(CallbackError, ValueError):
+    """Not a callback's matter: the message says what is wrong with it."""
+
+
+def callback_matter(matter: str) -> str:
+    """`matter` if it is one a callback may carry: a plain matter ("ivr", "cli") or
+    `<rule>:<reference>` ("complaint:202611-0001"), the part before the first ':'
+    naming the service rule. Raises MatterError for a blank matter, a blank rule or
+    reference (":", "complaint:", ":202611-0001"), or either with spaces at its ends:
+    " complaint" would never find the rule "complaint", and "complaint:x " would not
+    be the same matter as "complaint:x" when the ledger refuses a second open one.
+
+    >>> callback_matter("complaint:202611-0001"), callback_matter("contract:1/2027-01-10")
+    ('complaint:202611-0001', 'contract:1/2027-01-10')
+    >>> callback_matter("IVR complaint (after hours)")
+    'IVR complaint (after hours)'
+    >>> callback_matter(":")
+    Traceback (most recent call last):
+    ...
+    ivr.domain.callbacks.MatterError: no rule before ':' (rule:reference)
+    >>> callback_matter("complaint: ")
+    Traceback (most recent call last):
+    ...
+    ivr.domain.callbacks.MatterError: no reference after ':' (rule:reference)
+    """
+    rule, colon, reference = matter.partition(":")
+    if not colon:
+        if not matter.strip():
+            raise MatterError("empty")
+        if matter != matter.strip():
+            raise MatterError("spaces at its start or end")
+        return matter
+    if not rule.strip():
+        raise MatterError("no rule before ':' (rule:reference)")
+    if not reference.strip():
+        raise MatterError("no reference after ':' (rule:reference)")
+    if rule != rule.strip() or reference != reference.strip():
+        raise MatterError("spaces around the rule or the reference (rule:reference)")
+    return matter
+
+
 @dataclass(frozen=True)
 class ServiceRule:
     name: str
