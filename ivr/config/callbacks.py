@@ -32,6 +32,11 @@ FILE = "callbacks.yaml"
 DEFAULT_IVR_MATTER = "ivr"
 MAX_MATTER = 64  # the matter of caller-initiated requests: a word, as the web shows it
 MAX_E164_DIGITS = 15  # the longest number, and so the longest prefix of one
+# The do-not-call list (numbers: and file: together). A hotline's list is the customers
+# who asked not to be called: thousands. Each number costs about 0.05 ms to read at every
+# check-config and reload, and the list is held in memory by every process.
+MAX_DNC_NUMBERS = 100_000
+MAX_DNC_FILE_BYTES = 4 << 20  # 100,000 lines of a number written with spaces, and comments
 # The customer's dial string, as the callbacks' dialplan takes it (ivr/dialer/asterisk_conf.py).
 _DIAL = re.compile(r"[A-Za-z0-9/@._{}+-]+")
 WORD_RULE = f"a plain word: 1 to {MAX_NAME} letters, digits, - or _ (A-Z a-z 0-9)"
@@ -157,9 +162,11 @@ def _weekly(c: Cursor) -> dict[str, tuple[TimeWindow, ...]]:
 
 
 def _dnc(c: Cursor, directory: Path, region: str) -> frozenset[str]:
-    """The do-not-call list in E.164, so that every form of a listed number matches."""
+    """The do-not-call list in E.164, so that every form of a listed number matches:
+    at most MAX_DNC_NUMBERS entries, the file at most MAX_DNC_FILE_BYTES."""
     numbers: set[str] = set()
-    for n in c.opt("numbers", []).seq():
+    listed = c.opt("numbers", []).seq()
+    for n in listed:
         try:
             numbers.add(phone.canonical(n.text(), region))
         except phone.NumberError as e:
@@ -167,24 +174,42 @@ def _dnc(c: Cursor, directory: Path, region: str) -> frozenset[str]:
     file = c.opt("file", None)
     if file.data is not None:
         path = directory / file.text()
-        try:
-            if not path.is_file():  # a directory, a FIFO, /dev/zero: never read
-                raise file.fail(f"{str(path)!r} is not a file")
-            # utf-8-sig: a list saved "UTF-8 with BOM" (a spreadsheet's export), as YAML is read
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError:
-            raise file.fail(f"{path} is not UTF-8 text") from None
-        except (OSError, ValueError) as e:  # ValueError: a NUL in the name
-            reason = getattr(e, "strerror", None) or e
-            raise file.fail(f"cannot read {str(path)!r}: {reason}") from None
-        for i, line in enumerate(lines, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
+        lines = _dnc_lines(file, path)
+        entries = [
+            (i, line)
+            for i, line in enumerate(lines, start=1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        if len(listed) + len(entries) > MAX_DNC_NUMBERS:
+            raise file.fail(
+                f"{str(path)!r} lists {len(entries)} numbers (with numbers: {len(listed)}): "
+                f"at most {MAX_DNC_NUMBERS}"
+            )
+        for i, line in entries:
             try:
                 numbers.add(phone.canonical(line, region))
             except phone.NumberError as e:
                 raise file.fail(f"{path} line {i}: {e}") from None
     return frozenset(numbers)
+
+
+def _dnc_lines(file: Cursor, path: Path) -> list[str]:
+    """The do-not-call file's lines, read no further than MAX_DNC_FILE_BYTES (a file
+    that grows, or says it is empty as /proc's do, is read within the bound too)."""
+    try:
+        if not path.is_file():  # a directory, a FIFO, /dev/zero: never read
+            raise file.fail(f"{str(path)!r} is not a file")
+        with path.open("rb") as f:
+            data = f.read(MAX_DNC_FILE_BYTES + 1)
+        if len(data) > MAX_DNC_FILE_BYTES:
+            raise file.fail(f"{str(path)!r} is larger than {MAX_DNC_FILE_BYTES} bytes")
+        # utf-8-sig: a list saved "UTF-8 with BOM" (a spreadsheet's export), as YAML is read
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise file.fail(f"{path} is not UTF-8 text") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        reason = getattr(e, "strerror", None) or e
+        raise file.fail(f"cannot read {str(path)!r}: {reason}") from None
 
 
 def _dialer(c: Cursor) -> DialerSettings:

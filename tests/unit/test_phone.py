@@ -635,3 +635,41 @@ def test_a_number_given_in_e164_is_parsed_once_a_national_one_twice(
     seen.clear()
     with pytest.raises(NumberError):  # reads back as another number: refused as before
         phone.canonical("000000086", "CN")
+
+
+MAX_DNC_FILE_BYTES = 4 << 20  # ivr.config.callbacks
+MAX_DNC_NUMBERS = 100_000
+
+
+def test_a_do_not_call_file_too_large_is_refused_naming_it(config_dir: Path) -> None:
+    """It was read whole, whatever its size: a stray export of the whole customer
+    base, or a log file named by mistake, took the memory and minutes of every
+    check-config and reload."""
+    edit(config_dir, "callbacks.yaml", "file: null", "file: dnc.txt")
+    path = config_dir / "dnc.txt"
+    path.write_bytes(b"# big\n" + b"#" * MAX_DNC_FILE_BYTES)
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={})
+    assert (e.value.file, e.value.item) == ("callbacks.yaml", "do_not_call.file")
+    assert (
+        "dnc.txt" in e.value.reason and f"larger than {MAX_DNC_FILE_BYTES} bytes" in e.value.reason
+    )
+
+
+def test_a_do_not_call_list_of_too_many_numbers_is_refused_naming_the_file(
+    config_dir: Path,
+) -> None:
+    edit(config_dir, "callbacks.yaml", "file: null", "file: dnc.txt")
+    path = config_dir / "dnc.txt"
+    # with the one number of numbers:, one too many
+    path.write_text("".join(f"+86139{i:08d}\n" for i in range(MAX_DNC_NUMBERS)), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(config_dir, env={})
+    assert (e.value.file, e.value.item) == ("callbacks.yaml", "do_not_call.file")
+    assert "dnc.txt" in e.value.reason and f"at most {MAX_DNC_NUMBERS}" in e.value.reason
+    # comments and blank lines are not numbers: the list at its bound is read
+    path.write_text(
+        "# list\n\n" + "".join(f"+86139{i:08d}\n" for i in range(MAX_DNC_NUMBERS - 1)),
+        encoding="utf-8",
+    )
+    assert len(load_config(config_dir, env={}).callbacks.do_not_call) == MAX_DNC_NUMBERS
