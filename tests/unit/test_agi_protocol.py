@@ -260,8 +260,11 @@ PROPERTY = settings(deadline=None, derandomize=True, database=None, max_examples
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 QUOTED_ARG = re.compile(r' "((?:[^"\\\r\n]|\\.)*)"')
 
-# What Asterisk puts in an environment value: printable text, trimmed.
-env_values = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60).map(str.strip)
+# What Asterisk puts in an environment value: printable text, trimmed (what `sanitise`
+# leaves as it is: no control, format, surrogate, private-use or unassigned character,
+# no line or paragraph separator).
+SHOWN = st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+env_values = st.text(SHOWN, max_size=60).map(str.strip)
 env_keys = st.from_regex(r"agi_[a-z_]{1,20}", fullmatch=True)
 any_text = st.text(max_size=300)
 env_like = st.one_of(any_text, st.builds("{}: {}".format, any_text, any_text))
@@ -311,7 +314,11 @@ def test_a_result_line_parses_or_raises_agi_error(line: str) -> None:
 @given(
     st.from_regex(r"(0|[1-9][0-9]{0,4}|-[2-9])?", fullmatch=True),
     st.text(
-        st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=")"), max_size=40
+        st.characters(
+            blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"),
+            blacklist_characters=")",
+        ),
+        max_size=40,
     ),
     st.from_regex(r"( endpos=[0-9]{1,6})?", fullmatch=True),
 )

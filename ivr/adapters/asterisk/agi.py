@@ -7,14 +7,23 @@ and tested with lines captured from Asterisk 22.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Unicode's bidirectional controls (embeddings, overrides, isolates, marks): in a
-# caller's name or number they can make a row of the call log read as another
-# ("Trojan Source", CVE-2021-42574), and no phone number or name needs them.
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+from ivr.domain.text import REFUSED_CATEGORIES
+
+# What caller-controlled text (a caller's name and number, a channel, any value of the
+# environment block or an AMI event) may not hold, by Unicode category: the one text
+# rule's (ivr.domain.text). Line breaks of any kind (Cc: CR, LF, NEL, VT, FF; Zl, Zp:
+# U+2028, U+2029) would end an AGI command and start another, or split a row of the
+# call log or the board: they become spaces. Format characters (Cf: the bidirectional
+# embeddings, overrides, isolates and marks that make a row read as another, "Trojan
+# Source" CVE-2021-42574; zero-width spaces and joiners; soft hyphens; tag characters)
+# are invisible: dropped. What cannot be shown as itself (Cs: lone surrogates, bytes that
+# were not UTF-8; Co: private use; Cn: unassigned and noncharacters) becomes U+FFFD, so
+# the reader sees that something was there.
+_AS_SPACE = frozenset({"Cc", "Zl", "Zp"})
+MAX_CALLER_NAME = 80  # characters: a phone's display shows a few dozen; Asterisk kept 80
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _NO_NAME = frozenset({"", "unknown", "<unknown>"})
 _RESULT = re.compile(r"^200 result=(?P<result>-?[^ ]*)(?: \((?P<data>[^)]*)\))?(?P<rest>.*)$")
@@ -47,13 +56,15 @@ class AgiLineTooLong(AgiError):
 
 
 def sanitise(value: str) -> str:
-    """Neutralise caller-controlled text before it goes near a protocol line.
+    """Neutralise caller-controlled text before it goes near a protocol line, the call
+    log or the board: afterwards it holds no character of the one text rule's refused
+    categories (ivr.domain.text.REFUSED_CATEGORIES), and can be written anywhere as UTF-8.
 
-    Control characters (CR and LF above all: they would end the AGI command and
-    start another; NUL, which PostgreSQL cannot store; the C1 controls) become
-    spaces, lone surrogates (bytes that were not UTF-8, decoded with
-    surrogateescape) become U+FFFD, so the value can be written anywhere as
-    UTF-8, and bidirectional controls are dropped.
+    Line breaks and other control characters (CR and LF above all: they would end the
+    AGI command and start another; NUL, which PostgreSQL cannot store; NEL, VT, FF;
+    U+2028, U+2029) become spaces; format characters (bidirectional controls,
+    zero-width characters) are dropped; lone surrogates (bytes that were not UTF-8,
+    decoded with surrogateescape), private-use and unassigned code points become U+FFFD.
 
     >>> sanitise('evil\\r\\nEXEC Dial PJSIP/x')
     'evil  EXEC Dial PJSIP/x'
@@ -61,10 +72,23 @@ def sanitise(value: str) -> str:
     True
     >>> sanitise('\\u202eorez\\u2066 \\u5f20')
     'orez \u5f20'
+    >>> sanitise('a\\u2028b\\u2029c\\x0bd\\x0ce'), sanitise('z\\u200bw\\u200dj\\ufeff')
+    ('a b c d e', 'zwj')
+    >>> sanitise('\\ue000\\uffff') == '\\ufffd\\ufffd'
+    True
     """
-    if value.isascii() and value.isprintable():
-        return value  # the usual case, and nothing either pattern could match
-    return _BIDI.sub("", _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value)))
+    if value.isprintable():
+        return value  # the usual case: no character of any category above
+    return "".join(_clean(ch) for ch in value)
+
+
+def _clean(ch: str) -> str:
+    category = unicodedata.category(ch)
+    if category not in REFUSED_CATEGORIES:
+        return ch
+    if category in _AS_SPACE:
+        return " "
+    return "" if category == "Cf" else "\ufffd"
 
 
 def caller_name(value: str) -> str:
@@ -73,7 +97,8 @@ def caller_name(value: str) -> str:
     Asterisk passes a SIP display name on with its quoted-string escapes (a
     quote as \\", a backslash as \\\\): they are undone here. Asterisk's
     placeholders for no name ("unknown" in AGI, "<unknown>" in AMI) become "".
-    The result is `sanitise`d.
+    The result is `sanitise`d and at most MAX_CALLER_NAME characters, as the call log
+    keeps it and the board shows it.
 
     >>> caller_name('A \\\\"quoted\\\\" \\\\\\\\ name')
     'A "quoted" \\\\ name'
@@ -83,7 +108,8 @@ def caller_name(value: str) -> str:
     value = value.strip()
     if value in _NO_NAME:
         return ""
-    return sanitise(_QUOTED_PAIR.sub(r"\1", value) if "\\" in value else value).strip()
+    name = sanitise(_QUOTED_PAIR.sub(r"\1", value) if "\\" in value else value).strip()
+    return name[:MAX_CALLER_NAME].rstrip()
 
 
 def quote(arg: str) -> str:
