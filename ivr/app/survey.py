@@ -36,6 +36,7 @@ from ivr.domain.survey import (
     left,
     step,
 )
+from ivr.domain.text import logged
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class SurveySession:
         )
         self.result = result
         if not s.store.record(result):
-            log.warning("call %s: already surveyed; this survey is not kept", self.uid)
+            log.warning("call %s: already surveyed; this survey is not kept", logged(self.uid))
             return result
         if done.outcome is SurveyOutcome.NOT_RESOLVED:
             s.not_resolved(self.uid)
@@ -138,5 +139,5 @@ def _case_of(s: Surveys, uid: str) -> str | None:
     try:
         return s.case_of(uid)
     except Exception:  # the score is kept without its case
-        log.exception("call %s: the case of the call could not be read", uid)
+        log.exception("call %s: the case of the call could not be read", logged(uid))
         return None

@@ -58,6 +58,24 @@ def squeezed(text: str, most: int | None = None) -> str:
     return flat if most is None else flat[:most]
 
 
+MAX_LOGGED: Final = 64  # characters of a caller-supplied value a log line quotes
+
+
+def logged(value: str, most: int = MAX_LOGGED) -> str:
+    """A value someone else supplied (a call id, a route name, a reply line) as a log
+    line quotes it: on one line, at most `most` characters, and its length said when
+    cut. An AGI line may be 8 KB: quoted whole, one call's warnings filled the log.
+
+    >>> logged("1732330800.2"), logged("x" * 8000, 4), logged("a\\n\\u202eb")
+    ('1732330800.2', 'xxxx...(8000 chars)', 'a b')
+    """
+    shown_part = "".join(
+        " " if unicodedata.category(ch) in REFUSED_CATEGORIES else ch for ch in value[:most]
+    )
+    flat = " ".join(shown_part.split())  # no control character, line break or bidi mark
+    return flat if len(value) <= most else f"{flat}...({len(value)} chars)"
+
+
 def shown(text: str, most: int = 30) -> str:
     r"""A value as an error message echoes it: quoted, escaped (control characters
     too), and cut to `most` characters.

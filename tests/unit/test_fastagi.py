@@ -743,6 +743,53 @@ def test_a_fastagi_dialog_logs_with_its_call_id() -> None:
     assert CALL_ID.get() == "-"  # the dialog's context did not leak into the caller's
 
 
+LONG_UID = "1700000000." + "7" * 8000  # as long as an AGI line allows
+
+
+def _raises(error: Exception) -> RouteTable:
+    async def handler(agi: AgiChannel) -> None:
+        raise error
+
+    table = RouteTable()
+    table.add("hotline", handler)
+    return table
+
+
+@pytest.mark.parametrize(
+    ("case", "script", "asterisk"),
+    [
+        ("handler error", "hotline", lambda: FakeAsterisk()),
+        ("unknown route", "nosuch", lambda: FakeAsterisk()),
+        ("hang-up", "hotline", lambda: FakeAsterisk(keys=["H"])),
+        ("garbled reply", "hotline", lambda: FakeAsterisk(special={0: ["garbage " * 900]})),
+        ("refused command", "hotline", lambda: FakeAsterisk(special={0: ["510 " + "x" * 8000]})),
+        ("odd variable", "overflow", lambda: FakeAsterisk(variables={"HOTLINE_QUEUE": "a b"})),
+        ("refused number", "callback", lambda: FakeAsterisk(variables={"HOTLINE_QUEUE": "x"})),
+        ("missing prompt", "hotline", lambda: FakeAsterisk(missing={"hotline/zh-CN/welcome"})),
+    ],
+)
+def test_log_lines_quote_a_callers_long_uid_cut(
+    sample_config: HotlineConfig,
+    calllog: ListCallLog,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+    script: str,
+    asterisk: Callable[[], FakeAsterisk],
+) -> None:
+    """The uid (up to 8 KB) was quoted whole in every warning of the dialog: one odd
+    call could write megabytes of log. A line names the call by the uid's start."""
+    h = handlers(sample_config, calllog)
+    h.callbacks = FakeLedger()  # type: ignore[assignment]
+    routes = _raises(RuntimeError("bug")) if case == "handler error" else h.routes()
+    with caplog.at_level(logging.DEBUG, logger="ivr"):
+        env = env_block(agi_uniqueid=LONG_UID, agi_network_script=script, agi_callerid="12")
+        call(routes, asterisk(), env)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("ivr")]
+    assert messages, f"{case}: nothing logged"
+    assert any(LONG_UID[:40] in m for m in messages), messages
+    assert all(len(m) < 600 for m in messages), [len(m) for m in messages]
+
+
 # --- under abuse: deadlines, line limit, the cap (issue 9) ----------------------------------
 
 

@@ -194,9 +194,9 @@ def parse_result(line: str) -> AgiResult:
     if line.startswith("HANGUP"):
         raise AgiHangup("HANGUP notice")
     if line.startswith("511"):
-        raise AgiHangup(line)
+        raise AgiHangup(line[:80])
     if line.startswith(("510", "520")):
-        raise AgiCommandError(line)
+        raise AgiCommandError(line[:80])
     m = _RESULT.match(line)
     if not m:
         raise AgiError(f"unexpected AGI response {line[:80]!r}")

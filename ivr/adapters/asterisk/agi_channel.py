@@ -35,6 +35,7 @@ from ivr.adapters.asterisk.agi import (
     parse_env_line,
     parse_result,
 )
+from ivr.domain.text import logged
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,9 @@ class AgiChannel:
             if res.result == "0":
                 return
             log.warning(
-                "call %s: MSet failed (result=%s); setting one by one", self.uid, res.result
+                "call %s: MSet failed (result=%s); setting one by one",
+                logged(self.uid),
+                logged(res.result),
             )
         for name, value in pairs:
             await self.set_variable(name, value)
@@ -379,7 +382,11 @@ class AgiChannel:
             if self.hung_up:  # the HANGUP notice came first
                 raise
             await self.send(command("CHANNEL STATUS"))  # raises AgiHangup when dead
-            log.error("call %s: could not play %s", self.uid, line.decode(errors="replace"))
+            log.error(
+                "call %s: could not play %s",
+                logged(self.uid),
+                logged(line.decode(errors="replace"), 200),
+            )
             return None
 
     async def verbose(self, message: str) -> None:

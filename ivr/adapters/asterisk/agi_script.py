@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import quote, sanitise
 from ivr.adapters.asterisk.fastagi import KEYS
+from ivr.domain.text import logged
 
 if TYPE_CHECKING:
     from ivr.app.ivr_session import IvrDeps
@@ -131,7 +132,8 @@ def main(argv: Sequence[str], open_runtime: Callable[[str | None], AgiRuntime]) 
         finally:
             runtime.close()
     except Exception as e:  # noqa: BLE001 - the call edge: log, then fall back
-        sys.stderr.write(f"hotline AGI failed for {channel.env.get('agi_uniqueid')}: {e}\n")
+        uid, why = logged(channel.env.get("agi_uniqueid", "")), logged(str(e), 200)
+        sys.stderr.write(f"hotline AGI failed for {uid}: {why}\n")
         try:
             channel.set_variable(names.VAR_ROUTE_KIND, "")
         except Exception:  # noqa: BLE001 - the channel may be gone

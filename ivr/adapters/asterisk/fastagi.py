@@ -38,6 +38,7 @@ from ivr.adapters.asterisk.agi_channel import (
 )
 from ivr.adapters.asterisk.fastagi_limits import FastAgiLimits, LogLimiter
 from ivr.adapters.log import CALL_ID
+from ivr.domain.text import logged
 
 __all__ = ["KEYS", "AgiChannel", "FastAgiServer", "Handler", "RouteTable", "route_name"]
 
@@ -293,29 +294,30 @@ class FastAgiServer:
             self.commands += agi.sent
 
     async def _dispatch(self, agi: AgiChannel) -> None:
-        CALL_ID.set(agi.uid[:64] or "-")  # this dialog's task: every log line names the call
+        call = logged(agi.uid)  # the uid as log lines quote it: at most 64 characters
+        CALL_ID.set(call or "-")  # this dialog's task: every log line names the call
         name = route_name(agi.env)
         handler = self.routes.get(name)
         if handler is None:
-            message = f"call {agi.uid[:40]}: unknown FastAGI route {name[:40]!r}: fallback"
+            message = f"call {call}: unknown FastAGI route {logged(name)!r}: fallback"
             self._quiet.warning("unknown-route", message, logging.ERROR)
             await _to_fallback(agi)
             return
         try:
             await handler(agi)
         except AgiHangup:
-            log.info("call %s: hung up during %s", agi.uid, name)
+            log.info("call %s: hung up during %s", call, logged(name))
         except asyncio.CancelledError:
             raise
         except (AgiTimeout, AgiLineTooLong) as e:
             # The stream is no longer in step: clear the route without waiting, then hang up.
-            self._quiet.warning(type(e).__name__, f"call {agi.uid[:40]}: {e}: fallback")
+            self._quiet.warning(type(e).__name__, f"call {call}: {logged(str(e), 200)}: fallback")
             _clear_route(agi)
         except AgiError as e:
-            self._quiet.warning("protocol", f"call {agi.uid[:40]}: {e}: fallback")
+            self._quiet.warning("protocol", f"call {call}: {logged(str(e), 200)}: fallback")
             await _to_fallback(agi)
         except Exception:
-            log.exception("call %s: FastAGI route %s failed: fallback", agi.uid, name)
+            log.exception("call %s: FastAGI route %s failed: fallback", call, logged(name))
             await _to_fallback(agi)
 
 

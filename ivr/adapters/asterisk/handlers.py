@@ -31,6 +31,7 @@ from ivr.domain.menu import Action, Ask
 from ivr.domain.routing import OPERATOR_BRANCH, Decision
 from ivr.domain.speech import grammar, understand
 from ivr.domain.survey import SurveyDone
+from ivr.domain.text import logged
 
 log = logging.getLogger(__name__)
 LatencySink = Callable[[float], None]
@@ -211,7 +212,7 @@ class Handlers:
             number = self._callback_number(keyed)
         except ValueError as e:  # logged without the number
             reason = e.reason if isinstance(e, phone.NumberError) else str(e)
-            log.warning("call %s: callback number refused (%s): voicemail", uid, reason)
+            log.warning("call %s: callback number refused (%s): voicemail", logged(uid), reason)
             number = ""
         if self.callbacks is None or not number:
             await agi.set_variable(names.VAR_CALLBACK_AT, "")
@@ -279,14 +280,14 @@ class Handlers:
                 self.cases.open_after_hours, number, uid, branch, language
             )
         except Exception:  # the caller still gets a callback: never an error at the edge
-            log.exception("call %s: after-hours case not opened: plain callback", uid)
+            log.exception("call %s: after-hours case not opened: plain callback", logged(uid))
             return False
         if opened is None or not opened.callbacks:
             return False
         cb, case_no = opened.callbacks[0], opened.case.case_no
         due = max(cb.due_at or self.deps.clock(), self.deps.clock())
         sounds = [f"{names.SOUNDS_SUBDIR}/{language}/{p}" for p in digit_prompts(case_no)]
-        log.info("call %s: after-hours complaint opened case %s", uid, case_no)
+        log.info("call %s: after-hours complaint opened case %s", logged(uid), case_no)
         await agi.set_variables(
             [
                 (names.VAR_CASE_NO, case_no),
@@ -309,6 +310,8 @@ async def read_checked(agi: AgiChannel, name: str, form: re.Pattern[str]) -> str
     """A channel variable read back, or '' when unset or not of the expected form."""
     value = await agi.get_variable(name)
     if value and not form.fullmatch(value):
-        log.warning("call %s: channel variable %s has an unexpected form: ignored", agi.uid, name)
+        log.warning(
+            "call %s: channel variable %s has an unexpected form: ignored", logged(agi.uid), name
+        )
         return ""
     return value

@@ -21,6 +21,7 @@ from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.db.models import NaiveDatetimeError
 from ivr.adapters.db.models_survey import SurveyRow
 from ivr.domain.survey import SurveyOutcome, SurveyResult
+from ivr.domain.text import logged
 
 log = logging.getLogger(__name__)
 _SURVEYS: Final = cast(Table, SurveyRow.__table__)
@@ -162,10 +163,12 @@ class FlagNotResolved:
     then: Callable[[str], object] | None = None
 
     def __call__(self, call_uid: str) -> None:
-        log.warning("call %s: the caller says the matter is not resolved (survey)", call_uid)
+        log.warning(
+            "call %s: the caller says the matter is not resolved (survey)", logged(call_uid)
+        )
         if self.then is None:
             return
         try:
             self.then(call_uid)
         except Exception:  # the survey goes on: its row already says not_resolved
-            log.exception("call %s: the case could not be reopened or escalated", call_uid)
+            log.exception("call %s: the case could not be reopened or escalated", logged(call_uid))

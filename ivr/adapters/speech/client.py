@@ -34,6 +34,7 @@ from typing import Any
 from ivr.adapters.speech.audiosocket import uuid_of_call
 from ivr.adapters.speech.engine import Heard
 from ivr.adapters.threads import WorkThreads
+from ivr.domain.text import logged
 
 log = logging.getLogger(__name__)
 AmiSend = Callable[..., dict[str, str] | None]
@@ -118,7 +119,11 @@ class SpeechInput:
                 self._refused_until[key] = time.monotonic() + self.retry_after_s
             else:
                 self._down_until = time.monotonic() + self.retry_after_s
-            log.warning("call %s: speech unavailable, keys only (%s)", uid, e or type(e).__name__)
+            log.warning(
+                "call %s: speech unavailable, keys only (%s)",
+                logged(uid),
+                logged(str(e) or type(e).__name__, 200),
+            )
             if writer is not None:
                 writer.close()
             return None
@@ -140,7 +145,11 @@ class SpeechInput:
             response = None
         ok = response is not None and response.get("Response") == "Success"
         if not ok:
-            log.warning("call %s: could not pass the spoken choice on (%s)", uid, response)
+            log.warning(
+                "call %s: could not pass the spoken choice on (%s)",
+                logged(uid),
+                logged(str(response), 200),
+            )
         return ok
 
     async def _fork(self, uid: str, call: str, channel: str) -> None:
@@ -157,7 +166,11 @@ class SpeechInput:
             Timeout="3000",
         )
         if not response or response.get("Response") != "Success":
-            log.warning("call %s: speech audio fork not started (%s)", uid, response)
+            log.warning(
+                "call %s: speech audio fork not started (%s)",
+                logged(uid),
+                logged(str(response), 200),
+            )
 
     def _later(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
