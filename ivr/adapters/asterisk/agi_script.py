@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ivr.adapters.asterisk import names
-from ivr.adapters.asterisk.agi import quote, sanitise
+from ivr.adapters.asterisk.agi import AgiError, quote, sanitise
 from ivr.adapters.asterisk.fastagi import KEYS
 from ivr.domain.text import logged
 
@@ -87,7 +87,12 @@ def run_hotline(channel: PystChannel, deps: Any, region: str | None = None) -> N
     from ivr.app.ivr_session import IvrSession
     from ivr.domain.menu import Ask
 
-    session = IvrSession(deps, caller_from_env(channel.env, "agi", region))
+    caller = caller_from_env(channel.env, "agi", region)
+    if not caller.uid.strip():
+        # As the FastAGI handler: every record is keyed by the uniqueid, and without one
+        # the menu's events would join other such calls' record. The fallback records it.
+        raise AgiError("no agi_uniqueid in the AGI environment")
+    session = IvrSession(deps, caller)
     action = session.begin()
     try:
         channel.set_variable(names.VAR_CALL_ID, session.caller.uid)
