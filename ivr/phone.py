@@ -16,6 +16,7 @@ whatever form it arrives in. Parsing is Google's libphonenumber (`phonenumbers`)
                                (how lists compare numbers: total, never raises)
     prefix_forms(text, region) the stored prefixes a typed (partial) number stands for
     time_zone(number)          the one time zone libphonenumber gives the number, or None
+    twilio_caller(text)        a From Twilio gave, its digit-spelt withheld IDs as their word
 
 The domain stays free of the library: it compares strings, and the config
 loader hands it `match_key` bound to the region (`RoutingPolicy.number_key`,
@@ -29,6 +30,7 @@ import unicodedata
 from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache, partial
+from typing import Final
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -281,6 +283,32 @@ def caller_key(number: str, region: str | None = None) -> str:
         return canonical(number, region)
     except NumberError:
         return number[:MAX_CALLER_CHARS]
+
+
+# A withheld caller ID as Twilio has long given it in From: the word spelt on a phone's
+# keypad (ANONYMOUS is 266696687). These are no one's numbers; taken for numbers, every
+# withheld caller would be one caller (the same repeat caller, callbacks to nowhere).
+WITHHELD_SPELLINGS: Final = {
+    "+266696687": "anonymous",
+    "+7378742833": "restricted",
+    "+8656696": "unknown",
+    "+2562533": "blocked",
+    "+86282452253": "unavailable",
+    "+7748283": "private",
+}
+
+
+def twilio_caller(text: str) -> str:
+    """A From or To Twilio gave (a webhook's form, the caller ID of a SIP leg Twilio sent
+    into Asterisk) as the hotline keeps it: a withheld caller ID that Twilio spelt in
+    digits as its word, anything else as given.
+
+    >>> twilio_caller("+266696687"), twilio_caller("+7378742833")
+    ('anonymous', 'restricted')
+    >>> twilio_caller("+8613800000101"), twilio_caller("anonymous")
+    ('+8613800000101', 'anonymous')
+    """
+    return WITHHELD_SPELLINGS.get("+" + text.strip().lstrip("+"), text)
 
 
 def match_key(number: str, region: str | None = None) -> str:

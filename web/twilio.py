@@ -31,7 +31,6 @@ from ivr.adapters.twilio.voice import (
     DIAL_STATUSES,
     StatusReport,
     TwilioVoice,
-    twilio_caller,
 )
 from ivr.domain.menu import VALID_KEYS
 from web import store
@@ -123,7 +122,7 @@ def _missing(name: str) -> str:
 def _number(name: str) -> str:
     """A caller or called number: E.164 when it parses, else as given (anonymous, client:...);
     a withheld caller ID Twilio spelt in digits (+266696687) is its word."""
-    text = twilio_caller(text_param(name, MAX_NUMBER, source=request.form))
+    text = phone.twilio_caller(text_param(name, MAX_NUMBER, source=request.form))
     region = ctx().runtime.config.site.region or None
     return phone.caller_key(text, region) if text else ""
 

@@ -12,10 +12,15 @@ from config_files import SAMPLE_CONFIG_DIR, edit
 
 from ivr.adapters.asterisk.ami import translate
 from ivr.adapters.asterisk.errors import TemplateError
+from ivr.adapters.asterisk.handlers import caller_from_env
 from ivr.adapters.asterisk.templates import AsteriskSettings, SeatSpec, render_all
+from ivr.app.ivr_session import IvrDeps, IvrSession
+from ivr.app.ports import NullCallLog, StaticPresence
 from ivr.bootstrap import asterisk_settings
-from ivr.config import ConfigError, load_config
-from ivr.domain.calllog import CallAnswered
+from ivr.config import ConfigError, HotlineConfig, load_config
+from ivr.domain.calllog import CallAnswered, CallStarted
+from ivr.domain.routing import RouteKind, has_number
+from ivr.phone import WITHHELD_SPELLINGS
 
 AT = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 SID = "CA" + "0123456789abcdef" * 2
@@ -131,3 +136,94 @@ def test_the_seat_that_answers_a_twilio_leg_goes_on_the_twilio_record() -> None:
 def test_an_account_code_without_a_call_sid_names_no_twilio_call(code: str) -> None:
     dialled = twilio_leg({"DialStatus": "ANSWER", "DestChannel": "PJSIP/seat2-0000000a"}, code)
     assert translate("DialEnd", dialled, AT) == []  # not a hotline context either
+
+
+# --- Twilio's withheld caller IDs on its SIP legs ---------------------------------------
+#
+# Twilio gives a withheld caller ID spelt on the keypad in digits (ANONYMOUS is
+# 266696687). Its webhooks map them to their word; a call on its SIP leg into Asterisk
+# (the twilio endpoint, identified by Twilio's networks, or its context) is mapped by the
+# same table, ivr.phone.twilio_caller, so withheld Twilio callers are not one caller.
+
+WITHHELD = sorted(WITHHELD_SPELLINGS.items())
+ON_TWILIO = [
+    {"agi_channel": "PJSIP/twilio-0000000a", "agi_context": "hotline-twilio"},
+    {"agi_channel": "PJSIP/twilio-0000000a", "agi_context": "hotline-inbound"},  # after a Goto
+    {"agi_channel": "Local/queue-enquiries@hotline-twilio-0000000a;2",
+     "agi_context": "hotline-twilio"},
+]  # fmt: skip
+
+
+class AskedHistory:
+    """A call log that says chen took every caller's last call, and notes who was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def previous_agent(self, caller: str, since: datetime) -> str | None:
+        self.asked.append(caller)
+        return "chen"
+
+
+@pytest.mark.parametrize("where", ON_TWILIO)
+@pytest.mark.parametrize(("spelt", "word"), WITHHELD)
+def test_a_withheld_caller_id_on_a_twilio_leg_is_its_word(
+    spelt: str, word: str, where: dict[str, str]
+) -> None:
+    for form in (spelt, spelt.lstrip("+")):
+        env = {"agi_uniqueid": "1.9", "agi_callerid": form, **where}
+        caller = caller_from_env(env, "fastagi", "CN")
+        # "unknown" is also Asterisk's word for no caller ID: the handler keeps it as ""
+        assert caller.number == ("" if word == "unknown" else word)
+        assert not has_number(caller.number)
+
+
+@pytest.mark.parametrize(("spelt", "word"), WITHHELD)
+def test_a_withheld_twilio_caller_is_nobodys_repeat_caller(
+    sample_config: HotlineConfig, spelt: str, word: str
+) -> None:
+    history = AskedHistory()
+    deps = IvrDeps(
+        menu=sample_config.menu,
+        roster=sample_config.roster,
+        policy=sample_config.policy,
+        default_language=sample_config.site.default_language,
+        log=NullCallLog(),
+        history=history,
+        presence=StaticPresence(),
+        clock=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC),  # Monday 10:00 in Shanghai
+    )
+    env = {"agi_uniqueid": "1.9", "agi_callerid": spelt, **ON_TWILIO[0]}
+    session = IvrSession(deps, caller_from_env(env, "fastagi", "CN"))
+    session.begin()
+    session.on_input("1")
+    assert session.decide().route.kind is RouteKind.QUEUE
+    assert history.asked == []
+
+
+@pytest.mark.parametrize("number", ["+8613800000101", "13800000101"])
+def test_a_twilio_caller_with_a_number_keeps_it(number: str) -> None:
+    env = {"agi_uniqueid": "1.9", "agi_callerid": number, **ON_TWILIO[0]}
+    assert caller_from_env(env, "fastagi", "CN").number == "+8613800000101"
+
+
+@pytest.mark.parametrize(("spelt", "word"), WITHHELD)
+def test_the_same_digits_from_another_endpoint_stay_a_number(spelt: str, word: str) -> None:
+    """Only Twilio spells withheld IDs so: elsewhere the digits are what the caller sent."""
+    env = {"agi_uniqueid": "1.9", "agi_callerid": spelt, "agi_channel": "PJSIP/anonymous-0000000a",
+           "agi_context": "hotline-inbound"}  # fmt: skip
+    assert caller_from_env(env, "fastagi", "CN").number != word
+
+
+@pytest.mark.parametrize(("spelt", "word"), WITHHELD)
+def test_the_ami_records_of_a_twilio_leg_keep_the_word(spelt: str, word: str) -> None:
+    keys = {
+        "Uniqueid": "1.9", "Linkedid": "1.9", "Channel": "PJSIP/twilio-00000009",
+        "Context": "hotline-inbound", "AccountCode": "hotline-in", "Exten": "4000",
+        "CallerIDNum": spelt, "CallerIDName": "", "Cause": "16",
+    }  # fmt: skip
+    started = [e for e in translate("Hangup", keys, AT) if isinstance(e, CallStarted)]
+    assert [e.caller for e in started] == [word]
+    fallback = {**keys, "Context": "hotline-fallback", "UserEvent": "HotlineFallback"}
+    started = [e for e in translate("UserEvent", fallback, AT) if isinstance(e, CallStarted)]
+    assert [e.caller for e in started] == [word]

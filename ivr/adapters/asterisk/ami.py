@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ivr import phone
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import caller_name, sanitise
 from ivr.domain.calllog import (
@@ -101,7 +102,9 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
         started = CallStarted(
             uid,
             entered_at(keys, at),
-            _known(keys.get("CallerIDNum", "")),
+            caller_of(
+                keys.get("CallerIDNum", ""), keys.get("Channel", ""), keys.get("Context", "")
+            ),
             caller_name(keys.get("CallerIDName", "")),
             _dialed(keys.get("Exten", "")),
             sanitise(keys.get("Channel", "")),
@@ -120,7 +123,7 @@ def translate(name: str, keys: Mapping[str, str], at: datetime) -> list[CallEven
             CallStarted(
                 uid,
                 at,
-                _known(caller),
+                caller_of(caller, keys.get("Channel", ""), keys.get("Context", "")),
                 caller_name(keys.get("CallerIDName", "")),
                 sanitise(keys.get("Exten", "")),
                 sanitise(keys.get("Channel", "")),
@@ -158,6 +161,33 @@ def twilio_call(keys: Mapping[str, str]) -> str:
         return ""
     sid = code[len(names.ACCOUNTCODE_TWILIO_PREFIX) :]
     return sid if _CALL_SID.fullmatch(sid) else ""
+
+
+def twilio_leg(channel: str, context: str = "") -> bool:
+    """Whether a channel came in on Twilio's SIP endpoint (identified by Twilio's networks
+    only), or runs in the context of Twilio's legs: its caller ID is then Twilio's,
+    withheld ones spelt in digits (ivr.phone.twilio_caller).
+
+    >>> twilio_leg("PJSIP/twilio-0000000a"), twilio_leg("PJSIP/anonymous-0000000a")
+    (True, False)
+    >>> twilio_leg("", names.CONTEXT_TWILIO), twilio_leg("Local/twilio@x-0000000a;1")
+    (True, False)
+    """
+    return context == names.CONTEXT_TWILIO or seat_of(channel) == names.ENDPOINT_TWILIO
+
+
+def caller_of(number: str, channel: str, context: str = "") -> str:
+    """A caller ID field as the call log keeps it: Asterisk's '<unknown>' as none, and
+    on a leg Twilio sent, a withheld caller ID Twilio spelt in digits as its word (else
+    every withheld Twilio caller would be one repeat caller).
+
+    >>> caller_of("+266696687", "PJSIP/twilio-00000001"), caller_of("<unknown>", "")
+    ('anonymous', '')
+    >>> caller_of("+266696687", "PJSIP/anonymous-00000001")
+    '+266696687'
+    """
+    known = _known(number)
+    return phone.twilio_caller(known) if twilio_leg(channel, context) else known
 
 
 def _dialed(exten: str) -> str:

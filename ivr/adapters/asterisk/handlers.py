@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from ivr import phone
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import AgiError, AgiHangup, caller_name, command
-from ivr.adapters.asterisk.ami import seat_of
+from ivr.adapters.asterisk.ami import seat_of, twilio_leg
 from ivr.adapters.asterisk.fastagi import AgiChannel, RouteTable
 from ivr.adapters.speech.client import SpeechInput, invalid_digit
 from ivr.adapters.threads import WorkThreads
@@ -55,8 +55,12 @@ def prompt_paths(action: Ask) -> list[str]:
 
 def caller_from_env(env: dict[str, str], source: str, region: str | None = None) -> CallerInfo:
     """Who is calling. The number is E.164 when it parses (national forms in `region`),
-    else the caller ID as Asterisk gave it: an odd caller ID never refuses service."""
+    else the caller ID as Asterisk gave it: an odd caller ID never refuses service. On a
+    leg Twilio sent (its endpoint or its context), a withheld caller ID Twilio spelt in
+    digits is its word, as on Twilio's webhooks."""
     number = env.get("agi_callerid", "")
+    if twilio_leg(env.get("agi_channel", ""), env.get("agi_context", "")):
+        number = phone.twilio_caller(number)
     return CallerInfo(
         uid=env.get("agi_uniqueid", ""),
         number="" if number == "unknown" else phone.caller_key(number, region),

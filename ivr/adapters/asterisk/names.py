@@ -17,6 +17,9 @@ CONTEXT_FALLBACK = "hotline-fallback"  # FastAGI down or failed: never silence
 CONTEXT_ROUTE_PREFIX = "hotline-route-"  # + route kind: seat, queue, voicemail, ...
 CONTEXT_SEATS = "hotline-seats"  # context of the authenticated seat endpoints
 CONTEXT_TWILIO = "hotline-twilio"  # Twilio's <Dial><Sip> legs: sip:<seat>@ and sip:queue-<branch>@
+# The PJSIP endpoint of those legs, identified by Twilio's networks only: a channel
+# PJSIP/twilio-<n> came from Twilio, with Twilio's caller ID (ivr.phone.twilio_caller).
+ENDPOINT_TWILIO = "twilio"
 CONTEXT_SHED = "hotline-shed"  # over the admission limit: "all lines are busy", hang up
 CONTEXT_TRUNK = "hotline-trunk"  # requests a SIP trunk's endpoint is matched for: refused
 TRUNK_ENDPOINT_PREFIX = "trunk-"  # routing.yaml trunk <name> is the PJSIP endpoint trunk-<name>

@@ -328,7 +328,7 @@ def twilio_sections(cfg: AsteriskSettings) -> str:
     return "\n".join(
         [
             "; Twilio's <Dial><Sip> legs (hotline.yaml twilio.sip_source_ips).",
-            "[twilio]",
+            f"[{names.ENDPOINT_TWILIO}]",
             "type = endpoint",
             # by address only: a caller naming itself "twilio" is not Twilio
             "identify_by = ip",
@@ -339,9 +339,9 @@ def twilio_sections(cfg: AsteriskSettings) -> str:
             "direct_media = no",
             "rtp_symmetric = yes",
             "",
-            "[twilio-identify]",
+            f"[{names.ENDPOINT_TWILIO}-identify]",
             "type = identify",
-            "endpoint = twilio",
+            f"endpoint = {names.ENDPOINT_TWILIO}",
             *(f"match = {net}" for net in cfg.twilio_sources),
         ]
     )

@@ -40,31 +40,6 @@ from ivr.domain.routing import OPERATOR_BRANCH, Decision, RouteKind
 
 log = logging.getLogger(__name__)
 
-# A withheld caller ID as Twilio has long given it in From: the word spelt on a phone's
-# keypad (ANONYMOUS is 266696687). These are no one's numbers; taken for numbers, every
-# withheld caller would be one caller (the same repeat caller, callbacks to nowhere).
-WITHHELD_SPELLINGS: Final = {
-    "+266696687": "anonymous",
-    "+7378742833": "restricted",
-    "+8656696": "unknown",
-    "+2562533": "blocked",
-    "+86282452253": "unavailable",
-    "+7748283": "private",
-}
-
-
-def twilio_caller(text: str) -> str:
-    """A From or To as the hotline keeps it: a withheld caller ID that Twilio spelt in
-    digits as its word, anything else as given.
-
-    >>> twilio_caller("+266696687"), twilio_caller("+7378742833")
-    ('anonymous', 'restricted')
-    >>> twilio_caller("+8613800000101"), twilio_caller("anonymous")
-    ('+8613800000101', 'anonymous')
-    """
-    return WITHHELD_SPELLINGS.get("+" + text.strip().lstrip("+"), text)
-
-
 SOURCE: Final = SOURCE_TWILIO
 NO_MATCH: Final = "?"  # what a phrase that matches no option counts as: an invalid key
 FINAL_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
