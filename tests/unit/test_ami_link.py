@@ -9,6 +9,7 @@ link's stop must end its threads, a list in flight included, within its bounds.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ivr.adapters.asterisk.ami import AmiLink, live_channels, translate
+from ivr.adapters.asterisk.ami_packs import MAX_AMI_PACK, AmiGreetingError, PackSplitter, Skipped
 from ivr.domain.calllog import CallStarted
 
 
@@ -217,3 +219,77 @@ def test_a_caller_name_with_a_line_separator_reaches_the_record_whole(
     assert isinstance(started, CallStarted) and started.caller == "13800000001"
     assert started.caller_name.startswith("Bob") and started.caller_name.endswith("Lee")
     assert started.at == at - timedelta(seconds=0.3)
+
+
+# --- one pack within a bound (ami_packs) --------------------------------------------------
+
+
+def _fed(splitter: PackSplitter, data: bytes, chunk: int) -> list[bytes | Skipped]:
+    out: list[bytes | Skipped] = []
+    for i in range(0, len(data), chunk):
+        out += splitter.feed(data[i : i + chunk])
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 4096, 1 << 20])
+def test_packs_come_out_whole_however_the_bytes_are_cut(chunk: int) -> None:
+    packs = [b"Event: A\r\nX: 1", b"Response: Success\r\nActionID: 7", b"Event: B"]
+    stream = b"".join(p + b"\r\n\r\n" for p in packs)
+    assert _fed(PackSplitter(limit=64), stream, chunk) == packs
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1000, 1 << 20])
+@pytest.mark.parametrize("size", [65, 1000, 300_000])
+def test_a_pack_over_the_bound_is_skipped_and_the_next_comes_through(chunk: int, size: int) -> None:
+    splitter = PackSplitter(limit=64)
+    big = b"Event: Hangup\r\nCallerIDName: " + b"x" * size
+    stream = b"Event: A\r\n\r\n" + big + b"\r\n\r\nEvent: B\r\n\r\n"
+    out = _fed(splitter, stream, chunk)
+    assert out == [b"Event: A", Skipped(len(big)), b"Event: B"]
+
+
+def test_a_pack_at_the_bound_is_kept_and_one_byte_more_is_not() -> None:
+    at = b"E" * 64
+    assert PackSplitter(limit=64).feed(at + b"\r\n\r\n") == [at]
+    assert PackSplitter(limit=64).feed(at + b"E\r\n\r\n") == [Skipped(65)]
+
+
+def test_a_pack_that_never_ends_is_never_kept_whole() -> None:
+    splitter = PackSplitter(limit=MAX_AMI_PACK)
+    for _ in range(200):  # 200 MB of one pack, 1 MB at a time
+        assert splitter.feed(b"y" * (1 << 20)) == []
+        assert len(splitter._buf) <= MAX_AMI_PACK + 1 + (1 << 20)
+    assert splitter.feed(b"\r\n\r\nEvent: C\r\n\r\n") == [Skipped(200 << 20), b"Event: C"]
+
+
+def test_a_greeting_that_never_ends_is_refused() -> None:
+    splitter = PackSplitter(limit=64)
+    assert splitter.greeting(b"Asterisk Call ") is None
+    with pytest.raises(AmiGreetingError):
+        splitter.greeting(b"M" * 100)
+
+
+def test_the_link_skips_an_oversized_event_and_stays_up(
+    servers: list[ListServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """asterisk-ami kept every byte of a pack until its end: 8 MB without one (a peer
+    gone wrong, a caller name of megabytes) grew the service's memory, and its CPU with
+    the square of the size. The pack is skipped with a warning; the next one is heard."""
+    big = HANGUP.format(name="B" * (8 << 20))
+    heard: list[tuple[str, dict[str, str]]] = []
+    servers.append(server := EventServer(big + HANGUP.format(name="Lee")))
+    link = AmiLink("127.0.0.1", server.port, "u", "s", on_event=lambda n, k: heard.append((n, k)))
+    link.retry_seconds = 30
+    with caplog.at_level(logging.WARNING, logger="ivr.adapters.asterisk.ami"):
+        link.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not heard and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert link.connected.is_set()
+            response = link.send("Ping")  # the link still answers
+            assert response is not None and response["Response"] == "Success"
+        finally:
+            link.stop()
+    assert [keys["CallerIDName"] for _, keys in heard] == ["Lee"]
+    assert any("skipped" in r.getMessage() for r in caplog.records)

@@ -25,6 +25,8 @@ from typing import Any
 from ivr import phone
 from ivr.adapters.asterisk import names
 from ivr.adapters.asterisk.agi import caller_name, sanitise
+from ivr.adapters.asterisk.ami_packs import MAX_AMI_PACK, AmiGreetingError, PackSplitter, Skipped
+from ivr.adapters.asterisk.fastagi_limits import LogLimiter
 from ivr.domain.calllog import (
     SOURCE_AMI,
     CallAnswered,
@@ -421,22 +423,65 @@ class AmiLink:
 
 @functools.cache
 def _client_class() -> Any:
-    """asterisk-ami's AMIClient, with events read at their CRLF line ends only.
+    """asterisk-ami's AMIClient, with events read at their CRLF line ends only, and
+    no pack kept past MAX_AMI_PACK bytes.
 
     Its Event.read splits a pack with str.splitlines, which also breaks at characters
     a caller's name may hold (U+2028, U+0085, form feed, U+001C-U+001E...): the name
     was cut there, and what followed became a key of its own ("Timestamp: ...",
     "CallerIDNum: ..." before the real one). Such characters stay in the value, and
     `sanitise` turns the controls among them into spaces.
+
+    Its reader kept the bytes of a pack until the pack's end, however many: a longer
+    pack is now skipped to its end with a warning (ami_packs.PackSplitter) and the link
+    stays up. What it held is lost: an action's response times out, a missed Hangup is
+    ended by the hang-up sweep.
     """
     from asterisk.ami import AMIClient, Event, Response
 
     class Client(AMIClient):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._skips = LogLimiter(log)
+
         def fire_recv_pack(self, pack: str) -> None:
             if Event.match(pack) and not Response.match(pack):
                 self.fire_recv_event(read_event(pack))
             else:
                 super().fire_recv_pack(pack)
+
+        def _next_pack(self) -> Iterator[str]:
+            """The greeting, then every pack of at most MAX_AMI_PACK bytes, decoded."""
+            splitter = PackSplitter()
+            greeting = None
+            while greeting is None and not self.finished.is_set():
+                try:
+                    greeting = splitter.greeting(self._recv())
+                except AmiGreetingError:
+                    self.finished.set()
+                    raise
+            if greeting is None:
+                return
+            yield self._decode_pack(greeting)
+            packs = splitter.feed(b"")
+            while not self.finished.is_set():
+                for pack in packs:
+                    if isinstance(pack, Skipped):
+                        self._skips.warning(
+                            "ami-pack-too-long",
+                            f"AMI: a pack of {pack.size} bytes or more skipped"
+                            f" (at most {MAX_AMI_PACK})",
+                        )
+                    else:
+                        yield self._decode_pack(pack)
+                packs = splitter.feed(self._recv())
+            self._socket.close()
+
+        def _recv(self) -> bytes:
+            data: bytes = self._socket.recv(self._buffer_size)
+            if not data:
+                self.finished.set()
+            return data
 
     return Client
 
