@@ -14,6 +14,7 @@ MODULES = [
     "ivr.domain.routing",
     "ivr.adapters.asterisk.agi",
     "ivr.adapters.asterisk.ami",
+    "ivr.adapters.asterisk.ami_packs",
     "web.security",
     "web.store",
     "ivr.domain.metrics",
