@@ -335,7 +335,10 @@ class SpoolingCallLog:
 
     def _replay_file(self) -> tuple[int, bool]:
         """Apply `.replaying` batch by batch; on failure keep the rest in it."""
-        lines = [ln for ln in self._replaying.read_text("utf-8", "replace").splitlines() if ln]
+        # At "\n" only: JSON keeps U+2028, U+2029 and NEL within a line, and splitlines
+        # would cut an event's line there (its halves rejected: the event lost).
+        text = self._replaying.read_text("utf-8", "replace")
+        lines = [ln for ln in text.split("\n") if ln.strip()]
         applied = 0
         for start in range(0, len(lines), self._batch_size):
             try:
