@@ -371,3 +371,15 @@ def test_a_callback_number_is_accepted_only_with_its_structure(raw: str) -> None
         assert not valid
         # the reason never repeats the number (a word like 'all' may be in its text)
         assert sum(ch.isdigit() for ch in raw) < 3 or raw not in str(e)
+
+
+@pytest.mark.parametrize("sep", ["\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e"])
+def test_parse_env_takes_a_value_with_a_line_separator_as_one_value(sep: str) -> None:
+    """Asterisk ends the block's lines with LF; str.splitlines broke a caller's name at
+    these too, and its rest ('Lee', no colon) refused the whole block as malformed."""
+    block = f"agi_uniqueid: 1.2\nagi_calleridname: Bob{sep}Lee\nagi_callerid: 13800000001\n\n"
+    assert parse_env(block) == {
+        "agi_uniqueid": "1.2",
+        "agi_calleridname": "Bob Lee",
+        "agi_callerid": "13800000001",
+    }

@@ -150,13 +150,18 @@ def parse_env_line(line: str) -> tuple[str, str] | None:
 
 
 def parse_env(block: str) -> dict[str, str]:
-    """The whole environment block, up to the blank line.
+    """The whole environment block, up to the blank line. Its lines end at LF (a CR
+    before it is stripped with the value), as Asterisk writes them and the FastAGI
+    stream reads them: a caller's name holding a lone CR, U+2028 or NEL is one value,
+    not lines of its own (str.splitlines breaks at those too).
 
     >>> parse_env("agi_network: yes\\nagi_network_script: hotline\\n\\n")["agi_network_script"]
     'hotline'
+    >>> parse_env("agi_calleridname: Bo\\u2028b\\rx\\nagi_uniqueid: 1.2\\n\\n")
+    {'agi_calleridname': 'Bo b x', 'agi_uniqueid': '1.2'}
     """
     env: dict[str, str] = {}
-    for line in block.splitlines():
+    for line in block.split("\n"):
         item = parse_env_line(line)
         if item is None:
             break
