@@ -95,6 +95,15 @@ class FastAgiSettings(Endpoint):
 # the benchmarks' baseline (4999) and dialplan-only menu (4996), the self-test's probes.
 MAX_EXTENSION_DIGITS = 32
 RESERVED_EXTENSIONS = ("4996", "4997", "4998", "4999")
+# A seat is a PJSIP endpoint, auth and aor of its name in the rendered pjsip.conf
+# (<seat>, <seat>-auth) and a SIP user Twilio's legs dial (sip:<seat>@). A name the
+# rendered files already give a section of their own would be merged with it: a seat
+# named 'anonymous' made the public endpoint every unknown caller lands on a seat's
+# (its context, its password), 'twilio' took Twilio's legs. tests/unit/test_seat_names
+# holds this list to the renderer's sections.
+RESERVED_SEATS = frozenset({"anonymous", "global", "transport-udp", "twilio", "customers"})
+RESERVED_SEAT_PREFIXES = ("trunk-", "queue-")  # trunk endpoints; Twilio's queue extensions
+RESERVED_SEAT_SUFFIXES = ("-auth", "-identify")  # a seat's auth; the twilio endpoint's identify
 MAX_PRIORITY = 1000  # a branch's priority: its callers' queue priority and its queue's weight
 MAX_IN_IVR = 100_000  # far above what one Asterisk carries; a typo, not a plan
 MAX_PORT = 65_535
@@ -398,6 +407,15 @@ def _check_no_overlap(shifts: list[tuple[Cursor, Shift]], who: str) -> None:
                 raise ci.fail(f"shift {si} overlaps shift {sj} of {who}")
 
 
+def _reserved_seat(seat: str) -> bool:
+    name = seat.lower()
+    return (
+        name in RESERVED_SEATS
+        or name.startswith(RESERVED_SEAT_PREFIXES)
+        or name.endswith(RESERVED_SEAT_SUFFIXES)
+    )
+
+
 def _roster(c: Cursor, calendar: Calendar) -> Roster:
     agents: list[Agent] = []
     seen_ids: set[str] = set()
@@ -409,6 +427,11 @@ def _roster(c: Cursor, calendar: Calendar) -> Roster:
         seat = a.child("seat").name()  # a PJSIP endpoint and SIP user
         if seat in seen_seats:
             raise a.child("seat").fail(f"seat {seat!r} is given to two agents")
+        if _reserved_seat(seat):
+            raise a.child("seat").fail(
+                f"seat {seat!r} is a name Asterisk's config already uses (anonymous, global,"
+                " transport-udp, twilio, customers, trunk-*, queue-*, *-auth, *-identify)"
+            )
         seen_ids.add(aid)
         seen_seats.add(seat)
         shifts = [s for sc in a.opt("shifts", []).seq() for s in _shifts(sc)]
