@@ -39,6 +39,7 @@ from ivr.domain.routing import (
     Decision,
     RouteKind,
     RoutingPolicy,
+    callback_not_taken,
     caller_choice,
     decide,
     has_number,
@@ -214,6 +215,16 @@ def overflow_decision(
     at = deps.clock()
     decision = overflow(branch or OPERATOR_BRANCH, caller, deps.policy, why)
     deps.log.record(routed(uid, at, decision, language))
+    return decision
+
+
+def callback_not_taken_decision(
+    deps: IvrDeps, uid: str, caller: str, branch: str, why: str, language: str
+) -> Decision:
+    """The callback offered was not taken (see `callback_not_taken`): voicemail, recorded,
+    so that the call's record says where the caller went, not what was offered."""
+    decision = callback_not_taken(branch or OPERATOR_BRANCH, caller, deps.policy, why)
+    deps.log.record(routed(uid, deps.clock(), decision, language))
     return decision
 
 

@@ -361,6 +361,18 @@ def _overflow_route(kind: RouteKind, caller: str) -> Route:
     return Route(RouteKind.VOICEMAIL, VOICEMAIL_BOX)
 
 
+def callback_not_taken(
+    decision_branch: str, caller: str, policy: RoutingPolicy, why: str
+) -> Decision:
+    """The caller was offered a callback and the ledger did not take it (a number
+    refused, or not a number; no ledger): voicemail, where the dialplan sends them."""
+    route = Route(RouteKind.VOICEMAIL, VOICEMAIL_BOX)
+    trace = (f"callback not taken: {why}: voicemail", f"route: voicemail {VOICEMAIL_BOX}")
+    return Decision(
+        route, decision_branch, 0, policy.is_vip(caller), decision_branch, 0, 0, route.kind, trace
+    )
+
+
 def caller_choice(kind: RouteKind, caller: str, policy: RoutingPolicy, why: str) -> Decision:
     """The caller chose callback, voicemail or hang-up in the menu."""
     if kind is RouteKind.HANGUP:

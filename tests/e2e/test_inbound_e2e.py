@@ -63,6 +63,23 @@ def test_closed_hours_offer_a_callback(stack: Stack) -> None:
     assert abs((requests[0].arrived_at - rec.started_at).total_seconds()) < 2
 
 
+def test_a_callback_number_that_is_no_number_goes_to_voicemail_and_the_record_says_so(
+    stack: Stack,
+) -> None:
+    # 9 (a callback), then "12#" at the confirmation prompt (after the 3 s offer, which
+    # no key interrupts): no phone number, so voicemail, and the record must not claim
+    # a callback was requested that the ledger never got
+    stack.at(SUNDAY_10)
+    number = caller(stack)
+    place_call("912#", number, key_gap_ms=4000, hangup_after_ms=20000, timeout_s=45)
+    rec = stack.call_record(number)
+    assert rec.route_kind == "voicemail" and rec.outcome is Outcome.VOICEMAIL
+    assert rec.decision is not None and rec.decision.trace[0].startswith("callback not taken")
+    assert not [
+        r for r in CallbackRepo(stack.runtime.sessions).listing() if r.source_uid == rec.uid
+    ]
+
+
 def test_sunday_night_key0_reaches_the_emergency_on_call(stack: Stack) -> None:
     stack.at(SUNDAY_03)
     number = caller(stack)

@@ -672,8 +672,13 @@ class FakeLedger:
         return CallbackPromise(7, number, arrived_at + timedelta(hours=1), "Asia/Shanghai", True)
 
 
-def _callback_call(ledger: FakeLedger, cfg: HotlineConfig, variables: dict[str, str]) -> list[str]:
-    h = handlers(cfg, ListCallLog())
+def _callback_call(
+    ledger: FakeLedger,
+    cfg: HotlineConfig,
+    variables: dict[str, str],
+    log: ListCallLog | None = None,
+) -> list[str]:
+    h = handlers(cfg, log if log is not None else ListCallLog())
     h.callbacks = ledger  # type: ignore[assignment]
     asterisk = FakeAsterisk(variables=variables)
     return call(h.routes(), asterisk, env_block(agi_network_script="callback"))
@@ -709,8 +714,32 @@ def test_callback_route_uses_the_calling_number_when_none_was_keyed(
 
 
 def test_a_refused_number_gets_no_promise(sample_config: HotlineConfig) -> None:
-    lines = _callback_call(FakeLedger(refuse=True), sample_config, {})
+    log = ListCallLog()
+    lines = _callback_call(FakeLedger(refuse=True), sample_config, {}, log)
     assert set_variables(lines) == [("HOTLINE_CALLBACK_AT", "")]  # the dialplan: voicemail
+    # and the record says voicemail, where the caller went, not the callback offered
+    [routed] = log.of(Routed)
+    assert (routed.uid, routed.kind, routed.target) == (UID, "voicemail", "hotline")
+    assert routed.trace[0] == "callback not taken: refused by the callback ledger: voicemail"
+
+
+@pytest.mark.parametrize("keyed", ["12", "+", "1" * 40])
+def test_a_number_that_is_no_number_leaves_a_voicemail_record(
+    sample_config: HotlineConfig, keyed: str
+) -> None:
+    log, ledger = ListCallLog(), FakeLedger()
+    variables = {"HOTLINE_CALLBACK_NUMBER": keyed, "HOTLINE_CALL_ID": UID}
+    _callback_call(ledger, sample_config, variables, log)
+    assert ledger.requests == []
+    [routed] = log.of(Routed)
+    assert (routed.uid, routed.kind) == (UID, "voicemail")
+    assert routed.trace[0].startswith("callback not taken: number refused (")
+
+
+def test_a_callback_taken_records_no_second_decision(sample_config: HotlineConfig) -> None:
+    log, ledger = ListCallLog(), FakeLedger()
+    _callback_call(ledger, sample_config, {"HOTLINE_CALLBACK_NUMBER": "13800000009"}, log)
+    assert len(ledger.requests) == 1 and log.of(Routed) == []
 
 
 def test_a_fastagi_dialog_logs_with_its_call_id() -> None:

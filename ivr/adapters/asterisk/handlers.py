@@ -23,7 +23,13 @@ from ivr.adapters.speech.client import SpeechInput, invalid_digit
 from ivr.adapters.threads import WorkThreads
 from ivr.app.callbacks import CallbackRefusedError, CallbackRequests
 from ivr.app.cases import AfterHoursCases
-from ivr.app.ivr_session import CallerInfo, IvrDeps, IvrSession, overflow_decision
+from ivr.app.ivr_session import (
+    CallerInfo,
+    IvrDeps,
+    IvrSession,
+    callback_not_taken_decision,
+    overflow_decision,
+)
 from ivr.app.survey import Surveys
 from ivr.domain.callbacks import callback_number
 from ivr.domain.cases import digit_prompts
@@ -202,7 +208,8 @@ class Handlers:
         (HOTLINE_CALLBACK_NUMBER), else the calling number. The request keeps the
         call's arrival time, so it never jumps ahead of callers still waiting. A
         refused number (do-not-call, or not a number: see `callback_number`) or no
-        ledger leaves HOTLINE_CALLBACK_AT empty: the dialplan then offers voicemail.
+        ledger leaves HOTLINE_CALLBACK_AT empty: the dialplan then offers voicemail, and
+        the call's record says voicemail (not the callback it was offered).
         """
         caller = caller_from_env(agi.env, self.source, self.region)
         keyed = await agi.get_variable(names.VAR_CALLBACK_NUMBER) or caller.number
@@ -212,25 +219,30 @@ class Handlers:
         arrived = await read_checked(agi, names.VAR_ARRIVED, EPOCH)
         now = self.deps.clock()
         at = min(datetime.fromtimestamp(int(arrived), UTC), now) if arrived else now
+
+        async def voicemail(why: str) -> None:
+            """No promise: the dialplan goes on to voicemail, and the record says so."""
+            if uid.strip():
+                callback_not_taken_decision(self.deps, uid, caller.number, branch, why, language)
+            await agi.set_variable(names.VAR_CALLBACK_AT, "")
+
         try:
             number = self._callback_number(keyed)
         except ValueError as e:  # logged without the number
             reason = e.reason if isinstance(e, phone.NumberError) else str(e)
             log.warning("call %s: callback number refused (%s): voicemail", logged(uid), reason)
-            number = ""
-        if self.callbacks is None or not number:
-            await agi.set_variable(names.VAR_CALLBACK_AT, "")
-            return
+            return await voicemail(f"number refused ({reason})")
+        if not number or self.callbacks is None:
+            return await voicemail("no number" if not number else "no callback ledger")
         if await self._after_hours_case(agi, number, uid, branch, language):
-            return
+            return None
         source = "ivr" if branch in ("menu", OPERATOR_BRANCH) else "overflow"
         try:
             promise = await self.threads.run(
                 self.callbacks.request_from_ivr, number, language, branch, at, None, uid, source
             )
         except CallbackRefusedError:
-            await agi.set_variable(names.VAR_CALLBACK_AT, "")
-            return
+            return await voicemail("refused by the callback ledger")
         await agi.set_variables(
             [
                 (names.VAR_CALLBACK_TZ, promise.tz),
