@@ -80,7 +80,8 @@ def case_figures(
     rt: Runtime, start: datetime, end: datetime, now: datetime, offered: int
 ) -> dict[str, Any]:
     """Complaints by class and branch, the complaint rate against its target, on-time
-    resolution, and callbacks due and done per service rule, for [start, end)."""
+    resolution, and callbacks due and done per service rule (the requests made in
+    [start, end), each as it stands at `now`), for [start, end)."""
     complaints = case_parts(rt).repo.complaints(start, end)
     by_class: dict[str, list[Case]] = {k: [] for k in rt.config.cases.rules.classes}
     by_branch: dict[str, list[Case]] = {}
@@ -90,7 +91,7 @@ def case_figures(
     cb = callback_parts(rt)
     rules = []
     for name, rule in cb.settings.rules.items():
-        r = callback_rate(cb.repo.rate_items(name, start), now)  # requests made since `start`
+        r = callback_rate(cb.repo.rate_items(name, start, end), now)  # requests made in range
         rules.append({"rule": name, "kind": rule.kind.value, "target_rate": rule.target_rate,
                       "due": r.counted, "done_on_time": r.on_time, "late_or_missed":
                       r.late_or_missed, "pending": r.pending, "rate": r.rate})  # fmt: skip

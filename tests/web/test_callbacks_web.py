@@ -175,3 +175,26 @@ def test_agent_sees_the_open_callbacks_of_callers_she_answered(
     assert mine.number in section and "Nov 23, 2026, 11:00" in section  # due, in the hotline's zone
     assert "13800000022" not in section  # li's matter, not chen's
     assert "complaint:202611-0007" not in section  # completed: no longer due
+
+
+def test_the_report_counts_the_callbacks_requested_in_its_range_only(
+    client, web_users, login, repo, t0
+) -> None:
+    """A report of a past fortnight counted every request made since its first day,
+    up to today; now the requests made in [from, to] (the site's days), no later."""
+    day = timedelta(days=1)
+    nov13 = t0.replace(month=11, day=13, hour=0, minute=0)  # 00:00 Asia/Shanghai
+    second = timedelta(seconds=1)
+    made = {
+        "before": nov13 - second,
+        "first": nov13,
+        "last": nov13 + 2 * day - second,
+        "after": nov13 + 2 * day,
+        "later": t0 - day,
+    }
+    for n, (name, at) in enumerate(made.items()):
+        repo.add(_new(f"1380000010{n}", f"complaint:{name}", at, deadline=at + day), at)
+    login(client, "boss")
+    rep = client.get("/api/reports?period=day&from=2026-11-13&to=2026-11-14").get_json()
+    complaint = next(r for r in rep["cases"]["callbacks"] if r["rule"] == "complaint")
+    assert (complaint["due"], complaint["late_or_missed"], complaint["pending"]) == (2, 2, 0)

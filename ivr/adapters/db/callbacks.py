@@ -613,8 +613,14 @@ class CallbackRepo:
 
     # --- reports ---------------------------------------------------------------------
 
-    def rate_items(self, matter_prefix: str, since: datetime) -> list[RateItem]:
-        """What the callback rate of one rule is computed from (requests made since)."""
+    def rate_items(
+        self, matter_prefix: str, since: datetime, until: datetime | None = None
+    ) -> list[RateItem]:
+        """What the callback rate of one rule is computed from: the requests made in
+        [since, until) (until: none, every request made since)."""
+        bounds = [CallbackRequestRow.created_at >= since]
+        if until is not None:
+            bounds.append(CallbackRequestRow.created_at < until)
         with self._sessions() as session:
             session.connection(execution_options=READ_ONLY)
             rows = session.execute(
@@ -626,7 +632,7 @@ class CallbackRepo:
                     *starts_with(
                         CallbackRequestRow.matter, f"{matter_prefix}:", is_sqlite(session)
                     ),
-                    CallbackRequestRow.created_at >= since,
+                    *bounds,
                 )
             ).all()
             return [RateItem(CallbackState(s), d, c) for s, d, c in rows]
