@@ -57,7 +57,7 @@ def report_range(period: str, first: date | None, last: date | None, today: date
         raise ParamError(
             "from", gettext("from %(start)s is after to %(end)s", start=start, end=end)
         )
-    if (end - start).days > MAX_DAYS:
+    if (end - start).days + 1 > MAX_DAYS:  # both ends count: 'to' is inclusive
         raise ParamError("from", gettext("at most %(n)s days per report", n=MAX_DAYS))
     return ReportRange(period, start, end)
 

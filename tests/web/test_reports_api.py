@@ -121,3 +121,15 @@ def test_planner_api(client, web_users, login, calls, t0) -> None:
     assert ten["needed"] == 4 and ten["rostered"] == 5 and ten["short_by"] == 0
     html = client.get("/planner?date=2026-11-23").get_data(as_text=True)
     assert "<svg" in html and "Seats per half hour" in html
+
+
+def test_a_report_holds_at_most_400_days_counting_both_ends(client, web_users, login) -> None:
+    """'to' is inclusive, so 2025-11-18..2026-12-22 is 400 days and one day more is 401:
+    the old check let 401 through ('at most 400 days per report')."""
+    login(client, "boss")
+    ok = client.get("/api/reports?from=2025-11-18&to=2026-12-22")
+    assert ok.status_code == 200, ok.get_json()
+    too_long = client.get("/api/reports?from=2025-11-17&to=2026-12-22")
+    assert too_long.status_code == 400
+    assert too_long.get_json()["param"] == "from"
+    assert "at most 400 days" in too_long.get_json()["error"]
