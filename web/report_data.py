@@ -24,7 +24,7 @@ from web import store
 from web.params import ParamError
 from web.settings import WebSettings
 
-DEFAULT_SPAN = {"day": 14, "week": 8 * 7, "month": 183}
+DEFAULT_PERIODS = {"day": 14, "week": 8, "month": 6}  # whole periods, the last one holding 'to'
 MAX_DAYS = 400
 
 
@@ -40,8 +40,10 @@ class ReportRange:
 
 
 def report_range(period: str, first: date | None, last: date | None, today: date) -> ReportRange:
-    """The days of a report: `last` (default today) back to `first` (default: the period's
-    usual span); at most MAX_DAYS. Dates come already bounded (web.params.date_param)."""
+    """The days of a report: `last` (default today) back to `first` (default: the first
+    day of the period's usual number of whole periods, so the first week or month of a
+    default report is not a part of one shown as the whole); at most MAX_DAYS. Dates
+    come already bounded (web.params.date_param)."""
     if period not in metrics.PERIODS:
         raise ParamError(
             "period",
@@ -52,7 +54,7 @@ def report_range(period: str, first: date | None, last: date | None, today: date
             ),
         )
     end = last or today
-    start = first or end - timedelta(days=DEFAULT_SPAN[period] - 1)
+    start = first or metrics.periods_back(end, period, DEFAULT_PERIODS[period])
     if start > end:
         raise ParamError(
             "from", gettext("from %(start)s is after to %(end)s", start=start, end=end)

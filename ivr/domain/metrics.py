@@ -137,6 +137,21 @@ def period_of(d: date, period: str) -> date:
     raise ValueError(f"unknown period {period!r} (use {', '.join(PERIODS)})")
 
 
+def periods_back(d: date, period: str, count: int) -> date:
+    """The first day of `count` whole periods ending with the one that holds `d`.
+
+    >>> periods_back(date(2026, 11, 25), "week", 8), periods_back(date(2026, 1, 31), "month", 6)
+    (datetime.date(2026, 10, 5), datetime.date(2025, 8, 1))
+    """
+    start = period_of(d, period)
+    if period == "day":
+        return start - timedelta(days=count - 1)
+    if period == "week":
+        return start - timedelta(weeks=count - 1)
+    months = start.year * 12 + start.month - 1 - (count - 1)
+    return date(months // 12, months % 12 + 1, 1)
+
+
 def grouped(
     facts: Iterable[CallFact], key: Callable[[CallFact], str | date | None], target: ServiceTarget
 ) -> dict[str | date, Figures]:

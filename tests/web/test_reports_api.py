@@ -133,3 +133,28 @@ def test_a_report_holds_at_most_400_days_counting_both_ends(client, web_users, l
     assert too_long.status_code == 400
     assert too_long.get_json()["param"] == "from"
     assert "at most 400 days" in too_long.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("period", "first", "starts"),
+    [
+        ("day", "2026-11-12", 14),  # 14 days up to today
+        ("week", "2026-10-05", 8),  # 8 whole weeks: Monday 2026-10-05 .. this week
+        ("month", "2026-06-01", 6),  # 6 whole months: June .. November
+    ],
+)
+def test_a_default_report_starts_on_a_period_start(
+    client, web_users, login, calls, web_runtime, t0, period, first, starts
+) -> None:
+    """By default the weekly report began 56 days back and the monthly one 183 days
+    back: on Wednesday 2026-11-25, Thursday 2026-10-01 and 2026-05-27, so its first
+    week or month held a few days of calls under the label of the whole period (the
+    week of 2026-09-28, May). Now it begins on a Monday or on the 1st."""
+    web_runtime.clock.at = t0 + timedelta(days=2)  # Wednesday 2026-11-25
+    day = t0.replace(hour=9) + timedelta(days=2)
+    for back in [*range(20), *range(20, 200, 3)]:  # a call a day, then every third day
+        calls.call(day - timedelta(days=back), wait=5, talk=30, agent="chen", seat="seat2")
+    login(client, "boss")
+    rep = client.get(f"/api/reports?period={period}").get_json()
+    assert (rep["from"], rep["to"]) == (first, "2026-11-25")
+    assert rep["periods"][0]["start"] == first and len(rep["periods"]) == starts
