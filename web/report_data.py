@@ -138,7 +138,7 @@ def build(
     days = [d for d in rng.days if datetime.combine(d, time(0), tz) <= now]
     with sessions() as s:
         s.connection(execution_options=READ_ONLY)
-        clockings = store.clockings(s, start, end)
+        clockings = store.clockings(s, start, end + timedelta(days=1))  # night sign-outs
         changes = store.state_changes(s, start, end)
         sat = satisfaction(rt, s, rng)
         spoken = speech_counts(s, start, end)

@@ -202,7 +202,7 @@ class AttendanceDay:
     first_sign_in: datetime | None
     late_minutes: float  # 0 when on time; minutes after the start when late or absent
     not_signed_in: bool  # scheduled and never signed in: counted as late
-    missing_sign_out: bool  # signed in, the day is over and no sign-out followed
+    missing_sign_out: bool  # the day's last clocking a sign-in no sign-out closed in time
 
 
 def scheduled_start(roster: Roster, agent_id: str, day: date) -> datetime | None:
@@ -222,11 +222,18 @@ def attendance(
     at: datetime,
     grace: timedelta = timedelta(minutes=5),
 ) -> list[AttendanceDay]:
-    """Late sign-ins and missing sign-outs per agent and local day, up to `at`."""
+    """Late sign-ins and missing sign-outs per agent and local day, up to `at`.
+
+    A day's sign-out is missing when its last clocking is a sign-in and no sign-out
+    follows it, before another sign-in, by `sign_out_due` (the end of the day, or of
+    the next day after a night shift's sign-in). `clockings` should reach a day past
+    the last of `days`, where a night shift's sign-out lies."""
     tz = roster.calendar.tz
     out: list[AttendanceDay] = []
     for agent in roster.agents:
-        mine = sorted((c for c in clockings if c.agent_id == agent.id), key=lambda c: c.at)
+        mine = sorted(
+            (c for c in clockings if c.agent_id == agent.id and c.at <= at), key=lambda c: c.at
+        )
         for day in days:
             start = scheduled_start(roster, agent.id, day)
             today = [c for c in mine if c.at.astimezone(tz).date() == day]
@@ -241,10 +248,38 @@ def attendance(
                     late = (min(at, _day_end(day, tz)) - start).total_seconds() / 60
                 elif first > start + grace:
                     late = (first - start).total_seconds() / 60
-            day_over = _day_end(day, tz) <= at
-            missing = bool(today) and day_over and today[-1].kind == "sign_in"
+            missing = bool(today) and _sign_out_missing(roster, mine, today[-1], at)
             out.append(AttendanceDay(agent.id, day, start, first, late, not_in, missing))
     return out
+
+
+def sign_out_due(roster: Roster, agent_id: str, day: date) -> datetime:
+    """By when a sign-in of local `day` must be followed by a sign-out: the end of
+    the day, or the end of the next day when the agent has a seat shift or an on-call
+    window that starts on `day` and crosses midnight (a night shift signs out in the
+    morning)."""
+    cal = roster.calendar
+    agent = roster.agent(agent_id)
+    shifts = [
+        *(agent.shifts if agent is not None else ()),
+        *(o.shift for o in roster.oncall if o.agent_id == agent_id),
+    ]
+    night = any(s.window.crosses_midnight and s.days.matches(day, cal, night=True) for s in shifts)
+    return _day_end(day + timedelta(days=1) if night else day, cal.tz)
+
+
+def _sign_out_missing(
+    roster: Roster, mine: Sequence[Clocking], last: Clocking, at: datetime
+) -> bool:
+    """Whether `last` (a day's last clocking, one of `mine`, sorted) is a sign-in left
+    open: followed by another sign-in, or by nothing (or a late sign-out) once due."""
+    if last.kind != "sign_in":
+        return False
+    due = sign_out_due(roster, last.agent_id, last.at.astimezone(roster.calendar.tz).date())
+    later = [c for c in mine if c.at > last.at]  # the next days' (last ends its day)
+    if later and later[0].kind == "sign_out" and later[0].at <= due:
+        return False
+    return due <= at or (bool(later) and later[0].kind == "sign_in")
 
 
 def _day_end(day: date, tz: ZoneInfo) -> datetime:

@@ -113,6 +113,39 @@ def test_attendance_late_absent_and_missing_sign_out(cfg) -> None:
     assert not rows[("chen", d3)].missing_sign_out  # the day is not over
 
 
+def test_a_night_shift_signed_out_in_the_morning_is_not_a_missing_sign_out(cfg) -> None:
+    """zhao is on the night on-call rota (20:00-08:00, every day): every night's sign-in
+    was counted as a missing sign-out (unpaid leave), its sign-out being on the next
+    day. A sign-in of a day on which the agent has a window crossing midnight may be
+    closed until the end of the next day; another sign-in first still proves it open."""
+    at = lambda d, h, m: datetime(2026, 11, d, h, m, tzinfo=TZ)  # noqa: E731
+    sat, sun, mon, tue = (date(2026, 11, d) for d in (21, 22, 23, 24))
+    clock = [
+        Clocking("zhao", "sign_in", at(21, 19, 58)),
+        Clocking("zhao", "sign_out", at(22, 8, 2)),  # Saturday night, closed
+        Clocking("zhao", "sign_in", at(22, 19, 55)),
+        Clocking("zhao", "sign_out", at(23, 8, 0)),  # Sunday night, closed
+        Clocking("zhao", "sign_in", at(23, 19, 59)),  # Monday night: never closed
+        Clocking("zhao", "sign_in", at(24, 19, 50)),  # Tuesday night: still open
+        Clocking("chen", "sign_in", at(23, 9, 30)),  # a day shift: closed past midnight
+        Clocking("chen", "sign_out", at(24, 0, 30)),
+    ]
+
+    def missing(now: datetime) -> dict[tuple[str, date], bool]:
+        rows = attendance(cfg.roster, clock, [sat, sun, mon, tue], now)
+        return {(r.agent_id, r.day): r.missing_sign_out for r in rows if r.first_sign_in}
+
+    assert missing(at(24, 12, 0)) == {
+        ("zhao", sat): False,
+        ("zhao", sun): False,
+        ("zhao", mon): False,  # it may still be signed out today
+        ("chen", mon): True,  # no night window: due by midnight
+    }
+    assert missing(at(24, 21, 0))[("zhao", mon)]  # Tuesday's sign-in came first
+    assert not missing(at(24, 21, 0))[("zhao", tue)]
+    assert missing(at(26, 0, 0))[("zhao", tue)]  # Wednesday is over
+
+
 def test_away_seconds_by_reason() -> None:
     t = DAY1
     changes = [

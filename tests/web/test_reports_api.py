@@ -158,3 +158,19 @@ def test_a_default_report_starts_on_a_period_start(
     rep = client.get(f"/api/reports?period={period}").get_json()
     assert (rep["from"], rep["to"]) == (first, "2026-11-25")
     assert rep["periods"][0]["start"] == first and len(rep["periods"]) == starts
+
+
+def test_a_night_on_call_signed_out_the_next_morning_has_no_missing_sign_out(
+    client, web_users, login, web_runtime, t0
+) -> None:
+    """li is on the night rota (20:00-08:00): a report of Saturday alone counted her
+    sign-out of Sunday 08:02 as missing (the report read only Saturday's clockings)."""
+    from web import store
+
+    with web_runtime.sessions.begin() as s:
+        store.record_clocking(s, "li", "sign_in", t0.replace(day=21, hour=19, minute=58), None)
+        store.record_clocking(s, "li", "sign_out", t0.replace(day=22, hour=8, minute=2), None)
+    login(client, "lead")
+    rep = client.get("/api/reports?period=day&from=2026-11-21&to=2026-11-21").get_json()
+    li = next(a for a in rep["attendance"] if a["agent"] == "li")
+    assert li["missing_sign_outs"] == 0
