@@ -130,9 +130,13 @@ def build(
     per_period = metrics.grouped_tallies(
         (metrics.period_of(day, rng.period), t) for day, t in got.days
     )
-    per_agent = metrics.grouped_tallies(got.agents)
+    team_tally = sum((t for _, t in got.days), Tally())
+    unknown = metrics.answered_without_agent(team_tally, (t for _, t in got.agents))
+    per_agent = metrics.grouped_tallies(
+        [*got.agents, *([(metrics.NO_AGENT, unknown)] if unknown.answered else [])]
+    )
     per_branch = metrics.grouped_tallies(got.branches)
-    team = metrics.figures(sum((t for _, t in got.days), Tally()))
+    team = metrics.figures(team_tally)
     roster = rt.config.roster
     grace = timedelta(minutes=settings.late_grace_minutes)
     days = [d for d in rng.days if datetime.combine(d, time(0), tz) <= now]

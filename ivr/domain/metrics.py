@@ -32,6 +32,7 @@ ABANDONED_IN_QUEUE = "abandoned_waiting"
 VOICEMAIL = "voicemail"
 CALLBACK = "callback_requested"
 PERIODS = ("day", "week", "month")
+NO_AGENT = "(no agent)"  # the per-agent key of answered calls no roster agent is known for
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,29 @@ def tally(facts: Iterable[CallFact], target: ServiceTarget) -> Tally:
     for f in facts:
         total = total + tally_one(f, target)
     return total
+
+
+def answered_without_agent(team: Tally, agents: Iterable[Tally]) -> Tally:
+    """The answered calls of `team` that none of the `agents` tallies holds (answered at
+    a seat no roster agent sits at, or by a Twilio queue), as one more agent's tally:
+    with it the per-agent figures add up to the team's.
+
+    >>> team = Tally(offered=5, answered=3, answered_within_target=2, talk_seconds=90.0)
+    >>> t = answered_without_agent(team, [Tally(1, 1, answered_within_target=1, talk_seconds=40.0)])
+    >>> t.offered, t.answered, t.answered_within_target, t.talk_seconds
+    (2, 2, 1, 50.0)
+    """
+    known = sum(agents, Tally())
+    answered = team.answered - known.answered
+    if answered <= 0:
+        return Tally()
+    return Tally(
+        offered=answered,
+        answered=answered,
+        answered_within_target=team.answered_within_target - known.answered_within_target,
+        wait_answered_seconds=max(0.0, team.wait_answered_seconds - known.wait_answered_seconds),
+        talk_seconds=max(0.0, team.talk_seconds - known.talk_seconds),
+    )
 
 
 def figures(t: Tally) -> Figures:

@@ -174,3 +174,28 @@ def test_a_night_on_call_signed_out_the_next_morning_has_no_missing_sign_out(
     rep = client.get("/api/reports?period=day&from=2026-11-21&to=2026-11-21").get_json()
     li = next(a for a in rep["attendance"] if a["agent"] == "li")
     assert li["missing_sign_outs"] == 0
+
+
+def test_calls_answered_by_no_known_agent_keep_the_agents_adding_up_to_the_team(
+    client, web_users, login, web_runtime, fixed_set, t0
+) -> None:
+    """A call answered where no roster agent is known (a Twilio queue: seat
+    'queue:enquiries', no agent) was in the team's answered but in no agent's row."""
+    from ivr.domain.calllog import CallAnswered, CallEnded, CallStarted, Routed
+
+    at = t0.replace(hour=9, minute=50)
+    web_runtime.calls.record_many(
+        [
+            CallStarted("tw-1", at, "13800000002"),
+            Routed("tw-1", at, "enquiries", "queue", "enquiries"),
+            CallAnswered("tw-1", at + timedelta(seconds=25), "queue:enquiries", ""),
+            CallEnded("tw-1", at + timedelta(seconds=85), "16"),
+        ]
+    )
+    login(client, "boss")
+    rep = client.get("/api/reports?period=day&from=2026-11-23&to=2026-11-23").get_json()
+    agents = {a["agent"]: a for a in rep["agents"]}
+    assert sum(a["answered"] for a in agents.values()) == rep["team"]["answered"] == 5
+    nobody = agents["(no agent)"]
+    assert (nobody["answered"], nobody["answered_within_target"]) == (1, 0)
+    assert nobody["asa_seconds"] == pytest.approx(25) and nobody["aht_seconds"] == pytest.approx(60)
