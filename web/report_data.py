@@ -67,6 +67,7 @@ def report_range(period: str, first: date | None, last: date | None, today: date
 def figures_json(f: Figures) -> dict[str, Any]:
     return {
         **vars(f.tally),
+        "other": f.tally.other,  # turned away or hung up by the system: the parts add up
         "service_level": f.service_level,
         "asa_seconds": f.asa_seconds,
         "aht_seconds": f.aht_seconds,

@@ -54,6 +54,7 @@ def _charts(rep: dict[str, Any]) -> dict[str, Markup]:
                 [x["voicemail"] + x["callback"] for x in p],
                 "#78909c",
             ),
+            Series(gettext("other"), [x["other"] for x in p], "#bdbdbd"),
         ],
         str(VOLUME_TITLES[rep["period"]]),
         line=Series(gettext("service level"), [x["service_level"] for x in p], "#1565c0"),

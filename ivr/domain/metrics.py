@@ -71,6 +71,18 @@ class Tally:
     def __add__(self, other: Tally) -> Tally:
         return Tally(*(getattr(self, n) + getattr(other, n) for n in _TALLY_FIELDS))
 
+    @property
+    def other(self) -> int:
+        """Offered calls of no other count: turned away (lines busy: ``shed``) or hung
+        up by the system, so that offered = answered + abandoned (menu, queue) +
+        voicemail + callback + other.
+
+        >>> Tally(offered=5, answered=2, abandoned_in_menu=1, callback=1).other
+        1
+        """
+        parts = self.answered + self.abandoned_in_menu + self.abandoned_in_queue
+        return self.offered - parts - self.voicemail - self.callback
+
 
 _TALLY_FIELDS = tuple(f.name for f in fields(Tally))
 

@@ -199,3 +199,28 @@ def test_calls_answered_by_no_known_agent_keep_the_agents_adding_up_to_the_team(
     nobody = agents["(no agent)"]
     assert (nobody["answered"], nobody["answered_within_target"]) == (1, 0)
     assert nobody["asa_seconds"] == pytest.approx(25) and nobody["aht_seconds"] == pytest.approx(60)
+
+
+def test_offered_is_the_sum_of_its_parts_with_calls_turned_away(
+    client, web_users, login, web_runtime, fixed_set, t0
+) -> None:
+    """A call turned away (lines busy: outcome shed) or hung up by the system was in
+    'offered' and in none of its parts, so the report's columns did not add up."""
+    from ivr.domain.calllog import CallEnded, CallStarted, Outcome
+
+    at = t0.replace(hour=9, minute=55)
+    for uid, outcome in (("busy-1", Outcome.SHED), ("sys-1", Outcome.HUNG_UP_BY_SYSTEM)):
+        web_runtime.calls.record_many(
+            [
+                CallStarted(uid, at, "13800000003"),
+                CallEnded(uid, at + timedelta(seconds=2), "16", outcome=outcome),
+            ]
+        )
+    login(client, "boss")
+    rep = client.get("/api/reports?period=day&from=2026-11-23&to=2026-11-23").get_json()
+    parts = ("answered", "abandoned_in_menu", "abandoned_in_queue", "voicemail", "callback")
+    for row in (rep["team"], *rep["periods"], *rep["branches"]):
+        assert row["offered"] == sum(row[p] for p in parts) + row["other"], row
+    assert (rep["team"]["offered"], rep["team"]["other"]) == (10, 2)
+    html = client.get("/reports?period=day&from=2026-11-23&to=2026-11-23").get_data(True)
+    assert "Turned away / other" in html
