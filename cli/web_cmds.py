@@ -37,8 +37,11 @@ def add_web_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sl-seconds", type=float_range(1, 3600), default=20.0, help="service level: within Y s"
     )
-    p.add_argument(
-        "--sl-target", type=float_range(1, 100), default=80.0, help="service level target X %%"
+    p.add_argument(  # below 100: Erlang C never reaches 100 %, the planner would need no end
+        "--sl-target",
+        type=float_range(1, 99.9),
+        default=80.0,
+        help="service level target X %% (1 to 99.9)",
     )
     p.add_argument(
         "--away-approval",

@@ -66,6 +66,9 @@ def test_common_options_before_or_after_the_subcommand(argv: list[str]) -> None:
         (["callbacks", "list", "--limit", "0"], "--limit"),
         (["callbacks", "report", "--days", "-1"], "--days"),
         (["web", "--port", "70000"], "--port"),
+        (["web", "--sl-target", "100"], "--sl-target"),  # was refused as sl_level 1.0
+        (["web", "--sl-target", "0.5"], "--sl-target"),
+        (["web", "--sl-seconds", "0"], "--sl-seconds"),
         (["web", "--heavy-slots", "0"], "--heavy-slots"),
         (["web", "--heavy-slots", "65"], "--heavy-slots"),
         (["web", "--heavy-wait", "-1"], "--heavy-wait"),
