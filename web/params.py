@@ -33,7 +33,7 @@ MIN_DATE = date(1970, 1, 1)
 MAX_DATE = date(2999, 12, 31)
 MAX_TEXT = 256
 
-_INT_RE = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: int() would take "١٢"
+_INT_RE = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() would take "١٢", "+2", " 2"
 
 
 class ParamError(ValueError):
@@ -45,10 +45,10 @@ class ParamError(ValueError):
         self.message = f"{param}: {message}"  # the reason is already in the request's language
 
 
-def _raw(name: str, source: Mapping[str, Any] | None) -> Any:
+def _raw(name: str, source: Mapping[str, Any] | None, strip: bool = True) -> Any:
     src: Mapping[str, Any] = request.args if source is None else source
     value = src.get(name)
-    if isinstance(value, str):
+    if isinstance(value, str) and strip:
         value = value.strip()
     return None if value is None or value == "" else value
 
@@ -56,8 +56,10 @@ def _raw(name: str, source: Mapping[str, Any] | None) -> Any:
 def int_param(
     name: str, lo: int, hi: int, default: int, source: Mapping[str, Any] | None = None
 ) -> int:
-    """A whole number in [lo, hi]; `default` when absent."""
-    value = _raw(name, source)
+    """A whole number in [lo, hi]; `default` when absent. Written as a path id is: ASCII
+    digits and nothing else (no sign, no spaces, no "1e3"), so ?page=+2 or ?page=%202
+    is refused, not another way to write 2."""
+    value = _raw(name, source, strip=False)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):

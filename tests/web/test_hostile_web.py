@@ -197,6 +197,48 @@ def test_out_of_range_is_a_400_naming_the_parameter(client, web_users, login) ->
         assert f"{param}:" in html and "Traceback" not in html, url
 
 
+# Another way to write a number is not that number: a path id refuses /x/+1, and an
+# integer in the query string was taken with a sign, spaces round it or as "-0".
+OTHER_SPELLINGS = ["+2", "-0", "+0", " 2", "2 ", "\t2", "2\n", "\u30002", "２", "1e3", "0x10"]
+OTHER_SPELLINGS += ["1_0", "0b1", "2.0", "٢", " ", ""]
+
+
+def test_an_integer_parameter_takes_ascii_digits_only_like_a_path_id(
+    client, web_users, login
+) -> None:
+    login(client, "root")
+    for name, url in (
+        ("page", "/api/calls"),
+        ("per_page", "/api/calls"),
+        ("limit", "/api/callbacks"),
+        ("days", "/api/callbacks/rate"),
+        ("page", "/calls"),
+    ):
+        for value in OTHER_SPELLINGS:
+            r = client.get(f"{url}?{name}={quote(value, safe='')}")
+            if value == "":  # empty: absent, the default
+                assert r.status_code == 200, (url, name)
+                continue
+            assert r.status_code == 400, (url, name, value)
+            if url.startswith("/api/"):
+                assert r.get_json()["param"] == name, (url, value)
+            else:
+                assert f"{name}:" in r.get_data(as_text=True), (url, value)
+        assert client.get(f"{url}?{name}=2").status_code == 200
+        assert client.get(f"{url}?{name}=002").status_code == 200  # digits, as a path id
+
+
+def test_int_param_unit_refuses_other_spellings() -> None:
+    for value in OTHER_SPELLINGS[:-1]:  # all but the empty one
+        with pytest.raises(params.ParamError) as e:
+            params.int_param("n", 0, 100, 7, {"n": value})
+        assert e.value.param == "n", repr(value)
+    assert params.int_param("n", 0, 100, 7, {"n": "0"}) == 0
+    assert params.int_param("n", 0, 100, 7, {"n": "42"}) == 42
+    assert params.int_param("n", 0, 100, 7, {"n": 42}) == 42  # a JSON number
+    assert params.int_param("n", 0, 100, 7, {"n": ""}) == 7
+
+
 def test_post_fields_and_path_ids_are_checked(client, web_users, login) -> None:
     login(client, "lead")
     token = client.get("/api/me").get_json()["csrf_token"]
