@@ -3,6 +3,8 @@ requests need the session's CSRF token in the X-CSRF-Token header (see /api/me).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -34,23 +36,44 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _body() -> dict[str, Any]:
+class _TwiceGiven(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once ({"state": "a", "state": "b"} is
+    refused as a form field sent twice is: json would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _TwiceGiven(key)
+        out[key] = value
+    return out
+
+
+def _body() -> Mapping[str, Any]:
     """The JSON object sent, or the form fields when the body is a form. A JSON body that
     does not parse, is not an object or nests deeper than the parser's stack is a 400
     naming `body`, and so is a body of another type (text/plain, a multipart without its
     boundary): werkzeug reads no field from it, and "kind is required" would hide what
-    was wrong. A request without a body or a Content-Type has no fields."""
+    was wrong. A request without a body or a Content-Type has no fields. A key given
+    twice, in the JSON object or the form, is a 400 naming it (web.params.one)."""
     if not request.is_json:
         form = request.mimetype in FORMS and (
             request.mimetype != "multipart/form-data"
             or bool(request.mimetype_params.get("boundary"))
         )
         if form or (not request.mimetype and not request.content_length):
-            return request.form.to_dict()
+            return request.form
         raise params.ParamError("body", gettext("must be a JSON object"))
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # [[[[... 64 kB deep: json's C scanner gives up, not a 500
+        data = json.loads(request.get_data(cache=True), object_pairs_hook=_pairs)
+    except _TwiceGiven as e:
+        twice = params.printable(e.key, 64)
+        raise params.ParamError(twice, gettext("is given more than once")) from None
+    except (ValueError, RecursionError):  # not JSON; [[[[... 64 kB deep: not a 500
         data = None
     if not isinstance(data, dict):
         raise params.ParamError("body", gettext("must be a JSON object"))

@@ -34,6 +34,7 @@ def index() -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
+    after = params.one("next")  # where to go once signed in (the form posts to this URL)
     if request.method == "GET":
         return render_template("login.html")
     c = ctx()
@@ -57,7 +58,7 @@ def login() -> ResponseReturnValue:
     if language:
         session[i18n.SESSION_KEY] = language  # the language chosen on the sign-in page
     _audit_login(username, "login")
-    target = safe_next(request.args.get("next")) or url_for(HOME[user.role])
+    target = safe_next(after) or url_for(HOME[user.role])
     return redirect(target)
 
 

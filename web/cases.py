@@ -453,7 +453,7 @@ def review_export() -> ResponseReturnValue:
     cases with class, branch, state, deadline and whether done on time."""
     c = ctx()
     tz = c.runtime.config.site.tz
-    since, until, label = week_bounds(request.args.get("week"), c.now(), tz)
+    since, until, label = week_bounds(params.one("week"), c.now(), tz)
     cases = _parts().repo.complaints(since, until, CaseFilter(owners=owners_for(_me())))
     _audit("case_review_export", label, f"{len(cases)} case(s)")
     buf = io.StringIO()

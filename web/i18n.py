@@ -38,6 +38,7 @@ from flask_babel import (
 )
 
 from ivr.config import WEB_LOCALES
+from web.params import one
 from web.security import current_user, safe_next
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -111,7 +112,8 @@ def choose() -> ResponseReturnValue:
     from web import store
     from web.context import ctx
 
-    tag = request.form.get("locale", "")
+    tag = one("locale", request.form) or ""
+    after = one("next", request.form)
     if tag not in WEB_LOCALES:
         abort(400, gettext("Unknown language %(tag)s.", tag=repr(tag[:20])))
     session[SESSION_KEY] = tag
@@ -121,7 +123,7 @@ def choose() -> ResponseReturnValue:
             store.set_user_locale(s, user.id, tag)
     refresh()  # type: ignore[no-untyped-call]
     # only back to a page of this site: "/\t/evil.example" is "//evil.example" to a browser
-    return redirect(safe_next(request.form.get("next")) or url_for("auth.index"))
+    return redirect(safe_next(after) or url_for("auth.index"))
 
 
 # --- locale formats (Jinja filters) ---------------------------------------------------

@@ -6,7 +6,8 @@
     agent = text_param("agent", 64)
 
 A parser reads `source` (query arguments unless given: request.form, a JSON body,
-or {name: value} for a path parameter). An absent or empty value gives the
+or {name: value} for a path parameter) through `one`, which refuses a name given
+twice (?page=1&page=2). An absent or empty value gives the
 default; anything else must parse and lie in range. `ParamError` becomes a 400
 (JSON {"error", "param"} under /api/, the error page otherwise) in web.app.
 
@@ -25,6 +26,7 @@ from typing import Any
 
 from flask import request
 from flask_babel import gettext
+from werkzeug.datastructures import MultiDict
 
 from ivr.domain.text import MULTILINE, bad_character, one_line_feed
 
@@ -45,9 +47,20 @@ class ParamError(ValueError):
         self.message = f"{param}: {message}"  # the reason is already in the request's language
 
 
-def _raw(name: str, source: Mapping[str, Any] | None, strip: bool = True) -> Any:
+def one(name: str, source: Mapping[str, Any] | None = None) -> Any:
+    """The value of `name` in `source` (the query string unless given), None when absent.
+
+    Every parameter is read here. A name given twice (?page=1&page=2, a form field sent
+    twice) is refused naming it: which value the sender meant is not ours to guess, and
+    werkzeug's .get() silently took the first."""
     src: Mapping[str, Any] = request.args if source is None else source
-    value = src.get(name)
+    if isinstance(src, MultiDict) and len(src.getlist(name)) > 1:
+        raise ParamError(name, gettext("is given more than once"))
+    return src.get(name)
+
+
+def _raw(name: str, source: Mapping[str, Any] | None, strip: bool = True) -> Any:
+    value = one(name, source)
     if isinstance(value, str) and strip:
         value = value.strip()
     return None if value is None or value == "" else value
@@ -183,8 +196,9 @@ def secret_param(
 ) -> str:
     """A password: any characters that can be encoded (no lone surrogates), bounded, not
     stripped; from the form unless `source` is given."""
-    src: Mapping[str, Any] = request.form if source is None else source
-    value = src.get(name, "")
+    value = one(name, request.form if source is None else source)
+    if value is None:
+        value = ""
     if not isinstance(value, str):
         raise ParamError(name, gettext("must be text"))
     if len(value) > max_len:

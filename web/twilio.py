@@ -36,7 +36,7 @@ from ivr.domain.menu import VALID_KEYS
 from web import store
 from web.auth import remote_addr
 from web.context import ctx
-from web.params import ParamError, choice_param, int_param, text_param
+from web.params import ParamError, choice_param, int_param, one, text_param
 from web.security import LoginLimiter
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -128,7 +128,7 @@ def _number(name: str) -> str:
 
 
 def _state() -> str:
-    return request.args.get("s", "")
+    return str(one("s") or "")
 
 
 def _answer(uid: str, hook: str, work: Callable[[], str]) -> ResponseReturnValue:
@@ -157,7 +157,8 @@ def gather() -> ResponseReturnValue:
     if digits and digits not in VALID_KEYS:
         raise ParamError("Digits", gettext("must be one of 0-9, * or #"))
     speech = text_param("SpeechResult", MAX_SPEECH, source=request.form)
-    return _answer(uid, "gather", lambda: v.gather(_state(), uid, digits, speech))
+    state = _state()
+    return _answer(uid, "gather", lambda: v.gather(state, uid, digits, speech))
 
 
 @bp.post("/dial")
@@ -165,7 +166,8 @@ def dial() -> ResponseReturnValue:
     v, uid = _voice(), _call_sid()
     status = choice_param("DialCallStatus", sorted(DIAL_STATUSES), None, request.form)
     duration = int_param("DialCallDuration", 0, MAX_DURATION, 0, request.form)
-    return _answer(uid, "dial", lambda: v.dial(_state(), uid, status, duration))
+    state = _state()
+    return _answer(uid, "dial", lambda: v.dial(state, uid, status, duration))
 
 
 @bp.post("/status")
@@ -204,13 +206,14 @@ def _timestamp(v: TwilioVoice) -> datetime:
 def callback() -> ResponseReturnValue:
     v, uid = _voice(), _call_sid()
     digits = text_param("Digits", MAX_KEYED, source=request.form, pattern=KEYED)
-    return _answer(uid, "callback", lambda: v.callback(_state(), uid, digits))
+    state = _state()
+    return _answer(uid, "callback", lambda: v.callback(state, uid, digits))
 
 
 @bp.post("/end")
 def end() -> ResponseReturnValue:
-    v, uid = _voice(), _call_sid()
-    return _answer(uid, "end", lambda: v.end(_state(), uid))
+    v, uid, state = _voice(), _call_sid(), _state()
+    return _answer(uid, "end", lambda: v.end(state, uid))
 
 
 @bp.post("/goodbye")

@@ -14,6 +14,7 @@ from urllib.parse import quote, quote_from_bytes, unquote, urlsplit
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
 from werkzeug.urls import iri_to_uri
 
 from web import params
@@ -419,6 +420,67 @@ def test_a_json_body_that_is_no_object_is_a_400_naming_body(
         headers={"X-CSRF-Token": h["X-CSRF-Token"]},
     )
     assert r.status_code == 200 and r.get_json()["outcome"] == "signed_in"
+
+
+# A parameter given twice was taken as its first value: ?page=1&page=2 showed page 1.
+TWICE_API = [
+    ("/api/calls?page=1&page=2", "page"),
+    ("/api/calls?page=2&page=2", "page"),  # the same value twice: still not one value
+    ("/api/calls?page=1&page=", "page"),
+    ("/api/calls?per_page=5&per_page=50", "per_page"),
+    ("/api/calls?from=2026-11-01&from=2026-11-20", "from"),
+    ("/api/calls?agent=chen&agent=li", "agent"),
+    ("/api/calls?outcome=answered&outcome=abandoned_in_menu", "outcome"),
+    ("/api/reports?period=day&period=week", "period"),
+    ("/api/planner?date=2026-11-23&date=2026-11-24", "date"),
+    ("/api/callbacks?limit=1&limit=2", "limit"),
+    ("/api/callbacks/rate?days=1&days=7", "days"),
+    ("/api/away-requests?status=pending&status=all", "status"),
+    ("/api/cases?state=open&state=all", "state"),
+    ("/api/cases?q=a&q=b", "q"),
+]
+TWICE_PAGES = [
+    ("/calls?page=1&page=2", "page"),
+    ("/calls/export.csv?agent=chen&agent=li", "agent"),
+    ("/reports?from=2026-11-01&from=2026-11-02", "from"),
+    ("/planner?date=2026-11-23&date=2026-11-24", "date"),
+    ("/callbacks?limit=1&limit=2", "limit"),
+    ("/cases?view=all&view=overdue", "view"),
+    ("/cases/review.csv?week=2026-W47&week=2026-W46", "week"),
+    ("/board/stream?once=1&once=1", "once"),
+    ("/login?next=/calls&next=/board", "next"),
+]
+
+
+def test_a_parameter_given_twice_is_a_400_naming_it(client, web_users, login, web_runtime):
+    login(client, "root")
+    for url, param in TWICE_API:
+        r = client.get(url)
+        assert r.status_code == 400, (url, r.status_code)
+        assert r.get_json()["param"] == param, (url, r.get_json())
+    for url, param in TWICE_PAGES:
+        r = client.get(url)
+        assert r.status_code == 400, (url, r.status_code)
+        assert f"{param}:" in r.get_data(as_text=True), url
+    assert client.get("/api/calls?page=1&per_page=5").status_code == 200
+    # a form field or a JSON key given twice: refused, nothing changed
+    login(client, "chen")
+    token = client.get("/api/me").get_json()["csrf_token"]
+    h = {"X-CSRF-Token": token}
+    twice = MultiDict([("kind", "sign_in"), ("kind", "sign_out"), ("csrf_token", token)])
+    r = client.post("/agent/attendance", data=twice)
+    assert r.status_code == 400 and "kind:" in r.get_data(as_text=True)
+    r = client.post("/api/agent/attendance", data=twice, headers=h)
+    assert (r.status_code, r.get_json()["param"]) == (400, "kind")
+    raw = '{"kind": "sign_in", "kind": "sign_out"}'
+    r = client.post("/api/agent/attendance", data=raw, headers={**h, **JSON})
+    assert (r.status_code, r.get_json()["param"]) == (400, "kind")
+    assert "chen" not in web_runtime.presence_repo.agent_states()
+    r = client.post("/language", data=MultiDict([("locale", "en"), ("locale", "zh-CN"),
+                                                 ("csrf_token", token)]))  # fmt: skip
+    assert r.status_code == 400 and "locale:" in r.get_data(as_text=True)
+    r = client.post("/api/agent/attendance", data='{"kind": "sign_in"}', headers={**h, **JSON})
+    assert r.status_code == 200
 
 
 def test_reversed_dates_and_another_agents_calls_are_refused_in_the_users_language(

@@ -138,7 +138,7 @@ class Raw(str):
 # --- the routes and the names each reads --------------------------------------------------
 
 _NAME_RE = re.compile(
-    r"""(?:int|id|date|choice|text|username|secret)_param\(\s*["']([^"']+)["']"""
+    r"""(?:(?:int|id|date|choice|text|username|secret)_param|\bone)\(\s*["']([^"']+)["']"""
     r"""|(?:args|form|source|src|body|data)\.get\(\s*["']([^"']+)["']"""
     r"""|ParamError\(\s*["']([^"']+)["']"""
 )
