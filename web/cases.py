@@ -310,7 +310,9 @@ def open_case(source: Any) -> dict[str, Any]:
 
 
 def change_case(case_no: str, source: Any) -> dict[str, Any]:
-    """Move a case, add a note, change its text or owner (owner: staff only)."""
+    """Move a case, add a note, change its text or owner (owner: staff only). A request
+    with none of them (or only blank ones) is a 400 naming the fields: nothing is written,
+    not even an audit line of a change that was not made."""
     user = _me()
     case = _visible(case_no)
     state = params.choice_param("state", STATES, "", source=source) or None
@@ -322,12 +324,18 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
     call = _linkable(user, params.text_param("call", 64, source=source, pattern=_UID) or None)
     # absent, empty or blank (text_param strips): the summary stays as it is
     summary = params.text_param("summary", 4000, source=source, lines=True) or None
+    note = params.text_param("note", 4000, source=source, lines=True) or None
+    given = {"state": state, "note": note, "summary": summary, "owner": owner, "call": call}
+    if all(v is None for v in given.values()):
+        raise params.ParamError(
+            "body", gettext("nothing to change: give %(fields)s", fields=", ".join(given))
+        )
     try:
         changed = _parts().service.update(
             case.case_no,
             by=user.username,
             state=CaseState(state) if state else None,
-            note=params.text_param("note", 4000, source=source, lines=True) or None,
+            note=note,
             summary=summary,
             owner=owner,
             call_uid=call,
@@ -338,11 +346,7 @@ def change_case(case_no: str, source: Any) -> dict[str, Any]:
         ) from None
     except CaseInputError as e:  # its reason is the CLI's English: worded from its code
         raise params.ParamError(e.item, messages.case_input(e)) from None
-    _audit(
-        "case_change",
-        case.case_no,
-        ", ".join(k for k in ("state", "note", "summary", "owner", "call") if source.get(k)),
-    )
+    _audit("case_change", case.case_no, ", ".join(k for k, v in given.items() if v is not None))
     return case_json(changed, ctx().now(), full=True)
 
 

@@ -372,7 +372,8 @@ def document() -> dict[str, Any]:
                         schema="Case",
                     ),
                     **_post(
-                        "Change a case: state, note, summary, owner (staff), call (link)",
+                        "Change a case: state, note, summary, owner (staff), call (link);"
+                        " none of them (or only blank ones) is a 400 naming body",
                         _CASE_CHANGE,
                         "the case's owner, supervisors (team), managers, admins",
                     ),

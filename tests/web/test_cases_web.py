@@ -298,3 +298,49 @@ def test_reports_show_complaints_rate_on_time_and_callbacks_per_rule(
     page = client.get("/reports").get_data(as_text=True)
     assert 'id="complaint-rate"' in page and "Complaints by class" in page
     assert 'id="callbacks-per-rule"' in page and "Callbacks due and done per rule" in page
+
+
+def _all_audit(rt: Runtime) -> list[tuple[str, str, str, str]]:
+    with rt.sessions() as s:
+        rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        return [(r.username, r.action, r.target, r.detail) for r in rows]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"note": ""},
+        {"note": "   ", "summary": "\u3000"},  # blank: the summary stays, no note
+        {"state": "", "owner": "", "call": ""},
+        {"unknown": "x"},
+    ],
+)
+def test_a_case_change_with_nothing_to_change_is_a_400_and_writes_nothing(
+    client: FlaskClient, web_users: dict[str, str], login: Any, csrf: Any,
+    web_runtime: Runtime, body: dict[str, Any],
+) -> None:  # fmt: skip
+    """It answered 200 and wrote a case_change audit row naming nothing (or a blank
+    note): now 400 saying which fields it takes, and no event, no audit row; the case
+    page's form likewise (sent with its state unchanged and no note)."""
+    login(client, "lead")
+    opened = {"class": "minor", "matter": "m", "number": "13800000001"}
+    r = _api(client, "post", "/api/cases", opened)
+    assert r.status_code == 201, r.get_json()
+    no = r.get_json()["case_no"]
+    events = client.get(f"/api/cases/{no}").get_json()["events"]
+    audit = _all_audit(web_runtime)
+    r = _api(client, "post", f"/api/cases/{no}", body)
+    assert r.status_code == 400, r.get_json()
+    got = r.get_json()
+    assert got["param"] == "body"
+    for field in ("state", "note", "summary", "owner", "call"):
+        assert field in got["error"], got
+    assert _all_audit(web_runtime) == audit
+    page = client.get(f"/cases/{no}").get_data(as_text=True)
+    audit = _all_audit(web_runtime)
+    r = client.post(f"/cases/{no}", data={**body, "csrf_token": csrf(page)})
+    assert r.status_code == 400
+    assert "nothing to change" in r.get_data(as_text=True)
+    assert _all_audit(web_runtime) == audit
+    assert client.get(f"/api/cases/{no}").get_json()["events"] == events

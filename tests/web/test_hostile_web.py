@@ -521,8 +521,10 @@ def test_a_blank_or_wrongly_typed_summary_never_wipes_the_case_text(
     h = {"X-CSRF-Token": client.get("/api/me").get_json()["csrf_token"]}
     body = {"number": "13800000001", "matter": "heater", "class": "important", "summary": "kept"}
     no = client.post("/api/cases", json=body, headers=h).get_json()["case_no"]
-    for blank in ("", "   ", "\u3000"):
+    for blank in ("", "   ", "\u3000"):  # the summary stays: alone, nothing to change
         r = client.post(f"/api/cases/{no}", json={"summary": blank}, headers=h)
+        assert (r.status_code, r.get_json()["param"]) == (400, "body"), repr(blank)
+        r = client.post(f"/api/cases/{no}", json={"summary": blank, "note": "n"}, headers=h)
         assert r.status_code == 200 and r.get_json()["summary"] == "kept", repr(blank)
     for wrong in (0, False, [], {}, ["x"]):
         r = client.post(f"/api/cases/{no}", json={"summary": wrong}, headers=h)
