@@ -7,11 +7,13 @@ masked: the board is on a wall screen (REQUIREMENTS §7).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ivr.adapters.db.presence import AgentStateRecord
 from ivr.adapters.db.speech_stats import speech_counts
 from ivr.adapters.db.survey import day_counts
 from ivr.bootstrap import Runtime
@@ -25,9 +27,13 @@ RINGING_DEVICE = frozenset({"RINGING", "RINGINUSE"})
 TALKING_DEVICE = frozenset({"INUSE", "BUSY", "ONHOLD"})
 
 
-def effective_states(rt: Runtime, now: datetime) -> dict[str, tuple[str, str, datetime | None]]:
-    """agent -> (state, reason, since); an agent with no record follows the routing default."""
-    records = rt.presence_repo.agent_states()
+def effective_states(
+    rt: Runtime, now: datetime, records: Mapping[str, AgentStateRecord] | None = None
+) -> dict[str, tuple[str, str, datetime | None]]:
+    """agent -> (state, reason, since); an agent with no record follows the routing default.
+    `records`: the stored states as read already (in a `state_change`), else read here."""
+    if records is None:
+        records = rt.presence_repo.agent_states()
     on_duty = {a.id for a in rt.config.roster.staffed(now)}
     assumed = rt.config.policy.assume_signed_in
     out: dict[str, tuple[str, str, datetime | None]] = {}

@@ -8,10 +8,11 @@ nobody signs in or out for someone else.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from ivr.adapters.db.presence import AgentStateChange
 from ivr.bootstrap import Runtime
 from ivr.domain.metrics import StaffingProblem, away_refusal
 from web import board_data, store
@@ -57,9 +58,6 @@ class Outcome(StrEnum):
     REQUEST_REFUSED = "request_refused"  # subject: the agent of the request
 
 
-_STAFFING = threading.Lock()  # a status change's staffing check and the change, together
-
-
 @dataclass(frozen=True)
 class StatusResult:
     done: bool  # the state was changed
@@ -69,12 +67,12 @@ class StatusResult:
     request_id: int | None = None  # a request waiting for the lead's approval
 
 
-def _apply(rt: Runtime, user: CurrentUser, agent_id: str, state: str, reason: str) -> None:
-    now = rt.clock()
-    rt.presence_repo.set_agent_state(agent_id, state, reason, now)
-    rt.presence.invalidate()
-    with rt.sessions.begin() as s:
-        store.record_state(s, agent_id, state, reason, now, user.id)
+def _apply(
+    change: AgentStateChange, user: CurrentUser, agent_id: str, state: str, reason: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    change.set(agent_id, state, reason, now)
+    store.record_state(change.session, agent_id, state, reason, now, user.id)
 
 
 def sign(rt: Runtime, user: CurrentUser, kind: str) -> StatusResult:
@@ -84,11 +82,13 @@ def sign(rt: Runtime, user: CurrentUser, kind: str) -> StatusResult:
     if kind not in ("sign_in", "sign_out"):
         raise PresenceError(Problem.UNKNOWN_EVENT, kind)
     now = rt.clock()
-    with rt.sessions.begin() as s:
-        store.record_clocking(s, user.agent_id, kind, now, user.id)
+    with rt.presence_repo.state_change() as change:
+        store.record_clocking(change.session, user.agent_id, kind, now, user.id)
         if kind == "sign_out":
-            store.cancel_away_requests(s, user.agent_id, now)
-    _apply(rt, user, user.agent_id, "available" if kind == "sign_in" else "signed_out", "")
+            store.cancel_away_requests(change.session, user.agent_id, now)
+        state = "available" if kind == "sign_in" else "signed_out"
+        _apply(change, user, user.agent_id, state, "", now)
+    rt.presence.invalidate()
     return StatusResult(True, Outcome.SIGNED_IN if kind == "sign_in" else Outcome.SIGNED_OUT)
 
 
@@ -101,23 +101,28 @@ def set_status(
         raise PresenceError(Problem.NOT_AN_AGENT, user.username)
     if state not in STATUSES:
         raise PresenceError(Problem.UNKNOWN_STATUS, state)
-    # One change at a time: two agents going away at once would each be checked against
-    # the states before the other's change, and together break the rule each kept.
-    with _STAFFING:
+    # One change at a time, in every web process: two agents going away at once would
+    # each be checked against the states before the other's change, and together break
+    # the rule each kept. The check and the change hold the database's lock on the states.
+    with rt.presence_repo.state_change() as change:
         now = rt.clock()
-        states = {k: v[0] for k, v in board_data.effective_states(rt, now).items()}
+        records = change.states()
+        states = {k: v[0] for k, v in board_data.effective_states(rt, now, records).items()}
         if states.get(agent_id) == "signed_out":
             raise PresenceError(Problem.SIGNED_OUT)
-        if state != "away":
-            _apply(rt, user, agent_id, state, "")
-            return StatusResult(True, Outcome.STATUS_SET, state)
-        if reason not in AWAY_REASONS:
-            raise PresenceError(Problem.UNKNOWN_REASON, reason)
-        roster, staffing = rt.config.roster, rt.config.staffing
-        why = away_refusal(roster, staffing, states, agent_id, now, "signed_out")
+        why = None
+        if state == "away":
+            if reason not in AWAY_REASONS:
+                raise PresenceError(Problem.UNKNOWN_REASON, reason)
+            roster, staffing = rt.config.roster, rt.config.staffing
+            why = away_refusal(roster, staffing, states, agent_id, now, "signed_out")
         if why is None:
-            _apply(rt, user, agent_id, "away", reason)
+            _apply(change, user, agent_id, state, reason if state == "away" else "", now)
+    if why is None:
+        rt.presence.invalidate()
+        if state == "away":
             return StatusResult(True, Outcome.AWAY, reason)
+        return StatusResult(True, Outcome.STATUS_SET, state)
     if settings.away_approval == "refuse":
         return StatusResult(False, Outcome.REFUSED, reason, why)
     with rt.sessions.begin() as s:
@@ -126,23 +131,26 @@ def set_status(
 
 
 def decide(rt: Runtime, user: CurrentUser, request_id: int, approve: bool) -> StatusResult:
-    """A supervisor approves or refuses a pending away request."""
+    """A supervisor approves or refuses a pending away request (the decision and the
+    agent going away are one change of the states, as set_status's)."""
     now = rt.clock()
-    # an agent signed out since asking (`hotline agent A signed_out` too) is away from nothing
-    gone = frozenset(
-        a for a, (state, _, _) in board_data.effective_states(rt, now).items()
-        if state == "signed_out"
-    )  # fmt: skip
-    with rt.sessions.begin() as s:
+    with rt.presence_repo.state_change() as change:
+        # an agent signed out since asking (`hotline agent A signed_out` too) is away from nothing
+        gone = frozenset(
+            a for a, (state, _, _) in board_data.effective_states(rt, now, change.states()).items()
+            if state == "signed_out"
+        )  # fmt: skip
+        s = change.session
         row = store.decide_away_request(s, request_id, approve, user.username, now, gone)
         if row is not None:
             store.audit(
                 s, "away_" + row.status, user=user, target=row.agent_id, detail=row.reason, at=now
             )
+            if approve:
+                _apply(change, user, row.agent_id, "away", row.reason, now)
     if row is None:
         raise PresenceError(Problem.NO_PENDING_REQUEST, str(request_id))
-    if approve:
-        _apply(rt, user, row.agent_id, "away", row.reason)
+    rt.presence.invalidate()
     return StatusResult(
         approve, Outcome.APPROVED if approve else Outcome.REQUEST_REFUSED, row.agent_id
     )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ivr.adapters.db.models_web import AgentStateChange, AttendanceEvent
+from ivr.adapters.db.models_web import AgentStateChange, AttendanceEvent, User
 from web.app import close_app, create_app
 
 
@@ -300,3 +300,51 @@ def test_two_agents_going_away_at_once_cannot_both_break_the_staffing_rule(
     assert sorted(codes.values()) == [200, 409], codes
     states = web_runtime.presence_repo.agent_states()
     assert sorted(states[a].state for a in clients) == ["available", "away"]
+
+
+def test_two_web_processes_cannot_together_break_the_staffing_rule(
+    web_runtime, web_users, t0, tmp_path
+) -> None:
+    """The same race as above between two web processes on one database (two cheroot
+    workers, two hosts behind a balancer): the lock was a threading.Lock, one per
+    process, so each process checked against the states before the other's change and
+    both agents went away. The check and the change now hold a lock in the database."""
+    import multiprocessing
+
+    import staffing_worker
+
+    web_runtime.clock.at = t0.replace(hour=14)  # zhao on shift too: 5 ordinary present
+    _sign_in_everyone(web_runtime, ("lead", "chen", "li", "zhang", "liu", "zhao"))
+    url = web_runtime.engine.url.render_as_string(hide_password=False)
+    with web_runtime.sessions() as s:
+        ids = {name: uid for name, uid in s.execute(select(User.username, User.id))}
+    mp = multiprocessing.get_context("spawn")
+    ready, checked, out = mp.Barrier(2), mp.Barrier(2), mp.Queue()
+    procs = [
+        mp.Process(
+            target=staffing_worker.go_away,
+            args=(
+                url,
+                str(tmp_path),
+                a,
+                ids[a],
+                web_runtime.clock.at.isoformat(),
+                ready,
+                checked,
+                out,
+            ),
+        )  # fmt: skip
+        for a in ("chen", "li")
+    ]
+    for p in procs:
+        p.start()
+    try:
+        got = dict(out.get(timeout=120) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+    assert sorted(got.values(), key=str) == [False, True], got
+    states = web_runtime.presence_repo.agent_states()
+    assert sorted(states[a].state for a in ("chen", "li")) == ["available", "away"]
