@@ -109,7 +109,10 @@ def test_a_password_change_ends_the_users_sessions(
     r = admin.post(
         f"/admin/users/{uid}/password", data={"password": "short", "csrf_token": _token(admin)}
     )
-    assert r.status_code == 302 and login(app.test_client(), "chen", "short").status_code == 401
+    page = r.get_data(as_text=True)  # the users page, with the reason: not a redirect
+    assert r.status_code == 400 and "password:" in page and 'action="/admin/users' in page
+    assert login(app.test_client(), "chen", "short").status_code == 401
+    assert login(app.test_client(), "chen", "a new long password").status_code == 302
     for bad in (str(2**63), "-1", "0"):
         r = admin.post(
             f"/admin/users/{bad}/password",
@@ -247,8 +250,62 @@ def test_the_users_page_normalises_and_checks_names(
     r = add(username="eve", role="agent", agent="nobody")
     assert r.status_code == 400 and "agent:" in r.get_data(as_text=True)
     r = add(username="DORA")
-    assert r.status_code == 302
-    assert "already exists" in client.get("/admin/users").get_data(as_text=True)
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "username:" in page and "already exists" in page and 'value="DORA"' in page
+
+
+def _users_and_audit(rt) -> tuple[list[str], list[str]]:
+    from ivr.adapters.db.models_web import AuditEntry
+
+    with rt.sessions() as s:
+        names = sorted(s.scalars(select(User.username)))
+        actions = [a.action for a in s.scalars(select(AuditEntry)) if a.action.startswith("user")]
+        return names, actions
+
+
+def test_a_refused_account_is_a_400_with_the_users_page_keeping_what_was_typed(
+    client, web_users, login, web_runtime
+) -> None:
+    """A refused account (a bad role, name, agent or password, a name taken) answered a
+    302 back to the page with a flash message: a script saw success, and the admin lost
+    what was typed. Now a 400: the users page, the reason naming the field, the add
+    form holding the name, role and agent typed (never the password); nothing stored."""
+    login(client, "root")
+    before = _users_and_audit(web_runtime)
+    ok = {"username": "Eve.Ng", "password": "a long password", "role": "agent", "agent": "li"}
+    for change, field in (
+        ({"role": "emperor"}, "role"),
+        ({"role": ""}, "role"),
+        ({"agent": "nobody"}, "agent"),
+        ({"agent": ""}, "agent"),  # an agent account needs its agent
+        ({"password": "short"}, "password"),
+        ({"password": ""}, "password"),
+        ({"username": "eve ng"}, "username"),
+        ({"username": "chen"}, "username"),  # exists
+    ):
+        form = {**ok, **change, "csrf_token": _token(client)}
+        r = client.post("/admin/users", data=form)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 400, (change, r.status_code)
+        assert f"{field}:" in page and 'role="alert"' in page, change
+        assert "Add a user" in page and "root" in page, change  # the page, its list
+        assert "<title>400 " in page, change
+        assert f'value="{form["username"]}"' in page, change
+        assert 'value="a long password"' not in page and 'value="short"' not in page
+        if form["role"] == "agent":
+            assert '<option value="agent" selected>' in page, change
+        if form["agent"] == "li":
+            assert '<option value="li" selected>' in page, change
+    for name in ("<b>x</b>", "a\x00b", "\u202e" * 300):
+        r = client.post("/admin/users", data={**ok, "username": name, "csrf_token": _token(client)})
+        assert r.status_code == 400, name
+        assert "<b>x</b>" not in r.get_data(as_text=True)
+    assert _users_and_audit(web_runtime) == before
+    r = client.post("/admin/users/1/active", data={"active": "2", "csrf_token": _token(client)})
+    assert r.status_code == 400 and "Add a user" in r.get_data(as_text=True)
+    r = client.post("/admin/users", data={**ok, "csrf_token": _token(client)})
+    assert r.status_code == 302 and _user_id(web_runtime, "eve.ng")
 
 
 def test_store_ends_sessions_on_password_change(web_runtime, web_users) -> None:
