@@ -27,7 +27,7 @@ from ivr.adapters.db.engine import READ_ONLY
 from ivr.adapters.files import secret
 from ivr.bootstrap import Runtime, build_runtime, build_twilio_voice, heavy_sessions
 from ivr.config import ENV_WEB_SECRET, ConfigError, web_secret_problem
-from web import board_data, heavy, i18n, messages
+from web import board_data, heavy, i18n, messages, params
 from web.context import SESSION_KEY, WebContext, ctx, session_user
 from web.live import BoardHub
 from web.params import ParamError
@@ -126,6 +126,7 @@ def _before() -> ResponseReturnValue | None:
     g.user = None
     if request.endpoint == "static":
         return None
+    params.check_encoding()  # before any field is read (the CSRF token's too)
     if "_flashes" in session and not _flash_list(session["_flashes"]):
         session.pop("_flashes")  # signed with our key, but not Flask's list: not shown
     token = session.get(SESSION_KEY)

@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import request
 from flask_babel import gettext
@@ -57,6 +58,42 @@ def one(name: str, source: Mapping[str, Any] | None = None) -> Any:
     if isinstance(src, MultiDict) and len(src.getlist(name)) > 1:
         raise ParamError(name, gettext("is given more than once"))
     return src.get(name)
+
+
+FORM_URLENCODED = "application/x-www-form-urlencoded"
+
+
+# Where to go after signing in or choosing a language: a value that is no path of this
+# site is not followed (web.security.safe_next), not refused; an undecodable one too.
+_NOT_REFUSED = frozenset({b"next"})
+
+
+def undecodable(raw: bytes) -> str | None:
+    """The name of the first field of URL-encoded `raw` (a query string, a form body)
+    whose name or value, percent-decoded, is not UTF-8 (a lone surrogate's bytes
+    included); None when every one is (`next` aside: safe_next leaves it unfollowed)."""
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part in (name, value) if name not in _NOT_REFUSED else ():
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                text = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+                return printable(text, 64) or "?"
+    return None
+
+
+def check_encoding() -> None:
+    """Refuse a query string or a URL-encoded form body that is not UTF-8, naming the
+    field: werkzeug keeps such bytes percent-encoded as text (a note typed 中文 by a
+    GBK form became the note "%D6%D0%CE%C4"), and raw in a body it drops the whole form
+    (so "class is required" named the wrong thing)."""
+    # the query string of a POST is read by no view (login's next aside): not its to refuse
+    name = undecodable(request.query_string) if request.method in ("GET", "HEAD") else None
+    if name is None and request.mimetype == FORM_URLENCODED:
+        name = undecodable(request.get_data(cache=True))
+    if name is not None:
+        raise ParamError(name, gettext("is not UTF-8 text"))
 
 
 def _raw(name: str, source: Mapping[str, Any] | None, strip: bool = True) -> Any:

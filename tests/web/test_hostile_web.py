@@ -554,3 +554,49 @@ def test_head_on_the_export_gives_its_heavy_slot_back(web_runtime, web_users, lo
         assert client.get("/api/calls").status_code == 200
     finally:
         close_app(app)
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def test_a_field_that_is_not_utf8_is_a_400_naming_it(client, web_users, login) -> None:
+    """werkzeug keeps bytes that are not UTF-8 percent-encoded as text: a note typed 中文
+    on a form sent in GBK was stored as the note "%D6%D0%CE%C4", a search ran for it; and
+    raw in a form body, it dropped the whole form ("class: is required"). Now a 400
+    naming the field, nothing stored; UTF-8 中文 as before."""
+    login(client, "boss")
+    h = {"X-CSRF-Token": client.get("/api/me").get_json()["csrf_token"]}
+    body = {"number": "13800000001", "matter": "heater", "class": "minor"}
+    no = client.post("/api/cases", json=body, headers=h).get_json()["case_no"]
+    events = client.get(f"/api/cases/{no}").get_json()["events"]
+    for data, param in (
+        ("note=%D6%D0%CE%C4", "note"),  # 中文 in GBK
+        ("note=ok&summary=%ED%A0%80", "summary"),  # a lone surrogate's bytes
+        ("note=ok&x%FF=1", "x\ufffd"),  # the name itself
+        (b"note=\xd6\xd0\xce\xc4", "note"),  # raw, not percent-encoded
+    ):
+        r = client.post(f"/api/cases/{no}", data=data, content_type=FORM, headers=h)
+        assert (r.status_code, r.get_json()["param"]) == (400, param), (data, r.get_json())
+    raw = b"class=minor&matter=\xd6\xd0&number=13800000001"
+    r = client.post("/api/cases", data=raw, content_type=FORM, headers=h)
+    assert (r.status_code, r.get_json()["param"]) == (400, "matter"), r.get_json()
+    for url, param in (
+        ("/api/cases?q=%D6%D0", "q"),
+        ("/api/calls?agent=%ED%A0%80", "agent"),
+        ("/api/calls?number=138&page=%FF", "page"),
+    ):
+        r = client.get(url)
+        assert (r.status_code, r.get_json()["param"]) == (400, param), url
+    r = client.get("/api/cases", environ_overrides={"QUERY_STRING": "q=\xd6\xd0"})  # raw
+    assert (r.status_code, r.get_json()["param"]) == (400, "q")
+    r = client.get("/cases?q=%D6%D0")
+    assert r.status_code == 400 and "q:" in r.get_data(as_text=True)
+    token = h["X-CSRF-Token"]
+    r = client.post(f"/cases/{no}", data=f"note=%D6%D0&csrf_token={token}", content_type=FORM)
+    assert r.status_code == 400 and "note:" in r.get_data(as_text=True)
+    assert client.get(f"/api/cases/{no}").get_json()["events"] == events
+    r = client.post(
+        f"/api/cases/{no}", data="note=%E4%B8%AD%E6%96%87", content_type=FORM, headers=h
+    )
+    assert r.status_code == 200
+    assert client.get(f"/api/cases/{no}").get_json()["events"][-1]["detail"] == "中文"
