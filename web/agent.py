@@ -103,7 +103,8 @@ def status() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     state = params.choice_param("state", presence.STATUSES, None, source=request.form)
-    reason = params.choice_param("reason", presence.AWAY_REASONS, "", source=request.form)
+    required = None if state == "away" else ""  # going away says why
+    reason = params.choice_param("reason", presence.AWAY_REASONS, required, source=request.form)
     try:
         r = presence.set_status(c.runtime, c.settings, user, state, reason)
         flash(messages.status(r), "ok" if r.done else "error")

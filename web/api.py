@@ -185,7 +185,8 @@ def agent_set_status() -> ResponseReturnValue:
     body = _body()
     c = ctx()
     state = params.choice_param("state", presence.STATUSES, None, source=body)
-    reason = params.choice_param("reason", presence.AWAY_REASONS, "", source=body)
+    required = None if state == "away" else ""  # going away says why
+    reason = params.choice_param("reason", presence.AWAY_REASONS, required, source=body)
     try:
         r = presence.set_status(c.runtime, c.settings, user, state, reason)
     except presence.PresenceError as e:

@@ -275,6 +275,28 @@ def test_post_fields_and_path_ids_are_checked(client, web_users, login) -> None:
     assert r.status_code == 400 and "kind:" in r.get_data(as_text=True)
 
 
+def test_going_away_without_a_reason_is_a_400_naming_reason(client, web_users, login) -> None:
+    """{"state": "away"} alone answered 400 "Unknown away reason ''." with no param (the
+    presence error's code, not the field); now "reason: is required" naming it, on the
+    API and the agent page alike, and the agent stays as they were."""
+    login(client, "chen")
+    h = {"X-CSRF-Token": client.get("/api/me").get_json()["csrf_token"]}
+    assert client.post("/api/agent/attendance", json={"kind": "sign_in"}, headers=h).status_code
+    for body in (
+        {"state": "away"},
+        {"state": "away", "reason": ""},
+        {"state": "away", "reason": " "},
+    ):
+        r = client.post("/api/agent/status", json=body, headers=h)
+        assert (r.status_code, r.get_json().get("param")) == (400, "reason"), r.get_json()
+        assert "break" in r.get_json()["error"]  # the reasons it takes
+    r = client.post("/agent/status", data={"state": "away", "csrf_token": h["X-CSRF-Token"]})
+    assert r.status_code == 400 and "reason:" in r.get_data(as_text=True)
+    assert client.get("/api/agent/status").get_json()["state"] == "available"
+    r = client.post("/api/agent/status", json={"state": "wrap_up"}, headers=h)
+    assert r.status_code == 200  # no reason needed to stay at work
+
+
 def test_any_remaining_value_error_is_a_400_not_a_500(app, web_users, login) -> None:
     def boom() -> str:
         raise OverflowError("date value out of range")
