@@ -128,11 +128,15 @@ def case_json(case: Case, now: datetime, full: bool = False) -> dict[str, Any]:
 
 
 def _case_no(value: str) -> str:
+    """A case number in a path, as written: /cases/%20202611-0001 names no case (the
+    use case strips what is typed; a path is not typed), as /x/+1 names no row."""
     try:
         parse_case_no(value)
+        if value != value.strip():
+            raise ValueError(value)
     except ValueError:
         raise params.ParamError("case_no", gettext("is not a case number (YYYYMM-NNNN)")) from None
-    return value.strip()
+    return value
 
 
 def _visible(case_no: str) -> Case:

@@ -344,3 +344,27 @@ def test_a_case_change_with_nothing_to_change_is_a_400_and_writes_nothing(
     assert "nothing to change" in r.get_data(as_text=True)
     assert _all_audit(web_runtime) == audit
     assert client.get(f"/api/cases/{no}").get_json()["events"] == events
+
+
+def test_a_case_number_in_a_path_is_taken_as_written(
+    client: FlaskClient, web_users: dict[str, str], login: Any, csrf: Any
+) -> None:
+    """/api/cases/%20202611-0001 (or with a tab, a line feed after it) was case
+    202611-0001: the path was stripped as typed text is, another name for the case, as
+    /x/+1 would be for row 1 (refused). Now a 400 naming case_no, on every case route."""
+    login(client, "lead")
+    r = _api(
+        client, "post", "/api/cases", {"class": "minor", "matter": "m", "number": "13800000001"}
+    )
+    no = r.get_json()["case_no"]
+    token = csrf(client.get(f"/cases/{no}").get_data(as_text=True))
+    for spelt in (f"%20{no}", f"{no}%20", f"{no}%09", f"{no}%0A", f"%E3%80%80{no}"):
+        r = client.get(f"/api/cases/{spelt}")
+        assert (r.status_code, r.get_json()["param"]) == (400, "case_no"), spelt
+        r = _api(client, "post", f"/api/cases/{spelt}", {"note": "n"})
+        assert (r.status_code, r.get_json()["param"]) == (400, "case_no"), spelt
+        r = client.get(f"/cases/{spelt}")
+        assert r.status_code == 400 and "case_no:" in r.get_data(as_text=True), spelt
+        r = client.post(f"/cases/{spelt}", data={"note": "n", "csrf_token": token})
+        assert r.status_code == 400, spelt
+    assert client.get(f"/api/cases/{no}").status_code == 200
