@@ -46,6 +46,7 @@ def build_plan(rt: Runtime, settings: WebSettings, s: Any, day: date) -> dict[st
                 "calls": round(r.calls, 2),
                 "erlangs": round(r.traffic, 2),
                 "needed": r.needed,
+                "needed_over": r.needed_over,  # more than needed - 1: Erlang C's bound
                 "minimum": r.minimum,
                 "rostered": r.rostered,
                 "rostered_ordinary": r.rostered_ordinary,

@@ -78,13 +78,16 @@ def average_speed_of_answer(agents: int, traffic: float, aht_seconds: float) -> 
 
 @dataclass(frozen=True)
 class Staffing:
-    """The agents an interval needs and what they would achieve."""
+    """The agents an interval needs and what they would achieve. `over` when even
+    `max_agents` would not reach the target: `agents` is then that bound plus one
+    ("more than the bound"), and the level and speed those of the bound."""
 
     traffic: float
     agents: int
     service_level: float
     asa_seconds: float
     occupancy: float
+    over: bool = False
 
 
 def agents_needed(
@@ -112,7 +115,11 @@ def agents_needed(
             asa = average_speed_of_answer(n, traffic, aht_seconds)
             return Staffing(traffic, n, level, asa, traffic / n)
         n += 1
-    raise ValueError(f"more than {max_agents} agents needed for {traffic:.1f} Erlangs")
+    # A storm in the history (callers shed by the thousand) must not break the plan:
+    # the interval needs more than the bound, said as such.
+    level = service_level(max_agents, traffic, aht_seconds, target_seconds)
+    asa = average_speed_of_answer(max_agents, traffic, aht_seconds)
+    return Staffing(traffic, max_agents + 1, level, asa, min(1.0, traffic / max_agents), True)
 
 
 # --- the half-hourly staffing plan ---------------------------------------------
@@ -123,11 +130,12 @@ class PlanRow:
     start: datetime
     calls: float  # forecast calls in the half hour
     traffic: float
-    needed: int  # by Erlang C for the target
+    needed: int  # by Erlang C for the target (with needed_over: more than needed - 1)
     minimum: int  # configured minimum (ordinary seats)
     rostered: int  # everyone on a seat shift or on call
     rostered_ordinary: int
     predicted_level: float
+    needed_over: bool = False  # more agents than Erlang C is asked to count
 
     @property
     def short_by(self) -> int:
@@ -174,6 +182,7 @@ def plan_day(
                 len(staffed),
                 sum(1 for a in staffed if a.role.value == "ordinary"),
                 need.service_level,
+                need.over,
             )
         )
     return rows

@@ -60,3 +60,14 @@ def test_edges() -> None:
     assert erlang_c(300, 250.0) < 1.0  # no overflow with hundreds of agents
     with pytest.raises(ValueError, match="between 0 and 1"):
         agents_needed(10, 180, 1800, 80, 20)
+
+
+@pytest.mark.parametrize("calls", [9_000, 2_000_000])  # 900 Erlangs, 200,000 Erlangs
+def test_more_agents_than_the_bound_is_said_not_raised(calls: int) -> None:
+    """A storm in the history (callers shed by the thousand) makes a half hour need more
+    agents than Erlang C is asked to count: that is the answer, not an error (the
+    planner answered 500)."""
+    need = agents_needed(calls, 180, 1800, 0.8, 20, max_agents=100)
+    assert need.over and need.agents == 101
+    assert need.traffic == calls * 180 / 1800 and 0 <= need.service_level < 0.8
+    assert not agents_needed(600, 180, 1800, 0.8, 20, max_agents=100).over  # 60 Erlangs

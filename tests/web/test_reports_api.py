@@ -123,6 +123,30 @@ def test_planner_api(client, web_users, login, calls, t0) -> None:
     assert "<svg" in html and "Seats per half hour" in html
 
 
+def test_a_half_hour_needing_more_than_erlang_cs_bound_is_said_not_a_500(
+    client, web_users, login, calls, t0, monkeypatch
+) -> None:
+    """A storm in the history (thousands of callers in a half hour) asks Erlang C for
+    more agents than its bound (1,000; 2 here, so that a few calls do it): the plan
+    says '>2' for that half hour; it answered 500."""
+    from functools import partial
+
+    from ivr.domain import erlang
+
+    monkeypatch.setattr(erlang, "agents_needed", partial(erlang.agents_needed, max_agents=2))
+    for week in range(1, 5):  # 40 calls each Monday 10:00-10:30, AHT 172 s: 3.8 Erlangs
+        for i in range(40):
+            calls.call(t0 - timedelta(weeks=week) + timedelta(seconds=30 * i), wait=5,
+                       talk=172, agent="chen", seat="seat2", menu_seconds=0)  # fmt: skip
+    login(client, "lead")
+    api = client.get("/api/planner?date=2026-11-23")
+    assert api.status_code == 200, api.get_data(as_text=True)
+    ten = next(r for r in api.get_json()["rows"] if r["start"] == "10:00")
+    assert ten["needed_over"] is True and ten["needed"] == 3
+    page = client.get("/planner?date=2026-11-23")
+    assert page.status_code == 200 and "<td>&gt;2</td>" in page.get_data(as_text=True)
+
+
 def test_a_report_holds_at_most_400_days_counting_both_ends(client, web_users, login) -> None:
     """'to' is inclusive, so 2025-11-18..2026-12-22 is 400 days and one day more is 401:
     the old check let 401 through ('at most 400 days per report')."""
