@@ -88,6 +88,12 @@ def _check_password(username: str, password: str) -> None:
             username,
             f"user {username!r}: the password is not valid Unicode text",
         )
+    if password.isspace():  # eight spaces (a form filled by a held space bar) guard nothing
+        raise UserError(
+            UserProblem.BAD_PASSWORD,
+            username,
+            f"user {username!r}: the password is only spaces",
+        )
 
 
 def _find_user(s: Session, username: str) -> User | None:

@@ -113,6 +113,12 @@ def test_a_password_change_ends_the_users_sessions(
     assert r.status_code == 400 and "password:" in page and 'action="/admin/users' in page
     assert login(app.test_client(), "chen", "short").status_code == 401
     assert login(app.test_client(), "chen", "a new long password").status_code == 302
+    for blank in (" " * 8, "\u3000" * 10, " \t" * 6):  # only spaces, of any kind
+        r = admin.post(
+            f"/admin/users/{uid}/password", data={"password": blank, "csrf_token": _token(admin)}
+        )
+        assert r.status_code == 400 and "password:" in r.get_data(as_text=True), repr(blank)
+    assert login(app.test_client(), "chen", "a new long password").status_code == 302
     for bad in (str(2**63), "-1", "0"):
         r = admin.post(
             f"/admin/users/{bad}/password",
