@@ -217,6 +217,11 @@ def _update(args: argparse.Namespace, rt: Any, parts: Any) -> int:
 
     if not known_agent(rt.config, args.owner, "--owner"):
         return 2
+    given = {f"--{k}": getattr(args, k) for k in ("state", "note", "summary", "owner", "call")}
+    if all(v is None or not v.strip() for v in given.values()):
+        # as the web app: no event, and no audit line of a change that was not made
+        print(f"error: nothing to change: give {', '.join(given)}", file=sys.stderr)
+        return 2
     case = parts.service.update(
         args.case_no,
         by=_who(),

@@ -123,6 +123,22 @@ def test_hostile_arguments_exit_2_naming_the_item(
     assert "Traceback" not in err
 
 
+def test_an_update_with_nothing_to_change_exits_2_and_writes_nothing(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "cases", "open", "--number", "13800000009", "--matter", "noise",
+        "--class", "minor", "--json",
+    )  # fmt: skip
+    assert code == 0
+    before = run(capsys, "cases", "show", "202611-0001")[1]
+    for argv in ([], ["--note", "   "], ["--summary", " ", "--note", ""]):
+        code, out, err = run(capsys, "cases", "update", "202611-0001", *argv)
+        assert code == 2 and "nothing to change" in err and "--state" in err, (argv, err)
+    after = run(capsys, "cases", "show", "202611-0001")[1]
+    assert json.loads(after)["events"] == json.loads(before)["events"]
+
+
 def test_an_agent_marks_the_case_callback_done_and_the_case_is_resolved(
     cli_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
