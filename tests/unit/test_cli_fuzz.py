@@ -133,6 +133,7 @@ BASELINE: dict[tuple[tuple[str, ...], str], str] = {
 # Optional items the baseline gives too (a case needs a number when no call is linked).
 BASELINE_OPTIONAL: dict[tuple[tuple[str, ...], str], str] = {
     (("cases", "open"), "number"): "13800000009",
+    (("cases", "update"), "note"): "called back",  # an update must change something
 }
 # Flags the baseline needs (the password from stdin, not a terminal).
 BASELINE_FLAGS: dict[tuple[str, ...], tuple[str, ...]] = {("users",): ("--password-stdin",)}
