@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from callback_ledger import RecordingLedger
 from config_files import edit
 
 from cli.main import main
-from ivr.app.callbacks import Added, CallbackIntake, NewRequest
+from ivr.app.callbacks import CallbackIntake
 from ivr.config import ConfigError, HotlineConfig, load_config
-from ivr.domain.callbacks import CallbackRequest, CallbackState, MatterError, callback_matter
+from ivr.domain.callbacks import MatterError, callback_matter
 
 EMPTY_SIDES = [":", "::", "complaint:", ":202611-0001", " : ", "complaint: ", "  :x", "\u3000:x"]
 SPACED = ["complaint :x", " complaint:x", "complaint:x ", " cli", "cli "]
@@ -32,26 +33,10 @@ def test_the_domain_takes_a_rule_and_a_reference(matter: str) -> None:
     assert callback_matter(matter) == matter
 
 
-class _Ledger:
-    def __init__(self) -> None:
-        self.added: list[NewRequest] = []
-
-    def add(self, new: NewRequest, at: datetime) -> Added:
-        self.added.append(new)
-        req = CallbackRequest(
-            id=len(self.added), number=new.number, matter=new.matter,
-            state=CallbackState.SCHEDULED, language=new.language, branch=new.branch,
-            source=new.source, arrived_at=new.arrived_at, due_at=new.due_at,
-            deadline=new.deadline, expires_at=new.expires_at, attempts=0, tz=new.tz,
-            created_at=at, updated_at=at,
-        )  # fmt: skip
-        return Added(req, True)
-
-
 @pytest.mark.parametrize("matter", [*EMPTY_SIDES, *SPACED])
 def test_the_intake_refuses_it_whoever_asks(sample_config: HotlineConfig, matter: str) -> None:
     s = sample_config.callbacks
-    ledger = _Ledger()
+    ledger = RecordingLedger()
     intake = CallbackIntake(
         ledger, s.calling_rules(), s.retry, s.rules, s.intake.matter,
         lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC),

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from callback_ledger import RecordingLedger
 from config_files import edit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,9 +17,8 @@ from hypothesis import strategies as st
 from cli.main import main
 from ivr import phone
 from ivr.adapters.asterisk.handlers import caller_from_env
-from ivr.app.callbacks import Added, CallbackIntake, CallbackRefusedError, NewRequest
+from ivr.app.callbacks import CallbackIntake, CallbackRefusedError
 from ivr.config import ConfigError, HotlineConfig, load_config
-from ivr.domain.callbacks import CallbackRequest, CallbackState
 from ivr.domain.routing import normalise_number
 from ivr.phone import (
     MAX_CHARS,
@@ -329,23 +329,7 @@ def test_do_not_call_holds_for_generated_forms(
     assert sample_config.callbacks.calling_rules().blocked(text)
 
 
-class _Ledger:
-    def __init__(self) -> None:
-        self.added: list[NewRequest] = []
-
-    def add(self, new: NewRequest, at: datetime) -> Added:
-        self.added.append(new)
-        req = CallbackRequest(
-            id=len(self.added), number=new.number, matter=new.matter,
-            state=CallbackState.SCHEDULED, language=new.language, branch=new.branch,
-            source=new.source, arrived_at=new.arrived_at, due_at=new.due_at,
-            deadline=new.deadline, expires_at=new.expires_at, attempts=0, tz=new.tz,
-            created_at=at, updated_at=at,
-        )  # fmt: skip
-        return Added(req, True)
-
-
-def _intake(cfg: HotlineConfig, ledger: _Ledger) -> CallbackIntake:
+def _intake(cfg: HotlineConfig, ledger: RecordingLedger) -> CallbackIntake:
     s = cfg.callbacks
     return CallbackIntake(
         ledger,
@@ -362,7 +346,7 @@ def _intake(cfg: HotlineConfig, ledger: _Ledger) -> CallbackIntake:
 def test_the_intake_refuses_every_form_of_a_listed_number(
     sample_config: HotlineConfig, form: str
 ) -> None:
-    ledger = _Ledger()
+    ledger = RecordingLedger()
     intake = _intake(sample_config, ledger)
     arrived = datetime(2026, 11, 23, 1, 59, tzinfo=UTC)
     with pytest.raises(CallbackRefusedError):
@@ -375,7 +359,7 @@ def test_the_intake_refuses_every_form_of_a_listed_number(
 def test_the_intake_keeps_numbers_in_e164_and_refuses_impossible_ones(
     sample_config: HotlineConfig,
 ) -> None:
-    ledger = _Ledger()
+    ledger = RecordingLedger()
     intake = _intake(sample_config, ledger)
     arrived = datetime(2026, 11, 23, 1, 59, tzinfo=UTC)
     promise = intake.request_from_ivr("１３９ ０００ ０００ ０１", "zh-CN", "enquiries", arrived)
@@ -574,7 +558,7 @@ def test_a_configured_prefix_overrides_the_numbering_data(config_dir: Path) -> N
 def test_the_intake_keeps_the_customers_zone_and_due_time(sample_config: HotlineConfig) -> None:
     # Monday 02:00 UTC: 10:00 in Shanghai, but 18:00 on Sunday in Los Angeles,
     # and the sample calls no one on a Sunday: the callback waits for their Monday.
-    ledger = _Ledger()
+    ledger = RecordingLedger()
     intake = _intake(sample_config, ledger)
     arrived = datetime(2026, 11, 23, 1, 59, tzinfo=UTC)
     la = intake.request_from_ivr("+1 415 555 0100", "en", "enquiries", arrived)
