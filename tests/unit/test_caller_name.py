@@ -82,7 +82,8 @@ def test_the_fastagi_environment_gives_the_name_unescaped_and_clean() -> None:
     assert caller_from_env({"agi_calleridname": "unknown"}, "fastagi", "CN").name == ""
 
 
-def test_an_ami_hangup_record_gives_the_name_unescaped_and_clean() -> None:
+def _hangup_started(channel: str, number: str, name: str) -> list[CallStarted]:
+    """The CallStarted an inbound call's AMI Hangup (its only record) makes."""
     keys = {
         "Event": "Hangup",
         "Uniqueid": "9.1",
@@ -90,14 +91,19 @@ def test_an_ami_hangup_record_gives_the_name_unescaped_and_clean() -> None:
         "Context": names.CONTEXT_INBOUND,
         "AccountCode": names.ACCOUNTCODE_INBOUND,
         "Exten": "4000",
-        "Channel": "PJSIP/anonymous-0000000\u202e9",
-        "CallerIDNum": "138\u202e00000001",
-        "CallerIDName": 'A \\"quoted\\" \\\\ name\x01',
+        "Channel": channel,
+        "CallerIDNum": number,
+        "CallerIDName": name,
         "Cause": "16",
     }
-    events = ami.translate("Hangup", keys, AT)
-    started = [e for e in events if isinstance(e, CallStarted)]
-    assert started, events
+    return [e for e in ami.translate("Hangup", keys, AT) if isinstance(e, CallStarted)]
+
+
+def test_an_ami_hangup_record_gives_the_name_unescaped_and_clean() -> None:
+    started = _hangup_started(
+        "PJSIP/anonymous-0000000\u202e9", "138\u202e00000001", 'A \\"quoted\\" \\\\ name\x01'
+    )
+    assert started
     assert started[0].caller_name == 'A "quoted" \\ name'
     assert not unsafe(started[0].caller) and not unsafe(started[0].channel)
 
@@ -172,17 +178,5 @@ def test_a_caller_name_is_cut_to_its_bound() -> None:
 def test_the_fastagi_and_ami_names_hold_no_such_character(ch: str) -> None:
     env = {"agi_calleridname": f"Boss{ch}Wang", "agi_callerid": "13800000001"}
     assert not refused(caller_from_env(env, "fastagi", "CN").name)
-    keys = {
-        "Event": "Hangup",
-        "Uniqueid": "9.1",
-        "Linkedid": "9.1",
-        "Context": names.CONTEXT_INBOUND,
-        "AccountCode": names.ACCOUNTCODE_INBOUND,
-        "Exten": "4000",
-        "Channel": f"PJSIP/anonymous-0000000{ch}9",
-        "CallerIDNum": "13800000001",
-        "CallerIDName": f"Boss{ch}Wang",
-        "Cause": "16",
-    }
-    started = [e for e in ami.translate("Hangup", keys, AT) if isinstance(e, CallStarted)]
+    started = _hangup_started(f"PJSIP/anonymous-0000000{ch}9", "13800000001", f"Boss{ch}Wang")
     assert started and not refused(started[0].caller_name) and not refused(started[0].channel)
