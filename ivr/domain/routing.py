@@ -367,10 +367,15 @@ def callback_not_taken(
     """The caller was offered a callback and the ledger did not take it (a number
     refused, or not a number; no ledger): voicemail, where the dialplan sends them."""
     route = Route(RouteKind.VOICEMAIL, VOICEMAIL_BOX)
-    trace = (f"callback not taken: {why}: voicemail", f"route: voicemail {VOICEMAIL_BOX}")
-    return Decision(
-        route, decision_branch, 0, policy.is_vip(caller), decision_branch, 0, 0, route.kind, trace
+    return _unqueued(
+        route, decision_branch, caller, policy, f"callback not taken: {why}: voicemail"
     )
+
+
+def _unqueued(route: Route, branch: str, caller: str, policy: RoutingPolicy, why: str) -> Decision:
+    """A decision that waits in no queue: `route` alone, traced `why` and then the route."""
+    trace = (why, f"route: {route.kind.value} {route.target}")
+    return Decision(route, branch, 0, policy.is_vip(caller), branch, 0, 0, route.kind, trace)
 
 
 def caller_choice(kind: RouteKind, caller: str, policy: RoutingPolicy, why: str) -> Decision:
@@ -391,11 +396,8 @@ def caller_choice(kind: RouteKind, caller: str, policy: RoutingPolicy, why: str)
 def overflow(decision_branch: str, caller: str, policy: RoutingPolicy, waited: str) -> Decision:
     """The caller waited too long or nobody answered: the configured overflow."""
     route = _overflow_route(policy.when_no_agent, caller)
-    kind = route.kind
-    trace = (f"overflow after {waited}: {kind.value}", f"route: {route.kind.value} {route.target}")
-    return Decision(
-        route, decision_branch, 0, policy.is_vip(caller), decision_branch, 0, 0, kind, trace
-    )
+    why = f"overflow after {waited}: {route.kind.value}"
+    return _unqueued(route, decision_branch, caller, policy, why)
 
 
 def queue_members(
